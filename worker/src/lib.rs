@@ -1,0 +1,1 @@
+//! referral-worker library.
