@@ -1,1 +1,22 @@
-//! Jobs.
+//! Job types, the durable queue, and (in later modules) the referral workflow.
+//!
+//! # Layout
+//!
+//! * [`queue`]: the queue itself. [`queue::QueueStore`] is Redis or a SQL
+//!   table; [`queue::QueueBackend`] plugs it into the apalis 1.0 worker
+//!   runtime. Everything that needs to run later or elsewhere goes through it.
+//! * [`job`]: the job kinds this service runs ([`job::Job`]) and the handler
+//!   that dispatches them.
+//! * [`error`]: the crate's one error type, which doubles as a job's verdict
+//!   on whether to retry.
+//!
+//! The `worker` crate owns process wiring (HTTP, CLI, signals) and calls in
+//! here; this crate knows nothing about HTTP.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod job;
+pub mod queue;
+
+pub use error::{Error, Result};

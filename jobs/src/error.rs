@@ -1,0 +1,82 @@
+//! The one error type of the `jobs` crate.
+//!
+//! Two audiences read it. The queue machinery returns it for storage failures
+//! (Redis, SQL, encoding). Job handlers return it too, and there the variant is
+//! the *decision* about what happens next: the queue turns [`Error::Permanent`]
+//! into a dead job at once, [`Error::RetryAfter`] into a retry at the time the
+//! handler asked for, and everything else into a retry on the kind's backoff
+//! schedule. Deciding retryability in the type keeps handlers from ever
+//! building stringly errors that the queue has to guess about.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Redis refused or dropped a command. Transient: retried by callers.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+
+    /// The SQL database refused or dropped a statement. Transient for jobs.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+
+    /// A payload could not be encoded or decoded.
+    #[error("payload: {0}")]
+    Payload(#[from] serde_json::Error),
+
+    /// The job could not be done now but may succeed later; the queue retries
+    /// it on the kind's backoff schedule.
+    #[error("{0}")]
+    Retryable(String),
+
+    /// The job asked to be retried no sooner than `after` (for example a
+    /// receiver's `Retry-After`).
+    #[error("retry after {after:?}: {reason}")]
+    RetryAfter {
+        /// How long to wait before the next attempt.
+        after: Duration,
+        /// Why the attempt did not succeed.
+        reason: String,
+    },
+
+    /// The job can never succeed (a 4xx from a receiver, a payload that makes
+    /// no sense). The queue dead-letters it without further attempts.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+
+    /// An operation named a job that does not exist (or has expired).
+    #[error("job {0} not found")]
+    NotFound(String),
+
+    /// An operation is not allowed in the job's current state, e.g. cancelling
+    /// a running job or retrying a succeeded one.
+    #[error("job {id} is {state}: {reason}")]
+    InvalidState {
+        /// The job.
+        id: String,
+        /// Its current state.
+        state: String,
+        /// Why the operation is refused.
+        reason: &'static str,
+    },
+
+    /// The queue's storage answered with something this code did not write.
+    #[error("corrupt queue data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// A retryable failure with a message.
+    pub fn retryable(msg: impl Into<String>) -> Self {
+        Self::Retryable(msg.into())
+    }
+
+    /// A permanent failure with a message.
+    pub fn permanent(msg: impl Into<String>) -> Self {
+        Self::Permanent(msg.into())
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,121 @@
+//! The job kinds this service runs, and the one handler that dispatches them.
+//!
+//! A job is stored as its kind plus a JSON payload of this enum (adjacently
+//! tagged: `{"kind": "...", "args": {...}}`), so a payload names its own kind
+//! and one worker can serve every kind. A stored kind this build does not know
+//! fails to decode and goes to the dead set with the reason (see
+//! [`crate::queue::QueueBackend`]), instead of taking the worker down.
+//!
+//! The referral workflow's kinds (capture, milestones, payouts) join this
+//! enum as they are built; each gets its own module.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    queue::{NewJob, RetryPolicies},
+};
+
+/// Every job kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "args", rename_all = "snake_case")]
+pub enum Job {
+    /// Does nothing. Measures the queue's own cost (the `bench` binary).
+    Noop,
+    /// A diagnostic ops can enqueue to see the pipeline work end to end: it
+    /// waits, then ends as asked. Also what the crash tests kill workers under.
+    Probe(Probe),
+}
+
+/// Arguments of [`Job::Probe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// How long the attempt takes, in milliseconds.
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// Fail this many attempts (retryably) before succeeding.
+    #[serde(default)]
+    pub fail_attempts: u32,
+    /// Fail permanently instead.
+    #[serde(default)]
+    pub permanent_failure: bool,
+}
+
+impl Job {
+    /// The kind's name, as stored and as used in config (`[queue.kinds.<kind>]`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Noop => "noop",
+            Job::Probe(_) => "probe",
+        }
+    }
+
+    /// The job ready to enqueue, with the kind's attempt budget.
+    ///
+    /// # Errors
+    /// Only if serialising fails, which these plain types cannot do.
+    pub fn to_new_job(&self, policies: &RetryPolicies) -> Result<NewJob> {
+        let payload = serde_json::to_string(self)?;
+        Ok(NewJob::new(self.kind(), payload)
+            .max_attempts(policies.for_kind(self.kind()).max_attempts))
+    }
+
+    /// Runs one attempt. `attempt` is 1-based.
+    ///
+    /// # Errors
+    /// The job's verdict: [`Error::Permanent`] dead-letters, anything else
+    /// retries on the kind's schedule.
+    pub async fn run(self, attempt: u32) -> Result<()> {
+        match self {
+            Job::Noop => Ok(()),
+            Job::Probe(p) => {
+                if p.sleep_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+                }
+                if p.permanent_failure {
+                    return Err(Error::permanent("probe asked to fail permanently"));
+                }
+                if attempt <= p.fail_attempts {
+                    return Err(Error::retryable(format!(
+                        "probe asked to fail {} attempt(s); this was attempt {attempt}",
+                        p.fail_attempts
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_name_their_kind() {
+        let job = Job::Probe(Probe {
+            sleep_ms: 5,
+            fail_attempts: 1,
+            permanent_failure: false,
+        });
+        let text = serde_json::to_string(&job).expect("serialises");
+        assert_eq!(
+            text,
+            r#"{"kind":"probe","args":{"sleep_ms":5,"fail_attempts":1,"permanent_failure":false}}"#
+        );
+        assert_eq!(serde_json::from_str::<Job>(&text).expect("decodes"), job);
+        assert_eq!(
+            serde_json::to_string(&Job::Noop).expect("serialises"),
+            r#"{"kind":"noop"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_do_not_decode() {
+        let err = serde_json::from_str::<Job>(r#"{"kind":"launch_rockets","args":{}}"#)
+            .expect_err("unknown kind");
+        assert!(err.to_string().contains("launch_rockets"), "{err}");
+    }
+}

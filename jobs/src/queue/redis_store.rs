@@ -1,0 +1,624 @@
+//! The Redis job store: production queue for many worker processes.
+//!
+//! # Layout
+//!
+//! Every key of a queue shares the prefix `{prefix}:{<queue>}`; the braces
+//! are a Redis Cluster hash tag, so a queue's keys sit in one slot and its Lua
+//! scripts stay single-slot.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `…:job:<id>` | hash | the job: `k` kind, `p` payload, `s` state, `a` attempts, `m` max attempts, `c` created, `r` run at, `u` updated, `f` finished, `o` lease owner, `e` lease expiry, `i` idempotency key, `d` re-deliveries, `l` last error |
+//! | `…:errors:<id>` | list | one JSON [`AttemptError`] per failed attempt |
+//! | `…:ready` | list | due job ids, FIFO |
+//! | `…:scheduled` / `…:retry` | zset | ids by `run_at` |
+//! | `…:leases` | zset | running ids by lease expiry |
+//! | `…:done` / `…:dead` / `…:cancelled` | zset | finished ids by finish time (for listing and retention) |
+//! | `…:idem:<key>` | string | the id owning an idempotency key |
+//! | `…:wake` | pub/sub channel | "work may be available" |
+//!
+//! # Cost
+//!
+//! Fetch, ack and renew are each one Lua script per *batch*: a worker pays
+//! one round trip per up to `fetch_batch` jobs, and every step inside the
+//! scripts is O(batch) or O(log n), never O(backlog). Promotion of due timers
+//! and re-delivery of expired leases happen in bounded chunks on every fetch,
+//! so a million timers coming due at once drain steadily instead of wedging
+//! the queue (apalis-redis 1.0.0 unpacks every due id into one Lua call and
+//! dies at ~8,000).
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
+use tokio::sync::{Notify, OnceCell};
+
+use super::{
+    AttemptError, Completion, EnqueueOutcome, Fetched, JobFilter, JobId, JobInfo, JobPage,
+    JobState, LeasedJob, NewJob, Outcome, QueueCounts, Retention, now_millis,
+};
+use crate::error::{Error, Result};
+
+/// How many expired leases and due timers one fetch moves at most. Keeps
+/// each script short (Redis is single-threaded) and well under Lua's unpack
+/// limit.
+const PROMOTE_CHUNK: usize = 1000;
+
+/// The largest batch a fetch may ask for (the same unpack limit).
+const MAX_FETCH: usize = 1000;
+
+struct Scripts {
+    enqueue: Script,
+    fetch: Script,
+    complete: Script,
+    renew: Script,
+    retry: Script,
+    cancel: Script,
+}
+
+impl Scripts {
+    fn load() -> Self {
+        Self {
+            enqueue: Script::new(include_str!("lua/enqueue.lua")),
+            fetch: Script::new(include_str!("lua/fetch.lua")),
+            complete: Script::new(include_str!("lua/complete.lua")),
+            renew: Script::new(include_str!("lua/renew.lua")),
+            retry: Script::new(include_str!("lua/retry.lua")),
+            cancel: Script::new(include_str!("lua/cancel.lua")),
+        }
+    }
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    queue: String,
+    base: String,
+    retention: Retention,
+    scripts: Scripts,
+    wake: Arc<Notify>,
+    listener: OnceCell<()>,
+}
+
+/// A queue in Redis. Cheap to clone: clones share one multiplexed connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client holds the URL, which may carry a password: never print it.
+        f.debug_struct("RedisStore")
+            .field("base", &self.inner.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` and opens queue `queue` under key prefix `prefix`.
+    ///
+    /// The connection reconnects by itself after Redis restarts, and its
+    /// response timeout is 10 s rather than redis-rs's 500 ms default: a
+    /// large ops listing must not look like a dead server.
+    ///
+    /// # Errors
+    /// An invalid URL or an unreachable server.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        queue: &str,
+        retention: Retention,
+    ) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = client.get_connection_manager_with_config(config).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                queue: queue.to_string(),
+                base: format!("{prefix}:{{{queue}}}"),
+                retention,
+                scripts: Scripts::load(),
+                wake: Arc::new(Notify::new()),
+                listener: OnceCell::new(),
+            }),
+        })
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.inner.base)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.inner.queue
+    }
+
+    pub(crate) async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn enqueue_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<EnqueueOutcome>> {
+        let now = now_millis();
+        let mut inv = self.inner.scripts.enqueue.prepare_invoke();
+        inv.key(self.key("ready")).key(self.key("scheduled"));
+        inv.arg(&self.inner.base).arg(now);
+        for job in &jobs {
+            inv.arg(job.id.as_str())
+                .arg(&job.kind)
+                .arg(&job.payload)
+                .arg(job.run_at.unwrap_or(now))
+                .arg(job.max_attempts)
+                .arg(job.idempotency_key.as_deref().unwrap_or(""));
+        }
+        let flat: Vec<Value> = inv.invoke_async(&mut self.conn()).await?;
+        self.inner.wake.notify_waiters();
+        flat.chunks_exact(2)
+            .map(|pair| {
+                Ok(EnqueueOutcome {
+                    id: JobId::from_stored(as_string(&pair[0])?),
+                    duplicate: as_i64(&pair[1])? == 1,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn fetch(&self, worker: &str, max: usize, lease: Duration) -> Result<Fetched> {
+        let now = now_millis();
+        let (jobs, next_due): (Vec<Value>, Value) = self
+            .inner
+            .scripts
+            .fetch
+            .key(self.key("ready"))
+            .key(self.key("scheduled"))
+            .key(self.key("retry"))
+            .key(self.key("leases"))
+            .key(self.key("dead"))
+            .arg(&self.inner.base)
+            .arg(now)
+            .arg(max.clamp(1, MAX_FETCH))
+            .arg(lease.as_millis() as i64)
+            .arg(worker)
+            .arg(PROMOTE_CHUNK)
+            .arg(self.inner.retention.dead.as_millis() as i64)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let jobs = jobs
+            .chunks_exact(5)
+            .map(|f| {
+                Ok(LeasedJob {
+                    id: JobId::from_stored(as_string(&f[0])?),
+                    kind: as_string(&f[1])?,
+                    payload: as_string(&f[2])?,
+                    attempt: as_i64(&f[3])? as u32,
+                    max_attempts: as_i64(&f[4])? as u32,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next_due_at = match next_due {
+            Value::Nil => None,
+            v => as_string(&v)?.parse::<f64>().ok().map(|f| f as i64),
+        };
+        Ok(Fetched { jobs, next_due_at })
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        worker: &str,
+        jobs: &[(JobId, u32)],
+        lease: Duration,
+    ) -> Result<Vec<JobId>> {
+        let expires = now_millis() + lease.as_millis() as i64;
+        let mut inv = self.inner.scripts.renew.prepare_invoke();
+        inv.key(self.key("leases"))
+            .arg(&self.inner.base)
+            .arg(expires)
+            .arg(worker);
+        for (id, attempt) in jobs {
+            inv.arg(id.as_str()).arg(*attempt);
+        }
+        let lost: Vec<String> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(lost.into_iter().map(JobId::from_stored).collect())
+    }
+
+    pub(crate) async fn complete(&self, worker: &str, done: Vec<Completion>) -> Result<usize> {
+        let mut inv = self.inner.scripts.complete.prepare_invoke();
+        inv.key(self.key("ready"))
+            .key(self.key("retry"))
+            .key(self.key("leases"))
+            .key(self.key("done"))
+            .key(self.key("dead"))
+            .arg(&self.inner.base)
+            .arg(now_millis())
+            .arg(worker)
+            .arg(self.inner.retention.succeeded.as_millis() as i64)
+            .arg(self.inner.retention.dead.as_millis() as i64);
+        for c in &done {
+            let (code, at, error) = match &c.outcome {
+                Outcome::Succeeded => ("s", 0, ""),
+                Outcome::Retry { at, error } => ("r", *at, error.as_str()),
+                Outcome::Dead { error } => ("d", 0, error.as_str()),
+                Outcome::Released => ("x", 0, ""),
+            };
+            inv.arg(c.id.as_str())
+                .arg(c.attempt)
+                .arg(code)
+                .arg(at)
+                .arg(error);
+        }
+        let applied: usize = inv.invoke_async(&mut self.conn()).await?;
+        Ok(applied)
+    }
+
+    fn state_index(&self, state: JobState) -> String {
+        self.key(match state {
+            JobState::Scheduled => "scheduled",
+            JobState::Ready => "ready",
+            JobState::Running => "leases",
+            JobState::Retrying => "retry",
+            JobState::Succeeded => "done",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        })
+    }
+
+    pub(crate) async fn counts(&self) -> Result<QueueCounts> {
+        let mut pipe = redis::pipe();
+        for state in JobState::ALL {
+            if state == JobState::Ready {
+                pipe.llen(self.state_index(state));
+            } else {
+                pipe.zcard(self.state_index(state));
+            }
+        }
+        pipe.lindex(self.key("ready"), 0);
+        let mut conn = self.conn();
+        let mut values: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let oldest = values.pop().unwrap_or(Value::Nil);
+        let counts = JobState::ALL
+            .into_iter()
+            .zip(values.iter())
+            .map(|(s, v)| Ok((s, as_i64(v)? as u64)))
+            .collect::<Result<Vec<_>>>()?;
+        let oldest_ready_age_ms = match oldest {
+            Value::Nil => None,
+            v => {
+                let id = as_string(&v)?;
+                let run_at: Option<i64> = conn.hget(self.key(&format!("job:{id}")), "r").await?;
+                run_at.map(|r| (now_millis() - r).max(0))
+            }
+        };
+        Ok(QueueCounts {
+            queue: self.inner.queue.clone(),
+            counts,
+            oldest_ready_age_ms,
+        })
+    }
+
+    /// Ids from a state index, `start..=stop` in listing order (newest first
+    /// for finished states, due order otherwise).
+    async fn index_range(&self, state: JobState, start: u64, stop: u64) -> Result<Vec<String>> {
+        let key = self.state_index(state);
+        let mut conn = self.conn();
+        let (start, stop) = (start as isize, stop as isize);
+        Ok(match state {
+            JobState::Ready => conn.lrange(key, start, stop).await?,
+            JobState::Succeeded | JobState::Dead | JobState::Cancelled => {
+                conn.zrevrange(key, start, stop).await?
+            }
+            _ => conn.zrange(key, start, stop).await?,
+        })
+    }
+
+    pub(crate) async fn list(&self, filter: &JobFilter) -> Result<JobPage> {
+        let limit = filter.limit.clamp(1, 500) as usize;
+        // Without a kind filter a page is one index range. With one, walk the
+        // index in chunks and keep matching jobs, scanning a bounded number
+        // of ids per call; the cursor says where the next call resumes.
+        const SCAN_CHUNK: u64 = 200;
+        const SCAN_BUDGET: u64 = 10_000;
+        let mut cursor = filter.cursor;
+        let mut ids = Vec::new();
+        let mut exhausted = false;
+        match &filter.kind {
+            None => {
+                ids = self
+                    .index_range(filter.state, cursor, cursor + limit as u64)
+                    .await?;
+                if ids.len() > limit {
+                    ids.truncate(limit);
+                    cursor += limit as u64;
+                } else {
+                    exhausted = true;
+                }
+            }
+            Some(kind) => {
+                let mut scanned = 0;
+                'scan: while ids.len() < limit && scanned < SCAN_BUDGET {
+                    let chunk = self
+                        .index_range(filter.state, cursor, cursor + SCAN_CHUNK - 1)
+                        .await?;
+                    if chunk.is_empty() {
+                        exhausted = true;
+                        break;
+                    }
+                    let mut pipe = redis::pipe();
+                    for id in &chunk {
+                        pipe.hget(self.key(&format!("job:{id}")), "k");
+                    }
+                    let kinds: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+                    for (id, k) in chunk.iter().zip(kinds) {
+                        cursor += 1;
+                        scanned += 1;
+                        if k.as_deref() == Some(kind.as_str()) {
+                            ids.push(id.clone());
+                            if ids.len() == limit {
+                                break 'scan;
+                            }
+                        }
+                    }
+                    if (chunk.len() as u64) < SCAN_CHUNK {
+                        exhausted = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let jobs = self.get_many(&ids).await?;
+        Ok(JobPage {
+            jobs,
+            next: (!exhausted).then_some(cursor),
+        })
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<JobInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hgetall(self.key(&format!("job:{id}")));
+            pipe.lrange(self.key(&format!("errors:{id}")), 0, -1);
+        }
+        let replies: Vec<(std::collections::HashMap<String, String>, Vec<String>)> =
+            pipe.query_async(&mut self.conn()).await?;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for (id, (fields, errors)) in ids.iter().zip(replies) {
+            // A job can expire between the index read and this read.
+            if fields.is_empty() {
+                continue;
+            }
+            jobs.push(self.decode_job(id, fields, errors)?);
+        }
+        Ok(jobs)
+    }
+
+    fn decode_job(
+        &self,
+        id: &str,
+        mut f: std::collections::HashMap<String, String>,
+        errors: Vec<String>,
+    ) -> Result<JobInfo> {
+        let mut take = |k: &str| f.remove(k).filter(|v| !v.is_empty());
+        let num = |v: Option<String>| v.and_then(|s| s.parse::<i64>().ok());
+        let state_text = take("s").unwrap_or_default();
+        let state = JobState::parse(&state_text)
+            .ok_or_else(|| Error::Corrupt(format!("job {id} has state {state_text:?}")))?;
+        let errors = errors
+            .iter()
+            .map(|e| serde_json::from_str::<AttemptError>(e))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(JobInfo {
+            id: JobId::from_stored(id.to_string()),
+            queue: self.inner.queue.clone(),
+            kind: take("k").unwrap_or_default(),
+            state,
+            payload: take("p").unwrap_or_default(),
+            attempts: num(take("a")).unwrap_or(0) as u32,
+            max_attempts: num(take("m")).unwrap_or(0) as u32,
+            created_at: num(take("c")).unwrap_or(0),
+            run_at: num(take("r")).unwrap_or(0),
+            updated_at: num(take("u")).unwrap_or(0),
+            finished_at: num(take("f")),
+            lease_owner: take("o"),
+            lease_expires_at: num(take("e")),
+            idempotency_key: take("i"),
+            redeliveries: num(take("d")).unwrap_or(0) as u32,
+            last_error: take("l"),
+            errors,
+        })
+    }
+
+    pub(crate) async fn get(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        Ok(self
+            .get_many(&[id.as_str().to_string()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    pub(crate) async fn retry(&self, id: &JobId) -> Result<JobState> {
+        let reply: (String, String) = self
+            .inner
+            .scripts
+            .retry
+            .key(self.key("ready"))
+            .key(self.key("retry"))
+            .key(self.key("dead"))
+            .key(self.key("cancelled"))
+            .arg(&self.inner.base)
+            .arg(id.as_str())
+            .arg(now_millis())
+            .invoke_async(&mut self.conn())
+            .await?;
+        self.inner.wake.notify_waiters();
+        ops_reply(
+            id,
+            reply,
+            "only dead, retrying or cancelled jobs can be retried",
+        )
+    }
+
+    pub(crate) async fn cancel(&self, id: &JobId) -> Result<JobState> {
+        let reply: (String, String) = self
+            .inner
+            .scripts
+            .cancel
+            .key(self.key("ready"))
+            .key(self.key("scheduled"))
+            .key(self.key("retry"))
+            .key(self.key("cancelled"))
+            .arg(&self.inner.base)
+            .arg(id.as_str())
+            .arg(now_millis())
+            .arg(self.inner.retention.dead.as_millis() as i64)
+            .invoke_async(&mut self.conn())
+            .await?;
+        ops_reply(
+            id,
+            reply,
+            "only scheduled, ready or retrying jobs can be cancelled",
+        )
+    }
+
+    pub(crate) async fn requeue_dead(&self, kind: &str) -> Result<u64> {
+        // Walk the dead index from the oldest end in chunks; retried jobs
+        // leave the index, so the walk position only advances past the
+        // jobs of other kinds.
+        let key = self.key("dead");
+        let mut skipped = 0isize;
+        let mut requeued = 0;
+        loop {
+            let chunk: Vec<String> = self.conn().zrange(&key, skipped, skipped + 199).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for id in &chunk {
+                pipe.hget(self.key(&format!("job:{id}")), "k");
+            }
+            let kinds: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+            for (id, k) in chunk.iter().zip(kinds) {
+                if k.as_deref() == Some(kind) {
+                    match self.retry(&JobId::from_stored(id.clone())).await {
+                        Ok(_) => requeued += 1,
+                        Err(Error::InvalidState { .. } | Error::NotFound(_)) => skipped += 1,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    skipped += 1;
+                }
+            }
+        }
+        Ok(requeued)
+    }
+
+    pub(crate) async fn purge_expired(&self) -> Result<u64> {
+        let now = now_millis();
+        let ok_cutoff = now - self.inner.retention.succeeded.as_millis() as i64;
+        let dead_cutoff = now - self.inner.retention.dead.as_millis() as i64;
+        // The job hashes carry their own TTLs; only the indexes need trimming.
+        let (a, b, c): (u64, u64, u64) = redis::pipe()
+            .zrembyscore(self.key("done"), "-inf", ok_cutoff)
+            .zrembyscore(self.key("dead"), "-inf", dead_cutoff)
+            .zrembyscore(self.key("cancelled"), "-inf", dead_cutoff)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(a + b + c)
+    }
+
+    pub(crate) fn wakeup(&self) -> Arc<Notify> {
+        // Subscribe once per store (per process), lazily, so constructing a
+        // store for a CLI command opens no pub/sub connection.
+        if self.inner.listener.initialized() {
+            return self.inner.wake.clone();
+        }
+        if self.inner.listener.set(()).is_ok() {
+            let client = self.inner.client.clone();
+            let channel = self.key("wake");
+            let wake = Arc::downgrade(&self.inner.wake);
+            tokio::spawn(listen_for_wakeups(client, channel, wake));
+        }
+        self.inner.wake.clone()
+    }
+}
+
+/// Forwards `…:wake` messages to the local [`Notify`] until the store is gone.
+/// Reconnects after errors: a missed message only costs a poll interval.
+async fn listen_for_wakeups(client: redis::Client, channel: String, wake: Weak<Notify>) {
+    use futures::StreamExt;
+    loop {
+        let Some(notify) = wake.upgrade() else { return };
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if let Err(e) = pubsub.subscribe(&channel).await {
+                    tracing::warn!(error = %e, "queue wake-up subscription failed");
+                } else {
+                    // After (re)subscribing, wake everyone once: anything
+                    // published while we were away is picked up now.
+                    notify.notify_waiters();
+                    drop(notify);
+                    let mut messages = pubsub.on_message();
+                    while messages.next().await.is_some() {
+                        match wake.upgrade() {
+                            Some(n) => n.notify_waiters(),
+                            None => return,
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "queue wake-up connection failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn ops_reply(
+    id: &JobId,
+    (verdict, state): (String, String),
+    rule: &'static str,
+) -> Result<JobState> {
+    let parsed = || {
+        JobState::parse(&state)
+            .ok_or_else(|| Error::Corrupt(format!("job {id} has state {state:?}")))
+    };
+    match verdict.as_str() {
+        "ok" => parsed(),
+        "refused" => Err(Error::InvalidState {
+            id: id.to_string(),
+            state,
+            reason: rule,
+        }),
+        _ => Err(Error::NotFound(id.to_string())),
+    }
+}
+
+fn as_string(v: &Value) -> Result<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone())
+            .map_err(|_| Error::Corrupt("non-UTF-8 value in queue".into())),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        other => Err(Error::Corrupt(format!("unexpected reply {other:?}"))),
+    }
+}
+
+fn as_i64(v: &Value) -> Result<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => as_string(other)?
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("expected a number, got {other:?}"))),
+    }
+}
