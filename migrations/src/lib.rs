@@ -1,12 +1,48 @@
-//! Schema migrations.
+//! Schema migrations for referral-worker: the *history* of the schema.
+//!
+//! # Layout
+//!
+//! - [`Migrator`] lists every migration in order. The `worker` binary runs it
+//!   (its `migrate` command, and at start-up when configured); the `tests`
+//!   crate runs it against fresh SQLite and PostgreSQL databases.
+//! - `m20261122_000001_create_referral_tables`: employees, referral links,
+//!   candidates and their ATS ids, applications, referrals, milestones.
+//! - `m20261122_000002_create_ledger_tables`: payouts, audit events (plus the
+//!   PostgreSQL append-only trigger), reconciliation runs and items.
+//! - `m20261122_000003_create_inbox_table`: received webhook deliveries.
+//! - `m20261122_000004_create_queue_table`: the embedded job queue.
+//!
+//! # Rules
+//!
+//! - This crate must not depend on `entities`. Entities describe the present;
+//!   a migration that used them would silently change meaning when an entity
+//!   changes. Each migration declares the identifiers it needs itself.
+//! - A shipped migration is never edited; changes go in a new migration.
+//! - Every migration runs on SQLite and PostgreSQL, both `up` and `down`, so
+//!   only portable column types are used (states are `varchar`, JSON is `text`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub use sea_orm_migration::prelude::*;
 
-/// Every migration, in order.
+mod m20261122_000001_create_referral_tables;
+mod m20261122_000002_create_ledger_tables;
+mod m20261122_000003_create_inbox_table;
+mod m20261122_000004_create_queue_table;
+mod support;
+
+/// Every migration, in the order they are applied.
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![]
+        vec![
+            Box::new(m20261122_000001_create_referral_tables::Migration),
+            Box::new(m20261122_000002_create_ledger_tables::Migration),
+            Box::new(m20261122_000003_create_inbox_table::Migration),
+            Box::new(m20261122_000004_create_queue_table::Migration),
+        ]
     }
 }

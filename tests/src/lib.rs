@@ -1,1 +1,9 @@
 //! Shared harness for the integration tests.
+//!
+//! - [`db`]: a fresh, isolated SQLite or PostgreSQL database per test
+//!   (`db::fresh_sqlite`, `db::fresh_postgres`), migrated with the real
+//!   `migrations::Migrator` on request.
+//! - [`queue`]: a fresh job queue per test on each storage driver.
+
+pub mod db;
+pub mod queue;

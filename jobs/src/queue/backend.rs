@@ -494,7 +494,7 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
             Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
         }
         ticks += 1;
-        if ticks % PURGE_EVERY == 0 {
+        if ticks.is_multiple_of(PURGE_EVERY) {
             match shared.store.purge_expired().await {
                 Ok(n) if n > 0 => {
                     tracing::debug!(purged = n, "purged finished jobs past retention")

@@ -98,66 +98,10 @@ impl std::fmt::Display for JobId {
     }
 }
 
-/// Where a job is in its life. See the module docs for the transitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    /// Waiting for its `run_at` (a delayed job or a durable timer). Moved to
-    /// `ready` by any worker's fetch once due; ops may cancel it.
-    Scheduled,
-    /// Due and waiting for a worker. Fetch moves it to `running`.
-    Ready,
-    /// Leased to a worker. The worker's ack moves it on; an expired lease puts
-    /// it back to `ready` (or `dead` when out of attempts).
-    Running,
-    /// An attempt failed and another is scheduled with backoff. Becomes
-    /// `ready` when due; ops may retry it now or cancel it.
-    Retrying,
-    /// Done. Kept for the configured retention, then deleted.
-    Succeeded,
-    /// Failed permanently or ran out of attempts; keeps every attempt's error.
-    /// Only ops move it on (retry, requeue-dead).
-    Dead,
-    /// Cancelled by ops before it ran. Ops may retry it.
-    Cancelled,
-}
-
-impl JobState {
-    /// Every state, in display order.
-    pub const ALL: [JobState; 7] = [
-        JobState::Scheduled,
-        JobState::Ready,
-        JobState::Running,
-        JobState::Retrying,
-        JobState::Succeeded,
-        JobState::Dead,
-        JobState::Cancelled,
-    ];
-
-    /// The state's stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Scheduled => "scheduled",
-            JobState::Ready => "ready",
-            JobState::Running => "running",
-            JobState::Retrying => "retrying",
-            JobState::Succeeded => "succeeded",
-            JobState::Dead => "dead",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses a stored or user-given state name.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a job is in its life; see the module docs for the transitions.
+/// Defined with the `queue_jobs` entity so the SQL column and the Rust type
+/// cannot drift apart.
+pub use entities::queue_job::QueueJobState as JobState;
 
 /// A job to enqueue. Built with [`NewJob::new`] and the chained setters.
 #[derive(Debug, Clone, PartialEq, Eq)]

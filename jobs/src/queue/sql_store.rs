@@ -248,7 +248,7 @@ impl SqlStore {
             let (state, finished, redelivered) = if last {
                 ("dead", Some(now), 0)
             } else {
-                ("ready", None, 1)
+                ("ready", None, 1i32)
             };
             self.db
                 .execute_raw(self.stmt(
@@ -264,7 +264,7 @@ impl SqlStore {
                         now.into(),
                         finished.into(),
                         error.into(),
-                        (redelivered as i32).into(),
+                        redelivered.into(),
                         record.into(),
                         id.into(),
                         attempts.into(),

@@ -1,0 +1,206 @@
+//! The command line: which mode the process runs in, and the few settings
+//! that make sense as flags.
+//!
+//! `main` parses a [`Cli`], calls [`Cli::load_settings`] to get validated
+//! [`Settings`] with the flags applied, and hands the [`Command`] to the
+//! runtime. Everything else about the process is configured in the config
+//! file or the environment (see `config`), not here: flags are for what
+//! differs between two processes started from the same deployment, such as
+//! `serve` on one port and `web` on another.
+//!
+//! ```text
+//! referral-worker [--config PATH] <command>
+//!   serve [--listen ADDR] [--no-migrate]   HTTP + workers + schedules in one process
+//!   work [--no-migrate]                    workers (and schedules) only
+//!   web  [--listen ADDR] [--no-migrate]    HTTP only
+//!   migrate                                apply database migrations
+//!   config check                           validate and print the effective config
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, Settings};
+
+/// Turns an employee-referral program into bonus payouts: takes referral
+/// events over HTTP and works them through a durable job queue.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "referral-worker", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file to read. Without it, `referral-worker.toml` in the working
+    /// directory is read if present, else the built-in defaults are used.
+    /// Environment variables (`REFERRAL_WORKER__SECTION__KEY`, `DATABASE_URL`,
+    /// `REDIS_URL`) override the file either way.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "PATH",
+        env = "REFERRAL_WORKER_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The mode the process runs in.
+///
+/// The three long-running modes share one binary so a small deployment runs
+/// `serve` and a large one scales `web` and `work` separately, with the same
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server, the job workers and the schedules in one process.
+    Serve {
+        /// Address to listen on; overrides `http.listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Do not apply pending database migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Run the job workers (and schedules) only, no HTTP server.
+    Work {
+        /// Do not apply pending database migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Run the HTTP server only; jobs it enqueues are worked by `work`
+    /// processes.
+    Web {
+        /// Address to listen on; overrides `http.listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Do not apply pending database migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `referral-worker config ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it as TOML, secrets masked.
+    /// Exits with status 2 if it is invalid.
+    Check,
+}
+
+impl Command {
+    /// The subcommand as typed, e.g. `"serve"` or `"config check"`, for
+    /// log lines and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Serve { .. } => "serve",
+            Command::Work { .. } => "work",
+            Command::Web { .. } => "web",
+            Command::Migrate => "migrate",
+            Command::Config(ConfigCommand::Check) => "config check",
+        }
+    }
+
+    /// The `--listen` address, for the modes that serve HTTP.
+    pub fn listen(&self) -> Option<SocketAddr> {
+        match self {
+            Command::Serve { listen, .. } | Command::Web { listen, .. } => *listen,
+            _ => None,
+        }
+    }
+
+    /// Whether the mode should apply pending migrations before starting:
+    /// true for the long-running modes unless `--no-migrate` was given.
+    /// (`migrate` itself does nothing else, so the question does not arise.)
+    pub fn migrate_on_start(&self) -> bool {
+        match self {
+            Command::Serve { no_migrate, .. }
+            | Command::Work { no_migrate }
+            | Command::Web { no_migrate, .. } => !no_migrate,
+            Command::Migrate | Command::Config(_) => false,
+        }
+    }
+}
+
+impl Cli {
+    /// Loads the settings from `--config` (or the default file) and the
+    /// environment, then applies the flags that override settings.
+    ///
+    /// Flags are applied last because they are the most specific thing the
+    /// operator said: `--listen` beats `REFERRAL_WORKER__HTTP__LISTEN`.
+    pub fn load_settings(&self) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(listen) = self.command.listen() {
+            settings.http.listen = listen;
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("referral-worker").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_with_flags() {
+        let cli = parse(&["serve", "--listen", "0.0.0.0:9000", "--no-migrate"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Serve {
+                listen: Some("0.0.0.0:9000".parse().unwrap()),
+                no_migrate: true,
+            }
+        );
+        assert!(!cli.command.migrate_on_start());
+        assert_eq!(cli.command.listen().map(|a| a.port()), Some(9000));
+    }
+
+    #[test]
+    fn config_is_global() {
+        let before = parse(&["--config", "a.toml", "work"]).unwrap();
+        let after = parse(&["work", "--config", "a.toml"]).unwrap();
+        assert_eq!(before.config, Some(PathBuf::from("a.toml")));
+        assert_eq!(after.config, Some(PathBuf::from("a.toml")));
+        assert!(after.command.migrate_on_start());
+    }
+
+    #[test]
+    fn config_check() {
+        let cli = parse(&["config", "check"]).unwrap();
+        assert_eq!(cli.command, Command::Config(ConfigCommand::Check));
+        assert_eq!(cli.command.name(), "config check");
+    }
+
+    #[test]
+    fn work_has_no_listen_flag() {
+        assert!(parse(&["work", "--listen", "0.0.0.0:1"]).is_err());
+    }
+
+    #[test]
+    fn bad_listen_address_is_a_usage_error() {
+        let err = parse(&["web", "--listen", "nowhere"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_command_is_required() {
+        assert!(parse(&[]).is_err());
+    }
+}

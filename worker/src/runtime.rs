@@ -1,0 +1,352 @@
+//! Process wiring: what `serve`, `work`, `web` and `migrate` start, and how
+//! they stop.
+//!
+//! [`Application::build`] connects to the database and the queue (and runs
+//! migrations unless told not to) and binds the HTTP port; [`Application::run_until`]
+//! runs the HTTP server and/or the workers until a shutdown token fires. The
+//! binary wires that token to SIGTERM/SIGINT; tests fire it themselves, so
+//! they drive exactly the code production runs.
+//!
+//! Shutdown order on SIGTERM: the HTTP server stops accepting and finishes
+//! in-flight requests; the workers stop fetching, let running jobs finish
+//! within `queue.shutdown_timeout`, write their acks and hand unstarted jobs
+//! back to the queue. A job still running when the timeout passes is left
+//! leased; its lease expires and another worker runs it again.
+
+use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use apalis::prelude::*;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use jobs::{
+    job::Job,
+    queue::{
+        BackendSettings, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
+        RetryPolicy, SqlStore,
+    },
+};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cli::Command,
+    config::{QueueSettings, RetryPolicySettings, Settings},
+    http,
+};
+
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP, workers and schedules (`serve`).
+    All,
+    /// Workers and schedules only (`work`).
+    Workers,
+    /// HTTP only (`web`).
+    Web,
+}
+
+impl Role {
+    fn runs_http(self) -> bool {
+        matches!(self, Role::All | Role::Web)
+    }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Workers)
+    }
+}
+
+/// Runs a CLI command to completion; the binary's only entry into the library.
+///
+/// # Errors
+/// Start-up failures (unreachable database or Redis, a port in use, a failed
+/// migration), each with the step that failed.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let role = match &command {
+        Command::Migrate => {
+            let db = connect_database(&settings).await?;
+            let pending = Migrator::get_pending_migrations(&db).await?.len();
+            Migrator::up(&db, None)
+                .await
+                .context("applying migrations")?;
+            println!("migrations applied: {pending} new");
+            return Ok(());
+        }
+        Command::Serve { .. } => Role::All,
+        Command::Work { .. } => Role::Workers,
+        Command::Web { .. } => Role::Web,
+        Command::Config(_) => return Ok(()),
+    };
+    let app = Application::build(settings, role, command.migrate_on_start()).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    app.run_until(shutdown).await
+}
+
+/// Cancels `token` on SIGTERM or SIGINT (Ctrl-C).
+async fn stop_on_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+    token.cancel();
+}
+
+/// Opens the database pool. SQLite gets WAL mode and a busy timeout, so the
+/// HTTP handlers and the embedded queue can write side by side.
+///
+/// # Errors
+/// An invalid URL or an unreachable server.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database.url.expose_secret().to_string();
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    Database::connect(opts)
+        .await
+        .with_context(|| format!("connecting to the database {}", settings.database.url))
+}
+
+/// Opens the queue the settings name: Redis when `queue.redis_url` is set,
+/// else the embedded table in `db`.
+///
+/// # Errors
+/// An unreachable Redis.
+pub async fn connect_queue(
+    settings: &QueueSettings,
+    db: &DatabaseConnection,
+) -> anyhow::Result<QueueStore> {
+    let retention = Retention {
+        succeeded: settings.retention_succeeded,
+        dead: settings.retention_dead,
+    };
+    if settings.uses_redis() {
+        let store = RedisStore::connect(
+            settings.redis_url.expose_secret(),
+            &settings.prefix,
+            &settings.name,
+            retention,
+        )
+        .await
+        .with_context(|| format!("connecting to Redis {}", settings.redis_url))?;
+        Ok(QueueStore::Redis(store))
+    } else {
+        Ok(QueueStore::Sql(SqlStore::new(
+            db.clone(),
+            &settings.name,
+            retention,
+        )))
+    }
+}
+
+fn policy(s: &RetryPolicySettings) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: s.max_attempts,
+        base_delay: s.base_delay,
+        max_delay: s.max_delay,
+    }
+}
+
+/// The retry policies from `[queue.retry]` and `[queue.kinds.*]`.
+pub fn retry_policies(settings: &QueueSettings) -> RetryPolicies {
+    settings
+        .kinds
+        .keys()
+        .fold(RetryPolicies::new(policy(&settings.retry)), |acc, kind| {
+            acc.with_kind(kind.clone(), policy(&settings.retry_for(kind)))
+        })
+}
+
+/// Everything request handlers and jobs share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database (source of truth for workflow state).
+    pub db: DatabaseConnection,
+    /// The job queue.
+    pub queue: QueueStore,
+    /// Retry policies, for enqueueing jobs with the right attempt budget.
+    pub retry: RetryPolicies,
+}
+
+/// A built, not yet running, service process.
+pub struct Application {
+    role: Role,
+    settings: Settings,
+    state: AppState,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+impl Application {
+    /// Connects, migrates (when `migrate`) and binds the HTTP port (when the
+    /// role serves HTTP; port 0 picks a free one, see [`Application::local_addr`]).
+    ///
+    /// # Errors
+    /// The step that failed, named.
+    pub async fn build(settings: Settings, role: Role, migrate: bool) -> anyhow::Result<Self> {
+        let db = connect_database(&settings).await?;
+        if migrate {
+            Migrator::up(&db, None)
+                .await
+                .context("applying migrations on start (use --no-migrate to skip)")?;
+        }
+        let queue = connect_queue(&settings.queue, &db).await?;
+        let listener = if role.runs_http() {
+            let listener = tokio::net::TcpListener::bind(settings.http.listen)
+                .await
+                .with_context(|| format!("binding HTTP to {}", settings.http.listen))?;
+            Some(listener)
+        } else {
+            None
+        };
+        let retry = retry_policies(&settings.queue);
+        Ok(Self {
+            role,
+            settings,
+            state: AppState { db, queue, retry },
+            listener,
+        })
+    }
+
+    /// The bound HTTP address, when this process serves HTTP.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The shared state (tests use it to enqueue and inspect).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains and returns.
+    ///
+    /// # Errors
+    /// The HTTP server or the worker monitor failing.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            role,
+            settings,
+            state,
+            listener,
+        } = self;
+        tracing::info!(
+            role = ?role,
+            queue = state.queue.backend_name(),
+            listen = ?listener.as_ref().and_then(|l| l.local_addr().ok()),
+            "referral-worker starting"
+        );
+        let http = listener.map(|listener| {
+            let router = http::router(state.clone(), &settings);
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await
+                    .context("HTTP server")
+            })
+        });
+        let workers = role.runs_workers().then(|| {
+            let token = shutdown.clone();
+            tokio::spawn(run_workers(settings.clone(), state.clone(), token))
+        });
+        if let Some(h) = http {
+            h.await.context("HTTP task")??;
+        }
+        if let Some(w) = workers {
+            w.await.context("worker task")??;
+        }
+        tracing::info!("referral-worker stopped");
+        Ok(())
+    }
+}
+
+/// What every job attempt can reach.
+struct JobRuntime {
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+/// The apalis handler: waits for the process-wide start rate, then runs the job.
+async fn handle_job(job: Job, attempt: Attempt, rt: Data<Arc<JobRuntime>>) -> jobs::Result<()> {
+    if let Some(limiter) = &rt.limiter {
+        limiter.until_ready().await;
+    }
+    job.run(attempt.current() as u32).await
+}
+
+/// A worker name unique per process start. apalis-redis refuses to re-register
+/// a name for a while after a crash; our leases are per name too, so a
+/// restarted process must never reuse its predecessor's name.
+fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_string());
+    let tag = ulid::Ulid::generate().to_string();
+    format!("{host}-{}-{}", std::process::id(), &tag[tag.len() - 6..])
+}
+
+async fn run_workers(
+    settings: Settings,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let q = &settings.queue;
+    let backend_settings = BackendSettings {
+        concurrency: q.concurrency,
+        fetch_batch: q.fetch_batch,
+        lease: q.lease,
+        heartbeat: q.heartbeat,
+        poll_interval: q.poll_interval,
+        retry: state.retry.clone(),
+    };
+    let runtime = Arc::new(JobRuntime {
+        limiter: q
+            .rate_limit_per_second()
+            .map(|n: NonZeroU32| RateLimiter::direct(Quota::per_second(n))),
+    });
+    let name = worker_name();
+    tracing::info!(worker = %name, concurrency = q.concurrency, "worker starting");
+    let store = state.queue.clone();
+    let timeout = q.job_timeout;
+    Monitor::new()
+        .register(move |run| {
+            let backend: QueueBackend<Job> =
+                QueueBackend::new(store.clone(), backend_settings.clone());
+            WorkerBuilder::new(format!("{name}-{run}"))
+                .backend(backend)
+                .timeout(timeout)
+                .catch_panic()
+                .data(runtime.clone())
+                .build(handle_job)
+        })
+        .shutdown_timeout(q.shutdown_timeout)
+        .run_with_signal(async move {
+            shutdown.cancelled().await;
+            Ok(())
+        })
+        .await
+        .context("worker monitor")?;
+    Ok(())
+}
