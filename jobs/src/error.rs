@@ -61,6 +61,15 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A caller's input is unacceptable; `field` names it (HTTP 422).
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// The queue's storage answered with something this code did not write.
     #[error("corrupt queue data: {0}")]
     Corrupt(String),
@@ -70,6 +79,14 @@ impl Error {
     /// A retryable failure with a message.
     pub fn retryable(msg: impl Into<String>) -> Self {
         Self::Retryable(msg.into())
+    }
+
+    /// An invalid input named by `field`.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 
     /// A permanent failure with a message.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    context::JobContext,
     error::{Error, Result},
     queue::{NewJob, RetryPolicies},
 };
@@ -27,6 +28,16 @@ pub enum Job {
     /// A diagnostic ops can enqueue to see the pipeline work end to end: it
     /// waits, then ends as asked. Also what the crash tests kill workers under.
     Probe(Probe),
+    /// Act on a stored inbox delivery (capture, stage change, merge, ...).
+    ProcessDelivery {
+        /// The `inbox` row.
+        inbox_id: i64,
+    },
+    /// Write a credited referral back to its ATS (custom field, tag, source).
+    WriteBackReferral {
+        /// The `referrals` row.
+        referral_id: i64,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -49,6 +60,8 @@ impl Job {
         match self {
             Job::Noop => "noop",
             Job::Probe(_) => "probe",
+            Job::ProcessDelivery { .. } => "process_delivery",
+            Job::WriteBackReferral { .. } => "write_back_referral",
         }
     }
 
@@ -67,7 +80,22 @@ impl Job {
     /// # Errors
     /// The job's verdict: [`Error::Permanent`] dead-letters, anything else
     /// retries on the kind's schedule.
-    pub async fn run(self, attempt: u32) -> Result<()> {
+    pub async fn run(self, ctx: &JobContext, attempt: u32) -> Result<()> {
+        match self {
+            Job::ProcessDelivery { inbox_id } => crate::capture::process_delivery(ctx, inbox_id)
+                .await
+                .map(|_| ()),
+            Job::WriteBackReferral { referral_id } => ctx.write_back(referral_id).await,
+            diagnostic => diagnostic.run_diagnostic(attempt).await,
+        }
+    }
+
+    /// Runs the kinds that need no context ([`Job::Noop`], [`Job::Probe`]):
+    /// what the queue's own tests and benchmarks drive.
+    ///
+    /// # Errors
+    /// As [`Job::run`]; [`Error::Permanent`] for a kind that needs a context.
+    pub async fn run_diagnostic(self, attempt: u32) -> Result<()> {
         match self {
             Job::Noop => Ok(()),
             Job::Probe(p) => {
@@ -85,6 +113,10 @@ impl Job {
                 }
                 Ok(())
             }
+            other => Err(Error::permanent(format!(
+                "job kind {} needs the service context",
+                other.kind()
+            ))),
         }
     }
 }

@@ -15,8 +15,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ats;
+pub mod audit;
+pub mod capture;
+pub mod context;
+pub mod db;
 pub mod error;
+pub mod identity;
+pub mod inbox;
+pub mod intake;
 pub mod job;
 pub mod queue;
+pub mod referral;
 
 pub use error::{Error, Result};

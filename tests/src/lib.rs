@@ -4,6 +4,8 @@
 //!   (`db::fresh_sqlite`, `db::fresh_postgres`), migrated with the real
 //!   `migrations::Migrator` on request.
 //! - [`queue`]: a fresh job queue per test on each storage driver.
+//! - [`app`]: the service itself, in-process or as the real binary.
 
+pub mod app;
 pub mod db;
 pub mod queue;

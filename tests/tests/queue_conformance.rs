@@ -851,7 +851,7 @@ async fn count_and_run(
     started: apalis::prelude::Data<Arc<AtomicUsize>>,
 ) -> Result<(), Error> {
     started.fetch_add(1, Ordering::SeqCst);
-    job.run(attempt.current() as u32).await
+    job.run_diagnostic(attempt.current() as u32).await
 }
 
 /// Runs a worker over `store` until `stop` fires; counts attempts started.

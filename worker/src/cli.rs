@@ -84,6 +84,44 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage referrers.
+    #[command(subcommand)]
+    Employees(EmployeesCommand),
+    /// Manage referral links.
+    #[command(subcommand)]
+    Links(LinksCommand),
+}
+
+/// `referral-worker employees ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum EmployeesCommand {
+    /// Import an HRIS export (CSV with columns employee_id, email, name,
+    /// active). Each row is created or updated on its own; bad rows are
+    /// reported by line number and skipped. Exits 1 if any row was bad.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+/// `referral-worker links ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum LinksCommand {
+    /// Mint a referral link and print its token and share URL.
+    Create {
+        /// The referrer's HRIS employee id.
+        #[arg(long)]
+        employee: String,
+        /// The ATS job id being shared.
+        #[arg(long)]
+        job: String,
+        /// Validity, e.g. "30days" (default: referrals.link_ttl).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `referral-worker config ...`.
@@ -104,6 +142,8 @@ impl Command {
             Command::Web { .. } => "web",
             Command::Migrate => "migrate",
             Command::Config(ConfigCommand::Check) => "config check",
+            Command::Employees(_) => "employees import",
+            Command::Links(_) => "links create",
         }
     }
 
@@ -123,7 +163,9 @@ impl Command {
             Command::Serve { no_migrate, .. }
             | Command::Work { no_migrate }
             | Command::Web { no_migrate, .. } => !no_migrate,
-            Command::Migrate | Command::Config(_) => false,
+            Command::Migrate | Command::Config(_) | Command::Employees(_) | Command::Links(_) => {
+                false
+            }
         }
     }
 }

@@ -93,6 +93,14 @@ pub struct Settings {
     pub queue: QueueSettings,
     /// Log output.
     pub log: LogSettings,
+    /// Who may call `/api/...`.
+    pub api: ApiSettings,
+    /// Secrets that authenticate inbound webhooks.
+    pub webhooks: WebhookSettings,
+    /// Referral links and attribution rules.
+    pub referrals: ReferralSettings,
+    /// ATS API clients used for write-back and re-fetching.
+    pub ats: AtsSettings,
 }
 
 /// `[http]`: the HTTP listener.
@@ -443,6 +451,8 @@ impl Settings {
         if let Err(message) = check_public_base_url(&http.public_base_url) {
             check(false, "http.public_base_url", &message);
         }
+
+        validate_referral_settings(self, &mut check);
 
         let db = &self.database;
         check(
@@ -999,6 +1009,287 @@ fn mask_query(query: &str) -> String {
 /// duration", while this keeps humantime's reason (`invalid duration "abc":
 /// expected number at 0`) and explains a bare number, which is what an
 /// environment variable like `..._LEASE=30` turns into.
+/// A secret value from config (an API token, a webhook secret). Prints and
+/// serializes as `***` (or empty when unset), so `config check` and logs can
+/// never show it; [`Secret::expose`] is for the one place that uses it.
+#[derive(Clone, Default)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(SecretString::from(value.into()))
+    }
+
+    /// The value, for verifying a signature or building a request header.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Whether it is unset.
+    pub fn is_empty(&self) -> bool {
+        self.expose().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_empty() {
+            "Secret(\"\")"
+        } else {
+            "Secret(***)"
+        })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if self.is_empty() { "" } else { "***" })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        string_like::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+/// What an API token may do. Each caller gets only the scopes it needs: the
+/// referral portal `links`, the HRIS sync `employees`, ops `ops_read` or
+/// `ops_admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Mint and revoke referral links.
+    Links,
+    /// Create and import employees (referrers).
+    Employees,
+    /// Report hires and terminations.
+    Hires,
+    /// Read the ops API.
+    OpsRead,
+    /// Act through the ops API (retry, cancel, replay, approve).
+    OpsAdmin,
+}
+
+/// One bearer token accepted by `/api/...`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it (`referral-portal`, `hris-sync`, `ops-alice`): the actor
+    /// recorded in audit events. Never the token itself.
+    pub name: String,
+    /// The token. Compared in constant time, never logged.
+    pub token: Secret,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// `[api]`: bearer tokens for `/api/...`. With no tokens, every `/api` call
+/// is refused: there is no anonymous access.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// `[[api.tokens]]` entries.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// `[webhooks]`: how inbound webhooks are authenticated. A source whose
+/// secret is empty refuses every delivery (401): an unconfigured secret must
+/// never mean "unsigned is fine".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Standard Webhooks secret (`whsec_...`) our careers site signs with.
+    pub careers_site_secret: Secret,
+    /// Greenhouse webhook secret key (HMAC-SHA256 over the body).
+    pub greenhouse_secret: Secret,
+    /// Lever signature token (HMAC-SHA256 over `token + triggeredAt`).
+    pub lever_signature_token: Secret,
+    /// Oldest Lever `triggeredAt` accepted. Lever retries for a while, so
+    /// this must be longer than its retry span to accept honest retries.
+    #[serde(with = "duration")]
+    pub lever_max_age: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            careers_site_secret: Secret::default(),
+            greenhouse_secret: Secret::default(),
+            lever_signature_token: Secret::default(),
+            lever_max_age: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// `[referrals]`: links and attribution rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferralSettings {
+    /// Base of share URLs: `{careers_base_url}/jobs/{job_id}?ref={token}`.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub careers_base_url: String,
+    /// How long a new link stays valid unless the request says otherwise.
+    #[serde(with = "duration")]
+    pub link_ttl: Duration,
+    /// The first valid referral of a candidate owns them for this long;
+    /// later referrals by others lose.
+    #[serde(with = "duration")]
+    pub ownership_window: Duration,
+    /// A candidate who applied without a referral this recently earns no
+    /// referral credit.
+    #[serde(with = "duration")]
+    pub prior_applicant_window: Duration,
+    /// Region used to read national-format phone numbers when neither the
+    /// payload nor the job says (ISO 3166 alpha-2, e.g. `DE`); empty = none.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub default_phone_region: String,
+    /// Tag written to the candidate in the ATS when a referral is credited.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub ats_tag: String,
+}
+
+impl Default for ReferralSettings {
+    fn default() -> Self {
+        ReferralSettings {
+            careers_base_url: "https://careers.example.com".to_owned(),
+            link_ttl: Duration::from_secs(90 * 24 * 60 * 60),
+            ownership_window: Duration::from_secs(365 * 24 * 60 * 60),
+            prior_applicant_window: Duration::from_secs(180 * 24 * 60 * 60),
+            default_phone_region: String::new(),
+            ats_tag: "Employee Referral".to_owned(),
+        }
+    }
+}
+
+/// `[ats.greenhouse]`: the Harvest API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GreenhouseSettings {
+    /// Harvest base URL.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub base_url: String,
+    /// Harvest API key; empty disables write-back to Greenhouse.
+    pub api_key: Secret,
+    /// Greenhouse user id sent as `On-Behalf-Of` (Harvest requires one for writes).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub on_behalf_of: String,
+    /// Immutable key of the application custom field holding our token.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub token_field: String,
+    /// Requests per second to this account.
+    pub requests_per_second: u32,
+}
+
+impl Default for GreenhouseSettings {
+    fn default() -> Self {
+        GreenhouseSettings {
+            base_url: "https://harvest.greenhouse.io/v1".to_owned(),
+            api_key: Secret::default(),
+            on_behalf_of: String::new(),
+            token_field: "referral_token".to_owned(),
+            requests_per_second: 5,
+        }
+    }
+}
+
+/// `[ats.lever]`: the Lever API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeverSettings {
+    /// API base URL.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub base_url: String,
+    /// API key; empty disables Lever calls.
+    pub api_key: Secret,
+    /// Requests per second (Lever allows 10 steady).
+    pub requests_per_second: u32,
+}
+
+impl Default for LeverSettings {
+    fn default() -> Self {
+        LeverSettings {
+            base_url: "https://api.lever.co/v1".to_owned(),
+            api_key: Secret::default(),
+            requests_per_second: 10,
+        }
+    }
+}
+
+/// `[ats]`: ATS API clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AtsSettings {
+    /// Greenhouse Harvest.
+    pub greenhouse: GreenhouseSettings,
+    /// Lever.
+    pub lever: LeverSettings,
+}
+
+fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let mut names = std::collections::HashSet::new();
+    for (i, t) in settings.api.tokens.iter().enumerate() {
+        let key = format!("api.tokens[{i}]");
+        check(
+            !t.name.trim().is_empty(),
+            &format!("{key}.name"),
+            "must not be empty",
+        );
+        check(
+            names.insert(t.name.clone()),
+            &format!("{key}.name"),
+            "must be unique",
+        );
+        check(
+            t.token.expose().len() >= 16,
+            &format!("{key}.token"),
+            "must be at least 16 characters",
+        );
+        check(
+            !t.scopes.is_empty(),
+            &format!("{key}.scopes"),
+            "must name at least one scope",
+        );
+    }
+    let r = &settings.referrals;
+    if let Err(message) = check_public_base_url(&r.careers_base_url) {
+        check(false, "referrals.careers_base_url", &message);
+    }
+    check(
+        !r.link_ttl.is_zero(),
+        "referrals.link_ttl",
+        "must be longer than 0s",
+    );
+    check(
+        r.default_phone_region.is_empty()
+            || (r.default_phone_region.len() == 2
+                && r.default_phone_region
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase())),
+        "referrals.default_phone_region",
+        "must be an ISO 3166 alpha-2 code such as DE, or empty",
+    );
+    for (key, url) in [
+        ("ats.greenhouse.base_url", &settings.ats.greenhouse.base_url),
+        ("ats.lever.base_url", &settings.ats.lever.base_url),
+    ] {
+        if let Err(message) = check_public_base_url(url) {
+            check(false, key, &message);
+        }
+    }
+    check(
+        settings.ats.greenhouse.requests_per_second >= 1,
+        "ats.greenhouse.requests_per_second",
+        "must be at least 1",
+    );
+    check(
+        settings.ats.lever.requests_per_second >= 1,
+        "ats.lever.requests_per_second",
+        "must be at least 1",
+    );
+}
+
 mod duration {
     use std::fmt;
     use std::time::Duration;

@@ -9,6 +9,7 @@
 //! schema changes in `migrations`.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod telemetry;
 

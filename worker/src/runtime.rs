@@ -19,11 +19,14 @@ use anyhow::Context as _;
 use apalis::prelude::*;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jobs::{
+    ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig},
+    context::{CaptureSettings, JobContext},
     job::Job,
     queue::{
         BackendSettings, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
         RetryPolicy, SqlStore,
     },
+    referral::attribution::Rules,
 };
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -76,6 +79,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Work { .. } => Role::Workers,
         Command::Web { .. } => Role::Web,
         Command::Config(_) => return Ok(()),
+        Command::Employees(cmd) => return crate::commands::employees(cmd.clone(), &settings).await,
+        Command::Links(cmd) => return crate::commands::links(cmd.clone(), &settings).await,
     };
     let app = Application::build(settings, role, command.migrate_on_start()).await?;
     let shutdown = CancellationToken::new();
@@ -187,6 +192,59 @@ pub struct AppState {
     pub queue: QueueStore,
     /// Retry policies, for enqueueing jobs with the right attempt budget.
     pub retry: RetryPolicies,
+    /// The settings the process started with.
+    pub settings: Arc<Settings>,
+}
+
+/// The job context from the settings: capture rules and the ATS clients
+/// that have API keys.
+///
+/// # Errors
+/// An ATS section that cannot make a client (a bad base URL, a Greenhouse
+/// key without an On-Behalf-Of user).
+pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobContext> {
+    let r = &settings.referrals;
+    let capture = CaptureSettings {
+        rules: Rules {
+            ownership_window: chrono::Duration::from_std(r.ownership_window)
+                .context("referrals.ownership_window is too long")?,
+            prior_applicant_window: chrono::Duration::from_std(r.prior_applicant_window)
+                .context("referrals.prior_applicant_window is too long")?,
+        },
+        default_phone_region: Some(r.default_phone_region.clone()).filter(|s| !s.is_empty()),
+        ats_tag: r.ats_tag.clone(),
+    };
+    let mut ctx = JobContext::new(
+        state.db.clone(),
+        state.queue.clone(),
+        state.retry.clone(),
+        capture,
+    );
+    let gh = &settings.ats.greenhouse;
+    if !gh.api_key.is_empty() {
+        let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
+        config.base_url = url::Url::parse(&gh.base_url).context("ats.greenhouse.base_url")?;
+        config.token_field_key = Some(gh.token_field.clone());
+        if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
+            config.quota = Quota::per_second(n);
+        }
+        ctx.greenhouse = Some(Arc::new(
+            GreenhouseClient::new(config).map_err(|e| anyhow::anyhow!("ats.greenhouse: {e}"))?,
+        ));
+    }
+    let lv = &settings.ats.lever;
+    if !lv.api_key.is_empty() {
+        let mut config = LeverConfig::new(lv.api_key.expose());
+        config.base_url = url::Url::parse(&lv.base_url).context("ats.lever.base_url")?;
+        if let Some(n) = NonZeroU32::new(lv.requests_per_second) {
+            config.quota = Quota::per_second(n)
+                .allow_burst(NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n));
+        }
+        ctx.lever = Some(Arc::new(
+            LeverClient::new(config).map_err(|e| anyhow::anyhow!("ats.lever: {e}"))?,
+        ));
+    }
+    Ok(ctx)
 }
 
 /// A built, not yet running, service process.
@@ -220,10 +278,18 @@ impl Application {
             None
         };
         let retry = retry_policies(&settings.queue);
+        let state = AppState {
+            db,
+            queue,
+            retry,
+            settings: Arc::new(settings.clone()),
+        };
+        // Fail at start-up, naming the key, rather than on the first job.
+        job_context(&settings, &state)?;
         Ok(Self {
             role,
             settings,
-            state: AppState { db, queue, retry },
+            state,
             listener,
         })
     }
@@ -283,6 +349,7 @@ impl Application {
 /// What every job attempt can reach.
 struct JobRuntime {
     limiter: Option<DefaultDirectRateLimiter>,
+    ctx: JobContext,
 }
 
 /// The apalis handler: waits for the process-wide start rate, then runs the job.
@@ -290,7 +357,7 @@ async fn handle_job(job: Job, attempt: Attempt, rt: Data<Arc<JobRuntime>>) -> jo
     if let Some(limiter) = &rt.limiter {
         limiter.until_ready().await;
     }
-    job.run(attempt.current() as u32).await
+    job.run(&rt.ctx, attempt.current() as u32).await
 }
 
 /// A worker name unique per process start. apalis-redis refuses to re-register
@@ -321,7 +388,9 @@ async fn run_workers(
         poll_interval: q.poll_interval,
         retry: state.retry.clone(),
     };
+    let ctx = job_context(&settings, &state)?;
     let runtime = Arc::new(JobRuntime {
+        ctx,
         limiter: q
             .rate_limit_per_second()
             .map(|n: NonZeroU32| RateLimiter::direct(Quota::per_second(n))),

@@ -3,7 +3,8 @@
 //! Every failure a client can see is a variant here, and every response body
 //! is `{"error": <short code>, "detail": <human sentence>}`. Internal errors
 //! are logged with their cause and answered with a generic body: a caller
-//! never sees a database message.
+//! never sees a database message. Storage outages answer 503, so webhook
+//! senders retry instead of dropping the event.
 
 use axum::{
     Json,
@@ -15,23 +16,89 @@ use serde_json::json;
 /// What went wrong, from the client's point of view.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// No such route or resource.
-    #[error("not found: {0}")]
+    /// No credentials, or a webhook signature that does not verify (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials that are wrong or lack the scope (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such route or resource (404).
+    #[error("{0}")]
     NotFound(String),
-    /// A dependency (database, queue) is down; the caller should retry.
-    #[error("unavailable: {0}")]
+    /// The body is not JSON, or a required header is missing (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A field is missing, mistyped or unacceptable (422).
+    #[error("{field}: {problem}")]
+    Unprocessable {
+        /// The field, as a dotted path.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The body is larger than `http.body_limit` (413).
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body is not `application/json` (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A dependency (database, queue) is down; the caller should retry (503).
+    #[error("{0}")]
     Unavailable(String),
-    /// A bug or an unexpected failure; details are logged, not returned.
+    /// A bug or an unexpected failure; details are logged, not returned (500).
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The status code and the short error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<jobs::Error> for ApiError {
+    fn from(e: jobs::Error) -> Self {
+        match e {
+            jobs::Error::Invalid { field, problem } => ApiError::Unprocessable { field, problem },
+            jobs::Error::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            jobs::Error::Db(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("database unavailable; retry later".into())
+            }
+            jobs::Error::Redis(e) => {
+                tracing::warn!(error = %e, "queue unavailable");
+                ApiError::Unavailable("queue unavailable; retry later".into())
+            }
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<jobs::intake::IntakeError> for ApiError {
+    fn from(e: jobs::intake::IntakeError) -> Self {
+        use jobs::intake::IntakeError as E;
+        match e {
+            E::BadSignature(_) | E::Stale(_) => ApiError::Unauthorized(e.to_string()),
+            E::MalformedJson(_) => ApiError::BadRequest(e.to_string()),
+            E::InvalidField { field, problem } => ApiError::Unprocessable { field, problem },
         }
     }
 }

@@ -1,13 +1,23 @@
-//! The HTTP surface: health now; intake and the ops API join as they land.
+//! The HTTP surface: health, the `/api` for the referral portal and the HRIS
+//! sync, referral-link redirects, and webhook intake.
 //!
-//! Handlers stay thin: parse, call into `jobs`, map the result. Errors go
-//! through [`error::ApiError`], the one place that decides status codes and
-//! JSON bodies.
+//! Handlers stay thin: parse, authenticate, call into `jobs`, map the
+//! result. Errors go through [`error::ApiError`], the one place that decides
+//! status codes and JSON bodies. Bodies are read by [`body`] with the
+//! configured limit, so axum's own (plain-text) limit is turned off.
 
+pub mod api;
+pub mod auth;
+pub mod body;
 pub mod error;
 mod health;
+pub mod webhooks;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{delete, get, post},
+};
 
 use crate::{config::Settings, runtime::AppState};
 
@@ -16,6 +26,14 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/api/employees", post(api::upsert_employee))
+        .route("/api/referral-links", post(api::create_link))
+        .route("/api/referral-links/{token}", delete(api::revoke_link))
+        .route("/r/{token}", get(api::follow_link))
+        .route("/webhooks/applications", post(webhooks::careers_site))
+        .route("/webhooks/greenhouse", post(webhooks::greenhouse))
+        .route("/webhooks/lever", post(webhooks::lever))
         .fallback(error::not_found)
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -1,0 +1,677 @@
+//! ATS write-back: telling the applicant tracking system that an application
+//! came from an employee referral.
+//!
+//! When the service attributes an application to a referrer, a job calls
+//! [`AtsClient::write_referral`] with a [`WriteBack`]. What that means per
+//! vendor:
+//!
+//! * **Greenhouse** ([`greenhouse`], Harvest v1): set the referrer and our
+//!   referral token (a custom field) on the *application*, then tag the
+//!   *candidate*. Greenhouse's own referral credit only works for users who
+//!   have signed in, so the custom field is what carries the attribution for
+//!   everyone else.
+//! * **Lever** ([`lever`]): add a tag and a source to the *opportunity*.
+//!   Lever also needs reading back (its webhooks carry only ids), hence
+//!   [`LeverClient::get_opportunity`].
+//!
+//! # One type for the caller
+//!
+//! [`AtsClient`] uses native `async fn` in traits, which cannot be made into
+//! a `dyn` object. Callers hold an [`Ats`] instead, an enum over the two
+//! clients (the same pattern as [`crate::queue::QueueStore`]): static
+//! dispatch, no boxing, and `match` reaches vendor-only methods such as
+//! [`LeverClient::get_opportunity`] through [`Ats::as_lever`].
+//!
+//! # Failures are retry decisions
+//!
+//! Every method returns [`crate::Error`] with the variant already chosen for
+//! the job queue:
+//!
+//! | what happened | error | the queue |
+//! |---|---|---|
+//! | `429` with `Retry-After` or `X-RateLimit-Reset`, `5xx` with `Retry-After` | [`Error::RetryAfter`] with the server's wait | retries then |
+//! | `429` naming no wait, other `5xx`, `408`, timeout, connection refused/reset | [`Error::Retryable`] | backoff schedule |
+//! | a redirect (not followed) | [`Error::Permanent`] | dead-letters |
+//! | other `4xx` | [`Error::Permanent`] with status and body excerpt | dead-letters |
+//! | a local or server rate-limit pause longer than `max_wait` | [`Error::RetryAfter`] | retries then |
+//!
+//! Redirects are refused because a Harvest or Lever API never redirects a
+//! correct request: a 3xx means a wrong base URL or a login page, and
+//! following it would replay the Basic credentials to another location.
+//! Error messages name the vendor, method, path and status, never the API
+//! key (a body that echoes it has it replaced).
+//!
+//! Both write-backs are idempotent (PATCH sets the same values, tags and
+//! sources are sets), so a job retried after a partial success simply does
+//! everything again.
+//!
+//! Rate limits are shared per account across the process: see [`limiter`].
+
+pub mod greenhouse;
+pub mod lever;
+pub mod limiter;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use reqwest::{Method, StatusCode, redirect};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use greenhouse::{GreenhouseClient, GreenhouseConfig};
+pub use lever::{LeverClient, LeverConfig, LeverOpportunity};
+pub use limiter::AccountLimiter;
+
+use crate::error::{Error, Result};
+
+/// What we write back to the ATS when a referral is attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBack {
+    /// The ATS's candidate id (Greenhouse candidate; Lever contact).
+    pub ats_candidate_id: String,
+    /// The ATS's application id (Greenhouse application; Lever
+    /// opportunity, which is where Lever keeps tags and sources).
+    pub ats_application_id: String,
+    /// Our employee id of the referrer (for logs and messages).
+    pub referrer_employee_id: String,
+    /// The referrer's user id in the ATS, when they have one. Greenhouse can
+    /// credit only its own users; without one we write the token only.
+    pub referrer_ats_user_id: Option<String>,
+    /// The referral token from the referral link, written to a custom field
+    /// where the ATS has one (Greenhouse).
+    pub referral_token: Option<String>,
+    /// The tag to add, e.g. `"Employee Referral"`.
+    pub tag: String,
+}
+
+/// An ATS that can record a referral.
+///
+/// Native `async fn` in a trait: not object-safe, so use [`Ats`] where the
+/// vendor is chosen at run time.
+pub trait AtsClient: Send + Sync {
+    /// Records the referral in the ATS. Idempotent: safe to retry after a
+    /// partial success.
+    ///
+    /// # Errors
+    /// An [`Error`] whose variant is the retry decision (see the module docs).
+    fn write_referral(&self, w: &WriteBack) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The ATS this deployment writes back to.
+#[derive(Debug)]
+pub enum Ats {
+    /// Greenhouse Harvest.
+    Greenhouse(GreenhouseClient),
+    /// Lever.
+    Lever(LeverClient),
+}
+
+impl Ats {
+    /// `"greenhouse"` or `"lever"`, for logs.
+    pub fn vendor(&self) -> &'static str {
+        match self {
+            Ats::Greenhouse(_) => greenhouse::VENDOR,
+            Ats::Lever(_) => lever::VENDOR,
+        }
+    }
+
+    /// The Greenhouse client, if this is Greenhouse.
+    pub fn as_greenhouse(&self) -> Option<&GreenhouseClient> {
+        match self {
+            Ats::Greenhouse(c) => Some(c),
+            Ats::Lever(_) => None,
+        }
+    }
+
+    /// The Lever client, if this is Lever (for
+    /// [`LeverClient::get_opportunity`]).
+    pub fn as_lever(&self) -> Option<&LeverClient> {
+        match self {
+            Ats::Lever(c) => Some(c),
+            Ats::Greenhouse(_) => None,
+        }
+    }
+}
+
+impl From<GreenhouseClient> for Ats {
+    fn from(c: GreenhouseClient) -> Self {
+        Ats::Greenhouse(c)
+    }
+}
+
+impl From<LeverClient> for Ats {
+    fn from(c: LeverClient) -> Self {
+        Ats::Lever(c)
+    }
+}
+
+impl AtsClient for Ats {
+    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
+        match self {
+            Ats::Greenhouse(c) => c.write_referral(w).await,
+            Ats::Lever(c) => c.write_referral(w).await,
+        }
+    }
+}
+
+/// HTTP settings shared by both clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Time allowed to open the TCP + TLS connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included. A timeout is
+    /// retryable, so this only bounds how long one attempt holds a worker.
+    pub timeout: Duration,
+    /// The `User-Agent` header; vendors ask integrations to identify
+    /// themselves, and it makes our traffic findable in their logs.
+    pub user_agent: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            user_agent: concat!("referral-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// A `reqwest` client with these timeouts, our User-Agent and redirects
+    /// turned off (a 3xx is returned as is and becomes a permanent failure).
+    ///
+    /// # Errors
+    /// [`Error::Permanent`] if the TLS backend cannot be initialised.
+    pub fn build_client(&self) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .redirect(redirect::Policy::none())
+            .user_agent(self.user_agent.clone())
+            .build()
+            .map_err(|e| Error::permanent(format!("building the ATS HTTP client: {e}")))
+    }
+}
+
+/// Longest body excerpt put into an error message.
+const EXCERPT_CHARS: usize = 300;
+/// Most of an error body we read at all: enough for a JSON error, not a
+/// whole HTML page.
+const ERROR_BODY_LIMIT: usize = 8 * 1024;
+/// Most of a success body we accept (an application or opportunity is a few
+/// KiB; this only stops a runaway response).
+const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The HTTP machinery both clients share: auth, rate limiting, and turning
+/// responses into retry decisions.
+pub(crate) struct Transport {
+    vendor: &'static str,
+    http: reqwest::Client,
+    api_key: String,
+    limiter: Arc<AccountLimiter>,
+    /// Longest wait for the limiter before the job is handed back.
+    max_wait: Duration,
+    /// Pause after a 429 or an empty window that came without a usable
+    /// `Retry-After` / `X-RateLimit-Reset`.
+    fallback_pause: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("vendor", &self.vendor)
+            .field("api_key", &"[redacted]")
+            .field("limiter", &self.limiter)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request to send through [`Transport::send`].
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// `(name, value)` headers beyond auth, e.g. `On-Behalf-Of`.
+    pub headers: &'a [(&'static str, &'a str)],
+    /// A JSON body, if any.
+    pub json: Option<&'a serde_json::Value>,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        vendor: &'static str,
+        base_url: &Url,
+        api_key: String,
+        quota: governor::Quota,
+        max_wait: Duration,
+        fallback_pause: Duration,
+        http: &HttpOptions,
+    ) -> Result<Self> {
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::permanent(format!(
+                "{vendor} base URL {base_url} is not an http(s) URL"
+            )));
+        }
+        if api_key.is_empty() {
+            return Err(Error::permanent(format!("{vendor} API key is empty")));
+        }
+        let limiter = AccountLimiter::shared(&limiter::account_key(base_url, &api_key), quota);
+        Ok(Self {
+            vendor,
+            http: http.build_client()?,
+            api_key,
+            limiter,
+            max_wait,
+            fallback_pause,
+        })
+    }
+
+    pub(crate) fn limiter(&self) -> &Arc<AccountLimiter> {
+        &self.limiter
+    }
+
+    /// Sends one request under the account's rate limit and returns the
+    /// body of a 2xx; everything else becomes the matching [`Error`].
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>> {
+        let what = format!("{} {} {}", self.vendor, call.method, call.url.path());
+        self.limiter.acquire(self.max_wait).await?;
+
+        // Basic auth with the key as username and an empty password is what
+        // both Harvest and Lever document; reqwest marks the header sensitive.
+        let mut req = self
+            .http
+            .request(call.method, call.url)
+            .basic_auth(&self.api_key, Some(""))
+            .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in call.headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = call.json {
+            req = req.json(body);
+        }
+
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, &e))?;
+        let status = resp.status();
+        let asked = self
+            .limiter
+            .observe(status, resp.headers(), self.fallback_pause);
+
+        if status.is_success() {
+            return read_body(&mut resp, SUCCESS_BODY_LIMIT)
+                .await
+                .map_err(|e| self.transport_error(&what, &e));
+        }
+
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // A failed body read is no reason to lose the status: keep going
+        // with whatever arrived.
+        let body = read_body(&mut resp, ERROR_BODY_LIMIT)
+            .await
+            .unwrap_or_default();
+        let excerpt = self.excerpt(&body);
+        Err(classify(
+            &what,
+            status,
+            asked,
+            location.as_deref(),
+            &excerpt,
+        ))
+    }
+
+    /// A failure below HTTP (DNS, connect, TLS, timeout, reset mid-body).
+    /// All transient, except a request reqwest could not even build.
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> Error {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "response body failed"
+        } else {
+            "request failed"
+        };
+        // reqwest's Display omits the cause ("connection refused" lives in
+        // `source()`), so spell out the chain.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        let msg = format!("{what}: {kind}: {}", self.scrub(&detail));
+        if e.is_builder() {
+            Error::Permanent(msg)
+        } else {
+            Error::Retryable(msg)
+        }
+    }
+
+    /// Parses a 2xx body as JSON. A complete body that is not the JSON we
+    /// expect will not improve on retry, so that is permanent.
+    pub(crate) fn parse_json(&self, what: &str, body: &[u8]) -> Result<serde_json::Value> {
+        serde_json::from_slice(body).map_err(|e| {
+            Error::Permanent(format!(
+                "{} {what}: response is not JSON ({e}): {}",
+                self.vendor,
+                self.excerpt(body)
+            ))
+        })
+    }
+
+    /// The start of a body, on one line, with the API key removed should a
+    /// server (or a proxy) echo it back.
+    fn excerpt(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        let text = self.scrub(&text);
+        let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some((cut, _)) = out.char_indices().nth(EXCERPT_CHARS) {
+            out.truncate(cut);
+            out.push('…');
+        }
+        out
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.api_key));
+        text.replace(&encoded, "[redacted]")
+            .replace(&self.api_key, "[redacted]")
+    }
+}
+
+/// Reads at most `limit` bytes of a body; the rest is left unread.
+async fn read_body(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Maps a non-2xx status to the job's verdict. `asked` is the wait the
+/// server announced (already applied to the account's limiter).
+fn classify(
+    what: &str,
+    status: StatusCode,
+    asked: Option<Duration>,
+    location: Option<&str>,
+    excerpt: &str,
+) -> Error {
+    let detail = if excerpt.is_empty() {
+        format!("{what}: {status}")
+    } else {
+        format!("{what}: {status}: {excerpt}")
+    };
+    if let Some(after) =
+        asked.filter(|_| status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+    {
+        return Error::RetryAfter {
+            after,
+            reason: detail,
+        };
+    }
+    if status.is_redirection() {
+        let to = location.unwrap_or("no Location");
+        return Error::Permanent(format!(
+            "{what}: {status} redirect to {to} not followed (wrong base URL?)"
+        ));
+    }
+    match status {
+        // 429 without any hint of when: the backoff schedule decides.
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => Error::Retryable(detail),
+        s if s.is_server_error() => Error::Retryable(detail),
+        s if s.is_client_error() => Error::Permanent(detail),
+        // 1xx or a non-standard code: nothing says it will not work next time.
+        _ => Error::Retryable(detail),
+    }
+}
+
+/// `base` with `segments` appended as path segments, percent-encoded, so an
+/// id can never add a segment or a query of its own.
+///
+/// # Errors
+/// [`Error::Permanent`] for an empty, `.` or `..` segment (the URL library
+/// would drop those silently and we would call another endpoint).
+pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> Result<Url> {
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| s.is_empty() || **s == "." || **s == "..")
+    {
+        return Err(Error::permanent(format!(
+            "invalid id {bad:?} in an ATS URL"
+        )));
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::permanent(format!("ATS base URL {base} cannot take a path")))?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// An id as JSON: a number when it is one (Harvest's ids are integers and
+/// its examples send them as such), else a string.
+pub(crate) fn json_id(id: &str) -> serde_json::Value {
+    id.parse::<u64>().map_or_else(|_| id.into(), Into::into)
+}
+
+/// A real HTTP server on 127.0.0.1 that plays an ATS in tests. It records
+/// every request and answers with whatever the test's responder returns.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{
+        body::Bytes,
+        extract::State,
+        http::{HeaderMap, Method, StatusCode, Uri},
+        response::{IntoResponse, Response},
+    };
+
+    /// One request as the server saw it.
+    #[derive(Debug, Clone)]
+    pub struct Seen {
+        pub method: Method,
+        /// Path and query.
+        pub uri: String,
+        pub headers: HeaderMap,
+        pub body: Bytes,
+    }
+
+    impl Seen {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).and_then(|v| v.to_str().ok())
+        }
+
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.body).expect("request body is JSON")
+        }
+    }
+
+    /// What the responder returns: status, headers, body.
+    pub type Reply = (StatusCode, Vec<(&'static str, String)>, String);
+
+    type Responder = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+    #[derive(Clone)]
+    struct ServerState {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        responder: Responder,
+        delay: Option<std::time::Duration>,
+    }
+
+    pub struct TestServer {
+        pub base: String,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl TestServer {
+        pub async fn start(responder: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+            Self::start_with_delay(None, responder).await
+        }
+
+        /// A server that waits `delay` before answering (for timeouts).
+        pub async fn start_with_delay(
+            delay: Option<std::time::Duration>,
+            responder: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+        ) -> Self {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let state = ServerState {
+                seen: seen.clone(),
+                responder: Arc::new(responder),
+                delay,
+            };
+            let app = axum::Router::new().fallback(handle).with_state(state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            Self {
+                base: format!("http://{addr}"),
+                seen,
+            }
+        }
+
+        pub fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    async fn handle(
+        State(state): State<ServerState>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let seen = Seen {
+            method,
+            uri: uri
+                .path_and_query()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            headers,
+            body,
+        };
+        state.seen.lock().unwrap().push(seen.clone());
+        if let Some(d) = state.delay {
+            tokio::time::sleep(d).await;
+        }
+        let (status, headers, body) = (state.responder)(&seen);
+        let mut resp = (status, body).into_response();
+        for (name, value) in headers {
+            resp.headers_mut().insert(name, value.parse().unwrap());
+        }
+        resp
+    }
+
+    /// A JSON reply.
+    pub fn json(status: StatusCode, body: serde_json::Value) -> Reply {
+        (
+            status,
+            vec![("content-type", "application/json".into())],
+            body.to_string(),
+        )
+    }
+
+    /// The `Authorization` value for Basic auth with `key` as username and an
+    /// empty password, computed independently of reqwest.
+    pub fn basic(key: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_encodes_ids_and_refuses_dot_segments() {
+        let base = Url::parse("https://harvest.greenhouse.io/v1").unwrap();
+        assert_eq!(
+            endpoint(&base, &["applications", "12"]).unwrap().as_str(),
+            "https://harvest.greenhouse.io/v1/applications/12"
+        );
+        let slash = Url::parse("https://harvest.greenhouse.io/v1/").unwrap();
+        assert_eq!(
+            endpoint(&slash, &["applications", "a/b?c"])
+                .unwrap()
+                .as_str(),
+            "https://harvest.greenhouse.io/v1/applications/a%2Fb%3Fc"
+        );
+        assert!(matches!(
+            endpoint(&base, &["applications", ".."]),
+            Err(Error::Permanent(_))
+        ));
+        assert!(matches!(
+            endpoint(&base, &["applications", ""]),
+            Err(Error::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn json_ids_are_numbers_when_numeric() {
+        assert_eq!(json_id("4080"), serde_json::json!(4080));
+        assert_eq!(json_id("u-1"), serde_json::json!("u-1"));
+    }
+
+    #[test]
+    fn classify_maps_statuses_to_retry_decisions() {
+        let w = "x GET /p";
+        assert!(matches!(
+            classify(w, StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(7)), None, ""),
+            Error::RetryAfter { after, .. } if after == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::TOO_MANY_REQUESTS, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::BAD_GATEWAY, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::REQUEST_TIMEOUT, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::NOT_FOUND, None, None, ""),
+            Error::Permanent(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::MOVED_PERMANENTLY, None, Some("https://x/login"), ""),
+            Error::Permanent(m) if m.contains("https://x/login")
+        ));
+        // A wait announced on a 4xx (say, `X-RateLimit-Remaining: 0` on a
+        // 422) does not make the 4xx retryable.
+        assert!(matches!(
+            classify(
+                w,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(Duration::from_secs(3)),
+                None,
+                ""
+            ),
+            Error::Permanent(_)
+        ));
+    }
+}

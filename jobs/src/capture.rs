@@ -1,0 +1,856 @@
+//! Capture: turns a verified inbound delivery into candidates, applications
+//! and attributions. The `process_delivery` job runs it; the HTTP intake only
+//! stored the raw bytes in the inbox and enqueued that job.
+//!
+//! Everything a delivery changes is written in one transaction from
+//! [`crate::db::begin_locked`], keyed by the candidate's canonical email and
+//! phone and the application id, so two deliveries about the same person
+//! never race into two candidate rows. Every attribution decision writes an
+//! audit event in the same transaction.
+//!
+//! Deliveries are at least once and out of order: each step is idempotent
+//! (an application is upserted by its ATS id, a referral by candidate,
+//! employee and application) and a stage change for an application not yet
+//! seen fails retryably, so the queue keeps it until the application arrives.
+
+use chrono::{DateTime, Utc};
+use entities::{
+    application::{self, ApplicationStatus},
+    candidate, candidate_ats_id, employee, inbox,
+    inbox::{InboxSource, InboxStatus},
+    referral::{self, ReferralSource, ReferralState},
+    states::Ats,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter,
+};
+use serde_json::json;
+
+use crate::{
+    audit::{self, AuditEntry},
+    context::JobContext,
+    db::begin_locked,
+    error::{Error, Result},
+    identity::CandidateKeys,
+    intake::{self, ApplicationEvent, IntakeEvent, StageChange},
+    job::Job,
+    referral::{
+        attribution::{self, CandidateFacts, ExistingCredit, Referrer, Verdict},
+        links::{self, LinkCheck},
+    },
+};
+
+/// What processing a delivery amounted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Acted on.
+    Applied,
+    /// Authentic but nothing to do.
+    Ignored,
+}
+
+/// The `process_delivery` job: decode the stored body and act on it.
+///
+/// # Errors
+/// Retryable for transient failures and for events that wait on others
+/// (a stage change before its application); permanent for a body that no
+/// longer decodes or a source that cannot be acted on.
+pub async fn process_delivery(ctx: &JobContext, inbox_id: i64) -> Result<Processed> {
+    let Some(row) = inbox::Entity::find_by_id(inbox_id).one(&ctx.db).await? else {
+        return Err(Error::permanent(format!(
+            "inbox row {inbox_id} does not exist"
+        )));
+    };
+    if matches!(row.status, InboxStatus::Processed | InboxStatus::Ignored) {
+        return Ok(if row.status == InboxStatus::Ignored {
+            Processed::Ignored
+        } else {
+            Processed::Applied
+        });
+    }
+    let result = act(ctx, &row).await;
+    let (status, error) = match &result {
+        Ok(Processed::Applied) => (Some(InboxStatus::Processed), None),
+        Ok(Processed::Ignored) => (Some(InboxStatus::Ignored), None),
+        Err(Error::Permanent(e)) => (Some(InboxStatus::Failed), Some(e.clone())),
+        // Retryable: the row stays `enqueued`; the job's own history has the error.
+        Err(_) => (None, None),
+    };
+    if let Some(status) = status {
+        let mut active: inbox::ActiveModel = row.into();
+        active.status = Set(status);
+        active.error = Set(error);
+        active.update(&ctx.db).await?;
+    }
+    result
+}
+
+async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
+    let body = row
+        .raw_body
+        .as_deref()
+        .ok_or_else(|| Error::permanent("inbox row has no stored body"))?;
+    let decoded = match row.source {
+        InboxSource::CareersSite => intake::careers_site::decode(body),
+        InboxSource::Greenhouse => intake::greenhouse::decode(body),
+        InboxSource::Lever => intake::lever::decode(body),
+        InboxSource::Generic => return Err(Error::permanent("no decoder for generic deliveries")),
+    };
+    let event =
+        decoded.map_err(|e| Error::permanent(format!("stored body no longer decodes: {e}")))?;
+    match event {
+        IntakeEvent::Application(ev) => capture_application(ctx, &ev)
+            .await
+            .map(|_| Processed::Applied),
+        IntakeEvent::StageChanged(sc) => apply_stage_change(ctx, &sc)
+            .await
+            .map(|_| Processed::Applied),
+        IntakeEvent::CandidateMerged {
+            from_candidate_id,
+            into_candidate_id,
+        } => merge_candidates(ctx, &from_candidate_id, &into_candidate_id).await,
+        IntakeEvent::ApplicationDeleted { application_id, .. } => {
+            delete_application(ctx, &application_id).await
+        }
+        IntakeEvent::CandidateAnonymized { candidate_id } => {
+            anonymize_candidate(ctx, &candidate_id).await
+        }
+        IntakeEvent::LeverOpportunity {
+            event,
+            opportunity_id,
+        } => {
+            let ev = ctx.lever_application(&event, &opportunity_id).await?;
+            capture_application(ctx, &ev)
+                .await
+                .map(|_| Processed::Applied)
+        }
+        IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
+    }
+}
+
+/// The ATS enum for an event's `ats` text.
+pub fn ats_of(text: &str) -> Ats {
+    match text {
+        "greenhouse" => Ats::Greenhouse,
+        "lever" => Ats::Lever,
+        "careers_site" => Ats::CareersSite,
+        _ => Ats::Generic,
+    }
+}
+
+fn status_of(text: Option<&str>) -> ApplicationStatus {
+    match text {
+        Some("hired") => ApplicationStatus::Hired,
+        Some("rejected") => ApplicationStatus::Rejected,
+        Some("withdrawn") | Some("archived") => ApplicationStatus::Withdrawn,
+        _ => ApplicationStatus::Active,
+    }
+}
+
+/// The result of capturing one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The (possibly pre-existing) candidate.
+    pub candidate_id: i64,
+    /// The application.
+    pub application_id: i64,
+    /// Whether the candidate row was created by this capture.
+    pub new_candidate: bool,
+    /// Referral rows written, with their state.
+    pub referrals: Vec<(i64, ReferralState)>,
+}
+
+/// Dedups the candidate, upserts the application and decides every
+/// referral claim the event carries, then enqueues ATS write-back for
+/// credited referrals.
+///
+/// # Errors
+/// Database and queue errors (retryable).
+pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Result<Captured> {
+    let mut hints: Vec<&str> = Vec::new();
+    if let Some(r) = ev.phone_region.as_deref() {
+        hints.push(r);
+    }
+    if let Some(r) = ctx.capture.default_phone_region.as_deref() {
+        hints.push(r);
+    }
+    let keys = CandidateKeys::from_raw(ev.email.as_deref(), ev.phone.as_deref(), &hints);
+    let ats = ats_of(if ev.source == intake::Source::CareersSite {
+        "careers_site"
+    } else {
+        &ev.ats
+    });
+    let mut locks = vec![format!("app:{ats:?}:{}", ev.ats_application_id)];
+    if let Some(e) = &keys.email {
+        locks.push(format!("cand:email:{}", e.as_str()));
+    }
+    if let Some(p) = &keys.phone {
+        locks.push(format!("cand:phone:{}", p.as_str()));
+    }
+    let tx = begin_locked(&ctx.db, &locks).await?;
+
+    let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys).await?;
+    let app = upsert_application(&tx, ev, ats, cand.id).await?;
+    if ats != Ats::CareersSite {
+        adopt_careers_site_referrals(&tx, cand.id, &app).await?;
+    }
+
+    let mut claims: Vec<(String, ReferralSource, Option<String>)> = Vec::new();
+    if let Some(token) = ev
+        .referral_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        match links::check(&tx, token.trim(), ev.applied_at).await? {
+            LinkCheck::Valid(link) => claims.push((
+                link.employee_id.clone(),
+                ReferralSource::ReferralLink,
+                Some(link.token.clone()),
+            )),
+            other => {
+                let reason = other.rejection().unwrap_or("rejected");
+                audit::append(
+                    &tx,
+                    AuditEntry::system(
+                        "attribution.token_rejected",
+                        "application",
+                        app.id,
+                        json!({ "application_id": app.id, "candidate_id": cand.id, "reason": reason }),
+                    ),
+                )
+                .await?;
+            }
+        }
+    }
+    if let Some(emp) = ev
+        .credited_employee_id
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+    {
+        claims.push((emp.trim().to_string(), ReferralSource::AtsCredited, None));
+    }
+
+    let mut written = Vec::new();
+    for (employee_id, source, token) in claims {
+        if let Some(r) = decide_and_store(
+            ctx,
+            &tx,
+            &cand,
+            &app,
+            &employee_id,
+            source,
+            token,
+            ev.applied_at,
+        )
+        .await?
+        {
+            written.push(r);
+        }
+    }
+    tx.commit().await?;
+
+    for (referral_id, state) in &written {
+        if *state == ReferralState::Credited {
+            enqueue_write_back(ctx, *referral_id).await?;
+        }
+    }
+    Ok(Captured {
+        candidate_id: cand.id,
+        application_id: app.id,
+        new_candidate,
+        referrals: written,
+    })
+}
+
+async fn find_or_create_candidate(
+    tx: &DatabaseTransaction,
+    ev: &ApplicationEvent,
+    ats: Ats,
+    keys: &CandidateKeys,
+) -> Result<(candidate::Model, bool)> {
+    let mut found: Option<candidate::Model> = None;
+    if let Some(cid) = ev.ats_candidate_id.as_deref() {
+        found = candidate_by_ats(tx, ats, cid).await?;
+    }
+    // Email first; the phone only when no email matches.
+    if found.is_none()
+        && let Some(email) = &keys.email
+    {
+        found = live_candidates(tx, candidate::Column::EmailCanonical, email.as_str()).await?;
+    }
+    if found.is_none()
+        && let Some(phone) = &keys.phone
+    {
+        found = live_candidates(tx, candidate::Column::PhoneE164, phone.as_str()).await?;
+    }
+    // Follow merges to the surviving record.
+    let mut hops = 0;
+    while let Some(into) = found.as_ref().and_then(|c| c.merged_into_id) {
+        hops += 1;
+        if hops > 16 {
+            return Err(Error::Corrupt(format!(
+                "candidate merge chain from {into} does not end"
+            )));
+        }
+        found = candidate::Entity::find_by_id(into).one(tx).await?;
+    }
+    let now = Utc::now();
+    let (cand, created) = match found {
+        Some(c) => {
+            // Keep what we had; fill in what we lacked.
+            let needs_email = c.email_canonical.is_none() && keys.email.is_some();
+            let needs_phone = c.phone_e164.is_none() && keys.phone.is_some();
+            if needs_email || needs_phone {
+                let mut a: candidate::ActiveModel = c.clone().into();
+                if needs_email {
+                    a.email_raw = Set(ev.email.clone());
+                    a.email_canonical = Set(keys.email.as_ref().map(|e| e.as_str().to_string()));
+                }
+                if needs_phone {
+                    a.phone_raw = Set(ev.phone.clone());
+                    a.phone_e164 = Set(keys.phone.as_ref().map(|p| p.as_str().to_string()));
+                }
+                a.updated_at = Set(now);
+                (a.update(tx).await?, false)
+            } else {
+                (c, false)
+            }
+        }
+        None => {
+            let c = candidate::ActiveModel {
+                email_raw: Set(ev.email.clone()),
+                email_canonical: Set(keys.email.as_ref().map(|e| e.as_str().to_string())),
+                phone_raw: Set(ev.phone.clone()),
+                phone_e164: Set(keys.phone.as_ref().map(|p| p.as_str().to_string())),
+                first_name: Set(ev.first_name.clone().unwrap_or_default()),
+                last_name: Set(ev.last_name.clone()),
+                merged_into_id: Set(None),
+                anonymized_at: Set(None),
+                is_test: Set(false),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?;
+            (c, true)
+        }
+    };
+    if let Some(cid) = ev.ats_candidate_id.as_deref() {
+        let known = candidate_ats_id::Entity::find()
+            .filter(candidate_ats_id::Column::Ats.eq(ats))
+            .filter(candidate_ats_id::Column::AtsCandidateId.eq(cid))
+            .one(tx)
+            .await?;
+        if known.is_none() {
+            candidate_ats_id::ActiveModel {
+                candidate_id: Set(cand.id),
+                ats: Set(ats),
+                ats_candidate_id: Set(cid.to_string()),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?;
+        }
+    }
+    Ok((cand, created))
+}
+
+async fn live_candidates(
+    tx: &DatabaseTransaction,
+    column: candidate::Column,
+    value: &str,
+) -> Result<Option<candidate::Model>> {
+    Ok(candidate::Entity::find()
+        .filter(column.eq(value))
+        .filter(candidate::Column::AnonymizedAt.is_null())
+        .one(tx)
+        .await?)
+}
+
+async fn upsert_application(
+    tx: &DatabaseTransaction,
+    ev: &ApplicationEvent,
+    ats: Ats,
+    candidate_id: i64,
+) -> Result<application::Model> {
+    let now = Utc::now();
+    let existing = application::Entity::find()
+        .filter(application::Column::Ats.eq(ats))
+        .filter(application::Column::AtsApplicationId.eq(&ev.ats_application_id))
+        .one(tx)
+        .await?;
+    let status = status_of(ev.status.as_deref());
+    Ok(match existing {
+        Some(app) => {
+            let mut a: application::ActiveModel = app.into();
+            a.candidate_id = Set(candidate_id);
+            if ev.status.is_some() {
+                a.status = Set(status);
+            }
+            if ev.stage.is_some() {
+                a.stage = Set(ev.stage.clone());
+            }
+            if ev.department.is_some() {
+                a.department = Set(ev.department.clone());
+            }
+            if ev.location.is_some() {
+                a.location = Set(ev.location.clone());
+            }
+            a.updated_at = Set(now);
+            a.update(tx).await?
+        }
+        None => {
+            application::ActiveModel {
+                candidate_id: Set(candidate_id),
+                ats: Set(ats),
+                ats_application_id: Set(ev.ats_application_id.clone()),
+                job_id: Set(ev.job_id.clone()),
+                requisition_id: Set(ev.requisition_id.clone()),
+                status: Set(status),
+                stage: Set(ev.stage.clone()),
+                applied_at: Set(ev.applied_at),
+                hired_at: Set(None),
+                start_date: Set(None),
+                rejected_at: Set(None),
+                job_level: Set(None),
+                department: Set(ev.department.clone()),
+                location: Set(ev.location.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?
+        }
+    })
+}
+
+/// A careers-site submission and the ATS application it becomes are one
+/// candidacy: referrals recorded against the submission move to the ATS
+/// application (same candidate, same job), where write-back can reach them.
+async fn adopt_careers_site_referrals(
+    tx: &DatabaseTransaction,
+    candidate_id: i64,
+    app: &application::Model,
+) -> Result<()> {
+    let submissions = application::Entity::find()
+        .filter(application::Column::CandidateId.eq(candidate_id))
+        .filter(application::Column::Ats.eq(Ats::CareersSite))
+        .filter(application::Column::JobId.eq(&app.job_id))
+        .all(tx)
+        .await?;
+    for sub in submissions {
+        let moved = referral::Entity::find()
+            .filter(referral::Column::ApplicationId.eq(sub.id))
+            .all(tx)
+            .await?;
+        for r in moved {
+            let rid = r.id;
+            let mut a: referral::ActiveModel = r.into();
+            a.application_id = Set(Some(app.id));
+            a.updated_at = Set(Utc::now());
+            a.update(tx).await?;
+            audit::append(
+                tx,
+                AuditEntry::system(
+                    "attribution.moved_to_ats_application",
+                    "referral",
+                    rid,
+                    json!({ "from_application_id": sub.id, "to_application_id": app.id }),
+                ),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn candidate_facts(
+    tx: &DatabaseTransaction,
+    cand: &candidate::Model,
+    app: &application::Model,
+) -> Result<CandidateFacts> {
+    let apps = application::Entity::find()
+        .filter(application::Column::CandidateId.eq(cand.id))
+        .all(tx)
+        .await?;
+    let refs = referral::Entity::find()
+        .filter(referral::Column::CandidateId.eq(cand.id))
+        .all(tx)
+        .await?;
+    let unreferred_applications = apps
+        .iter()
+        // Same job = same candidacy (a careers-site submission and its ATS twin).
+        .filter(|a| a.id != app.id && a.job_id != app.job_id)
+        .filter(|a| !refs.iter().any(|r| r.application_id == Some(a.id)))
+        .map(|a| a.applied_at)
+        .collect();
+    let credits = refs
+        .iter()
+        .filter(|r| r.state == ReferralState::Credited)
+        .map(|r| ExistingCredit {
+            referral_id: r.id,
+            employee_id: r.employee_id.clone(),
+            referred_at: r.referred_at,
+        })
+        .collect();
+    Ok(CandidateFacts {
+        email_canonical: cand.email_canonical.clone(),
+        unreferred_applications,
+        credits,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide_and_store(
+    ctx: &JobContext,
+    tx: &DatabaseTransaction,
+    cand: &candidate::Model,
+    app: &application::Model,
+    employee_id: &str,
+    source: ReferralSource,
+    token: Option<String>,
+    referred_at: DateTime<Utc>,
+) -> Result<Option<(i64, ReferralState)>> {
+    // A re-delivery of the same facts: nothing new.
+    let already = referral::Entity::find()
+        .filter(referral::Column::CandidateId.eq(cand.id))
+        .filter(referral::Column::EmployeeId.eq(employee_id))
+        .filter(referral::Column::ApplicationId.eq(app.id))
+        .one(tx)
+        .await?;
+    if already.is_some() {
+        return Ok(None);
+    }
+    let referrer = employee::Entity::find()
+        .filter(employee::Column::EmployeeId.eq(employee_id))
+        .one(tx)
+        .await?
+        .map(|e| Referrer {
+            employee_id: e.employee_id,
+            email_canonical: e.email_canonical,
+            active: e.active,
+        });
+    let facts = candidate_facts(tx, cand, app).await?;
+    let verdict = attribution::decide(
+        employee_id,
+        referrer.as_ref(),
+        referred_at,
+        &facts,
+        &ctx.capture.rules,
+    );
+    let (state, reason, demote) = match &verdict {
+        Verdict::Duplicate => {
+            audit::append(
+                tx,
+                AuditEntry::system(
+                    "attribution.duplicate",
+                    "application",
+                    app.id,
+                    json!({ "employee_id": employee_id, "candidate_id": cand.id, "source": source }),
+                ),
+            )
+            .await?;
+            return Ok(None);
+        }
+        Verdict::Credited { demote } => (ReferralState::Credited, None, demote.clone()),
+        Verdict::Lost(r) => (ReferralState::Lost, Some(r.clone()), Vec::new()),
+        Verdict::Ineligible(r) => (ReferralState::Ineligible, Some(r.clone()), Vec::new()),
+    };
+    let now = Utc::now();
+    let row = referral::ActiveModel {
+        candidate_id: Set(cand.id),
+        application_id: Set(Some(app.id)),
+        employee_id: Set(employee_id.to_string()),
+        source: Set(source),
+        link_token: Set(token),
+        state: Set(state),
+        reason: Set(reason.clone()),
+        referred_at: Set(referred_at),
+        decided_at: Set(Some(now)),
+        is_test: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await?;
+    let action = match state {
+        ReferralState::Credited => "attribution.credited",
+        ReferralState::Lost => "attribution.lost",
+        _ => "attribution.ineligible",
+    };
+    audit::append(
+        tx,
+        AuditEntry::system(
+            action,
+            "referral",
+            row.id,
+            json!({
+                "referral_id": row.id, "candidate_id": cand.id, "application_id": app.id,
+                "employee_id": employee_id, "source": source, "reason": reason,
+            }),
+        ),
+    )
+    .await?;
+    for loser in demote {
+        if let Some(r) = referral::Entity::find_by_id(loser).one(tx).await? {
+            let mut a: referral::ActiveModel = r.into();
+            let why = format!(
+                "first referral wins: superseded by earlier referral {}",
+                row.id
+            );
+            a.state = Set(ReferralState::Lost);
+            a.reason = Set(Some(why.clone()));
+            a.decided_at = Set(Some(now));
+            a.updated_at = Set(now);
+            a.update(tx).await?;
+            audit::append(
+                tx,
+                AuditEntry::system(
+                    "attribution.superseded",
+                    "referral",
+                    loser,
+                    json!({ "by_referral_id": row.id, "reason": why }),
+                ),
+            )
+            .await?;
+        }
+    }
+    Ok(Some((row.id, state)))
+}
+
+async fn enqueue_write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
+    let job = Job::WriteBackReferral { referral_id }
+        .to_new_job(&ctx.retry)?
+        .idempotency_key(format!("writeback:{referral_id}"));
+    ctx.queue.enqueue(job).await?;
+    Ok(())
+}
+
+/// Records a stage or status change on a known application.
+///
+/// # Errors
+/// Retryable while the application is unknown (it may arrive later).
+pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()> {
+    let ats = ats_of(&sc.ats);
+    let tx = begin_locked(&ctx.db, &[format!("app:{ats:?}:{}", sc.ats_application_id)]).await?;
+    let Some(app) = application::Entity::find()
+        .filter(application::Column::Ats.eq(ats))
+        .filter(application::Column::AtsApplicationId.eq(&sc.ats_application_id))
+        .one(&tx)
+        .await?
+    else {
+        return Err(Error::retryable(format!(
+            "application {} is not known yet; the change waits for it",
+            sc.ats_application_id
+        )));
+    };
+    let at = sc.changed_at.unwrap_or_else(Utc::now);
+    let mut a: application::ActiveModel = app.clone().into();
+    if sc.stage.is_some() {
+        a.stage = Set(sc.stage.clone());
+    }
+    if let Some(status) = sc.status.as_deref() {
+        let status = status_of(Some(status));
+        a.status = Set(status);
+        match status {
+            ApplicationStatus::Hired if app.hired_at.is_none() => a.hired_at = Set(Some(at)),
+            ApplicationStatus::Rejected => a.rejected_at = Set(Some(at)),
+            _ => {}
+        }
+    }
+    a.updated_at = Set(Utc::now());
+    a.update(&tx).await?;
+    audit::append(
+        &tx,
+        AuditEntry::system(
+            "application.stage_changed",
+            "application",
+            app.id,
+            json!({ "event": sc.event, "stage": sc.stage, "status": sc.status }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn candidate_by_ats(
+    conn: &impl ConnectionTrait,
+    ats: Ats,
+    id: &str,
+) -> Result<Option<candidate::Model>> {
+    let Some(map) = candidate_ats_id::Entity::find()
+        .filter(candidate_ats_id::Column::Ats.eq(ats))
+        .filter(candidate_ats_id::Column::AtsCandidateId.eq(id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(candidate::Entity::find_by_id(map.candidate_id)
+        .one(conn)
+        .await?)
+}
+
+/// Greenhouse merged `from` into `into`: attributions follow the survivor.
+async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -> Result<Processed> {
+    let tx = begin_locked(
+        &ctx.db,
+        &[format!("gh-cand:{from}"), format!("gh-cand:{into}")],
+    )
+    .await?;
+    let loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
+    let survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+    let outcome = match (loser, survivor) {
+        (None, _) => Processed::Ignored,
+        (Some(l), None) => {
+            // Only the old record is ours: it simply takes the new id.
+            candidate_ats_id::ActiveModel {
+                candidate_id: Set(l.id),
+                ats: Set(Ats::Greenhouse),
+                ats_candidate_id: Set(into.to_string()),
+                ..Default::default()
+            }
+            .insert(&tx)
+            .await?;
+            audit::append(
+                &tx,
+                AuditEntry::system(
+                    "candidate.merged",
+                    "candidate",
+                    l.id,
+                    json!({ "into_ats_candidate_id": into }),
+                ),
+            )
+            .await?;
+            Processed::Applied
+        }
+        (Some(l), Some(s)) if l.id == s.id => Processed::Ignored,
+        (Some(l), Some(s)) => {
+            let apps = application::Entity::find()
+                .filter(application::Column::CandidateId.eq(l.id))
+                .all(&tx)
+                .await?;
+            for app in apps {
+                let mut a: application::ActiveModel = app.into();
+                a.candidate_id = Set(s.id);
+                a.update(&tx).await?;
+            }
+            let refs = referral::Entity::find()
+                .filter(referral::Column::CandidateId.eq(l.id))
+                .all(&tx)
+                .await?;
+            let moved = refs.len();
+            for r in refs {
+                let mut a: referral::ActiveModel = r.into();
+                a.candidate_id = Set(s.id);
+                a.updated_at = Set(Utc::now());
+                a.update(&tx).await?;
+            }
+            let mut a: candidate::ActiveModel = l.clone().into();
+            a.merged_into_id = Set(Some(s.id));
+            a.updated_at = Set(Utc::now());
+            a.update(&tx).await?;
+            audit::append(
+                &tx,
+                AuditEntry::system(
+                    "candidate.merged",
+                    "candidate",
+                    l.id,
+                    json!({ "into_candidate_id": s.id, "referrals_moved": moved }),
+                ),
+            )
+            .await?;
+            Processed::Applied
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Greenhouse deleted an application: its attributions move to the
+/// candidate's surviving application for the same job, if there is one.
+async fn delete_application(ctx: &JobContext, ats_application_id: &str) -> Result<Processed> {
+    let tx = begin_locked(
+        &ctx.db,
+        &[format!("app:{:?}:{ats_application_id}", Ats::Greenhouse)],
+    )
+    .await?;
+    let Some(app) = application::Entity::find()
+        .filter(application::Column::Ats.eq(Ats::Greenhouse))
+        .filter(application::Column::AtsApplicationId.eq(ats_application_id))
+        .one(&tx)
+        .await?
+    else {
+        tx.commit().await?;
+        return Ok(Processed::Ignored);
+    };
+    let survivor = application::Entity::find()
+        .filter(application::Column::CandidateId.eq(app.candidate_id))
+        .filter(application::Column::JobId.eq(&app.job_id))
+        .filter(application::Column::Id.ne(app.id))
+        .filter(application::Column::Status.ne(ApplicationStatus::Deleted))
+        .one(&tx)
+        .await?;
+    let refs = referral::Entity::find()
+        .filter(referral::Column::ApplicationId.eq(app.id))
+        .all(&tx)
+        .await?;
+    for r in refs {
+        let rid = r.id;
+        let mut a: referral::ActiveModel = r.into();
+        if let Some(s) = &survivor {
+            a.application_id = Set(Some(s.id));
+            a.updated_at = Set(Utc::now());
+            a.update(&tx).await?;
+        }
+        audit::append(
+            &tx,
+            AuditEntry::system(
+                "attribution.application_deleted",
+                "referral",
+                rid,
+                json!({ "deleted_application_id": app.id, "moved_to_application_id": survivor.as_ref().map(|s| s.id) }),
+            ),
+        )
+        .await?;
+    }
+    let mut a: application::ActiveModel = app.into();
+    a.status = Set(ApplicationStatus::Deleted);
+    a.updated_at = Set(Utc::now());
+    a.update(&tx).await?;
+    tx.commit().await?;
+    Ok(Processed::Applied)
+}
+
+/// GDPR: erase the candidate's personal data in our copy; referrals and
+/// payouts stay, pseudonymous (they hold ids only).
+async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result<Processed> {
+    let tx = begin_locked(&ctx.db, &[format!("gh-cand:{ats_candidate_id}")]).await?;
+    let Some(c) = candidate_by_ats(&tx, Ats::Greenhouse, ats_candidate_id).await? else {
+        tx.commit().await?;
+        return Ok(Processed::Ignored);
+    };
+    let id = c.id;
+    let mut a: candidate::ActiveModel = c.into();
+    a.email_raw = Set(None);
+    a.email_canonical = Set(None);
+    a.phone_raw = Set(None);
+    a.phone_e164 = Set(None);
+    a.first_name = Set(String::new());
+    a.last_name = Set(None);
+    a.anonymized_at = Set(Some(Utc::now()));
+    a.updated_at = Set(Utc::now());
+    a.update(&tx).await?;
+    audit::append(
+        &tx,
+        AuditEntry::system("candidate.anonymized", "candidate", id, json!({})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Processed::Applied)
+}

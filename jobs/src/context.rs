@@ -1,0 +1,234 @@
+//! What every job attempt can reach: the database, the queue, the capture
+//! rules and the ATS clients. Built once per process by the worker runtime
+//! (`worker/src/runtime.rs`) and shared by all attempts.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::{
+    ats::{AtsClient, GreenhouseClient, LeverClient, WriteBack},
+    audit::{self, AuditEntry},
+    db::begin_locked,
+    error::{Error, Result},
+    intake::{ApplicationEvent, Source},
+    queue::{QueueStore, RetryPolicies},
+    referral::attribution::Rules,
+};
+
+/// Settings for capture and write-back (from `[referrals]`).
+#[derive(Debug, Clone)]
+pub struct CaptureSettings {
+    /// Attribution windows.
+    pub rules: Rules,
+    /// Region for national phone numbers when the payload gives none.
+    pub default_phone_region: Option<String>,
+    /// Tag written to the ATS candidate.
+    pub ats_tag: String,
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self {
+            rules: Rules::default(),
+            default_phone_region: None,
+            ats_tag: "Employee Referral".into(),
+        }
+    }
+}
+
+/// Everything a job attempt may use. Cheap to share (`Arc` it).
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The queue (jobs enqueue follow-up jobs).
+    pub queue: QueueStore,
+    /// Attempt budgets per kind.
+    pub retry: RetryPolicies,
+    /// Capture rules.
+    pub capture: CaptureSettings,
+    /// Greenhouse Harvest, when configured.
+    pub greenhouse: Option<Arc<GreenhouseClient>>,
+    /// Lever, when configured.
+    pub lever: Option<Arc<LeverClient>>,
+}
+
+impl JobContext {
+    /// A context without ATS clients.
+    pub fn new(
+        db: DatabaseConnection,
+        queue: QueueStore,
+        retry: RetryPolicies,
+        capture: CaptureSettings,
+    ) -> Self {
+        Self {
+            db,
+            queue,
+            retry,
+            capture,
+            greenhouse: None,
+            lever: None,
+        }
+    }
+
+    /// Writes a credited referral back to its ATS.
+    ///
+    /// # Errors
+    /// The ATS client's verdict (retry, retry-after, permanent).
+    pub async fn write_back(&self, referral_id: i64) -> Result<()> {
+        let Some(r) = referral::Entity::find_by_id(referral_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Error::permanent(format!(
+                "referral {referral_id} does not exist"
+            )));
+        };
+        if r.state != ReferralState::Credited {
+            return self
+                .note_skip(referral_id, "referral is no longer credited")
+                .await;
+        }
+        let Some(app_id) = r.application_id else {
+            return self
+                .note_skip(referral_id, "referral has no application")
+                .await;
+        };
+        let Some(app) = application::Entity::find_by_id(app_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Error::permanent(format!(
+                "application {app_id} does not exist"
+            )));
+        };
+        let ats_candidate_id = candidate_ats_id::Entity::find()
+            .filter(candidate_ats_id::Column::CandidateId.eq(r.candidate_id))
+            .filter(candidate_ats_id::Column::Ats.eq(app.ats))
+            .one(&self.db)
+            .await?
+            .map(|m| m.ats_candidate_id);
+        let wb = WriteBack {
+            ats_candidate_id: ats_candidate_id.unwrap_or_default(),
+            ats_application_id: app.ats_application_id.clone(),
+            referrer_employee_id: r.employee_id.clone(),
+            referrer_ats_user_id: None,
+            referral_token: r.link_token.clone(),
+            tag: self.capture.ats_tag.clone(),
+        };
+        match app.ats {
+            Ats::Greenhouse => match &self.greenhouse {
+                Some(c) => c.write_referral(&wb).await?,
+                None => {
+                    return self
+                        .note_skip(referral_id, "Greenhouse API not configured")
+                        .await;
+                }
+            },
+            Ats::Lever => match &self.lever {
+                Some(c) => c.write_referral(&wb).await?,
+                None => {
+                    return self
+                        .note_skip(referral_id, "Lever API not configured")
+                        .await;
+                }
+            },
+            Ats::CareersSite | Ats::Generic => {
+                // Moved to the ATS application when that arrives (capture
+                // re-points the referral and enqueues write-back again).
+                return self
+                    .note_skip(
+                        referral_id,
+                        "no ATS application yet; written back when it arrives",
+                    )
+                    .await;
+            }
+        }
+        let tx = begin_locked(&self.db, &[]).await?;
+        audit::append(
+            &tx,
+            AuditEntry::system(
+                "attribution.written_back",
+                "referral",
+                referral_id,
+                json!({ "application_id": app.id, "ats": app.ats }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn note_skip(&self, referral_id: i64, reason: &str) -> Result<()> {
+        tracing::info!(referral_id, reason, "write-back skipped");
+        let tx = begin_locked(&self.db, &[]).await?;
+        audit::append(
+            &tx,
+            AuditEntry::system(
+                "attribution.write_back_skipped",
+                "referral",
+                referral_id,
+                json!({ "reason": reason }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Re-fetches a Lever opportunity (the webhook body is not signed, so
+    /// only the API's answer is trusted) and states it as an application.
+    ///
+    /// # Errors
+    /// Permanent when no Lever API key is configured; the client's verdict otherwise.
+    pub async fn lever_application(
+        &self,
+        event: &str,
+        opportunity_id: &str,
+    ) -> Result<ApplicationEvent> {
+        let client = self.lever.as_ref().ok_or_else(|| {
+            Error::permanent("Lever API key not configured: cannot re-fetch the opportunity")
+        })?;
+        let opp = client.get_opportunity(opportunity_id).await?;
+        let (first_name, last_name) = match opp.name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => match name.rsplit_once(' ') {
+                Some((f, l)) => (Some(f.to_string()), Some(l.to_string())),
+                None => (Some(name.to_string()), None),
+            },
+            _ => (None, None),
+        };
+        let status = if event == "candidateHired" {
+            Some("hired".to_string())
+        } else if opp.is_archived() {
+            Some("archived".to_string())
+        } else {
+            Some("active".to_string())
+        };
+        Ok(ApplicationEvent {
+            source: Source::Lever,
+            event: event.to_string(),
+            ats: "lever".into(),
+            ats_candidate_id: opp.contact.clone(),
+            ats_application_id: opp.id.clone(),
+            job_id: opp.posting_id().unwrap_or_default().to_string(),
+            requisition_id: None,
+            email: opp.emails.first().cloned(),
+            phone: opp.phones.first().map(|p| p.value.clone()),
+            phone_region: None,
+            first_name,
+            last_name,
+            referral_token: None,
+            credited_employee_id: None,
+            prospect: false,
+            applied_at: opp.created_at.unwrap_or_else(Utc::now),
+            status,
+            stage: opp.stage.as_ref().and_then(|s| s.text.clone()),
+            department: None,
+            location: None,
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! The inbox: one row per webhook delivery, written before anything else so
+//! that no accepted event is ever lost and no delivery is processed twice.
+//!
+//! The HTTP intake calls [`receive`] after verifying and validating a
+//! delivery: the row (with the raw body) and the processing job are created
+//! here, and the caller answers `202`. A delivery whose `(source,
+//! delivery_id)` is already stored answers `200` and changes nothing.
+//! Refused deliveries are kept too ([`record_rejection`]), without their body
+//! when the sender could not be authenticated.
+
+use chrono::Utc;
+use entities::inbox::{self, InboxSource, InboxStatus, Verification};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use serde::Serialize;
+
+use crate::{
+    error::Result,
+    intake::Source,
+    job::Job,
+    queue::{QueueStore, RetryPolicies},
+};
+
+/// Maps an intake source to its inbox column value.
+pub fn inbox_source(source: Source) -> InboxSource {
+    match source {
+        Source::CareersSite => InboxSource::CareersSite,
+        Source::Greenhouse => InboxSource::Greenhouse,
+        Source::Lever => InboxSource::Lever,
+    }
+}
+
+/// A verified, well-formed delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Who sent it.
+    pub source: Source,
+    /// The sender's id for it (webhook-id, Greenhouse-Event-ID, Lever token).
+    pub delivery_id: String,
+    /// The vendor event name, when known.
+    pub event: Option<String>,
+    /// The exact bytes received.
+    pub body: Vec<u8>,
+}
+
+/// What [`receive`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The inbox row.
+    pub inbox_id: i64,
+    /// The processing job.
+    pub job_id: Option<String>,
+    /// True when this delivery was already stored; nothing changed.
+    pub duplicate: bool,
+}
+
+/// Stores a delivery and enqueues its processing job.
+///
+/// If the row is stored but the enqueue fails, the error is returned (the
+/// sender gets 503 and retries); the retry finds the row and enqueues again
+/// (the job's idempotency key makes that safe), so a crash between the two
+/// steps loses nothing.
+///
+/// # Errors
+/// Database or queue unavailable.
+pub async fn receive(
+    db: &DatabaseConnection,
+    queue: &QueueStore,
+    retry: &RetryPolicies,
+    d: Delivery,
+) -> Result<Receipt> {
+    let source = inbox_source(d.source);
+    let existing = find(db, source, &d.delivery_id).await?;
+    let row = match existing {
+        Some(row) if row.job_id.is_some() => {
+            return Ok(Receipt {
+                inbox_id: row.id,
+                job_id: row.job_id,
+                duplicate: true,
+            });
+        }
+        Some(row) => row,
+        None => {
+            let inserted = inbox::ActiveModel {
+                source: Set(source),
+                delivery_id: Set(d.delivery_id.clone()),
+                event: Set(d.event.clone()),
+                received_at: Set(Utc::now()),
+                raw_body: Set(Some(d.body)),
+                verification: Set(Verification::Verified),
+                status: Set(InboxStatus::Received),
+                job_id: Set(None),
+                error: Set(None),
+                http_status: Set(202),
+                ..Default::default()
+            }
+            .insert(db)
+            .await;
+            match inserted {
+                Ok(row) => row,
+                // A concurrent copy of the same delivery won the unique index.
+                Err(e) => match find(db, source, &d.delivery_id).await? {
+                    Some(row) => {
+                        return Ok(Receipt {
+                            inbox_id: row.id,
+                            job_id: row.job_id,
+                            duplicate: true,
+                        });
+                    }
+                    None => return Err(e.into()),
+                },
+            }
+        }
+    };
+    let job = Job::ProcessDelivery { inbox_id: row.id }
+        .to_new_job(retry)?
+        .idempotency_key(format!("delivery:{}", row.id));
+    let queued = queue.enqueue(job).await?;
+    let inbox_id = row.id;
+    let mut active: inbox::ActiveModel = row.into();
+    active.status = Set(InboxStatus::Enqueued);
+    active.job_id = Set(Some(queued.id.to_string()));
+    active.update(db).await?;
+    Ok(Receipt {
+        inbox_id,
+        job_id: Some(queued.id.to_string()),
+        duplicate: false,
+    })
+}
+
+async fn find(
+    db: &DatabaseConnection,
+    source: InboxSource,
+    delivery_id: &str,
+) -> Result<Option<inbox::Model>> {
+    Ok(inbox::Entity::find()
+        .filter(inbox::Column::Source.eq(source))
+        .filter(inbox::Column::DeliveryId.eq(delivery_id))
+        .one(db)
+        .await?)
+}
+
+/// Records a refused delivery. `body` only when the sender was authenticated
+/// (a stranger's bytes are not worth keeping, and may be an attack).
+///
+/// # Errors
+/// Database errors.
+pub async fn record_rejection(
+    db: &DatabaseConnection,
+    source: Source,
+    authenticated: bool,
+    http_status: u16,
+    error: &str,
+    body: Option<Vec<u8>>,
+) -> Result<i64> {
+    let row = inbox::ActiveModel {
+        source: Set(inbox_source(source)),
+        // Rejections get their own ids: a forged copy must not block the
+        // genuine delivery that carries the same id later.
+        delivery_id: Set(format!("rejected:{}", ulid::Ulid::generate())),
+        event: Set(None),
+        received_at: Set(Utc::now()),
+        raw_body: Set(if authenticated { body } else { None }),
+        verification: Set(if authenticated {
+            Verification::Verified
+        } else {
+            Verification::Failed
+        }),
+        status: Set(InboxStatus::Rejected),
+        job_id: Set(None),
+        error: Set(Some(error.chars().take(1000).collect())),
+        http_status: Set(i32::from(http_status)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row.id)
+}

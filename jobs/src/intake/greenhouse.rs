@@ -1,0 +1,862 @@
+//! Greenhouse Recruiting webhooks.
+//!
+//! # The protocol
+//!
+//! Greenhouse POSTs `{"action": "<event>", "payload": {...}}` with two
+//! headers that matter:
+//!
+//! * `Signature: sha256 <hex>`, where hex is `HMAC-SHA256(secret key, raw
+//!   body)` in lowercase. The whole body is signed, so once [`verify`]
+//!   passes, every field of the payload can be trusted.
+//! * `Greenhouse-Event-ID`: unique per delivery. Nothing in the signature
+//!   covers time, so Greenhouse has **no built-in replay protection**. The
+//!   caller must store this id and refuse repeats.
+//!
+//! Greenhouse escapes non-ASCII and HTML characters (`Jos\u00e9`,
+//! `\u003cp\u003e`) and signs the escaped text. [`verify`] must therefore
+//! see the bytes exactly as they arrived. Parsing and re-serialising would
+//! produce `José` and `<p>`, and the signature would no longer match.
+//!
+//! # What a delivery becomes
+//!
+//! | `action` | Event |
+//! |---|---|
+//! | `new_candidate_application`, `new_prospect_application`, `application_updated` | [`IntakeEvent::Application`] (or `Ignored` if the application has no job; see [`decode`]) |
+//! | `candidate_stage_change`, `hire_candidate`, `unhire_candidate`, `reject_candidate`, `unreject_candidate` | [`IntakeEvent::StageChanged`] |
+//! | `merge_candidate` | [`IntakeEvent::CandidateMerged`] |
+//! | `delete_application` | [`IntakeEvent::ApplicationDeleted`] |
+//! | `candidate_anonymized` | [`IntakeEvent::CandidateAnonymized`] |
+//! | anything else (including the `ping` sent when a webhook is saved) | [`IntakeEvent::Ignored`] |
+//!
+//! Greenhouse sends ids as JSON numbers. They come out as strings
+//! (`120450001` → `"120450001"`), the same as other sources' ids. Field
+//! paths in errors start at the body root (`payload.application.id`).
+
+use super::signature::{
+    self,
+    json::{self, Obj},
+};
+use super::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "Signature";
+
+/// The header that carries the per-delivery id (the replay/dedupe key).
+pub const EVENT_ID_HEADER: &str = "Greenhouse-Event-ID";
+
+/// The `ats` value of Greenhouse events.
+const ATS: &str = "greenhouse";
+
+/// Checks the `Signature` header (`sha256 <hex>`) of a Greenhouse delivery
+/// against `HMAC-SHA256(secret, body)`.
+///
+/// `body` must be the raw request bytes. The MAC comparison runs in
+/// constant time. This check does not stop replays (see the module docs):
+/// dedupe on [`EVENT_ID_HEADER`].
+///
+/// # Errors
+///
+/// [`IntakeError::BadSignature`] if no secret is configured, or the header
+/// is missing, names another algorithm, is malformed, or does not match.
+/// The message never echoes header content.
+pub fn verify(
+    secret: &[u8],
+    signature_header: Option<&str>,
+    body: &[u8],
+) -> Result<(), IntakeError> {
+    if secret.is_empty() {
+        // Anyone can compute an HMAC under an empty key.
+        return Err(bad("no Greenhouse secret key is configured"));
+    }
+    let header = signature_header.ok_or_else(|| bad("missing Signature header"))?;
+    let mut parts = header.split_whitespace();
+    let (Some(algorithm), Some(claimed), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("Signature header is not of the form `sha256 <hex>`"));
+    };
+    if !algorithm.eq_ignore_ascii_case("sha256") {
+        return Err(bad("Signature header names an algorithm other than sha256"));
+    }
+    if signature::hmac_sha256_hex_matches(secret, &[body], claimed) {
+        Ok(())
+    } else {
+        Err(bad("Signature does not match the body"))
+    }
+}
+
+/// Decodes a verified Greenhouse body.
+///
+/// **Applications** (`new_candidate_application`,
+/// `new_prospect_application`, `application_updated`), all under
+/// `payload.application`:
+///
+/// | Event field | Greenhouse field |
+/// |---|---|
+/// | `ats_application_id` | `id` (required) |
+/// | `ats_candidate_id` | `candidate.id`, else `candidate_id` |
+/// | `job_id`, `requisition_id` | `jobs[0].id` (required), `jobs[0].requisition_id`; the deprecated `job` if `jobs` is empty |
+/// | `email` | the first non-blank `candidate.email_addresses[].value` of type `personal`, else the first one |
+/// | `phone` | the same over `candidate.phone_numbers[]`, preferring `mobile` |
+/// | `first_name`, `last_name` | `candidate.first_name`, `candidate.last_name` |
+/// | `referral_token` | `custom_fields.referral_token.value`, else the same on `candidate` |
+/// | `credited_employee_id` | `credited_to.employee_id` |
+/// | `prospect` | `prospect` (default: whether the action is `new_prospect_application`) |
+/// | `applied_at` | `applied_at` (required, RFC 3339) |
+/// | `status`, `stage` | `status`, `current_stage.name` |
+/// | `department`, `location` | the job's `departments[0].name`, `offices[0].name` |
+///
+/// Email and phone are raw (`Jose.Almeida+jobs@Example.org`, free-text
+/// phones such as `911`). The identity module canonicalises them and
+/// refuses dummy values.
+///
+/// An application with **no job at all** (`jobs: []` and no `job`) becomes
+/// [`IntakeEvent::Ignored`]. Greenhouse sends this for prospects (0..n jobs)
+/// and in its own `application_updated` example, and
+/// [`ApplicationEvent::job_id`] cannot be empty. Once a job is added,
+/// Greenhouse sends the facts again with one.
+///
+/// **Stage changes** (`candidate_stage_change`, `hire_candidate`,
+/// `unhire_candidate`, `reject_candidate`, `unreject_candidate`) use the
+/// same ids (all optional except `id`). They also carry `status`,
+/// `current_stage.name`, `offer.starts_at` (raw `YYYY-MM-DD`, the start
+/// date probation counts from) and `changed_at`. For `changed_at` the
+/// event's own time comes first (`offer.resolved_at` on a hire,
+/// `rejected_at` on a rejection), then `last_activity_at`. It is `None` if
+/// neither is readable, and the caller then uses the delivery time.
+/// `unreject_candidate` is included so that a rejection can be undone.
+///
+/// **Merges**: `payload.person.id` → `payload.person.new_candidate_id`.
+/// **Deleted applications**: `payload.application.{id, candidate_id,
+/// job_id}`. **Anonymisation**: `payload.candidate_id`.
+///
+/// # Errors
+///
+/// * [`IntakeError::MalformedJson`]: the body is not JSON.
+/// * [`IntakeError::InvalidField`]: `action` or a required field is
+///   missing, or a field that is read has the wrong type. `field` is the
+///   dotted path from the body root.
+pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
+    let value = json::parse(body)?;
+    let root = Obj::root(&value)?;
+    let action = root.req_str("action")?;
+    let payload = root.obj("payload")?;
+    match action {
+        "new_candidate_application" | "new_prospect_application" | "application_updated" => {
+            application(action, &payload.obj("application")?)
+        }
+        "candidate_stage_change"
+        | "hire_candidate"
+        | "unhire_candidate"
+        | "reject_candidate"
+        | "unreject_candidate" => stage_change(action, &payload.obj("application")?),
+        "merge_candidate" => {
+            let person = payload.obj("person")?;
+            Ok(IntakeEvent::CandidateMerged {
+                from_candidate_id: person.req_id("id")?,
+                into_candidate_id: person.req_id("new_candidate_id")?,
+            })
+        }
+        "delete_application" => {
+            let app = payload.obj("application")?;
+            Ok(IntakeEvent::ApplicationDeleted {
+                application_id: app.req_id("id")?,
+                candidate_id: app.id("candidate_id")?,
+                job_id: app.id("job_id")?,
+            })
+        }
+        "candidate_anonymized" => Ok(IntakeEvent::CandidateAnonymized {
+            candidate_id: payload.req_id("candidate_id")?,
+        }),
+        other => Ok(IntakeEvent::Ignored {
+            event: other.to_owned(),
+        }),
+    }
+}
+
+fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> {
+    let ats_application_id = app.req_id("id")?;
+    let job = primary_job(app)?;
+    if !job.is_present() {
+        return Ok(IntakeEvent::Ignored {
+            event: action.to_owned(),
+        });
+    }
+    let job_id = job.req_id("id")?;
+    let candidate = app.obj("candidate")?;
+
+    // Custom fields on applications are an Enterprise-tier feature, so some
+    // customers can only put the token on the candidate. The key is the
+    // field's immutable slug: renaming the field in Greenhouse keeps
+    // `referral_token`.
+    let referral_token = match referral_token(app)? {
+        Some(token) => Some(token),
+        None => referral_token(&candidate)?,
+    };
+
+    Ok(IntakeEvent::Application(ApplicationEvent {
+        source: Source::Greenhouse,
+        event: action.to_owned(),
+        ats: ATS.to_owned(),
+        ats_candidate_id: candidate_id(app, &candidate)?,
+        ats_application_id,
+        job_id,
+        requisition_id: job.id("requisition_id")?,
+        email: preferred_value(&candidate.all("email_addresses")?, "personal")?,
+        phone: preferred_value(&candidate.all("phone_numbers")?, "mobile")?,
+        // Greenhouse gives no region for a phone. The identity module falls
+        // back to the office's country.
+        phone_region: None,
+        first_name: owned(candidate.str("first_name")?),
+        last_name: owned(candidate.str("last_name")?),
+        referral_token,
+        credited_employee_id: app.obj("credited_to")?.id("employee_id")?,
+        prospect: app
+            .bool("prospect")?
+            .unwrap_or(action == "new_prospect_application"),
+        applied_at: app.req_time("applied_at")?,
+        status: owned(app.str("status")?),
+        stage: owned(app.obj("current_stage")?.str("name")?),
+        department: owned(job.first("departments")?.str("name")?),
+        location: owned(job.first("offices")?.str("name")?),
+    }))
+}
+
+fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> {
+    let ats_application_id = app.req_id("id")?;
+    let candidate = app.obj("candidate")?;
+    let offer = app.obj("offer")?;
+    let own_time = match action {
+        "hire_candidate" => offer.time_lenient("resolved_at"),
+        "reject_candidate" => app.time_lenient("rejected_at"),
+        _ => None,
+    };
+    Ok(IntakeEvent::StageChanged(StageChange {
+        source: Source::Greenhouse,
+        event: action.to_owned(),
+        ats: ATS.to_owned(),
+        ats_application_id,
+        ats_candidate_id: candidate_id(app, &candidate)?,
+        job_id: primary_job(app)?.id("id")?,
+        stage: owned(app.obj("current_stage")?.str("name")?),
+        status: owned(app.str("status")?),
+        changed_at: own_time.or_else(|| app.time_lenient("last_activity_at")),
+        starts_at: json::non_blank(offer.str("starts_at")?),
+    }))
+}
+
+/// `jobs[0]`, or the deprecated `job` object if `jobs` is empty or absent
+/// (an absent [`Obj`] if neither exists).
+fn primary_job<'a>(app: &Obj<'a>) -> Result<Obj<'a>, IntakeError> {
+    let first = app.first("jobs")?;
+    if first.is_present() {
+        Ok(first)
+    } else {
+        app.obj("job")
+    }
+}
+
+/// `candidate.id`, else the flat `candidate_id` that some payloads carry.
+fn candidate_id(app: &Obj<'_>, candidate: &Obj<'_>) -> Result<Option<String>, IntakeError> {
+    match candidate.id("id")? {
+        Some(id) => Ok(Some(id)),
+        None => app.id("candidate_id"),
+    }
+}
+
+/// `custom_fields.referral_token.value` of `owner`, if set.
+fn referral_token(owner: &Obj<'_>) -> Result<Option<String>, IntakeError> {
+    let field = owner
+        .map_or_empty_array("custom_fields")?
+        .obj("referral_token")?;
+    Ok(json::non_blank(field.str("value")?))
+}
+
+/// The first non-blank `value` whose `type` is `preferred` (compared
+/// ignoring case and surrounding spaces: Greenhouse's own example has
+/// `"type": "other "`), else the first non-blank `value`.
+fn preferred_value(entries: &[Obj<'_>], preferred: &str) -> Result<Option<String>, IntakeError> {
+    let mut fallback = None;
+    for entry in entries {
+        let Some(value) = json::non_blank(entry.str("value")?) else {
+            continue;
+        };
+        if entry
+            .str("type")?
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(preferred))
+        {
+            return Ok(Some(value));
+        }
+        fallback.get_or_insert(value);
+    }
+    Ok(fallback)
+}
+
+fn owned(value: Option<&str>) -> Option<String> {
+    value.map(str::to_owned)
+}
+
+fn bad(reason: &str) -> IntakeError {
+    IntakeError::BadSignature(reason.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::intake::signature::test_support::{
+        arb_json, hmac_hex, mutated, payload, payload_files, signed,
+    };
+
+    const NEW_APPLICATION: &str = "greenhouse_new_candidate_application.json";
+    const STAGE_CHANGE: &str = "greenhouse_candidate_stage_change.json";
+    const STAGE_CHANGE_HIRED: &str = "greenhouse_candidate_stage_change_hired.json";
+    const HIRE: &str = "greenhouse_hire_candidate.json";
+    const MERGE: &str = "greenhouse_merge_candidate.json";
+
+    /// Body, secret and `Signature` header of a recorded delivery.
+    fn delivery(name: &str) -> (Vec<u8>, Vec<u8>, String) {
+        let fixture = signed(name);
+        let secret = fixture.secret.clone().expect("secret").into_bytes();
+        (payload(name), secret, fixture.header(SIGNATURE_HEADER))
+    }
+
+    fn time(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn decode_value(value: &Value) -> Result<IntakeEvent, IntakeError> {
+        decode(&serde_json::to_vec(value).unwrap())
+    }
+
+    fn fixture_value(name: &str) -> Value {
+        serde_json::from_slice(&payload(name)).unwrap()
+    }
+
+    fn application_of(event: Result<IntakeEvent, IntakeError>) -> ApplicationEvent {
+        match event {
+            Ok(IntakeEvent::Application(app)) => app,
+            other => panic!("expected an application, got {other:?}"),
+        }
+    }
+
+    fn stage_change_of(event: Result<IntakeEvent, IntakeError>) -> StageChange {
+        match event {
+            Ok(IntakeEvent::StageChanged(change)) => change,
+            other => panic!("expected a stage change, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_greenhouse_payload_verifies_over_its_exact_bytes_and_decodes() {
+        let files = payload_files("greenhouse_");
+        assert!(files.len() >= 5, "{files:?}");
+        for name in files {
+            let (body, secret, header) = delivery(&name);
+            verify(&secret, Some(&header), &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let event = decode(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !matches!(event, IntakeEvent::Ignored { .. }),
+                "{name}: {event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn decodes_new_candidate_application() {
+        let app = application_of(decode(&payload(NEW_APPLICATION)));
+        assert_eq!(
+            app,
+            ApplicationEvent {
+                source: Source::Greenhouse,
+                event: "new_candidate_application".into(),
+                ats: "greenhouse".into(),
+                ats_candidate_id: Some("90077001".into()),
+                ats_application_id: "120450001".into(),
+                job_id: "4012345".into(),
+                requisition_id: Some("REQ-2025-118".into()),
+                email: Some("Jose.Almeida+jobs@Example.org".into()),
+                phone: Some("+49 30 1234 5678".into()),
+                phone_region: None,
+                // `Jos\u00e9` in the body.
+                first_name: Some("José".into()),
+                last_name: Some("Almeida-Test".into()),
+                referral_token: Some("rt_7Q2MZK4P9XW3HD".into()),
+                credited_employee_id: Some("E-10442".into()),
+                prospect: false,
+                applied_at: time("2025-09-02T10:15:31Z"),
+                status: Some("active".into()),
+                stage: Some("Application Review".into()),
+                department: Some("Engineering".into()),
+                location: Some("Berlin".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_stage_change_to_offer() {
+        let change = stage_change_of(decode(&payload(STAGE_CHANGE)));
+        assert_eq!(
+            change,
+            StageChange {
+                source: Source::Greenhouse,
+                event: "candidate_stage_change".into(),
+                ats: "greenhouse".into(),
+                ats_application_id: "120450001".into(),
+                ats_candidate_id: Some("90077001".into()),
+                job_id: Some("4012345".into()),
+                stage: Some("Offer".into()),
+                status: Some("active".into()),
+                changed_at: Some(time("2025-10-21T14:03:09Z")),
+                starts_at: None,
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_stage_change_to_hired() {
+        let change = stage_change_of(decode(&payload(STAGE_CHANGE_HIRED)));
+        assert_eq!(change.stage.as_deref(), Some("Hired"));
+        assert_eq!(change.status.as_deref(), Some("hired"));
+        assert_eq!(change.changed_at, Some(time("2025-10-24T09:30:02Z")));
+        assert_eq!(change.ats_application_id, "120450001");
+    }
+
+    #[test]
+    fn decodes_hire_candidate_with_offer_start_date() {
+        let change = stage_change_of(decode(&payload(HIRE)));
+        assert_eq!(change.event, "hire_candidate");
+        assert_eq!(change.ats_application_id, "120450001");
+        assert_eq!(change.ats_candidate_id.as_deref(), Some("90077001"));
+        assert_eq!(change.job_id.as_deref(), Some("4012345"));
+        assert_eq!(change.status.as_deref(), Some("hired"));
+        assert_eq!(change.starts_at.as_deref(), Some("2025-12-01"));
+        // No last_activity_at in this event: the acceptance time is the hire time.
+        assert_eq!(change.changed_at, Some(time("2025-10-24T09:29:55Z")));
+        // The sample has no current_stage.
+        assert_eq!(change.stage, None);
+    }
+
+    #[test]
+    fn decodes_merge_candidate() {
+        assert_eq!(
+            decode(&payload(MERGE)),
+            Ok(IntakeEvent::CandidateMerged {
+                from_candidate_id: "90077555".into(),
+                into_candidate_id: "90077001".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn decodes_delete_application_and_anonymisation() {
+        // Shapes from Greenhouse's webhook docs.
+        let deleted = json!({"action": "delete_application", "payload": {"application": {
+            "id": 46194062, "candidate_id": 37031511, "job_id": 371417, "referrer_id": 158104}}});
+        assert_eq!(
+            decode_value(&deleted),
+            Ok(IntakeEvent::ApplicationDeleted {
+                application_id: "46194062".into(),
+                candidate_id: Some("37031511".into()),
+                job_id: Some("371417".into()),
+            })
+        );
+        let anonymized = json!({"action": "candidate_anonymized",
+            "payload": {"candidate_id": 37031511, "anonymized_fields": ["full_name"]}});
+        assert_eq!(
+            decode_value(&anonymized),
+            Ok(IntakeEvent::CandidateAnonymized {
+                candidate_id: "37031511".into()
+            })
+        );
+    }
+
+    #[test]
+    fn other_actions_are_ignored() {
+        for action in [
+            "ping",
+            "delete_candidate",
+            "offer_created",
+            "update_candidate",
+        ] {
+            assert_eq!(
+                decode_value(&json!({"action": action, "payload": {"anything": [1]}})),
+                Ok(IntakeEvent::Ignored {
+                    event: action.into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn reject_and_unhire_are_stage_changes() {
+        let mut value = fixture_value(STAGE_CHANGE);
+        value["action"] = "reject_candidate".into();
+        value["payload"]["application"]["status"] = "rejected".into();
+        value["payload"]["application"]["rejected_at"] = "2025-10-22T08:00:00Z".into();
+        let change = stage_change_of(decode_value(&value));
+        assert_eq!(change.status.as_deref(), Some("rejected"));
+        assert_eq!(change.changed_at, Some(time("2025-10-22T08:00:00Z")));
+
+        value["action"] = "unhire_candidate".into();
+        value["payload"]["application"]["status"] = "active".into();
+        let change = stage_change_of(decode_value(&value));
+        assert_eq!(change.event, "unhire_candidate");
+        assert_eq!(change.changed_at, Some(time("2025-10-21T14:03:09Z")));
+    }
+
+    #[test]
+    fn changed_at_is_best_effort() {
+        let mut value = fixture_value(HIRE);
+        value["payload"]["application"]["offer"]["resolved_at"] = "2025-10-24".into();
+        assert_eq!(
+            stage_change_of(decode_value(&value)).changed_at,
+            Some(time("2025-10-24T00:00:00Z"))
+        );
+        value["payload"]["application"]["offer"]["resolved_at"] = 17.into();
+        assert_eq!(stage_change_of(decode_value(&value)).changed_at, None);
+    }
+
+    #[test]
+    fn string_and_numeric_ids_decode_alike() {
+        let mut value = fixture_value(NEW_APPLICATION);
+        let app = &mut value["payload"]["application"];
+        app["id"] = "120450001".into();
+        app["candidate"]["id"] = "90077001".into();
+        app["jobs"][0]["id"] = "4012345".into();
+        app["credited_to"]["employee_id"] = 10442.into();
+        let decoded = application_of(decode_value(&value));
+        let original = application_of(decode(&payload(NEW_APPLICATION)));
+        assert_eq!(decoded.credited_employee_id.as_deref(), Some("10442"));
+        assert_eq!(
+            ApplicationEvent {
+                credited_employee_id: original.credited_employee_id.clone(),
+                ..decoded
+            },
+            original
+        );
+    }
+
+    #[test]
+    fn contact_preference_and_fallbacks() {
+        let mut value = fixture_value(NEW_APPLICATION);
+        let candidate = &mut value["payload"]["application"]["candidate"];
+        candidate["email_addresses"] = json!([
+            {"value": " ", "type": "personal"},
+            {"value": "person@work.example", "type": "work"},
+            {"value": "Person@Home.example", "type": "Personal "},
+        ]);
+        candidate["phone_numbers"] = json!([
+            {"value": "330-281-8004", "type": "other "},
+            null,
+            {"value": "911", "type": "home"},
+        ]);
+        let app = application_of(decode_value(&value));
+        assert_eq!(app.email.as_deref(), Some("Person@Home.example"));
+        // No mobile: the first non-blank number, raw.
+        assert_eq!(app.phone.as_deref(), Some("330-281-8004"));
+
+        let candidate = &mut value["payload"]["application"]["candidate"];
+        candidate["email_addresses"] = json!([]);
+        candidate.as_object_mut().unwrap().remove("phone_numbers");
+        let app = application_of(decode_value(&value));
+        assert_eq!((app.email, app.phone), (None, None));
+    }
+
+    #[test]
+    fn referral_token_falls_back_to_the_candidate_field() {
+        let mut value = fixture_value(NEW_APPLICATION);
+        // Empty custom fields written as `[]`, as Greenhouse does in places.
+        value["payload"]["application"]["custom_fields"] = json!([]);
+        value["payload"]["application"]["candidate"]["custom_fields"]["referral_token"]["value"] =
+            "rt_FROM_CANDIDATE".into();
+        let app = application_of(decode_value(&value));
+        assert_eq!(app.referral_token.as_deref(), Some("rt_FROM_CANDIDATE"));
+
+        value["payload"]["application"]["candidate"]["custom_fields"] = json!({});
+        assert_eq!(application_of(decode_value(&value)).referral_token, None);
+    }
+
+    #[test]
+    fn null_credited_to_and_prospects() {
+        let mut value = fixture_value(NEW_APPLICATION);
+        value["action"] = "new_prospect_application".into();
+        let app = &mut value["payload"]["application"];
+        app["credited_to"] = Value::Null;
+        app["current_stage"] = Value::Null;
+        app.as_object_mut().unwrap().remove("prospect");
+        let app = application_of(decode_value(&value));
+        assert_eq!(app.credited_employee_id, None);
+        assert_eq!(app.stage, None);
+        assert!(app.prospect);
+    }
+
+    #[test]
+    fn jobs_fall_back_to_the_deprecated_job_and_jobless_applications_are_ignored() {
+        let mut value = fixture_value(HIRE);
+        value["action"] = "application_updated".into();
+        let app = &mut value["payload"]["application"];
+        app["applied_at"] = "2025-09-02T10:15:31Z".into();
+        app["jobs"] = json!([]);
+        let decoded = application_of(decode_value(&value));
+        assert_eq!(decoded.job_id, "4012345");
+        assert_eq!(decoded.requisition_id.as_deref(), Some("REQ-2025-118"));
+        assert_eq!(decoded.department.as_deref(), Some("Engineering"));
+
+        value["payload"]["application"]
+            .as_object_mut()
+            .unwrap()
+            .remove("job");
+        assert_eq!(
+            decode_value(&value),
+            Ok(IntakeEvent::Ignored {
+                event: "application_updated".into()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_name_their_path() {
+        let cases: Vec<(&str, Value, &str, &str)> = vec![
+            (
+                NEW_APPLICATION,
+                json!(null),
+                "payload.application.id",
+                "missing",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(true),
+                "payload.application.id",
+                "expected a string or an integer, found boolean",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(1.5),
+                "payload.application.candidate.id",
+                "expected a string or an integer, found number",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(null),
+                "payload.application.applied_at",
+                "missing",
+            ),
+            (
+                NEW_APPLICATION,
+                json!("yesterday"),
+                "payload.application.applied_at",
+                "expected an RFC 3339 timestamp",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(42),
+                "payload.application.custom_fields.referral_token.value",
+                "expected a string, found number",
+            ),
+            (
+                NEW_APPLICATION,
+                json!("x"),
+                "payload.application.prospect",
+                "expected a boolean, found string",
+            ),
+            (
+                NEW_APPLICATION,
+                json!({}),
+                "payload.application.jobs",
+                "expected an array, found object",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(null),
+                "payload.application.jobs[0].id",
+                "missing",
+            ),
+            (
+                NEW_APPLICATION,
+                json!(7),
+                "payload.application.candidate.email_addresses[0].value",
+                "expected a string, found number",
+            ),
+            (
+                HIRE,
+                json!(20251201),
+                "payload.application.offer.starts_at",
+                "expected a string, found number",
+            ),
+            (
+                MERGE,
+                json!(null),
+                "payload.person.new_candidate_id",
+                "missing",
+            ),
+            (MERGE, json!(""), "payload.person.id", "empty"),
+        ];
+        for (name, replacement, field, problem) in cases {
+            let mut value = fixture_value(name);
+            let pointer = format!("/{}", field.replace('.', "/").replace("[0]", "/0"));
+            *value
+                .pointer_mut(&pointer)
+                .unwrap_or_else(|| panic!("no {pointer} in {name}")) = replacement;
+            assert_eq!(
+                decode_value(&value),
+                Err(json::invalid(field, problem)),
+                "{name} {field}"
+            );
+        }
+        assert_eq!(decode(b"{}"), Err(json::invalid("action", "missing")));
+        assert_eq!(
+            decode_value(&json!({"action": "merge_candidate"})),
+            Err(json::invalid("payload.person.id", "missing"))
+        );
+    }
+
+    #[test]
+    fn non_json_is_malformed() {
+        for body in [
+            &b""[..],
+            b"action=hire_candidate",
+            b"{\"action\":\"hire_candidate\"",
+            &[0xc3, 0x28],
+        ] {
+            assert!(
+                matches!(decode(body), Err(IntakeError::MalformedJson(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_body_byte_is_a_bad_signature() {
+        let (body, secret, header) = delivery(NEW_APPLICATION);
+        for index in [0, body.len() / 2, body.len() - 1] {
+            let mut tampered = body.clone();
+            tampered[index] ^= 0x20;
+            assert_eq!(
+                verify(&secret, Some(&header), &tampered),
+                Err(bad("Signature does not match the body"))
+            );
+        }
+    }
+
+    #[test]
+    fn re_serialised_json_is_a_bad_signature() {
+        // Parsing and re-encoding turns `Jos\u00e9` into `José`. This is why
+        // verify must see the raw bytes.
+        let (body, secret, header) = delivery(NEW_APPLICATION);
+        let reencoded = serde_json::to_vec_pretty(&fixture_value(NEW_APPLICATION)).unwrap();
+        assert_ne!(reencoded, body);
+        assert!(verify(&secret, Some(&header), &reencoded).is_err());
+    }
+
+    #[test]
+    fn missing_header_wrong_secret_and_empty_secret_are_bad_signatures() {
+        let (body, secret, header) = delivery(HIRE);
+        assert_eq!(
+            verify(&secret, None, &body),
+            Err(bad("missing Signature header"))
+        );
+        assert_eq!(
+            verify(b"gh_test_secret_wrong", Some(&header), &body),
+            Err(bad("Signature does not match the body"))
+        );
+        assert_eq!(
+            verify(b"", Some(&header), &body),
+            Err(bad("no Greenhouse secret key is configured"))
+        );
+    }
+
+    #[test]
+    fn signature_header_format() {
+        let (body, secret, header) = delivery(MERGE);
+        let hex = header.strip_prefix("sha256 ").unwrap();
+        for ok in [
+            format!("SHA256 {hex}"),
+            format!("sha256 {}", hex.to_uppercase()),
+            format!("  sha256  {hex} "),
+        ] {
+            assert_eq!(verify(&secret, Some(&ok), &body), Ok(()), "{ok:?}");
+        }
+        for refused in [
+            String::new(),
+            hex.to_owned(),
+            "sha256".to_owned(),
+            format!("sha1 {hex}"),
+            format!("sha256 {hex} {hex}"),
+            format!("sha256 {}", &hex[..63]),
+            format!("sha256={hex}"),
+        ] {
+            assert!(
+                matches!(
+                    verify(&secret, Some(&refused), &body),
+                    Err(IntakeError::BadSignature(_))
+                ),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fresh_signature_over_edited_bytes_verifies() {
+        // The other side of the coin: the check is about the secret, not the
+        // fixture. Any body signed with the secret verifies.
+        let secret = b"gh_test_secret_0123456789abcdef0123456789";
+        let body = br#"{"action":"ping","payload":{}}"#;
+        let header = format!("sha256 {}", hmac_hex(secret, &[body]));
+        assert_eq!(verify(secret, Some(&header), body), Ok(()));
+    }
+
+    proptest! {
+        #[test]
+        fn verify_never_panics(
+            secret in proptest::collection::vec(any::<u8>(), 0..80),
+            header in proptest::option::of(prop_oneof![
+                "\\PC{0,100}",
+                "sha256 [0-9a-fA-F]{0,70}",
+            ]),
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let _ = verify(&secret, header.as_deref(), &body);
+        }
+
+        #[test]
+        fn any_single_byte_change_breaks_every_fixture(
+            file in prop::sample::select(payload_files("greenhouse_")),
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let (body, secret, header) = delivery(&file);
+            let mut tampered = body.clone();
+            tampered[at.index(body.len())] ^= xor;
+            prop_assert_eq!(
+                verify(&secret, Some(&header), &tampered),
+                Err(bad("Signature does not match the body"))
+            );
+        }
+
+        #[test]
+        fn decode_never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&body);
+        }
+
+        #[test]
+        fn decode_never_panics_on_json(value in arb_json()) {
+            prop_assert!(!matches!(decode_value(&value), Err(IntakeError::MalformedJson(_))));
+        }
+
+        #[test]
+        fn decode_of_a_mutated_fixture_is_ok_or_names_a_field(
+            value in prop::sample::select(payload_files("greenhouse_"))
+                .prop_flat_map(|name| mutated(fixture_value(&name)))
+        ) {
+            let result = decode_value(&value);
+            prop_assert!(
+                matches!(result, Ok(_) | Err(IntakeError::InvalidField { .. })),
+                "{:?}", result
+            );
+        }
+    }
+}

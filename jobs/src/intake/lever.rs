@@ -1,0 +1,605 @@
+//! Lever webhooks.
+//!
+//! # The protocol, and what it does not protect
+//!
+//! Lever POSTs a JSON body with no signature header:
+//!
+//! ```json
+//! {"id": "…", "triggeredAt": 1761298200123, "event": "candidateStageChange",
+//!  "data": {"opportunityId": "…", …}, "signature": "<hex>", "token": "<48 chars>"}
+//! ```
+//!
+//! `signature` is `hex(HMAC-SHA256(signatureToken, token + triggeredAt))`.
+//! `token` is random per delivery and `triggeredAt` (epoch milliseconds)
+//! is written in decimal. **Only those two values are signed.** Anyone who
+//! captures one delivery can reuse its `token`, `triggeredAt` and
+//! `signature` with a different `data`, and it still verifies. Three
+//! consequences:
+//!
+//! * [`decode`] trusts nothing in `data` except which opportunity to look
+//!   at. The job re-fetches the opportunity from the Lever API (over TLS,
+//!   with our credentials) before acting.
+//! * Replays are refused by remembering `token`. [`verify`] returns it in
+//!   [`LeverDelivery`], and the caller stores it and refuses a token it has
+//!   seen before.
+//! * Old deliveries are refused by `triggeredAt`. This bounds how long
+//!   the caller has to remember tokens.
+//!
+//! The signing token comes from Lever's webhook settings (one per
+//! webhook, and it can be regenerated).
+//!
+//! # Choosing `max_age`
+//!
+//! Lever retries a failed delivery "five times, waiting longer and
+//! longer". Its docs do not say whether a retry gets a fresh `token` and
+//! `triggeredAt`. If it does not, a `max_age` shorter than the retry
+//! schedule refuses late retries as stale. The caller's replay store must
+//! keep tokens for at least `max_age`. Otherwise a token could be
+//! forgotten while its delivery still counts as fresh, and it could be
+//! replayed.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::signature::{
+    self,
+    json::{self, Obj},
+};
+use super::{IntakeError, IntakeEvent};
+
+/// How far in the future `triggeredAt` may be (clock skew between Lever
+/// and us).
+pub const MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// The events [`decode`] maps to [`IntakeEvent::LeverOpportunity`]. These
+/// are the events Lever can filter by candidate origin (so "referred"
+/// works).
+pub const OPPORTUNITY_EVENTS: [&str; 4] = [
+    "applicationCreated",
+    "candidateStageChange",
+    "candidateHired",
+    "candidateArchiveChange",
+];
+
+/// The authenticated envelope of a Lever delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeverDelivery {
+    /// Lever's per-delivery random token. It is the delivery id: store it
+    /// and refuse a repeat.
+    pub token: String,
+    /// `triggeredAt`, epoch milliseconds.
+    pub triggered_at_ms: i64,
+    /// The event name (`candidateHired`, ...). It is not signed. It says
+    /// which handler to run, never what is true.
+    pub event: String,
+}
+
+/// Authenticates a Lever delivery as of `now_ms` (epoch milliseconds).
+///
+/// The checks run in this order:
+///
+/// 1. `signature` equals `hex(HMAC-SHA256(signature_token, token +
+///    triggeredAt))`, compared in constant time;
+/// 2. `triggeredAt` is at most `max_age` old and at most
+///    [`MAX_FUTURE_SKEW`] in the future;
+/// 3. `event` is a string.
+///
+/// The signature comes first so that an unauthenticated caller only ever
+/// sees `BadSignature`, and `Stale` always means "genuine, but late".
+///
+/// Passing is **not** enough on its own. The caller must also refuse a
+/// `token` it has seen before (see the module docs).
+///
+/// # Errors
+///
+/// * [`IntakeError::BadSignature`]: no signing token configured; body not a
+///   JSON object; `token`, `triggeredAt` (an integer) or `signature`
+///   missing; or no match.
+/// * [`IntakeError::Stale`]: genuine, but outside the time window.
+/// * [`IntakeError::InvalidField`] (`event`): genuine and fresh, but with
+///   no event name.
+pub fn verify(
+    signature_token: &[u8],
+    body: &[u8],
+    now_ms: i64,
+    max_age: Duration,
+) -> Result<LeverDelivery, IntakeError> {
+    if signature_token.is_empty() {
+        // Anyone can compute an HMAC under an empty key.
+        return Err(bad("no Lever signature token is configured"));
+    }
+    // The signature lives inside the body. A body we cannot read carries
+    // no signature, so this is a 401 like any other unauthenticated
+    // request, not a 400.
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| bad("body is not JSON, so it carries no Lever signature"))?;
+    let Some(envelope) = value.as_object() else {
+        return Err(bad(
+            "body is not a JSON object, so it carries no Lever signature",
+        ));
+    };
+    let token = envelope
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("missing token"))?;
+    // Lever signs the decimal form of the integer. A float or a string
+    // here is not something Lever sends, so it is refused rather than
+    // guessed at.
+    let triggered_at_ms = envelope
+        .get("triggeredAt")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad("triggeredAt is missing or not an integer"))?;
+    let claimed = envelope
+        .get("signature")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing signature"))?;
+
+    let signed_at = triggered_at_ms.to_string();
+    if !signature::hmac_sha256_hex_matches(
+        signature_token,
+        &[token.as_bytes(), signed_at.as_bytes()],
+        claimed,
+    ) {
+        return Err(bad("signature does not match token + triggeredAt"));
+    }
+
+    check_fresh(triggered_at_ms, now_ms, max_age)?;
+
+    let event = Obj::root(&value)?.req_str("event")?.to_owned();
+    Ok(LeverDelivery {
+        token: token.to_owned(),
+        triggered_at_ms,
+        event,
+    })
+}
+
+/// Decodes a verified Lever body.
+///
+/// The events in [`OPPORTUNITY_EVENTS`] become
+/// [`IntakeEvent::LeverOpportunity`] with `data.opportunityId`. Nothing
+/// else from `data` is used, because it is not signed (see the module
+/// docs). `candidateId` is deprecated upstream and also ignored. Every
+/// other event becomes [`IntakeEvent::Ignored`].
+///
+/// # Errors
+///
+/// * [`IntakeError::MalformedJson`]: the body is not JSON.
+/// * [`IntakeError::InvalidField`]: `event` is missing, or an opportunity
+///   event has no `data.opportunityId`. That includes Lever's connection
+///   test, which sends `data: {}`.
+pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
+    let value = json::parse(body)?;
+    let root = Obj::root(&value)?;
+    let event = root.req_str("event")?;
+    if OPPORTUNITY_EVENTS.contains(&event) {
+        Ok(IntakeEvent::LeverOpportunity {
+            event: event.to_owned(),
+            opportunity_id: root.obj("data")?.req_id("opportunityId")?,
+        })
+    } else {
+        Ok(IntakeEvent::Ignored {
+            event: event.to_owned(),
+        })
+    }
+}
+
+/// Refuses a `triggeredAt` older than `max_age` or further in the future
+/// than [`MAX_FUTURE_SKEW`]. The arithmetic is done in `i128`, so no pair of
+/// `i64` times and no `Duration` can overflow it.
+fn check_fresh(triggered_at_ms: i64, now_ms: i64, max_age: Duration) -> Result<(), IntakeError> {
+    let age_ms = i128::from(now_ms) - i128::from(triggered_at_ms);
+    let max_age_ms = i128::try_from(max_age.as_millis()).unwrap_or(i128::MAX);
+    let max_skew_ms = i128::try_from(MAX_FUTURE_SKEW.as_millis()).unwrap_or(i128::MAX);
+    if age_ms > max_age_ms {
+        return Err(IntakeError::Stale(format!(
+            "triggeredAt is {}s old; the limit is {}s",
+            age_ms / 1000,
+            max_age.as_secs()
+        )));
+    }
+    if -age_ms > max_skew_ms {
+        return Err(IntakeError::Stale(format!(
+            "triggeredAt is {}s in the future; the limit is {}s",
+            -age_ms / 1000,
+            MAX_FUTURE_SKEW.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+fn bad(reason: &str) -> IntakeError {
+    IntakeError::BadSignature(reason.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::intake::signature::test_support::{
+        arb_json, hmac_hex, mutated, payload, payload_files, signed,
+    };
+
+    const STAGE_CHANGE: &str = "lever_candidateStageChange.json";
+    const HIRED: &str = "lever_candidateHired.json";
+    const FIVE_MINUTES: Duration = Duration::from_secs(300);
+    const OPPORTUNITY: &str = "3f1e0c2a-7b6d-4e59-9a8b-1c2d3e4f5a6b";
+
+    /// Body, signing token and `triggeredAt` of a recorded delivery.
+    fn delivery(name: &str) -> (Vec<u8>, Vec<u8>, i64) {
+        let key = signed(name)
+            .signature_token
+            .expect("signature_token")
+            .into_bytes();
+        let body = payload(name);
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        (body, key, value["triggeredAt"].as_i64().unwrap())
+    }
+
+    /// A delivery signed with `key` (any `triggeredAt` JSON value is
+    /// allowed, so tests can send wrong types).
+    fn body_with(
+        key: &[u8],
+        token: &str,
+        triggered_at: &Value,
+        event: &str,
+        data: Value,
+    ) -> Vec<u8> {
+        let signed_at = match triggered_at {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let signature = hmac_hex(key, &[token.as_bytes(), signed_at.as_bytes()]);
+        serde_json::to_vec(&json!({
+            "triggeredAt": triggered_at, "event": event, "data": data,
+            "signature": signature, "token": token,
+        }))
+        .unwrap()
+    }
+
+    fn edited(body: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut value: Value = serde_json::from_slice(body).unwrap();
+        edit(&mut value);
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    fn is_bad_signature(result: &Result<LeverDelivery, IntakeError>) -> bool {
+        matches!(result, Err(IntakeError::BadSignature(_)))
+    }
+
+    #[test]
+    fn every_lever_payload_verifies_near_its_trigger_time_and_decodes() {
+        let files = payload_files("lever_");
+        assert!(files.len() >= 2, "{files:?}");
+        for name in files {
+            let (body, key, triggered_at) = delivery(&name);
+            let delivery = verify(&key, &body, triggered_at + 1_500, FIVE_MINUTES)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(delivery.triggered_at_ms, triggered_at);
+            assert_eq!(delivery.token.len(), 48, "{name}");
+            match decode(&body).unwrap() {
+                IntakeEvent::LeverOpportunity {
+                    event,
+                    opportunity_id,
+                } => {
+                    assert_eq!(event, delivery.event);
+                    assert_eq!(opportunity_id, OPPORTUNITY);
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_the_samples_exactly() {
+        let (body, key, _) = delivery(STAGE_CHANGE);
+        assert_eq!(
+            verify(&key, &body, 1_761_298_200_123, FIVE_MINUTES),
+            Ok(LeverDelivery {
+                token: "c2f7a9d14b6e8f0a3c5d7e9f1b3d5f7a9c1e3f5a7b9d1f3a".into(),
+                triggered_at_ms: 1_761_298_200_123,
+                event: "candidateStageChange".into(),
+            })
+        );
+        assert_eq!(
+            decode(&payload(HIRED)),
+            Ok(IntakeEvent::LeverOpportunity {
+                event: "candidateHired".into(),
+                opportunity_id: OPPORTUNITY.into(),
+            })
+        );
+    }
+
+    #[test]
+    fn the_recorded_samples_are_stale_today() {
+        let now = chrono::Utc::now().timestamp_millis();
+        for name in payload_files("lever_") {
+            let (body, key, _) = delivery(&name);
+            assert!(matches!(
+                verify(&key, &body, now, FIVE_MINUTES),
+                Err(IntakeError::Stale(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn freshness_window_edges() {
+        let (body, key, t) = delivery(HIRED);
+        let max = i64::try_from(FIVE_MINUTES.as_millis()).unwrap();
+        assert!(verify(&key, &body, t + max, FIVE_MINUTES).is_ok());
+        assert_eq!(
+            verify(&key, &body, t + max + 1_000, FIVE_MINUTES),
+            Err(IntakeError::Stale(
+                "triggeredAt is 301s old; the limit is 300s".into()
+            ))
+        );
+        assert!(verify(&key, &body, t - max, FIVE_MINUTES).is_ok());
+        assert_eq!(
+            verify(&key, &body, t - max - 1_000, FIVE_MINUTES),
+            Err(IntakeError::Stale(
+                "triggeredAt is 301s in the future; the limit is 300s".into()
+            ))
+        );
+        // A longer max_age admits older deliveries, but the future bound
+        // stays at MAX_FUTURE_SKEW.
+        let day = Duration::from_secs(86_400);
+        assert!(verify(&key, &body, t + 3_600_000, day).is_ok());
+        assert!(matches!(
+            verify(&key, &body, t - 3_600_000, day),
+            Err(IntakeError::Stale(_))
+        ));
+    }
+
+    #[test]
+    fn only_token_and_triggered_at_are_signed() {
+        let (body, key, t) = delivery(STAGE_CHANGE);
+        // Editing `data` does not break the signature. This is exactly why
+        // the job re-fetches the opportunity instead of trusting `data`.
+        let forged_data = edited(&body, |v| {
+            v["data"]["opportunityId"] = "someone-else".into()
+        });
+        assert!(verify(&key, &forged_data, t, FIVE_MINUTES).is_ok());
+        // Editing any signed part does break it.
+        for edit in [
+            (|v: &mut Value| v["token"] = "c2f7a9d14b6e8f0a3c5d7e9f1b3d5f7a9c1e3f5a7b9d1f3b".into())
+                as fn(&mut Value),
+            |v| v["triggeredAt"] = 1_761_298_200_124_i64.into(),
+            |v| {
+                v["signature"] =
+                    "1958b792d34f7a38bd68749d6c7a2d901fca7bc419da4c547ee108e49163de0e".into()
+            },
+        ] {
+            assert_eq!(
+                verify(&key, &edited(&body, edit), t, FIVE_MINUTES),
+                Err(bad("signature does not match token + triggeredAt"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_signed_part_of_the_raw_body_is_a_bad_signature() {
+        let (body, key, t) = delivery(HIRED);
+        let text = std::str::from_utf8(&body).unwrap();
+        for needle in ["9e8d7c6b", "1761901802456", "d7f25f9e"] {
+            let at = text.find(needle).unwrap() + 2;
+            let mut tampered = body.clone();
+            tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
+            assert!(
+                is_bad_signature(&verify(&key, &tampered, t, FIVE_MINUTES)),
+                "{needle}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_or_missing_signing_token_is_a_bad_signature() {
+        let (body, _, t) = delivery(HIRED);
+        assert!(is_bad_signature(&verify(
+            b"lever_test_signature_token_4d1f2b",
+            &body,
+            t,
+            FIVE_MINUTES
+        )));
+        assert_eq!(
+            verify(b"", &body, t, FIVE_MINUTES),
+            Err(bad("no Lever signature token is configured"))
+        );
+    }
+
+    #[test]
+    fn missing_or_mistyped_envelope_fields_are_bad_signatures() {
+        let (body, key, t) = delivery(HIRED);
+        for (field, replacement) in [
+            ("token", Value::Null),
+            ("token", json!("")),
+            ("triggeredAt", Value::Null),
+            ("triggeredAt", json!("1761901802456")),
+            ("triggeredAt", json!(1_761_901_802_456.0)),
+            ("signature", Value::Null),
+            ("signature", json!(7)),
+        ] {
+            let body = edited(&body, |v| v[field] = replacement.clone());
+            assert!(
+                is_bad_signature(&verify(&key, &body, t, FIVE_MINUTES)),
+                "{field}: {replacement}"
+            );
+        }
+        for junk in [&b""[..], b"not json", b"[1,2]", b"\"token\""] {
+            assert!(
+                is_bad_signature(&verify(&key, junk, t, FIVE_MINUTES)),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_genuine_delivery_without_an_event_is_an_invalid_field() {
+        let key = b"lever_test_signature_token_4d1f2a";
+        let mut body: Value =
+            serde_json::from_slice(&body_with(key, "tok", &json!(1_000), "x", json!({}))).unwrap();
+        body.as_object_mut().unwrap().remove("event");
+        let body = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            verify(key, &body, 1_000, FIVE_MINUTES),
+            Err(json::invalid("event", "missing"))
+        );
+    }
+
+    #[test]
+    fn extreme_times_and_ages_do_not_overflow() {
+        let key = b"lever_test_signature_token_4d1f2a";
+        for triggered_at in [i64::MIN, -1, 0, i64::MAX] {
+            let body = body_with(
+                key,
+                "tok",
+                &json!(triggered_at),
+                "candidateHired",
+                json!({}),
+            );
+            for now in [i64::MIN, 0, i64::MAX] {
+                for max_age in [Duration::ZERO, FIVE_MINUTES, Duration::MAX] {
+                    let result = verify(key, &body, now, max_age);
+                    assert!(
+                        matches!(result, Ok(_) | Err(IntakeError::Stale(_))),
+                        "{triggered_at} {now} {max_age:?}: {result:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_maps_opportunity_events_and_ignores_the_rest() {
+        for event in OPPORTUNITY_EVENTS {
+            let body =
+                serde_json::to_vec(&json!({"event": event, "data": {"opportunityId": "opp-1"}}))
+                    .unwrap();
+            assert_eq!(
+                decode(&body),
+                Ok(IntakeEvent::LeverOpportunity {
+                    event: event.into(),
+                    opportunity_id: "opp-1".into()
+                })
+            );
+        }
+        for event in ["candidateDeleted", "interviewCreated", "contactUpdated"] {
+            let body = serde_json::to_vec(&json!({"event": event, "data": {}})).unwrap();
+            assert_eq!(
+                decode(&body),
+                Ok(IntakeEvent::Ignored {
+                    event: event.into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn decode_names_missing_and_mistyped_fields() {
+        let missing = json::invalid("data.opportunityId", "missing");
+        for body in [
+            json!({"event": "candidateHired", "data": {}}),
+            json!({"event": "candidateHired"}),
+            json!({"event": "applicationCreated", "data": {"opportunityId": null, "candidateId": "c"}}),
+        ] {
+            assert_eq!(
+                decode(&serde_json::to_vec(&body).unwrap()),
+                Err(missing.clone()),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            decode(br#"{"event":"candidateHired","data":{"opportunityId":["x"]}}"#),
+            Err(json::invalid(
+                "data.opportunityId",
+                "expected a string or an integer, found array"
+            ))
+        );
+        assert_eq!(
+            decode(br#"{"event":"candidateHired","data":"x"}"#),
+            Err(json::invalid("data", "expected an object, found string"))
+        );
+        assert_eq!(
+            decode(br#"{"data":{}}"#),
+            Err(json::invalid("event", "missing"))
+        );
+        assert_eq!(
+            decode(br#"{"event":5}"#),
+            Err(json::invalid("event", "expected a string, found number"))
+        );
+    }
+
+    #[test]
+    fn non_json_is_malformed() {
+        for body in [&b""[..], b"event=candidateHired", b"{\"event\":", &[0xff]] {
+            assert!(
+                matches!(decode(body), Err(IntakeError::MalformedJson(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn verify_never_panics_on_bytes(
+            key in proptest::collection::vec(any::<u8>(), 0..64),
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            now in any::<i64>(),
+            max_age_secs in any::<u64>(),
+        ) {
+            let _ = verify(&key, &body, now, Duration::from_secs(max_age_secs));
+        }
+
+        #[test]
+        fn verify_never_panics_on_envelopes(
+            token in "\\PC{0,60}",
+            triggered_at in arb_json(),
+            event in "\\PC{0,20}",
+            now in any::<i64>(),
+            max_age_ms in any::<u64>(),
+        ) {
+            let key = b"lever_test_signature_token_4d1f2a";
+            let body = body_with(key, &token, &triggered_at, &event, json!({}));
+            let _ = verify(key, &body, now, Duration::from_millis(max_age_ms));
+        }
+
+        #[test]
+        fn genuine_fresh_deliveries_verify(
+            token in "[0-9a-f]{48}",
+            triggered_at in 0i64..4_000_000_000_000,
+            delay_ms in -300_000i64..=300_000,
+        ) {
+            let key = b"lever_test_signature_token_4d1f2a";
+            let body = body_with(key, &token, &json!(triggered_at), "candidateHired", json!({"opportunityId": "o"}));
+            let delivery = verify(key, &body, triggered_at + delay_ms, FIVE_MINUTES).unwrap();
+            prop_assert_eq!(delivery.token, token);
+            prop_assert_eq!(delivery.triggered_at_ms, triggered_at);
+            prop_assert!(verify(b"another-token", &body, triggered_at, FIVE_MINUTES).is_err());
+        }
+
+        #[test]
+        fn decode_never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&body);
+        }
+
+        #[test]
+        fn decode_never_panics_on_json(value in arb_json()) {
+            let body = serde_json::to_vec(&value).unwrap();
+            prop_assert!(!matches!(decode(&body), Err(IntakeError::MalformedJson(_))));
+        }
+
+        #[test]
+        fn decode_of_a_mutated_fixture_is_ok_or_names_a_field(
+            value in prop::sample::select(payload_files("lever_"))
+                .prop_flat_map(|name| mutated(serde_json::from_slice(&payload(&name)).unwrap()))
+        ) {
+            let result = decode(&serde_json::to_vec(&value).unwrap());
+            prop_assert!(
+                matches!(result, Ok(_) | Err(IntakeError::InvalidField { .. })),
+                "{:?}", result
+            );
+        }
+    }
+}

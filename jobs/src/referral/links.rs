@@ -1,0 +1,270 @@
+//! Referral links: one unguessable token per employee per job share.
+//!
+//! A token is `rt_` plus 128 random bits in hex. It carries no personal data
+//! and means nothing without the row that maps it to an employee and a job,
+//! so it cannot be forged: guessing one is a 2^-128 shot. Links expire, can
+//! be revoked, and count clicks. Called by the HTTP API, the CLI and capture.
+
+use chrono::{DateTime, Utc};
+use entities::{employee, referral_link};
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{
+    audit::{self, AuditEntry},
+    db::begin_locked,
+    error::{Error, Result},
+};
+
+/// A freshly minted link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MintedLink {
+    /// The token (the `ref` URL parameter).
+    pub token: String,
+    /// The URL to share.
+    pub url: String,
+    /// The referrer's HRIS id.
+    pub employee_id: String,
+    /// The ATS job.
+    pub job_id: String,
+    /// When it was minted.
+    pub created_at: DateTime<Utc>,
+    /// When it stops attributing.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a token turns out to be at a given moment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkCheck {
+    /// Valid: attributes to its employee.
+    Valid(referral_link::Model),
+    /// Past its expiry.
+    Expired(referral_link::Model),
+    /// Revoked.
+    Revoked(referral_link::Model),
+    /// No such token: forged, mistyped, or from another installation.
+    Unknown,
+}
+
+impl LinkCheck {
+    /// Why the token does not attribute, if it does not.
+    pub fn rejection(&self) -> Option<&'static str> {
+        match self {
+            LinkCheck::Valid(_) => None,
+            LinkCheck::Expired(_) => Some("expired"),
+            LinkCheck::Revoked(_) => Some("revoked"),
+            LinkCheck::Unknown => Some("unknown token (forged or mistyped)"),
+        }
+    }
+}
+
+/// A new random token.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("rt_{}", hex::encode(bytes))
+}
+
+/// Whether `text` has the shape of a token (cheap check before a lookup).
+pub fn looks_like_token(text: &str) -> bool {
+    text.len() <= 128
+        && !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The share URL for a token.
+pub fn share_url(careers_base_url: &str, job_id: &str, token: &str) -> String {
+    let base = careers_base_url.trim_end_matches('/');
+    let job: String = url::form_urlencoded::byte_serialize(job_id.as_bytes()).collect();
+    format!("{base}/jobs/{job}?ref={token}")
+}
+
+/// Mints a link for `employee_id` sharing `job_id`, valid for `ttl`.
+///
+/// # Errors
+/// [`Error::Invalid`] for an unknown or inactive employee or an empty job id.
+pub async fn mint(
+    db: &DatabaseConnection,
+    actor: &str,
+    employee_id: &str,
+    job_id: &str,
+    ttl: std::time::Duration,
+    careers_base_url: &str,
+) -> Result<MintedLink> {
+    let job_id = job_id.trim();
+    if job_id.is_empty() || job_id.len() > 128 {
+        return Err(Error::invalid("job_id", "must be 1 to 128 characters"));
+    }
+    let ttl =
+        chrono::Duration::from_std(ttl).map_err(|_| Error::invalid("expires_in", "too long"))?;
+    let tx = begin_locked(db, &[]).await?;
+    let employee = employee::Entity::find()
+        .filter(employee::Column::EmployeeId.eq(employee_id))
+        .one(&tx)
+        .await?
+        .ok_or_else(|| Error::invalid("employee_id", "no such employee"))?;
+    if !employee.active {
+        return Err(Error::invalid(
+            "employee_id",
+            "employee is not active; inactive employees cannot refer",
+        ));
+    }
+    let now = Utc::now();
+    let token = new_token();
+    let row = referral_link::ActiveModel {
+        token: Set(token.clone()),
+        employee_id: Set(employee.employee_id.clone()),
+        job_id: Set(job_id.to_string()),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+        revoked_at: Set(None),
+        first_clicked_at: Set(None),
+        click_count: Set(0),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    audit::append(
+        &tx,
+        AuditEntry {
+            actor: actor.to_string(),
+            action: "referral_link.minted".into(),
+            subject_type: "referral_link".into(),
+            subject_id: row.id.to_string(),
+            data: json!({ "employee_id": row.employee_id, "job_id": row.job_id, "expires_at": row.expires_at }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(MintedLink {
+        url: share_url(careers_base_url, &row.job_id, &token),
+        token,
+        employee_id: row.employee_id,
+        job_id: row.job_id,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    })
+}
+
+/// Revokes a token. Revoking twice is fine (the first time is kept).
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown token.
+pub async fn revoke(db: &DatabaseConnection, actor: &str, token: &str) -> Result<()> {
+    let tx = begin_locked(db, &[]).await?;
+    let link = find(&tx, token)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("referral link {token}")))?;
+    if link.revoked_at.is_none() {
+        let id = link.id;
+        let mut active: referral_link::ActiveModel = link.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        active.update(&tx).await?;
+        audit::append(
+            &tx,
+            AuditEntry {
+                actor: actor.to_string(),
+                action: "referral_link.revoked".into(),
+                subject_type: "referral_link".into(),
+                subject_id: id.to_string(),
+                data: json!({}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn find(conn: &impl ConnectionTrait, token: &str) -> Result<Option<referral_link::Model>> {
+    if !looks_like_token(token) {
+        return Ok(None);
+    }
+    Ok(referral_link::Entity::find()
+        .filter(referral_link::Column::Token.eq(token))
+        .one(conn)
+        .await?)
+}
+
+/// What `token` is at time `at`.
+///
+/// # Errors
+/// Database errors.
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    token: &str,
+    at: DateTime<Utc>,
+) -> Result<LinkCheck> {
+    Ok(match find(conn, token).await? {
+        None => LinkCheck::Unknown,
+        Some(l) if l.revoked_at.is_some_and(|r| r <= at) => LinkCheck::Revoked(l),
+        Some(l) if l.expires_at <= at => LinkCheck::Expired(l),
+        Some(l) => LinkCheck::Valid(l),
+    })
+}
+
+/// Records a click on `token` and returns where to send the visitor, or
+/// `None` for an unknown token. Expired and revoked links still lead to the
+/// job (the visitor did nothing wrong); they just will not attribute.
+///
+/// # Errors
+/// Database errors.
+pub async fn click(
+    db: &DatabaseConnection,
+    token: &str,
+    careers_base_url: &str,
+) -> Result<Option<String>> {
+    let Some(link) = find(db, token).await? else {
+        return Ok(None);
+    };
+    let url = share_url(careers_base_url, &link.job_id, &link.token);
+    let first = link.first_clicked_at.is_none();
+    let count = link.click_count;
+    let mut active: referral_link::ActiveModel = link.into();
+    active.click_count = Set(count.saturating_add(1));
+    if first {
+        active.first_clicked_at = Set(Some(Utc::now()));
+    }
+    active.update(db).await?;
+    Ok(Some(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_128_random_bits_and_distinct() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + 32);
+        assert!(looks_like_token(&a));
+    }
+
+    #[test]
+    fn share_urls_follow_the_configured_base() {
+        assert_eq!(
+            share_url("https://careers.acme.example/", "4012345", "rt_ab"),
+            "https://careers.acme.example/jobs/4012345?ref=rt_ab"
+        );
+        assert_eq!(
+            share_url("https://c.example", "a b/c", "rt_x"),
+            "https://c.example/jobs/a+b%2Fc?ref=rt_x"
+        );
+    }
+
+    #[test]
+    fn odd_tokens_are_not_looked_up() {
+        assert!(!looks_like_token(""));
+        assert!(!looks_like_token("rt_'; drop table"));
+        assert!(!looks_like_token(&"a".repeat(200)));
+    }
+}

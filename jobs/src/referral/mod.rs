@@ -1,0 +1,10 @@
+//! Referrers, referral links and the attribution rules.
+//!
+//! * [`employees`]: the referrers, synced from the HRIS (API or CSV import).
+//! * [`links`]: minting, revoking and resolving referral tokens.
+//! * [`attribution`]: the pure rules that decide whether a referral earns
+//!   credit; [`crate::capture`] applies them to stored facts.
+
+pub mod attribution;
+pub mod employees;
+pub mod links;

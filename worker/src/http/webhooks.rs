@@ -1,0 +1,231 @@
+//! Webhook intake: read the raw bytes, verify, validate, store in the inbox,
+//! enqueue, answer. The work happens in the `process_delivery` job.
+//!
+//! The order is deliberate: size (413) and media type (415) first, then the
+//! signature (401) over the exact bytes, then the shape (400/422), then the
+//! inbox row and the job (503 when storage is down, so the sender retries).
+//! Every refusal is recorded in the inbox, without the body when the sender
+//! was not authenticated.
+
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use jobs::{
+    inbox::{self, Delivery},
+    intake::{self, IntakeEvent, Source},
+};
+use serde_json::{Value, json};
+
+use super::{
+    body::{read_limited, require_json},
+    error::ApiError,
+};
+use crate::runtime::AppState;
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// `POST /webhooks/applications`: our careers site (Standard Webhooks).
+pub async fn careers_site(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    let secret = state
+        .settings
+        .webhooks
+        .careers_site_secret
+        .expose()
+        .to_string();
+    intake(
+        &state,
+        Source::CareersSite,
+        &headers,
+        body,
+        move |headers, bytes| {
+            if secret.is_empty() {
+                return Err(intake::IntakeError::BadSignature(
+                    "no careers-site secret configured".into(),
+                ));
+            }
+            let pairs: Vec<(String, String)> = headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    v.to_str()
+                        .ok()
+                        .map(|v| (k.as_str().to_string(), v.to_string()))
+                })
+                .collect();
+            let id = intake::careers_site::verify(&secret, &pairs, bytes)?;
+            Ok(id)
+        },
+    )
+    .await
+}
+
+/// `POST /webhooks/greenhouse`: `Signature: sha256 <hex>`, deduplicated on
+/// `Greenhouse-Event-ID`.
+pub async fn greenhouse(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    let secret = state
+        .settings
+        .webhooks
+        .greenhouse_secret
+        .expose()
+        .to_string();
+    intake(
+        &state,
+        Source::Greenhouse,
+        &headers,
+        body,
+        move |headers, bytes| {
+            if secret.is_empty() {
+                return Err(intake::IntakeError::BadSignature(
+                    "no Greenhouse secret configured".into(),
+                ));
+            }
+            let sig = headers.get("signature").and_then(|v| v.to_str().ok());
+            intake::greenhouse::verify(secret.as_bytes(), sig, bytes)?;
+            headers
+                .get("greenhouse-event-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= 200)
+                .map(str::to_string)
+                .ok_or_else(|| intake::IntakeError::InvalidField {
+                    field: "Greenhouse-Event-ID".into(),
+                    problem: "header missing".into(),
+                })
+        },
+    )
+    .await
+}
+
+/// `POST /webhooks/lever`: HMAC over `token + triggeredAt`; a repeated token
+/// is a duplicate, a stale `triggeredAt` is refused.
+pub async fn lever(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    let secret = state
+        .settings
+        .webhooks
+        .lever_signature_token
+        .expose()
+        .to_string();
+    let max_age = state.settings.webhooks.lever_max_age;
+    intake(
+        &state,
+        Source::Lever,
+        &headers,
+        body,
+        move |_headers, bytes| {
+            if secret.is_empty() {
+                return Err(intake::IntakeError::BadSignature(
+                    "no Lever signature token configured".into(),
+                ));
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            let delivery = intake::lever::verify(secret.as_bytes(), bytes, now, max_age)?;
+            Ok(delivery.token)
+        },
+    )
+    .await
+}
+
+/// The shared intake path. `verify` checks authenticity and returns the
+/// delivery id.
+async fn intake(
+    state: &AppState,
+    source: Source,
+    headers: &HeaderMap,
+    body: Body,
+    verify: impl FnOnce(&HeaderMap, &[u8]) -> Result<String, intake::IntakeError>,
+) -> Answer {
+    let limit = state.settings.http.body_limit;
+    let pre = async {
+        let bytes = read_limited(headers, body, limit).await?;
+        require_json(headers)?;
+        Ok::<_, ApiError>(bytes)
+    };
+    let bytes = match pre.await {
+        Ok(b) => b,
+        Err(e) => return Err(reject(state, source, false, e, None).await),
+    };
+    let delivery_id = match verify(headers, &bytes) {
+        Ok(id) => id,
+        Err(e @ intake::IntakeError::InvalidField { .. }) => {
+            // Authentic (the signature passed) but missing its id header.
+            let e = ApiError::BadRequest(e.to_string());
+            return Err(reject(state, source, true, e, Some(bytes.to_vec())).await);
+        }
+        Err(e) => return Err(reject(state, source, false, e.into(), None).await),
+    };
+    let decoded = match source {
+        Source::CareersSite => intake::careers_site::decode(&bytes),
+        Source::Greenhouse => intake::greenhouse::decode(&bytes),
+        Source::Lever => intake::lever::decode(&bytes),
+    };
+    let event = match decoded {
+        Ok(ev) => ev,
+        Err(e) => return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await),
+    };
+    let receipt = inbox::receive(
+        &state.db,
+        &state.queue,
+        &state.retry,
+        Delivery {
+            source,
+            delivery_id,
+            event: Some(event_name(&event)),
+            body: bytes.to_vec(),
+        },
+    )
+    .await?;
+    if receipt.duplicate {
+        return Ok((
+            StatusCode::OK,
+            Json(
+                json!({ "status": "duplicate", "inbox_id": receipt.inbox_id, "job_id": receipt.job_id }),
+            ),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "status": "accepted", "inbox_id": receipt.inbox_id, "job_id": receipt.job_id }),
+        ),
+    ))
+}
+
+fn event_name(ev: &IntakeEvent) -> String {
+    match ev {
+        IntakeEvent::Application(a) => a.event.clone(),
+        IntakeEvent::StageChanged(s) => s.event.clone(),
+        IntakeEvent::CandidateMerged { .. } => "merge_candidate".into(),
+        IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
+        IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
+        IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
+        IntakeEvent::Ignored { event } => event.clone(),
+    }
+}
+
+/// Records a refusal (best effort: a database outage must not turn a 401
+/// into a 500) and hands the error back for the response.
+async fn reject(
+    state: &AppState,
+    source: Source,
+    authenticated: bool,
+    e: ApiError,
+    body: Option<Vec<u8>>,
+) -> ApiError {
+    let status = e.status_and_code().0.as_u16();
+    tracing::info!(source = ?source, status, error = %e, "webhook delivery refused");
+    if let Err(db) = inbox::record_rejection(
+        &state.db,
+        source,
+        authenticated,
+        status,
+        &e.to_string(),
+        body,
+    )
+    .await
+    {
+        tracing::warn!(error = %db, "could not record a refused delivery");
+    }
+    e
+}
