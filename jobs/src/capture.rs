@@ -192,9 +192,11 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys).await?;
     let app = upsert_application(&tx, ev, ats, cand.id).await?;
-    if ats != Ats::CareersSite {
-        adopt_careers_site_referrals(&tx, cand.id, &app).await?;
-    }
+    let adopted = if ats != Ats::CareersSite {
+        adopt_careers_site_referrals(&tx, cand.id, &app).await?
+    } else {
+        Vec::new()
+    };
 
     let mut claims: Vec<(String, ReferralSource, Option<String>)> = Vec::new();
     if let Some(token) = ev
@@ -250,10 +252,13 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
     }
     tx.commit().await?;
 
-    for (referral_id, state) in &written {
-        if *state == ReferralState::Credited {
-            enqueue_write_back(ctx, *referral_id).await?;
-        }
+    let credited = written
+        .iter()
+        .filter(|(_, state)| *state == ReferralState::Credited)
+        .map(|(id, _)| *id)
+        .chain(adopted);
+    for referral_id in credited {
+        enqueue_write_back(ctx, referral_id, app.id).await?;
     }
     Ok(Captured {
         candidate_id: cand.id,
@@ -430,11 +435,13 @@ async fn upsert_application(
 /// A careers-site submission and the ATS application it becomes are one
 /// candidacy: referrals recorded against the submission move to the ATS
 /// application (same candidate, same job), where write-back can reach them.
+/// Returns the credited ones, which now need writing back.
 async fn adopt_careers_site_referrals(
     tx: &DatabaseTransaction,
     candidate_id: i64,
     app: &application::Model,
-) -> Result<()> {
+) -> Result<Vec<i64>> {
+    let mut credited = Vec::new();
     let submissions = application::Entity::find()
         .filter(application::Column::CandidateId.eq(candidate_id))
         .filter(application::Column::Ats.eq(Ats::CareersSite))
@@ -448,6 +455,9 @@ async fn adopt_careers_site_referrals(
             .await?;
         for r in moved {
             let rid = r.id;
+            if r.state == ReferralState::Credited {
+                credited.push(rid);
+            }
             let mut a: referral::ActiveModel = r.into();
             a.application_id = Set(Some(app.id));
             a.updated_at = Set(Utc::now());
@@ -464,7 +474,7 @@ async fn adopt_careers_site_referrals(
             .await?;
         }
     }
-    Ok(())
+    Ok(credited)
 }
 
 async fn candidate_facts(
@@ -622,10 +632,13 @@ async fn decide_and_store(
     Ok(Some((row.id, state)))
 }
 
-async fn enqueue_write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
+/// One write-back per referral *and application*: a referral first recorded
+/// on a careers-site submission is written back again once it moves to the
+/// ATS application.
+async fn enqueue_write_back(ctx: &JobContext, referral_id: i64, application_id: i64) -> Result<()> {
     let job = Job::WriteBackReferral { referral_id }
         .to_new_job(&ctx.retry)?
-        .idempotency_key(format!("writeback:{referral_id}"));
+        .idempotency_key(format!("writeback:{referral_id}:{application_id}"));
     ctx.queue.enqueue(job).await?;
     Ok(())
 }

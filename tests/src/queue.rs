@@ -119,3 +119,116 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A TCP forwarder in front of Redis that a test can take down and bring
+/// back (an outage or a restart as the client sees it: open connections
+/// reset, new ones closed at once) or slow down (every chunk forwarded late,
+/// so replies take longer than a client's default timeout).
+pub struct FlakyProxy {
+    /// Where the proxy listens.
+    pub address: std::net::SocketAddr,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    generation: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+use std::sync::Arc;
+
+impl FlakyProxy {
+    /// Starts forwarding a free local port to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> FlakyProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let upstream = upstream.to_string();
+        let (d, l, g) = (down.clone(), delay_ms.clone(), generation.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if d.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let Ok(outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let mut killed = g.subscribe();
+                let delay = l.clone();
+                tokio::spawn(async move {
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    tokio::select! {
+                        _ = killed.changed() => {}
+                        _ = pump(ri, wo, delay.clone()) => {}
+                        _ = pump(ro, wi, delay) => {}
+                    }
+                });
+            }
+        });
+        FlakyProxy {
+            address,
+            down,
+            delay_ms,
+            generation,
+            task,
+        }
+    }
+
+    /// The Redis URL that goes through the proxy.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.address)
+    }
+
+    /// Starts an outage: open connections are cut, new ones closed at once.
+    pub fn outage(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Ends the outage.
+    pub fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Delays every forwarded chunk by `ms` milliseconds (0 = none).
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.generation.send_modify(|g| *g += 1);
+        self.task.abort();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let ms = delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}

@@ -214,7 +214,7 @@ impl Default for QueueSettings {
             name: "default".to_owned(),
             concurrency: 64,
             fetch_batch: 256,
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(20),
             heartbeat: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
             rate_limit: 0,
@@ -1466,7 +1466,7 @@ mod tests {
             assert_eq!(s.queue.name, "default");
             assert_eq!(s.queue.concurrency, 64);
             assert_eq!(s.queue.fetch_batch, 256);
-            assert_eq!(s.queue.lease, Duration::from_secs(30));
+            assert_eq!(s.queue.lease, Duration::from_secs(20));
             assert_eq!(s.queue.heartbeat, Duration::from_secs(5));
             assert_eq!(s.queue.poll_interval, Duration::from_secs(1));
             assert_eq!(s.queue.rate_limit_per_second(), None);

@@ -284,8 +284,14 @@ impl Application {
             retry,
             settings: Arc::new(settings.clone()),
         };
-        // Fail at start-up, naming the key, rather than on the first job.
+        // Fail at start-up, naming the key, rather than on the first job or
+        // the first delivery.
         job_context(&settings, &state)?;
+        let careers_secret = settings.webhooks.careers_site_secret.expose();
+        if !careers_secret.is_empty() {
+            jobs::intake::careers_site::validate_secret(careers_secret)
+                .map_err(|e| anyhow::anyhow!("webhooks.careers_site_secret: {e}"))?;
+        }
         Ok(Self {
             role,
             settings,

@@ -72,7 +72,7 @@ impl Default for BackendSettings {
         Self {
             concurrency: 64,
             fetch_batch: 256,
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(20),
             heartbeat: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
             retry: RetryPolicies::default(),

@@ -1,0 +1,246 @@
+//! Redis-specific queue behaviour that the cross-driver conformance suite
+//! cannot express: key layout (prefix and Cluster hash tag), bounded memory
+//! through TTLs, and workers that survive Redis outages and slow replies
+//! (apalis-redis 1.0.0 workers die on both, for good).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use apalis::prelude::*;
+use jobs::{
+    Error,
+    job::{Job, Probe},
+    queue::{
+        BackendSettings, Completion, JobState, NewJob, Outcome, QueueBackend, QueueStore,
+        RedisStore, Retention, RetryPolicies,
+    },
+};
+use tests::queue::{Driver, FlakyProxy, TestQueue, eventually, redis_url};
+
+async fn raw_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn every_key_lives_under_the_prefix_in_one_hash_slot() {
+    let q = TestQueue::new(Driver::Redis).await;
+    let ids: Vec<_> = q
+        .store
+        .enqueue_batch(vec![
+            NewJob::new("a", "{}").idempotency_key("k"),
+            NewJob::new("a", "{}").run_after(Duration::from_secs(60)),
+            NewJob::new("a", "{}"),
+        ])
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let leased = q
+        .store
+        .fetch("w", 10, Duration::from_secs(30))
+        .await
+        .expect("fetch")
+        .jobs;
+    q.store
+        .complete(
+            "w",
+            vec![Completion {
+                id: leased[0].id.clone(),
+                attempt: 1,
+                outcome: Outcome::Retry {
+                    at: 0,
+                    error: "x".into(),
+                },
+            }],
+        )
+        .await
+        .expect("complete");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", q.prefix))
+        .query_async(&mut raw_conn().await)
+        .await
+        .expect("keys");
+    assert!(keys.len() >= 6, "{keys:?}");
+    for key in &keys {
+        assert!(
+            key.starts_with(&format!("{}:{{default}}:", q.prefix)),
+            "{key} is outside the queue's hash tag"
+        );
+    }
+    assert_eq!(ids.len(), 3);
+    q.cleanup().await;
+}
+
+#[tokio::test]
+async fn finished_jobs_expire_on_their_own() {
+    let q = TestQueue::with_retention(
+        Driver::Redis,
+        Retention {
+            succeeded: Duration::from_secs(60),
+            dead: Duration::from_secs(600),
+        },
+    )
+    .await;
+    let id = q
+        .store
+        .enqueue(NewJob::new("a", "{}").idempotency_key("once"))
+        .await
+        .expect("enqueue")
+        .id;
+    q.store
+        .fetch("w", 1, Duration::from_secs(30))
+        .await
+        .expect("fetch");
+    q.store
+        .complete(
+            "w",
+            vec![Completion {
+                id: id.clone(),
+                attempt: 1,
+                outcome: Outcome::Succeeded,
+            }],
+        )
+        .await
+        .expect("complete");
+    let mut conn = raw_conn().await;
+    let base = format!("{}:{{default}}", q.prefix);
+    let job_ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{base}:job:{id}"))
+        .query_async(&mut conn)
+        .await
+        .expect("pttl");
+    let key_ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{base}:idem:once"))
+        .query_async(&mut conn)
+        .await
+        .expect("pttl");
+    assert!(job_ttl > 0 && job_ttl <= 60_000, "job hash ttl {job_ttl}");
+    assert!(
+        key_ttl > 0 && key_ttl <= 60_000,
+        "idempotency key ttl {key_ttl}"
+    );
+    q.cleanup().await;
+}
+
+async fn count(job: Job, attempt: Attempt, started: Data<Arc<AtomicUsize>>) -> Result<(), Error> {
+    started.fetch_add(1, Ordering::SeqCst);
+    job.run_diagnostic(attempt.current() as u32).await
+}
+
+/// A worker whose Redis connection goes through `proxy`.
+async fn worker_through(
+    proxy: &FlakyProxy,
+    prefix: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = QueueStore::Redis(
+        RedisStore::connect(&proxy.url(), prefix, "default", Retention::default())
+            .await
+            .expect("connect via proxy"),
+    );
+    let settings = BackendSettings {
+        concurrency: 8,
+        fetch_batch: 8,
+        lease: Duration::from_secs(10),
+        heartbeat: Duration::from_millis(300),
+        poll_interval: Duration::from_millis(200),
+        retry: RetryPolicies::default(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(async move {
+        let backend: QueueBackend<Job> = QueueBackend::new(store, settings);
+        WorkerBuilder::new(format!("flaky-{}", ulid::Ulid::generate()))
+            .backend(backend)
+            .data(Arc::new(AtomicUsize::new(0)))
+            .build(count)
+            .run_until(async move {
+                let _ = rx.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .expect("the worker ends only when told to");
+    });
+    (tx, handle)
+}
+
+fn probes(n: usize) -> Vec<NewJob> {
+    (0..n)
+        .map(|_| {
+            Job::Probe(Probe {
+                sleep_ms: 0,
+                fail_attempts: 0,
+                permanent_failure: false,
+            })
+            .to_new_job(&RetryPolicies::default())
+            .expect("encode")
+        })
+        .collect()
+}
+
+async fn succeeded(store: &QueueStore, n: u64, within: Duration) -> bool {
+    eventually(within, || async {
+        (store.counts().await.ok()?.get(JobState::Succeeded) >= n).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_rides_out_a_redis_outage_and_carries_on() {
+    let q = TestQueue::new(Driver::Redis).await;
+    let proxy = FlakyProxy::start("127.0.0.1:6379").await;
+    let (stop, worker) = worker_through(&proxy, &q.prefix).await;
+    q.store.enqueue_batch(probes(20)).await.expect("enqueue");
+    assert!(
+        succeeded(&q.store, 20, Duration::from_secs(20)).await,
+        "work before the outage"
+    );
+
+    proxy.outage();
+    q.store
+        .enqueue_batch(probes(20))
+        .await
+        .expect("enqueue during the outage");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!worker.is_finished(), "the worker survived the outage");
+    proxy.restore();
+
+    assert!(
+        succeeded(&q.store, 40, Duration::from_secs(30)).await,
+        "work after Redis came back: {:?}",
+        q.store.counts().await
+    );
+    let _ = stop.send(());
+    worker.await.expect("worker task");
+    q.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_slower_than_half_a_second_do_not_kill_the_worker() {
+    let q = TestQueue::new(Driver::Redis).await;
+    let proxy = FlakyProxy::start("127.0.0.1:6379").await;
+    proxy.set_delay(700);
+    let (stop, worker) = worker_through(&proxy, &q.prefix).await;
+    q.store.enqueue_batch(probes(10)).await.expect("enqueue");
+    assert!(
+        succeeded(&q.store, 10, Duration::from_secs(40)).await,
+        "{:?}",
+        q.store.counts().await
+    );
+    assert!(!worker.is_finished());
+    let _ = stop.send(());
+    worker.await.expect("worker task");
+    q.cleanup().await;
+}
