@@ -128,6 +128,10 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     /// Times the job was rescued after a lease expired (worker crash).
     pub redeliveries: i32,
+    /// Counts leases ever granted; names the current one, so an ack from an
+    /// earlier lease (even with the same attempt number after an ops retry)
+    /// is recognised as stale.
+    pub lease_seq: i64,
     /// Message of the last failure.
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,

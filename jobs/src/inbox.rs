@@ -117,15 +117,35 @@ pub async fn receive(
         .to_new_job(retry)?
         .idempotency_key(format!("delivery:{}", row.id));
     let queued = queue.enqueue(job).await?;
-    let inbox_id = row.id;
-    let mut active: inbox::ActiveModel = row.into();
-    active.status = Set(InboxStatus::Enqueued);
-    active.job_id = Set(Some(queued.id.to_string()));
-    active.update(db).await?;
+    let job_id = queued.id.to_string();
+    // Conditional updates, never a blind write of the row read above: by
+    // now the job may have run and marked the row processed, and a
+    // concurrent copy of this delivery may have got here first. A row only
+    // moves forward.
+    inbox::Entity::update_many()
+        .set(inbox::ActiveModel {
+            job_id: Set(Some(job_id.clone())),
+            ..Default::default()
+        })
+        .filter(inbox::Column::Id.eq(row.id))
+        .filter(inbox::Column::JobId.is_null())
+        .exec(db)
+        .await?;
+    inbox::Entity::update_many()
+        .set(inbox::ActiveModel {
+            status: Set(InboxStatus::Enqueued),
+            ..Default::default()
+        })
+        .filter(inbox::Column::Id.eq(row.id))
+        .filter(inbox::Column::Status.eq(InboxStatus::Received))
+        .exec(db)
+        .await?;
     Ok(Receipt {
-        inbox_id,
-        job_id: Some(queued.id.to_string()),
-        duplicate: false,
+        inbox_id: row.id,
+        job_id: Some(job_id),
+        // A concurrent copy that enqueued first holds the job's idempotency
+        // key: this copy is the repeat, and answers as one.
+        duplicate: queued.duplicate,
     })
 }
 

@@ -41,6 +41,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(QueueJobs::LeaseExpiresAt))
                     .col(string_len_null(QueueJobs::IdempotencyKey, 256))
                     .col(integer(QueueJobs::Redeliveries).default(0))
+                    .col(big_integer(QueueJobs::LeaseSeq).default(0))
                     .col(text_null(QueueJobs::LastError))
                     .col(text(QueueJobs::Errors).default("[]"))
                     .to_owned(),
@@ -111,6 +112,7 @@ enum QueueJobs {
     LeaseExpiresAt,
     IdempotencyKey,
     Redeliveries,
+    LeaseSeq,
     LastError,
     Errors,
 }

@@ -666,6 +666,7 @@ async fn queue_jobs_columns_match_the_store_contract_on_postgres() {
         "lease_expires_at bigint null",
         "idempotency_key character varying(256) null",
         "redeliveries integer not null default 0",
+        "lease_seq bigint not null default 0",
         "last_error text null",
         "errors text not null default '[]'::text",
     ];

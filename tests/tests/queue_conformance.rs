@@ -52,6 +52,10 @@ conformance!(
     ops_cancel_stops_pending_jobs_but_not_running_ones,
     requeue_dead_revives_only_the_named_kind,
     finished_jobs_are_purged_after_their_retention,
+    an_ack_from_before_an_ops_retry_is_ignored,
+    a_resent_job_id_is_a_duplicate_not_a_reset,
+    an_error_message_with_a_nul_byte_is_stored,
+    jobs_enqueued_during_a_drain_are_left_for_others,
     a_worker_runs_jobs_and_acks_them,
     a_worker_retries_on_the_kind_schedule_then_dead_letters,
     an_unknown_kind_is_dead_lettered_and_the_worker_keeps_going,
@@ -224,6 +228,7 @@ async fn a_failed_attempt_is_retried_after_its_backoff_then_dead_with_every_erro
             vec![Completion {
                 id: id.clone(),
                 attempt: 1,
+                lease: 1,
                 outcome: Outcome::Retry {
                     at: retry_at,
                     error: "503 from receiver".into(),
@@ -262,6 +267,7 @@ async fn a_failed_attempt_is_retried_after_its_backoff_then_dead_with_every_erro
             vec![Completion {
                 id: id.clone(),
                 attempt: 2,
+                lease: 2,
                 outcome: Outcome::Dead {
                     error: "gave up after 2 attempts: 503".into(),
                 },
@@ -374,6 +380,7 @@ async fn an_ack_for_a_lease_that_moved_on_is_ignored(driver: Driver) {
             vec![Completion {
                 id: id.clone(),
                 attempt: 1,
+                lease: 1,
                 outcome: Outcome::Dead {
                     error: "late".into(),
                 },
@@ -390,6 +397,7 @@ async fn an_ack_for_a_lease_that_moved_on_is_ignored(driver: Driver) {
             vec![Completion {
                 id: id.clone(),
                 attempt: now_held.attempt,
+                lease: now_held.lease,
                 outcome: Outcome::Succeeded,
             }],
         )
@@ -444,6 +452,7 @@ async fn a_released_job_returns_without_spending_an_attempt(driver: Driver) {
             vec![Completion {
                 id: id.clone(),
                 attempt: 1,
+                lease: 1,
                 outcome: Outcome::Released,
             }],
         )
@@ -489,16 +498,19 @@ async fn counts_per_state_reflect_every_transition(driver: Driver) {
         Completion {
             id: leased[0].id.clone(),
             attempt: 1,
+            lease: leased[0].lease,
             outcome: Outcome::Succeeded,
         },
         Completion {
             id: leased[1].id.clone(),
             attempt: 1,
+            lease: leased[1].lease,
             outcome: Outcome::Dead { error: "x".into() },
         },
         Completion {
             id: leased[2].id.clone(),
             attempt: 1,
+            lease: leased[2].lease,
             outcome: Outcome::Retry {
                 at: now_millis() + 60_000,
                 error: "y".into(),
@@ -583,6 +595,7 @@ async fn one_job_shows_attempts_errors_and_timestamps(driver: Driver) {
             vec![Completion {
                 id: id.clone(),
                 attempt: 1,
+                lease: 1,
                 outcome: Outcome::Retry {
                     at: now_millis(),
                     error: "timeout".into(),
@@ -622,6 +635,7 @@ async fn ops_retry_revives_dead_jobs_but_never_succeeded_ones(driver: Driver) {
                 Completion {
                     id: dead.clone(),
                     attempt: 1,
+                    lease: 1,
                     outcome: Outcome::Dead {
                         error: "boom".into(),
                     },
@@ -629,6 +643,7 @@ async fn ops_retry_revives_dead_jobs_but_never_succeeded_ones(driver: Driver) {
                 Completion {
                     id: ok.clone(),
                     attempt: 1,
+                    lease: 1,
                     outcome: Outcome::Succeeded,
                 },
             ],
@@ -732,6 +747,7 @@ async fn requeue_dead_revives_only_the_named_kind(driver: Driver) {
         .map(|j| Completion {
             id: j.id.clone(),
             attempt: 1,
+            lease: 1,
             outcome: Outcome::Dead {
                 error: "receiver gone".into(),
             },
@@ -784,11 +800,13 @@ async fn finished_jobs_are_purged_after_their_retention(driver: Driver) {
                 Completion {
                     id: ok.clone(),
                     attempt: 1,
+                    lease: 1,
                     outcome: Outcome::Succeeded,
                 },
                 Completion {
                     id: dead.clone(),
                     attempt: 1,
+                    lease: 1,
                     outcome: Outcome::Dead { error: "x".into() },
                 },
             ],
@@ -1108,5 +1126,170 @@ async fn shutdown_drains_running_jobs_and_returns_unstarted_ones(driver: Driver)
         ready.jobs.iter().all(|j| j.attempts == 0),
         "returned jobs spent no attempt"
     );
+    q.cleanup().await;
+}
+
+async fn an_ack_from_before_an_ops_retry_is_ignored(driver: Driver) {
+    // Run 1 stalls past its lease, the job dies, ops retries it, and the
+    // same worker leases it again as attempt 1: run 1's late ack names the
+    // old lease and must not touch run 2.
+    let q = TestQueue::new(driver).await;
+    let id = q
+        .store
+        .enqueue(plain("a").max_attempts(1))
+        .await
+        .expect("enqueue")
+        .id;
+    let first = q
+        .store
+        .fetch("w", 1, Duration::from_millis(100))
+        .await
+        .expect("fetch")
+        .jobs
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    q.store.fetch("w", 1, LEASE).await.expect("fetch");
+    assert_eq!(state_of(&q.store, &id).await, JobState::Dead);
+    q.store.retry(&id).await.expect("ops retry");
+    let second = q
+        .store
+        .fetch("w", 1, LEASE)
+        .await
+        .expect("fetch")
+        .jobs
+        .remove(0);
+    assert_eq!(
+        (first.attempt, second.attempt),
+        (1, 1),
+        "same attempt number twice"
+    );
+    assert_ne!(first.lease, second.lease, "but two different leases");
+    let stale = Completion {
+        id: id.clone(),
+        attempt: 1,
+        lease: first.lease,
+        outcome: Outcome::Dead {
+            error: "late".into(),
+        },
+    };
+    assert_eq!(
+        q.store.complete("w", vec![stale]).await.expect("complete"),
+        0
+    );
+    assert_eq!(
+        state_of(&q.store, &id).await,
+        JobState::Running,
+        "run 2 is untouched"
+    );
+    let lost = q
+        .store
+        .renew("w", &[(id.clone(), first.lease)], LEASE)
+        .await
+        .expect("renew");
+    assert_eq!(
+        lost,
+        vec![id.clone()],
+        "the old lease cannot be renewed either"
+    );
+    q.cleanup().await;
+}
+
+async fn a_resent_job_id_is_a_duplicate_not_a_reset(driver: Driver) {
+    let q = TestQueue::new(driver).await;
+    let job = plain("a");
+    let first = q.store.enqueue(job.clone()).await.expect("enqueue");
+    q.store.fetch("w1", 1, LEASE).await.expect("fetch");
+    let again = q.store.enqueue(job).await.expect("re-sent after a timeout");
+    assert!(again.duplicate);
+    assert_eq!(again.id, first.id);
+    assert_eq!(
+        state_of(&q.store, &first.id).await,
+        JobState::Running,
+        "the running job is not reset"
+    );
+    assert!(
+        q.store
+            .fetch("w2", 1, LEASE)
+            .await
+            .expect("fetch")
+            .jobs
+            .is_empty(),
+        "and not handed out twice"
+    );
+    q.cleanup().await;
+}
+
+async fn an_error_message_with_a_nul_byte_is_stored(driver: Driver) {
+    // PostgreSQL refuses NUL in text; one such message from a receiver must
+    // not wedge every ack behind it.
+    let q = TestQueue::new(driver).await;
+    let id = q.store.enqueue(plain("a")).await.expect("enqueue").id;
+    let job = q
+        .store
+        .fetch("w", 1, LEASE)
+        .await
+        .expect("fetch")
+        .jobs
+        .remove(0);
+    let done = Completion {
+        id: id.clone(),
+        attempt: 1,
+        lease: job.lease,
+        outcome: Outcome::Dead {
+            error: "bad\0byte".into(),
+        },
+    };
+    assert_eq!(
+        q.store.complete("w", vec![done]).await.expect("complete"),
+        1
+    );
+    let info = q.store.get(&id).await.expect("get").expect("job");
+    assert_eq!(info.last_error.as_deref(), Some("bad\u{fffd}byte"));
+    q.cleanup().await;
+}
+
+async fn jobs_enqueued_during_a_drain_are_left_for_others(driver: Driver) {
+    let q = TestQueue::new(driver).await;
+    q.store
+        .enqueue_batch((0..2).map(|_| probe(1_500)).collect())
+        .await
+        .expect("enqueue");
+    let started = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let worker = tokio::spawn(run_worker(
+        q.store.clone(),
+        settings(8, Duration::from_millis(100), RetryPolicies::default()),
+        started.clone(),
+        rx,
+    ));
+    eventually(Duration::from_secs(10), || async {
+        (started.load(Ordering::SeqCst) == 2).then_some(())
+    })
+    .await
+    .expect("both started");
+    let _ = tx.send(());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late: Vec<JobId> = q
+        .store
+        .enqueue_batch((0..5).map(|_| probe(0)).collect())
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    worker.await.expect("worker task");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "the draining worker started nothing new"
+    );
+    for id in late {
+        let info = q.store.get(&id).await.expect("get").expect("job");
+        assert_eq!(
+            (info.state, info.attempts),
+            (JobState::Ready, 0),
+            "left for another worker, no attempt spent"
+        );
+    }
     q.cleanup().await;
 }

@@ -57,6 +57,7 @@ async fn every_key_lives_under_the_prefix_in_one_hash_slot() {
             vec![Completion {
                 id: leased[0].id.clone(),
                 attempt: 1,
+                lease: leased[0].lease,
                 outcome: Outcome::Retry {
                     at: 0,
                     error: "x".into(),
@@ -107,6 +108,7 @@ async fn finished_jobs_expire_on_their_own() {
             vec![Completion {
                 id: id.clone(),
                 attempt: 1,
+                lease: 1,
                 outcome: Outcome::Succeeded,
             }],
         )

@@ -641,6 +641,17 @@ mod tests {
     }
 
     #[test]
+    fn a_closure_over_an_http_header_map_is_a_lookup() {
+        // What the HTTP layer will do. `reqwest::header::HeaderMap` is
+        // `http::HeaderMap`, whose own lookup already ignores case.
+        let mut map = reqwest::header::HeaderMap::new();
+        map.insert("webhook-id", "msg_1".parse().unwrap());
+        let lookup = |name: &str| map.get(name)?.to_str().ok().map(str::to_owned);
+        assert_eq!(lookup.header("Webhook-ID").as_deref(), Some("msg_1"));
+        assert_eq!(lookup.header("webhook-signature"), None);
+    }
+
+    #[test]
     fn hex_mac_check_accepts_both_cases_and_refuses_junk() {
         let good = test_support::hmac_hex(b"key", &[b"a", b"b"]);
         assert!(hmac_sha256_hex_matches(b"key", &[b"ab"], &good));

@@ -92,6 +92,17 @@ pub struct Lease {
     pub attempt: u32,
     /// Attempts allowed.
     pub max_attempts: u32,
+    /// The lease's sequence number in the store.
+    pub lease: u64,
+}
+
+/// A lease this worker holds and has not yet acknowledged.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    attempt: u32,
+    /// Handed to the apalis worker (started, or about to be). Leases not yet
+    /// handed over are given back at once when shutdown begins.
+    yielded: bool,
 }
 
 /// State shared by the backend's tasks and its ack layer.
@@ -99,29 +110,76 @@ struct Shared {
     store: QueueStore,
     settings: BackendSettings,
     worker: String,
-    /// Jobs leased and not yet acknowledged: id → attempt. The heartbeat
-    /// renews exactly these.
-    held: Mutex<HashMap<JobId, u32>>,
-    /// One permit per job the worker may still take on.
+    context: WorkerContext,
+    /// Leases held and not yet acknowledged, keyed by job and lease sequence
+    /// (the same job can come back to this worker under a new lease after
+    /// an expiry; each lease is tracked and released on its own). The
+    /// heartbeat renews exactly these.
+    held: Mutex<HashMap<(JobId, u64), Held>>,
+    /// One permit per lease the worker may still take on.
     capacity: Semaphore,
     stop: CancellationToken,
 }
 
 impl Shared {
-    fn forget(&self, ids: impl IntoIterator<Item = JobId>) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<(JobId, u64), Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops acknowledged leases and returns one permit per lease dropped.
+    fn forget(&self, leases: impl IntoIterator<Item = (JobId, u64)>) {
+        let mut held = self.held();
         let mut n = 0;
-        for id in ids {
-            if held.remove(&id).is_some() {
+        for key in leases {
+            if held.remove(&key).is_some() {
                 n += 1;
             }
         }
         self.capacity.add_permits(n);
     }
+
+    /// Gives back leases never handed to the worker (`only_unyielded`) or
+    /// all remaining ones, without spending an attempt. Retries a few times:
+    /// whatever is not released comes back anyway when its lease expires.
+    async fn release(&self, only_unyielded: bool) {
+        let leases: Vec<Completion> = self
+            .held()
+            .iter()
+            .filter(|(_, h)| !only_unyielded || !h.yielded)
+            .map(|((id, lease), h)| Completion {
+                id: id.clone(),
+                attempt: h.attempt,
+                lease: *lease,
+                outcome: Outcome::Released,
+            })
+            .collect();
+        if leases.is_empty() {
+            return;
+        }
+        let n = leases.len();
+        let keys: Vec<(JobId, u64)> = leases.iter().map(|c| (c.id.clone(), c.lease)).collect();
+        for attempt in 1..=5u32 {
+            match self.store.complete(&self.worker, leases.clone()).await {
+                Ok(_) => {
+                    self.forget(keys);
+                    tracing::info!(worker = %self.worker, released = n, "returned unstarted jobs to the queue");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "releasing unstarted jobs failed");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+        tracing::error!(worker = %self.worker, unreleased = n, "unstarted jobs not released; they return when their leases expire");
+    }
 }
 
 struct Running<Args> {
     shared: Arc<Shared>,
+    /// Cancels the background tasks if the backend is dropped without a
+    /// clean close, so no heartbeat keeps renewing leases of a dead worker.
+    _stop_on_drop: tokio_util::sync::DropGuard,
     tasks: mpsc::Receiver<Task<Args>>,
     acks: mpsc::UnboundedSender<Completion>,
     fetcher: JoinHandle<()>,
@@ -193,6 +251,7 @@ where
             store: self.store.clone(),
             settings: self.settings.clone(),
             worker: worker.name().to_string(),
+            context: worker.clone(),
             held: Mutex::new(HashMap::new()),
             capacity: Semaphore::new(concurrency),
             stop: CancellationToken::new(),
@@ -203,6 +262,7 @@ where
         let acker = tokio::spawn(ack_loop(shared.clone(), ack_rx));
         tracing::debug!(worker = %shared.worker, queue = shared.store.name(), "queue backend started");
         self.running = Some(Running {
+            _stop_on_drop: shared.stop.clone().drop_guard(),
             shared,
             tasks: task_rx,
             acks: self.ack_tx.clone(),
@@ -232,7 +292,16 @@ where
     ) -> Poll<Option<Result<Task<Args>>>> {
         self.start(worker);
         match self.running.as_mut() {
-            Some(r) => r.tasks.poll_recv(cx).map(|t| t.map(Ok)),
+            Some(r) => r.tasks.poll_recv(cx).map(|t| {
+                t.map(|task| {
+                    if let Some(lease) = task.ctx().data().get::<Lease>()
+                        && let Some(h) = r.shared.held().get_mut(&(lease.id.clone(), lease.lease))
+                    {
+                        h.yielded = true;
+                    }
+                    Ok(task)
+                })
+            }),
             None => Poll::Ready(None),
         }
     }
@@ -244,10 +313,14 @@ where
             };
             self.closing = Some(close(running).boxed());
         }
-        match self.closing.as_mut() {
+        let done = match self.closing.as_mut() {
             Some(fut) => fut.poll_unpin(cx),
             None => Poll::Ready(Ok(())),
+        };
+        if done.is_ready() {
+            self.closing = None;
         }
+        done
     }
 }
 
@@ -257,6 +330,7 @@ where
 async fn close<Args>(running: Running<Args>) -> Result<()> {
     let Running {
         shared,
+        _stop_on_drop,
         mut tasks,
         acks,
         fetcher,
@@ -272,21 +346,9 @@ async fn close<Args>(running: Running<Args>) -> Result<()> {
     while tasks.try_recv().is_ok() {}
     let _ = acker.await;
     heartbeat.abort();
-    let unstarted: Vec<Completion> = {
-        let held = shared.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.iter()
-            .map(|(id, attempt)| Completion {
-                id: id.clone(),
-                attempt: *attempt,
-                outcome: Outcome::Released,
-            })
-            .collect()
-    };
-    if !unstarted.is_empty() {
-        let n = unstarted.len();
-        shared.store.complete(&shared.worker, unstarted).await?;
-        tracing::info!(worker = %shared.worker, released = n, "returned unstarted jobs to the queue");
-    }
+    // Every running job has finished and been acked, so what is still held
+    // was never started (e.g. a task apalis pulled but dropped at shutdown).
+    shared.release(false).await;
     Ok(())
 }
 
@@ -301,9 +363,20 @@ async fn fetch_loop<Args>(
     let wake = shared.store.wakeup();
     let mut failures = 0u32;
     loop {
+        if shared.context.is_shutting_down() {
+            // Stop leasing at once, and give back what the worker will never
+            // start (it pulls no more tasks while it drains), so a drain that
+            // outlasts the shutdown timeout does not strand them until their
+            // leases expire, each costing an attempt. The short pause lets a
+            // task pulled just before the flag flipped be marked as handed over.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            shared.release(true).await;
+            return;
+        }
         // Wait for room for at least one job, then take as much as is free.
         let first = tokio::select! {
             _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(SHUTDOWN_CHECK) => continue,
             p = shared.capacity.acquire() => p,
         };
         let Ok(first) = first else { return };
@@ -353,9 +426,15 @@ async fn fetch_loop<Args>(
         }
         shared.capacity.add_permits(want.saturating_sub(got));
         {
-            let mut held = shared.held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = shared.held();
             for job in &fetched.jobs {
-                held.insert(job.id.clone(), job.attempt);
+                held.insert(
+                    (job.id.clone(), job.lease),
+                    Held {
+                        attempt: job.attempt,
+                        yielded: false,
+                    },
+                );
             }
         }
         for job in fetched.jobs {
@@ -371,6 +450,7 @@ async fn fetch_loop<Args>(
                     let _ = acks.send(Completion {
                         id: job.id,
                         attempt: job.attempt,
+                        lease: job.lease,
                         outcome: Outcome::Dead { error },
                     });
                 }
@@ -387,10 +467,13 @@ async fn fetch_loop<Args>(
         tokio::select! {
             _ = shared.stop.cancelled() => return,
             _ = &mut notified => {}
-            _ = tokio::time::sleep(sleep) => {}
+            _ = tokio::time::sleep(sleep.min(SHUTDOWN_CHECK)) => {}
         }
     }
 }
+
+/// How often an idle or full fetcher looks whether the worker is shutting down.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
 
 fn decode<Args: DeserializeOwned>(job: &LeasedJob) -> std::result::Result<Task<Args>, String> {
     let args: Args = serde_json::from_str(&job.payload).map_err(|e| {
@@ -404,6 +487,7 @@ fn decode<Args: DeserializeOwned>(job: &LeasedJob) -> std::result::Result<Task<A
         kind: job.kind.clone(),
         attempt: job.attempt,
         max_attempts: job.max_attempts,
+        lease: job.lease,
     };
     // apalis counts the attempt up when the task starts, so hand it the
     // number of attempts made before this one.
@@ -444,7 +528,8 @@ async fn ack_loop(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<Complet
 /// Writes one batch, retrying until it lands: an ack must not be dropped
 /// while the process lives, or a finished job would run again.
 async fn write_acks(shared: &Shared, batch: Vec<Completion>) {
-    let ids: Vec<JobId> = batch.iter().map(|c| c.id.clone()).collect();
+    const SPLIT_AFTER: u32 = 8;
+    let keys: Vec<(JobId, u64)> = batch.iter().map(|c| (c.id.clone(), c.lease)).collect();
     let mut failures = 0u32;
     loop {
         match shared.store.complete(&shared.worker, batch.clone()).await {
@@ -457,6 +542,21 @@ async fn write_acks(shared: &Shared, batch: Vec<Completion>) {
                 }
                 break;
             }
+            Err(e) if failures >= SPLIT_AFTER && batch.len() > 1 => {
+                // One poisoned ack must not hold back the rest: write them
+                // one by one, so only the bad one keeps failing.
+                tracing::warn!(error = %e, "a batch of acks keeps failing; writing them one by one");
+                for c in batch {
+                    Box::pin(write_acks(shared, vec![c])).await;
+                }
+                return;
+            }
+            Err(e) if failures >= 2 * SPLIT_AFTER => {
+                // The store refuses this one ack for good. Stop holding (and
+                // renewing) its lease: it expires and the job is re-delivered.
+                tracing::error!(error = %e, job_id = %keys[0].0, "an ack keeps failing; leaving the job to lease expiry");
+                break;
+            }
             Err(e) => {
                 failures += 1;
                 let pause = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
@@ -465,7 +565,7 @@ async fn write_acks(shared: &Shared, batch: Vec<Completion>) {
             }
         }
     }
-    shared.forget(ids);
+    shared.forget(keys);
 }
 
 /// Renews held leases; also purges finished jobs past their retention now
@@ -478,10 +578,7 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
             _ = shared.stop.cancelled() => return,
             _ = tokio::time::sleep(shared.settings.heartbeat) => {}
         }
-        let held: Vec<(JobId, u32)> = {
-            let held = shared.held.lock().unwrap_or_else(|p| p.into_inner());
-            held.iter().map(|(id, a)| (id.clone(), *a)).collect()
-        };
+        let held: Vec<(JobId, u64)> = shared.held().keys().cloned().collect();
         match shared
             .store
             .renew(&shared.worker, &held, shared.settings.lease)
@@ -595,6 +692,7 @@ where
                 let _ = acks.send(Completion {
                     id: lease.id,
                     attempt: lease.attempt,
+                    lease: lease.lease,
                     outcome,
                 });
             }
@@ -636,6 +734,7 @@ mod tests {
             kind: "k".into(),
             attempt,
             max_attempts: max,
+            lease: 1,
         }
     }
 

@@ -60,6 +60,25 @@ pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The longest error message kept per attempt, in characters.
+pub const MAX_ERROR_CHARS: usize = 2000;
+
+/// An error message fit for storage: NUL characters (which PostgreSQL
+/// refuses in text and JSON, so one would fail every ack in a batch) become
+/// U+FFFD, and the text is cut to [`MAX_ERROR_CHARS`] so a job's error
+/// history stays bounded whatever a receiver answers.
+pub fn clean_error(message: &str) -> String {
+    let mut out: String = message
+        .chars()
+        .take(MAX_ERROR_CHARS)
+        .map(|c| if c == '\0' { '\u{fffd}' } else { c })
+        .collect();
+    if message.chars().nth(MAX_ERROR_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// A job's identifier: a ULID, so ids sort by creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -183,6 +202,10 @@ pub struct LeasedJob {
     pub attempt: u32,
     /// Attempts allowed in all.
     pub max_attempts: u32,
+    /// The lease's sequence number: grows with every lease the job is ever
+    /// granted, so it names this lease even across ops retries (which reset
+    /// the attempt count).
+    pub lease: u64,
 }
 
 /// How an attempt ended, as reported by the worker that ran it.
@@ -212,9 +235,11 @@ pub enum Outcome {
 pub struct Completion {
     /// The job.
     pub id: JobId,
-    /// The attempt number it ran as; a completion for a lease that has since
-    /// expired and been handed to someone else is ignored.
+    /// The attempt number it ran as (for the error history).
     pub attempt: u32,
+    /// The lease it ran under; a completion for a lease that has since
+    /// expired and been handed on is ignored.
+    pub lease: u64,
     /// How it ended.
     pub outcome: Outcome,
 }
@@ -425,12 +450,12 @@ impl QueueStore {
         dispatch!(self, s => s.fetch(worker, max, lease).await)
     }
 
-    /// Extends the leases `worker` holds on `jobs` (id and attempt); returns
+    /// Extends the leases `worker` holds on `jobs` (id and lease); returns
     /// the ids whose lease was lost (expired and handed on, or cancelled).
     pub async fn renew(
         &self,
         worker: &str,
-        jobs: &[(JobId, u32)],
+        jobs: &[(JobId, u64)],
         lease: Duration,
     ) -> Result<Vec<JobId>> {
         if jobs.is_empty() {
@@ -441,9 +466,14 @@ impl QueueStore {
 
     /// Records how attempts ended. Completions for leases `worker` no longer
     /// holds are ignored (the job was re-delivered); returns how many applied.
-    pub async fn complete(&self, worker: &str, done: Vec<Completion>) -> Result<usize> {
+    pub async fn complete(&self, worker: &str, mut done: Vec<Completion>) -> Result<usize> {
         if done.is_empty() {
             return Ok(0);
+        }
+        for c in &mut done {
+            if let Outcome::Retry { error, .. } | Outcome::Dead { error } = &mut c.outcome {
+                *error = clean_error(error);
+            }
         }
         dispatch!(self, s => s.complete(worker, done).await)
     }

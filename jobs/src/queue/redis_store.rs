@@ -195,7 +195,7 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await?;
         let jobs = jobs
-            .chunks_exact(5)
+            .chunks_exact(6)
             .map(|f| {
                 Ok(LeasedJob {
                     id: JobId::from_stored(as_string(&f[0])?),
@@ -203,6 +203,7 @@ impl RedisStore {
                     payload: as_string(&f[2])?,
                     attempt: as_i64(&f[3])? as u32,
                     max_attempts: as_i64(&f[4])? as u32,
+                    lease: as_i64(&f[5])? as u64,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -216,23 +217,35 @@ impl RedisStore {
     pub(crate) async fn renew(
         &self,
         worker: &str,
-        jobs: &[(JobId, u32)],
+        jobs: &[(JobId, u64)],
         lease: Duration,
     ) -> Result<Vec<JobId>> {
-        let expires = now_millis() + lease.as_millis() as i64;
-        let mut inv = self.inner.scripts.renew.prepare_invoke();
-        inv.key(self.key("leases"))
-            .arg(&self.inner.base)
-            .arg(expires)
-            .arg(worker);
-        for (id, attempt) in jobs {
-            inv.arg(id.as_str()).arg(*attempt);
+        let mut lost_all = Vec::new();
+        // Bounded scripts: at most MAX_FETCH leases per call.
+        for chunk in jobs.chunks(MAX_FETCH) {
+            let mut inv = self.inner.scripts.renew.prepare_invoke();
+            inv.key(self.key("leases"))
+                .arg(&self.inner.base)
+                .arg(lease.as_millis() as i64)
+                .arg(worker);
+            for (id, seq) in chunk {
+                inv.arg(id.as_str()).arg(*seq);
+            }
+            let lost: Vec<String> = inv.invoke_async(&mut self.conn()).await?;
+            lost_all.extend(lost.into_iter().map(JobId::from_stored));
         }
-        let lost: Vec<String> = inv.invoke_async(&mut self.conn()).await?;
-        Ok(lost.into_iter().map(JobId::from_stored).collect())
+        Ok(lost_all)
     }
 
     pub(crate) async fn complete(&self, worker: &str, done: Vec<Completion>) -> Result<usize> {
+        let mut applied = 0;
+        for chunk in done.chunks(MAX_FETCH) {
+            applied += self.complete_chunk(worker, chunk).await?;
+        }
+        Ok(applied)
+    }
+
+    async fn complete_chunk(&self, worker: &str, done: &[Completion]) -> Result<usize> {
         let mut inv = self.inner.scripts.complete.prepare_invoke();
         inv.key(self.key("ready"))
             .key(self.key("retry"))
@@ -244,7 +257,7 @@ impl RedisStore {
             .arg(worker)
             .arg(self.inner.retention.succeeded.as_millis() as i64)
             .arg(self.inner.retention.dead.as_millis() as i64);
-        for c in &done {
+        for c in done {
             let (code, at, error) = match &c.outcome {
                 Outcome::Succeeded => ("s", 0, ""),
                 Outcome::Retry { at, error } => ("r", *at, error.as_str()),
@@ -253,6 +266,7 @@ impl RedisStore {
             };
             inv.arg(c.id.as_str())
                 .arg(c.attempt)
+                .arg(c.lease)
                 .arg(code)
                 .arg(at)
                 .arg(error);
@@ -528,14 +542,37 @@ impl RedisStore {
         let now = now_millis();
         let ok_cutoff = now - self.inner.retention.succeeded.as_millis() as i64;
         let dead_cutoff = now - self.inner.retention.dead.as_millis() as i64;
-        // The job hashes carry their own TTLs; only the indexes need trimming.
-        let (a, b, c): (u64, u64, u64) = redis::pipe()
-            .zrembyscore(self.key("done"), "-inf", ok_cutoff)
-            .zrembyscore(self.key("dead"), "-inf", dead_cutoff)
-            .zrembyscore(self.key("cancelled"), "-inf", dead_cutoff)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(a + b + c)
+        // The job hashes carry their own TTLs; only the indexes need
+        // trimming, a bounded chunk per command so Redis never stalls on a
+        // million expired entries.
+        let mut purged = 0u64;
+        for (index, cutoff) in [
+            ("done", ok_cutoff),
+            ("dead", dead_cutoff),
+            ("cancelled", dead_cutoff),
+        ] {
+            let key = self.key(index);
+            loop {
+                let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(cutoff)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(PROMOTE_CHUNK)
+                    .query_async(&mut self.conn())
+                    .await?;
+                if ids.is_empty() {
+                    break;
+                }
+                let n: u64 = self.conn().zrem(&key, &ids).await?;
+                purged += n;
+                if ids.len() < PROMOTE_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
     }
 
     pub(crate) fn wakeup(&self) -> Arc<Notify> {

@@ -99,7 +99,7 @@ impl SqlStore {
                     "INSERT INTO queue_jobs (id, queue, kind, payload, state, attempts, max_attempts, \
                      run_at, created_at, updated_at, idempotency_key, redeliveries, errors) \
                      VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9, 0, '[]') \
-                     ON CONFLICT (queue, idempotency_key) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                     [
                         job.id.as_str().into(),
                         self.queue.to_string().into(),
@@ -121,11 +121,17 @@ impl SqlStore {
                 });
                 continue;
             }
+            // The conflict was the idempotency key or a re-sent id (a client
+            // retrying after a timeout): either way the job already exists.
             let existing = tx
                 .query_one_raw(Statement::from_sql_and_values(
                     self.backend(),
-                    "SELECT id FROM queue_jobs WHERE queue = $1 AND idempotency_key = $2",
-                    [self.queue.to_string().into(), job.idempotency_key.into()],
+                    "SELECT id FROM queue_jobs WHERE id = $1 OR (queue = $2 AND idempotency_key = $3)",
+                    [
+                        job.id.as_str().into(),
+                        self.queue.to_string().into(),
+                        job.idempotency_key.into(),
+                    ],
                 ))
                 .await?
                 .ok_or_else(|| Error::Corrupt("insert ignored without a conflicting job".into()))?;
@@ -143,20 +149,26 @@ impl SqlStore {
         let now = now_millis();
         self.redeliver_expired(now).await?;
 
-        // Promote due timers so that listings and counts show them as ready.
-        self.db
-            .execute_raw(self.stmt(
-                "UPDATE queue_jobs SET state = 'ready', updated_at = $1 WHERE id IN \
-                 (SELECT id FROM queue_jobs WHERE queue = $2 AND state IN ('scheduled', 'retrying') \
-                  AND run_at <= $1 ORDER BY run_at LIMIT $3)",
-                vec![now.into(), self.queue.to_string().into(), CHUNK.into()],
-            ))
-            .await?;
-
         let lock = match self.backend() {
             DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
         };
+        // Promote due timers so that listings and counts show them as ready.
+        self.db
+            .execute_raw(self.stmt(
+                &format!(
+                    // The outer guard matters on PostgreSQL: a row that was
+                    // cancelled while this statement waited for its lock is
+                    // re-checked against it and left alone.
+                    "UPDATE queue_jobs SET state = 'ready', updated_at = $1 WHERE id IN \
+                     (SELECT id FROM queue_jobs WHERE queue = $2 AND state IN ('scheduled', 'retrying') \
+                      AND run_at <= $1 ORDER BY run_at LIMIT $3 {lock}) \
+                     AND state IN ('scheduled', 'retrying') AND run_at <= $1"
+                ),
+                vec![now.into(), self.queue.to_string().into(), CHUNK.into()],
+            ))
+            .await?;
+
         let rows = self
             .db
             .query_all_raw(self.stmt(
@@ -167,9 +179,9 @@ impl SqlStore {
                     "WITH picked AS MATERIALIZED (SELECT id FROM queue_jobs WHERE queue = $4 \
                      AND state = 'ready' ORDER BY run_at, id LIMIT $5 {lock}) \
                      UPDATE queue_jobs SET state = 'running', attempts = attempts + 1, \
-                     lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
+                     lease_seq = lease_seq + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
                      WHERE state = 'ready' AND id IN (SELECT id FROM picked) \
-                     RETURNING id, kind, payload, attempts, max_attempts, run_at"
+                     RETURNING id, kind, payload, attempts, max_attempts, run_at, lease_seq"
                 ),
                 vec![
                     worker.into(),
@@ -191,6 +203,7 @@ impl SqlStore {
                         payload: r.try_get("", "payload")?,
                         attempt: r.try_get::<i32>("", "attempts")? as u32,
                         max_attempts: r.try_get::<i32>("", "max_attempts")? as u32,
+                        lease: r.try_get::<i64>("", "lease_seq")? as u64,
                     },
                 ))
             })
@@ -278,21 +291,21 @@ impl SqlStore {
     pub(crate) async fn renew(
         &self,
         worker: &str,
-        jobs: &[(JobId, u32)],
+        jobs: &[(JobId, u64)],
         lease: Duration,
     ) -> Result<Vec<JobId>> {
         let expires = now_millis() + lease.as_millis() as i64;
         let mut lost = Vec::new();
-        for (id, attempt) in jobs {
+        for (id, seq) in jobs {
             let n = self
                 .db
                 .execute_raw(self.stmt(
                     "UPDATE queue_jobs SET lease_expires_at = $1 WHERE id = $2 \
-                     AND state = 'running' AND attempts = $3 AND lease_owner = $4",
+                     AND state = 'running' AND lease_seq = $3 AND lease_owner = $4",
                     vec![
                         expires.into(),
                         id.as_str().into(),
-                        (*attempt as i32).into(),
+                        (*seq as i64).into(),
                         worker.into(),
                     ],
                 ))
@@ -311,12 +324,12 @@ impl SqlStore {
         // Every statement in it writes, so SQLite takes the write lock on the
         // first one and never has to upgrade.
         let tx = self.db.begin().await?;
-        let guard = "WHERE id = $1 AND state = 'running' AND attempts = $2 AND lease_owner = $3";
+        let guard = "WHERE id = $1 AND state = 'running' AND lease_seq = $2 AND lease_owner = $3";
         let mut applied = 0;
         for c in done {
             let mut values: Vec<Value> = vec![
                 c.id.as_str().into(),
-                (c.attempt as i32).into(),
+                (c.lease as i64).into(),
                 worker.into(),
                 now.into(),
             ];

@@ -3,11 +3,12 @@
 -- ignored: the later holder's outcome is the one that counts.
 -- KEYS[1] ready, KEYS[2] retry, KEYS[3] leases, KEYS[4] done, KEYS[5] dead
 -- ARGV[1] base, ARGV[2] now, ARGV[3] worker, ARGV[4] succeeded retention ms,
--- ARGV[5] dead retention ms, then per outcome 5 values:
---   id, attempt, code (s = succeeded, r = retry, d = dead, x = released), retry at, error
+-- ARGV[5] dead retention ms, then per outcome 6 values:
+--   id, attempt, lease, code (s = succeeded, r = retry, d = dead, x = released), retry at, error
 -- Returns the number of outcomes applied.
 local base = ARGV[1]
-local now = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[3]
 local ok_ttl = tonumber(ARGV[4])
 local dead_ttl = tonumber(ARGV[5])
@@ -21,11 +22,11 @@ local function keep_for(jk, ek, idem, ttl)
   if idem and idem ~= '' then redis.call('PEXPIRE', base .. ':idem:' .. idem, ttl) end
 end
 
-for i = 6, #ARGV, 5 do
-  local id, attempt, code, at, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 6, #ARGV, 6 do
+  local id, attempt, lease, code, at, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local jk = base .. ':job:' .. id
-  local f = redis.call('HMGET', jk, 's', 'a', 'o', 'i')
-  if f[1] == 'running' and f[2] == attempt and f[3] == worker then
+  local f = redis.call('HMGET', jk, 's', 'q', 'o', 'i')
+  if f[1] == 'running' and f[2] == lease and f[3] == worker then
     applied = applied + 1
     leases[#leases + 1] = id
     local ek = base .. ':errors:' .. id

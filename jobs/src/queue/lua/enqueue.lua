@@ -20,6 +20,11 @@ for i = 3, #ARGV, 6 do
       redis.call('SET', ikey, id)
     end
   end
+  -- A re-sent id (a client retrying after a timeout) is the same job, never
+  -- a reset of it.
+  if not dup and redis.call('EXISTS', base .. ':job:' .. id) == 1 then
+    dup = id
+  end
   if dup then
     out[#out + 1] = dup
     out[#out + 1] = 1

@@ -2,11 +2,15 @@
 -- leases and promoting due scheduled/retrying jobs, each bounded by ARGV[6] so
 -- that no call does work proportional to the backlog.
 -- KEYS[1] ready, KEYS[2] scheduled, KEYS[3] retry, KEYS[4] leases, KEYS[5] dead
--- ARGV[1] base, ARGV[2] now, ARGV[3] max, ARGV[4] lease ms, ARGV[5] worker,
--- ARGV[6] chunk, ARGV[7] dead retention ms
--- Returns { {id, kind, payload, attempt, max_attempts, ...}, next_due or '' }
+-- ARGV[1] base, ARGV[2] (unused: the server's clock is used), ARGV[3] max,
+-- ARGV[4] lease ms, ARGV[5] worker, ARGV[6] chunk, ARGV[7] dead retention ms
+-- Returns { {id, kind, payload, attempt, max_attempts, lease, ...}, next_due or '' }
+--
+-- Time comes from Redis itself: lease deadlines are compared by one clock,
+-- so a worker host whose clock runs fast cannot steal live leases.
 local base = ARGV[1]
-local now = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local max = tonumber(ARGV[3])
 local lease_ms = tonumber(ARGV[4])
 local worker = ARGV[5]
@@ -68,6 +72,7 @@ if ids then
     -- A stale id (its job cancelled or expired meanwhile) is simply dropped.
     if f[5] == 'ready' then
       local attempt = (tonumber(f[3]) or 0) + 1
+      local lease = redis.call('HINCRBY', jk, 'q', 1)
       redis.call('HSET', jk, 's', 'running', 'a', attempt, 'o', worker, 'e', expires, 'u', now)
       zargs[#zargs + 1] = expires
       zargs[#zargs + 1] = id
@@ -76,6 +81,7 @@ if ids then
       out[#out + 1] = f[2]
       out[#out + 1] = attempt
       out[#out + 1] = f[4]
+      out[#out + 1] = lease
     end
   end
   if #zargs > 0 then redis.call('ZADD', KEYS[4], unpack(zargs)) end
