@@ -56,7 +56,7 @@ pub enum Processed {
 /// Retryable for transient failures and for events that wait on others
 /// (a stage change before its application); permanent for a body that no
 /// longer decodes or a source that cannot be acted on.
-pub async fn process_delivery(ctx: &JobContext, inbox_id: i64) -> Result<Processed> {
+pub async fn process_delivery(ctx: &JobContext, inbox_id: i64, attempt: u32) -> Result<Processed> {
     let Some(row) = inbox::Entity::find_by_id(inbox_id).one(&ctx.db).await? else {
         return Err(Error::permanent(format!(
             "inbox row {inbox_id} does not exist"
@@ -74,6 +74,12 @@ pub async fn process_delivery(ctx: &JobContext, inbox_id: i64) -> Result<Process
         Ok(Processed::Applied) => (Some(InboxStatus::Processed), None),
         Ok(Processed::Ignored) => (Some(InboxStatus::Ignored), None),
         Err(Error::Permanent(e)) => (Some(InboxStatus::Failed), Some(e.clone())),
+        // The last attempt: the job goes dead now, so the row must say so
+        // too, or it would look `enqueued` for ever.
+        Err(e) if attempt >= ctx.retry.for_kind(Job::PROCESS_DELIVERY).max_attempts => (
+            Some(InboxStatus::Failed),
+            Some(format!("gave up after {attempt} attempts: {e}")),
+        ),
         // Retryable: the row stays `enqueued`; the job's own history has the error.
         Err(_) => (None, None),
     };
@@ -492,8 +498,14 @@ async fn candidate_facts(
         .await?;
     let unreferred_applications = apps
         .iter()
-        // Same job = same candidacy (a careers-site submission and its ATS twin).
-        .filter(|a| a.id != app.id && a.job_id != app.job_id)
+        // A careers-site submission and its ATS twin are one candidacy, not
+        // a prior application: same job, applied within a day of each other.
+        // An unreferred application to the same job long before still counts.
+        .filter(|a| {
+            a.id != app.id
+                && !(a.job_id == app.job_id
+                    && (a.applied_at - app.applied_at).abs() <= chrono::Duration::days(1))
+        })
         .filter(|a| !refs.iter().any(|r| r.application_id == Some(a.id)))
         .map(|a| a.applied_at)
         .collect();

@@ -55,12 +55,15 @@ pub struct Probe {
 }
 
 impl Job {
+    /// The kind name of [`Job::ProcessDelivery`].
+    pub const PROCESS_DELIVERY: &'static str = "process_delivery";
+
     /// The kind's name, as stored and as used in config (`[queue.kinds.<kind>]`).
     pub fn kind(&self) -> &'static str {
         match self {
             Job::Noop => "noop",
             Job::Probe(_) => "probe",
-            Job::ProcessDelivery { .. } => "process_delivery",
+            Job::ProcessDelivery { .. } => Self::PROCESS_DELIVERY,
             Job::WriteBackReferral { .. } => "write_back_referral",
         }
     }
@@ -82,7 +85,7 @@ impl Job {
     /// retries on the kind's schedule.
     pub async fn run(self, ctx: &JobContext, attempt: u32) -> Result<()> {
         match self {
-            Job::ProcessDelivery { inbox_id } => crate::capture::process_delivery(ctx, inbox_id)
+            Job::ProcessDelivery { inbox_id } => crate::capture::process_delivery(ctx, inbox_id, attempt)
                 .await
                 .map(|_| ()),
             Job::WriteBackReferral { referral_id } => ctx.write_back(referral_id).await,

@@ -262,12 +262,26 @@ impl Application {
     /// # Errors
     /// The step that failed, named.
     pub async fn build(settings: Settings, role: Role, migrate: bool) -> anyhow::Result<Self> {
-        let db = connect_database(&settings).await?;
         if migrate {
+            // On a connection of its own, closed before the pool below opens.
+            // SQLite compiles a statement against a schema cached per
+            // connection, and migrations run statement by statement on
+            // whichever pooled connection is free: a connection left holding
+            // the schema as it was between two of them (`queue_jobs` created,
+            // its unique index not yet) fails its first `INSERT .. ON
+            // CONFLICT (queue, idempotency_key)` with "ON CONFLICT clause
+            // does not match any PRIMARY KEY or UNIQUE constraint".
+            let mut one = settings.clone();
+            one.database.max_connections = 1;
+            let db = connect_database(&one).await?;
             Migrator::up(&db, None)
                 .await
                 .context("applying migrations on start (use --no-migrate to skip)")?;
+            db.close()
+                .await
+                .context("closing the migration connection")?;
         }
+        let db = connect_database(&settings).await?;
         let queue = connect_queue(&settings.queue, &db).await?;
         let listener = if role.runs_http() {
             let listener = tokio::net::TcpListener::bind(settings.http.listen)

@@ -62,8 +62,9 @@ impl FromRequestParts<AppState> for Caller {
             .to_str()
             .ok()
             .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
+                // The scheme is case-insensitive (RFC 7235 section 2.1).
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())

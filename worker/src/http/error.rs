@@ -45,6 +45,9 @@ pub enum ApiError {
     /// The body is not `application/json` (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The route exists, but not for this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// A dependency (database, queue) is down; the caller should retry (503).
     #[error("{0}")]
     Unavailable(String),
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -120,4 +124,10 @@ impl IntoResponse for ApiError {
 /// The fallback for unknown routes.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// The fallback for a known route called with another method (axum still
+/// adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }

@@ -33,6 +33,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/applications", post(webhooks::careers_site))
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))
         .route("/webhooks/lever", post(webhooks::lever))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -149,8 +149,14 @@ async fn intake(
     let delivery_id = match verify(headers, &bytes) {
         Ok(id) => id,
         Err(e @ intake::IntakeError::InvalidField { .. }) => {
-            // Authentic (the signature passed) but missing its id header.
-            let e = ApiError::BadRequest(e.to_string());
+            // Authentic (the signature passed) but incomplete: Greenhouse
+            // without its Greenhouse-Event-ID header (a missing header, 400),
+            // or a Lever body whose `event` field, read while verifying, is
+            // missing or mistyped (a field, 422 naming it).
+            let e = match source {
+                Source::Greenhouse => ApiError::BadRequest(e.to_string()),
+                _ => e.into(),
+            };
             return Err(reject(state, source, true, e, Some(bytes.to_vec())).await);
         }
         Err(e) => return Err(reject(state, source, false, e.into(), None).await),
