@@ -499,6 +499,11 @@ impl TestProcess {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// What it wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default()
+    }
+
     /// SIGKILL (what `Child::kill` sends on Unix), then reaps it.
     ///
     /// # Panics

@@ -5,7 +5,10 @@
 //!   `migrations::Migrator` on request.
 //! - [`queue`]: a fresh job queue per test on each storage driver.
 //! - [`app`]: the service itself, in-process or as the real binary.
+//! - [`fixtures`]: sample payloads, signing, fake ATS servers and readers
+//!   for the capture tests.
 
 pub mod app;
 pub mod db;
+pub mod fixtures;
 pub mod queue;

@@ -10,13 +10,19 @@ use std::{sync::Mutex, time::Duration};
 
 use jobs::{
     job::{Job, Probe},
-    queue::{JobFilter, JobId, JobInfo, JobState, QueueStore, RetryPolicies},
+    queue::{JobFilter, JobId, JobInfo, JobState, QueueStore, Retention, RetryPolicies, SqlStore},
 };
 use tests::{
-    app::{QueueDriver, TestProcess, closed_port, setting_var, spawn_process, worker_env},
+    app::{
+        QueueDriver, TestProcess, closed_port, delete_redis_prefix, redis_store, setting_var,
+        spawn_process, worker_env,
+    },
     db::{self, TestDb},
-    queue::{Driver, TestQueue, redis_url},
+    queue::{redis_url, unique_prefix},
 };
+
+/// How long a test gives a leased job to reach its handler.
+const HAND_OVER: Duration = Duration::from_millis(300);
 
 /// Generates one `#[tokio::test]` per queue for each scenario.
 macro_rules! per_queue {
@@ -31,43 +37,58 @@ per_queue!(
     sigterm_lets_the_running_jobs_finish_and_returns_unstarted_ones,
 );
 
-/// What worker processes of one test share: a queue the test can inspect,
-/// and the environment that points a process at the same queue.
+/// What worker processes of one test share: the application database, a
+/// queue the test can inspect, and the environment that points a process at
+/// both.
 struct Deployment {
-    queue: TestQueue,
-    /// The application database when the queue is in Redis (with the
-    /// embedded queue it is `queue.db`).
-    app_db: Option<TestDb>,
+    store: QueueStore,
+    db: TestDb,
+    redis_prefix: Option<String>,
     env: Vec<(String, String)>,
 }
 
 impl Deployment {
-    /// Redis with a fresh PostgreSQL database, or the embedded queue in a
-    /// fresh (migrated) SQLite file that the processes open too.
+    /// Redis (under a fresh prefix) with a fresh PostgreSQL database that the
+    /// processes migrate on start; or the embedded queue in a fresh SQLite
+    /// file, migrated by `referral-worker migrate` as a deployment would,
+    /// which the processes and the test's own store then share.
     async fn new(queue: QueueDriver) -> Self {
         match queue {
             QueueDriver::Redis => {
-                let q = TestQueue::new(Driver::Redis).await;
-                // Left unmigrated: the processes migrate it on start.
-                let app_db = db::fresh_postgres().await;
-                let env = worker_env(&app_db.url, Some((&redis_url(), &q.prefix)));
+                let prefix = unique_prefix();
+                let db = db::fresh_postgres().await;
+                let env = worker_env(&db.url, Some((&redis_url(), &prefix)));
                 Self {
-                    queue: q,
-                    app_db: Some(app_db),
+                    store: redis_store(&prefix).await,
+                    db,
+                    redis_prefix: Some(prefix),
                     env,
                 }
             }
             QueueDriver::Embedded => {
-                let q = TestQueue::new(Driver::Sqlite).await;
-                let url =
-                    q.db.as_ref()
-                        .expect("a SQL queue has a database")
-                        .url
-                        .clone();
-                let env = worker_env(&url, None);
+                let db = db::fresh_sqlite().await;
+                let env = worker_env(&db.url, None);
+                let mut migrate = spawn_process(&["migrate"], env.clone());
+                let status = migrate.wait_exit(Duration::from_secs(60)).await;
+                assert!(
+                    status.success(),
+                    "migrate exited with {status}; stderr:\n{}",
+                    migrate.stderr()
+                );
+                assert!(
+                    migrate.stdout().contains("migrations applied"),
+                    "{}",
+                    migrate.stdout()
+                );
+                let store = QueueStore::Sql(SqlStore::new(
+                    db.conn.clone(),
+                    "default",
+                    Retention::default(),
+                ));
                 Self {
-                    queue: q,
-                    app_db: None,
+                    store,
+                    db,
+                    redis_prefix: None,
                     env,
                 }
             }
@@ -75,7 +96,7 @@ impl Deployment {
     }
 
     fn store(&self) -> &QueueStore {
-        &self.queue.store
+        &self.store
     }
 
     /// This deployment's environment with `extra` settings (`key`, value).
@@ -86,10 +107,10 @@ impl Deployment {
     }
 
     async fn cleanup(self) {
-        if let Some(db) = self.app_db {
-            db.drop_database().await;
+        if let Some(prefix) = &self.redis_prefix {
+            delete_redis_prefix(prefix).await;
         }
-        self.queue.cleanup().await;
+        self.db.drop_database().await;
     }
 }
 
@@ -222,6 +243,10 @@ async fn sigterm_lets_the_running_jobs_finish_and_returns_unstarted_ones(queue: 
         })
         .await
         .unwrap_or_else(|| panic!("two jobs never ran; stderr:\n{}", worker.stderr()));
+    // A job shows as running when its lease commits, one store round trip
+    // before the worker gets it; nothing outside the process sees the
+    // handler start. Give the hand-over time (the jobs take 1.5 s).
+    tokio::time::sleep(HAND_OVER).await;
 
     worker.terminate();
     let status = worker.wait_exit(Duration::from_secs(20)).await;
@@ -229,17 +254,31 @@ async fn sigterm_lets_the_running_jobs_finish_and_returns_unstarted_ones(queue: 
     assert!(status.success(), "exited with {status}; stderr:\n{stderr}");
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
 
+    let mut jobs = Vec::new();
     for id in &ids {
-        let job = info(d.store(), id).await;
-        if running.contains(id) {
-            assert_eq!(job.state, JobState::Succeeded, "{job:#?}\n{stderr}");
-            assert_eq!(job.attempts, 1, "{job:#?}");
-        } else {
-            assert_eq!(job.state, JobState::Ready, "{job:#?}\n{stderr}");
-            assert_eq!(job.attempts, 0, "{job:#?}");
-            assert_eq!(job.lease_owner, None, "{job:#?}");
+        jobs.push(info(d.store(), id).await);
+    }
+    let report = format!("running at SIGTERM: {running:?}; jobs: {jobs:#?}\nstderr:\n{stderr}");
+    for job in &jobs {
+        match job.state {
+            JobState::Succeeded => {
+                assert!(running.contains(&job.id), "started after SIGTERM: {report}");
+                assert_eq!(job.attempts, 1, "{report}");
+            }
+            JobState::Ready => {
+                assert_eq!(
+                    job.attempts, 0,
+                    "an unstarted job spent an attempt: {report}"
+                );
+                assert_eq!(job.lease_owner, None, "{report}");
+            }
+            other => panic!("job {} left {other:?}: {report}", job.id),
         }
     }
+    assert!(
+        jobs.iter().any(|j| j.state == JobState::Succeeded),
+        "no running job was let finish: {report}"
+    );
     d.cleanup().await;
 }
 
