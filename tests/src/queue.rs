@@ -71,7 +71,14 @@ impl TestQueue {
                     db::fresh_postgres().await
                 };
                 test_db.migrate().await.expect("migrate the test database");
-                let store = SqlStore::new(test_db.conn.clone(), "default", retention);
+                // A pool of its own for the store: SQLite caches the schema
+                // per connection, and a pooled connection that last looked
+                // between two migration statements would reject the first
+                // `ON CONFLICT` insert (the runtime migrates the same way).
+                let conn = sea_orm::Database::connect(test_db.url.as_str())
+                    .await
+                    .expect("connect to the migrated test database");
+                let store = SqlStore::new(conn, "default", retention);
                 Self {
                     store: QueueStore::Sql(store),
                     prefix,

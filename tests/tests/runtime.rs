@@ -139,10 +139,9 @@ async fn readyz_is_503_naming_the_queue_when_redis_is_unreachable() {
         .unwrap_or_else(|| panic!("the test Redis URL {url} is not redis://host:port"));
     let proxy = TcpProxy::start(redis_addr).await;
     let redis = format!("redis://{}", proxy.address);
-    let prefix = unique_prefix();
+    // The app's own (unique, cleaned-up) prefix, reached through the proxy.
     let app = spawn_app_with(Setup::REDIS_POSTGRES, |s| {
         s.queue.redis_url = worker::config::SecretUrl::new(redis.clone());
-        s.queue.prefix = prefix.clone();
     })
     .await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
