@@ -85,9 +85,11 @@ impl Job {
     /// retries on the kind's schedule.
     pub async fn run(self, ctx: &JobContext, attempt: u32) -> Result<()> {
         match self {
-            Job::ProcessDelivery { inbox_id } => crate::capture::process_delivery(ctx, inbox_id, attempt)
-                .await
-                .map(|_| ()),
+            Job::ProcessDelivery { inbox_id } => {
+                crate::capture::process_delivery(ctx, inbox_id, attempt)
+                    .await
+                    .map(|_| ())
+            }
             Job::WriteBackReferral { referral_id } => ctx.write_back(referral_id).await,
             diagnostic => diagnostic.run_diagnostic(attempt).await,
         }
