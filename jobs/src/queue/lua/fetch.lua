@@ -68,12 +68,12 @@ if ids then
   local zargs = {}
   for _, id in ipairs(ids) do
     local jk = base .. ':job:' .. id
-    local f = redis.call('HMGET', jk, 'k', 'p', 'a', 'm', 's')
+    local f = redis.call('HMGET', jk, 'k', 'p', 'a', 'm', 's', 'q')
     -- A stale id (its job cancelled or expired meanwhile) is simply dropped.
     if f[5] == 'ready' then
       local attempt = (tonumber(f[3]) or 0) + 1
-      local lease = redis.call('HINCRBY', jk, 'q', 1)
-      redis.call('HSET', jk, 's', 'running', 'a', attempt, 'o', worker, 'e', expires, 'u', now)
+      local lease = (tonumber(f[6]) or 0) + 1
+      redis.call('HSET', jk, 's', 'running', 'a', attempt, 'q', lease, 'o', worker, 'e', expires, 'u', now)
       zargs[#zargs + 1] = expires
       zargs[#zargs + 1] = id
       out[#out + 1] = id
