@@ -178,6 +178,9 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
     if let Some(r) = ev.phone_region.as_deref() {
         hints.push(r);
     }
+    if let Some(r) = ctx.capture.job_phone_regions.get(&ev.job_id) {
+        hints.push(r);
+    }
     if let Some(r) = ctx.capture.default_phone_region.as_deref() {
         hints.push(r);
     }

@@ -26,6 +26,8 @@ pub struct CaptureSettings {
     pub rules: Rules,
     /// Region for national phone numbers when the payload gives none.
     pub default_phone_region: Option<String>,
+    /// Region per ATS job id, tried after the payload's and before the default.
+    pub job_phone_regions: std::collections::HashMap<String, String>,
     /// Tag written to the ATS candidate.
     pub ats_tag: String,
 }
@@ -35,6 +37,7 @@ impl Default for CaptureSettings {
         Self {
             rules: Rules::default(),
             default_phone_region: None,
+            job_phone_regions: std::collections::HashMap::new(),
             ats_tag: "Employee Referral".into(),
         }
     }

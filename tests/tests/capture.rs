@@ -1383,6 +1383,42 @@ async fn phone_formats_of_one_person_are_one_candidate(setup: Setup) {
     world.cleanup().await;
 }
 
+/// A national-format number with no region in the payload is read with the
+/// region configured for the job, so it matches the same person's
+/// international number.
+#[tokio::test]
+async fn a_jobs_configured_region_reads_national_phone_numbers() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        s.referrals
+            .job_phone_regions
+            .insert("J-DE".to_string(), "DE".to_string());
+    })
+    .await;
+    let app = &world.app;
+    let db = world.db();
+    let first = apply(
+        app,
+        &CareersApplication::by_phone("J-1", "+49 30 12345678", None),
+    )
+    .await;
+    let second = apply(
+        app,
+        &CareersApplication::by_phone("J-DE", "030 1234-5678", None),
+    )
+    .await;
+    assert_eq!(first.candidate_id, second.candidate_id);
+    let cands = candidates(db).await;
+    assert_eq!(cands.len(), 1, "{cands:#?}");
+    // Without a region anywhere, a national number cannot be read at all.
+    let unknown = apply(
+        app,
+        &CareersApplication::by_phone("J-XX", "030 1234-9999", None),
+    )
+    .await;
+    assert_ne!(unknown.candidate_id, first.candidate_id);
+    world.cleanup().await;
+}
+
 /// Several submissions by one person arriving at once still make one
 /// candidate (capture serialises on the person's keys).
 async fn simultaneous_applications_by_one_person_are_one_candidate(setup: Setup) {

@@ -1148,6 +1148,9 @@ pub struct ReferralSettings {
     /// Tag written to the candidate in the ATS when a referral is credited.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub ats_tag: String,
+    /// Phone region per ATS job id (`"4012345" = "DE"`), used when the
+    /// payload gives none and before `default_phone_region`.
+    pub job_phone_regions: BTreeMap<String, String>,
 }
 
 impl Default for ReferralSettings {
@@ -1159,6 +1162,7 @@ impl Default for ReferralSettings {
             prior_applicant_window: Duration::from_secs(180 * 24 * 60 * 60),
             default_phone_region: String::new(),
             ats_tag: "Employee Referral".to_owned(),
+            job_phone_regions: BTreeMap::new(),
         }
     }
 }
@@ -1261,6 +1265,13 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         "referrals.link_ttl",
         "must be longer than 0s",
     );
+    for (job, region) in &r.job_phone_regions {
+        check(
+            region.len() == 2 && region.chars().all(|c| c.is_ascii_uppercase()),
+            &format!("referrals.job_phone_regions.{job}"),
+            "must be an ISO 3166 alpha-2 code such as DE",
+        );
+    }
     check(
         r.default_phone_region.is_empty()
             || (r.default_phone_region.len() == 2

@@ -212,6 +212,11 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
                 .context("referrals.prior_applicant_window is too long")?,
         },
         default_phone_region: Some(r.default_phone_region.clone()).filter(|s| !s.is_empty()),
+        job_phone_regions: r
+            .job_phone_regions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ats_tag: r.ats_tag.clone(),
     };
     let mut ctx = JobContext::new(
