@@ -681,6 +681,16 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     if sc.stage.is_some() {
         a.stage = Set(sc.stage.clone());
     }
+    // Greenhouse sends the offer's start date as a plain date; the
+    // probation clock starts at its beginning, in UTC.
+    if let Some(start) = sc
+        .starts_at
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        a.start_date = Set(Some(start.and_utc()));
+    }
     if let Some(status) = sc.status.as_deref() {
         let status = status_of(Some(status));
         a.status = Set(status);

@@ -335,6 +335,11 @@ async fn every_sample_payload_end_to_end(setup: Setup) {
         .unwrap();
     assert_eq!(gh.status, ApplicationStatus::Hired);
     assert_eq!(gh.hired_at, Some(hired_at));
+    assert_eq!(
+        gh.start_date,
+        Some(time("2025-12-01T00:00:00Z")),
+        "offer.starts_at is the start date"
+    );
 
     // 6. The merge names a Greenhouse record (90077555) we never saw: there
     //    is nothing of ours to re-point, so it is recorded as ignored.
