@@ -1,0 +1,877 @@
+//! Bonus rules: which bonus a hire earns, in which tranches, and when.
+//!
+//! A referral bonus is not one number. Programmes pay different amounts by job
+//! level, department or location, and usually split the bonus into tranches
+//! (for example 50 % at hire and 50 % once the hire completes probation), each
+//! paid only while the referrer is still employed and, optionally, only after
+//! someone approves it. This module is the *pure* description of that policy:
+//! it reads no database, calls no HRIS and sends nothing. Payout creation asks
+//! it three questions and writes the answers into the ledger:
+//!
+//! 1. Which rule applies to this job? [`BonusRules::select`], first match wins.
+//! 2. How much is each tranche? [`BonusRule::tranche_amounts`], which always
+//!    adds up to the rule's total to the minor unit.
+//! 3. When does probation end? [`BonusRule::probation_due`].
+//!
+//! # Configuration
+//!
+//! The types deserialise with serde so the service configuration can embed
+//! them as an array of tables. Durations are [humantime] strings (`"90days"`,
+//! `"30s"` in tests):
+//!
+//! ```toml
+//! [[payouts.rules]]
+//! id = "engineering-senior"
+//! when = { job_levels = ["senior", "staff"], departments = ["Engineering"] }
+//! amount_minor = 300000          # 3 000.00 EUR, in cents: never a float
+//! currency = "EUR"
+//! probation = "180days"
+//! require_approval = true
+//! tranches = [
+//!   { name = "hire", milestone = "hire", percent = 50 },
+//!   { name = "probation", milestone = "probation_complete", percent = 50 },
+//! ]
+//!
+//! [[payouts.rules]]
+//! id = "everyone-else"           # no `when`: matches every job
+//! amount_minor = 100000
+//! currency = "EUR"
+//! tranches = [{ name = "probation", milestone = "probation_complete", percent = 100 }]
+//! ```
+//!
+//! Order matters: put specific rules first and a catch-all last. Deserialising
+//! checks only the shape; call [`BonusRules::validate`] at start-up to reject a
+//! configuration that would pay wrong amounts (percents that do not add up,
+//! duplicate tranche names, a zero probation, ...) before any payout is made.
+//!
+//! [humantime]: https://docs.rs/humantime
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The milestone a tranche waits for.
+///
+/// This is the ledger's own [`MilestoneKind`](entities::milestone::MilestoneKind)
+/// (serialised `"hire"` / `"probation_complete"`) rather than a copy of it: a
+/// rule's tranche and the milestone row that triggers it must name the same
+/// thing, and one type makes a mismatch impossible instead of merely unlikely.
+pub use entities::milestone::MilestoneKind as Milestone;
+
+/// Where validation messages say the rules live in the configuration file.
+const CONFIG_PATH: &str = "payouts.rules";
+
+/// Probation longer than this is almost certainly a typo (`"90y"` for
+/// `"90d"`); it would also park a timer far beyond any retention policy.
+const MAX_PROBATION: Duration = Duration::from_secs(10 * 366 * 24 * 60 * 60);
+
+/// The default probation period: 90 days, the most common in the programmes
+/// surveyed (see `docs/ats-and-referrals.md`, section 3.2).
+const DEFAULT_PROBATION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+/// The facts about a job that rules can match on.
+///
+/// They come from the hire payload or, where the ATS does not send them, from
+/// a configured job mapping. A missing fact (`None`) never matches a rule that
+/// constrains it: a rule for `senior` jobs must not pay a job whose level is
+/// unknown. It does match a rule that leaves that fact unconstrained.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFacts {
+    /// The ATS job id.
+    pub job_id: String,
+    /// Job level or grade, e.g. `senior`.
+    pub job_level: Option<String>,
+    /// Department or employee group, e.g. `Engineering`.
+    pub department: Option<String>,
+    /// Office or country, e.g. `Berlin`.
+    pub location: Option<String>,
+}
+
+/// The conditions under which a rule applies.
+///
+/// Each list constrains one fact of the job; an empty (or absent) list means
+/// "any". A job matches when, for every non-empty list, its fact is one of the
+/// listed values. Comparison ignores case and surrounding whitespace, because
+/// the same department arrives as `Engineering` from one ATS and `engineering `
+/// from a spreadsheet-fed job mapping, and a silent mismatch there means a
+/// referrer is paid the wrong tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+// Unknown keys are an error: a typo such as `job_level` for `job_levels` would
+// otherwise be ignored and turn a narrow rule into a catch-all.
+#[serde(default, deny_unknown_fields)]
+pub struct RuleMatch {
+    /// Job levels this rule applies to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub job_levels: Vec<String>,
+    /// Departments (or employee groups) this rule applies to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub departments: Vec<String>,
+    /// Locations this rule applies to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
+    /// Individual ATS job ids this rule applies to (e.g. a hard-to-fill role
+    /// with a special bonus).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub job_ids: Vec<String>,
+}
+
+impl RuleMatch {
+    /// Whether `job` satisfies every constraint of this match.
+    pub fn matches(&self, job: &JobFacts) -> bool {
+        one_of(&self.job_ids, Some(job.job_id.as_str()))
+            && one_of(&self.job_levels, job.job_level.as_deref())
+            && one_of(&self.departments, job.department.as_deref())
+            && one_of(&self.locations, job.location.as_deref())
+    }
+
+    /// Whether the match constrains nothing, i.e. the rule is a catch-all.
+    pub fn is_any(&self) -> bool {
+        self.job_levels.is_empty()
+            && self.departments.is_empty()
+            && self.locations.is_empty()
+            && self.job_ids.is_empty()
+    }
+}
+
+/// `allowed` empty means "any value, even none"; otherwise `value` must be
+/// present and equal to one of `allowed`, ignoring case and outer whitespace.
+fn one_of(allowed: &[String], value: Option<&str>) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    value.is_some_and(|v| allowed.iter().any(|a| same_text(a, v)))
+}
+
+/// Case-insensitive (full Unicode lowercasing, so `MÜNCHEN` equals `münchen`)
+/// and whitespace-trimmed equality, without allocating.
+fn same_text(a: &str, b: &str) -> bool {
+    a.trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.trim().chars().flat_map(char::to_lowercase))
+}
+
+/// One part of a bonus, paid when its milestone is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tranche {
+    /// The tranche's name, e.g. `hire` or `probation`. It is the `tranche`
+    /// column of the payout ledger, whose unique `(referral_id, tranche)` index
+    /// is what stops a tranche being paid twice, so it must be unique within
+    /// a rule and should never be renamed once payouts exist.
+    pub name: String,
+    /// The milestone that makes this tranche payable.
+    pub milestone: Milestone,
+    /// This tranche's share of the rule's `amount_minor`, in percent. The
+    /// tranches of a rule add up to 100.
+    pub percent: u8,
+}
+
+/// One tier of the bonus schedule: the jobs it covers, the amount and how it
+/// is paid out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusRule {
+    /// A stable name for the rule, unique among the rules; recorded with each
+    /// payout so that "why was this amount paid" has an answer.
+    pub id: String,
+    /// Which jobs the rule covers. Absent: every job.
+    #[serde(default)]
+    pub when: RuleMatch,
+    /// The whole bonus in the currency's minor unit (cents for EUR), split
+    /// across the tranches. Integer minor units because money is never a float.
+    pub amount_minor: i64,
+    /// ISO 4217 code, three uppercase letters, e.g. `EUR`.
+    pub currency: String,
+    /// How the bonus is split, and the milestone each part waits for.
+    pub tranches: Vec<Tranche>,
+    /// Probation period: a `probation_complete` milestone falls due this long
+    /// after the hire's start date. Humantime in configuration (`"90days"`,
+    /// `"6months"`, `"30s"` in tests); defaults to 90 days.
+    #[serde(with = "humantime_serde", default = "default_probation")]
+    pub probation: Duration,
+    /// Pay a tranche only if the referrer is still employed when it falls due
+    /// (checked against the HRIS at each tranche). Defaults to `true`, the
+    /// common policy; when it fails the payout becomes ineligible.
+    #[serde(default = "default_true")]
+    pub require_active_referrer: bool,
+    /// Hold eligible payouts until someone approves them before sending.
+    /// Defaults to `false` (approved automatically).
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+fn default_probation() -> Duration {
+    DEFAULT_PROBATION
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl BonusRule {
+    /// Splits [`amount_minor`](Self::amount_minor) across the tranches, in
+    /// minor units, in tranche order: `(tranche name, milestone, amount)`.
+    ///
+    /// The parts **always add up exactly to `amount_minor`**. Finance
+    /// reconciles the ledger against the configured bonus to the cent, so
+    /// 1 000.01 EUR split 50/50 must become 500.01 + 500.00, not 500.00 twice
+    /// (a cent lost) or 500.01 twice (a cent invented). Rounding each share on
+    /// its own cannot guarantee that; the largest-remainder method does:
+    ///
+    /// 1. every tranche gets the floor of its exact share
+    ///    `amount_minor * percent / 100`;
+    /// 2. the few minor units left over (fewer than the number of tranches) go
+    ///    one each to the tranches with the largest fractional remainders,
+    ///    earlier tranches winning ties.
+    ///
+    /// So each part is within one minor unit of its exact share and none is
+    /// negative when the amount is not. The result depends only on the rule,
+    /// which matters because tranches are created months apart: the probation
+    /// tranche recomputes the split and must land on the same numbers the
+    /// hire tranche did.
+    ///
+    /// On a rule that fails [`BonusRules::validate`] this still never panics:
+    /// shares are taken of the actual percent total rather than 100 (so the
+    /// parts still add up), and if every percent is zero every part is zero.
+    pub fn tranche_amounts(&self) -> Vec<(String, Milestone, i64)> {
+        let amount = i128::from(self.amount_minor);
+        let total: i128 = self.tranches.iter().map(|t| i128::from(t.percent)).sum();
+        if total == 0 {
+            return self
+                .tranches
+                .iter()
+                .map(|t| (t.name.clone(), t.milestone, 0))
+                .collect();
+        }
+
+        // i128 because amount * percent can exceed i64 for large amounts;
+        // Euclidean division so the floor (and a non-negative remainder) holds
+        // for negative amounts of an unvalidated rule too.
+        let mut parts: Vec<i128> = Vec::with_capacity(self.tranches.len());
+        let mut remainders: Vec<(usize, i128)> = Vec::with_capacity(self.tranches.len());
+        for (index, tranche) in self.tranches.iter().enumerate() {
+            let exact = amount * i128::from(tranche.percent);
+            parts.push(exact.div_euclid(total));
+            remainders.push((index, exact.rem_euclid(total)));
+        }
+
+        let leftover = amount - parts.iter().sum::<i128>();
+        // Largest remainder first; `sort_by_key` is stable, so equal
+        // remainders keep tranche order and the split is deterministic.
+        remainders.sort_by_key(|&(_, remainder)| std::cmp::Reverse(remainder));
+        for &(index, _) in remainders.iter().take(leftover as usize) {
+            parts[index] += 1;
+        }
+
+        self.tranches
+            .iter()
+            .zip(parts)
+            .map(|(t, part)| {
+                // Each part lies between 0 and `amount` (or `amount` and 0), so it fits.
+                (t.name.clone(), t.milestone, part as i64)
+            })
+            .collect()
+    }
+
+    /// When probation ends for a hire who started at `start`: the moment the
+    /// `probation_complete` milestone falls due and its timer should fire.
+    ///
+    /// Saturates at the latest representable time instead of panicking if the
+    /// sum overflows, which only an unvalidated rule can cause.
+    pub fn probation_due(&self, start: DateTime<Utc>) -> DateTime<Utc> {
+        TimeDelta::from_std(self.probation)
+            .ok()
+            .and_then(|delta| start.checked_add_signed(delta))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// This rule's problems, each prefixed with its configuration path.
+    fn problems(&self, index: usize, out: &mut Vec<String>) {
+        let at = format!("{CONFIG_PATH}[{index}]");
+
+        if self.id.trim().is_empty() {
+            out.push(format!("{at}.id: must not be empty"));
+        }
+        if self.amount_minor <= 0 {
+            out.push(format!(
+                "{at}.amount_minor: must be greater than 0, got {}",
+                self.amount_minor
+            ));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            out.push(format!(
+                "{at}.currency: must be an ISO 4217 code of 3 uppercase letters, got {:?}",
+                self.currency
+            ));
+        }
+        if self.probation.is_zero() {
+            // A zero probation would pay the probation tranche at the start
+            // date, which is never what a programme means.
+            out.push(format!("{at}.probation: must be greater than 0"));
+        } else if self.probation > MAX_PROBATION {
+            out.push(format!(
+                "{at}.probation: must be at most 10 years, got {}",
+                humantime_serde::re::humantime::format_duration(self.probation)
+            ));
+        }
+
+        if self.tranches.is_empty() {
+            out.push(format!("{at}.tranches: at least one tranche is required"));
+            return;
+        }
+        let sum: u32 = self.tranches.iter().map(|t| u32::from(t.percent)).sum();
+        if sum != 100 {
+            out.push(format!(
+                "{at}.tranches: percents must sum to 100, got {sum}"
+            ));
+        }
+        for (j, tranche) in self.tranches.iter().enumerate() {
+            let tat = format!("{at}.tranches[{j}]");
+            if tranche.name.trim().is_empty() {
+                out.push(format!("{tat}.name: must not be empty"));
+            } else if self.tranches[..j].iter().any(|t| t.name == tranche.name) {
+                out.push(format!(
+                    "{tat}.name: duplicate tranche name {:?} (the ledger allows one payout per referral and tranche)",
+                    tranche.name
+                ));
+            }
+            if tranche.percent == 0 {
+                // A 0 % tranche would create ledger rows and bonus POSTs for
+                // nothing; leave the tranche out instead.
+                out.push(format!("{tat}.percent: must be greater than 0"));
+            }
+            if self.tranches[..j]
+                .iter()
+                .any(|t| t.milestone == tranche.milestone)
+            {
+                // Milestones are unique per application and the outbound
+                // idempotency key is `{referral_id}:{milestone}`, so two
+                // tranches on one milestone would collide at the receiver.
+                out.push(format!(
+                    "{tat}.milestone: another tranche of this rule already waits for {:?}",
+                    tranche.milestone
+                ));
+            }
+        }
+    }
+}
+
+/// The ordered bonus schedule: the rules in configuration order.
+///
+/// Deserialises from (and serialises to) a plain array of rules, so it can sit
+/// directly under `[[payouts.rules]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BonusRules(Vec<BonusRule>);
+
+impl BonusRules {
+    /// Wraps rules in the order they should be tried. Call
+    /// [`validate`](Self::validate) before using them for payouts.
+    pub fn new(rules: Vec<BonusRule>) -> Self {
+        Self(rules)
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[BonusRule] {
+        &self.0
+    }
+
+    /// Checks everything that deserialising cannot: returns every problem at
+    /// once (not just the first), each naming its configuration path, e.g.
+    /// `payouts.rules[0].tranches: percents must sum to 100, got 90`, so an
+    /// operator can fix the file in one go. Run it at start-up and refuse to
+    /// start on `Err`; a bad rule found at payout time would mean a wrong or
+    /// missing bonus.
+    ///
+    /// Checked: unique, non-empty rule ids; `amount_minor > 0`; currency of
+    /// three uppercase letters; a probation greater than zero (and at most 10
+    /// years); at least one tranche; percents summing to 100, each above zero;
+    /// unique, non-empty tranche names and at most one tranche per milestone
+    /// within a rule.
+    ///
+    /// An empty list is valid: no job earns a bonus.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        for (index, rule) in self.0.iter().enumerate() {
+            if !rule.id.trim().is_empty() && self.0[..index].iter().any(|r| r.id == rule.id) {
+                problems.push(format!(
+                    "{CONFIG_PATH}[{index}].id: duplicate rule id {:?}",
+                    rule.id
+                ));
+            }
+            rule.problems(index, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The rule that applies to `job`: the **first** rule, in configuration
+    /// order, whose [`when`](BonusRule::when) matches. `None` means the job
+    /// earns no bonus (no rule, not even a catch-all, covers it).
+    ///
+    /// First match (not best match) keeps the outcome predictable from reading
+    /// the file top to bottom: specific tiers first, a catch-all last.
+    pub fn select(&self, job: &JobFacts) -> Option<&BonusRule> {
+        self.0.iter().find(|rule| rule.when.matches(job))
+    }
+}
+
+impl From<Vec<BonusRule>> for BonusRules {
+    fn from(rules: Vec<BonusRule>) -> Self {
+        Self(rules)
+    }
+}
+
+impl Default for BonusRules {
+    /// [`default_rules`].
+    fn default() -> Self {
+        default_rules()
+    }
+}
+
+/// A single catch-all rule: 1 000.00 EUR (`100000` minor units), 50 % at hire
+/// and 50 % at probation completion after 90 days, referrer must still be
+/// employed, no manual approval.
+///
+/// This exists so a development setup works out of the box and the tests have
+/// a baseline. It is **not** anyone's bonus policy: real deployments configure
+/// their own `[[payouts.rules]]` with their amounts, currency and tiers.
+pub fn default_rules() -> BonusRules {
+    BonusRules(vec![BonusRule {
+        id: "default".to_owned(),
+        when: RuleMatch::default(),
+        amount_minor: 100_000,
+        currency: "EUR".to_owned(),
+        tranches: vec![
+            Tranche {
+                name: "hire".to_owned(),
+                milestone: Milestone::Hire,
+                percent: 50,
+            },
+            Tranche {
+                name: "probation".to_owned(),
+                milestone: Milestone::ProbationComplete,
+                percent: 50,
+            },
+        ],
+        probation: DEFAULT_PROBATION,
+        require_active_referrer: true,
+        require_approval: false,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tranche(name: &str, milestone: Milestone, percent: u8) -> Tranche {
+        Tranche {
+            name: name.to_owned(),
+            milestone,
+            percent,
+        }
+    }
+
+    fn rule(id: &str, when: RuleMatch) -> BonusRule {
+        BonusRule {
+            id: id.to_owned(),
+            when,
+            ..default_rules().0.remove(0)
+        }
+    }
+
+    fn job(id: &str, level: Option<&str>, dept: Option<&str>, loc: Option<&str>) -> JobFacts {
+        JobFacts {
+            job_id: id.to_owned(),
+            job_level: level.map(str::to_owned),
+            department: dept.map(str::to_owned),
+            location: loc.map(str::to_owned),
+        }
+    }
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    fn tiered() -> BonusRules {
+        BonusRules::new(vec![
+            rule(
+                "special-job",
+                RuleMatch {
+                    job_ids: strings(&["JOB-42"]),
+                    ..RuleMatch::default()
+                },
+            ),
+            rule(
+                "senior-eng-berlin",
+                RuleMatch {
+                    job_levels: strings(&["Senior", "Staff"]),
+                    departments: strings(&["Engineering"]),
+                    locations: strings(&["Berlin", "München"]),
+                    ..RuleMatch::default()
+                },
+            ),
+            rule(
+                "senior",
+                RuleMatch {
+                    job_levels: strings(&["senior"]),
+                    ..RuleMatch::default()
+                },
+            ),
+            rule("catch-all", RuleMatch::default()),
+        ])
+    }
+
+    fn selected(rules: &BonusRules, job: &JobFacts) -> Option<String> {
+        rules.select(job).map(|r| r.id.clone())
+    }
+
+    #[test]
+    fn first_matching_rule_wins_in_order() {
+        let rules = tiered();
+        // Matches "senior-eng-berlin", "senior" and "catch-all": the first wins.
+        let j = job("1", Some("senior"), Some("Engineering"), Some("Berlin"));
+        assert_eq!(selected(&rules, &j).as_deref(), Some("senior-eng-berlin"));
+        // A job id rule placed first beats every tier.
+        let j = job(
+            "JOB-42",
+            Some("senior"),
+            Some("Engineering"),
+            Some("Berlin"),
+        );
+        assert_eq!(selected(&rules, &j).as_deref(), Some("special-job"));
+        // Wrong location: falls through to the next matching tier.
+        let j = job("1", Some("senior"), Some("Engineering"), Some("Paris"));
+        assert_eq!(selected(&rules, &j).as_deref(), Some("senior"));
+    }
+
+    #[test]
+    fn order_is_configuration_order_not_specificity() {
+        let mut list = tiered().0;
+        list.reverse(); // catch-all now first
+        let rules = BonusRules::new(list);
+        let j = job(
+            "JOB-42",
+            Some("senior"),
+            Some("Engineering"),
+            Some("Berlin"),
+        );
+        assert_eq!(selected(&rules, &j).as_deref(), Some("catch-all"));
+    }
+
+    #[test]
+    fn matching_ignores_case_and_outer_whitespace() {
+        let rules = tiered();
+        let j = job("1", Some("SENIOR"), Some(" engineering "), Some("MÜNCHEN"));
+        assert_eq!(selected(&rules, &j).as_deref(), Some("senior-eng-berlin"));
+        let j = job("job-42", None, None, None);
+        assert_eq!(selected(&rules, &j).as_deref(), Some("special-job"));
+    }
+
+    #[test]
+    fn catch_all_matches_jobs_with_no_facts() {
+        let rules = tiered();
+        let j = job("7", None, None, None);
+        assert_eq!(selected(&rules, &j).as_deref(), Some("catch-all"));
+        assert!(rules.select(&j).is_some_and(|r| r.when.is_any()));
+    }
+
+    #[test]
+    fn missing_fact_does_not_match_a_constrained_rule() {
+        let mut list = tiered().0;
+        list.pop(); // no catch-all
+        let rules = BonusRules::new(list);
+        // Level unknown: "senior" must not apply.
+        assert_eq!(
+            selected(&rules, &job("1", None, Some("Engineering"), None)),
+            None
+        );
+    }
+
+    #[test]
+    fn no_match_is_none() {
+        let rules = BonusRules::new(vec![rule(
+            "sales",
+            RuleMatch {
+                departments: strings(&["Sales"]),
+                ..RuleMatch::default()
+            },
+        )]);
+        assert_eq!(
+            selected(&rules, &job("1", None, Some("Engineering"), None)),
+            None
+        );
+        assert_eq!(
+            BonusRules::new(vec![]).select(&job("1", None, None, None)),
+            None
+        );
+    }
+
+    #[test]
+    fn default_rules_are_a_valid_catch_all() {
+        let rules = default_rules();
+        assert_eq!(rules.validate(), Ok(()));
+        assert_eq!(rules, BonusRules::default());
+        let r = rules
+            .select(&job("any", None, None, None))
+            .expect("catch-all");
+        assert_eq!(r.amount_minor, 100_000);
+        assert_eq!(r.currency, "EUR");
+        assert_eq!(r.probation, Duration::from_secs(90 * 86_400));
+        assert!(r.require_active_referrer);
+        assert!(!r.require_approval);
+        assert_eq!(
+            r.tranche_amounts(),
+            vec![
+                ("hire".to_owned(), Milestone::Hire, 50_000),
+                ("probation".to_owned(), Milestone::ProbationComplete, 50_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn validation_names_each_problem_with_its_path() {
+        let mut bad = rule("a", RuleMatch::default());
+        bad.amount_minor = 0;
+        bad.currency = "eur".to_owned();
+        bad.probation = Duration::ZERO;
+        bad.tranches = vec![
+            tranche("hire", Milestone::Hire, 50),
+            tranche("hire", Milestone::ProbationComplete, 40),
+        ];
+        let mut dup = rule("a", RuleMatch::default());
+        dup.tranches.clear();
+        let mut zero = rule("b", RuleMatch::default());
+        zero.tranches = vec![
+            tranche("hire", Milestone::Hire, 100),
+            tranche("", Milestone::Hire, 0),
+        ];
+        let problems = BonusRules::new(vec![bad, dup, zero])
+            .validate()
+            .expect_err("invalid");
+
+        let expected = [
+            "payouts.rules[0].amount_minor: must be greater than 0",
+            "payouts.rules[0].currency: must be an ISO 4217 code",
+            "payouts.rules[0].probation: must be greater than 0",
+            "payouts.rules[0].tranches: percents must sum to 100, got 90",
+            "payouts.rules[0].tranches[1].name: duplicate tranche name \"hire\"",
+            "payouts.rules[1].id: duplicate rule id \"a\"",
+            "payouts.rules[1].tranches: at least one tranche is required",
+            "payouts.rules[2].tranches[1].name: must not be empty",
+            "payouts.rules[2].tranches[1].percent: must be greater than 0",
+            "payouts.rules[2].tranches[1].milestone: another tranche",
+        ];
+        for want in expected {
+            assert!(
+                problems.iter().any(|p| p.starts_with(want)),
+                "missing {want:?} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn validation_checks_currency_shape_and_probation_ceiling() {
+        for currency in ["EU", "EURO", "E1R", "ÉUR", ""] {
+            let mut r = rule("x", RuleMatch::default());
+            r.currency = currency.to_owned();
+            let problems = BonusRules::new(vec![r]).validate().expect_err(currency);
+            assert!(
+                problems[0].starts_with("payouts.rules[0].currency:"),
+                "{problems:?}"
+            );
+        }
+        let mut r = rule("x", RuleMatch::default());
+        r.probation = Duration::from_secs(11 * 366 * 86_400);
+        let problems = BonusRules::new(vec![r]).validate().expect_err("too long");
+        assert!(problems[0].starts_with("payouts.rules[0].probation: must be at most"));
+    }
+
+    #[test]
+    fn split_gives_leftover_cents_to_largest_remainders() {
+        let mut r = rule("x", RuleMatch::default());
+        r.amount_minor = 100_001; // 1 000.01
+        let amounts: Vec<i64> = r.tranche_amounts().into_iter().map(|t| t.2).collect();
+        // Equal remainders: the earlier tranche gets the cent.
+        assert_eq!(amounts, vec![50_001, 50_000]);
+
+        r.amount_minor = 100;
+        r.tranches = vec![
+            tranche("a", Milestone::Hire, 33),
+            tranche("b", Milestone::ProbationComplete, 67),
+        ];
+        let amounts: Vec<i64> = r.tranche_amounts().into_iter().map(|t| t.2).collect();
+        assert_eq!(amounts, vec![33, 67]);
+
+        r.amount_minor = 10; // exact 3.3 and 6.7: the 0.7 remainder wins
+        let amounts: Vec<i64> = r.tranche_amounts().into_iter().map(|t| t.2).collect();
+        assert_eq!(amounts, vec![3, 7]);
+    }
+
+    #[test]
+    fn split_of_unvalidated_rule_does_not_panic() {
+        let mut r = rule("x", RuleMatch::default());
+        r.tranches = vec![tranche("a", Milestone::Hire, 0)];
+        assert_eq!(r.tranche_amounts()[0].2, 0);
+        r.tranches = vec![
+            tranche("a", Milestone::Hire, 200),
+            tranche("b", Milestone::ProbationComplete, 100),
+        ];
+        r.amount_minor = i64::MAX;
+        let sum: i128 = r.tranche_amounts().iter().map(|t| i128::from(t.2)).sum();
+        assert_eq!(sum, i128::from(i64::MAX));
+    }
+
+    #[test]
+    fn probation_due_adds_the_probation_period() {
+        let start = DateTime::parse_from_rfc3339("2025-01-15T09:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let r = rule("x", RuleMatch::default());
+        let due = DateTime::parse_from_rfc3339("2025-04-15T09:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(r.probation_due(start), due); // 90 days later
+
+        let mut fast = r.clone();
+        fast.probation = Duration::from_secs(5);
+        assert_eq!(fast.probation_due(start), start + TimeDelta::seconds(5));
+
+        let mut absurd = r;
+        absurd.probation = Duration::MAX;
+        assert_eq!(absurd.probation_due(start), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Config {
+        payouts: Payouts,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Payouts {
+        rules: BonusRules,
+    }
+
+    const SNIPPET: &str = r#"
+        [[payouts.rules]]
+        id = "engineering-senior"
+        when = { job_levels = ["senior", "staff"], departments = ["Engineering"] }
+        amount_minor = 300000
+        currency = "EUR"
+        probation = "180days"
+        require_approval = true
+        tranches = [
+          { name = "hire", milestone = "hire", percent = 50 },
+          { name = "probation", milestone = "probation_complete", percent = 50 },
+        ]
+
+        [[payouts.rules]]
+        id = "everyone-else"
+        amount_minor = 100000
+        currency = "USD"
+        tranches = [{ name = "probation", milestone = "probation_complete", percent = 100 }]
+
+        [[payouts.rules]]
+        id = "test-fast"
+        when.job_ids = ["T-1"]
+        amount_minor = 1
+        currency = "EUR"
+        probation = "30s"
+        require_active_referrer = false
+        tranches = [{ name = "hire", milestone = "hire", percent = 100 }]
+    "#;
+
+    #[test]
+    fn deserialises_from_toml_with_defaults_and_round_trips() {
+        let config: Config = toml::from_str(SNIPPET).expect("parse");
+        let rules = &config.payouts.rules;
+        assert_eq!(rules.validate(), Ok(()));
+        let r = rules.rules();
+        assert_eq!(r.len(), 3);
+
+        assert_eq!(r[0].when.job_levels, strings(&["senior", "staff"]));
+        assert_eq!(r[0].probation, Duration::from_secs(180 * 86_400));
+        assert!(r[0].require_approval);
+        assert!(r[0].require_active_referrer, "defaults to true");
+        assert_eq!(r[0].tranches[1].milestone, Milestone::ProbationComplete);
+
+        assert!(r[1].when.is_any(), "absent `when` is a catch-all");
+        assert_eq!(r[1].probation, Duration::from_secs(90 * 86_400), "default");
+        assert!(!r[1].require_approval, "defaults to false");
+
+        assert_eq!(r[2].probation, Duration::from_secs(30));
+        assert!(!r[2].require_active_referrer);
+
+        let j = job("X", Some("Staff"), Some("engineering"), None);
+        assert_eq!(selected(rules, &j).as_deref(), Some("engineering-senior"));
+
+        let text = toml::to_string(&config).expect("serialise");
+        let again: Config = toml::from_str(&text).expect("reparse");
+        assert_eq!(again, config, "round trip through:\n{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        // `job_level` (singular) would otherwise silently make a catch-all.
+        let snippet = SNIPPET.replacen("job_levels", "job_level", 1);
+        let err = toml::from_str::<Config>(&snippet).expect_err("typo");
+        assert!(err.to_string().contains("job_level"), "{err}");
+
+        let snippet = SNIPPET.replacen("\"probation_complete\"", "\"probation\"", 1);
+        assert!(toml::from_str::<Config>(&snippet).is_err());
+    }
+
+    /// Percent vectors of 1..=6 parts summing to exactly 100, zeros allowed.
+    fn percents() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(0u8..=100, 0..6).prop_map(|mut cuts| {
+            // Cut points on 0..=100 give parts that sum to 100 by construction.
+            cuts.sort_unstable();
+            let mut parts = Vec::with_capacity(cuts.len() + 1);
+            let mut previous = 0u8;
+            for cut in cuts {
+                parts.push(cut - previous);
+                previous = cut;
+            }
+            parts.push(100 - previous);
+            parts
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn split_sums_exactly_and_stays_within_one_unit(
+            amount in prop_oneof![0i64..1_000, 0i64..=i64::MAX],
+            percents in percents(),
+        ) {
+            let mut r = rule("p", RuleMatch::default());
+            r.amount_minor = amount;
+            r.tranches = percents
+                .iter()
+                .enumerate()
+                .map(|(i, p)| tranche(&format!("t{i}"), Milestone::Hire, *p))
+                .collect();
+
+            let split = r.tranche_amounts();
+            prop_assert_eq!(split.len(), percents.len());
+            let sum: i128 = split.iter().map(|t| i128::from(t.2)).sum();
+            prop_assert_eq!(sum, i128::from(amount));
+
+            for ((name, _, part), (i, p)) in split.iter().zip(percents.iter().enumerate()) {
+                prop_assert_eq!(name, &format!("t{i}"));
+                prop_assert!(*part >= 0);
+                // |part - amount * p / 100| < 1  <=>  |part * 100 - amount * p| < 100
+                let diff = i128::from(*part) * 100 - i128::from(amount) * i128::from(*p);
+                prop_assert!(diff.abs() < 100, "part {} for {}% of {}", part, p, amount);
+            }
+            // Deterministic: recomputing months later gives the same split.
+            prop_assert_eq!(r.tranche_amounts(), split);
+        }
+    }
+}
