@@ -269,6 +269,9 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
     for referral_id in credited {
         enqueue_write_back(ctx, referral_id, app.id).await?;
     }
+    // A hire may already be on record (it can arrive before its
+    // application or attribution): milestones catch up now.
+    crate::milestones::sync_application(ctx, app.id).await?;
     Ok(Captured {
         candidate_id: cand.id,
         application_id: app.id,
@@ -713,6 +716,7 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     )
     .await?;
     tx.commit().await?;
+    crate::milestones::sync_application(ctx, app.id).await?;
     Ok(())
 }
 

@@ -43,6 +43,13 @@ impl Default for CaptureSettings {
     }
 }
 
+/// Settings for milestones and payouts (from `[payouts]`).
+#[derive(Debug, Clone, Default)]
+pub struct PayoutSettings {
+    /// Bonus rules: the tranches and the probation period per job.
+    pub rules: crate::payout::rules::BonusRules,
+}
+
 /// Everything a job attempt may use. Cheap to share (`Arc` it).
 #[derive(Debug, Clone)]
 pub struct JobContext {
@@ -54,6 +61,8 @@ pub struct JobContext {
     pub retry: RetryPolicies,
     /// Capture rules.
     pub capture: CaptureSettings,
+    /// Milestone and payout settings.
+    pub payouts: PayoutSettings,
     /// Greenhouse Harvest, when configured.
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
@@ -73,6 +82,7 @@ impl JobContext {
             queue,
             retry,
             capture,
+            payouts: PayoutSettings::default(),
             greenhouse: None,
             lever: None,
         }

@@ -38,6 +38,15 @@ pub enum Job {
         /// The `referrals` row.
         referral_id: i64,
     },
+    /// A probation timer firing (scheduled months ahead; the milestone row
+    /// is the truth, see [`crate::milestones`]).
+    ProbationDue {
+        /// The probation milestone.
+        milestone_id: i64,
+        /// The due time it was armed for, Unix ms; a re-armed timer makes
+        /// this firing stale.
+        due_at_ms: i64,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -65,6 +74,7 @@ impl Job {
             Job::Probe(_) => "probe",
             Job::ProcessDelivery { .. } => Self::PROCESS_DELIVERY,
             Job::WriteBackReferral { .. } => "write_back_referral",
+            Job::ProbationDue { .. } => "probation_due",
         }
     }
 
@@ -91,6 +101,10 @@ impl Job {
                     .map(|_| ())
             }
             Job::WriteBackReferral { referral_id } => ctx.write_back(referral_id).await,
+            Job::ProbationDue {
+                milestone_id,
+                due_at_ms,
+            } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
             diagnostic => diagnostic.run_diagnostic(attempt).await,
         }
     }

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod inbox;
 pub mod intake;
 pub mod job;
+pub mod milestones;
 pub mod payout;
 pub mod queue;
 pub mod referral;

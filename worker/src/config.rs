@@ -101,6 +101,31 @@ pub struct Settings {
     pub referrals: ReferralSettings,
     /// ATS API clients used for write-back and re-fetching.
     pub ats: AtsSettings,
+    /// Bonus rules and milestone timers.
+    pub payouts: PayoutsSettings,
+}
+
+/// `[payouts]`: bonus rules and the probation timers' safety net.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PayoutsSettings {
+    /// `[[payouts.rules]]`: tiers, tranches and probation periods; the first
+    /// rule matching a job applies. Default: one catch-all rule (see
+    /// `jobs::payout::rules::default_rules`).
+    pub rules: jobs::payout::rules::BonusRules,
+    /// How often each worker re-enqueues armed probation timers missing
+    /// from the queue (after a Redis wipe).
+    #[serde(with = "duration")]
+    pub timer_sweep: Duration,
+}
+
+impl Default for PayoutsSettings {
+    fn default() -> Self {
+        PayoutsSettings {
+            rules: jobs::payout::rules::default_rules(),
+            timer_sweep: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[http]`: the HTTP listener.
@@ -1232,6 +1257,19 @@ pub struct AtsSettings {
 }
 
 fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    if let Err(problems) = settings.payouts.rules.validate() {
+        for problem in problems {
+            let (key, message) = problem
+                .split_once(": ")
+                .unwrap_or(("payouts.rules", &problem));
+            check(false, key, message);
+        }
+    }
+    check(
+        !settings.payouts.timer_sweep.is_zero(),
+        "payouts.timer_sweep",
+        "must be longer than 0s",
+    );
     let mut names = std::collections::HashSet::new();
     for (i, t) in settings.api.tokens.iter().enumerate() {
         let key = format!("api.tokens[{i}]");

@@ -225,6 +225,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         state.retry.clone(),
         capture,
     );
+    ctx.payouts.rules = settings.payouts.rules.clone();
     let gh = &settings.ats.greenhouse;
     if !gh.api_key.is_empty() {
         let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
@@ -420,6 +421,24 @@ async fn run_workers(
             .rate_limit_per_second()
             .map(|n: NonZeroU32| RateLimiter::direct(Quota::per_second(n))),
     });
+    // The probation timers' safety net: re-arm any whose job is missing
+    // (every worker process runs it; re-arming is idempotent).
+    let sweeper = {
+        let ctx = runtime.ctx.clone();
+        let every = settings.payouts.timer_sweep;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(e) = jobs::milestones::sweep_timers(&ctx).await {
+                    tracing::warn!(error = %e, "sweeping probation timers failed");
+                }
+            }
+        })
+    };
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = q.concurrency, "worker starting");
     let store = state.queue.clone();
@@ -442,5 +461,6 @@ async fn run_workers(
         })
         .await
         .context("worker monitor")?;
+    sweeper.abort();
     Ok(())
 }

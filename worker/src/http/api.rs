@@ -129,3 +129,43 @@ pub async fn follow_link(
         None => Err(ApiError::NotFound("no such referral link".into())),
     }
 }
+
+/// Body of `POST /api/hires/{application}/terminated` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Termination {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/hires/{application}/terminated` (scope `hires`): the hired
+/// person left; pending milestones are cancelled with the reason.
+pub async fn hire_terminated(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(application_id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Hires)?;
+    let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
+    let req: Termination = if bytes.is_empty() {
+        Termination::default()
+    } else {
+        require_json(&headers)?;
+        parse_json(&bytes)?
+    };
+    let reason = req
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| format!("reported by {}", caller.actor()));
+    // Termination touches only milestone rows: no ATS clients needed.
+    let ctx = jobs::context::JobContext::new(
+        state.db.clone(),
+        state.queue.clone(),
+        state.retry.clone(),
+        Default::default(),
+    );
+    jobs::milestones::terminate(&ctx, application_id, &reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

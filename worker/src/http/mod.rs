@@ -29,6 +29,10 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/api/employees", post(api::upsert_employee))
         .route("/api/referral-links", post(api::create_link))
         .route("/api/referral-links/{token}", delete(api::revoke_link))
+        .route(
+            "/api/hires/{application}/terminated",
+            post(api::hire_terminated),
+        )
         .route("/r/{token}", get(api::follow_link))
         .route("/webhooks/applications", post(webhooks::careers_site))
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))

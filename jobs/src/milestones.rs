@@ -1,0 +1,339 @@
+//! Milestones: the hire, and probation completion with its durable timer.
+//!
+//! A milestone row per (application, kind) is the truth (a unique index
+//! makes it so); the queue only carries a scheduled `probation_due` job that
+//! fires the timer. Vendors fan one hire out into several events
+//! (`candidate_stage_change` to Hired *and* `hire_candidate`), so everything
+//! here is idempotent per (application, milestone): [`sync_application`]
+//! reads the application as it now is and makes the milestones agree.
+//!
+//! The timer lasts months, longer than any Redis can be trusted to keep a
+//! job: [`sweep_timers`] re-enqueues the job of every armed timer (the job's
+//! idempotency key makes that a no-op while the job exists), so a wiped
+//! Redis loses no timer. A changed start date re-arms it under a new key;
+//! the old job, when it fires, sees the due time has moved and does nothing.
+//!
+//! Called by capture after every application change, and by the
+//! `probation_due` job. Payouts build on these rows (next issue).
+
+use chrono::{DateTime, Duration, Utc};
+use entities::{
+    application::{self, ApplicationStatus},
+    milestone::{self, MilestoneKind, MilestoneState},
+    referral::{self, ReferralState},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
+use serde_json::json;
+
+use crate::{
+    audit::{self, AuditEntry},
+    context::JobContext,
+    db::begin_locked,
+    error::{Error, Result},
+    job::Job,
+    payout::rules::JobFacts,
+};
+
+/// The probation period for an application: its bonus rule's, else 90 days.
+fn probation_for(ctx: &JobContext, app: &application::Model) -> Duration {
+    let facts = JobFacts {
+        job_id: app.job_id.clone(),
+        job_level: app.job_level.clone(),
+        department: app.department.clone(),
+        location: app.location.clone(),
+    };
+    ctx.payouts
+        .rules
+        .select(&facts)
+        .and_then(|r| Duration::from_std(r.probation).ok())
+        .unwrap_or_else(|| Duration::days(90))
+}
+
+async fn find(
+    conn: &impl ConnectionTrait,
+    application_id: i64,
+    kind: MilestoneKind,
+) -> Result<Option<milestone::Model>> {
+    Ok(milestone::Entity::find()
+        .filter(milestone::Column::ApplicationId.eq(application_id))
+        .filter(milestone::Column::Kind.eq(kind))
+        .one(conn)
+        .await?)
+}
+
+/// Makes the application's milestones agree with its current status:
+/// a hire reaches the hire milestone and arms the probation timer (at the
+/// start date, else the hire date, plus the probation period); a changed
+/// start date re-arms it; a hire undone (unhired, rejected, withdrawn,
+/// deleted) cancels what is still pending, with the reason.
+///
+/// # Errors
+/// Database and queue errors (retryable).
+pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<()> {
+    let tx = begin_locked(&ctx.db, &[format!("milestones:{application_id}")]).await?;
+    let Some(app) = application::Entity::find_by_id(application_id)
+        .one(&tx)
+        .await?
+    else {
+        return Err(Error::NotFound(format!("application {application_id}")));
+    };
+    let referral_id = referral::Entity::find()
+        .filter(referral::Column::ApplicationId.eq(app.id))
+        .filter(referral::Column::State.eq(ReferralState::Credited))
+        .one(&tx)
+        .await?
+        .map(|r| r.id);
+    let hire = find(&tx, app.id, MilestoneKind::Hire).await?;
+    let probation = find(&tx, app.id, MilestoneKind::ProbationComplete).await?;
+    let now = Utc::now();
+    let mut arm: Option<(i64, DateTime<Utc>)> = None;
+
+    match (app.status, app.hired_at) {
+        (ApplicationStatus::Hired, Some(hired_at)) => {
+            let hire_id = match hire {
+                None => {
+                    let row = milestone::ActiveModel {
+                        referral_id: Set(referral_id),
+                        application_id: Set(app.id),
+                        kind: Set(MilestoneKind::Hire),
+                        state: Set(MilestoneState::Reached),
+                        occurred_at: Set(Some(hired_at)),
+                        due_at: Set(None),
+                        cancel_reason: Set(None),
+                        timer_job_id: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&tx)
+                    .await?;
+                    audit::append(&tx, AuditEntry::system("milestone.hire_reached", "application", app.id,
+                        json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at }))).await?;
+                    row.id
+                }
+                Some(m) => {
+                    let id = m.id;
+                    let revive = m.state == MilestoneState::Cancelled;
+                    if revive || m.referral_id != referral_id {
+                        let mut a: milestone::ActiveModel = m.into();
+                        a.referral_id = Set(referral_id);
+                        if revive {
+                            a.state = Set(MilestoneState::Reached);
+                            a.cancel_reason = Set(None);
+                            a.occurred_at = Set(Some(hired_at));
+                        }
+                        a.updated_at = Set(now);
+                        a.update(&tx).await?;
+                    }
+                    id
+                }
+            };
+            let due = app.start_date.unwrap_or(hired_at) + probation_for(ctx, &app);
+            match probation {
+                None => {
+                    let row = milestone::ActiveModel {
+                        referral_id: Set(referral_id),
+                        application_id: Set(app.id),
+                        kind: Set(MilestoneKind::ProbationComplete),
+                        state: Set(MilestoneState::Armed),
+                        occurred_at: Set(None),
+                        due_at: Set(Some(due)),
+                        cancel_reason: Set(None),
+                        timer_job_id: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&tx)
+                    .await?;
+                    audit::append(&tx, AuditEntry::system("milestone.probation_armed", "application", app.id,
+                        json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due }))).await?;
+                    arm = Some((row.id, due));
+                }
+                Some(m) if m.state == MilestoneState::Reached => {}
+                Some(m) => {
+                    let id = m.id;
+                    let moved = m.due_at != Some(due) || m.state != MilestoneState::Armed;
+                    if moved || m.referral_id != referral_id {
+                        let previous = m.due_at;
+                        let mut a: milestone::ActiveModel = m.into();
+                        a.referral_id = Set(referral_id);
+                        a.state = Set(MilestoneState::Armed);
+                        a.due_at = Set(Some(due));
+                        a.cancel_reason = Set(None);
+                        a.updated_at = Set(now);
+                        a.update(&tx).await?;
+                        if moved {
+                            audit::append(&tx, AuditEntry::system("milestone.probation_rearmed", "application", app.id,
+                                json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due }))).await?;
+                        }
+                    }
+                    arm = Some((id, due));
+                }
+            }
+        }
+        (status, _) => {
+            // Not (or no longer) hired: a hire on record was undone.
+            if let Some(h) = hire.filter(|h| h.state == MilestoneState::Reached) {
+                let reason = format!("application is {status:?} after the hire").to_lowercase();
+                cancel(&tx, h, &reason).await?;
+                if let Some(p) = probation.filter(|p| p.state == MilestoneState::Armed) {
+                    cancel(&tx, p, &reason).await?;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    if let Some((milestone_id, due)) = arm {
+        arm_timer(ctx, milestone_id, due).await?;
+    }
+    Ok(())
+}
+
+async fn cancel(conn: &impl ConnectionTrait, m: milestone::Model, reason: &str) -> Result<()> {
+    let (id, application_id) = (m.id, m.application_id);
+    let mut a: milestone::ActiveModel = m.into();
+    a.state = Set(MilestoneState::Cancelled);
+    a.cancel_reason = Set(Some(reason.to_string()));
+    a.updated_at = Set(Utc::now());
+    a.update(conn).await?;
+    audit::append(
+        conn,
+        AuditEntry::system(
+            "milestone.cancelled",
+            "application",
+            application_id,
+            json!({ "milestone_id": id, "reason": reason }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Enqueues the timer's job, keyed by milestone and due time: re-arming at
+/// the same time is a no-op, a new time makes a new job.
+async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<()> {
+    let due_ms = due.timestamp_millis();
+    let job = Job::ProbationDue {
+        milestone_id,
+        due_at_ms: due_ms,
+    }
+    .to_new_job(&ctx.retry)?
+    .run_at(due_ms)
+    .idempotency_key(format!("probation:{milestone_id}:{due_ms}"));
+    let queued = ctx.queue.enqueue(job).await?;
+    if !queued.duplicate {
+        milestone::Entity::update_many()
+            .set(milestone::ActiveModel {
+                timer_job_id: Set(Some(queued.id.to_string())),
+                ..Default::default()
+            })
+            .filter(milestone::Column::Id.eq(milestone_id))
+            .exec(&ctx.db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records an employee's termination reported by the HRIS or ops: pending
+/// milestones of the application are cancelled with the reason.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown application.
+pub async fn terminate(ctx: &JobContext, application_id: i64, reason: &str) -> Result<()> {
+    let tx = begin_locked(&ctx.db, &[format!("milestones:{application_id}")]).await?;
+    if application::Entity::find_by_id(application_id)
+        .one(&tx)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound(format!("application {application_id}")));
+    }
+    if let Some(p) = find(&tx, application_id, MilestoneKind::ProbationComplete)
+        .await?
+        .filter(|p| p.state == MilestoneState::Armed || p.state == MilestoneState::Waiting)
+    {
+        cancel(&tx, p, &format!("terminated: {reason}")).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The `probation_due` job: completes the probation milestone if it is
+/// still armed for exactly this due time.
+///
+/// # Errors
+/// Retry-after when the job runs early (a clock ahead of the scheduler's).
+pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) -> Result<()> {
+    let tx = begin_locked(&ctx.db, &[format!("milestone:{milestone_id}")]).await?;
+    let Some(m) = milestone::Entity::find_by_id(milestone_id).one(&tx).await? else {
+        return Ok(());
+    };
+    let Some(due) = m.due_at else { return Ok(()) };
+    if m.state != MilestoneState::Armed || due.timestamp_millis() != due_at_ms {
+        // Re-armed for another time (a newer job carries it), reached or
+        // cancelled meanwhile: this firing is stale.
+        return Ok(());
+    }
+    let now = Utc::now();
+    if due > now {
+        let wait = (due - now).to_std().unwrap_or_default();
+        return Err(Error::RetryAfter {
+            after: wait,
+            reason: "probation timer fired early".into(),
+        });
+    }
+    let application_id = m.application_id;
+    let mut a: milestone::ActiveModel = m.into();
+    a.state = Set(MilestoneState::Reached);
+    a.occurred_at = Set(Some(due));
+    a.updated_at = Set(now);
+    a.update(&tx).await?;
+    audit::append(
+        &tx,
+        AuditEntry::system(
+            "milestone.probation_completed",
+            "application",
+            application_id,
+            json!({ "milestone_id": milestone_id, "due_at": due }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Re-enqueues the job of every armed timer; returns how many were missing
+/// from the queue (re-armed). Run periodically by every worker process.
+///
+/// # Errors
+/// Database and queue errors.
+pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
+    let armed = milestone::Entity::find()
+        .filter(milestone::Column::State.eq(MilestoneState::Armed))
+        .filter(milestone::Column::DueAt.is_not_null())
+        .all(&ctx.db)
+        .await?;
+    let mut rearmed = 0;
+    for m in armed {
+        let Some(due) = m.due_at else { continue };
+        let due_ms = due.timestamp_millis();
+        let job = Job::ProbationDue {
+            milestone_id: m.id,
+            due_at_ms: due_ms,
+        }
+        .to_new_job(&ctx.retry)?
+        .run_at(due_ms)
+        .idempotency_key(format!("probation:{}:{due_ms}", m.id));
+        if !ctx.queue.enqueue(job).await?.duplicate {
+            rearmed += 1;
+            tracing::warn!(
+                milestone_id = m.id,
+                "probation timer was missing from the queue; re-armed"
+            );
+        }
+    }
+    Ok(rearmed)
+}
