@@ -48,6 +48,8 @@ impl Default for CaptureSettings {
 pub struct PayoutSettings {
     /// Bonus rules: the tranches and the probation period per job.
     pub rules: crate::payout::rules::BonusRules,
+    /// Where bonus events are POSTed; `None` keeps eligible payouts waiting.
+    pub destination: Option<Arc<crate::payout::outbound::OutboundClient>>,
 }
 
 /// Everything a job attempt may use. Cheap to share (`Arc` it).

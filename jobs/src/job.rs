@@ -47,6 +47,11 @@ pub enum Job {
         /// this firing stale.
         due_at_ms: i64,
     },
+    /// POST one payout's bonus event (see [`crate::payout::ledger`]).
+    SendPayout {
+        /// The `payouts` row.
+        payout_id: i64,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -75,6 +80,7 @@ impl Job {
             Job::ProcessDelivery { .. } => Self::PROCESS_DELIVERY,
             Job::WriteBackReferral { .. } => "write_back_referral",
             Job::ProbationDue { .. } => "probation_due",
+            Job::SendPayout { .. } => crate::payout::ledger::SEND_PAYOUT,
         }
     }
 
@@ -105,6 +111,9 @@ impl Job {
                 milestone_id,
                 due_at_ms,
             } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
+            Job::SendPayout { payout_id } => {
+                crate::payout::ledger::send(ctx, payout_id, attempt).await
+            }
             diagnostic => diagnostic.run_diagnostic(attempt).await,
         }
     }

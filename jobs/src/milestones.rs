@@ -89,6 +89,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
     let probation = find(&tx, app.id, MilestoneKind::ProbationComplete).await?;
     let now = Utc::now();
     let mut arm: Option<(i64, DateTime<Utc>)> = None;
+    let mut send: Vec<i64> = Vec::new();
 
     match (app.status, app.hired_at) {
         (ApplicationStatus::Hired, Some(hired_at)) => {
@@ -131,6 +132,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                 }
             };
             let due = app.start_date.unwrap_or(hired_at) + probation_for(ctx, &app);
+            let arm_id: Option<i64>;
             match probation {
                 None => {
                     let row = milestone::ActiveModel {
@@ -151,8 +153,9 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     audit::append(&tx, AuditEntry::system("milestone.probation_armed", "application", app.id,
                         json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due }))).await?;
                     arm = Some((row.id, due));
+                    arm_id = Some(row.id);
                 }
-                Some(m) if m.state == MilestoneState::Reached => {}
+                Some(m) if m.state == MilestoneState::Reached => arm_id = Some(m.id),
                 Some(m) => {
                     let id = m.id;
                     let moved = m.due_at != Some(due) || m.state != MilestoneState::Armed;
@@ -171,7 +174,12 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                         }
                     }
                     arm = Some((id, due));
+                    arm_id = Some(id);
                 }
+            }
+            if let Some(referral_id) = referral_id {
+                send = crate::payout::ledger::on_hire(ctx, &tx, &app, referral_id, hire_id, arm_id)
+                    .await?;
             }
         }
         (status, _) => {
@@ -182,6 +190,9 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                 if let Some(p) = probation.filter(|p| p.state == MilestoneState::Armed) {
                     cancel(&tx, p, &reason).await?;
                 }
+                if let Some(referral_id) = referral_id {
+                    crate::payout::ledger::cancel_pending(&tx, referral_id, &reason).await?;
+                }
             }
         }
     }
@@ -189,6 +200,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
     if let Some((milestone_id, due)) = arm {
         arm_timer(ctx, milestone_id, due).await?;
     }
+    crate::payout::ledger::enqueue_sends(ctx, &send).await?;
     Ok(())
 }
 
@@ -255,7 +267,12 @@ pub async fn terminate(ctx: &JobContext, application_id: i64, reason: &str) -> R
         .await?
         .filter(|p| p.state == MilestoneState::Armed || p.state == MilestoneState::Waiting)
     {
-        cancel(&tx, p, &format!("terminated: {reason}")).await?;
+        let referral_id = p.referral_id;
+        let why = format!("terminated: {reason}");
+        cancel(&tx, p, &why).await?;
+        if let Some(referral_id) = referral_id {
+            crate::payout::ledger::cancel_pending(&tx, referral_id, &why).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
@@ -286,6 +303,7 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
         });
     }
     let application_id = m.application_id;
+    let referral_id = m.referral_id;
     let mut a: milestone::ActiveModel = m.into();
     a.state = Set(MilestoneState::Reached);
     a.occurred_at = Set(Some(due));
@@ -301,7 +319,12 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
         ),
     )
     .await?;
+    let send = match referral_id {
+        Some(referral_id) => crate::payout::ledger::on_probation(ctx, &tx, referral_id).await?,
+        None => Vec::new(),
+    };
     tx.commit().await?;
+    crate::payout::ledger::enqueue_sends(ctx, &send).await?;
     Ok(())
 }
 
@@ -334,6 +357,20 @@ pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
                 "probation timer was missing from the queue; re-armed"
             );
         }
+    }
+    if ctx.payouts.destination.is_some() {
+        let eligible: Vec<i64> = entities::payout::Entity::find()
+            .filter(entities::payout::Column::State.is_in([
+                entities::payout::PayoutState::Eligible,
+                entities::payout::PayoutState::Approved,
+                entities::payout::PayoutState::Sending,
+            ]))
+            .all(&ctx.db)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        crate::payout::ledger::enqueue_sends(ctx, &eligible).await?;
     }
     Ok(rearmed)
 }

@@ -117,6 +117,18 @@ pub struct PayoutsSettings {
     /// from the queue (after a Redis wipe).
     #[serde(with = "duration")]
     pub timer_sweep: Duration,
+    /// Where bonus events are POSTed (the referral program system); empty
+    /// keeps eligible payouts waiting, visible to ops.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub destination_url: String,
+    /// Standard Webhooks secret (`whsec_...`) the bonus events are signed with.
+    pub destination_secret: Secret,
+    /// Whether the receiver dedupes on webhook-id / Idempotency-Key (the
+    /// Standard Webhooks default). If not, a send whose outcome is unknown
+    /// is never repeated automatically (`outcome_unknown`, for ops).
+    pub destination_idempotent: bool,
+    /// Bonus POSTs per second, per process.
+    pub destination_requests_per_second: u32,
 }
 
 impl Default for PayoutsSettings {
@@ -124,6 +136,10 @@ impl Default for PayoutsSettings {
         PayoutsSettings {
             rules: jobs::payout::rules::default_rules(),
             timer_sweep: Duration::from_secs(60),
+            destination_url: String::new(),
+            destination_secret: Secret::default(),
+            destination_idempotent: true,
+            destination_requests_per_second: 10,
         }
     }
 }
@@ -1269,6 +1285,21 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         !settings.payouts.timer_sweep.is_zero(),
         "payouts.timer_sweep",
         "must be longer than 0s",
+    );
+    if !settings.payouts.destination_url.is_empty() {
+        if let Err(message) = check_public_base_url(&settings.payouts.destination_url) {
+            check(false, "payouts.destination_url", &message);
+        }
+        check(
+            !settings.payouts.destination_secret.is_empty(),
+            "payouts.destination_secret",
+            "must be set when payouts.destination_url is",
+        );
+    }
+    check(
+        settings.payouts.destination_requests_per_second >= 1,
+        "payouts.destination_requests_per_second",
+        "must be at least 1",
     );
     let mut names = std::collections::HashSet::new();
     for (i, t) in settings.api.tokens.iter().enumerate() {

@@ -226,6 +226,22 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         capture,
     );
     ctx.payouts.rules = settings.payouts.rules.clone();
+    let p = &settings.payouts;
+    if !p.destination_url.is_empty() {
+        let url = url::Url::parse(&p.destination_url).context("payouts.destination_url")?;
+        let rps = NonZeroU32::new(p.destination_requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let mut destination = jobs::payout::outbound::Destination::new(
+            "bonus-system",
+            url,
+            p.destination_secret.expose(),
+            rps,
+        );
+        destination.idempotent = p.destination_idempotent;
+        ctx.payouts.destination = Some(Arc::new(
+            jobs::payout::outbound::OutboundClient::new(destination)
+                .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?,
+        ));
+    }
     let gh = &settings.ats.greenhouse;
     if !gh.api_key.is_empty() {
         let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());

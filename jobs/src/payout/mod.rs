@@ -5,5 +5,6 @@
 //!   bonus system, the referral platform, the CRM) and what each response
 //!   means for the job queue.
 
+pub mod ledger;
 pub mod outbound;
 pub mod rules;
