@@ -240,3 +240,52 @@ async fn an_unhire_cancels_the_pending_tranche() {
     assert!(probation.reason.unwrap_or_default().contains("active"));
     world.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_interrupted_send_to_a_non_idempotent_receiver_is_not_resent() {
+    let (receiver, url) = start_receiver(&[]).await;
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        configure(s, &url, Duration::from_secs(86_400));
+        s.payouts.destination_idempotent = false;
+    })
+    .await;
+    let (app, db) = (&world.app, world.db());
+    referred_hire(app, 5).await;
+    wait_until("the hire tranche delivered", || async {
+        payouts(db)
+            .await
+            .iter()
+            .any(|p| p.tranche == "hire" && p.state == PayoutState::Delivered)
+    })
+    .await;
+    // The probation tranche as a worker killed mid-POST leaves it.
+    let pending = payouts(db)
+        .await
+        .into_iter()
+        .find(|p| p.tranche == "probation")
+        .expect("probation tranche");
+    let mut a: payout::ActiveModel = pending.clone().into();
+    a.state = sea_orm::ActiveValue::Set(PayoutState::Sending);
+    sea_orm::ActiveModelTrait::update(a, db)
+        .await
+        .expect("update");
+    let before = receiver.seen.lock().expect("lock").len();
+
+    let ctx = worker::runtime::job_context(&app.state.settings, &app.state).expect("context");
+    jobs::payout::ledger::send(&ctx, pending.id, 2)
+        .await
+        .expect("send");
+
+    let after = payout::Entity::find_by_id(pending.id)
+        .one(db)
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(after.state, PayoutState::OutcomeUnknown);
+    assert_eq!(
+        receiver.seen.lock().expect("lock").len(),
+        before,
+        "not resent"
+    );
+    world.cleanup().await;
+}

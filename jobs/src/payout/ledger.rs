@@ -294,6 +294,30 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     ) {
         return Ok(());
     }
+    // `sending` on entry means an earlier attempt started and never recorded
+    // its outcome (the worker died mid-POST): the receiver may have it. Only
+    // an idempotent receiver may be sent the same message again.
+    if p.state == PayoutState::Sending && !client.destination().idempotent {
+        let reason = "an earlier attempt was interrupted before its outcome was known; \
+                      the receiver is not idempotent, so it is not resent automatically";
+        let mut a: payout::ActiveModel = p.into();
+        a.state = Set(PayoutState::OutcomeUnknown);
+        a.reason = Set(Some(reason.into()));
+        a.updated_at = Set(Utc::now());
+        a.update(&tx).await?;
+        audit::append(
+            &tx,
+            AuditEntry::system(
+                "payout.outcome_unknown",
+                "payout",
+                payout_id,
+                json!({ "reason": reason }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let r = referral::Entity::find_by_id(p.referral_id)
         .one(&tx)
         .await?
@@ -344,7 +368,9 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
             PayoutState::Dead,
             Some(format!("gave up after {attempt} attempts: {reason}")),
         ),
-        SendOutcome::Retry { .. } => (PayoutState::Sending, None),
+        // Back to eligible while the retry waits, so `sending` only ever
+        // means "an attempt is in flight".
+        SendOutcome::Retry { .. } => (PayoutState::Eligible, None),
         SendOutcome::Failed { reason, .. } | SendOutcome::Gone { reason } => {
             (PayoutState::Failed, Some(reason.clone()))
         }
