@@ -38,12 +38,7 @@ use crate::{
 
 /// The probation period for an application: its bonus rule's, else 90 days.
 fn probation_for(ctx: &JobContext, app: &application::Model) -> Duration {
-    let facts = JobFacts {
-        job_id: app.job_id.clone(),
-        job_level: app.job_level.clone(),
-        department: app.department.clone(),
-        location: app.location.clone(),
-    };
+    let facts = JobFacts::from(app);
     ctx.payouts
         .rules
         .select(&facts)
@@ -226,7 +221,8 @@ async fn cancel(conn: &impl ConnectionTrait, m: milestone::Model, reason: &str) 
 
 /// Enqueues the timer's job, keyed by milestone and due time: re-arming at
 /// the same time is a no-op, a new time makes a new job.
-async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<()> {
+/// Returns whether a job was added (false: it was already queued).
+async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<bool> {
     let due_ms = due.timestamp_millis();
     let job = Job::ProbationDue {
         milestone_id,
@@ -246,7 +242,7 @@ async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> R
             .exec(&ctx.db)
             .await?;
     }
-    Ok(())
+    Ok(!queued.duplicate)
 }
 
 /// Records an employee's termination reported by the HRIS or ops: pending
@@ -342,15 +338,7 @@ pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
     let mut rearmed = 0;
     for m in armed {
         let Some(due) = m.due_at else { continue };
-        let due_ms = due.timestamp_millis();
-        let job = Job::ProbationDue {
-            milestone_id: m.id,
-            due_at_ms: due_ms,
-        }
-        .to_new_job(&ctx.retry)?
-        .run_at(due_ms)
-        .idempotency_key(format!("probation:{}:{due_ms}", m.id));
-        if !ctx.queue.enqueue(job).await?.duplicate {
+        if arm_timer(ctx, m.id, due).await? {
             rearmed += 1;
             tracing::warn!(
                 milestone_id = m.id,

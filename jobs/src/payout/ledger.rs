@@ -62,12 +62,7 @@ pub async fn on_hire(
     hire_milestone_id: i64,
     probation_milestone_id: Option<i64>,
 ) -> Result<Vec<i64>> {
-    let facts = JobFacts {
-        job_id: app.job_id.clone(),
-        job_level: app.job_level.clone(),
-        department: app.department.clone(),
-        location: app.location.clone(),
-    };
+    let facts = JobFacts::from(app);
     let Some(rule) = ctx.payouts.rules.select(&facts) else {
         audit::append(
             conn,
@@ -169,12 +164,23 @@ pub async fn on_probation(
     referral_id: i64,
 ) -> Result<Vec<i64>> {
     let active = referrer_active(conn, referral_id).await?;
-    let require_active = ctx
-        .payouts
-        .rules
-        .rules()
-        .iter()
-        .all(|r| r.require_active_referrer);
+    // The rule of this referral's job decides, as it did at hire.
+    let app = match referral::Entity::find_by_id(referral_id).one(conn).await? {
+        Some(r) => match r.application_id {
+            Some(id) => application::Entity::find_by_id(id).one(conn).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let require_active = app
+        .map(|a| JobFacts::from(&a))
+        .and_then(|facts| {
+            ctx.payouts
+                .rules
+                .select(&facts)
+                .map(|r| r.require_active_referrer)
+        })
+        .unwrap_or(true);
     let pending = payout::Entity::find()
         .filter(payout::Column::ReferralId.eq(referral_id))
         .filter(payout::Column::State.eq(PayoutState::Pending))

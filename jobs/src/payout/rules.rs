@@ -88,6 +88,17 @@ pub struct JobFacts {
     pub location: Option<String>,
 }
 
+impl From<&entities::application::Model> for JobFacts {
+    fn from(app: &entities::application::Model) -> Self {
+        Self {
+            job_id: app.job_id.clone(),
+            job_level: app.job_level.clone(),
+            department: app.department.clone(),
+            location: app.location.clone(),
+        }
+    }
+}
+
 /// The conditions under which a rule applies.
 ///
 /// Each list constrains one fact of the job; an empty (or absent) list means
