@@ -22,6 +22,8 @@
 //! Plumbing:
 //!
 //! - [`inbox`]: every webhook delivery received, authenticated or not.
+//! - [`outbound_message`]: the outbox of status syncs, CRM hand-offs and
+//!   alerts; [`outbound_destination`]: destinations stopped by a `410`.
 //! - [`queue_job`]: the embedded SQL job queue's table.
 //! - [`states`]: enums shared by several tables (e.g. [`states::Ats`]).
 //! - [`prelude`]: every `Entity`, renamed after its table.
@@ -51,6 +53,8 @@ pub mod candidate_ats_id;
 pub mod employee;
 pub mod inbox;
 pub mod milestone;
+pub mod outbound_destination;
+pub mod outbound_message;
 pub mod payout;
 pub mod prelude;
 pub mod queue_job;

@@ -106,6 +106,11 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     /// Test data: never sent to the real bonus system.
     pub is_test: bool,
+    /// Its rule asks for a human approval before sending: an `eligible`
+    /// row waits for `approve` (ops) instead of being sent.
+    pub needs_approval: bool,
+    /// The queue job currently sending it, if any (see `jobs::payout::ledger`).
+    pub send_job_id: Option<String>,
     /// When the row was created.
     pub created_at: DateTimeUtc,
     /// When the row last changed.

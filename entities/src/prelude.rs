@@ -10,6 +10,8 @@ pub use crate::candidate_ats_id::Entity as CandidateAtsId;
 pub use crate::employee::Entity as Employee;
 pub use crate::inbox::Entity as Inbox;
 pub use crate::milestone::Entity as Milestone;
+pub use crate::outbound_destination::Entity as OutboundDestination;
+pub use crate::outbound_message::Entity as OutboundMessage;
 pub use crate::payout::Entity as Payout;
 pub use crate::queue_job::Entity as QueueJob;
 pub use crate::reconciliation_item::Entity as ReconciliationItem;

@@ -3,6 +3,49 @@
 //! Written by the reconciliation job; ops mark items `resolved` once handled.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What kind of difference a reconciliation run found.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum VarianceKind {
+    /// A hired application with a credited referral has no hire milestone.
+    #[sea_orm(string_value = "hire_without_milestone")]
+    HireWithoutMilestone,
+    /// A credited hire whose bonus rule applies has no payout rows.
+    #[sea_orm(string_value = "hire_without_payout")]
+    HireWithoutPayout,
+    /// A payout has been sendable for longer than the delivery window.
+    #[sea_orm(string_value = "payout_not_delivered")]
+    PayoutNotDelivered,
+    /// A payout has waited for approval longer than the delivery window.
+    #[sea_orm(string_value = "payout_awaiting_approval")]
+    PayoutAwaitingApproval,
+    /// A payout was refused (4xx) and needs ops.
+    #[sea_orm(string_value = "payout_failed")]
+    PayoutFailed,
+    /// A payout's retries are exhausted.
+    #[sea_orm(string_value = "payout_dead")]
+    PayoutDead,
+    /// A payout may or may not have reached the bonus system.
+    #[sea_orm(string_value = "payout_outcome_unknown")]
+    PayoutOutcomeUnknown,
+    /// The same payout was acknowledged more than once.
+    #[sea_orm(string_value = "duplicate_delivery")]
+    DuplicateDelivery,
+    /// An armed probation timer had no live job in the queue (re-armed).
+    #[sea_orm(string_value = "timer_not_armed")]
+    TimerNotArmed,
+    /// The ATS has a referred application we never saw.
+    #[sea_orm(string_value = "ats_referral_unseen")]
+    AtsReferralUnseen,
+    /// The ATS says hired; we do not.
+    #[sea_orm(string_value = "ats_hire_unseen")]
+    AtsHireUnseen,
+}
 
 /// One variance.
 #[sea_orm::model]
@@ -15,8 +58,8 @@ pub struct Model {
     /// The run that found it.
     #[sea_orm(indexed)]
     pub run_id: i64,
-    /// Kind of variance, e.g. `hire_missing`, `payout_outcome_unknown`.
-    pub kind: String,
+    /// Kind of variance.
+    pub kind: VarianceKind,
     /// Kind of thing affected, e.g. `application`, `payout`.
     pub subject_type: String,
     /// Our id (or the ATS id) of that thing.

@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::{
     audit::{self, AuditEntry},
-    context::JobContext,
+    context::{CaptureSettings, JobContext},
     db::begin_locked,
     error::{Error, Result},
     identity::CandidateKeys,
@@ -98,7 +98,9 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         .as_deref()
         .ok_or_else(|| Error::permanent("inbox row has no stored body"))?;
     let decoded = match row.source {
-        InboxSource::CareersSite => intake::careers_site::decode(body),
+        InboxSource::CareersSite => {
+            intake::careers_site::decode_with(body, &ctx.capture.start_date_field)
+        }
         InboxSource::Greenhouse => intake::greenhouse::decode(body),
         InboxSource::Lever => intake::lever::decode(body),
         InboxSource::Generic => return Err(Error::permanent("no decoder for generic deliveries")),
@@ -200,7 +202,7 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
     let tx = begin_locked(&ctx.db, &locks).await?;
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys).await?;
-    let app = upsert_application(&tx, ev, ats, cand.id).await?;
+    let app = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
     let adopted = if ats != Ats::CareersSite {
         adopt_careers_site_referrals(&tx, cand.id, &app).await?
     } else {
@@ -386,8 +388,20 @@ async fn live_candidates(
         .await?)
 }
 
+/// Whether `stage` is one of the configured hire stages of the ATS named
+/// `ats` (`[milestones] hire_stages`).
+fn is_hire_stage(settings: &CaptureSettings, ats: &str, stage: Option<&str>) -> bool {
+    stage.is_some_and(|stage| {
+        settings
+            .hire_stages
+            .get(ats)
+            .is_some_and(|names| names.iter().any(|n| n == &stage.trim().to_lowercase()))
+    })
+}
+
 async fn upsert_application(
     tx: &DatabaseTransaction,
+    settings: &CaptureSettings,
     ev: &ApplicationEvent,
     ats: Ats,
     candidate_id: i64,
@@ -398,13 +412,24 @@ async fn upsert_application(
         .filter(application::Column::AtsApplicationId.eq(&ev.ats_application_id))
         .one(tx)
         .await?;
-    let status = status_of(ev.status.as_deref());
+    let mut status = status_of(ev.status.as_deref());
+    // A configured hire stage hires, as in a stage change: the vendor may
+    // still call the application `active` there.
+    if status == ApplicationStatus::Active && is_hire_stage(settings, &ev.ats, ev.stage.as_deref())
+    {
+        status = ApplicationStatus::Hired;
+    }
+    let hired_now = (status == ApplicationStatus::Hired).then_some(now);
     Ok(match existing {
         Some(app) => {
+            let hired_at = app.hired_at;
             let mut a: application::ActiveModel = app.into();
             a.candidate_id = Set(candidate_id);
             if ev.status.is_some() {
                 a.status = Set(status);
+                if hired_at.is_none() {
+                    a.hired_at = Set(hired_now);
+                }
             }
             if ev.stage.is_some() {
                 a.stage = Set(ev.stage.clone());
@@ -428,7 +453,7 @@ async fn upsert_application(
                 status: Set(status),
                 stage: Set(ev.stage.clone()),
                 applied_at: Set(ev.applied_at),
-                hired_at: Set(None),
+                hired_at: Set(hired_now),
                 start_date: Set(None),
                 rejected_at: Set(None),
                 job_level: Set(None),
@@ -694,7 +719,20 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     {
         a.start_date = Set(Some(start.and_utc()));
     }
-    if let Some(status) = sc.status.as_deref() {
+    // A configured hire stage hires as the vendor's own hired status does.
+    let hire_stage = is_hire_stage(&ctx.capture, &sc.ats, sc.stage.as_deref());
+    let status_text = match sc.status.as_deref() {
+        // A deleted offer undoes a hire that rested on it; before a hire
+        // it changes nothing.
+        Some("offer_deleted") if app.status == ApplicationStatus::Hired => Some("active"),
+        Some("offer_deleted") => None,
+        Some("hired") | Some("rejected") | Some("withdrawn") | Some("archived") => {
+            sc.status.as_deref()
+        }
+        _ if hire_stage => Some("hired"),
+        other => other,
+    };
+    if let Some(status) = status_text {
         let status = status_of(Some(status));
         a.status = Set(status);
         match status {

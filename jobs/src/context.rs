@@ -30,6 +30,11 @@ pub struct CaptureSettings {
     pub job_phone_regions: std::collections::HashMap<String, String>,
     /// Tag written to the ATS candidate.
     pub ats_tag: String,
+    /// Stage names meaning "hired", per ATS name, lowercased
+    /// (`[milestones] hire_stages`).
+    pub hire_stages: std::collections::HashMap<String, Vec<String>>,
+    /// The start date's field in `application.status_changed` events.
+    pub start_date_field: String,
 }
 
 impl Default for CaptureSettings {
@@ -39,6 +44,8 @@ impl Default for CaptureSettings {
             default_phone_region: None,
             job_phone_regions: std::collections::HashMap::new(),
             ats_tag: "Employee Referral".into(),
+            hire_stages: std::collections::HashMap::new(),
+            start_date_field: crate::intake::careers_site::DEFAULT_START_DATE_FIELD.into(),
         }
     }
 }
@@ -65,6 +72,8 @@ pub struct JobContext {
     pub capture: CaptureSettings,
     /// Milestone and payout settings.
     pub payouts: PayoutSettings,
+    /// Status sync, CRM and alert destinations.
+    pub notifications: crate::outbox::Notifications,
     /// Greenhouse Harvest, when configured.
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
@@ -85,6 +94,7 @@ impl JobContext {
             retry,
             capture,
             payouts: PayoutSettings::default(),
+            notifications: crate::outbox::Notifications::default(),
             greenhouse: None,
             lever: None,
         }

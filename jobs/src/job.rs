@@ -52,6 +52,12 @@ pub enum Job {
         /// The `payouts` row.
         payout_id: i64,
     },
+    /// POST one outbox message: a status sync, CRM hand-off or alert (see
+    /// [`crate::outbox`]).
+    DeliverMessage {
+        /// The `outbound_messages` row.
+        message_id: i64,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -81,6 +87,7 @@ impl Job {
             Job::WriteBackReferral { .. } => "write_back_referral",
             Job::ProbationDue { .. } => "probation_due",
             Job::SendPayout { .. } => crate::payout::ledger::SEND_PAYOUT,
+            Job::DeliverMessage { .. } => crate::outbox::DELIVER_MESSAGE,
         }
     }
 
@@ -113,6 +120,9 @@ impl Job {
             } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
             Job::SendPayout { payout_id } => {
                 crate::payout::ledger::send(ctx, payout_id, attempt).await
+            }
+            Job::DeliverMessage { message_id } => {
+                crate::outbox::deliver(ctx, message_id, attempt).await
             }
             diagnostic => diagnostic.run_diagnostic(attempt).await,
         }

@@ -13,13 +13,20 @@
 //! Redis loses no timer. A changed start date re-arms it under a new key;
 //! the old job, when it fires, sees the due time has moved and does nothing.
 //!
-//! Called by capture after every application change, and by the
-//! `probation_due` job. Payouts build on these rows (next issue).
+//! Every milestone state change is audited and staged for the referral
+//! platform's status sync, and a hire reached with a credited referral is
+//! handed to the CRM (`referral.hire_confirmed`), both through
+//! [`crate::outbox`], in the same transaction as the change.
+//!
+//! Called by capture after every application change, by the
+//! `probation_due` job, and by terminations (API, HRIS import). Payouts
+//! ([`crate::payout::ledger`]) build on these rows.
 
 use chrono::{DateTime, Duration, Utc};
 use entities::{
     application::{self, ApplicationStatus},
     milestone::{self, MilestoneKind, MilestoneState},
+    outbound_message::OutboundChannel,
     referral::{self, ReferralState},
 };
 use sea_orm::{
@@ -33,8 +40,85 @@ use crate::{
     db::begin_locked,
     error::{Error, Result},
     job::Job,
+    outbox::{self, Subject},
     payout::rules::JobFacts,
 };
+
+fn kind_name(kind: MilestoneKind) -> &'static str {
+    match kind {
+        MilestoneKind::Hire => "hire",
+        MilestoneKind::ProbationComplete => "probation_complete",
+    }
+}
+
+/// Stages the referral platform's status sync for a milestone's new state
+/// (only for milestones of a referral: nobody else is following them).
+async fn notify(ctx: &JobContext, conn: &impl ConnectionTrait, m: &milestone::Model) -> Result<()> {
+    let Some(referral_id) = m.referral_id else {
+        return Ok(());
+    };
+    let referrer = referral::Entity::find_by_id(referral_id)
+        .one(conn)
+        .await?
+        .map(|r| r.employee_id);
+    outbox::stage(
+        ctx,
+        conn,
+        OutboundChannel::StatusSync,
+        "referral.status_changed",
+        Subject {
+            kind: "milestone",
+            id: Some(m.id),
+        },
+        json!({
+            "referral_id": referral_id.to_string(),
+            "referring_employee_id": referrer,
+            "subject": "milestone",
+            "milestone_id": m.id.to_string(),
+            "milestone": kind_name(m.kind),
+            "state": m.state,
+            "occurred_at": m.occurred_at,
+            "due_at": m.due_at,
+            "reason": m.cancel_reason,
+            "changed_at": Utc::now(),
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Hands a confirmed hire with its attribution to the CRM.
+async fn confirm_hire(
+    ctx: &JobContext,
+    conn: &impl ConnectionTrait,
+    app: &application::Model,
+    referral_id: i64,
+    hire: &milestone::Model,
+) -> Result<()> {
+    let Some(r) = referral::Entity::find_by_id(referral_id).one(conn).await? else {
+        return Ok(());
+    };
+    outbox::stage(
+        ctx,
+        conn,
+        OutboundChannel::Crm,
+        "referral.hire_confirmed",
+        Subject {
+            kind: "milestone",
+            id: Some(hire.id),
+        },
+        json!({
+            "referral_id": r.id.to_string(),
+            "referring_employee_id": r.employee_id,
+            "attribution": { "source": r.source, "credited_at": r.decided_at },
+            "candidate": { "ats": app.ats, "ats_application_id": app.ats_application_id },
+            "job": { "ats_job_id": app.job_id, "requisition_id": app.requisition_id },
+            "hire": { "hired_at": hire.occurred_at, "start_date": app.start_date },
+        }),
+    )
+    .await?;
+    Ok(())
+}
 
 /// The probation period for an application: its bonus rule's, else 90 days.
 fn probation_for(ctx: &JobContext, app: &application::Model) -> Duration {
@@ -107,11 +191,16 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     .await?;
                     audit::append(&tx, AuditEntry::system("milestone.hire_reached", "application", app.id,
                         json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at }))).await?;
+                    notify(ctx, &tx, &row).await?;
+                    if let Some(referral_id) = referral_id {
+                        confirm_hire(ctx, &tx, &app, referral_id, &row).await?;
+                    }
                     row.id
                 }
                 Some(m) => {
                     let id = m.id;
                     let revive = m.state == MilestoneState::Cancelled;
+                    let attributed = m.referral_id.is_none() && referral_id.is_some();
                     if revive || m.referral_id != referral_id {
                         let mut a: milestone::ActiveModel = m.into();
                         a.referral_id = Set(referral_id);
@@ -121,7 +210,13 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                             a.occurred_at = Set(Some(hired_at));
                         }
                         a.updated_at = Set(now);
-                        a.update(&tx).await?;
+                        let row = a.update(&tx).await?;
+                        if revive || attributed {
+                            notify(ctx, &tx, &row).await?;
+                            if let Some(referral_id) = referral_id {
+                                confirm_hire(ctx, &tx, &app, referral_id, &row).await?;
+                            }
+                        }
                     }
                     id
                 }
@@ -147,6 +242,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     .await?;
                     audit::append(&tx, AuditEntry::system("milestone.probation_armed", "application", app.id,
                         json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due }))).await?;
+                    notify(ctx, &tx, &row).await?;
                     arm = Some((row.id, due));
                     arm_id = Some(row.id);
                 }
@@ -162,10 +258,11 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                         a.due_at = Set(Some(due));
                         a.cancel_reason = Set(None);
                         a.updated_at = Set(now);
-                        a.update(&tx).await?;
+                        let row = a.update(&tx).await?;
                         if moved {
                             audit::append(&tx, AuditEntry::system("milestone.probation_rearmed", "application", app.id,
                                 json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due }))).await?;
+                            notify(ctx, &tx, &row).await?;
                         }
                     }
                     arm = Some((id, due));
@@ -181,12 +278,21 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
             // Not (or no longer) hired: a hire on record was undone.
             if let Some(h) = hire.filter(|h| h.state == MilestoneState::Reached) {
                 let reason = format!("application is {status:?} after the hire").to_lowercase();
-                cancel(&tx, h, &reason).await?;
+                let rejected = status == ApplicationStatus::Rejected;
+                cancel(ctx, &tx, h, &reason, rejected).await?;
                 if let Some(p) = probation.filter(|p| p.state == MilestoneState::Armed) {
-                    cancel(&tx, p, &reason).await?;
+                    cancel(ctx, &tx, p, &reason, rejected).await?;
                 }
                 if let Some(referral_id) = referral_id {
-                    crate::payout::ledger::cancel_pending(&tx, referral_id, &reason).await?;
+                    crate::payout::ledger::cancel_pending(
+                        ctx,
+                        &tx,
+                        referral_id,
+                        &reason,
+                        rejected,
+                        true,
+                    )
+                    .await?;
                 }
             }
         }
@@ -196,16 +302,28 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
         arm_timer(ctx, milestone_id, due).await?;
     }
     crate::payout::ledger::enqueue_sends(ctx, &send).await?;
+    outbox::kick(ctx).await?;
     Ok(())
 }
 
-async fn cancel(conn: &impl ConnectionTrait, m: milestone::Model, reason: &str) -> Result<()> {
+/// Cancels a milestone with the reason; the referral platform hears of it
+/// unless a rejection undid it and rejections are not to be told.
+async fn cancel(
+    ctx: &JobContext,
+    conn: &impl ConnectionTrait,
+    m: milestone::Model,
+    reason: &str,
+    rejected: bool,
+) -> Result<()> {
     let (id, application_id) = (m.id, m.application_id);
     let mut a: milestone::ActiveModel = m.into();
     a.state = Set(MilestoneState::Cancelled);
     a.cancel_reason = Set(Some(reason.to_string()));
     a.updated_at = Set(Utc::now());
-    a.update(conn).await?;
+    let row = a.update(conn).await?;
+    if !rejected || ctx.notifications.notify_rejections {
+        notify(ctx, conn, &row).await?;
+    }
     audit::append(
         conn,
         AuditEntry::system(
@@ -265,13 +383,57 @@ pub async fn terminate(ctx: &JobContext, application_id: i64, reason: &str) -> R
     {
         let referral_id = p.referral_id;
         let why = format!("terminated: {reason}");
-        cancel(&tx, p, &why).await?;
+        cancel(ctx, &tx, p, &why, false).await?;
         if let Some(referral_id) = referral_id {
-            crate::payout::ledger::cancel_pending(&tx, referral_id, &why).await?;
+            // The hire tranche was earned at the hire; only what waits for
+            // the probation goes.
+            crate::payout::ledger::cancel_pending(ctx, &tx, referral_id, &why, false, false)
+                .await?;
         }
     }
     tx.commit().await?;
+    outbox::kick(ctx).await?;
     Ok(())
+}
+
+/// The HRIS reports an employee inactive: if they are a hire we are
+/// counting probation for (matched by canonical email to a hired
+/// candidate), the probation is cancelled as a termination. Returns the
+/// applications terminated.
+///
+/// # Errors
+/// Database and queue errors.
+pub async fn terminate_employee(
+    ctx: &JobContext,
+    email_canonical: &str,
+    reason: &str,
+) -> Result<Vec<i64>> {
+    let candidates: Vec<i64> = entities::candidate::Entity::find()
+        .filter(entities::candidate::Column::EmailCanonical.eq(email_canonical))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hired = application::Entity::find()
+        .filter(application::Column::CandidateId.is_in(candidates))
+        .filter(application::Column::Status.eq(ApplicationStatus::Hired))
+        .all(&ctx.db)
+        .await?;
+    let mut terminated = Vec::new();
+    for app in hired {
+        let armed = find(&ctx.db, app.id, MilestoneKind::ProbationComplete)
+            .await?
+            .is_some_and(|p| matches!(p.state, MilestoneState::Armed | MilestoneState::Waiting));
+        if armed {
+            terminate(ctx, app.id, reason).await?;
+            terminated.push(app.id);
+        }
+    }
+    Ok(terminated)
 }
 
 /// The `probation_due` job: completes the probation milestone if it is
@@ -304,7 +466,8 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
     a.state = Set(MilestoneState::Reached);
     a.occurred_at = Set(Some(due));
     a.updated_at = Set(now);
-    a.update(&tx).await?;
+    let row = a.update(&tx).await?;
+    notify(ctx, &tx, &row).await?;
     audit::append(
         &tx,
         AuditEntry::system(
@@ -321,6 +484,7 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
     };
     tx.commit().await?;
     crate::payout::ledger::enqueue_sends(ctx, &send).await?;
+    outbox::kick(ctx).await?;
     Ok(())
 }
 
@@ -346,19 +510,8 @@ pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
             );
         }
     }
-    if ctx.payouts.destination.is_some() {
-        let eligible: Vec<i64> = entities::payout::Entity::find()
-            .filter(entities::payout::Column::State.is_in([
-                entities::payout::PayoutState::Eligible,
-                entities::payout::PayoutState::Approved,
-                entities::payout::PayoutState::Sending,
-            ]))
-            .all(&ctx.db)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-        crate::payout::ledger::enqueue_sends(ctx, &eligible).await?;
-    }
+    // The same safety net for sends and notifications.
+    crate::payout::ledger::sweep(ctx).await?;
+    outbox::kick(ctx).await?;
     Ok(rearmed)
 }

@@ -11,6 +11,8 @@
 //!   PostgreSQL append-only trigger), reconciliation runs and items.
 //! - `m20261122_000003_create_inbox_table`: received webhook deliveries.
 //! - `m20261122_000004_create_queue_table`: the embedded job queue.
+//! - `m20261123_000005_create_outbound_tables`: the outbox of signed
+//!   notifications, disabled destinations, and payout approval.
 //!
 //! # Rules
 //!
@@ -30,6 +32,7 @@ mod m20261122_000001_create_referral_tables;
 mod m20261122_000002_create_ledger_tables;
 mod m20261122_000003_create_inbox_table;
 mod m20261122_000004_create_queue_table;
+mod m20261123_000005_create_outbound_tables;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_ledger_tables::Migration),
             Box::new(m20261122_000003_create_inbox_table::Migration),
             Box::new(m20261122_000004_create_queue_table::Migration),
+            Box::new(m20261123_000005_create_outbound_tables::Migration),
         ]
     }
 }

@@ -12,3 +12,4 @@ pub mod app;
 pub mod db;
 pub mod fixtures;
 pub mod queue;
+pub mod receiver;

@@ -1000,7 +1000,7 @@ async fn other_events_are_accepted_and_recorded_as_ignored() {
     let db = world.db();
     let careers = to_bytes(&json!({ "type": "application.withdrawn", "submission_id": "s1" }));
     let greenhouse =
-        to_bytes(&json!({ "action": "offer_deleted", "payload": { "offer": { "id": 1 } } }));
+        to_bytes(&json!({ "action": "job_created", "payload": { "job": { "id": 1 } } }));
     let lever = to_bytes(&lever_envelope(
         Some(json!("candidateDeleted")),
         json!({ "candidateId": "x" }),
@@ -1008,7 +1008,7 @@ async fn other_events_are_accepted_and_recorded_as_ignored() {
     ));
     let deliveries = [
         accepted(post_careers_site(app, "msg_withdrawn", &careers).await).await,
-        accepted(post_greenhouse(app, "ev-offer-deleted", &greenhouse).await).await,
+        accepted(post_greenhouse(app, "ev-job-created", &greenhouse).await).await,
         accepted(post_lever(app, &lever).await).await,
     ];
     let mut events = Vec::new();
@@ -1018,7 +1018,7 @@ async fn other_events_are_accepted_and_recorded_as_ignored() {
     }
     assert_eq!(
         events,
-        ["application.withdrawn", "offer_deleted", "candidateDeleted"]
+        ["application.withdrawn", "job_created", "candidateDeleted"]
     );
     assert!(candidates(db).await.is_empty());
     assert!(world.lever.ats.seen().is_empty(), "nothing to re-fetch");

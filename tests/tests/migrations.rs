@@ -43,6 +43,8 @@ const TABLES: &[&str] = &[
     "reconciliation_items",
     "inbox",
     "queue_jobs",
+    "outbound_messages",
+    "outbound_destinations",
 ];
 
 /// A fixed instant with whole seconds, so values compare equal after a round
@@ -389,7 +391,7 @@ async fn every_other_entity_round_trips(db: &DatabaseConnection, candidate_id: i
     assert_eq!(run.variance_count, 0, "variance_count defaults to 0");
     let item = reconciliation_item::ActiveModel {
         run_id: Set(run.id),
-        kind: Set("hire_missing".to_owned()),
+        kind: Set(reconciliation_item::VarianceKind::HireWithoutPayout),
         subject_type: Set("application".to_owned()),
         subject_id: Set("gh-app-1".to_owned()),
         detail: Set("{}".to_owned()),

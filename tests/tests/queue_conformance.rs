@@ -933,6 +933,7 @@ async fn a_worker_retries_on_the_kind_schedule_then_dead_letters(driver: Driver)
         max_attempts: 3,
         base_delay: Duration::from_millis(100),
         max_delay: Duration::from_millis(200),
+        schedule: None,
     };
     let policies = RetryPolicies::default().with_kind("probe", policy);
     let recovers = Job::Probe(Probe {

@@ -15,12 +15,21 @@
 //!   web  [--listen ADDR] [--no-migrate]    HTTP only
 //!   migrate                                apply database migrations
 //!   config check                           validate and print the effective config
+//!   employees import FILE.csv              import referrers
+//!   links create --employee E --job J      mint a referral link
+//!   audit verify                           check the audit log's hash chain
+//!   export payouts|referrals|audit --from DATE --to DATE [--format csv|json] [--out FILE]
+//!   report kpis --from DATE --to DATE [--json]
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jobs::finance::{
+    DateBound,
+    export::{Dataset, Format},
+};
 
 use crate::config::{ConfigError, Settings};
 
@@ -84,12 +93,138 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Manage referrers.
-    #[command(subcommand)]
-    Employees(EmployeesCommand),
+    /// The one-shot tasks on the data (`employees import`, `audit verify`,
+    /// `export`, `report kpis`, `reconcile`), each a top-level subcommand
+    /// (flattened); `commands::task` dispatches them.
+    #[command(flatten)]
+    Task(TaskCommand),
     /// Manage referral links.
     #[command(subcommand)]
     Links(LinksCommand),
+}
+
+/// The one-shot tasks on the data that `commands::task` runs.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TaskCommand {
+    /// Manage referrers.
+    #[command(subcommand)]
+    Employees(EmployeesCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Export payouts, referrals or the audit log for HR and finance.
+    Export(ExportArgs),
+    /// Reports for finance.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+impl TaskCommand {
+    /// The subcommand as typed, e.g. `"audit verify"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskCommand::Employees(_) => "employees import",
+            TaskCommand::Audit(_) => "audit verify",
+            TaskCommand::Export(_) => "export",
+            TaskCommand::Report(_) => "report kpis",
+        }
+    }
+}
+
+/// `referral-worker audit ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit log's hash chain in id order. Prints `OK: N events
+    /// verified`, or the first row that does not fit (and what is wrong
+    /// with it) and exits 1.
+    Verify,
+}
+
+/// A period, both ends included: a day `YYYY-MM-DD` (UTC) or an RFC 3339
+/// timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct PeriodArgs {
+    /// First day or instant included.
+    #[arg(long, value_name = "DATE")]
+    pub from: DateBound,
+    /// Last day or instant included.
+    #[arg(long, value_name = "DATE")]
+    pub to: DateBound,
+}
+
+/// `referral-worker export DATASET ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ExportArgs {
+    /// What to export.
+    #[arg(value_enum)]
+    pub dataset: ExportDataset,
+    /// Which rows: created (payouts, referrals) or occurred (audit) in this period.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// Output encoding.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Write to this file (replaced only once the export is complete)
+    /// instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Include records marked as test data.
+    #[arg(long)]
+    pub include_test: bool,
+}
+
+/// The datasets `export` knows, as clap lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportDataset {
+    /// The payout ledger.
+    Payouts,
+    /// Every attribution claim.
+    Referrals,
+    /// The audit log with its hash chain.
+    Audit,
+}
+
+impl From<ExportDataset> for Dataset {
+    fn from(d: ExportDataset) -> Self {
+        match d {
+            ExportDataset::Payouts => Dataset::Payouts,
+            ExportDataset::Referrals => Dataset::Referrals,
+            ExportDataset::Audit => Dataset::Audit,
+        }
+    }
+}
+
+/// The encodings `export` writes, as clap lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON array.
+    Json,
+}
+
+impl From<ExportFormat> for Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => Format::Csv,
+            ExportFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// `referral-worker report ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum ReportCommand {
+    /// Referral conversion, time to hire, payouts delivered by month and
+    /// currency, and the top referrers, for a period. Test records are left out.
+    Kpis {
+        /// The period.
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// Print JSON (as `GET /api/reports/kpis` answers) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `referral-worker employees ...`.
@@ -142,7 +277,7 @@ impl Command {
             Command::Web { .. } => "web",
             Command::Migrate => "migrate",
             Command::Config(ConfigCommand::Check) => "config check",
-            Command::Employees(_) => "employees import",
+            Command::Task(task) => task.name(),
             Command::Links(_) => "links create",
         }
     }
@@ -163,9 +298,7 @@ impl Command {
             Command::Serve { no_migrate, .. }
             | Command::Work { no_migrate }
             | Command::Web { no_migrate, .. } => !no_migrate,
-            Command::Migrate | Command::Config(_) | Command::Employees(_) | Command::Links(_) => {
-                false
-            }
+            Command::Migrate | Command::Config(_) | Command::Task(_) | Command::Links(_) => false,
         }
     }
 }
@@ -239,6 +372,67 @@ mod tests {
     fn bad_listen_address_is_a_usage_error() {
         let err = parse(&["web", "--listen", "nowhere"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn finance_commands_are_top_level() {
+        let cli = parse(&["audit", "verify"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Task(TaskCommand::Audit(AuditCommand::Verify))
+        );
+        assert!(!cli.command.migrate_on_start());
+        let cli = parse(&[
+            "export",
+            "payouts",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31T12:00:00Z",
+            "--format",
+            "json",
+            "--include-test",
+        ])
+        .unwrap();
+        let Command::Task(TaskCommand::Export(args)) = cli.command else {
+            panic!("not an export: {cli:?}");
+        };
+        assert_eq!(args.dataset, ExportDataset::Payouts);
+        assert_eq!(args.format, ExportFormat::Json);
+        assert!(args.include_test && args.out.is_none());
+        assert!(matches!(args.period.to, DateBound::Instant(_)));
+        let cli = parse(&["employees", "import", "hr.csv"]).unwrap();
+        assert_eq!(cli.command.name(), "employees import");
+    }
+
+    #[test]
+    fn a_malformed_date_is_a_usage_error() {
+        let err = parse(&[
+            "report",
+            "kpis",
+            "--from",
+            "yesterday",
+            "--to",
+            "2026-01-31",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--from"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_dataset_is_a_usage_error() {
+        assert!(
+            parse(&[
+                "export",
+                "salaries",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-02"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

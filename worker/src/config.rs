@@ -103,6 +103,83 @@ pub struct Settings {
     pub ats: AtsSettings,
     /// Bonus rules and milestone timers.
     pub payouts: PayoutsSettings,
+    /// Milestone detection: which ATS stages mean "hired", where the start
+    /// date is.
+    pub milestones: MilestoneSettings,
+    /// Signed notifications besides the bonus POST: status sync, CRM, alerts.
+    pub notifications: NotificationSettings,
+}
+
+/// `[milestones]`: how events become milestones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MilestoneSettings {
+    /// Stage names that mean "hired", per ATS (`greenhouse`, `lever`,
+    /// `careers_site`, `generic`), compared case-insensitively. An
+    /// application moved into one of them is hired even when the event
+    /// carries no `hired` status. Empty: only the ATS's own hired status
+    /// (Greenhouse `hired`, Lever `candidateHired`) counts.
+    pub hire_stages: std::collections::BTreeMap<String, Vec<String>>,
+    /// The field of a careers-site / generic `application.status_changed`
+    /// event's `application` object holding the start date
+    /// (`YYYY-MM-DD` or RFC 3339). Default `start_date`.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub start_date_field: String,
+}
+
+/// `[notifications]`: where status syncs, CRM hand-offs and alerts go.
+/// Each URL is optional; an empty one sends nothing of that kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// The referral platform: every milestone and payout state change is
+    /// POSTed here (Standard Webhooks, `referral.status_changed`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub status_sync_url: String,
+    /// `whsec_` secret status syncs are signed with.
+    pub status_sync_secret: Secret,
+    /// Also tell the referral platform when a hire is undone by a
+    /// rejection (off by default: referrers are not told about rejections).
+    pub notify_rejections: bool,
+    /// The CRM: a confirmed hire with its attribution is POSTed here
+    /// (`referral.hire_confirmed`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub crm_url: String,
+    /// `whsec_` secret CRM hand-offs are signed with.
+    pub crm_secret: Secret,
+    /// A Slack-compatible incoming webhook (`{"text": ...}`) for alerts:
+    /// dead or failed payouts, a destination disabled by a 410. The URL is
+    /// the credential, so it is kept secret.
+    pub alert_webhook_url: Secret,
+    /// Requests per second to each of these destinations, per process.
+    pub requests_per_second: u32,
+    /// How long one notification POST may take.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for MilestoneSettings {
+    fn default() -> Self {
+        MilestoneSettings {
+            hire_stages: std::collections::BTreeMap::new(),
+            start_date_field: jobs::intake::careers_site::DEFAULT_START_DATE_FIELD.to_owned(),
+        }
+    }
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            status_sync_url: String::new(),
+            status_sync_secret: Secret::default(),
+            notify_rejections: false,
+            crm_url: String::new(),
+            crm_secret: Secret::default(),
+            alert_webhook_url: Secret::default(),
+            requests_per_second: 10,
+            timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 /// `[payouts]`: bonus rules and the probation timers' safety net.
@@ -129,6 +206,17 @@ pub struct PayoutsSettings {
     pub destination_idempotent: bool,
     /// Bonus POSTs per second, per process.
     pub destination_requests_per_second: u32,
+    /// How long one bonus POST may take, answer included (Standard Webhooks
+    /// suggests 15–30 s). A POST that times out after it was sent has an
+    /// unknown outcome: resent only to an idempotent destination.
+    #[serde(with = "duration")]
+    pub destination_timeout: Duration,
+    /// Delays between attempts of a bonus POST and of every notification:
+    /// one attempt, then one retry per entry, then dead (and an alert).
+    /// Default Standard Webhooks' schedule: 5s, 5m, 30m, 2h, 5h, 10h, 14h,
+    /// 20h, 24h. A `[queue.kinds.send_payout]` section, when present, wins.
+    #[serde(with = "durations")]
+    pub retry_schedule: Vec<Duration>,
 }
 
 impl Default for PayoutsSettings {
@@ -140,6 +228,8 @@ impl Default for PayoutsSettings {
             destination_secret: Secret::default(),
             destination_idempotent: true,
             destination_requests_per_second: 10,
+            destination_timeout: Duration::from_secs(15),
+            retry_schedule: jobs::queue::RetryPolicy::webhook_schedule(),
         }
     }
 }
@@ -1297,6 +1387,75 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         );
     }
     check(
+        !settings.payouts.retry_schedule.is_empty() && settings.payouts.retry_schedule.len() < 100,
+        "payouts.retry_schedule",
+        "must list between 1 and 99 delays",
+    );
+    check(
+        !settings.milestones.start_date_field.trim().is_empty(),
+        "milestones.start_date_field",
+        "must name a field",
+    );
+    for (ats, stages) in &settings.milestones.hire_stages {
+        check(
+            ["greenhouse", "lever", "careers_site", "generic"].contains(&ats.as_str()),
+            &format!("milestones.hire_stages.{ats}"),
+            "unknown ATS; one of greenhouse, lever, careers_site, generic",
+        );
+        check(
+            stages.iter().all(|s| !s.trim().is_empty()),
+            &format!("milestones.hire_stages.{ats}"),
+            "stage names must not be empty",
+        );
+    }
+    let n = &settings.notifications;
+    for (key, url, secret) in [
+        (
+            "notifications.status_sync_url",
+            &n.status_sync_url,
+            &n.status_sync_secret,
+        ),
+        ("notifications.crm_url", &n.crm_url, &n.crm_secret),
+    ] {
+        if url.is_empty() {
+            continue;
+        }
+        if let Err(message) = check_public_base_url(url) {
+            check(false, key, &message);
+        }
+        let secret_key = key.replace("_url", "_secret");
+        if secret.is_empty() {
+            check(false, &secret_key, &format!("must be set when {key} is"));
+        } else if let Err(e) = jobs::intake::careers_site::validate_secret(secret.expose()) {
+            check(false, &secret_key, &e.to_string());
+        }
+    }
+    if !n.alert_webhook_url.is_empty()
+        && let Err(message) = check_public_base_url(n.alert_webhook_url.expose())
+    {
+        // The URL is the credential: name the problem, not the value.
+        check(
+            false,
+            "notifications.alert_webhook_url",
+            &message.replace(n.alert_webhook_url.expose(), "[redacted]"),
+        );
+    }
+    check(
+        n.requests_per_second >= 1,
+        "notifications.requests_per_second",
+        "must be at least 1",
+    );
+    check(
+        n.timeout >= Duration::from_millis(100),
+        "notifications.timeout",
+        "must be at least 100ms",
+    );
+    check(
+        settings.payouts.destination_timeout >= Duration::from_millis(100),
+        "payouts.destination_timeout",
+        "must be at least 100ms",
+    );
+    check(
         settings.payouts.destination_requests_per_second >= 1,
         "payouts.destination_requests_per_second",
         "must be at least 1",
@@ -1368,6 +1527,28 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         "ats.lever.requests_per_second",
         "must be at least 1",
     );
+}
+
+/// A list of humantime durations (`["5s", "5m"]`).
+mod durations {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &[Duration], serializer: S) -> Result<S::Ok, S::Error> {
+        value
+            .iter()
+            .map(|d| humantime_serde::Serde::from(*d))
+            .collect::<Vec<_>>()
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Duration>, D::Error> {
+        let raw: Vec<humantime_serde::Serde<Duration>> = Vec::deserialize(deserializer)?;
+        Ok(raw.into_iter().map(|d| d.into_inner()).collect())
+    }
 }
 
 mod duration {

@@ -79,7 +79,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Work { .. } => Role::Workers,
         Command::Web { .. } => Role::Web,
         Command::Config(_) => return Ok(()),
-        Command::Employees(cmd) => return crate::commands::employees(cmd.clone(), &settings).await,
+        Command::Task(cmd) => return crate::commands::task(cmd.clone(), &settings).await,
         Command::Links(cmd) => return crate::commands::links(cmd.clone(), &settings).await,
     };
     let app = Application::build(settings, role, command.migrate_on_start()).await?;
@@ -170,17 +170,27 @@ fn policy(s: &RetryPolicySettings) -> RetryPolicy {
         max_attempts: s.max_attempts,
         base_delay: s.base_delay,
         max_delay: s.max_delay,
+        schedule: None,
     }
 }
 
-/// The retry policies from `[queue.retry]` and `[queue.kinds.*]`.
-pub fn retry_policies(settings: &QueueSettings) -> RetryPolicies {
-    settings
-        .kinds
-        .keys()
-        .fold(RetryPolicies::new(policy(&settings.retry)), |acc, kind| {
-            acc.with_kind(kind.clone(), policy(&settings.retry_for(kind)))
-        })
+/// The retry policies from `[queue.retry]` and `[queue.kinds.*]`, with
+/// `payouts.retry_schedule` for the outbound kinds (bonus POSTs and
+/// notifications) unless `[queue.kinds.<kind>]` names them.
+pub fn retry_policies(settings: &Settings) -> RetryPolicies {
+    let queue = &settings.queue;
+    let outbound = RetryPolicy::scheduled(settings.payouts.retry_schedule.clone());
+    let base = [
+        jobs::payout::ledger::SEND_PAYOUT,
+        jobs::outbox::DELIVER_MESSAGE,
+    ]
+    .into_iter()
+    .fold(RetryPolicies::new(policy(&queue.retry)), |acc, kind| {
+        acc.with_kind(kind, outbound.clone())
+    });
+    queue.kinds.keys().fold(base, |acc, kind| {
+        acc.with_kind(kind.clone(), policy(&queue.retry_for(kind)))
+    })
 }
 
 /// Everything request handlers and jobs share.
@@ -194,6 +204,10 @@ pub struct AppState {
     pub retry: RetryPolicies,
     /// The settings the process started with.
     pub settings: Arc<Settings>,
+    /// What jobs run with (rules, outbound clients): request handlers that
+    /// change workflow state use the same context, so their notifications
+    /// and sends go through the same clients and rate limiters.
+    pub jobs: Arc<JobContext>,
 }
 
 /// The job context from the settings: capture rules and the ATS clients
@@ -218,6 +232,18 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         ats_tag: r.ats_tag.clone(),
+        hire_stages: settings
+            .milestones
+            .hire_stages
+            .iter()
+            .map(|(ats, stages)| {
+                (
+                    ats.trim().to_lowercase(),
+                    stages.iter().map(|s| s.trim().to_lowercase()).collect(),
+                )
+            })
+            .collect(),
+        start_date_field: settings.milestones.start_date_field.clone(),
     };
     let mut ctx = JobContext::new(
         state.db.clone(),
@@ -238,10 +264,14 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         );
         destination.idempotent = p.destination_idempotent;
         ctx.payouts.destination = Some(Arc::new(
-            jobs::payout::outbound::OutboundClient::new(destination)
-                .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?,
+            jobs::payout::outbound::OutboundClient::with_options(
+                destination,
+                &outbound_options(p.destination_timeout),
+            )
+            .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?,
         ));
     }
+    ctx.notifications = notifications(settings)?;
     let gh = &settings.ats.greenhouse;
     if !gh.api_key.is_empty() {
         let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
@@ -313,16 +343,22 @@ impl Application {
         } else {
             None
         };
-        let retry = retry_policies(&settings.queue);
-        let state = AppState {
+        let retry = retry_policies(&settings);
+        let mut state = AppState {
+            jobs: Arc::new(JobContext::new(
+                db.clone(),
+                queue.clone(),
+                retry.clone(),
+                Default::default(),
+            )),
             db,
             queue,
             retry,
             settings: Arc::new(settings.clone()),
         };
-        // Fail at start-up, naming the key, rather than on the first job or
+        // Fails at start-up, naming the key, rather than on the first job or
         // the first delivery.
-        job_context(&settings, &state)?;
+        state.jobs = Arc::new(job_context(&settings, &state)?);
         let careers_secret = settings.webhooks.careers_site_secret.expose();
         if !careers_secret.is_empty() {
             jobs::intake::careers_site::validate_secret(careers_secret)
@@ -388,6 +424,82 @@ impl Application {
     }
 }
 
+/// What a one-shot command needs to act like a job: the database, the
+/// queue and the job context built from `settings`.
+///
+/// # Errors
+/// A database or queue that cannot be reached; a section that cannot make
+/// a client.
+pub async fn connect_job_context(settings: &Settings) -> anyhow::Result<Arc<JobContext>> {
+    let db = connect_database(settings).await?;
+    let queue = connect_queue(&settings.queue, &db).await?;
+    let retry = retry_policies(settings);
+    let mut state = AppState {
+        jobs: Arc::new(JobContext::new(
+            db.clone(),
+            queue.clone(),
+            retry.clone(),
+            Default::default(),
+        )),
+        db,
+        queue,
+        retry,
+        settings: Arc::new(settings.clone()),
+    };
+    state.jobs = Arc::new(job_context(settings, &state)?);
+    Ok(state.jobs)
+}
+
+/// The status-sync, CRM and alert clients of `[notifications]`.
+fn notifications(settings: &Settings) -> anyhow::Result<jobs::outbox::Notifications> {
+    use jobs::payout::outbound::{Destination, OutboundClient};
+    let n = &settings.notifications;
+    let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
+    let options = outbound_options(n.timeout);
+    let signed =
+        |name: &str, url: &str, secret: &str| -> anyhow::Result<Option<Arc<OutboundClient>>> {
+            if url.is_empty() {
+                return Ok(None);
+            }
+            let url = url::Url::parse(url).with_context(|| format!("notifications.{name}_url"))?;
+            let client =
+                OutboundClient::with_options(Destination::new(name, url, secret, rps), &options)
+                    .map_err(|e| anyhow::anyhow!("notifications.{name}: {e}"))?;
+            Ok(Some(Arc::new(client)))
+        };
+    let alert = if n.alert_webhook_url.is_empty() {
+        None
+    } else {
+        // The URL is the credential: never put it in an error.
+        let url = url::Url::parse(n.alert_webhook_url.expose())
+            .map_err(|_| anyhow::anyhow!("notifications.alert_webhook_url is not a URL"))?;
+        Some(Arc::new(
+            OutboundClient::with_options(Destination::slack("alert", url, rps), &options)
+                .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?,
+        ))
+    };
+    Ok(jobs::outbox::Notifications {
+        status_sync: signed(
+            "status_sync",
+            &n.status_sync_url,
+            n.status_sync_secret.expose(),
+        )?,
+        crm: signed("crm", &n.crm_url, n.crm_secret.expose())?,
+        alert,
+        notify_rejections: n.notify_rejections,
+        public_base_url: settings.http.public_base_url.clone(),
+    })
+}
+
+/// Outbound transport options for a request timeout: the connect timeout
+/// stays strictly shorter (see `jobs::payout::outbound`).
+fn outbound_options(timeout: Duration) -> jobs::payout::outbound::OutboundOptions {
+    let mut options = jobs::payout::outbound::OutboundOptions::default();
+    options.http.timeout = timeout;
+    options.http.connect_timeout = options.http.connect_timeout.min(timeout / 2);
+    options
+}
+
 /// What every job attempt can reach.
 struct JobRuntime {
     limiter: Option<DefaultDirectRateLimiter>,
@@ -430,9 +542,8 @@ async fn run_workers(
         poll_interval: q.poll_interval,
         retry: state.retry.clone(),
     };
-    let ctx = job_context(&settings, &state)?;
     let runtime = Arc::new(JobRuntime {
-        ctx,
+        ctx: (*state.jobs).clone(),
         limiter: q
             .rate_limit_per_second()
             .map(|n: NonZeroU32| RateLimiter::direct(Quota::per_second(n))),
@@ -450,7 +561,7 @@ async fn run_workers(
                     _ = tokio::time::sleep(every) => {}
                 }
                 if let Err(e) = jobs::milestones::sweep_timers(&ctx).await {
-                    tracing::warn!(error = %e, "sweeping probation timers failed");
+                    tracing::warn!(error = %e, "sweeping timers, payouts and notifications failed");
                 }
             }
         })

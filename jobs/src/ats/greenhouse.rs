@@ -196,6 +196,50 @@ impl GreenhouseClient {
         self.transport.parse_json("GET application", &body)
     }
 
+    /// `GET /v1/applications?last_activity_after=…`, every page (500 per
+    /// page, until a short page): the applications that moved since
+    /// `since`, for reconciliation. At most `max_pages` pages are read, so
+    /// a huge account cannot hold a reconciliation run for hours.
+    ///
+    /// # Errors
+    /// As for every call; a body that is not a JSON array is permanent.
+    pub async fn list_applications(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        max_pages: u32,
+    ) -> Result<Vec<Value>> {
+        const PER_PAGE: usize = 500;
+        let mut all = Vec::new();
+        for page in 1..=max_pages {
+            let mut url = endpoint(&self.base_url, &["applications"])?;
+            url.query_pairs_mut()
+                .append_pair("per_page", &PER_PAGE.to_string())
+                .append_pair("page", &page.to_string())
+                .append_pair(
+                    "last_activity_after",
+                    &since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                );
+            let body = self
+                .transport
+                .send(Call {
+                    method: Method::GET,
+                    url,
+                    headers: &[],
+                    json: None,
+                })
+                .await?;
+            let Value::Array(items) = self.transport.parse_json("GET applications", &body)? else {
+                return Err(Error::permanent("GET applications did not return a list"));
+            };
+            let short = items.len() < PER_PAGE;
+            all.extend(items);
+            if short {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// The `PATCH /v1/applications/{id}` body for a write-back, or `None`
     /// when there is nothing to set.
     fn application_patch(&self, w: &WriteBack) -> Option<Value> {

@@ -41,8 +41,10 @@
 //! # What a delivery becomes
 //!
 //! [`decode`] turns an `application.submitted` body into
-//! [`IntakeEvent::Application`], and every other `type` into
-//! [`IntakeEvent::Ignored`]. Email and phone are kept exactly as the
+//! [`IntakeEvent::Application`], an `application.status_changed` body (the
+//! generic JSON any ATS without a connector of its own can send: `hired`,
+//! `rejected`, a stage, a start date) into [`IntakeEvent::StageChanged`],
+//! and every other `type` into [`IntakeEvent::Ignored`]. Email and phone are kept exactly as the
 //! applicant typed them (`" Jose.Almeida+jobs@Example.org "`). The identity
 //! module canonicalises them later and keeps the raw value beside the
 //! canonical one.
@@ -56,7 +58,7 @@ use subtle::ConstantTimeEq;
 
 use super::signature::HeaderLookup;
 use super::signature::json::{self, Obj};
-use super::{ApplicationEvent, IntakeError, IntakeEvent, Source};
+use super::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
 
 /// How far `webhook-timestamp` may be from now, either way, in seconds
 /// (the crate's and the spec libraries' five minutes).
@@ -69,6 +71,24 @@ pub const MIN_SECRET_BYTES: usize = 24;
 
 /// The event type [`decode`] maps to an application.
 pub const APPLICATION_SUBMITTED: &str = "application.submitted";
+
+/// The event type [`decode`] maps to a stage or status change:
+///
+/// ```json
+/// {"type": "application.status_changed", "changed_at": "2026-01-05T09:00:00Z",
+///  "application": {"id": "sub_…", "ats": "careers_site", "status": "hired",
+///                  "stage": "Hired", "start_date": "2026-02-01"}}
+/// ```
+///
+/// `application.id` is the application's id in its ATS; `ats` defaults to
+/// `careers_site`. An application submitted through our careers site is
+/// stored under `careers_site` and its `submission_id`, whatever its
+/// `job.ats` says, so it is addressed that way here too.
+/// The start date's field is configurable ([`decode_with`]).
+pub const APPLICATION_STATUS_CHANGED: &str = "application.status_changed";
+
+/// The default field of the start date in `application.status_changed`.
+pub const DEFAULT_START_DATE_FIELD: &str = "start_date";
 
 /// Checks that `secret` is a usable Standard Webhooks secret: `whsec_`
 /// (optional) followed by base64 of at least [`MIN_SECRET_BYTES`] bytes.
@@ -197,9 +217,53 @@ pub fn verify_at<H: HeaderLookup + ?Sized>(
 ///   field that is read has the wrong type. `field` is the dotted path
 ///   (`job.ats_job_id`).
 pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
+    decode_with(body, DEFAULT_START_DATE_FIELD)
+}
+
+/// [`decode`], reading an `application.status_changed` start date from
+/// `start_date_field` (`[milestones] start_date_field`).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, IntakeError> {
     let value = json::parse(body)?;
     let root = Obj::root(&value)?;
     let kind = root.req_str("type")?;
+    if kind == APPLICATION_STATUS_CHANGED {
+        let app = root.obj("application")?;
+        let start = json::non_blank(app.str(start_date_field)?);
+        if let Some(date) = &start {
+            // `YYYY-MM-DD` or an RFC 3339 time; probation counts from the date.
+            let day = date.get(..10).unwrap_or("");
+            if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
+                return Err(json::invalid(
+                    app.path_of(start_date_field),
+                    "must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                ));
+            }
+        }
+        let status = json::non_blank(app.str("status")?);
+        if let Some(s) = &status
+            && !["active", "hired", "rejected", "withdrawn"].contains(&s.as_str())
+        {
+            return Err(json::invalid(
+                app.path_of("status"),
+                "must be one of active, hired, rejected, withdrawn",
+            ));
+        }
+        return Ok(IntakeEvent::StageChanged(StageChange {
+            source: Source::CareersSite,
+            event: APPLICATION_STATUS_CHANGED.to_owned(),
+            ats: json::non_blank(app.str("ats")?).unwrap_or_else(|| "careers_site".to_owned()),
+            ats_application_id: app.req_id("id")?,
+            ats_candidate_id: app.id("candidate_id")?,
+            job_id: app.id("job_id")?,
+            stage: json::non_blank(app.str("stage")?),
+            status,
+            changed_at: root.time_lenient("changed_at"),
+            starts_at: start.map(|d| d.chars().take(10).collect()),
+        }));
+    }
     if kind != APPLICATION_SUBMITTED {
         return Ok(IntakeEvent::Ignored {
             event: kind.to_owned(),

@@ -23,6 +23,7 @@
 //! |---|---|
 //! | `new_candidate_application`, `new_prospect_application`, `application_updated` | [`IntakeEvent::Application`] (or `Ignored` if the application has no job; see [`decode`]) |
 //! | `candidate_stage_change`, `hire_candidate`, `unhire_candidate`, `reject_candidate`, `unreject_candidate` | [`IntakeEvent::StageChanged`] |
+//! | `offer_created`, `offer_updated` (the start date), `offer_deleted` (status `offer_deleted`) | [`IntakeEvent::StageChanged`] |
 //! | `merge_candidate` | [`IntakeEvent::CandidateMerged`] |
 //! | `delete_application` | [`IntakeEvent::ApplicationDeleted`] |
 //! | `candidate_anonymized` | [`IntakeEvent::CandidateAnonymized`] |
@@ -148,6 +149,7 @@ pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
         | "unhire_candidate"
         | "reject_candidate"
         | "unreject_candidate" => stage_change(action, &payload.obj("application")?),
+        "offer_created" | "offer_updated" | "offer_deleted" => offer_change(action, &payload),
         "merge_candidate" => {
             let person = payload.obj("person")?;
             Ok(IntakeEvent::CandidateMerged {
@@ -240,6 +242,37 @@ fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError>
         status: owned(app.str("status")?),
         changed_at: own_time.or_else(|| app.time_lenient("last_activity_at")),
         starts_at: json::non_blank(offer.str("starts_at")?),
+    }))
+}
+
+/// An offer event: the offer's fields sit in `payload` itself (some
+/// accounts nest them under `payload.offer`). The start date is
+/// `start_date` (`starts_at` in the application's embedded offer); a
+/// deleted offer is reported with the status `offer_deleted`, which undoes
+/// a hire that rested on it.
+fn offer_change(action: &str, payload: &Obj<'_>) -> Result<IntakeEvent, IntakeError> {
+    let nested = payload.obj("offer")?;
+    let offer = if nested.is_present() {
+        nested
+    } else {
+        payload.clone()
+    };
+    let starts_at = match json::non_blank(offer.str("start_date")?) {
+        Some(date) => Some(date),
+        None => json::non_blank(offer.str("starts_at")?),
+    };
+    Ok(IntakeEvent::StageChanged(StageChange {
+        source: Source::Greenhouse,
+        event: action.to_owned(),
+        ats: ATS.to_owned(),
+        ats_application_id: offer.req_id("application_id")?,
+        ats_candidate_id: offer.id("candidate_id")?,
+        job_id: offer.id("job_id")?,
+        stage: None,
+        status: (action == "offer_deleted").then(|| "offer_deleted".to_owned()),
+        changed_at: offer.time_lenient("updated_at"),
+        // A date-time start is cut to its date, as `starts_at` is.
+        starts_at: starts_at.map(|d| d.chars().take(10).collect()),
     }))
 }
 
@@ -479,7 +512,7 @@ mod tests {
         for action in [
             "ping",
             "delete_candidate",
-            "offer_created",
+            "job_created",
             "update_candidate",
         ] {
             assert_eq!(

@@ -9,16 +9,34 @@
 //! active referrer). The unique index on (referral_id, tranche) makes every
 //! step idempotent: a fanned-out hire creates each row once.
 //!
-//! Sending ([`send`]) moves `eligible` → `sending` → `delivered`, or
-//! `failed` (a 4xx, a 410), `dead` (retries exhausted) or `outcome_unknown`
-//! (a non-idempotent receiver that may have got it: never resent
-//! automatically). The message's `webhook-id` and `Idempotency-Key` are the
-//! row's and never change, so a receiver can dedupe every retry.
+//! A rule with `require_approval` makes its rows wait as `eligible` with
+//! `needs_approval` until ops [`approve`] them (→ `approved`); ops can
+//! [`hold`] a row that has not been sent, and approving it releases it.
+//!
+//! Sending ([`send`]) moves `eligible`/`approved` → `sending` →
+//! `delivered`, or `failed` (a 4xx), `dead` (retries exhausted) or
+//! `outcome_unknown` (a non-idempotent receiver that may have got it: never
+//! resent automatically). A `410 Gone` switches the bonus destination off
+//! for every process ([`crate::outbox::disable`], with an alert) and puts
+//! the row back to wait. The message's `webhook-id` and `Idempotency-Key`
+//! are the row's and never change, so a receiver can dedupe every retry.
+//!
+//! Every state change but the in-flight `sending` marker is audited and
+//! staged for the referral platform's status sync
+//! ([`crate::outbox`]); failed and dead payouts alert ops with the job's
+//! id and its link in the ops API.
+//!
+//! Which job sends a row is recorded on it (`send_job_id`): the queue keeps
+//! a finished job's idempotency key while it retains the job, so
+//! [`enqueue_sends`] asks the queue whether the recorded job is still live
+//! instead, and gives the row a new job when it is not (approved after a
+//! hold, destination re-enabled, Redis wiped).
 
 use chrono::Utc;
 use entities::{
     application, employee,
     milestone::MilestoneKind,
+    outbound_message::OutboundChannel,
     payout::{self, PayoutState},
     referral,
 };
@@ -33,6 +51,7 @@ use crate::{
     db::begin_locked,
     error::{Error, Result},
     job::Job,
+    outbox::{self, BONUS_DESTINATION, Subject},
     payout::{
         outbound::{Message, SendOutcome},
         rules::JobFacts,
@@ -47,6 +66,65 @@ fn milestone_name(m: MilestoneKind) -> &'static str {
         MilestoneKind::Hire => "hire",
         MilestoneKind::ProbationComplete => "probation_complete",
     }
+}
+
+/// The milestone a row pays for, from its idempotency key.
+fn milestone_of(p: &payout::Model) -> &'static str {
+    if p.idempotency_key.ends_with(":hire") {
+        "hire"
+    } else {
+        "probation_complete"
+    }
+}
+
+/// Whether a row may be sent now (by state and approval).
+fn sendable(p: &payout::Model) -> bool {
+    match p.state {
+        PayoutState::Eligible => !p.needs_approval,
+        PayoutState::Approved | PayoutState::Sending => true,
+        _ => false,
+    }
+}
+
+/// Stages the referral platform's status sync for a payout's new state.
+///
+/// # Errors
+/// Database errors.
+pub async fn notify(
+    ctx: &JobContext,
+    conn: &impl ConnectionTrait,
+    p: &payout::Model,
+) -> Result<()> {
+    let referrer = referral::Entity::find_by_id(p.referral_id)
+        .one(conn)
+        .await?
+        .map(|r| r.employee_id);
+    outbox::stage(
+        ctx,
+        conn,
+        OutboundChannel::StatusSync,
+        "referral.status_changed",
+        Subject {
+            kind: "payout",
+            id: Some(p.id),
+        },
+        json!({
+            "referral_id": p.referral_id.to_string(),
+            "referring_employee_id": referrer,
+            "subject": "payout",
+            "payout_id": p.id.to_string(),
+            "milestone": milestone_of(p),
+            "tranche": p.tranche,
+            "amount_minor": p.amount_minor,
+            "currency": p.currency,
+            "state": p.state,
+            "awaiting_approval": p.state == PayoutState::Eligible && p.needs_approval,
+            "reason": p.reason,
+            "changed_at": Utc::now(),
+        }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Creates the payout rows of a credited referral whose hire was reached;
@@ -119,6 +197,8 @@ pub async fn on_hire(
             sent_at: Set(None),
             delivered_at: Set(None),
             is_test: Set(false),
+            needs_approval: Set(rule.require_approval),
+            send_job_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -132,11 +212,13 @@ pub async fn on_hire(
                 "payout",
                 row.id,
                 json!({ "referral_id": referral_id, "tranche": tranche, "amount_minor": amount,
-                    "currency": rule.currency, "state": state }),
+                    "currency": rule.currency, "state": state, "rule": rule.id,
+                    "needs_approval": rule.require_approval }),
             ),
         )
         .await?;
-        if state == PayoutState::Eligible {
+        notify(ctx, conn, &row).await?;
+        if sendable(&row) {
             ready.push(row.id);
         }
     }
@@ -190,6 +272,7 @@ pub async fn on_probation(
     for p in pending {
         let id = p.id;
         let eligible = active || !require_active;
+        let needs_approval = p.needs_approval;
         let mut a: payout::ActiveModel = p.into();
         a.state = Set(if eligible {
             PayoutState::Eligible
@@ -202,7 +285,7 @@ pub async fn on_probation(
             a.reason = Set(Some("referrer is no longer an active employee".into()));
         }
         a.updated_at = Set(Utc::now());
-        a.update(conn).await?;
+        let row = a.update(conn).await?;
         audit::append(
             conn,
             AuditEntry::system(
@@ -213,11 +296,12 @@ pub async fn on_probation(
                 },
                 "payout",
                 id,
-                json!({ "referral_id": referral_id }),
+                json!({ "referral_id": referral_id, "needs_approval": needs_approval }),
             ),
         )
         .await?;
-        if eligible {
+        notify(ctx, conn, &row).await?;
+        if sendable(&row) {
             ready.push(id);
         }
     }
@@ -228,19 +312,32 @@ pub async fn on_probation(
 ///
 /// # Errors
 /// Database errors.
+/// `rejected` says the hire was undone by a rejection: the referral
+/// platform is told only when `notifications.notify_rejections` is on.
+/// `earned_too`: also cancel tranches whose milestone was reached but that
+/// are not sent yet (the hire itself was undone); a termination during
+/// probation passes `false`, because the hire tranche was earned.
 pub async fn cancel_pending(
+    ctx: &JobContext,
     conn: &impl ConnectionTrait,
     referral_id: i64,
     reason: &str,
+    rejected: bool,
+    earned_too: bool,
 ) -> Result<()> {
-    let open = payout::Entity::find()
-        .filter(payout::Column::ReferralId.eq(referral_id))
-        .filter(payout::Column::State.is_in([
+    let states: &[PayoutState] = if earned_too {
+        &[
             PayoutState::Pending,
             PayoutState::Eligible,
             PayoutState::Approved,
             PayoutState::Held,
-        ]))
+        ]
+    } else {
+        &[PayoutState::Pending]
+    };
+    let open = payout::Entity::find()
+        .filter(payout::Column::ReferralId.eq(referral_id))
+        .filter(payout::Column::State.is_in(states.iter().copied()))
         .all(conn)
         .await?;
     for p in open {
@@ -249,7 +346,7 @@ pub async fn cancel_pending(
         a.state = Set(PayoutState::Cancelled);
         a.reason = Set(Some(reason.to_string()));
         a.updated_at = Set(Utc::now());
-        a.update(conn).await?;
+        let row = a.update(conn).await?;
         audit::append(
             conn,
             AuditEntry::system(
@@ -260,22 +357,168 @@ pub async fn cancel_pending(
             ),
         )
         .await?;
+        if !rejected || ctx.notifications.notify_rejections {
+            notify(ctx, conn, &row).await?;
+        }
     }
     Ok(())
 }
 
-/// Enqueues the send job of each payout (keyed by payout: at most one live).
+/// Gives each sendable payout a send job unless its recorded job is still
+/// live; returns how many jobs were enqueued.
+///
+/// At most one live job per row, across processes, without holding a lock
+/// across the enqueue (the embedded queue writes to the same SQLite file,
+/// which a held write lock would deadlock): the new job's idempotency key
+/// names the job it replaces, so two processes that both saw the same
+/// finished (or missing) job enqueue the same key, and the queue keeps one.
 ///
 /// # Errors
-/// Queue errors.
-pub async fn enqueue_sends(ctx: &JobContext, ids: &[i64]) -> Result<()> {
-    for id in ids {
-        let job = Job::SendPayout { payout_id: *id }
-            .to_new_job(&ctx.retry)?
-            .idempotency_key(format!("send:{id}"));
-        ctx.queue.enqueue(job).await?;
+/// Database and queue errors.
+pub async fn enqueue_sends(ctx: &JobContext, ids: &[i64]) -> Result<usize> {
+    if ctx.payouts.destination.is_none() || outbox::is_disabled(&ctx.db, BONUS_DESTINATION).await? {
+        // Nothing would be sent; the sweeper tries again once it can be.
+        return Ok(0);
     }
-    Ok(())
+    let mut enqueued = 0;
+    for &id in ids {
+        let Some(p) = payout::Entity::find_by_id(id).one(&ctx.db).await? else {
+            continue;
+        };
+        if !sendable(&p) || ctx.queue.is_live(p.send_job_id.as_deref()).await? {
+            continue;
+        }
+        let previous = p.send_job_id.as_deref().unwrap_or("none");
+        let job = Job::SendPayout { payout_id: id }
+            .to_new_job(&ctx.retry)?
+            .idempotency_key(format!("send:{id}:after:{previous}"));
+        let queued = ctx.queue.enqueue(job).await?;
+        payout::Entity::update_many()
+            .set(payout::ActiveModel {
+                send_job_id: Set(Some(queued.id.as_str().to_string())),
+                ..Default::default()
+            })
+            .filter(payout::Column::Id.eq(id))
+            .exec(&ctx.db)
+            .await?;
+        if !queued.duplicate {
+            enqueued += 1;
+        }
+    }
+    Ok(enqueued)
+}
+
+/// Sends what is sendable and has no live job (after a Redis wipe, a
+/// re-enabled destination, a crash between commit and enqueue). Run by
+/// every worker's sweeper.
+///
+/// # Errors
+/// Database and queue errors.
+pub async fn sweep(ctx: &JobContext) -> Result<usize> {
+    let ids: Vec<i64> = payout::Entity::find()
+        .filter(payout::Column::State.is_in([
+            PayoutState::Eligible,
+            PayoutState::Approved,
+            PayoutState::Sending,
+        ]))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .filter(sendable)
+        .map(|p| p.id)
+        .collect();
+    enqueue_sends(ctx, &ids).await
+}
+
+/// Ops approve a payout that waits for approval (or release a held one):
+/// it becomes `approved` and is sent. Audited with the actor and reason.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] when the payout is not
+/// waiting for approval or held.
+pub async fn approve(
+    ctx: &JobContext,
+    payout_id: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<payout::Model> {
+    let row = ops_transition(
+        ctx,
+        payout_id,
+        actor,
+        reason,
+        "payout.approved",
+        |p| match p.state {
+            PayoutState::Eligible | PayoutState::Held => Ok(PayoutState::Approved),
+            _ => Err("only an eligible (awaiting approval) or held payout can be approved"),
+        },
+    )
+    .await?;
+    enqueue_sends(ctx, &[payout_id]).await?;
+    Ok(row)
+}
+
+/// Ops freeze a payout that has not been sent (a dispute, an
+/// investigation); only [`approve`] moves it on. Audited with the actor.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] for a payout that is
+/// pending its milestone, in flight or finished.
+pub async fn hold(
+    ctx: &JobContext,
+    payout_id: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<payout::Model> {
+    ops_transition(ctx, payout_id, actor, reason, "payout.held", |p| {
+        match p.state {
+            PayoutState::Eligible | PayoutState::Approved | PayoutState::Failed => {
+                Ok(PayoutState::Held)
+            }
+            _ => Err("only an eligible, approved or failed payout can be held"),
+        }
+    })
+    .await
+}
+
+async fn ops_transition(
+    ctx: &JobContext,
+    payout_id: i64,
+    actor: &str,
+    reason: &str,
+    action: &str,
+    next: impl FnOnce(&payout::Model) -> std::result::Result<PayoutState, &'static str>,
+) -> Result<payout::Model> {
+    let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
+    let Some(p) = payout::Entity::find_by_id(payout_id).one(&tx).await? else {
+        return Err(Error::NotFound(format!("payout {payout_id}")));
+    };
+    let state = next(&p).map_err(|why| Error::InvalidState {
+        id: format!("payout {payout_id}"),
+        state: format!("{:?}", p.state).to_lowercase(),
+        reason: why,
+    })?;
+    let previous = p.state;
+    let mut a: payout::ActiveModel = p.into();
+    a.state = Set(state);
+    a.reason = Set(Some(format!("{action} by {actor}: {reason}")));
+    a.updated_at = Set(Utc::now());
+    let row = a.update(&tx).await?;
+    audit::append(
+        &tx,
+        AuditEntry {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject_type: "payout".into(),
+            subject_id: payout_id.to_string(),
+            data: json!({ "from": previous, "to": state, "reason": reason }),
+        },
+    )
+    .await?;
+    notify(ctx, &tx, &row).await?;
+    tx.commit().await?;
+    outbox::kick(ctx).await?;
+    Ok(row)
 }
 
 /// The `send_payout` job: one attempt at POSTing the bonus event.
@@ -288,16 +531,18 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         // sweeper sends it once a destination is configured.
         return Ok(());
     };
+    if outbox::is_disabled(&ctx.db, BONUS_DESTINATION).await? {
+        // Switched off by a 410: the row waits; re-enabling sweeps it.
+        return Ok(());
+    }
     let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
     let Some(p) = payout::Entity::find_by_id(payout_id).one(&tx).await? else {
         return Err(Error::permanent(format!(
             "payout {payout_id} does not exist"
         )));
     };
-    if !matches!(
-        p.state,
-        PayoutState::Eligible | PayoutState::Approved | PayoutState::Sending
-    ) {
+    if !sendable(&p) {
+        // Held, awaiting approval, cancelled or finished meanwhile.
         return Ok(());
     }
     // `sending` on entry means an earlier attempt started and never recorded
@@ -310,7 +555,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         a.state = Set(PayoutState::OutcomeUnknown);
         a.reason = Set(Some(reason.into()));
         a.updated_at = Set(Utc::now());
-        a.update(&tx).await?;
+        let row = a.update(&tx).await?;
         audit::append(
             &tx,
             AuditEntry::system(
@@ -321,7 +566,20 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
             ),
         )
         .await?;
+        notify(ctx, &tx, &row).await?;
+        outbox::alert(
+            ctx,
+            &tx,
+            &format!("payout {payout_id} needs ops: {reason}"),
+            row.send_job_id.as_deref(),
+            Subject {
+                kind: "payout",
+                id: Some(payout_id),
+            },
+        )
+        .await?;
         tx.commit().await?;
+        outbox::kick(ctx).await?;
         return Ok(());
     }
     let r = referral::Entity::find_by_id(p.referral_id)
@@ -332,11 +590,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         Some(id) => application::Entity::find_by_id(id).one(&tx).await?,
         None => None,
     };
-    let milestone = if p.idempotency_key.ends_with(":hire") {
-        "hire"
-    } else {
-        "probation_complete"
-    };
+    let milestone = milestone_of(&p);
     let message = Message {
         id: p.webhook_id.clone(),
         event_type: "referral.milestone_reached".into(),
@@ -366,7 +620,11 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     a.update(&tx).await?;
     tx.commit().await?;
 
+    let before = p.state;
+    let needs_approval = p.needs_approval;
+    let started = std::time::Instant::now();
     let outcome = client.send(&message).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
     let max = ctx.retry.for_kind(SEND_PAYOUT).max_attempts;
     let (state, reason) = match &outcome {
         SendOutcome::Delivered { .. } => (PayoutState::Delivered, None),
@@ -374,12 +632,14 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
             PayoutState::Dead,
             Some(format!("gave up after {attempt} attempts: {reason}")),
         ),
-        // Back to eligible while the retry waits, so `sending` only ever
-        // means "an attempt is in flight".
-        SendOutcome::Retry { .. } => (PayoutState::Eligible, None),
-        SendOutcome::Failed { reason, .. } | SendOutcome::Gone { reason } => {
-            (PayoutState::Failed, Some(reason.clone()))
+        // Back to where it was while the retry waits, so `sending` only
+        // ever means "an attempt is in flight".
+        SendOutcome::Retry { reason, .. } => {
+            (resting(before, needs_approval), Some(reason.clone()))
         }
+        // The destination is switched off; the row waits for it.
+        SendOutcome::Gone { reason } => (resting(before, needs_approval), Some(reason.clone())),
+        SendOutcome::Failed { reason, .. } => (PayoutState::Failed, Some(reason.clone())),
         SendOutcome::OutcomeUnknown { reason } => {
             (PayoutState::OutcomeUnknown, Some(reason.clone()))
         }
@@ -399,7 +659,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         a.delivered_at = Set(Some(Utc::now()));
     }
     a.updated_at = Set(Utc::now());
-    a.update(&tx).await?;
+    let row = a.update(&tx).await?;
     audit::append(
         &tx,
         AuditEntry::system(
@@ -408,16 +668,66 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
             payout_id,
             json!({
                 "webhook_id": message.id, "attempt": attempt, "status_code": outcome.status(),
+                "duration_ms": duration_ms,
                 "state": state, "reason": reason,
             }),
         ),
     )
     .await?;
+    // A retry waiting is not news to the referrer; every other end is.
+    if state != before {
+        notify(ctx, &tx, &row).await?;
+    }
+    let job_id = row.send_job_id.as_deref();
+    let subject = Subject {
+        kind: "payout",
+        id: Some(payout_id),
+    };
+    match &outcome {
+        SendOutcome::Gone { reason } => {
+            outbox::disable(ctx, &tx, BONUS_DESTINATION, reason, job_id).await?;
+        }
+        _ if matches!(
+            state,
+            PayoutState::Failed | PayoutState::Dead | PayoutState::OutcomeUnknown
+        ) =>
+        {
+            outbox::alert(
+                ctx,
+                &tx,
+                &format!(
+                    "payout {payout_id} ({} {} minor units, tranche {}) is {}: {}",
+                    row.currency,
+                    row.amount_minor,
+                    row.tranche,
+                    format!("{state:?}").to_lowercase(),
+                    reason.as_deref().unwrap_or("")
+                ),
+                job_id,
+                subject,
+            )
+            .await?;
+        }
+        _ => {}
+    }
     tx.commit().await?;
+    outbox::kick(ctx).await?;
     match outcome {
         // Unknown outcome to a non-idempotent receiver: the job is done; the
         // row waits for ops (resend with the same key, or mark delivered).
         SendOutcome::OutcomeUnknown { .. } => Ok(()),
+        // Not this job's failure: the destination is off until ops say.
+        SendOutcome::Gone { .. } => Ok(()),
         other => other.into_job_result(),
+    }
+}
+
+/// The state a row returns to between attempts: an approved row stays
+/// approved (an interrupted one was approved if it needed to be).
+fn resting(before: PayoutState, needs_approval: bool) -> PayoutState {
+    match before {
+        PayoutState::Approved => PayoutState::Approved,
+        PayoutState::Sending if needs_approval => PayoutState::Approved,
+        _ => PayoutState::Eligible,
     }
 }

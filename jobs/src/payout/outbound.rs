@@ -137,6 +137,11 @@ pub struct Destination {
     pub idempotent: bool,
     /// Local pacing for this destination, per process.
     pub requests_per_second: NonZeroU32,
+    /// Standard Webhooks envelope and signature (`true`, the default), or a
+    /// Slack-compatible incoming webhook (`false`): the body is the
+    /// message's `data` as is (`{"text": …}`) and nothing is signed, because
+    /// such a URL is itself the credential.
+    pub signed: bool,
 }
 
 impl Destination {
@@ -153,6 +158,20 @@ impl Destination {
             secret: secret.into(),
             idempotent: true,
             requests_per_second,
+            signed: true,
+        }
+    }
+
+    /// A Slack-compatible incoming webhook: unsigned, body = `data`.
+    pub fn slack(name: impl Into<String>, url: Url, requests_per_second: NonZeroU32) -> Self {
+        Self {
+            name: name.into(),
+            url,
+            secret: String::new(),
+            // A repeated alert is harmless; a lost one is not.
+            idempotent: true,
+            requests_per_second,
+            signed: false,
         }
     }
 }
@@ -165,6 +184,7 @@ impl std::fmt::Debug for Destination {
             .field("secret", &"[redacted]")
             .field("idempotent", &self.idempotent)
             .field("requests_per_second", &self.requests_per_second)
+            .field("signed", &self.signed)
             .finish()
     }
 }
@@ -373,7 +393,8 @@ fn signer(secret: &str) -> Result<Webhook> {
 pub struct OutboundClient {
     destination: Destination,
     http: reqwest::Client,
-    webhook: Webhook,
+    /// `None` for an unsigned (Slack-compatible) destination.
+    webhook: Option<Webhook>,
     limiter: Arc<AccountLimiter>,
     max_wait: Duration,
     fallback_pause: Duration,
@@ -419,7 +440,11 @@ impl OutboundClient {
                 "must be shorter than the request timeout, or a slow connect looks like an unknown outcome",
             ));
         }
-        let webhook = signer(&destination.secret)?;
+        let webhook = if destination.signed {
+            Some(signer(&destination.secret)?)
+        } else {
+            None
+        };
         // `build_client` turns redirects off: a 3xx comes back as is.
         let http = options.http.build_client()?;
         let key = format!(
@@ -454,7 +479,13 @@ impl OutboundClient {
     /// # Errors
     /// [`Error::Permanent`] for a body that is not UTF-8.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
-        self.webhook
+        let Some(webhook) = &self.webhook else {
+            return Err(Error::permanent(format!(
+                "destination {} is unsigned",
+                self.destination.name
+            )));
+        };
+        webhook
             .sign(msg_id, timestamp, body)
             .map_err(|e| Error::permanent(format!("signing message {msg_id}: {e}")))
     }
@@ -482,25 +513,31 @@ impl OutboundClient {
             };
         }
 
-        let body = msg.body();
         let timestamp = Utc::now().timestamp();
-        let signature = match self.sign(&msg.id, timestamp, &body) {
-            Ok(s) => s,
-            Err(e) => {
-                return SendOutcome::Failed {
-                    status: 0,
-                    reason: format!("{dest}: not sent: {e}"),
-                };
-            }
+        let mut request = self.http.post(self.destination.url.clone());
+        let body = if self.webhook.is_some() {
+            let body = msg.body();
+            let signature = match self.sign(&msg.id, timestamp, &body) {
+                Ok(s) => s,
+                Err(e) => {
+                    return SendOutcome::Failed {
+                        status: 0,
+                        reason: format!("{dest}: not sent: {e}"),
+                    };
+                }
+            };
+            request = request
+                .header(HEADER_WEBHOOK_ID, &msg.id)
+                .header(HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
+                .header(HEADER_WEBHOOK_SIGNATURE, signature);
+            body
+        } else {
+            // A JSON value always serialises.
+            serde_json::to_vec(&msg.data).unwrap_or_default()
         };
 
         let started = std::time::Instant::now();
-        let result = self
-            .http
-            .post(self.destination.url.clone())
-            .header(HEADER_WEBHOOK_ID, &msg.id)
-            .header(HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_WEBHOOK_SIGNATURE, signature)
+        let result = request
             .header("Idempotency-Key", &msg.idempotency_key)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)

@@ -493,6 +493,26 @@ impl QueueStore {
         dispatch!(self, s => s.get(id).await)
     }
 
+    /// Whether the job with this stored id still exists and has not
+    /// finished (scheduled, ready, running or retrying). A row that points
+    /// at its sending job asks this before enqueueing another, so a wiped
+    /// queue or a finished job never leaves the row without one, and a live
+    /// job is never doubled.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn is_live(&self, id: Option<&str>) -> Result<bool> {
+        let Some(id) = id.and_then(|id| JobId::parse(id).ok()) else {
+            return Ok(false);
+        };
+        Ok(self.get(&id).await?.is_some_and(|job| {
+            matches!(
+                job.state,
+                JobState::Scheduled | JobState::Ready | JobState::Running | JobState::Retrying
+            )
+        }))
+    }
+
     /// Makes a dead, retrying or cancelled job ready now, with its attempts
     /// reset (its error history is kept). Returns the state it left.
     ///

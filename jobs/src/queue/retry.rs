@@ -5,12 +5,12 @@
 //! in the queue as a `retrying` job with a `run_at`, so a waiting retry never
 //! holds a worker slot and survives a restart.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use rand::Rng;
 
 /// A kind's retry budget and backoff schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts before the job is dead (the first run counts).
     pub max_attempts: u32,
@@ -18,6 +18,10 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The ceiling of the delay.
     pub max_delay: Duration,
+    /// An explicit schedule instead of doubling: the delay after the n-th
+    /// failure is `schedule[n-1]` (the last entry repeats). Outbound
+    /// webhooks use Standard Webhooks' (see [`RetryPolicy::webhook_schedule`]).
+    pub schedule: Option<Arc<[Duration]>>,
 }
 
 impl Default for RetryPolicy {
@@ -29,11 +33,45 @@ impl Default for RetryPolicy {
             max_attempts: 25,
             base_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(24 * 3600),
+            schedule: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// The retry delays Standard Webhooks recommends for senders: 5 s, 5 m,
+    /// 30 m, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h, about three days in all.
+    pub fn webhook_schedule() -> Vec<Duration> {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        [
+            5,
+            5 * MIN,
+            30 * MIN,
+            2 * HOUR,
+            5 * HOUR,
+            10 * HOUR,
+            14 * HOUR,
+            20 * HOUR,
+            24 * HOUR,
+        ]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
+    }
+
+    /// A policy that follows `schedule`: one attempt, then one retry per
+    /// entry, so `max_attempts` is `schedule.len() + 1`.
+    pub fn scheduled(schedule: Vec<Duration>) -> Self {
+        let max = schedule.iter().copied().max().unwrap_or_default();
+        Self {
+            max_attempts: schedule.len() as u32 + 1,
+            base_delay: schedule.first().copied().unwrap_or_default(),
+            max_delay: max,
+            schedule: Some(schedule.into()),
+        }
+    }
+
     /// The delay before the attempt after `failed_attempt` (1-based).
     ///
     /// Exponential with "equal jitter": half the exponential step is fixed and
@@ -41,6 +79,20 @@ impl RetryPolicy {
     /// outage) spread out instead of arriving in lockstep, while no retry
     /// comes sooner than half its nominal delay.
     pub fn delay_after(&self, failed_attempt: u32) -> Duration {
+        if let Some(schedule) = self.schedule.as_deref().filter(|s| !s.is_empty()) {
+            // A schedule names when to retry: jitter only later, by up to a
+            // tenth, so a fleet of failed sends spreads out without any
+            // retry coming sooner than promised.
+            let index = (failed_attempt.max(1) as usize - 1).min(schedule.len() - 1);
+            let nominal = schedule[index];
+            let spread = (nominal / 10).as_millis() as u64;
+            let jitter = if spread == 0 {
+                0
+            } else {
+                rand::rng().random_range(0..=spread)
+            };
+            return nominal + Duration::from_millis(jitter);
+        }
         let exp = failed_attempt.saturating_sub(1).min(32);
         let nominal = self
             .base_delay
@@ -81,7 +133,10 @@ impl RetryPolicies {
 
     /// The policy for `kind`.
     pub fn for_kind(&self, kind: &str) -> RetryPolicy {
-        self.by_kind.get(kind).copied().unwrap_or(self.default)
+        self.by_kind
+            .get(kind)
+            .cloned()
+            .unwrap_or_else(|| self.default.clone())
     }
 }
 
@@ -90,11 +145,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_schedule_is_followed_with_jitter_that_only_delays() {
+        let p = RetryPolicy::scheduled(RetryPolicy::webhook_schedule());
+        assert_eq!(p.max_attempts, 10, "one attempt plus nine retries");
+        for _ in 0..100 {
+            let d1 = p.delay_after(1);
+            assert!(d1 >= Duration::from_secs(5) && d1 <= Duration::from_millis(5_500));
+            let d2 = p.delay_after(2);
+            assert!(d2 >= Duration::from_secs(300) && d2 <= Duration::from_secs(330));
+            let d9 = p.delay_after(9);
+            assert!(d9 >= Duration::from_secs(24 * 3600));
+            assert!(p.delay_after(40) <= Duration::from_secs(24 * 3600 + 8640));
+        }
+    }
+
+    #[test]
     fn delays_grow_exponentially_within_jitter_and_cap() {
         let p = RetryPolicy {
             max_attempts: 10,
             base_delay: Duration::from_secs(4),
             max_delay: Duration::from_secs(60),
+            schedule: None,
         };
         for _ in 0..200 {
             let d1 = p.delay_after(1);

@@ -32,6 +32,16 @@ pub async fn upsert_employee(
     let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
     let rec: employees::EmployeeRecord = parse_json(&bytes)?;
     let outcome = employees::upsert(&state.db, &caller.actor(), &rec).await?;
+    if !rec.active {
+        // An inactive employee may be a referred hire still in probation.
+        let email = rec.validate()?;
+        jobs::milestones::terminate_employee(
+            &state.jobs,
+            email.as_str(),
+            &format!("the HRIS reports them inactive ({})", caller.actor()),
+        )
+        .await?;
+    }
     let status = if outcome == employees::Upserted::Created {
         StatusCode::CREATED
     } else {
@@ -159,13 +169,6 @@ pub async fn hire_terminated(
         .reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| format!("reported by {}", caller.actor()));
-    // Termination touches only milestone rows: no ATS clients needed.
-    let ctx = jobs::context::JobContext::new(
-        state.db.clone(),
-        state.queue.clone(),
-        state.retry.clone(),
-        Default::default(),
-    );
-    jobs::milestones::terminate(&ctx, application_id, &reason).await?;
+    jobs::milestones::terminate(&state.jobs, application_id, &reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,6 +45,10 @@ pub enum ApiError {
     /// The body is not `application/json` (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The action does not apply to the resource's current state (409),
+    /// e.g. approving a payout that was already delivered.
+    #[error("{0}")]
+    Conflict(String),
     /// The route exists, but not for this method (405).
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -72,6 +76,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -83,6 +88,7 @@ impl From<jobs::Error> for ApiError {
         match e {
             jobs::Error::Invalid { field, problem } => ApiError::Unprocessable { field, problem },
             jobs::Error::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            e @ jobs::Error::InvalidState { .. } => ApiError::Conflict(e.to_string()),
             jobs::Error::Db(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("database unavailable; retry later".into())

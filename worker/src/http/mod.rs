@@ -10,7 +10,9 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod finance;
 mod health;
+pub mod ops;
 pub mod webhooks;
 
 use axum::{
@@ -33,10 +35,18 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
             "/api/hires/{application}/terminated",
             post(api::hire_terminated),
         )
+        .route("/api/payouts/{id}/approve", post(ops::approve_payout))
+        .route("/api/payouts/{id}/hold", post(ops::hold_payout))
+        .route(
+            "/api/ops/destinations/{name}/enable",
+            post(ops::enable_destination),
+        )
+        .route("/api/ops/jobs/{id}", get(ops::job))
         .route("/r/{token}", get(api::follow_link))
         .route("/webhooks/applications", post(webhooks::careers_site))
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))
         .route("/webhooks/lever", post(webhooks::lever))
+        .merge(finance::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())

@@ -162,7 +162,9 @@ async fn intake(
         Err(e) => return Err(reject(state, source, false, e.into(), None).await),
     };
     let decoded = match source {
-        Source::CareersSite => intake::careers_site::decode(&bytes),
+        Source::CareersSite => {
+            intake::careers_site::decode_with(&bytes, &state.settings.milestones.start_date_field)
+        }
         Source::Greenhouse => intake::greenhouse::decode(&bytes),
         Source::Lever => intake::lever::decode(&bytes),
     };

@@ -1,0 +1,457 @@
+//! What payouts tell the world beyond the bonus POST, and what ops can do
+//! about them: manual approval and holds, a `410 Gone` that switches the
+//! bonus destination off (with an alert) until ops switch it back on,
+//! alerts for dead payouts that link to their job, the status sync of
+//! every milestone and payout change, and the hire hand-off to the CRM.
+//!
+//! Every outside system is a real local server ([`tests::receiver`]) that
+//! verifies Standard Webhooks signatures where the real one would.
+
+use std::time::Duration;
+
+use entities::{
+    payout::{self, PayoutState},
+    referral,
+};
+use jobs::payout::rules::{BonusRules, default_rules};
+use reqwest::StatusCode;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+use tests::{
+    app::{Setup, TestApp},
+    fixtures::{
+        GreenhouseApplication, application_by_ats_id, audit_with, post_greenhouse, processed,
+        put_employee, spawn_capture_app, tokens, unique, wait_until,
+    },
+    receiver::{Receiver, Reply},
+};
+use worker::config::{Secret, Settings};
+
+const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
+const SYNC_SECRET: &str = "whsec_c3RhdHVzLXN5bmMtdGVzdC1zZWNyZXQtMzItYnl0ZXMh";
+const CRM_SECRET: &str = "whsec_Y3JtLWhhbmQtb2ZmLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzIQ==";
+
+/// The outside world of one test.
+struct World {
+    bonus: Receiver,
+    status: Receiver,
+    crm: Receiver,
+    slack: Receiver,
+}
+
+impl World {
+    async fn start(bonus_script: Vec<Reply>) -> Self {
+        Self {
+            bonus: Receiver::builder()
+                .secret(BONUS_SECRET)
+                .script(bonus_script)
+                .start()
+                .await,
+            status: Receiver::builder().secret(SYNC_SECRET).start().await,
+            crm: Receiver::builder().secret(CRM_SECRET).start().await,
+            slack: Receiver::builder().start().await,
+        }
+    }
+
+    /// Points the app at every receiver; retries come quickly.
+    fn configure(&self, s: &mut Settings, probation: Duration, approval: bool) {
+        let mut rule = default_rules().rules()[0].clone();
+        rule.probation = probation;
+        rule.require_approval = approval;
+        s.payouts.rules = BonusRules::new(vec![rule]);
+        s.payouts.timer_sweep = Duration::from_millis(300);
+        s.payouts.destination_url = self.bonus.url("/bonus");
+        s.payouts.destination_secret = Secret::new(BONUS_SECRET);
+        s.payouts.retry_schedule = vec![Duration::from_millis(100), Duration::from_millis(200)];
+        s.notifications.status_sync_url = self.status.url("/status");
+        s.notifications.status_sync_secret = Secret::new(SYNC_SECRET);
+        s.notifications.crm_url = self.crm.url("/crm");
+        s.notifications.crm_secret = Secret::new(CRM_SECRET);
+        s.notifications.alert_webhook_url = Secret::new(self.slack.url("/services/T0/B0/x"));
+    }
+}
+
+async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
+    payout::Entity::find().all(db).await.expect("payouts")
+}
+
+async fn tranche(db: &DatabaseConnection, name: &str) -> payout::Model {
+    payouts(db)
+        .await
+        .into_iter()
+        .find(|p| p.tranche == name)
+        .unwrap_or_else(|| panic!("no {name} tranche"))
+}
+
+/// A credited Greenhouse application for `n`, hired (announced twice, as
+/// Greenhouse does). Returns the builder, to send later events.
+async fn referred_hire(app: &TestApp, n: u64) -> GreenhouseApplication {
+    put_employee(app, "E-NOTE", "noter@acme-example.com", true).await;
+    let gh = GreenhouseApplication::new(
+        880_000 + n,
+        550_000 + n,
+        4_012_345,
+        &format!("notified{n}@example.org"),
+    )
+    .credited_to("E-NOTE");
+    processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    for action in ["candidate_stage_change", "hire_candidate"] {
+        let mut e = gh.clone();
+        e.action = action.into();
+        e.status = "hired".into();
+        e.stage = "Hired".into();
+        processed(app, post_greenhouse(app, &unique("evt"), &e.body()).await).await;
+    }
+    gh
+}
+
+async fn ops_post(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The texts of the alerts Slack got.
+fn alert_texts(slack: &Receiver) -> Vec<String> {
+    slack
+        .bodies()
+        .iter()
+        .filter_map(|b| b["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_payout_that_needs_approval_waits_for_ops_and_is_sent_once_approved() {
+    let world = World::start(vec![]).await;
+    let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s, Duration::from_secs(86_400), true)
+    })
+    .await;
+    let db = app.db();
+    referred_hire(&app.app, 1).await;
+    let hire = tranche(db, "hire").await;
+    assert_eq!(hire.state, PayoutState::Eligible);
+    assert!(hire.needs_approval);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(world.bonus.count(), 0, "nothing is sent before approval");
+
+    let path = format!("/api/payouts/{}/approve", hire.id);
+    let no_token = app
+        .app
+        .client
+        .post(app.app.url(&path))
+        .json(&json!({"reason": "ok"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = ops_post(&app.app, &path, tokens::EMPLOYEES, json!({"reason": "ok"})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the HRIS token may not approve"
+    );
+    let (status, body) = ops_post(&app.app, &path, tokens::OPS, json!({"reason": "  "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "invalid_field", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap_or("").starts_with("reason:"),
+        "names the field: {body}"
+    );
+
+    // Held first (a dispute), then released by approval.
+    let hold = format!("/api/payouts/{}/hold", hire.id);
+    let (status, body) = ops_post(&app.app, &hold, tokens::OPS, json!({"reason": "dispute"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "held");
+    let (status, body) = ops_post(
+        &app.app,
+        &path,
+        tokens::OPS,
+        json!({"reason": "checked with HR"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "approved");
+
+    wait_until("the approved payout delivered", || async {
+        tranche(db, "hire").await.state == PayoutState::Delivered
+    })
+    .await;
+    assert_eq!(world.bonus.count(), 1, "sent once");
+    let (status, body) = ops_post(&app.app, &path, tokens::OPS, json!({"reason": "again"})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a delivered payout cannot be approved: {body}"
+    );
+    let approvals = audit_with(db, "payout.approved").await;
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].actor, "api:ops");
+    assert_eq!(approvals[0].data["reason"], "checked with HR");
+    assert_eq!(audit_with(db, "payout.held").await.len(), 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_410_switches_the_destination_off_with_an_alert_until_ops_switch_it_on() {
+    let world = World::start(vec![Reply::status(410).body("endpoint retired")]).await;
+    let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s, Duration::from_secs(86_400), false)
+    })
+    .await;
+    let db = app.db();
+    referred_hire(&app.app, 2).await;
+    wait_until("an alert about the 410", || async {
+        alert_texts(&world.slack).iter().any(|t| t.contains("410"))
+    })
+    .await;
+    let text = alert_texts(&world.slack)
+        .into_iter()
+        .find(|t| t.contains("410"))
+        .expect("alert");
+    assert!(text.contains("disabled"), "{text}");
+    let hire = tranche(db, "hire").await;
+    let job_id = hire.send_job_id.clone().expect("the send job is recorded");
+    assert!(
+        text.contains(&format!("/api/ops/jobs/{job_id}")),
+        "the alert links to the job: {text}"
+    );
+    let job = app
+        .app
+        .client
+        .get(app.app.url(&format!("/api/ops/jobs/{job_id}")))
+        .bearer_auth(tokens::OPS)
+        .send()
+        .await
+        .expect("GET job");
+    assert_eq!(job.status(), StatusCode::OK);
+    let job: Value = job.json().await.expect("json");
+    assert_eq!(job["kind"], "send_payout");
+
+    assert_eq!(hire.state, PayoutState::Eligible, "the payout waits");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        world.bonus.count(),
+        1,
+        "nothing more is sent to a gone destination"
+    );
+
+    let (status, body) = ops_post(
+        &app.app,
+        "/api/ops/destinations/bonus/enable",
+        tokens::OPS,
+        json!({"reason": "receiver moved back"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["was_disabled"], true);
+    wait_until("the waiting payout delivered", || async {
+        tranche(db, "hire").await.state == PayoutState::Delivered
+    })
+    .await;
+    let ids = world.bonus.webhook_ids();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], ids[1], "resent under the same webhook-id");
+    assert_eq!(audit_with(db, "destination.disabled").await.len(), 1);
+    assert_eq!(audit_with(db, "destination.enabled").await.len(), 1);
+    let (status, _) = ops_post(
+        &app.app,
+        "/api/ops/destinations/nowhere/enable",
+        tokens::OPS,
+        json!({"reason": "typo"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_payout_that_dies_raises_an_alert_naming_its_job() {
+    let world = World::start(vec![
+        Reply::status(503),
+        Reply::status(503),
+        Reply::status(503),
+    ])
+    .await;
+    let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s, Duration::from_secs(86_400), false)
+    })
+    .await;
+    let db = app.db();
+    referred_hire(&app.app, 3).await;
+    wait_until("the hire tranche dead", || async {
+        tranche(db, "hire").await.state == PayoutState::Dead
+    })
+    .await;
+    assert_eq!(
+        world.bonus.count(),
+        3,
+        "one attempt and one retry per entry of the schedule"
+    );
+    let hire = tranche(db, "hire").await;
+    let job_id = hire.send_job_id.expect("job");
+    wait_until("an alert for the dead payout", || async {
+        alert_texts(&world.slack)
+            .iter()
+            .any(|t| t.contains("is dead") && t.contains(&job_id))
+    })
+    .await;
+    let job = tests::fixtures::job(&app.app, &job_id).await.expect("job");
+    assert_eq!(job.state, jobs::queue::JobState::Dead);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire() {
+    let world = World::start(vec![]).await;
+    let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s, Duration::from_secs(2), false)
+    })
+    .await;
+    let db = app.db();
+    let gh = referred_hire(&app.app, 4).await;
+    wait_until("both tranches delivered", || async {
+        let p = payouts(db).await;
+        p.len() == 2 && p.iter().all(|p| p.state == PayoutState::Delivered)
+    })
+    .await;
+    let referral_id = payouts(db).await[0].referral_id.to_string();
+    let seen = |subject: &str, what: &str, state: &str| {
+        let bodies = world.status.bodies();
+        bodies.iter().any(|b| {
+            b["type"] == "referral.status_changed"
+                && b["data"]["subject"] == subject
+                && (b["data"]["milestone"] == what || b["data"]["tranche"] == what)
+                && b["data"]["state"] == state
+                && b["data"]["referral_id"] == referral_id.as_str()
+        })
+    };
+    wait_until("the last status change synced", || async {
+        seen("payout", "probation", "delivered")
+    })
+    .await;
+    for (subject, what, state) in [
+        ("milestone", "hire", "reached"),
+        ("milestone", "probation_complete", "armed"),
+        ("milestone", "probation_complete", "reached"),
+        ("payout", "hire", "eligible"),
+        ("payout", "hire", "delivered"),
+        ("payout", "probation", "pending"),
+        ("payout", "probation", "eligible"),
+    ] {
+        assert!(
+            seen(subject, what, state),
+            "no sync of {subject} {what} {state}"
+        );
+    }
+    assert!(
+        world
+            .status
+            .requests()
+            .iter()
+            .all(|r| r.verified == Some(true)),
+        "every status sync is signed"
+    );
+    assert!(
+        !world
+            .status
+            .bodies()
+            .iter()
+            .any(|b| b["data"]["state"] == "sending"),
+        "the in-flight marker is not a state referrers see"
+    );
+
+    let crm = world.crm.bodies();
+    assert_eq!(crm.len(), 1, "one hand-off for one hire: {crm:?}");
+    assert_eq!(crm[0]["type"], "referral.hire_confirmed");
+    assert_eq!(crm[0]["data"]["referral_id"], referral_id.as_str());
+    assert_eq!(crm[0]["data"]["referring_employee_id"], "E-NOTE");
+    assert_eq!(
+        crm[0]["data"]["candidate"]["ats_application_id"],
+        gh.application_id.to_string()
+    );
+    let everything = format!("{:?}{:?}", world.status.bodies(), crm);
+    assert!(
+        !everything.contains("notified4@example.org") && !everything.contains("noter@"),
+        "no emails leave in notifications"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rejection_after_the_hire_is_not_told_to_the_referrer_unless_configured() {
+    for notify in [false, true] {
+        let world = World::start(vec![]).await;
+        let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+            world.configure(s, Duration::from_secs(86_400), false);
+            s.notifications.notify_rejections = notify;
+        })
+        .await;
+        let db = app.db();
+        let n = if notify { 6 } else { 5 };
+        let gh = referred_hire(&app.app, n).await;
+        wait_until("the hire tranche delivered", || async {
+            tranche(db, "hire").await.state == PayoutState::Delivered
+        })
+        .await;
+        let mut reject = gh.clone();
+        reject.action = "reject_candidate".into();
+        reject.status = "rejected".into();
+        processed(
+            &app.app,
+            post_greenhouse(&app.app, &unique("evt"), &reject.body()).await,
+        )
+        .await;
+        assert_eq!(tranche(db, "probation").await.state, PayoutState::Cancelled);
+        // The cancellation's sync, if any, is staged in the same
+        // transaction and sent right after; give it time to arrive.
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let told = world
+            .status
+            .bodies()
+            .iter()
+            .any(|b| b["data"]["state"] == "cancelled");
+        assert_eq!(told, notify, "notify_rejections = {notify}");
+        let referral = referral::Entity::find().one(db).await.expect("q");
+        assert!(referral.is_some());
+        let app_row = application_by_ats_id(db, &gh.application_id.to_string()).await;
+        assert!(app_row.is_some());
+        app.cleanup().await;
+    }
+}
+
+#[test]
+fn bonus_sends_follow_the_standard_webhooks_schedule_by_default() {
+    let policies = worker::runtime::retry_policies(&Settings::default());
+    for kind in ["send_payout", "deliver_message"] {
+        let p = policies.for_kind(kind);
+        assert_eq!(p.max_attempts, 10, "{kind}: one attempt and nine retries");
+        assert!(p.delay_after(1) >= Duration::from_secs(5));
+        assert!(p.delay_after(2) >= Duration::from_secs(300));
+        assert!(p.delay_after(9) >= Duration::from_secs(24 * 3600));
+    }
+    let mut s = Settings::default();
+    s.queue.kinds.insert(
+        "send_payout".into(),
+        worker::config::RetryOverride {
+            max_attempts: Some(3),
+            base_delay: None,
+            max_delay: None,
+        },
+    );
+    assert_eq!(
+        worker::runtime::retry_policies(&s)
+            .for_kind("send_payout")
+            .max_attempts,
+        3,
+        "an explicit [queue.kinds.send_payout] wins"
+    );
+}

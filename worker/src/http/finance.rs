@@ -1,0 +1,145 @@
+//! `/api/exports/{payouts|referrals|audit}` and `/api/reports/kpis`: what HR
+//! and finance download, behind the `ops_read` scope.
+//!
+//! Thin, like the rest of the API: check the scope, parse the query string
+//! (every problem answers 400 naming the parameter), and hand over to
+//! `jobs::finance`. Exports stream: the body is produced a page at a time
+//! while the client reads it, so a year of ledger never sits in memory.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE},
+    response::Response,
+    routing::get,
+};
+use futures::{StreamExt, TryStreamExt};
+use jobs::finance::{
+    Period,
+    export::{self, Dataset, ExportRequest, Format},
+    kpis::{self, Kpis},
+};
+
+use super::{auth::Caller, error::ApiError};
+use crate::{config::Scope, runtime::AppState};
+
+/// The finance routes, merged into the service's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/exports/{dataset}", get(export))
+        .route("/api/reports/kpis", get(kpis))
+}
+
+/// The query string as pairs, or axum's reason it is not one.
+type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The query parameters, each at most once and each one of `allowed`.
+fn params(raw: RawQuery, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let Query(pairs) =
+        raw.map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
+    let mut params = HashMap::new();
+    for (name, value) in pairs {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "{name}: unknown parameter (expected {})",
+                allowed.join(", ")
+            )));
+        }
+        if params.contains_key(&name) {
+            return Err(ApiError::BadRequest(format!(
+                "{name}: given more than once"
+            )));
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
+/// `from` and `to`, both required.
+fn period(params: &HashMap<String, String>) -> Result<Period, ApiError> {
+    let required = |name: &str| {
+        params.get(name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}: required (a date YYYY-MM-DD or an RFC 3339 timestamp)"
+            ))
+        })
+    };
+    let (from, to) = (required("from")?, required("to")?);
+    Period::parse(from, to).map_err(|e| match e {
+        e @ jobs::Error::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+        other => other.into(),
+    })
+}
+
+/// `GET /api/exports/{dataset}?from=&to=[&format=csv|json][&include_test=true]`
+/// (scope `ops_read`): the export as a streamed CSV or JSON download.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(dataset): Path<String>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::OpsRead)?;
+    let dataset: Dataset = dataset.parse().map_err(ApiError::NotFound)?;
+    let params = params(query, &["from", "to", "format", "include_test"])?;
+    let period = period(&params)?;
+    let format = match params.get("format") {
+        None => Format::Csv,
+        Some(f) => f
+            .parse()
+            .map_err(|e| ApiError::BadRequest(format!("format: {e}")))?,
+    };
+    let include_test = match params.get("include_test").map(String::as_str) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "include_test: `{other}` is not true or false"
+            )));
+        }
+    };
+    let request = ExportRequest {
+        dataset,
+        format,
+        period,
+        include_test,
+    };
+
+    let mut chunks = Box::pin(export::stream(state.db.clone(), request));
+    // The header and the first page are read before answering, so a database
+    // that is down answers 503 instead of a 200 cut short. Later failures can
+    // only cut the body: they are logged, and the client sees a truncated
+    // transfer (no final chunk), never a complete-looking file.
+    let first = chunks.next().await.transpose()?;
+    let body = futures::stream::iter(first.map(Ok))
+        .chain(chunks)
+        .map_ok(|chunk| Bytes::from(chunk.bytes))
+        .inspect_err(move |e| {
+            tracing::error!(error = %e, dataset = %dataset, "export failed mid-stream");
+        });
+    Response::builder()
+        .header(CONTENT_TYPE, format.content_type())
+        .header(
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", request.file_name()),
+        )
+        // Ledger data: no proxy or browser cache keeps a copy.
+        .header(CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(body))
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))
+}
+
+/// `GET /api/reports/kpis?from=&to=` (scope `ops_read`): the KPIs as JSON.
+pub async fn kpis(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: RawQuery,
+) -> Result<Json<Kpis>, ApiError> {
+    caller.require(Scope::OpsRead)?;
+    let params = params(query, &["from", "to"])?;
+    let period = period(&params)?;
+    Ok(Json(kpis::compute(&state.db, period).await?))
+}
