@@ -971,6 +971,35 @@ pub async fn put_employee(app: &TestApp, employee_id: &str, email: &str, active:
     );
 }
 
+/// A Greenhouse application credited to `referrer` (created active), then
+/// hired, announced twice as Greenhouse fans a hire out
+/// (`candidate_stage_change` to Hired and `hire_candidate`); each delivery
+/// is processed before the next. Returns the application's builder, to
+/// send later events about it.
+pub async fn credited_hire(
+    app: &TestApp,
+    referrer: &str,
+    application: GreenhouseApplication,
+) -> GreenhouseApplication {
+    put_employee(
+        app,
+        referrer,
+        &format!("{}@acme-example.com", referrer.to_lowercase()),
+        true,
+    )
+    .await;
+    let gh = application.credited_to(referrer);
+    processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    for action in ["candidate_stage_change", "hire_candidate"] {
+        let mut e = gh.clone();
+        e.action = action.into();
+        e.status = "hired".into();
+        e.stage = "Hired".into();
+        processed(app, post_greenhouse(app, &unique("evt"), &e.body()).await).await;
+    }
+    gh
+}
+
 /// Mints a link through `POST /api/referral-links` and returns its token.
 ///
 /// # Panics

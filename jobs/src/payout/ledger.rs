@@ -41,7 +41,8 @@ use entities::{
     referral,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter,
 };
 use serde_json::json;
 
@@ -591,24 +592,59 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         None => None,
     };
     let milestone = milestone_of(&p);
+    let milestone_at = match p.milestone_id {
+        Some(id) => entities::milestone::Entity::find_by_id(id)
+            .one(&tx)
+            .await?
+            .and_then(|m| m.occurred_at),
+        None => None,
+    };
+    let ats_candidate_id = match &app {
+        Some(a) => entities::candidate_ats_id::Entity::find()
+            .filter(entities::candidate_ats_id::Column::CandidateId.eq(a.candidate_id))
+            .filter(entities::candidate_ats_id::Column::Ats.eq(a.ats))
+            .one(&tx)
+            .await?
+            .map(|c| c.ats_candidate_id),
+        None => None,
+    };
+    let of_tranches = payout::Entity::find()
+        .filter(payout::Column::ReferralId.eq(p.referral_id))
+        .count(&tx)
+        .await?;
+    // The body's timestamp is when the milestone happened, never this
+    // attempt's time: every retry under this webhook-id carries the same
+    // event (the attempt's time is in the webhook-timestamp header).
+    let occurred_at = milestone_at.or(p.eligible_at).unwrap_or(p.created_at);
+    // Where it goes, without a query string (which might hold a credential).
+    let sent_to = {
+        let mut url = client.destination().url.clone();
+        url.set_query(None);
+        url.to_string()
+    };
     let message = Message {
         id: p.webhook_id.clone(),
         event_type: "referral.milestone_reached".into(),
-        occurred_at: Utc::now(),
+        occurred_at,
         data: json!({
             "referral_id": r.id.to_string(),
             "referring_employee_id": r.employee_id,
             "milestone": milestone,
+            "milestone_at": milestone_at,
             "candidate": {
                 "ats": app.as_ref().map(|a| a.ats),
+                "ats_candidate_id": ats_candidate_id,
                 "ats_application_id": app.as_ref().map(|a| a.ats_application_id.clone()),
             },
             "job": { "ats_job_id": app.as_ref().map(|a| a.job_id.clone()),
                      "requisition_id": app.as_ref().and_then(|a| a.requisition_id.clone()) },
             "hire": { "hired_at": app.as_ref().and_then(|a| a.hired_at),
                       "start_date": app.as_ref().and_then(|a| a.start_date) },
-            "bonus": { "tranche": p.tranche, "amount_minor": p.amount_minor, "currency": p.currency },
+            "bonus": { "tranche": p.tranche, "of_tranches": of_tranches,
+                       "amount_minor": p.amount_minor, "currency": p.currency },
             "idempotency_key": p.idempotency_key,
+            "sent_from": p.send_job_id.as_deref().map(|id| ctx.notifications.job_link(id)),
+            "sent_to": sent_to,
         }),
         idempotency_key: p.idempotency_key.clone(),
     };
