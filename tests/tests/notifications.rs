@@ -445,3 +445,91 @@ fn bonus_sends_follow_the_standard_webhooks_schedule_by_default() {
         "an explicit [queue.kinds.send_payout] wins"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_outcome_waits_for_ops_to_resend_it_under_the_same_id_or_mark_it_delivered() {
+    let slow = Reply::ok().delay(Duration::from_millis(1_500));
+    let world = World::start(vec![slow.clone(), slow]).await;
+    let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s, Duration::from_secs(1), false);
+        s.payouts.destination_idempotent = false;
+        s.payouts.destination_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let db = app.db();
+    referred_hire(&app.app, 7).await;
+    wait_until("both tranches' outcomes unknown", || async {
+        let p = payouts(db).await;
+        p.len() == 2 && p.iter().all(|p| p.state == PayoutState::OutcomeUnknown)
+    })
+    .await;
+    wait_until("ops alerted", || async {
+        alert_texts(&world.slack)
+            .iter()
+            .filter(|t| t.contains("outcome_unknown") || t.contains("needs ops"))
+            .count()
+            >= 2
+    })
+    .await;
+    assert_eq!(world.bonus.count(), 2, "nothing resent on its own");
+
+    let hire = tranche(db, "hire").await;
+    let (status, body) = ops_post(
+        &app.app,
+        &format!("/api/payouts/{}/resolve", hire.id),
+        tokens::OPS,
+        json!({"resolution": "resend", "reason": "bonus team has no record of it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_until("the resent tranche delivered", || async {
+        tranche(db, "hire").await.state == PayoutState::Delivered
+    })
+    .await;
+    let resent: Vec<_> = world
+        .bonus
+        .webhook_ids()
+        .into_iter()
+        .filter(|id| *id == hire.webhook_id)
+        .collect();
+    assert_eq!(resent.len(), 2, "resent once, under the same webhook-id");
+
+    let probation = tranche(db, "probation").await;
+    let path = format!("/api/payouts/{}/resolve", probation.id);
+    let (status, _) = ops_post(
+        &app.app,
+        &path,
+        tokens::OPS,
+        json!({"resolution": "paid_twice", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown resolution"
+    );
+    let (status, body) = ops_post(
+        &app.app,
+        &path,
+        tokens::OPS,
+        json!({"resolution": "delivered", "reason": "bonus team confirms receipt"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let probation = tranche(db, "probation").await;
+    assert_eq!(probation.state, PayoutState::Delivered);
+    assert!(probation.delivered_at.is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.bonus.count(), 3, "marking delivered sends nothing");
+    let (status, _) = ops_post(
+        &app.app,
+        &path,
+        tokens::OPS,
+        json!({"resolution": "resend", "reason": "again"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(audit_with(db, "payout.marked_delivered").await.len(), 1);
+    assert_eq!(audit_with(db, "payout.resend").await.len(), 1);
+    app.cleanup().await;
+}

@@ -78,6 +78,14 @@ fn milestone_of(p: &payout::Model) -> &'static str {
     }
 }
 
+/// A state as stored and serialised (`outcome_unknown`).
+fn state_name(state: PayoutState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Whether a row may be sent now (by state and approval).
 fn sendable(p: &payout::Model) -> bool {
     match p.state {
@@ -482,6 +490,56 @@ pub async fn hold(
     .await
 }
 
+/// How ops settle a payout whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The bonus system confirms it got it: `delivered`, nothing is sent.
+    Delivered,
+    /// Send it again under the same `webhook-id` and `Idempotency-Key`
+    /// (ops checked that the receiver does not have it, or dedupes).
+    Resend,
+}
+
+/// Ops settle an `outcome_unknown` payout. Audited with the actor.
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] unless the payout's outcome
+/// is unknown.
+pub async fn resolve(
+    ctx: &JobContext,
+    payout_id: i64,
+    resolution: Resolution,
+    actor: &str,
+    reason: &str,
+) -> Result<payout::Model> {
+    let (action, to) = match resolution {
+        Resolution::Delivered => ("payout.marked_delivered", PayoutState::Delivered),
+        Resolution::Resend => ("payout.resend", PayoutState::Approved),
+    };
+    let row = ops_transition(ctx, payout_id, actor, reason, action, |p| {
+        if p.state == PayoutState::OutcomeUnknown {
+            Ok(to)
+        } else {
+            Err("only a payout whose outcome is unknown can be resolved")
+        }
+    })
+    .await?;
+    if resolution == Resolution::Delivered {
+        payout::Entity::update_many()
+            .set(payout::ActiveModel {
+                delivered_at: Set(Some(Utc::now())),
+                ..Default::default()
+            })
+            .filter(payout::Column::Id.eq(payout_id))
+            .exec(&ctx.db)
+            .await?;
+    } else {
+        enqueue_sends(ctx, &[payout_id]).await?;
+    }
+    Ok(row)
+}
+
 async fn ops_transition(
     ctx: &JobContext,
     payout_id: i64,
@@ -496,7 +554,7 @@ async fn ops_transition(
     };
     let state = next(&p).map_err(|why| Error::InvalidState {
         id: format!("payout {payout_id}"),
-        state: format!("{:?}", p.state).to_lowercase(),
+        state: state_name(p.state),
         reason: why,
     })?;
     let previous = p.state;
@@ -736,7 +794,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
                     row.currency,
                     row.amount_minor,
                     row.tranche,
-                    format!("{state:?}").to_lowercase(),
+                    state_name(state),
                     reason.as_deref().unwrap_or("")
                 ),
                 job_id,

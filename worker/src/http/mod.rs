@@ -37,6 +37,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         )
         .route("/api/payouts/{id}/approve", post(ops::approve_payout))
         .route("/api/payouts/{id}/hold", post(ops::hold_payout))
+        .route("/api/payouts/{id}/resolve", post(ops::resolve_payout))
         .route(
             "/api/ops/destinations/{name}/enable",
             post(ops::enable_destination),

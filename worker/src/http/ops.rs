@@ -91,6 +91,40 @@ pub async fn hold_payout(
     Ok(Json(payout_json(&row)))
 }
 
+/// Body of `POST /api/payouts/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resolve {
+    resolution: jobs::payout::ledger::Resolution,
+    reason: String,
+}
+
+/// `POST /api/payouts/{id}/resolve` (scope `ops_admin`, body
+/// `{"resolution": "delivered" | "resend", "reason"}`): settles a payout
+/// whose outcome is unknown.
+pub async fn resolve_payout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::OpsAdmin)?;
+    require_json(&headers)?;
+    let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
+    let r: Resolve = parse_json(&bytes)?;
+    let reason = r.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::Unprocessable {
+            field: "reason".into(),
+            problem: "must not be empty: the audit log records why".into(),
+        });
+    }
+    let row = jobs::payout::ledger::resolve(&state.jobs, id, r.resolution, &caller.actor(), reason)
+        .await?;
+    Ok(Json(payout_json(&row)))
+}
+
 /// `POST /api/ops/destinations/{name}/enable` (scope `ops_admin`, body
 /// `{"reason"}`): switches a destination disabled by a 410 back on; what
 /// waited for it is sent by the next sweep.
