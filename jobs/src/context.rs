@@ -74,6 +74,8 @@ pub struct JobContext {
     pub payouts: PayoutSettings,
     /// Status sync, CRM and alert destinations.
     pub notifications: crate::outbox::Notifications,
+    /// Reconciliation windows.
+    pub reconcile: crate::reconcile::ReconcileSettings,
     /// Greenhouse Harvest, when configured.
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
@@ -95,6 +97,7 @@ impl JobContext {
             capture,
             payouts: PayoutSettings::default(),
             notifications: crate::outbox::Notifications::default(),
+            reconcile: crate::reconcile::ReconcileSettings::default(),
             greenhouse: None,
             lever: None,
         }

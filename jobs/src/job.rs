@@ -58,6 +58,14 @@ pub enum Job {
         /// The `outbound_messages` row.
         message_id: i64,
     },
+    /// One reconciliation run (see [`crate::reconcile`]), once per trigger.
+    Reconcile {
+        /// `cron:<schedule>:<tick>` or `manual:<id>`.
+        trigger: String,
+        /// Look only; fix nothing.
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -88,6 +96,7 @@ impl Job {
             Job::ProbationDue { .. } => "probation_due",
             Job::SendPayout { .. } => crate::payout::ledger::SEND_PAYOUT,
             Job::DeliverMessage { .. } => crate::outbox::DELIVER_MESSAGE,
+            Job::Reconcile { .. } => crate::reconcile::RECONCILE,
         }
     }
 
@@ -123,6 +132,11 @@ impl Job {
             }
             Job::DeliverMessage { message_id } => {
                 crate::outbox::deliver(ctx, message_id, attempt).await
+            }
+            Job::Reconcile { trigger, dry_run } => {
+                crate::reconcile::run(ctx, &trigger, dry_run, "system:reconciliation")
+                    .await
+                    .map(|_| ())
             }
             diagnostic => diagnostic.run_diagnostic(attempt).await,
         }

@@ -30,6 +30,8 @@ pub mod milestones;
 pub mod outbox;
 pub mod payout;
 pub mod queue;
+pub mod reconcile;
 pub mod referral;
+pub mod schedule;
 
 pub use error::{Error, Result};

@@ -337,29 +337,57 @@ async fn cancel(
     Ok(())
 }
 
-/// Enqueues the timer's job, keyed by milestone and due time: re-arming at
-/// the same time is a no-op, a new time makes a new job.
-/// Returns whether a job was added (false: it was already queued).
-async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<bool> {
+/// Makes sure the timer's job is in the queue: a live job for this very
+/// due time is left alone; otherwise (none yet, the queue lost it, it died,
+/// the due time moved) a new one is enqueued and recorded on the row.
+/// Returns whether a job was added.
+///
+/// The new job's idempotency key names the due time *and* the job it
+/// replaces: the queue keeps a finished job's key while it retains the
+/// job, so a key of the due time alone could never re-arm a timer whose
+/// job died; naming the predecessor still makes processes sweeping at the
+/// same moment enqueue one job.
+pub(crate) async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<bool> {
     let due_ms = due.timestamp_millis();
+    let previous = milestone::Entity::find_by_id(milestone_id)
+        .one(&ctx.db)
+        .await?
+        .and_then(|m| m.timer_job_id);
+    if let Some(id) = previous.as_deref().and_then(|id| crate::queue::JobId::parse(id).ok())
+        && let Some(job) = ctx.queue.get(&id).await?
+        && !matches!(
+            job.state,
+            crate::queue::JobState::Succeeded
+                | crate::queue::JobState::Dead
+                | crate::queue::JobState::Cancelled
+        )
+        && serde_json::from_str::<Job>(&job.payload).ok()
+            == Some(Job::ProbationDue {
+                milestone_id,
+                due_at_ms: due_ms,
+            })
+    {
+        return Ok(false);
+    }
     let job = Job::ProbationDue {
         milestone_id,
         due_at_ms: due_ms,
     }
     .to_new_job(&ctx.retry)?
     .run_at(due_ms)
-    .idempotency_key(format!("probation:{milestone_id}:{due_ms}"));
+    .idempotency_key(format!(
+        "probation:{milestone_id}:{due_ms}:after:{}",
+        previous.as_deref().unwrap_or("none")
+    ));
     let queued = ctx.queue.enqueue(job).await?;
-    if !queued.duplicate {
-        milestone::Entity::update_many()
-            .set(milestone::ActiveModel {
-                timer_job_id: Set(Some(queued.id.to_string())),
-                ..Default::default()
-            })
-            .filter(milestone::Column::Id.eq(milestone_id))
-            .exec(&ctx.db)
-            .await?;
-    }
+    milestone::Entity::update_many()
+        .set(milestone::ActiveModel {
+            timer_job_id: Set(Some(queued.id.to_string())),
+            ..Default::default()
+        })
+        .filter(milestone::Column::Id.eq(milestone_id))
+        .exec(&ctx.db)
+        .await?;
     Ok(!queued.duplicate)
 }
 

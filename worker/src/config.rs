@@ -108,6 +108,68 @@ pub struct Settings {
     pub milestones: MilestoneSettings,
     /// Signed notifications besides the bonus POST: status sync, CRM, alerts.
     pub notifications: NotificationSettings,
+    /// The scheduled reconciliation.
+    pub reconciliation: ReconciliationSettings,
+    /// The scheduled purge of personal data.
+    pub retention: RetentionSettings,
+}
+
+/// `[reconciliation]`: when it runs and what counts as late.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconciliationSettings {
+    /// Cron expression with seconds (`sec min hour day month weekday`);
+    /// empty turns the schedule off (`referral-worker reconcile` still
+    /// works). Every worker process watches it; each tick runs once.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub schedule: String,
+    /// IANA time zone the schedule is read in.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub time_zone: String,
+    /// How long a payout may stay sendable before it is a variance.
+    #[serde(with = "duration")]
+    pub delivery_window: Duration,
+    /// How far back the ATS is asked for applications that moved.
+    #[serde(with = "duration")]
+    pub ats_lookback: Duration,
+}
+
+impl Default for ReconciliationSettings {
+    fn default() -> Self {
+        ReconciliationSettings {
+            schedule: "0 0 3 * * *".to_owned(),
+            time_zone: "UTC".to_owned(),
+            delivery_window: Duration::from_secs(24 * 3600),
+            ats_lookback: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// `[retention]`: when personal data of candidates who were not hired is
+/// erased.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Erase the personal data of candidates whose applications were all
+    /// rejected or withdrawn this long ago, and raw inbox bodies this old.
+    #[serde(with = "duration")]
+    pub purge_after: Duration,
+    /// Cron expression with seconds; empty turns the schedule off.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub schedule: String,
+    /// IANA time zone the schedule is read in.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub time_zone: String,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            purge_after: Duration::from_secs(365 * 24 * 3600),
+            schedule: "0 30 3 * * *".to_owned(),
+            time_zone: "UTC".to_owned(),
+        }
+    }
 }
 
 /// `[milestones]`: how events become milestones.
@@ -1390,6 +1452,37 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         !settings.payouts.retry_schedule.is_empty() && settings.payouts.retry_schedule.len() < 100,
         "payouts.retry_schedule",
         "must list between 1 and 99 delays",
+    );
+    for (key, schedule, zone) in [
+        (
+            "reconciliation",
+            &settings.reconciliation.schedule,
+            &settings.reconciliation.time_zone,
+        ),
+        (
+            "retention",
+            &settings.retention.schedule,
+            &settings.retention.time_zone,
+        ),
+    ] {
+        if schedule.trim().is_empty() {
+            continue;
+        }
+        if let Err(jobs::Error::Invalid { field, problem }) =
+            jobs::schedule::CronSchedule::new(key, schedule, zone)
+        {
+            check(false, &format!("{key}.{field}"), &problem);
+        }
+    }
+    check(
+        settings.retention.purge_after >= Duration::from_secs(24 * 3600),
+        "retention.purge_after",
+        "must be at least 1 day",
+    );
+    check(
+        !settings.reconciliation.delivery_window.is_zero(),
+        "reconciliation.delivery_window",
+        "must be longer than 0s",
     );
     check(
         !settings.milestones.start_date_field.trim().is_empty(),

@@ -272,6 +272,13 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ));
     }
     ctx.notifications = notifications(settings)?;
+    let rc = &settings.reconciliation;
+    ctx.reconcile = jobs::reconcile::ReconcileSettings {
+        delivery_window: chrono::Duration::from_std(rc.delivery_window)
+            .context("reconciliation.delivery_window is too long")?,
+        ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
+            .context("reconciliation.ats_lookback is too long")?,
+    };
     let gh = &settings.ats.greenhouse;
     if !gh.api_key.is_empty() {
         let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
@@ -566,6 +573,24 @@ async fn run_workers(
             }
         })
     };
+    let mut schedules = Vec::new();
+    if !settings.reconciliation.schedule.trim().is_empty() {
+        let schedule = jobs::schedule::CronSchedule::new(
+            "reconciliation",
+            &settings.reconciliation.schedule,
+            &settings.reconciliation.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("reconciliation.{e}"))?;
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            runtime.ctx.clone(),
+            shutdown.clone(),
+            |trigger| jobs::job::Job::Reconcile {
+                trigger,
+                dry_run: false,
+            },
+        )));
+    }
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = q.concurrency, "worker starting");
     let store = state.queue.clone();
@@ -589,5 +614,59 @@ async fn run_workers(
         .await
         .context("worker monitor")?;
     sweeper.abort();
+    for s in schedules {
+        s.abort();
+    }
     Ok(())
+}
+
+/// Enqueues `job(tick key)` at every tick of `schedule` until shutdown.
+///
+/// Every worker process runs this loop for every schedule; the tick's key
+/// is the job's idempotency key, so the queue keeps one job per tick
+/// whichever process enqueues first (see `jobs::schedule`). A tick missed
+/// while no process was up is not made up: the next one runs.
+async fn run_schedule(
+    schedule: jobs::schedule::CronSchedule,
+    ctx: JobContext,
+    stop: CancellationToken,
+    job: impl Fn(String) -> jobs::job::Job + Send + 'static,
+) {
+    tracing::info!(schedule = %schedule, "schedule armed");
+    loop {
+        let Some(tick) = schedule.next_after(chrono::Utc::now()) else {
+            tracing::warn!(schedule = %schedule, "schedule has no further tick");
+            return;
+        };
+        let wait = (tick - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let key = schedule.tick_key(tick);
+        let enqueued = job(key.clone())
+            .to_new_job(&ctx.retry)
+            .map(|j| j.idempotency_key(key.clone()));
+        match enqueued {
+            Ok(new_job) => match ctx.queue.enqueue(new_job).await {
+                Ok(outcome) => tracing::info!(
+                    schedule = schedule.name(),
+                    tick = %key,
+                    job_id = %outcome.id.as_str(),
+                    duplicate = outcome.duplicate,
+                    "schedule tick"
+                ),
+                Err(e) => tracing::warn!(schedule = schedule.name(), tick = %key, error = %e,
+                    "could not enqueue the tick's job; the next tick runs"),
+            },
+            Err(e) => tracing::warn!(schedule = schedule.name(), error = %e, "tick job"),
+        }
+        // Never fire the same tick twice in one process, even if the clock
+        // reads the tick again after the sleep.
+        let past = tick + chrono::Duration::milliseconds(1);
+        let now = chrono::Utc::now();
+        if now < past {
+            tokio::time::sleep((past - now).to_std().unwrap_or_default()).await;
+        }
+    }
 }

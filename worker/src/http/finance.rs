@@ -31,6 +31,83 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/exports/{dataset}", get(export))
         .route("/api/reports/kpis", get(kpis))
+        .route(
+            "/api/reconciliation/runs",
+            get(reconciliation_runs).post(reconcile_now),
+        )
+        .route("/api/reconciliation/runs/{id}", get(reconciliation_run))
+}
+
+/// `GET /api/reconciliation/runs` (scope `ops_read`): the 50 latest runs.
+pub async fn reconciliation_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<jobs::reconcile::RecordedRun>>, ApiError> {
+    caller.require(Scope::OpsRead)?;
+    Ok(Json(jobs::reconcile::recent_runs(&state.db, 50).await?))
+}
+
+/// `GET /api/reconciliation/runs/{id}[?format=csv]` (scope `ops_read`): a
+/// run with its variances, as JSON or as a CSV download.
+pub async fn reconciliation_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::OpsRead)?;
+    let params = params(query, &["format"])?;
+    let run = jobs::reconcile::recorded_run(&state.db, id).await?;
+    match params.get("format").map(String::as_str) {
+        None | Some("json") => Ok(axum::response::IntoResponse::into_response(Json(run))),
+        Some("csv") => Response::builder()
+            .header(CONTENT_TYPE, "text/csv; charset=utf-8")
+            .header(
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"reconciliation_{id}.csv\""),
+            )
+            .header(CACHE_CONTROL, "no-store")
+            .body(Body::from(jobs::reconcile::items_csv(&run)?))
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format: {other:?} is not csv or json"
+        ))),
+    }
+}
+
+/// Body of `POST /api/reconciliation/runs`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileRequest {
+    #[serde(default)]
+    dry_run: bool,
+    reason: String,
+}
+
+/// `POST /api/reconciliation/runs` (scope `ops_admin`, body `{dry_run?,
+/// reason}`): reconciles now and answers the run's report (201).
+pub async fn reconcile_now(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<(axum::http::StatusCode, Json<jobs::reconcile::RunReport>), ApiError> {
+    caller.require(Scope::OpsAdmin)?;
+    super::body::require_json(&headers)?;
+    let bytes = super::body::read_limited(&headers, body, state.settings.http.body_limit).await?;
+    let req: ReconcileRequest = super::body::parse_json(&bytes)?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::Unprocessable {
+            field: "reason".into(),
+            problem: "must not be empty: the audit log records why".into(),
+        });
+    }
+    let trigger = format!("manual:{}", ulid::Ulid::generate());
+    let actor = format!("{} ({})", caller.actor(), req.reason.trim());
+    let report = jobs::reconcile::run(&state.jobs, &trigger, req.dry_run, &actor)
+        .await?
+        .ok_or_else(|| ApiError::Conflict(format!("{trigger} already ran")))?;
+    Ok((axum::http::StatusCode::CREATED, Json(report)))
 }
 
 /// The query string as pairs, or axum's reason it is not one.
