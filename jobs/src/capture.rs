@@ -916,6 +916,28 @@ async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result
         return Ok(Processed::Ignored);
     };
     let id = c.id;
+    erase_personal_data(&tx, c).await?;
+    audit::append(
+        &tx,
+        AuditEntry::system("candidate.anonymized", "candidate", id, json!({})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Processed::Applied)
+}
+
+/// Erases candidate `c`'s personal columns (email, phone, names) and stamps
+/// `anonymized_at`. The row, its ATS ids, applications, referrals and
+/// payouts stay: they hold ids only, and finance must still trace payouts.
+///
+/// The one erasure both Greenhouse's `candidate_anonymized` (above) and the
+/// retention purge ([`crate::retention`]) use, so "anonymised" means the same
+/// thing whichever asked. Call it inside a [`begin_locked`] transaction and
+/// audit the erasure in the same transaction; the caller chooses the event.
+pub(crate) async fn erase_personal_data(
+    conn: &impl ConnectionTrait,
+    c: candidate::Model,
+) -> Result<candidate::Model> {
     let mut a: candidate::ActiveModel = c.into();
     a.email_raw = Set(None);
     a.email_canonical = Set(None);
@@ -925,12 +947,5 @@ async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result
     a.last_name = Set(None);
     a.anonymized_at = Set(Some(Utc::now()));
     a.updated_at = Set(Utc::now());
-    a.update(&tx).await?;
-    audit::append(
-        &tx,
-        AuditEntry::system("candidate.anonymized", "candidate", id, json!({})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Processed::Applied)
+    Ok(a.update(conn).await?)
 }

@@ -58,6 +58,13 @@ pub enum Job {
         /// The `outbound_messages` row.
         message_id: i64,
     },
+    /// The scheduled purge of personal data (see [`crate::retention`]).
+    PurgePersonalData {
+        /// The schedule's tick (`cron:retention:<tick>`), for the logs.
+        trigger: String,
+        /// Erase what is older than this many seconds.
+        after_secs: u64,
+    },
     /// One reconciliation run (see [`crate::reconcile`]), once per trigger.
     Reconcile {
         /// `cron:<schedule>:<tick>` or `manual:<id>`.
@@ -97,6 +104,7 @@ impl Job {
             Job::SendPayout { .. } => crate::payout::ledger::SEND_PAYOUT,
             Job::DeliverMessage { .. } => crate::outbox::DELIVER_MESSAGE,
             Job::Reconcile { .. } => crate::reconcile::RECONCILE,
+            Job::PurgePersonalData { .. } => "purge_personal_data",
         }
     }
 
@@ -132,6 +140,25 @@ impl Job {
             }
             Job::DeliverMessage { message_id } => {
                 crate::outbox::deliver(ctx, message_id, attempt).await
+            }
+            Job::PurgePersonalData {
+                trigger,
+                after_secs,
+            } => {
+                let report = crate::retention::purge(
+                    ctx,
+                    Duration::from_secs(after_secs),
+                    false,
+                    "system:retention",
+                )
+                .await?;
+                tracing::info!(
+                    %trigger,
+                    candidates = report.candidates.len(),
+                    inbox_bodies = report.inbox_bodies,
+                    "retention purge done"
+                );
+                Ok(())
             }
             Job::Reconcile { trigger, dry_run } => {
                 crate::reconcile::run(ctx, &trigger, dry_run, "system:reconciliation")

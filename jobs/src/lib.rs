@@ -27,11 +27,13 @@ pub mod inbox;
 pub mod intake;
 pub mod job;
 pub mod milestones;
+pub mod net_guard;
 pub mod outbox;
 pub mod payout;
 pub mod queue;
 pub mod reconcile;
 pub mod referral;
+pub mod retention;
 pub mod schedule;
 
 pub use error::{Error, Result};

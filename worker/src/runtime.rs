@@ -591,6 +591,24 @@ async fn run_workers(
             },
         )));
     }
+    if !settings.retention.schedule.trim().is_empty() {
+        let schedule = jobs::schedule::CronSchedule::new(
+            "retention",
+            &settings.retention.schedule,
+            &settings.retention.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("retention.{e}"))?;
+        let after_secs = settings.retention.purge_after.as_secs();
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            runtime.ctx.clone(),
+            shutdown.clone(),
+            move |trigger| jobs::job::Job::PurgePersonalData {
+                trigger,
+                after_secs,
+            },
+        )));
+    }
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = q.concurrency, "worker starting");
     let store = state.queue.clone();
