@@ -107,8 +107,9 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
     };
     let event =
         decoded.map_err(|e| Error::permanent(format!("stored body no longer decodes: {e}")))?;
+    let is_test = row.source == InboxSource::CareersSite && intake::careers_site::is_test(body);
     match event {
-        IntakeEvent::Application(ev) => capture_application(ctx, &ev)
+        IntakeEvent::Application(ev) => capture_application_marked(ctx, &ev, is_test)
             .await
             .map(|_| Processed::Applied),
         IntakeEvent::StageChanged(sc) => apply_stage_change(ctx, &sc)
@@ -176,6 +177,20 @@ pub struct Captured {
 /// # Errors
 /// Database and queue errors (retryable).
 pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Result<Captured> {
+    capture_application_marked(ctx, ev, false).await
+}
+
+/// [`capture_application`] for a submission marked as a test (the
+/// careers site's `"test": true`): a candidate it creates and the
+/// referrals it writes are `is_test`.
+///
+/// # Errors
+/// As [`capture_application`].
+pub async fn capture_application_marked(
+    ctx: &JobContext,
+    ev: &ApplicationEvent,
+    is_test: bool,
+) -> Result<Captured> {
     let mut hints: Vec<&str> = Vec::new();
     if let Some(r) = ev.phone_region.as_deref() {
         hints.push(r);
@@ -201,7 +216,7 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
     }
     let tx = begin_locked(&ctx.db, &locks).await?;
 
-    let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys).await?;
+    let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys, is_test).await?;
     let app = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
     let adopted = if ats != Ats::CareersSite {
         adopt_careers_site_referrals(&tx, cand.id, &app).await?
@@ -255,11 +270,27 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
             source,
             token,
             ev.applied_at,
+            is_test,
         )
         .await?
         {
             written.push(r);
         }
+    }
+    // The submission may be processed after the ATS application it became
+    // (deliveries run concurrently and are retried): its referrals then go
+    // to that application now, as they would have had it come first.
+    let mut late = None;
+    if ats == Ats::CareersSite
+        && let Some(ats_app) = application::Entity::find()
+            .filter(application::Column::CandidateId.eq(cand.id))
+            .filter(application::Column::JobId.eq(&app.job_id))
+            .filter(application::Column::Ats.ne(Ats::CareersSite))
+            .one(&tx)
+            .await?
+    {
+        let moved = adopt_careers_site_referrals(&tx, cand.id, &ats_app).await?;
+        late = Some((ats_app.id, moved));
     }
     tx.commit().await?;
 
@@ -270,6 +301,12 @@ pub async fn capture_application(ctx: &JobContext, ev: &ApplicationEvent) -> Res
         .chain(adopted);
     for referral_id in credited {
         enqueue_write_back(ctx, referral_id, app.id).await?;
+    }
+    if let Some((ats_app_id, moved)) = late {
+        for referral_id in moved {
+            enqueue_write_back(ctx, referral_id, ats_app_id).await?;
+        }
+        crate::milestones::sync_application(ctx, ats_app_id).await?;
     }
     // A hire may already be on record (it can arrive before its
     // application or attribution): milestones catch up now.
@@ -287,6 +324,7 @@ async fn find_or_create_candidate(
     ev: &ApplicationEvent,
     ats: Ats,
     keys: &CandidateKeys,
+    is_test: bool,
 ) -> Result<(candidate::Model, bool)> {
     let mut found: Option<candidate::Model> = None;
     if let Some(cid) = ev.ats_candidate_id.as_deref() {
@@ -346,7 +384,7 @@ async fn find_or_create_candidate(
                 last_name: Set(ev.last_name.clone()),
                 merged_into_id: Set(None),
                 anonymized_at: Set(None),
-                is_test: Set(false),
+                is_test: Set(is_test),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -423,6 +461,17 @@ async fn upsert_application(
     Ok(match existing {
         Some(app) => {
             let hired_at = app.hired_at;
+            // A pushed application snapshot saying `active` may be older
+            // than the hire already recorded (deliveries are retried and
+            // run concurrently); only an explicit unhire, rejection or
+            // withdrawal undoes a hire. Lever's state is re-fetched from
+            // its API, so it is current and is believed.
+            if app.status == ApplicationStatus::Hired
+                && status == ApplicationStatus::Active
+                && ev.source != intake::Source::Lever
+            {
+                status = ApplicationStatus::Hired;
+            }
             let mut a: application::ActiveModel = app.into();
             a.candidate_id = Set(candidate_id);
             if ev.status.is_some() {
@@ -566,6 +615,7 @@ async fn decide_and_store(
     source: ReferralSource,
     token: Option<String>,
     referred_at: DateTime<Utc>,
+    is_test: bool,
 ) -> Result<Option<(i64, ReferralState)>> {
     // A re-delivery of the same facts: nothing new.
     let already = referral::Entity::find()
@@ -623,7 +673,7 @@ async fn decide_and_store(
         reason: Set(reason.clone()),
         referred_at: Set(referred_at),
         decided_at: Set(Some(now)),
-        is_test: Set(false),
+        is_test: Set(is_test || cand.is_test),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

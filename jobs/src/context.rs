@@ -80,6 +80,8 @@ pub struct JobContext {
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
     pub lever: Option<Arc<LeverClient>>,
+    /// Sandbox mode: which calls are recorded instead of made.
+    pub sandbox: crate::sandbox::Sandbox,
 }
 
 impl JobContext {
@@ -100,6 +102,7 @@ impl JobContext {
             reconcile: crate::reconcile::ReconcileSettings::default(),
             greenhouse: None,
             lever: None,
+            sandbox: crate::sandbox::Sandbox::default(),
         }
     }
 
@@ -148,6 +151,21 @@ impl JobContext {
             referral_token: r.link_token.clone(),
             tag: self.capture.ats_tag.clone(),
         };
+        let configured = match app.ats {
+            Ats::Greenhouse => self.greenhouse.is_some(),
+            Ats::Lever => self.lever.is_some(),
+            Ats::CareersSite | Ats::Generic => false,
+        };
+        if configured
+            && self
+                .sandbox
+                .record_write_back(app.ats, referral_id, &app.ats_application_id)
+                .await?
+        {
+            return self
+                .note_skip(referral_id, "sandbox: write-back recorded, not sent")
+                .await;
+        }
         match app.ats {
             Ats::Greenhouse => match &self.greenhouse {
                 Some(c) => c.write_referral(&wb).await?,

@@ -16,6 +16,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::{
+    context::JobContext,
     error::Result,
     intake::Source,
     job::Job,
@@ -147,6 +148,63 @@ pub async fn receive(
         // key: this copy is the repeat, and answers as one.
         duplicate: queued.duplicate,
     })
+}
+
+/// How long a new row may wait for `receive` to enqueue its job before the
+/// sweeper takes over.
+const SWEEP_GRACE: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Most rows one sweep re-enqueues; the next sweep takes the rest.
+const SWEEP_BATCH: u64 = 1_000;
+
+/// Gives every stored delivery still waiting to be processed (`received`
+/// or `enqueued`) whose job the queue no longer holds a new job; returns
+/// how many. The queue can lose a job (Redis wiped, restored from an old
+/// snapshot) and a process can die between storing a row and enqueueing
+/// it; the row, in the database, is the truth, so the delivery is acted on
+/// anyway. Run by every worker's sweeper; acting twice on a delivery is
+/// harmless (see `capture::process_delivery`).
+///
+/// # Errors
+/// Database and queue errors.
+pub async fn sweep(ctx: &JobContext) -> Result<usize> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let waiting = inbox::Entity::find()
+        .filter(inbox::Column::Status.is_in([InboxStatus::Received, InboxStatus::Enqueued]))
+        .filter(inbox::Column::RawBody.is_not_null())
+        .filter(inbox::Column::ReceivedAt.lt(Utc::now() - SWEEP_GRACE))
+        .order_by_asc(inbox::Column::Id)
+        .limit(SWEEP_BATCH)
+        .all(&ctx.db)
+        .await?;
+    let mut enqueued = 0;
+    for row in waiting {
+        if ctx.queue.is_live(row.job_id.as_deref()).await? {
+            continue;
+        }
+        // The key names the job it replaces, so sweepers in several
+        // processes enqueue one job (see `payout::ledger::enqueue_sends`).
+        let previous = row.job_id.as_deref().unwrap_or("none");
+        let job = Job::ProcessDelivery { inbox_id: row.id }
+            .to_new_job(&ctx.retry)?
+            .idempotency_key(format!("delivery:{}:after:{previous}", row.id));
+        let queued = ctx.queue.enqueue(job).await?;
+        inbox::Entity::update_many()
+            .set(inbox::ActiveModel {
+                job_id: Set(Some(queued.id.to_string())),
+                status: Set(InboxStatus::Enqueued),
+                ..Default::default()
+            })
+            .filter(inbox::Column::Id.eq(row.id))
+            .filter(inbox::Column::Status.is_in([InboxStatus::Received, InboxStatus::Enqueued]))
+            .exec(&ctx.db)
+            .await?;
+        if !queued.duplicate {
+            tracing::warn!(inbox_id = row.id, job_id = %queued.id.as_str(), "delivery had no live job; re-enqueued");
+            enqueued += 1;
+        }
+    }
+    Ok(enqueued)
 }
 
 async fn find(

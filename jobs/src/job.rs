@@ -108,6 +108,21 @@ impl Job {
         }
     }
 
+    /// What the job is about, as a log field and an id (`("payout_id", 7)`),
+    /// for the span every job runs in.
+    pub fn subject(&self) -> Option<(&'static str, i64)> {
+        match self {
+            Job::ProcessDelivery { inbox_id } => Some(("inbox_id", *inbox_id)),
+            Job::WriteBackReferral { referral_id } => Some(("referral_id", *referral_id)),
+            Job::ProbationDue { milestone_id, .. } => Some(("milestone_id", *milestone_id)),
+            Job::SendPayout { payout_id } => Some(("payout_id", *payout_id)),
+            Job::DeliverMessage { message_id } => Some(("message_id", *message_id)),
+            Job::Noop | Job::Probe(_) | Job::PurgePersonalData { .. } | Job::Reconcile { .. } => {
+                None
+            }
+        }
+    }
+
     /// The job ready to enqueue, with the kind's attempt budget.
     ///
     /// # Errors

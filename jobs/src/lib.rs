@@ -28,12 +28,15 @@ pub mod intake;
 pub mod job;
 pub mod milestones;
 pub mod net_guard;
+pub mod ops;
+pub mod ops_history;
 pub mod outbox;
 pub mod payout;
 pub mod queue;
 pub mod reconcile;
 pub mod referral;
 pub mod retention;
+pub mod sandbox;
 pub mod schedule;
 
 pub use error::{Error, Result};

@@ -347,13 +347,19 @@ async fn cancel(
 /// job, so a key of the due time alone could never re-arm a timer whose
 /// job died; naming the predecessor still makes processes sweeping at the
 /// same moment enqueue one job.
-pub(crate) async fn arm_timer(ctx: &JobContext, milestone_id: i64, due: DateTime<Utc>) -> Result<bool> {
+pub(crate) async fn arm_timer(
+    ctx: &JobContext,
+    milestone_id: i64,
+    due: DateTime<Utc>,
+) -> Result<bool> {
     let due_ms = due.timestamp_millis();
     let previous = milestone::Entity::find_by_id(milestone_id)
         .one(&ctx.db)
         .await?
         .and_then(|m| m.timer_job_id);
-    if let Some(id) = previous.as_deref().and_then(|id| crate::queue::JobId::parse(id).ok())
+    if let Some(id) = previous
+        .as_deref()
+        .and_then(|id| crate::queue::JobId::parse(id).ok())
         && let Some(job) = ctx.queue.get(&id).await?
         && !matches!(
             job.state,
@@ -511,6 +517,8 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
         None => Vec::new(),
     };
     tx.commit().await?;
+    let lag = (Utc::now() - due).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics::histogram!("referral_worker_probation_timer_lag_seconds").record(lag);
     crate::payout::ledger::enqueue_sends(ctx, &send).await?;
     outbox::kick(ctx).await?;
     Ok(())
@@ -538,7 +546,8 @@ pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
             );
         }
     }
-    // The same safety net for sends and notifications.
+    // The same safety net for deliveries, sends and notifications.
+    crate::inbox::sweep(ctx).await?;
     crate::payout::ledger::sweep(ctx).await?;
     outbox::kick(ctx).await?;
     Ok(rearmed)

@@ -120,8 +120,7 @@ impl Resolve for GuardedResolver {
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
                     .collect();
-            let public: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| is_public(a.ip())).collect();
+            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 let refused: Box<dyn std::error::Error + Send + Sync> = format!(
                     "{host} resolves only to private, loopback or reserved addresses; refused \

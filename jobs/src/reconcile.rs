@@ -39,9 +39,7 @@ use entities::{
     referral::{self, ReferralState},
     states::Ats,
 };
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -110,7 +108,12 @@ pub struct RunReport {
     pub summary: HashMap<String, usize>,
 }
 
-fn variance(kind: VarianceKind, subject_type: &str, subject_id: impl ToString, detail: Value) -> Variance {
+fn variance(
+    kind: VarianceKind,
+    subject_type: &str,
+    subject_id: impl ToString,
+    detail: Value,
+) -> Variance {
     Variance {
         kind,
         subject_type: subject_type.to_string(),
@@ -174,7 +177,10 @@ pub async fn run(
             outbox::alert(
                 ctx,
                 &tx,
-                &format!("reconciliation run {} ({trigger}) failed: {message}", run_row.id),
+                &format!(
+                    "reconciliation run {} ({trigger}) failed: {message}",
+                    run_row.id
+                ),
                 None,
                 Subject {
                     kind: "reconciliation_run",
@@ -299,15 +305,26 @@ async fn hires(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Resu
         let detail = json!({ "application_id": app.id, "ats_application_id": app.ats_application_id,
                              "referral_id": referral.id });
         let mut found = match hire {
-            None => Some(variance(VarianceKind::HireWithoutMilestone, "application", app.id, detail)),
+            None => Some(variance(
+                VarianceKind::HireWithoutMilestone,
+                "application",
+                app.id,
+                detail,
+            )),
             Some(h) if h.state == MilestoneState::Reached => {
                 let rows = payout::Entity::find()
                     .filter(payout::Column::ReferralId.eq(referral.id))
                     .all(&ctx.db)
                     .await?;
                 let pays = ctx.payouts.rules.select(&JobFacts::from(&app)).is_some();
-                (rows.is_empty() && pays)
-                    .then(|| variance(VarianceKind::HireWithoutPayout, "application", app.id, detail))
+                (rows.is_empty() && pays).then(|| {
+                    variance(
+                        VarianceKind::HireWithoutPayout,
+                        "application",
+                        app.id,
+                        detail,
+                    )
+                })
             }
             Some(_) => None,
         };
@@ -462,15 +479,14 @@ async fn greenhouse(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance
                 json!({ "ats": "greenhouse", "ats_application_id": id, "credited_to": credited,
                         "status": ats_status }),
             )),
-            Some(app) if ats_status == "hired" && app.status != ApplicationStatus::Hired => {
-                out.push(variance(
+            Some(app) if ats_status == "hired" && app.status != ApplicationStatus::Hired => out
+                .push(variance(
                     VarianceKind::AtsHireUnseen,
                     "application",
                     app.id,
                     json!({ "ats": "greenhouse", "ats_application_id": id,
                             "ours": app.status, "theirs": ats_status }),
-                ))
-            }
+                )),
             _ => {}
         }
     }
@@ -548,7 +564,10 @@ fn recorded(run: reconciliation_run::Model, items: Vec<reconciliation_item::Mode
 ///
 /// # Errors
 /// Database errors.
-pub async fn recent_runs(conn: &impl sea_orm::ConnectionTrait, limit: u64) -> Result<Vec<RecordedRun>> {
+pub async fn recent_runs(
+    conn: &impl sea_orm::ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<RecordedRun>> {
     use sea_orm::{QueryOrder, QuerySelect};
     Ok(reconciliation_run::Entity::find()
         .order_by_desc(reconciliation_run::Column::Id)
@@ -566,7 +585,9 @@ pub async fn recent_runs(conn: &impl sea_orm::ConnectionTrait, limit: u64) -> Re
 /// [`crate::Error::NotFound`]; database errors.
 pub async fn recorded_run(conn: &impl sea_orm::ConnectionTrait, id: i64) -> Result<RecordedRun> {
     let Some(run) = reconciliation_run::Entity::find_by_id(id).one(conn).await? else {
-        return Err(crate::error::Error::NotFound(format!("reconciliation run {id}")));
+        return Err(crate::error::Error::NotFound(format!(
+            "reconciliation run {id}"
+        )));
     };
     let items = reconciliation_item::Entity::find()
         .filter(reconciliation_item::Column::RunId.eq(id))
@@ -582,7 +603,14 @@ pub async fn recorded_run(conn: &impl sea_orm::ConnectionTrait, id: i64) -> Resu
 /// Only if writing to memory fails.
 pub fn items_csv(run: &RecordedRun) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header = ["run_id", "kind", "subject_type", "subject_id", "resolved", "detail"];
+    let header = [
+        "run_id",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "resolved",
+        "detail",
+    ];
     let io = |e: csv::Error| crate::error::Error::permanent(format!("writing CSV: {e}"));
     w.write_record(header).map_err(io)?;
     for i in &run.items {

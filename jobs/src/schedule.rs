@@ -39,7 +39,9 @@ impl CronSchedule {
         let cron = cron::Schedule::from_str(expression).map_err(|e| {
             Error::invalid(
                 "schedule",
-                format!("{expression:?} is not a cron expression (sec min hour day month weekday): {e}"),
+                format!(
+                    "{expression:?} is not a cron expression (sec min hour day month weekday): {e}"
+                ),
             )
         })?;
         let zone = Tz::from_str(zone).map_err(|_| {

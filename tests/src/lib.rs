@@ -11,5 +11,6 @@
 pub mod app;
 pub mod db;
 pub mod fixtures;
+pub mod hostile;
 pub mod queue;
 pub mod receiver;

@@ -15,18 +15,21 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use entities::inbox::{self, InboxStatus, Verification};
+use entities::inbox::InboxStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tests::{
-    app::{Setup, TestApp},
+    app::Setup,
     fixtures::{
         self, CAREERS_SITE_SECRET, CareersApplication, GreenhouseApplication,
         OTHER_CAREERS_SITE_SECRET, accepted, applications, candidates, careers_site_headers,
-        greenhouse_secret, greenhouse_signature, inbox_rows, lever_signature,
-        lever_signature_token, payload, payload_json, post_careers_site, post_greenhouse,
-        post_greenhouse_sample, post_lever, post_lever_sample, post_raw, processed, queued_jobs,
-        sample, spawn_capture_app, unique, wait_inbox,
+        greenhouse_secret, greenhouse_signature, inbox_rows, lever_signature, payload,
+        payload_json, post_careers_site, post_greenhouse, post_greenhouse_sample, post_lever,
+        post_lever_sample, post_raw, processed, queued_jobs, sample, spawn_capture_app, wait_inbox,
+    },
+    hostile::{
+        self, Case, careers, ct, greenhouse, lever, lever_envelope, padded, replace, to_bytes,
+        with_headers, without,
     },
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,135 +49,6 @@ both_setups!(
     concurrent_copies_of_one_delivery_are_accepted_once,
     many_deliveries_at_once_all_end_processed,
 );
-
-/// One refused request.
-struct Case {
-    what: String,
-    path: &'static str,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    status: u16,
-    error: &'static str,
-    /// Text the `detail` must contain (the field, or the reason).
-    detail: &'static str,
-    /// Whether the sender was authenticated (then the body is kept).
-    authenticated: bool,
-}
-
-fn ct(value: &str) -> (String, String) {
-    ("content-type".into(), value.into())
-}
-
-fn to_bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).expect("serialise")
-}
-
-/// `body` padded with trailing spaces (still valid JSON) to `len` bytes.
-fn padded(mut body: Vec<u8>, len: usize) -> Vec<u8> {
-    body.resize(len, b' ');
-    body
-}
-
-fn careers(
-    what: &str,
-    body: Vec<u8>,
-    status: u16,
-    error: &'static str,
-    detail: &'static str,
-) -> Case {
-    let mut headers = careers_site_headers(
-        CAREERS_SITE_SECRET,
-        &unique("msg_"),
-        Utc::now().timestamp(),
-        &body,
-    );
-    headers.push(ct("application/json"));
-    Case {
-        what: format!("careers site: {what}"),
-        path: "/webhooks/applications",
-        headers,
-        body,
-        status,
-        error,
-        detail,
-        authenticated: status != 401 && status != 413 && status != 415,
-    }
-}
-
-fn greenhouse(
-    what: &str,
-    body: Vec<u8>,
-    status: u16,
-    error: &'static str,
-    detail: &'static str,
-) -> Case {
-    let headers = vec![
-        ct("application/json"),
-        ("greenhouse-event-id".into(), unique("ev-")),
-        (
-            "signature".into(),
-            greenhouse_signature(&greenhouse_secret(), &body),
-        ),
-    ];
-    Case {
-        what: format!("greenhouse: {what}"),
-        path: "/webhooks/greenhouse",
-        headers,
-        body,
-        status,
-        error,
-        detail,
-        authenticated: status != 401 && status != 413 && status != 415,
-    }
-}
-
-/// A Lever envelope for `data`, signed over a fresh token and `triggered_at`.
-fn lever_envelope(event: Option<Value>, data: Value, triggered_at: i64) -> Value {
-    let token = unique("tok");
-    let mut body = json!({
-        "triggeredAt": triggered_at,
-        "data": data,
-        "signature": lever_signature(&lever_signature_token(), &token, triggered_at),
-        "token": token,
-    });
-    if let Some(e) = event {
-        body["event"] = e;
-    }
-    body
-}
-
-fn lever(
-    what: &str,
-    body: Vec<u8>,
-    status: u16,
-    error: &'static str,
-    detail: &'static str,
-) -> Case {
-    Case {
-        what: format!("lever: {what}"),
-        path: "/webhooks/lever",
-        headers: vec![ct("application/json")],
-        body,
-        status,
-        error,
-        detail,
-        authenticated: status != 401 && status != 413 && status != 415,
-    }
-}
-
-fn with_headers(mut case: Case, f: impl FnOnce(&mut Vec<(String, String)>)) -> Case {
-    f(&mut case.headers);
-    case
-}
-
-fn without(headers: &mut Vec<(String, String)>, name: &str) {
-    headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-}
-
-fn replace(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
-    without(headers, name);
-    headers.push((name.to_owned(), value.to_owned()));
-}
 
 fn careers_cases() -> Vec<Case> {
     let sample = payload(fixtures::CAREERS_SITE_SAMPLE);
@@ -706,11 +580,6 @@ fn lever_cases() -> Vec<Case> {
     ]
 }
 
-/// The newest inbox row.
-async fn newest_inbox(app: &TestApp) -> Option<inbox::Model> {
-    inbox_rows(&app.state.db).await.into_iter().last()
-}
-
 /// Every bad-input class on every webhook endpoint: the right status and
 /// JSON error naming the field, a `rejected` inbox row (without the body
 /// when unauthenticated), and nothing else changed.
@@ -724,85 +593,7 @@ async fn every_bad_input_is_refused_recorded_and_changes_nothing() {
         .chain(greenhouse_cases())
         .chain(lever_cases())
         .collect();
-    let mut failures = Vec::new();
-    for case in &cases {
-        let before = inbox_rows(db).await.len();
-        let response = post_raw(app, case.path, &case.headers, case.body.clone()).await;
-        let status = response.status().as_u16();
-        let is_json = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let detail = body["detail"].as_str().unwrap_or_default();
-        let mut problems = Vec::new();
-        if status != case.status {
-            problems.push(format!("status {status}, expected {}", case.status));
-        }
-        if !is_json || body["error"] != case.error {
-            problems.push(format!("error {}, expected {}", body["error"], case.error));
-        }
-        if !detail.contains(case.detail) {
-            problems.push(format!("detail does not name {:?}", case.detail));
-        }
-        let rows = inbox_rows(db).await;
-        if rows.len() != before + 1 {
-            problems.push(format!(
-                "{} new inbox rows, expected 1",
-                rows.len() - before
-            ));
-        } else {
-            let row = newest_inbox(app).await.unwrap();
-            if row.status != InboxStatus::Rejected {
-                problems.push(format!("inbox status {:?}", row.status));
-            }
-            if i32::from(case.status) != row.http_status {
-                problems.push(format!("inbox http_status {}", row.http_status));
-            }
-            if row.job_id.is_some() {
-                problems.push("a rejected row has a job".into());
-            }
-            if row.error.as_deref().is_none_or(str::is_empty) {
-                problems.push("no error recorded".into());
-            }
-            let (want_body, want_verification) = if case.authenticated {
-                (Some(case.body.as_slice()), Verification::Verified)
-            } else {
-                (None, Verification::Failed)
-            };
-            if row.raw_body.as_deref() != want_body {
-                problems.push(format!(
-                    "raw_body {} (authenticated: {})",
-                    if row.raw_body.is_some() {
-                        "kept"
-                    } else {
-                        "dropped"
-                    },
-                    case.authenticated
-                ));
-            }
-            if row.verification != want_verification {
-                problems.push(format!("verification {:?}", row.verification));
-            }
-        }
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{}: {} (answer: {body})",
-                case.what,
-                problems.join("; ")
-            ));
-        }
-    }
-    // Give the workers a moment to do anything they (wrongly) might.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} bad inputs mishandled:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    hostile::assert_all_refused(app, &cases).await;
     assert!(candidates(db).await.is_empty());
     assert!(applications(db).await.is_empty());
     assert!(fixtures::referrals(db).await.is_empty());

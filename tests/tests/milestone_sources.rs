@@ -755,3 +755,70 @@ async fn an_hris_termination_cancels_the_pending_probation() {
 async fn an_hris_termination_cancels_the_pending_probation_on_postgres_and_redis() {
     an_hris_termination_cancels_the_pending_probation_on(Setup::REDIS_POSTGRES).await;
 }
+
+// ---------------------------------------------------------------------------
+// Deliveries processed out of order (found by the chaos suite)
+// ---------------------------------------------------------------------------
+
+/// A late copy of the application's first snapshot (`active`) is older than
+/// the hire already recorded: it must not undo the hire.
+#[tokio::test]
+async fn a_stale_active_snapshot_does_not_undo_a_hire() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, with_probation).await;
+    let app = &world.app;
+    let db = world.db();
+    let gh = referred_application(app, 900).await;
+    let id = hire(app, &gh, None).await;
+    deliver(app, &gh.json()).await;
+    assert_eq!(
+        application_row(db, id).await.status,
+        ApplicationStatus::Hired
+    );
+    assert_eq!(hire_milestone(db, id).await.state, MilestoneState::Reached);
+    assert!(
+        payouts(db)
+            .await
+            .iter()
+            .all(|p| p.state != PayoutState::Cancelled),
+        "nothing cancelled"
+    );
+    world.cleanup().await;
+}
+
+/// The careers-site submission is processed after the ATS application it
+/// became, already hired: its referral moves there and the hire pays.
+#[tokio::test]
+async fn a_submission_processed_after_its_hired_ats_application_still_credits_it() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, with_probation).await;
+    let app = &world.app;
+    let db = world.db();
+    put_employee(app, REFERRER, "sources.referrer@acme-example.com", true).await;
+    let token = mint_link(app, REFERRER, &JOB.to_string()).await;
+    let gh = GreenhouseApplication::new(550_901, 440_901, JOB, "late901@example.org");
+    deliver(app, &gh.json()).await;
+    let id = hire(app, &gh, None).await;
+    assert!(
+        payouts(db).await.is_empty(),
+        "no referral yet, nothing to pay"
+    );
+
+    let submission =
+        CareersApplication::new(&JOB.to_string(), "late901@example.org").referred_by(&token);
+    let body = submission.json().to_string();
+    processed(
+        app,
+        post_careers_site(app, &unique("msg_"), body.as_bytes()).await,
+    )
+    .await;
+    let referral = referrals(db).await.into_iter().next().expect("a referral");
+    assert_eq!(referral.state, ReferralState::Credited);
+    assert_eq!(
+        referral.application_id,
+        Some(id),
+        "moved to the ATS application"
+    );
+    assert_eq!(hire_milestone(db, id).await.referral_id, Some(referral.id));
+    let tranches = payouts(db).await;
+    assert_eq!(tranches.len(), 2, "both tranches: {tranches:?}");
+    world.cleanup().await;
+}

@@ -181,7 +181,10 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     // 4. C's probation timer job is cancelled out of the queue.
     let timer = probation(db, c).await;
     let job_id = JobId::parse(timer.timer_job_id.as_deref().expect("timer job")).expect("id");
-    app.queue().cancel(&job_id).await.expect("cancel the timer's job");
+    app.queue()
+        .cancel(&job_id)
+        .await
+        .expect("cancel the timer's job");
 
     // A dry run finds it all and fixes nothing.
     let dry = jobs::reconcile::run(&app.state.jobs, "manual:dry", true, "ops:test")
@@ -206,7 +209,10 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     expected.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(kinds(&dry), expected, "{:#?}", dry.variances);
     assert!(dry.variances.iter().all(|v| !v.fixed));
-    assert!(payouts_of(db, referral_of(a).await).await.is_empty(), "dry: nothing fixed");
+    assert!(
+        payouts_of(db, referral_of(a).await).await.is_empty(),
+        "dry: nothing fixed"
+    );
     assert!(
         !app.queue()
             .is_live(probation(db, c).await.timer_job_id.as_deref())
@@ -233,7 +239,11 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     ] {
         assert!(fixed.contains(&kind), "{kind:?} fixed");
     }
-    assert_eq!(payouts_of(db, referral_of(a).await).await.len(), 2, "A's rows are back");
+    assert_eq!(
+        payouts_of(db, referral_of(a).await).await.len(),
+        2,
+        "A's rows are back"
+    );
     assert!(
         app.queue()
             .is_live(probation(db, c).await.timer_job_id.as_deref())
@@ -255,7 +265,11 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         .all(db)
         .await
         .expect("items");
-    assert_eq!(items.len(), report.variances.len(), "every variance recorded");
+    assert_eq!(
+        items.len(),
+        report.variances.len(),
+        "every variance recorded"
+    );
     let run = reconciliation_run::Entity::find_by_id(report.run_id)
         .one(db)
         .await
@@ -323,7 +337,11 @@ async fn two_worker_processes_and_one_cron_tick_give_one_run() {
     triggers.sort();
     triggers.dedup();
     assert_eq!(triggers.len(), runs.len(), "one run per tick");
-    assert!(triggers.iter().all(|t| t.starts_with("cron:reconciliation:")));
+    assert!(
+        triggers
+            .iter()
+            .all(|t| t.starts_with("cron:reconciliation:"))
+    );
     // Both processes saw every tick; the queue kept one job per tick.
     let store = tests::app::redis_store(&prefix).await;
     let jobs = store

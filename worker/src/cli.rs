@@ -20,6 +20,8 @@
 //!   audit verify                           check the audit log's hash chain
 //!   export payouts|referrals|audit --from DATE --to DATE [--format csv|json] [--out FILE]
 //!   report kpis --from DATE --to DATE [--json]
+//!   ops queues|jobs|job|retry|cancel|requeue-dead|stuck|inbox|replay|payouts|approve|hold|resolve|workflow [--json]
+//!   golive-check [--base-url URL] [--json] [--timeout 60s]
 //! ```
 
 use std::net::SocketAddr;
@@ -117,6 +119,58 @@ pub enum TaskCommand {
     /// Reports for finance.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Operate the service: queues, jobs, stuck work, the inbox, payouts
+    /// and referral workflows (the `/api/ops` API on the command line).
+    Ops(OpsArgs),
+    /// Reconcile now: compare attributions, milestones, payouts, the queue
+    /// and the ATS, record every variance, fix what is safe. Exits 1 when
+    /// there is a variance.
+    Reconcile {
+        /// Record what is found; fix nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Personal-data retention.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Go-live check against a running service: mint a test referral link,
+    /// submit a signed test application through the real intake, hire it,
+    /// and print each hop (received, attributed, written back, status
+    /// synced, milestone, payout sent, audit) with its time and result.
+    /// Exits 1 naming the first hop that failed.
+    GoliveCheck(GoliveArgs),
+}
+
+/// `referral-worker golive-check [--base-url URL] [--json]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct GoliveArgs {
+    /// The service to check; default `http.public_base_url`.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Print the hops as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for the service to move the test referral along.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `referral-worker retention ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum RetentionCommand {
+    /// Erase personal data older than `retention.purge_after` now (what the
+    /// schedule does), or with `--dry-run` list whom it would erase.
+    Purge {
+        /// Report; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl TaskCommand {
@@ -127,6 +181,10 @@ impl TaskCommand {
             TaskCommand::Audit(_) => "audit verify",
             TaskCommand::Export(_) => "export",
             TaskCommand::Report(_) => "report kpis",
+            TaskCommand::Ops(_) => "ops",
+            TaskCommand::Reconcile { .. } => "reconcile",
+            TaskCommand::Retention(_) => "retention purge",
+            TaskCommand::GoliveCheck(_) => "golive-check",
         }
     }
 }
@@ -224,6 +282,208 @@ pub enum ReportCommand {
         /// Print JSON (as `GET /api/reports/kpis` answers) instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `referral-worker ops ...`: what `/api/ops` offers, for a shell.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct OpsArgs {
+    /// What to see or do.
+    #[command(subcommand)]
+    pub command: OpsCommand,
+    /// Print JSON (what the ops API answers) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A job id as typed: a ULID, else a usage error (exit 2).
+fn job_id_arg(text: &str) -> Result<String, String> {
+    jobs::queue::JobId::parse(text)
+        .map(|id| id.to_string())
+        .map_err(|_| format!("`{text}` is not a job id (a 26-character ULID)"))
+}
+
+/// A state or source name as typed, else a usage error listing the names.
+fn name_arg<T>(text: &str) -> Result<T, String>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + sea_orm::Iterable,
+{
+    jobs::ops::parse_name::<T>("value", text).map_err(|e| match e {
+        jobs::Error::Invalid { problem, .. } => problem,
+        other => other.to_string(),
+    })
+}
+
+fn job_state_arg(text: &str) -> Result<jobs::queue::JobState, String> {
+    jobs::ops::parse_job_state("state", text).map_err(|e| match e {
+        jobs::Error::Invalid { problem, .. } => problem,
+        other => other.to_string(),
+    })
+}
+
+/// An ops action's `--reason` (required: the audit log records why).
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ReasonArg {
+    /// Why (recorded in the audit log with your user name).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// How ops settle an `outcome_unknown` payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolutionArg {
+    /// The bonus system has it: mark it delivered.
+    Delivered,
+    /// Send it again under the same webhook-id and key.
+    Resend,
+}
+
+/// `referral-worker ops ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum OpsCommand {
+    /// Counts per state and the age of the oldest job per state.
+    Queues,
+    /// Jobs, filtered and paged (`--cursor` takes the `next` printed last).
+    Jobs {
+        /// Only this state (scheduled, ready, running, retrying, succeeded, dead, cancelled).
+        #[arg(long, value_parser = job_state_arg)]
+        state: Option<jobs::queue::JobState>,
+        /// Only this kind (e.g. send_payout).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs of this referral.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        referral_id: Option<i64>,
+        /// Only jobs about the candidate with this ATS candidate id.
+        #[arg(long)]
+        candidate_ats_id: Option<String>,
+        /// Enqueued at or after (YYYY-MM-DD or RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        from: Option<DateBound>,
+        /// Enqueued at or before (YYYY-MM-DD, the whole day, or RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        to: Option<DateBound>,
+        /// Resume after a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Rows per page (1..=500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job: attempts, errors, timeline and ops actions.
+    Job {
+        /// The job id.
+        #[arg(value_parser = job_id_arg)]
+        id: String,
+    },
+    /// Run a dead, retrying or cancelled job again now.
+    Retry {
+        /// The job id.
+        #[arg(value_parser = job_id_arg)]
+        id: String,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+        /// Say what would happen without doing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Cancel a scheduled, ready or retrying job.
+    Cancel {
+        /// The job id.
+        #[arg(value_parser = job_id_arg)]
+        id: String,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+        /// Say what would happen without doing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Retry every dead job of a kind.
+    RequeueDead {
+        /// The job kind (e.g. send_payout).
+        kind: String,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+        /// List and count them without retrying.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What is not moving, and why.
+    Stuck,
+    /// Webhook deliveries, newest first (no bodies).
+    Inbox {
+        /// Only this source (careers_site, greenhouse, lever, generic).
+        #[arg(long, value_parser = name_arg::<entities::inbox::InboxSource>)]
+        source: Option<entities::inbox::InboxSource>,
+        /// Only this status (received, enqueued, processed, ignored, rejected, failed).
+        #[arg(long, value_parser = name_arg::<entities::inbox::InboxStatus>)]
+        status: Option<entities::inbox::InboxStatus>,
+        /// Resume after this id.
+        #[arg(long)]
+        cursor: Option<i64>,
+        /// Rows per page (1..=500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Store an inbox row's body again as a new delivery and enqueue it.
+    Replay {
+        /// The inbox row id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+    },
+    /// The payout ledger, newest first.
+    Payouts {
+        /// Only this state (e.g. eligible, outcome_unknown, dead).
+        #[arg(long, value_parser = name_arg::<entities::payout::PayoutState>)]
+        state: Option<entities::payout::PayoutState>,
+        /// Resume after this id.
+        #[arg(long)]
+        cursor: Option<i64>,
+        /// Rows per page (1..=500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Approve a payout awaiting approval, or release a held one.
+    Approve {
+        /// The payout id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+    },
+    /// Freeze an unsent payout.
+    Hold {
+        /// The payout id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+    },
+    /// Settle an outcome_unknown payout.
+    Resolve {
+        /// The payout id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// delivered or resend.
+        #[arg(value_enum)]
+        resolution: ResolutionArg,
+        /// Why.
+        #[command(flatten)]
+        reason: ReasonArg,
+    },
+    /// A referral with its application, milestones, payouts and messages.
+    Workflow {
+        /// The referral id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        referral_id: i64,
     },
 }
 
@@ -375,6 +635,19 @@ mod tests {
     }
 
     #[test]
+    fn golive_check_parses() {
+        let cli = parse(&["golive-check", "--base-url", "http://127.0.0.1:1", "--json"]).unwrap();
+        let Command::Task(TaskCommand::GoliveCheck(args)) = &cli.command else {
+            panic!("{:?}", cli.command);
+        };
+        assert_eq!(args.base_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert!(args.json);
+        assert_eq!(args.timeout, std::time::Duration::from_secs(60));
+        assert_eq!(cli.command.name(), "golive-check");
+        assert!(!cli.command.migrate_on_start());
+    }
+
+    #[test]
     fn finance_commands_are_top_level() {
         let cli = parse(&["audit", "verify"]).unwrap();
         assert_eq!(
@@ -433,6 +706,38 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn ops_commands_parse_and_bad_ids_are_usage_errors() {
+        let cli = parse(&["ops", "queues", "--json"]).unwrap();
+        let Command::Task(TaskCommand::Ops(args)) = cli.command else {
+            panic!("not ops: {cli:?}");
+        };
+        assert!(args.json);
+        assert_eq!(args.command, OpsCommand::Queues);
+        let cli = parse(&[
+            "ops",
+            "retry",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "--reason",
+            "fixed",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert_eq!(cli.command.name(), "ops");
+        for bad in [
+            &["ops", "job", "nope"][..],
+            &["ops", "approve", "x", "--reason", "r"],
+            &["ops", "approve", "5"],
+            &["ops", "payouts", "--state", "paid"],
+            &["ops", "resolve", "5", "maybe", "--reason", "r"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
+        let err = parse(&["ops", "payouts", "--state", "paid"]).unwrap_err();
+        assert!(err.to_string().contains("outcome_unknown"), "{err}");
     }
 
     #[test]

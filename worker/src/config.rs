@@ -112,6 +112,41 @@ pub struct Settings {
     pub reconciliation: ReconciliationSettings,
     /// The scheduled purge of personal data.
     pub retention: RetentionSettings,
+    /// Sandbox mode: every outbound call goes to a sandbox URL or is
+    /// recorded in the audit log without being sent.
+    pub sandbox: SandboxSettings,
+}
+
+/// `[sandbox]`: a deployment that must not reach real systems (staging, a
+/// go-live rehearsal). When `enabled`, each outbound client is built
+/// against its sandbox URL if one is given; otherwise its calls are
+/// recorded in the audit log (`sandbox.recorded`: destination, method, URL
+/// without query, message id and type) and answered as delivered, and ATS
+/// write-backs are recorded and skipped. Signed destinations keep their
+/// configured secrets. Ignored when `enabled` is false.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Route or record every outbound call.
+    pub enabled: bool,
+    /// Sandbox for the bonus POST (instead of `payouts.destination_url`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub bonus_url: String,
+    /// Sandbox for status syncs (instead of `notifications.status_sync_url`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub status_sync_url: String,
+    /// Sandbox for CRM hand-offs (instead of `notifications.crm_url`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub crm_url: String,
+    /// Sandbox alert webhook (instead of `notifications.alert_webhook_url`);
+    /// masked like the real one.
+    pub alert_webhook_url: Secret,
+    /// Sandbox Greenhouse Harvest base URL (instead of `ats.greenhouse.base_url`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub greenhouse_base_url: String,
+    /// Sandbox Lever API base URL (instead of `ats.lever.base_url`).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub lever_base_url: String,
 }
 
 /// `[reconciliation]`: when it runs and what counts as late.
@@ -1620,6 +1655,64 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         "ats.lever.requests_per_second",
         "must be at least 1",
     );
+    validate_sandbox(settings, check);
+}
+
+fn validate_sandbox(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let sb = &settings.sandbox;
+    for (key, url) in [
+        ("sandbox.bonus_url", &sb.bonus_url),
+        ("sandbox.status_sync_url", &sb.status_sync_url),
+        ("sandbox.crm_url", &sb.crm_url),
+        ("sandbox.greenhouse_base_url", &sb.greenhouse_base_url),
+        ("sandbox.lever_base_url", &sb.lever_base_url),
+    ] {
+        if !url.is_empty()
+            && let Err(message) = check_public_base_url(url)
+        {
+            check(false, key, &message);
+        }
+    }
+    if !sb.alert_webhook_url.is_empty()
+        && let Err(message) = check_public_base_url(sb.alert_webhook_url.expose())
+    {
+        check(
+            false,
+            "sandbox.alert_webhook_url",
+            &message.replace(sb.alert_webhook_url.expose(), "[redacted]"),
+        );
+    }
+    // A sandbox receiver verifies signatures like the real one: the
+    // configured secret signs for it.
+    let n = &settings.notifications;
+    for (key, url, secret_key, secret) in [
+        (
+            "sandbox.bonus_url",
+            &sb.bonus_url,
+            "payouts.destination_secret",
+            &settings.payouts.destination_secret,
+        ),
+        (
+            "sandbox.status_sync_url",
+            &sb.status_sync_url,
+            "notifications.status_sync_secret",
+            &n.status_sync_secret,
+        ),
+        (
+            "sandbox.crm_url",
+            &sb.crm_url,
+            "notifications.crm_secret",
+            &n.crm_secret,
+        ),
+    ] {
+        if !url.is_empty() {
+            check(
+                !secret.is_empty(),
+                key,
+                &format!("needs {secret_key}: the sandbox is signed with it"),
+            );
+        }
+    }
 }
 
 /// A list of humantime durations (`["5s", "5m"]`).
@@ -2379,10 +2472,40 @@ mod tests {
             "REFERRAL_WORKER__QUEUE__RETRY__MAX_DELAY",
             "REFERRAL_WORKER__LOG__FORMAT",
             "REFERRAL_WORKER__LOG__FILTER",
+            "REFERRAL_WORKER__SANDBOX__ENABLED",
+            "REFERRAL_WORKER__SANDBOX__BONUS_URL",
             "RUST_LOG",
         ] {
             assert!(EXAMPLE.contains(var), "example does not mention {var}");
         }
+    }
+
+    #[test]
+    fn sandbox_rules() {
+        assert!(problem_keys("[sandbox]\nenabled = true").is_empty());
+        assert_eq!(
+            problem_keys("[sandbox]\ngreenhouse_base_url = \"ftp://x\""),
+            ["sandbox.greenhouse_base_url"]
+        );
+        assert_eq!(
+            problem_keys("[sandbox]\nbonus_url = \"http://sandbox.example/bonus\""),
+            ["sandbox.bonus_url"],
+            "a sandbox bonus URL needs the destination secret"
+        );
+        assert!(
+            problem_keys(
+                "[payouts]\ndestination_secret = \"whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=\"\n\
+                 [sandbox]\nbonus_url = \"http://sandbox.example/bonus\""
+            )
+            .is_empty()
+        );
+        let err =
+            from_toml("[sandbox]\nalert_webhook_url = \"nope://hooks/T0/secretpart\"").unwrap_err();
+        assert_eq!(err.problems()[0].key, "sandbox.alert_webhook_url");
+        assert!(!err.to_string().contains("secretpart"), "{err}");
+        let s = from_toml("[sandbox]\nalert_webhook_url = \"https://hooks.example/T0/secretpart\"")
+            .unwrap();
+        assert!(!s.to_masked_toml().contains("secretpart"));
     }
 
     #[test]

@@ -252,9 +252,22 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         capture,
     );
     ctx.payouts.rules = settings.payouts.rules.clone();
+    let sb = &settings.sandbox;
+    let recorder = sb
+        .enabled
+        .then(|| jobs::sandbox::Recorder::new(state.db.clone()));
+    ctx.sandbox.enabled = sb.enabled;
+    ctx.sandbox.recorder = recorder.clone();
     let p = &settings.payouts;
-    if !p.destination_url.is_empty() {
-        let url = url::Url::parse(&p.destination_url).context("payouts.destination_url")?;
+    // In sandbox mode: the sandbox URL when given, else the real one,
+    // recorded instead of called (`record` is then the recorder).
+    let (bonus_url, bonus_record) = sandboxed(&recorder, &sb.bonus_url, &p.destination_url);
+    if !bonus_url.is_empty() {
+        let url = url::Url::parse(bonus_url).context(if bonus_record.is_none() && sb.enabled {
+            "sandbox.bonus_url"
+        } else {
+            "payouts.destination_url"
+        })?;
         let rps = NonZeroU32::new(p.destination_requests_per_second).unwrap_or(NonZeroU32::MIN);
         let mut destination = jobs::payout::outbound::Destination::new(
             "bonus-system",
@@ -263,15 +276,17 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
             rps,
         );
         destination.idempotent = p.destination_idempotent;
-        ctx.payouts.destination = Some(Arc::new(
-            jobs::payout::outbound::OutboundClient::with_options(
-                destination,
-                &outbound_options(p.destination_timeout),
-            )
-            .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?,
-        ));
+        let client = jobs::payout::outbound::OutboundClient::with_options(
+            destination,
+            &outbound_options(p.destination_timeout),
+        )
+        .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?;
+        ctx.payouts.destination = Some(Arc::new(match bonus_record {
+            Some(r) => client.record_only(r),
+            None => client,
+        }));
     }
-    ctx.notifications = notifications(settings)?;
+    ctx.notifications = notifications(settings, &recorder)?;
     let rc = &settings.reconciliation;
     ctx.reconcile = jobs::reconcile::ReconcileSettings {
         delivery_window: chrono::Duration::from_std(rc.delivery_window)
@@ -283,6 +298,14 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     if !gh.api_key.is_empty() {
         let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
         config.base_url = url::Url::parse(&gh.base_url).context("ats.greenhouse.base_url")?;
+        if sb.enabled {
+            if sb.greenhouse_base_url.is_empty() {
+                ctx.sandbox.greenhouse = Some(config.base_url.clone());
+            } else {
+                config.base_url = url::Url::parse(&sb.greenhouse_base_url)
+                    .context("sandbox.greenhouse_base_url")?;
+            }
+        }
         config.token_field_key = Some(gh.token_field.clone());
         if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
             config.quota = Quota::per_second(n);
@@ -295,6 +318,16 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     if !lv.api_key.is_empty() {
         let mut config = LeverConfig::new(lv.api_key.expose());
         config.base_url = url::Url::parse(&lv.base_url).context("ats.lever.base_url")?;
+        if sb.enabled {
+            if sb.lever_base_url.is_empty() {
+                // Write-backs are recorded; re-fetches (reads) still go to
+                // Lever, or nothing could be captured from its webhooks.
+                ctx.sandbox.lever = Some(config.base_url.clone());
+            } else {
+                config.base_url =
+                    url::Url::parse(&sb.lever_base_url).context("sandbox.lever_base_url")?;
+            }
+        }
         if let Some(n) = NonZeroU32::new(lv.requests_per_second) {
             config.quota = Quota::per_second(n)
                 .allow_burst(NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n));
@@ -321,6 +354,9 @@ impl Application {
     /// # Errors
     /// The step that failed, named.
     pub async fn build(settings: Settings, role: Role, migrate: bool) -> anyhow::Result<Self> {
+        // Once per process (later calls are no-ops): the recorder behind
+        // every `metrics` call, rendered by `GET /metrics`.
+        http::metrics::install();
         if migrate {
             // On a connection of its own, closed before the pool below opens.
             // SQLite compiles a statement against a schema cached per
@@ -457,41 +493,80 @@ pub async fn connect_job_context(settings: &Settings) -> anyhow::Result<Arc<JobC
     Ok(state.jobs)
 }
 
-/// The status-sync, CRM and alert clients of `[notifications]`.
-fn notifications(settings: &Settings) -> anyhow::Result<jobs::outbox::Notifications> {
+/// Where one outbound client goes in sandbox mode: `(url, recorder)`.
+/// Sandbox off (`recorder` is `None`): the real URL, sent. Sandbox on: the
+/// sandbox URL when given, sent; else the real URL with the recorder, so
+/// its calls are recorded instead of sent. An empty URL means no client.
+fn sandboxed<'a>(
+    recorder: &Option<jobs::sandbox::Recorder>,
+    sandbox_url: &'a str,
+    real_url: &'a str,
+) -> (&'a str, Option<jobs::sandbox::Recorder>) {
+    match recorder {
+        None => (real_url, None),
+        Some(_) if !sandbox_url.is_empty() => (sandbox_url, None),
+        Some(r) => (real_url, Some(r.clone())),
+    }
+}
+
+/// The status-sync, CRM and alert clients of `[notifications]` (sandboxed
+/// per `[sandbox]` when `recorder` is set).
+fn notifications(
+    settings: &Settings,
+    recorder: &Option<jobs::sandbox::Recorder>,
+) -> anyhow::Result<jobs::outbox::Notifications> {
     use jobs::payout::outbound::{Destination, OutboundClient};
     let n = &settings.notifications;
+    let sb = &settings.sandbox;
     let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
     let options = outbound_options(n.timeout);
-    let signed =
-        |name: &str, url: &str, secret: &str| -> anyhow::Result<Option<Arc<OutboundClient>>> {
-            if url.is_empty() {
-                return Ok(None);
-            }
-            let url = url::Url::parse(url).with_context(|| format!("notifications.{name}_url"))?;
-            let client =
-                OutboundClient::with_options(Destination::new(name, url, secret, rps), &options)
-                    .map_err(|e| anyhow::anyhow!("notifications.{name}: {e}"))?;
-            Ok(Some(Arc::new(client)))
+    let finish = |client: OutboundClient, record: Option<jobs::sandbox::Recorder>| match record {
+        Some(r) => Arc::new(client.record_only(r)),
+        None => Arc::new(client),
+    };
+    let signed = |name: &str,
+                  sandbox_url: &str,
+                  url: &str,
+                  secret: &str|
+     -> anyhow::Result<Option<Arc<OutboundClient>>> {
+        let (url, record) = sandboxed(recorder, sandbox_url, url);
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let key = if recorder.is_some() && record.is_none() {
+            format!("sandbox.{name}_url")
+        } else {
+            format!("notifications.{name}_url")
         };
-    let alert = if n.alert_webhook_url.is_empty() {
+        let url = url::Url::parse(url).with_context(|| key.clone())?;
+        let client =
+            OutboundClient::with_options(Destination::new(name, url, secret, rps), &options)
+                .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        Ok(Some(finish(client, record)))
+    };
+    let (alert_url, alert_record) = sandboxed(
+        recorder,
+        sb.alert_webhook_url.expose(),
+        n.alert_webhook_url.expose(),
+    );
+    let alert = if alert_url.is_empty() {
         None
     } else {
         // The URL is the credential: never put it in an error.
-        let url = url::Url::parse(n.alert_webhook_url.expose())
+        let url = url::Url::parse(alert_url)
             .map_err(|_| anyhow::anyhow!("notifications.alert_webhook_url is not a URL"))?;
-        Some(Arc::new(
-            OutboundClient::with_options(Destination::slack("alert", url, rps), &options)
-                .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?,
-        ))
+        let client = OutboundClient::with_options(Destination::slack("alert", url, rps), &options)
+            .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?;
+        Some(finish(client, alert_record))
     };
     Ok(jobs::outbox::Notifications {
         status_sync: signed(
             "status_sync",
+            &sb.status_sync_url,
             &n.status_sync_url,
             n.status_sync_secret.expose(),
         )?,
-        crm: signed("crm", &n.crm_url, n.crm_secret.expose())?,
+        crm: signed("crm", &sb.crm_url, &n.crm_url, n.crm_secret.expose())?,
         alert,
         notify_rejections: n.notify_rejections,
         public_base_url: settings.http.public_base_url.clone(),
@@ -514,11 +589,37 @@ struct JobRuntime {
 }
 
 /// The apalis handler: waits for the process-wide start rate, then runs the job.
-async fn handle_job(job: Job, attempt: Attempt, rt: Data<Arc<JobRuntime>>) -> jobs::Result<()> {
+///
+/// Every line logged while the job runs carries the job's id, kind and the
+/// id of what it is about (inbox delivery, referral, milestone, payout,
+/// message) through a span: ids, never personal data.
+async fn handle_job(
+    job: Job,
+    attempt: Attempt,
+    task_id: TaskId,
+    rt: Data<Arc<JobRuntime>>,
+) -> jobs::Result<()> {
+    use tracing::Instrument as _;
     if let Some(limiter) = &rt.limiter {
         limiter.until_ready().await;
     }
-    job.run(&rt.ctx, attempt.current() as u32).await
+    let span = tracing::info_span!(
+        "job",
+        job_id = %task_id,
+        kind = job.kind(),
+        attempt = attempt.current(),
+        inbox_id = tracing::field::Empty,
+        referral_id = tracing::field::Empty,
+        milestone_id = tracing::field::Empty,
+        payout_id = tracing::field::Empty,
+        message_id = tracing::field::Empty,
+    );
+    if let Some((field, id)) = job.subject() {
+        span.record(field, id);
+    }
+    job.run(&rt.ctx, attempt.current() as u32)
+        .instrument(span)
+        .await
 }
 
 /// A worker name unique per process start. apalis-redis refuses to re-register

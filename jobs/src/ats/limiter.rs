@@ -171,6 +171,26 @@ impl AccountLimiter {
     /// # Errors
     /// [`Error::RetryAfter`] as described; nothing else.
     pub async fn acquire(&self, max_wait: Duration) -> Result<()> {
+        let started = Instant::now();
+        let result = self.acquire_inner(max_wait).await;
+        let waited = started.elapsed();
+        // An immediate acquisition is not a wait; the threshold keeps the
+        // count meaningful without timing governor's own bookkeeping.
+        let outcome = match &result {
+            Ok(()) if waited < Duration::from_millis(1) => None,
+            Ok(()) => Some("acquired"),
+            Err(_) => Some("handed_back"),
+        };
+        if let Some(outcome) = outcome {
+            // A histogram: its `_count` is the number of waits, its `_sum`
+            // the total seconds waited.
+            metrics::histogram!("referral_worker_rate_limiter_wait_seconds", "outcome" => outcome)
+                .record(waited.as_secs_f64());
+        }
+        result
+    }
+
+    async fn acquire_inner(&self, max_wait: Duration) -> Result<()> {
         if let Some(pause) = self.paused_for() {
             if pause > max_wait {
                 return Err(Error::RetryAfter {

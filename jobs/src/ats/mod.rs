@@ -62,6 +62,7 @@ pub use lever::{LeverClient, LeverConfig, LeverOpportunity};
 pub use limiter::AccountLimiter;
 
 use crate::error::{Error, Result};
+use crate::payout::outbound::count_request;
 
 /// What we write back to the ATS when a referral is attributed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,9 +291,12 @@ impl Transport {
             req = req.json(body);
         }
 
+        let started = std::time::Instant::now();
         let mut resp = req
             .send()
             .await
+            .inspect(|r| count_request(self.vendor, Ok(r.status()), started.elapsed()))
+            .inspect_err(|e| count_request(self.vendor, Err(e), started.elapsed()))
             .map_err(|e| self.transport_error(&what, &e))?;
         let status = resp.status();
         let asked = self

@@ -285,6 +285,8 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         ));
     }
     let tracking = root.obj("tracking")?;
+    // A test submission (`golive-check`); its flag is read by [`is_test`].
+    root.bool("test")?;
 
     Ok(IntakeEvent::Application(ApplicationEvent {
         source: Source::CareersSite,
@@ -308,6 +310,18 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         department: None,
         location: job.str("location")?.map(str::to_owned),
     }))
+}
+
+/// Whether a careers-site `application.submitted` body is marked as a test
+/// submission (top-level `"test": true`, as `referral-worker golive-check`
+/// sends): its candidate, referral and payouts are then `is_test` and left
+/// out of exports and KPIs. [`decode`] refuses a `test` that is not a
+/// boolean (422); anything unreadable here counts as not a test.
+pub fn is_test(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("test").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
 }
 
 /// Decodes the secret the way `Webhook::new` does (optional `whsec_`,

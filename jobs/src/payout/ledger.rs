@@ -164,6 +164,7 @@ pub async fn on_hire(
         return Ok(Vec::new());
     };
     let referrer_active = referrer_active(conn, referral_id).await?;
+    let is_test = referral_is_test(conn, referral_id).await?;
     let now = Utc::now();
     let mut ready = Vec::new();
     for (tranche, milestone, amount) in rule.tranche_amounts() {
@@ -205,7 +206,7 @@ pub async fn on_hire(
             eligible_at: Set(at_hire.then_some(now)),
             sent_at: Set(None),
             delivered_at: Set(None),
-            is_test: Set(false),
+            is_test: Set(is_test),
             needs_approval: Set(rule.require_approval),
             send_job_id: Set(None),
             created_at: Set(now),
@@ -232,6 +233,21 @@ pub async fn on_hire(
         }
     }
     Ok(ready)
+}
+
+/// Whether the referral is test data (its own flag or its candidate's), so
+/// its payouts are too.
+async fn referral_is_test(conn: &impl ConnectionTrait, referral_id: i64) -> Result<bool> {
+    let Some(r) = referral::Entity::find_by_id(referral_id).one(conn).await? else {
+        return Ok(false);
+    };
+    if r.is_test {
+        return Ok(true);
+    }
+    Ok(entities::candidate::Entity::find_by_id(r.candidate_id)
+        .one(conn)
+        .await?
+        .is_some_and(|c| c.is_test))
 }
 
 async fn referrer_active(conn: &impl ConnectionTrait, referral_id: i64) -> Result<bool> {

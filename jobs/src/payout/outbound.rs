@@ -364,6 +364,33 @@ impl SendOutcome {
     }
 }
 
+/// Counts one outbound request in `referral_worker_outbound_requests_total`
+/// (status code, or the transport failure's class) and its duration. Shared
+/// with the ATS clients; `destination` is a configured name, never a URL.
+pub(crate) fn count_request(
+    destination: &str,
+    result: std::result::Result<StatusCode, &reqwest::Error>,
+    duration: Duration,
+) {
+    let status = match result {
+        Ok(s) => s.as_u16().to_string(),
+        Err(e) if e.is_timeout() => "timeout".to_string(),
+        Err(e) if e.is_connect() => "connect_error".to_string(),
+        Err(_) => "transport_error".to_string(),
+    };
+    metrics::counter!(
+        "referral_worker_outbound_requests_total",
+        "destination" => destination.to_string(),
+        "status" => status
+    )
+    .increment(1);
+    metrics::histogram!(
+        "referral_worker_outbound_request_duration_seconds",
+        "destination" => destination.to_string()
+    )
+    .record(duration.as_secs_f64());
+}
+
 /// Whether `err` came from [`SendOutcome::OutcomeUnknown`].
 pub fn is_outcome_unknown(err: &Error) -> bool {
     matches!(err, Error::Permanent(m) if m.starts_with(OUTCOME_UNKNOWN))
@@ -398,6 +425,8 @@ pub struct OutboundClient {
     limiter: Arc<AccountLimiter>,
     max_wait: Duration,
     fallback_pause: Duration,
+    /// Sandbox: record what would be sent instead of sending it.
+    record_only: Option<crate::sandbox::Recorder>,
 }
 
 impl std::fmt::Debug for OutboundClient {
@@ -460,7 +489,22 @@ impl OutboundClient {
             limiter,
             max_wait: options.max_wait,
             fallback_pause: options.fallback_pause,
+            record_only: None,
         })
+    }
+
+    /// Sandbox mode: [`OutboundClient::send`] records each message with
+    /// `recorder` (a `sandbox.recorded` audit event) and answers delivered,
+    /// sending nothing. See [`crate::sandbox`].
+    #[must_use]
+    pub fn record_only(mut self, recorder: crate::sandbox::Recorder) -> Self {
+        self.record_only = Some(recorder);
+        self
+    }
+
+    /// Whether this client records instead of sending.
+    pub fn is_record_only(&self) -> bool {
+        self.record_only.is_some()
     }
 
     /// The destination (its `Debug` hides the secret).
@@ -500,6 +544,9 @@ impl OutboundClient {
                 status: 0,
                 reason: format!("{dest}: not sent: {problem}"),
             };
+        }
+        if let Some(recorder) = &self.record_only {
+            return recorder.record_message(&self.destination, msg).await;
         }
         if let Err(e) = self.limiter.acquire(self.max_wait).await {
             let (after, reason) = match e {
@@ -544,6 +591,7 @@ impl OutboundClient {
             .send()
             .await;
         let duration = started.elapsed();
+        count_request(dest, result.as_ref().map(|r| r.status()), duration);
 
         let outcome = match result {
             Ok(resp) => self.response_outcome(resp, duration).await,

@@ -447,6 +447,8 @@ async fn fetch_loop<Args>(
                 }
                 Err(error) => {
                     tracing::error!(job_id = %job.id, kind = %job.kind, %error, "undecodable job sent to the dead set");
+                    metrics::counter!("referral_worker_jobs_dead_total", "kind" => job.kind.clone())
+                        .increment(1);
                     let _ = acks.send(Completion {
                         id: job.id,
                         attempt: job.attempt,
@@ -624,6 +626,7 @@ where
         AckLayer {
             acks: self.ack_tx.clone(),
             retry: Arc::new(self.settings.retry.clone()),
+            metrics: Arc::default(),
         }
     }
 }
@@ -634,6 +637,45 @@ where
 pub struct AckLayer {
     acks: mpsc::UnboundedSender<Completion>,
     retry: Arc<RetryPolicies>,
+    metrics: Arc<KindMetrics>,
+}
+
+/// This worker's metric handles per job kind, registered on a kind's first
+/// job: a job then costs a map lookup and a few atomic adds, no allocation.
+/// Per worker, not global, so a recorder installed before the worker is
+/// built is the one used.
+#[derive(Default)]
+struct KindMetrics(std::sync::RwLock<HashMap<String, Arc<KindHandles>>>);
+
+struct KindHandles {
+    started: metrics::Counter,
+    succeeded: metrics::Counter,
+    failed: metrics::Counter,
+    dead: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl KindMetrics {
+    fn of(&self, kind: &str) -> Arc<KindHandles> {
+        if let Some(h) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(kind) {
+            return h.clone();
+        }
+        let handles = Arc::new(KindHandles {
+            started: metrics::counter!("referral_worker_jobs_started_total", "kind" => kind.to_string()),
+            succeeded: metrics::counter!("referral_worker_jobs_succeeded_total", "kind" => kind.to_string()),
+            failed: metrics::counter!("referral_worker_jobs_failed_total", "kind" => kind.to_string()),
+            dead: metrics::counter!("referral_worker_jobs_dead_total", "kind" => kind.to_string()),
+            duration: metrics::histogram!("referral_worker_job_duration_seconds", "kind" => kind.to_string()),
+        });
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(kind.to_string()).or_insert(handles).clone()
+    }
+}
+
+impl std::fmt::Debug for KindMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindMetrics").finish_non_exhaustive()
+    }
 }
 
 impl<S> Layer<S> for AckLayer {
@@ -644,6 +686,7 @@ impl<S> Layer<S> for AckLayer {
             inner,
             acks: self.acks.clone(),
             retry: self.retry.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -654,6 +697,7 @@ pub struct AckService<S> {
     inner: S,
     acks: mpsc::UnboundedSender<Completion>,
     retry: Arc<RetryPolicies>,
+    metrics: Arc<KindMetrics>,
 }
 
 impl<S, Args> Service<Task<Args>> for AckService<S>
@@ -672,16 +716,30 @@ where
 
     fn call(&mut self, task: Task<Args>) -> Self::Future {
         let lease = task.ctx().data().get::<Lease>().cloned();
+        let handles = lease.as_ref().map(|l| self.metrics.of(&l.kind));
         let fut = self.inner.call(task);
         let acks = self.acks.clone();
         let retry = self.retry.clone();
         async move {
+            let started = std::time::Instant::now();
+            if let Some(h) = &handles {
+                h.started.increment(1);
+            }
             let result = fut.await.map_err(Into::into);
             if let Some(lease) = lease {
                 let outcome = match &result {
                     Ok(_) => Outcome::Succeeded,
                     Err(e) => outcome_of_failure(e, &lease, &retry),
                 };
+                if let Some(h) = &handles {
+                    h.duration.record(started.elapsed().as_secs_f64());
+                    match &outcome {
+                        Outcome::Succeeded => h.succeeded.increment(1),
+                        Outcome::Retry { .. } => h.failed.increment(1),
+                        Outcome::Dead { .. } => h.dead.increment(1),
+                        Outcome::Released => {}
+                    }
+                }
                 if let Outcome::Dead { error } = &outcome {
                     tracing::error!(job_id = %lease.id, kind = %lease.kind, attempt = lease.attempt, %error, "job is dead");
                 } else if let Outcome::Retry { error, at } = &outcome {

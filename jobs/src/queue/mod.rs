@@ -400,6 +400,38 @@ pub enum QueueStore {
     Sql(SqlStore),
 }
 
+/// Runs of consecutive jobs of one kind, `(kind, length)`: a batch is
+/// usually one kind, so metrics cost one label per batch, not per job.
+fn kind_runs(jobs: &[NewJob]) -> Vec<(String, usize)> {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for job in jobs {
+        match runs.last_mut() {
+            Some((kind, n)) if *kind == job.kind => *n += 1,
+            _ => runs.push((job.kind.clone(), 1)),
+        }
+    }
+    runs
+}
+
+/// Counts added jobs and idempotency duplicates per kind.
+fn count_enqueued(runs: &[(String, usize)], outcomes: &[EnqueueOutcome]) {
+    let mut rest = outcomes;
+    for (kind, n) in runs {
+        let (run, tail) = rest.split_at((*n).min(rest.len()));
+        rest = tail;
+        let duplicates = run.iter().filter(|o| o.duplicate).count() as u64;
+        let added = run.len() as u64 - duplicates;
+        if added > 0 {
+            metrics::counter!("referral_worker_jobs_enqueued_total", "kind" => kind.clone())
+                .increment(added);
+        }
+        if duplicates > 0 {
+            metrics::counter!("referral_worker_jobs_enqueue_duplicates_total", "kind" => kind.clone())
+                .increment(duplicates);
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -440,7 +472,10 @@ impl QueueStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        dispatch!(self, s => s.enqueue_batch(jobs).await)
+        let runs = kind_runs(&jobs);
+        let out = dispatch!(self, s => s.enqueue_batch(jobs).await)?;
+        count_enqueued(&runs, &out);
+        Ok(out)
     }
 
     /// Leases up to `max` due jobs to `worker` for `lease`. On the way it

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{
     auth::Caller,
     body::{parse_json, read_limited, require_json},
-    error::ApiError,
+    error::{ApiError, Id},
 };
 use crate::{config::Scope, runtime::AppState};
 
@@ -153,7 +153,7 @@ struct Termination {
 pub async fn hire_terminated(
     State(state): State<AppState>,
     caller: Caller,
-    Path(application_id): Path<i64>,
+    Id(application_id): Id,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {

@@ -137,3 +137,31 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
+
+/// A numeric id from the route's single path parameter (`/api/payouts/{id}`).
+///
+/// axum's own `Path<i64>` answers a non-number with a plain-text 400; this
+/// extractor answers it like every other error here, as JSON naming the
+/// parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw): axum::extract::Path<String> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("path: {}", e.body_text())))?;
+        raw.parse::<i64>().map(Id).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "id: {:?} is not a number",
+                raw.chars().take(40).collect::<String>()
+            ))
+        })
+    }
+}

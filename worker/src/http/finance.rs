@@ -23,7 +23,10 @@ use jobs::finance::{
     kpis::{self, Kpis},
 };
 
-use super::{auth::Caller, error::ApiError};
+use super::{
+    auth::Caller,
+    error::{ApiError, Id},
+};
 use crate::{config::Scope, runtime::AppState};
 
 /// The finance routes, merged into the service's router.
@@ -52,7 +55,7 @@ pub async fn reconciliation_runs(
 pub async fn reconciliation_run(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::OpsRead)?;

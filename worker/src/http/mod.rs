@@ -12,7 +12,10 @@ pub mod body;
 pub mod error;
 pub mod finance;
 mod health;
+pub mod metrics;
+pub mod openapi;
 pub mod ops;
+pub mod ops_page;
 pub mod webhooks;
 
 use axum::{
@@ -28,6 +31,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
         .route("/api/employees", post(api::upsert_employee))
         .route("/api/referral-links", post(api::create_link))
         .route("/api/referral-links/{token}", delete(api::revoke_link))
@@ -42,12 +46,25 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
             "/api/ops/destinations/{name}/enable",
             post(ops::enable_destination),
         )
+        .route("/api/ops/queues", get(ops::queues))
+        .route("/api/ops/jobs", get(ops::jobs))
+        .route("/api/ops/jobs/requeue-dead", post(ops::requeue_dead))
         .route("/api/ops/jobs/{id}", get(ops::job))
+        .route("/api/ops/jobs/{id}/retry", post(ops::retry_job))
+        .route("/api/ops/jobs/{id}/cancel", post(ops::cancel_job))
+        .route("/api/ops/workflows", get(ops::workflows))
+        .route("/api/ops/workflows/{referral_id}", get(ops::workflow))
+        .route("/api/ops/stuck", get(ops::stuck))
+        .route("/api/ops/inbox", get(ops::inbox))
+        .route("/api/ops/inbox/{id}/replay", post(ops::replay_inbox))
+        .route("/api/ops/payouts", get(ops::payouts))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/r/{token}", get(api::follow_link))
         .route("/webhooks/applications", post(webhooks::careers_site))
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))
         .route("/webhooks/lever", post(webhooks::lever))
         .merge(finance::routes())
+        .merge(ops_page::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())

@@ -183,8 +183,18 @@ async fn intake(
             body: bytes.to_vec(),
         },
     )
-    .await?;
+    .await
+    .map_err(ApiError::from)
+    .inspect_err(|e| count(source, "rejected", e.status_and_code().0.as_u16()))?;
+    tracing::info!(
+        source = ?source,
+        inbox_id = receipt.inbox_id,
+        job_id = receipt.job_id.as_deref().unwrap_or(""),
+        duplicate = receipt.duplicate,
+        "webhook delivery stored"
+    );
     if receipt.duplicate {
+        count(source, "duplicate", 200);
         return Ok((
             StatusCode::OK,
             Json(
@@ -192,12 +202,29 @@ async fn intake(
             ),
         ));
     }
+    count(source, "accepted", 202);
     Ok((
         StatusCode::ACCEPTED,
         Json(
             json!({ "status": "accepted", "inbox_id": receipt.inbox_id, "job_id": receipt.job_id }),
         ),
     ))
+}
+
+/// Counts one delivery in `referral_worker_webhooks_total`.
+fn count(source: Source, outcome: &'static str, status: u16) {
+    let source = match source {
+        Source::CareersSite => "careers_site",
+        Source::Greenhouse => "greenhouse",
+        Source::Lever => "lever",
+    };
+    metrics::counter!(
+        "referral_worker_webhooks_total",
+        "source" => source,
+        "outcome" => outcome,
+        "status" => status.to_string()
+    )
+    .increment(1);
 }
 
 fn event_name(ev: &IntakeEvent) -> String {
@@ -223,6 +250,7 @@ async fn reject(
 ) -> ApiError {
     let status = e.status_and_code().0.as_u16();
     tracing::info!(source = ?source, status, error = %e, "webhook delivery refused");
+    count(source, "rejected", status);
     if let Err(db) = inbox::record_rejection(
         &state.db,
         source,

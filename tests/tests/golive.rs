@@ -1,0 +1,381 @@
+//! Sandbox mode and the go-live check.
+//!
+//! * With `[sandbox] enabled = true` and no sandbox URLs, a paid referral
+//!   reaches none of the configured (real) receivers: every call is a
+//!   `sandbox.recorded` audit event, and the payout still ends delivered.
+//!   With a sandbox bonus URL, the bonus POST goes there instead.
+//! * `referral-worker golive-check`, run as the real binary against an
+//!   in-process app, walks a test referral through every hop and exits 0;
+//!   its records are `is_test` and left out of the payouts export.
+
+use std::time::Duration;
+
+use entities::{
+    outbound_message::{self, OutboundState},
+    payout::{self, PayoutState},
+};
+use jobs::payout::rules::{BonusRules, default_rules};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde_json::Value;
+use tests::{
+    app::{TestApp, spawn_process, worker_env},
+    fixtures::{
+        CAREERS_SITE_SECRET, GreenhouseApplication, audit_with, candidates, credited_hire,
+        referrals, spawn_capture_app, tokens, wait_until,
+    },
+    receiver::Receiver,
+};
+use worker::config::{Secret, Settings};
+
+const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
+const SYNC_SECRET: &str = "whsec_c3RhdHVzLXN5bmMtdGVzdC1zZWNyZXQtMzItYnl0ZXMh";
+const CRM_SECRET: &str = "whsec_Y3JtLWhhbmQtb2ZmLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzIQ==";
+
+/// The "real" systems of one test.
+struct World {
+    bonus: Receiver,
+    status: Receiver,
+    crm: Receiver,
+    slack: Receiver,
+}
+
+impl World {
+    async fn start() -> Self {
+        Self {
+            bonus: Receiver::builder().secret(BONUS_SECRET).start().await,
+            status: Receiver::builder().secret(SYNC_SECRET).start().await,
+            crm: Receiver::builder().secret(CRM_SECRET).start().await,
+            slack: Receiver::builder().start().await,
+        }
+    }
+
+    /// Points the app at every receiver, a long probation, sandbox on.
+    fn configure(&self, s: &mut Settings) {
+        let mut rule = default_rules().rules()[0].clone();
+        rule.probation = Duration::from_secs(30 * 86_400);
+        s.payouts.rules = BonusRules::new(vec![rule]);
+        s.payouts.timer_sweep = Duration::from_millis(300);
+        s.payouts.destination_url = self.bonus.url("/bonus");
+        s.payouts.destination_secret = Secret::new(BONUS_SECRET);
+        s.payouts.retry_schedule = vec![Duration::from_millis(100), Duration::from_millis(200)];
+        s.notifications.status_sync_url = self.status.url("/status");
+        s.notifications.status_sync_secret = Secret::new(SYNC_SECRET);
+        s.notifications.crm_url = self.crm.url("/crm");
+        s.notifications.crm_secret = Secret::new(CRM_SECRET);
+        s.notifications.alert_webhook_url = Secret::new(self.slack.url("/services/T0/B0/x"));
+        s.sandbox.enabled = true;
+    }
+
+    fn real_requests(&self) -> usize {
+        self.bonus.count() + self.status.count() + self.crm.count() + self.slack.count()
+    }
+}
+
+async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
+    payout::Entity::find().all(db).await.expect("payouts")
+}
+
+async fn hire_delivered(db: &DatabaseConnection) -> bool {
+    payouts(db)
+        .await
+        .iter()
+        .any(|p| p.tranche == "hire" && p.state == PayoutState::Delivered)
+}
+
+async fn messages_settled(db: &DatabaseConnection) -> bool {
+    let rows = outbound_message::Entity::find()
+        .all(db)
+        .await
+        .expect("messages");
+    !rows.is_empty() && rows.iter().all(|m| m.state == OutboundState::Delivered)
+}
+
+#[tokio::test]
+async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
+    let world = World::start().await;
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| world.configure(s)).await;
+    let db = app.db();
+    credited_hire(
+        &app.app,
+        "E-SANDBOX",
+        GreenhouseApplication::new(990_001, 660_001, 4_012_345, "sandbox1@example.org"),
+    )
+    .await;
+    wait_until("the hire tranche delivered", || hire_delivered(db)).await;
+    wait_until("every notification delivered", || messages_settled(db)).await;
+    wait_until("the write-back recorded", || async {
+        audit_with(db, "sandbox.recorded")
+            .await
+            .iter()
+            .any(|e| e.data["destination"] == "greenhouse")
+    })
+    .await;
+    // Give a stray send the time to arrive, then check nothing did.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.real_requests(), 0, "nothing reached a real receiver");
+    let writes: Vec<_> = app
+        .harvest
+        .seen()
+        .into_iter()
+        .filter(|s| s.method != "GET")
+        .collect();
+    assert!(writes.is_empty(), "no write reached Greenhouse: {writes:?}");
+
+    let recorded = audit_with(db, "sandbox.recorded").await;
+    let destinations: Vec<&str> = recorded
+        .iter()
+        .filter_map(|e| e.data["destination"].as_str())
+        .collect();
+    for d in ["bonus-system", "status_sync", "crm", "greenhouse"] {
+        assert!(destinations.contains(&d), "{d} recorded: {destinations:?}");
+    }
+    let hire = payouts(db)
+        .await
+        .into_iter()
+        .find(|p| p.tranche == "hire")
+        .expect("hire tranche");
+    let bonus = recorded
+        .iter()
+        .find(|e| e.data["destination"] == "bonus-system")
+        .expect("the bonus POST recorded");
+    assert_eq!(bonus.data["message_id"], hire.webhook_id.as_str());
+    assert_eq!(bonus.data["message_type"], "referral.milestone_reached");
+    assert_eq!(bonus.data["method"], "POST");
+    assert_eq!(bonus.data["url"], world.bonus.url("/bonus").as_str());
+    for e in &recorded {
+        let text = e.data.to_string();
+        assert!(!text.contains('@'), "no personal data: {text}");
+        assert!(
+            !text.contains("/services/T0"),
+            "no alert credential: {text}"
+        );
+    }
+    assert_eq!(
+        audit_with(db, "attribution.write_back_skipped")
+            .await
+            .iter()
+            .filter(|e| e.data["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("sandbox")))
+            .count(),
+        1
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_sandbox_bonus_url_gets_the_bonus_post_instead_of_the_real_one() {
+    let world = World::start().await;
+    let sandbox = Receiver::builder().secret(BONUS_SECRET).start().await;
+    let sandbox_url = sandbox.url("/sandbox-bonus");
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| {
+        world.configure(s);
+        s.sandbox.bonus_url = sandbox_url.clone();
+    })
+    .await;
+    let db = app.db();
+    credited_hire(
+        &app.app,
+        "E-SANDBOX",
+        GreenhouseApplication::new(990_002, 660_002, 4_012_345, "sandbox2@example.org"),
+    )
+    .await;
+    wait_until("the hire tranche delivered", || hire_delivered(db)).await;
+    let hire = payouts(db)
+        .await
+        .into_iter()
+        .find(|p| p.tranche == "hire")
+        .expect("hire tranche");
+    assert_eq!(sandbox.count(), 1, "the sandbox got the bonus POST");
+    assert_eq!(
+        sandbox.requests()[0].webhook_id(),
+        Some(hire.webhook_id.as_str())
+    );
+    assert_eq!(world.bonus.count(), 0, "the real bonus system got nothing");
+    assert!(
+        audit_with(db, "sandbox.recorded")
+            .await
+            .iter()
+            .all(|e| e.data["destination"] != "bonus-system"),
+        "a bonus POST sent to the sandbox is not also recorded"
+    );
+    app.cleanup().await;
+}
+
+fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("golive.toml");
+    let text = format!(
+        r#"
+[webhooks]
+careers_site_secret = "{CAREERS_SITE_SECRET}"
+
+[[api.tokens]]
+name = "referral-portal"
+token = "{links}"
+scopes = ["links"]
+
+[[api.tokens]]
+name = "hris-sync"
+token = "{employees}"
+scopes = ["employees"]
+
+[[api.tokens]]
+name = "ops"
+token = "{ops}"
+scopes = ["ops_read", "ops_admin"]
+"#,
+        links = tokens::LINKS,
+        employees = tokens::EMPLOYEES,
+        ops = tokens::OPS,
+    );
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+async fn export_payouts(app: &TestApp, include_test: bool) -> Vec<Value> {
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let mut path = format!("/api/exports/payouts?from={today}&to={today}&format=json");
+    if include_test {
+        path.push_str("&include_test=true");
+    }
+    let response = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(tokens::OPS)
+        .send()
+        .await
+        .expect("GET export");
+    assert!(response.status().is_success(), "{}", response.status());
+    let body: Value = response.json().await.expect("JSON export");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
+    let world = World::start().await;
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| world.configure(s)).await;
+    let db = app.db().clone();
+    let dir = std::env::temp_dir().join(format!("rw-golive-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let config = config_file(&dir);
+    let database_url = app.app.settings.database.url.expose_secret().to_owned();
+    let base = format!("http://{}", app.app.address);
+    let mut process = spawn_process(
+        &[
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "golive-check",
+            "--base-url",
+            &base,
+            "--timeout",
+            "45s",
+        ],
+        worker_env(&database_url, None),
+    );
+    let status = process.wait_exit(Duration::from_secs(90)).await;
+    let stdout = process.stdout();
+    assert!(
+        status.success(),
+        "golive-check failed ({status}):\n{stdout}\n{}",
+        process.stderr()
+    );
+    for hop in [
+        "received",
+        "attributed",
+        "written back",
+        "status synced",
+        "milestone",
+        "payout sent",
+        "audit",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(hop))
+            .unwrap_or_else(|| panic!("no {hop} line:\n{stdout}"));
+        assert!(line.contains(" ok "), "{hop} passed: {line}");
+    }
+    assert!(
+        stdout.contains("armed"),
+        "probation reported armed:\n{stdout}"
+    );
+    assert!(stdout.contains("recorded in sandbox"), "{stdout}");
+    assert_eq!(
+        world.real_requests(),
+        0,
+        "the sandbox sent nothing for real"
+    );
+
+    // The test records are marked and left out of the export.
+    let test_referrals: Vec<_> = referrals(&db)
+        .await
+        .into_iter()
+        .filter(|r| r.employee_id == "golive-check")
+        .collect();
+    assert_eq!(test_referrals.len(), 1);
+    assert!(test_referrals[0].is_test);
+    let candidate = candidates(&db)
+        .await
+        .into_iter()
+        .find(|c| c.id == test_referrals[0].candidate_id)
+        .expect("the test candidate");
+    assert!(candidate.is_test);
+    let test_payouts: Vec<_> = payouts(&db)
+        .await
+        .into_iter()
+        .filter(|p| p.referral_id == test_referrals[0].id)
+        .collect();
+    assert!(!test_payouts.is_empty());
+    assert!(test_payouts.iter().all(|p| p.is_test));
+    let ids: Vec<i64> = test_payouts.iter().map(|p| p.id).collect();
+    let in_export = |rows: &[Value]| {
+        rows.iter()
+            .any(|r| r["payout_id"].as_i64().is_some_and(|id| ids.contains(&id)))
+    };
+    let default_export = export_payouts(&app.app, false).await;
+    assert!(!in_export(&default_export), "{default_export:?}");
+    let with_test = export_payouts(&app.app, true).await;
+    assert!(in_export(&with_test), "{with_test:?}");
+
+    // Run it again with --json: the hops as JSON, all passing.
+    let mut process = spawn_process(
+        &[
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "golive-check",
+            "--base-url",
+            &base,
+            "--json",
+        ],
+        worker_env(&database_url, None),
+    );
+    let status = process.wait_exit(Duration::from_secs(90)).await;
+    let report: Value = serde_json::from_str(&process.stdout()).expect("JSON report");
+    assert!(status.success(), "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["hops"].as_array().map(Vec::len), Some(7), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn golive_check_without_tokens_says_which_scope_is_missing() {
+    let dir = std::env::temp_dir().join(format!("rw-golive-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let path = dir.join("empty.toml");
+    std::fs::write(&path, "").expect("write");
+    let mut process = spawn_process(
+        &[
+            "--config",
+            path.to_str().expect("utf-8"),
+            "golive-check",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
+        Vec::<(String, String)>::new(),
+    );
+    let status = process.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(1));
+    let stderr = process.stderr();
+    assert!(stderr.contains("links, employees, ops_read"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

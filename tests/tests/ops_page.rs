@@ -1,0 +1,644 @@
+//! The `/ops` page end to end, in headless Chromium driven through
+//! chromedriver (WebDriver, `fantoccini`): sign in with a token (a wrong
+//! one is refused with a clear message), see the queue counts, the chart
+//! and the dead jobs, retry one, and watch it succeed. Plus the page's
+//! headers and the throughput endpoint over plain HTTP.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`; `.ci/run` installs them when missing, or set
+//! `OPS_E2E_CHROMIUM` / `OPS_E2E_CHROMEDRIVER`). Without them the test
+//! fails saying so: it is never skipped silently.
+//!
+//! # The dead job that a retry fixes
+//!
+//! A `probe` that fails its first attempt does not do: an ops retry resets
+//! the job's attempts (`QueueStore::retry`), so the retried probe is on its
+//! "first" attempt again and fails the same way. What a retry is for is a
+//! job that died of a cause that has since gone away. Here: a
+//! `deliver_message` job whose outbox row did not exist when it ran dies at
+//! once (a permanent error); the row is then written (already delivered,
+//! so nothing is sent), and the retry succeeds.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use entities::outbound_message::{self, OutboundChannel, OutboundState};
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use jobs::{
+    job::{Job, Probe},
+    queue::JobState,
+};
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use serde_json::{Value, json};
+use tests::{
+    app::{Setup, TestApp},
+    fixtures::{audit_with, job, spawn_capture_app, tokens, wait_until},
+};
+
+/// How long the page gets for anything to show up.
+const PAGE_WAIT: Duration = Duration::from_secs(45);
+
+/// The message id the dying `deliver_message` job names (no row has it:
+/// the app has no notification channels, so it never stages one).
+const MESSAGE_ID: i64 = 9_001;
+
+fn binary(env: &str, default: &str) -> PathBuf {
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// The browser and its driver, or a failure saying how to install them.
+fn browser_binaries() -> (PathBuf, PathBuf) {
+    let chromium = binary("OPS_E2E_CHROMIUM", "/usr/bin/chromium");
+    let driver = binary("OPS_E2E_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let missing: Vec<String> = [&chromium, &driver]
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the /ops end-to-end test needs headless Chromium and chromedriver, and {} is missing: \
+         install them with `apt-get install -y chromium chromium-driver` (.ci/run does this), \
+         or point OPS_E2E_CHROMIUM / OPS_E2E_CHROMEDRIVER at them",
+        missing.join(" and ")
+    );
+    (chromium, driver)
+}
+
+/// chromedriver on a free port, in its own process group so that the
+/// browsers it started go with it.
+struct Driver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Driver {
+    async fn start(path: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!(
+            "chromedriver-{port}-{}.log",
+            ulid::Ulid::generate()
+        ));
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new(path)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ready {
+                return driver;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on {} within 20 s; its log: {}",
+                driver.url,
+                driver.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text[text.floor_char_boundary(start)..].to_string()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The group is chromedriver and what it started (the browser).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+async fn open_browser(driver: &Driver, chromium: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium.display().to_string(),
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-proxy-server",
+                "--window-size=1280,1200",
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no browser session from chromedriver: {e}; its log: {}",
+                driver.log_text()
+            )
+        })
+}
+
+/// `textContent` of the first element matching `css` (empty when there is
+/// none), so hidden elements read too.
+async fn text_of(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e
+            .prop("textContent")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits until the text of `css` satisfies `ok`; returns it.
+async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let text = text_of(c, css).await;
+        if ok(&text) {
+            return text;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out after {PAGE_WAIT:?} waiting for {what} (`{css}` reads {text:?}); \
+                 page status {:?}, sign-in error {:?}",
+                text_of(c, "#status").await,
+                text_of(c, "#signin-error").await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until `css` matches something.
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("`{css}` never appeared: {e}"))
+}
+
+/// Enqueues `job` with one attempt; returns its id.
+async fn enqueue_once(app: &TestApp, job: Job) -> String {
+    let new = job
+        .to_new_job(&app.state.retry)
+        .expect("a job")
+        .max_attempts(1);
+    app.state
+        .queue
+        .enqueue(new)
+        .await
+        .expect("enqueue")
+        .id
+        .to_string()
+}
+
+async fn wait_state(app: &TestApp, id: &str, state: JobState) {
+    wait_until(&format!("job {id} {state}"), || async {
+        job(app, id).await.is_some_and(|j| j.state == state)
+    })
+    .await;
+}
+
+/// What the operator does, in the browser.
+async fn drive(app: &TestApp, c: &Client, fixable: &str, hopeless: &str) {
+    c.goto(&app.url("/ops")).await.expect("open /ops");
+    assert_eq!(
+        c.title().await.expect("title"),
+        "referral-worker · ops",
+        "the page loaded"
+    );
+
+    // A wrong token is refused with a clear message, and nothing is shown.
+    let field = wait_for(c, "#token").await;
+    field.send_keys("not-a-real-token").await.expect("type");
+    c.find(Locator::Css("#signin-button"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("click");
+    let refused = wait_text(c, "#signin-error", "the refusal", |t| !t.is_empty()).await;
+    assert!(
+        refused.contains("403") && refused.contains("unknown token"),
+        "{refused}"
+    );
+    let hidden: Value = c
+        .execute(
+            "return document.getElementById('dashboard').hidden;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(hidden, json!(true), "nothing is shown to a refused token");
+    let stored: Value = c
+        .execute(
+            "return sessionStorage.getItem('referral-worker.ops.token');",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(stored, Value::Null, "a refused token is not kept");
+
+    // The right one signs in; it is kept in this tab's sessionStorage only.
+    field.clear().await.expect("clear");
+    field.send_keys(tokens::OPS).await.expect("type");
+    c.find(Locator::Css("#signin-button"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("click");
+    let stored: Value = c
+        .execute(
+            "return [sessionStorage.getItem('referral-worker.ops.token'), \
+             localStorage.length, document.cookie];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(stored, json!([tokens::OPS, 0, ""]));
+
+    // Queue counts: two dead jobs.
+    wait_text(
+        c,
+        "#queue-table tr[data-state=\"dead\"] td.count",
+        "two dead jobs in the counts",
+        |t| t == "2",
+    )
+    .await;
+    for state in JobState::ALL {
+        wait_for(c, &format!("#queue-table tr[data-state=\"{state}\"]")).await;
+    }
+
+    // The chart, with this hour's deaths, and the retention it is read from.
+    wait_for(c, "#chart svg#throughput-chart").await;
+    let bars = c
+        .find_all(Locator::Css("#throughput-chart g.hour"))
+        .await
+        .expect("bars");
+    assert_eq!(bars.len(), 24, "one group per hour");
+    wait_text(c, "#throughput-totals", "the deaths in the totals", |t| {
+        t.contains("2 dead")
+    })
+    .await;
+    let retention = text_of(c, "#retention").await;
+    assert!(
+        retention.contains("retained for 1day (succeeded) and 30days (dead)"),
+        "{retention}"
+    );
+
+    // Both dead jobs are listed, with kind, error and attempts.
+    let row = format!("#dead-table tr[data-job-id=\"{fixable}\"]");
+    wait_for(c, &row).await;
+    wait_for(c, &format!("#dead-table tr[data-job-id=\"{hopeless}\"]")).await;
+    let cells = text_of(c, &row).await;
+    assert!(cells.contains("deliver_message"), "{cells}");
+    assert!(
+        cells.contains(&format!("outbound message {MESSAGE_ID} does not exist")),
+        "{cells}"
+    );
+    assert!(cells.contains("1 / 1"), "{cells}");
+
+    // Retry it, with the prefilled reason.
+    let reason = c
+        .find(Locator::Css(&format!("{row} input.reason")))
+        .await
+        .expect("reason field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(reason.as_deref(), Some("retried from /ops"));
+    c.find(Locator::Css(&format!("{row} button.retry")))
+        .await
+        .expect("retry button")
+        .click()
+        .await
+        .expect("click retry");
+
+    // The page follows the job until it succeeds.
+    let status = wait_text(c, "#status", "the retry's confirmation", |t| {
+        t.contains("retried")
+    })
+    .await;
+    assert!(
+        status.contains(fixable) && status.contains("dead → ready"),
+        "{status}"
+    );
+    let followed = format!("#retried-list li[data-job-id=\"{fixable}\"] .state");
+    wait_text(c, &followed, "the retried job to succeed", |t| {
+        t == "succeeded"
+    })
+    .await;
+    // It left the dead list; the other one is still there; the counts and
+    // the chart caught up.
+    wait_text(c, "#dead-count", "one dead job left", |t| t == "1").await;
+    assert!(
+        c.find(Locator::Css(&row)).await.is_err(),
+        "the retried job is no longer listed as dead"
+    );
+    wait_for(c, &format!("#dead-table tr[data-job-id=\"{hopeless}\"]")).await;
+    wait_text(
+        c,
+        "#queue-table tr[data-state=\"succeeded\"] td.count",
+        "one succeeded job in the counts",
+        |t| t == "1",
+    )
+    .await;
+    wait_text(c, "#throughput-totals", "the success in the chart", |t| {
+        t.contains("1 succeeded") && t.contains("1 dead")
+    })
+    .await;
+
+    // Stuck and payouts render (empty here).
+    wait_text(c, "#stuck-count", "the stuck count", |t| !t.is_empty()).await;
+    wait_text(c, "#payouts-empty", "no payouts", |t| {
+        t.contains("No payout")
+    })
+    .await;
+
+    // Signing out forgets the token.
+    c.find(Locator::Css("#signout"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    let stored: Value = c
+        .execute(
+            "return sessionStorage.getItem('referral-worker.ops.token');",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(stored, Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_signs_in_retries_a_dead_job_and_sees_it_succeed() {
+    let (chromium, chromedriver) = browser_binaries();
+    let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let app = &capture.app;
+
+    // Two dead jobs: one whose cause goes away, one that always fails.
+    let fixable = enqueue_once(
+        app,
+        Job::DeliverMessage {
+            message_id: MESSAGE_ID,
+        },
+    )
+    .await;
+    let hopeless = enqueue_once(
+        app,
+        Job::Probe(Probe {
+            sleep_ms: 0,
+            fail_attempts: 0,
+            permanent_failure: true,
+        }),
+    )
+    .await;
+    wait_state(app, &fixable, JobState::Dead).await;
+    wait_state(app, &hopeless, JobState::Dead).await;
+
+    // The outbox row it needed now exists (already delivered: nothing is
+    // sent, the job just finds its work done).
+    outbound_message::ActiveModel {
+        id: Set(MESSAGE_ID),
+        channel: Set(OutboundChannel::StatusSync),
+        webhook_id: Set(format!("msg_{}", ulid::Ulid::generate())),
+        event_type: Set("referral.status_changed".into()),
+        data: Set("{}".into()),
+        state: Set(OutboundState::Delivered),
+        attempts: Set(1),
+        job_id: Set(Some(fixable.clone())),
+        last_status_code: Set(Some(200)),
+        created_at: Set(Utc::now()),
+        delivered_at: Set(Some(Utc::now())),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("insert the outbox row");
+
+    let driver = Driver::start(&chromedriver).await;
+    let browser = open_browser(&driver, &chromium).await;
+    let outcome = std::panic::AssertUnwindSafe(drive(app, &browser, &fixable, &hopeless))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+
+    // The queue agrees, and the audit log has the retry with its reason.
+    let retried = job(app, &fixable).await.expect("the job");
+    assert_eq!(retried.state, JobState::Succeeded);
+    assert_eq!(
+        retried.errors.len(),
+        1,
+        "the first death stays in its history"
+    );
+    assert_eq!(
+        job(app, &hopeless).await.expect("the other job").state,
+        JobState::Dead
+    );
+    let audit = audit_with(&app.state.db, "job.retried").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].subject_id, fixable);
+    assert_eq!(audit[0].actor, "api:ops");
+    assert_eq!(
+        audit[0].data["reason"], "retried from /ops",
+        "{:?}",
+        audit[0]
+    );
+    capture.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_input() {
+    let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let app = &capture.app;
+
+    for (path, kind) in [
+        ("/ops", "text/html"),
+        ("/ops/app.js", "text/javascript"),
+        ("/ops/app.css", "text/css"),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let h = r.headers();
+        let header = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+
+    // The data needs a token with ops_read.
+    let r = app.get("/api/ops/throughput").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .client
+        .get(app.url("/api/ops/throughput"))
+        .bearer_auth(tokens::LINKS)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let get = |path: &'static str| async move {
+        let r = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(tokens::OPS)
+            .send()
+            .await
+            .expect("answer");
+        let status = r.status();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    for bad in [
+        "/api/ops/throughput?hours=0",
+        "/api/ops/throughput?hours=169",
+        "/api/ops/throughput?hours=x",
+        "/api/ops/throughput?hours=2&hours=3",
+        "/api/ops/throughput?days=1",
+    ] {
+        let (status, body) = get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap_or("").contains("hours")
+                || body["detail"].as_str().unwrap_or("").contains("days"),
+            "{bad}: {body}"
+        );
+    }
+
+    // A success and a death this hour.
+    let ok = enqueue_once(
+        app,
+        Job::Probe(Probe {
+            sleep_ms: 0,
+            fail_attempts: 0,
+            permanent_failure: false,
+        }),
+    )
+    .await;
+    let dead = enqueue_once(
+        app,
+        Job::Probe(Probe {
+            sleep_ms: 0,
+            fail_attempts: 0,
+            permanent_failure: true,
+        }),
+    )
+    .await;
+    wait_state(app, &ok, JobState::Succeeded).await;
+    wait_state(app, &dead, JobState::Dead).await;
+
+    let (status, body) = get("/api/ops/throughput").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["hours"], 24);
+    let buckets = body["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 24);
+    // Both finished just now: in the current hour, or the one before when
+    // the hour turned meanwhile.
+    let recent: Vec<(u64, u64)> = buckets[22..]
+        .iter()
+        .map(|b| {
+            (
+                b["succeeded"].as_u64().unwrap_or(0),
+                b["dead"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recent.iter().fold((0, 0), |(s, d), (a, b)| (s + a, d + b)),
+        (1, 1),
+        "{body}"
+    );
+    assert_eq!(
+        body["totals"],
+        json!({"succeeded": 1, "failed": 0, "dead": 1})
+    );
+    assert_eq!(body["truncated"], false);
+    assert_eq!(body["retention"]["succeeded"], "1day");
+    assert_eq!(body["retention"]["dead_secs"], 30 * 24 * 3600);
+
+    let (status, body) = get("/api/ops/throughput?hours=3").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["buckets"].as_array().map(Vec::len), Some(3));
+
+    // It is in the OpenAPI document.
+    let (_, spec) = get("/api/openapi.json").await;
+    assert_eq!(
+        spec["paths"]["/api/ops/throughput"]["get"]["x-scope"],
+        "ops_read"
+    );
+    capture.cleanup().await;
+}
