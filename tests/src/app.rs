@@ -295,14 +295,21 @@ pub async fn delete_redis_prefix(prefix: &str) {
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return;
     };
-    let keys: Vec<String> = redis::cmd("KEYS")
+    // One script, so the deletion is atomic like the FLUSHALL it stands
+    // for: a KEYS-then-DEL could miss a job hash written in between and
+    // leave it without its index entries, a state no real wipe produces.
+    let script = redis::Script::new(
+        r"local n = 0
+          for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+            redis.call('DEL', k)
+            n = n + 1
+          end
+          return n",
+    );
+    let _: Result<i64, _> = script
         .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    for chunk in keys.chunks(500) {
-        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
-    }
+        .invoke_async(&mut conn)
+        .await;
 }
 
 /// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
