@@ -386,6 +386,25 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
         "referral_worker_queue_oldest_ready_age_seconds",
         &[]
     ));
+    // An age per state, empty states included (0).
+    for state in [
+        "scheduled",
+        "ready",
+        "running",
+        "retrying",
+        "succeeded",
+        "dead",
+        "cancelled",
+    ] {
+        assert!(
+            has(
+                &after,
+                "referral_worker_queue_oldest_age_seconds",
+                &[("state", state)]
+            ),
+            "an age for {state}"
+        );
+    }
 
     // No label carries an id, an email or a URL.
     for s in &after {

@@ -623,6 +623,25 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     // `sending` on entry means an earlier attempt started and never recorded
     // its outcome (the worker died mid-POST): the receiver may have it. Only
     // an idempotent receiver may be sent the same message again.
+    // `sending` may also be an attempt still in flight in another worker:
+    // this job can exist beside it when the queue lost the job that made
+    // it (a Redis wipe, then the sweeper). Until that attempt must have
+    // ended (its request timeout, plus a margin), wait for it rather than
+    // send the same payout twice.
+    if p.state == PayoutState::Sending
+        && let Some(sent_at) = p.sent_at
+    {
+        let window = chrono::Duration::from_std(client.request_timeout()).unwrap_or_default()
+            + chrono::Duration::seconds(5);
+        let ends = sent_at + window;
+        let now = Utc::now();
+        if ends > now {
+            return Err(Error::RetryAfter {
+                after: (ends - now).to_std().unwrap_or_default(),
+                reason: format!("payout {payout_id}: an attempt may still be in flight"),
+            });
+        }
+    }
     if p.state == PayoutState::Sending && !client.destination().idempotent {
         let reason = "an earlier attempt was interrupted before its outcome was known; \
                       the receiver is not idempotent, so it is not resent automatically";

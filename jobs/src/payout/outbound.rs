@@ -423,6 +423,8 @@ pub struct OutboundClient {
     /// `None` for an unsigned (Slack-compatible) destination.
     webhook: Option<Webhook>,
     limiter: Arc<AccountLimiter>,
+    /// The longest one attempt can take (the request timeout).
+    request_timeout: Duration,
     max_wait: Duration,
     fallback_pause: Duration,
     /// Sandbox: record what would be sent instead of sending it.
@@ -488,6 +490,7 @@ impl OutboundClient {
             webhook,
             limiter,
             max_wait: options.max_wait,
+            request_timeout: options.http.timeout,
             fallback_pause: options.fallback_pause,
             record_only: None,
         })
@@ -510,6 +513,11 @@ impl OutboundClient {
     /// The destination (its `Debug` hides the secret).
     pub fn destination(&self) -> &Destination {
         &self.destination
+    }
+
+    /// The longest one attempt can take, answer included.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The destination's process-wide rate limiter.

@@ -188,6 +188,27 @@ async fn scrape_time(state: &AppState, out: &mut String) {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: reading queue counts failed"),
     }
+    // Per state, with the ops API's definition of "oldest" (see
+    // `jobs::ops::queues`): one indexed read per non-empty state.
+    match jobs::ops::queues(&state.queue).await {
+        Ok(queues) => {
+            out.push_str(
+                "# HELP referral_worker_queue_oldest_age_seconds Age of the oldest job per state, as GET /api/ops/queues defines it (0 when empty)\n\
+                 # TYPE referral_worker_queue_oldest_age_seconds gauge\n",
+            );
+            for q in queues {
+                for s in q.states {
+                    let age = s.oldest.map_or(0.0, |o| o.age_ms as f64 / 1000.0);
+                    let _ = writeln!(
+                        out,
+                        "referral_worker_queue_oldest_age_seconds{{state=\"{}\"}} {age}",
+                        s.state.as_str()
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: reading queue ages failed"),
+    }
     let rows = payout::Entity::find()
         .select_only()
         .column(payout::Column::State)
