@@ -45,6 +45,10 @@ pub enum VarianceKind {
     /// The ATS says hired; we do not.
     #[sea_orm(string_value = "ats_hire_unseen")]
     AtsHireUnseen,
+    /// The ATS's accepted offer starts on another day than we count
+    /// probation from (re-armed from the ATS's date).
+    #[sea_orm(string_value = "start_date_mismatch")]
+    StartDateMismatch,
 }
 
 /// One variance.

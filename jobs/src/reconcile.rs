@@ -19,8 +19,10 @@
 //! * the same payout acknowledged twice (from the audit log's attempts);
 //! * armed probation timers without a live job (re-armed);
 //! * from the Greenhouse API, when configured: referred applications that
-//!   moved within `ats_lookback` and that we never saw, and hires the ATS
-//!   has and we do not.
+//!   moved within `ats_lookback` and that we never saw, hires the ATS
+//!   has and we do not, and accepted offers starting on another day than
+//!   the start date we count probation from (fixed: the timer is re-armed
+//!   from the ATS's date).
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -211,7 +213,7 @@ async fn checks(
     duplicate_deliveries(ctx, &mut variances).await?;
     timers(ctx, dry_run, &mut variances).await?;
     if ctx.greenhouse.is_some() {
-        greenhouse(ctx, started_at, &mut variances).await?;
+        greenhouse(ctx, started_at, dry_run, &mut variances).await?;
     }
 
     let mut summary: HashMap<String, usize> = HashMap::new();
@@ -450,13 +452,19 @@ async fn timers(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Res
 
 /// Greenhouse's applications that moved within the lookback: referred ones
 /// we never saw, hires we do not have.
-async fn greenhouse(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) -> Result<()> {
+async fn greenhouse(
+    ctx: &JobContext,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
     let Some(client) = &ctx.greenhouse else {
         return Ok(());
     };
     let listed = client
         .list_applications(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
         .await?;
+    offers(ctx, client, now, dry_run, out).await?;
     for item in listed {
         let Some(id) = item.get("id").and_then(id_text) else {
             continue;
@@ -489,6 +497,67 @@ async fn greenhouse(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance
                 )),
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Accepted Greenhouse offers whose start date differs from the one our
+/// hired application counts probation from.
+async fn offers(
+    ctx: &JobContext,
+    client: &crate::ats::GreenhouseClient,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
+    let since = (now - ctx.reconcile.ats_lookback).date_naive();
+    for offer in client.list_offers(since, MAX_ATS_PAGES).await? {
+        if offer.get("status").and_then(Value::as_str) != Some("accepted") {
+            continue;
+        }
+        let Some(application_id) = offer.get("application_id").and_then(id_text) else {
+            continue;
+        };
+        let Some(theirs) = offer
+            .get("starts_at")
+            .and_then(Value::as_str)
+            .and_then(|d| {
+                chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(""), "%Y-%m-%d").ok()
+            })
+        else {
+            continue;
+        };
+        let Some(app) = application::Entity::find()
+            .filter(application::Column::Ats.eq(Ats::Greenhouse))
+            .filter(application::Column::AtsApplicationId.eq(&application_id))
+            .one(&ctx.db)
+            .await?
+        else {
+            continue;
+        };
+        if app.status != ApplicationStatus::Hired {
+            continue;
+        }
+        let ours = app.start_date.map(|d| d.date_naive());
+        if ours == Some(theirs) {
+            continue;
+        }
+        let mut v = variance(
+            VarianceKind::StartDateMismatch,
+            "application",
+            app.id,
+            json!({ "ats": "greenhouse", "ats_application_id": application_id,
+                    "ours": ours, "theirs": theirs }),
+        );
+        if !dry_run && let Some(start) = theirs.and_hms_opt(0, 0, 0) {
+            let mut a: application::ActiveModel = app.clone().into();
+            a.start_date = Set(Some(start.and_utc()));
+            a.updated_at = Set(Utc::now());
+            a.update(&ctx.db).await?;
+            crate::milestones::sync_application(ctx, app.id).await?;
+            v.fixed = true;
+        }
+        out.push(v);
     }
     Ok(())
 }

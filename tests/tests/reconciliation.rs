@@ -46,6 +46,15 @@ async fn harvest() -> FakeAts {
                     { "id": LAGGING, "status": "hired", "credited_to": null },
                 ]),
             )
+        } else if seen.method == "GET" && seen.path == "/v1/offers" {
+            // Hire C's accepted offer starts on a day we never heard of.
+            (
+                200,
+                json!([
+                    { "id": 71, "application_id": 3, "status": "accepted", "starts_at": "2030-01-07" },
+                    { "id": 72, "application_id": 1, "status": "rejected", "starts_at": "2030-02-01" },
+                ]),
+            )
         } else if seen.method == "POST" && seen.path == "/v1/tags/candidate" {
             (201, json!({ "id": 1, "name": "Employee Referral" }))
         } else {
@@ -205,6 +214,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         VarianceKind::TimerNotArmed,
         VarianceKind::AtsReferralUnseen,
         VarianceKind::AtsHireUnseen,
+        VarianceKind::StartDateMismatch,
     ];
     expected.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(kinds(&dry), expected, "{:#?}", dry.variances);
@@ -236,9 +246,18 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         VarianceKind::HireWithoutPayout,
         VarianceKind::PayoutNotDelivered,
         VarianceKind::TimerNotArmed,
+        VarianceKind::StartDateMismatch,
     ] {
         assert!(fixed.contains(&kind), "{kind:?} fixed");
     }
+    assert_eq!(
+        probation(db, c)
+            .await
+            .due_at
+            .map(|d| d.date_naive().to_string()),
+        Some("2030-01-08".to_string()),
+        "C's timer follows the ATS's start date (+ 1 day of probation)"
+    );
     assert_eq!(
         payouts_of(db, referral_of(a).await).await.len(),
         2,

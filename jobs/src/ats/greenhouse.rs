@@ -240,6 +240,46 @@ impl GreenhouseClient {
         Ok(all)
     }
 
+    /// `GET /v1/offers?starts_after=…`, every page: offers whose start date
+    /// is on or after `since`, for reconciliation (`application_id`,
+    /// `status`, `starts_at`). At most `max_pages` pages.
+    ///
+    /// # Errors
+    /// As for every call; a body that is not a JSON array is permanent.
+    pub async fn list_offers(
+        &self,
+        since: chrono::NaiveDate,
+        max_pages: u32,
+    ) -> Result<Vec<Value>> {
+        const PER_PAGE: usize = 500;
+        let mut all = Vec::new();
+        for page in 1..=max_pages {
+            let mut url = endpoint(&self.base_url, &["offers"])?;
+            url.query_pairs_mut()
+                .append_pair("per_page", &PER_PAGE.to_string())
+                .append_pair("page", &page.to_string())
+                .append_pair("starts_after", &since.format("%Y-%m-%d").to_string());
+            let body = self
+                .transport
+                .send(Call {
+                    method: Method::GET,
+                    url,
+                    headers: &[],
+                    json: None,
+                })
+                .await?;
+            let Value::Array(items) = self.transport.parse_json("GET offers", &body)? else {
+                return Err(Error::permanent("GET offers did not return a list"));
+            };
+            let short = items.len() < PER_PAGE;
+            all.extend(items);
+            if short {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// The `PATCH /v1/applications/{id}` body for a write-back, or `None`
     /// when there is nothing to set.
     fn application_patch(&self, w: &WriteBack) -> Option<Value> {
