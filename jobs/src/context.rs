@@ -247,7 +247,9 @@ impl JobContext {
             },
             _ => (None, None),
         };
-        let status = if event == "candidateHired" {
+        // A hired candidate is archived as hired: every later event about
+        // it re-fetches an archived opportunity that is still a hire.
+        let status = if event == "candidateHired" || opp.is_hired() {
             Some("hired".to_string())
         } else if opp.is_archived() {
             Some("archived".to_string())

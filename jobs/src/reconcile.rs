@@ -215,6 +215,9 @@ async fn checks(
     if ctx.greenhouse.is_some() {
         greenhouse(ctx, started_at, dry_run, &mut variances).await?;
     }
+    if ctx.lever.is_some() {
+        lever(ctx, started_at, &mut variances).await?;
+    }
 
     let mut summary: HashMap<String, usize> = HashMap::new();
     for v in &variances {
@@ -495,6 +498,45 @@ async fn greenhouse(
                     json!({ "ats": "greenhouse", "ats_application_id": id,
                             "ours": app.status, "theirs": ats_status }),
                 )),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Lever's opportunities that moved within the lookback: referred ones
+/// (a referral application naming a Lever user) we never saw, and hires
+/// (archived as hired) we do not have.
+async fn lever(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) -> Result<()> {
+    let Some(client) = &ctx.lever else {
+        return Ok(());
+    };
+    let listed = client
+        .list_opportunities(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
+        .await?;
+    for opp in listed {
+        let ours = application::Entity::find()
+            .filter(application::Column::Ats.eq(Ats::Lever))
+            .filter(application::Column::AtsApplicationId.eq(&opp.id))
+            .one(&ctx.db)
+            .await?;
+        match ours {
+            None if opp.referring_user().is_some() => out.push(variance(
+                VarianceKind::AtsReferralUnseen,
+                "ats_application",
+                &opp.id,
+                json!({ "ats": "lever", "ats_application_id": opp.id,
+                        "referring_user": opp.referring_user(), "hired": opp.is_hired() }),
+            )),
+            Some(app) if opp.is_hired() && app.status != ApplicationStatus::Hired => {
+                out.push(variance(
+                    VarianceKind::AtsHireUnseen,
+                    "application",
+                    app.id,
+                    json!({ "ats": "lever", "ats_application_id": opp.id,
+                            "ours": app.status, "theirs": "hired" }),
+                ))
+            }
             _ => {}
         }
     }

@@ -173,6 +173,50 @@ impl LeverClient {
         })
     }
 
+    /// Every opportunity updated since `since` (`GET /v1/opportunities`,
+    /// 100 per page, following `next`), at most `max_pages` pages, for
+    /// reconciliation.
+    ///
+    /// # Errors
+    /// As for every call.
+    pub async fn list_opportunities(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        max_pages: u32,
+    ) -> Result<Vec<LeverOpportunity>> {
+        let mut all = Vec::new();
+        let mut offset: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut url = endpoint(&self.base_url, &["opportunities"])?;
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("limit", "100")
+                    .append_pair("updated_at_start", &since.timestamp_millis().to_string())
+                    .append_pair("expand", "applications");
+                if let Some(o) = &offset {
+                    q.append_pair("offset", o);
+                }
+            }
+            let body = self
+                .transport
+                .send(Call {
+                    method: Method::GET,
+                    url,
+                    headers: &[],
+                    json: None,
+                })
+                .await?;
+            let value = self.transport.parse_json("GET opportunities", &body)?;
+            let (items, next) = LeverOpportunity::page_from_json(&value);
+            all.extend(items);
+            match next {
+                Some(n) => offset = Some(n),
+                None => break,
+            }
+        }
+        Ok(all)
+    }
+
     /// `POST /v1/opportunities/{id}/addTags`.
     ///
     /// # Errors
@@ -376,6 +420,30 @@ impl LeverOpportunity {
     pub fn is_archived(&self) -> bool {
         self.archived.is_some()
     }
+
+    /// Whether it was archived as hired: Lever archives a hired candidate,
+    /// with an archive reason named like "Hired" (its id, or the expanded
+    /// reason's text).
+    pub fn is_hired(&self) -> bool {
+        self.archived
+            .as_ref()
+            .and_then(|a| a.reason.as_deref())
+            .is_some_and(|r| r.to_ascii_lowercase().contains("hire"))
+    }
+
+    /// `GET /v1/opportunities?updated_at_start=…` pages: the opportunities
+    /// that moved since `since_ms`, parsed; used by reconciliation.
+    pub fn page_from_json(value: &Value) -> (Vec<Self>, Option<String>) {
+        let items = array(value.get("data"))
+            .filter_map(Self::from_json)
+            .collect();
+        let next = value
+            .get("hasNext")
+            .and_then(Value::as_bool)
+            .filter(|more| *more)
+            .and_then(|_| text(value.get("next")));
+        (items, next)
+    }
 }
 
 /// An id given as a string, a number, or an expanded object with `id`.
@@ -416,6 +484,28 @@ fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_listing_page_parses_with_its_next_token_and_hires_by_archive_reason() {
+        let page = serde_json::json!({
+            "data": [
+                { "id": "opp-1", "archived": { "archivedAt": 1761298200123_i64, "reason": "Hired" } },
+                { "id": "opp-2", "archived": { "archivedAt": 1761298200123_i64, "reason": "Withdrew" } },
+                { "id": "opp-3" },
+                { "no_id": true },
+            ],
+            "hasNext": true,
+            "next": "token-2",
+        });
+        let (items, next) = super::LeverOpportunity::page_from_json(&page);
+        assert_eq!(items.len(), 3, "an entry without an id is skipped");
+        assert_eq!(next.as_deref(), Some("token-2"));
+        assert!(items[0].is_hired());
+        assert!(!items[1].is_hired() && items[1].is_archived());
+        assert!(!items[2].is_hired() && !items[2].is_archived());
+        let last = serde_json::json!({ "data": [], "hasNext": false, "next": "ignored" });
+        assert_eq!(super::LeverOpportunity::page_from_json(&last).1, None);
+    }
+
     use axum::http::{Method, StatusCode};
 
     use super::*;
