@@ -208,36 +208,9 @@ impl GreenhouseClient {
         since: chrono::DateTime<chrono::Utc>,
         max_pages: u32,
     ) -> Result<Vec<Value>> {
-        const PER_PAGE: usize = 500;
-        let mut all = Vec::new();
-        for page in 1..=max_pages {
-            let mut url = endpoint(&self.base_url, &["applications"])?;
-            url.query_pairs_mut()
-                .append_pair("per_page", &PER_PAGE.to_string())
-                .append_pair("page", &page.to_string())
-                .append_pair(
-                    "last_activity_after",
-                    &since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                );
-            let body = self
-                .transport
-                .send(Call {
-                    method: Method::GET,
-                    url,
-                    headers: &[],
-                    json: None,
-                })
-                .await?;
-            let Value::Array(items) = self.transport.parse_json("GET applications", &body)? else {
-                return Err(Error::permanent("GET applications did not return a list"));
-            };
-            let short = items.len() < PER_PAGE;
-            all.extend(items);
-            if short {
-                break;
-            }
-        }
-        Ok(all)
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.list("applications", ("last_activity_after", &since), max_pages)
+            .await
     }
 
     /// `GET /v1/offers?starts_after=…`, every page: offers whose start date
@@ -251,14 +224,28 @@ impl GreenhouseClient {
         since: chrono::NaiveDate,
         max_pages: u32,
     ) -> Result<Vec<Value>> {
+        let since = since.format("%Y-%m-%d").to_string();
+        self.list("offers", ("starts_after", &since), max_pages)
+            .await
+    }
+
+    /// `GET /v1/{resource}?{filter}`, 500 per page, until a short page or
+    /// `max_pages`.
+    async fn list(
+        &self,
+        resource: &str,
+        filter: (&str, &str),
+        max_pages: u32,
+    ) -> Result<Vec<Value>> {
         const PER_PAGE: usize = 500;
+        let what = format!("GET {resource}");
         let mut all = Vec::new();
         for page in 1..=max_pages {
-            let mut url = endpoint(&self.base_url, &["offers"])?;
+            let mut url = endpoint(&self.base_url, &[resource])?;
             url.query_pairs_mut()
                 .append_pair("per_page", &PER_PAGE.to_string())
                 .append_pair("page", &page.to_string())
-                .append_pair("starts_after", &since.format("%Y-%m-%d").to_string());
+                .append_pair(filter.0, filter.1);
             let body = self
                 .transport
                 .send(Call {
@@ -268,8 +255,8 @@ impl GreenhouseClient {
                     json: None,
                 })
                 .await?;
-            let Value::Array(items) = self.transport.parse_json("GET offers", &body)? else {
-                return Err(Error::permanent("GET offers did not return a list"));
+            let Value::Array(items) = self.transport.parse_json(&what, &body)? else {
+                return Err(Error::permanent(format!("{what} did not return a list")));
             };
             let short = items.len() < PER_PAGE;
             all.extend(items);

@@ -99,14 +99,9 @@ pub async fn reconcile_now(
     super::body::require_json(&headers)?;
     let bytes = super::body::read_limited(&headers, body, state.settings.http.body_limit).await?;
     let req: ReconcileRequest = super::body::parse_json(&bytes)?;
-    if req.reason.trim().is_empty() {
-        return Err(ApiError::Unprocessable {
-            field: "reason".into(),
-            problem: "must not be empty: the audit log records why".into(),
-        });
-    }
+    let reason = jobs::ops::clean_reason(&req.reason)?;
     let trigger = format!("manual:{}", ulid::Ulid::generate());
-    let actor = format!("{} ({})", caller.actor(), req.reason.trim());
+    let actor = format!("{} ({reason})", caller.actor());
     let report = jobs::reconcile::run(&state.jobs, &trigger, req.dry_run, &actor)
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("{trigger} already ran")))?;

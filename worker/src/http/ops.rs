@@ -49,14 +49,7 @@ async fn reason(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Str
     require_json(headers)?;
     let bytes = read_limited(headers, body, state.settings.http.body_limit).await?;
     let r: Reason = parse_json(&bytes)?;
-    let reason = r.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::Unprocessable {
-            field: "reason".into(),
-            problem: "must not be empty: the audit log records why".into(),
-        });
-    }
-    Ok(reason.chars().take(500).collect())
+    Ok(jobs::ops::clean_reason(&r.reason)?)
 }
 
 /// What ops see of a payout.
@@ -129,15 +122,10 @@ pub async fn resolve_payout(
     require_json(&headers)?;
     let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
     let r: Resolve = parse_json(&bytes)?;
-    let reason = r.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::Unprocessable {
-            field: "reason".into(),
-            problem: "must not be empty: the audit log records why".into(),
-        });
-    }
-    let row = jobs::payout::ledger::resolve(&state.jobs, id, r.resolution, &caller.actor(), reason)
-        .await?;
+    let reason = jobs::ops::clean_reason(&r.reason)?;
+    let row =
+        jobs::payout::ledger::resolve(&state.jobs, id, r.resolution, &caller.actor(), &reason)
+            .await?;
     Ok(Json(payout_json(&row)))
 }
 
