@@ -83,25 +83,35 @@ pub fn check_url(field: &str, url: &Url, allow_private: bool) -> Result<()> {
             format!("must be http or https, not {}", url.scheme()),
         ));
     }
-    let ip = match url.host() {
-        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
-            IpAddr::V6(Ipv6Addr::LOCALHOST)
-        }
-        Some(Host::Domain(_)) => return Ok(()),
-        None => return Err(Error::invalid(field, "must name a host")),
-    };
-    if !allow_private && !is_public(ip) {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "points at {ip}, a private, loopback or reserved address; set \
-                 outbound.allow_private_networks = true if this receiver really is on your network"
-            ),
-        ));
+    if url.host().is_none() {
+        return Err(Error::invalid(field, "must name a host"));
+    }
+    if let Some(ip) = inward_address(url)
+        && !allow_private
+    {
+        return Err(Error::invalid(field, inward_message(ip)));
     }
     Ok(())
+}
+
+/// The non-public address `url` names without a DNS lookup (an IP literal,
+/// or `localhost`), if any. Host names are left to [`GuardedResolver`].
+pub fn inward_address(url: &Url) -> Option<IpAddr> {
+    let ip = match url.host()? {
+        Host::Ipv4(v4) => IpAddr::V4(v4),
+        Host::Ipv6(v6) => IpAddr::V6(v6),
+        Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        Host::Domain(_) => return None,
+    };
+    (!is_public(ip)).then_some(ip)
+}
+
+/// Why an inward URL is refused, and the setting that allows it.
+pub fn inward_message(ip: IpAddr) -> String {
+    format!(
+        "points at {ip}, a private, loopback or reserved address; set \
+         outbound.allow_private_networks = true if this receiver really is on your network"
+    )
 }
 
 /// A DNS resolver that keeps only public addresses (see the module docs).
@@ -183,6 +193,92 @@ mod tests {
         assert!(check_url("x", &public, false).is_ok());
         let ftp = Url::parse("ftp://bonus.example.com/").unwrap();
         assert!(check_url("x", &ftp, true).is_err());
+    }
+
+    fn destination(url: &str) -> crate::payout::outbound::Destination {
+        crate::payout::outbound::Destination::new(
+            "bonus-system",
+            Url::parse(url).unwrap(),
+            "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=",
+            std::num::NonZeroU32::MIN,
+        )
+    }
+
+    #[test]
+    fn an_outbound_destination_pointing_inward_is_refused_unless_allowed() {
+        use crate::payout::outbound::{OutboundClient, OutboundOptions};
+        for url in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:9000/hook",
+            "http://[fd00::1]/hook",
+            "http://localhost/hook",
+        ] {
+            assert!(
+                matches!(
+                    OutboundClient::new(destination(url)),
+                    Err(Error::Invalid { field, .. }) if field == "url"
+                ),
+                "{url} must be refused by default"
+            );
+            let mut options = OutboundOptions::default();
+            options.http.allow_private_networks = true;
+            assert!(
+                OutboundClient::with_options(destination(url), &options).is_ok(),
+                "{url} is allowed when configured"
+            );
+        }
+        assert!(OutboundClient::new(destination("https://bonus.example.com/hook")).is_ok());
+    }
+
+    #[test]
+    fn an_ats_base_url_pointing_inward_is_refused_unless_allowed() {
+        use crate::ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig};
+        let inward = Url::parse("http://10.1.2.3/v1").unwrap();
+        let mut greenhouse = GreenhouseConfig::new("key", "9001");
+        greenhouse.base_url = inward.clone();
+        assert!(matches!(
+            GreenhouseClient::new(greenhouse.clone()),
+            Err(Error::Invalid { field, .. }) if field == "base_url"
+        ));
+        greenhouse.http.allow_private_networks = true;
+        assert!(GreenhouseClient::new(greenhouse).is_ok());
+        let mut lever = LeverConfig::new("key");
+        lever.base_url = inward;
+        assert!(LeverClient::new(lever.clone()).is_err());
+        lever.http.allow_private_networks = true;
+        assert!(LeverClient::new(lever).is_ok());
+    }
+
+    /// The client [`crate::ats::HttpOptions::build_client`] makes resolves
+    /// names through the guard: a name that resolves to loopback never
+    /// gets a connection, unless private networks are allowed.
+    #[tokio::test]
+    async fn a_guarded_client_never_connects_to_a_name_that_resolves_inward() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://localhost:{port}/hook");
+        async fn accepted(listener: &tokio::net::TcpListener) -> bool {
+            tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept())
+                .await
+                .is_ok()
+        }
+
+        let guarded = crate::ats::HttpOptions::default().build_client().unwrap();
+        let err = guarded.get(&url).send().await.unwrap_err();
+        assert!(err.is_connect() || err.is_request(), "{err:?}");
+        assert!(!accepted(&listener).await, "the guarded client connected");
+
+        let open = crate::ats::HttpOptions {
+            allow_private_networks: true,
+            timeout: std::time::Duration::from_millis(200),
+            connect_timeout: std::time::Duration::from_millis(100),
+            ..Default::default()
+        }
+        .build_client()
+        .unwrap();
+        let request = tokio::spawn(async move { open.get(&url).send().await });
+        assert!(accepted(&listener).await, "an allowed client connects");
+        request.abort();
     }
 
     #[tokio::test]

@@ -128,6 +128,8 @@ pub fn test_settings(database_url: &str, redis: Option<(&str, &str)>) -> Setting
     s.queue.retry.base_delay = Duration::from_millis(100);
     s.queue.retry.max_delay = Duration::from_secs(1);
     s.log.filter = "warn".to_string();
+    // Every fake receiver and ATS listens on 127.0.0.1.
+    s.outbound.allow_private_networks = true;
     if let Err(e) = s.validate() {
         panic!("test settings do not validate: {e}");
     }
@@ -430,6 +432,7 @@ pub fn worker_env(database_url: &str, redis: Option<(&str, &str)>) -> Vec<(Strin
         ("queue.shutdown_timeout", "10s".to_string()),
         ("log.format", "json".to_string()),
         ("log.filter", "info".to_string()),
+        ("outbound.allow_private_networks", "true".to_string()),
     ] {
         env.push((setting_var(key), value));
     }

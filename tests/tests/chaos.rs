@@ -111,6 +111,8 @@ tranches = [
 schedule = ""
 [retention]
 schedule = ""
+[outbound]
+allow_private_networks = true
 "#,
         careers = CAREERS_SITE_SECRET,
         greenhouse = greenhouse_secret(),

@@ -115,6 +115,22 @@ pub struct Settings {
     /// Sandbox mode: every outbound call goes to a sandbox URL or is
     /// recorded in the audit log without being sent.
     pub sandbox: SandboxSettings,
+    /// What every outbound HTTP call may reach.
+    pub outbound: OutboundSettings,
+}
+
+/// `[outbound]`: the SSRF guard on every outbound call (ATS APIs, the
+/// bonus destination, status sync, CRM, alerts, sandbox URLs). Redirects are
+/// never followed. Unless `allow_private_networks`, a configured URL whose
+/// host is a private, loopback, link-local or reserved address is refused
+/// by `config check` and at start, and a host name is connected to only
+/// through its public addresses (see `jobs::net_guard`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Let outbound calls reach private networks and loopback: for an
+    /// on-premise receiver or local development. Default false.
+    pub allow_private_networks: bool,
 }
 
 /// `[sandbox]`: a deployment that must not reach real systems (staging, a
@@ -807,6 +823,17 @@ fn check_retry(
     );
 }
 
+/// [`check_public_base_url`] plus the SSRF guard: a URL of an outbound call
+/// must not name a private address unless `outbound.allow_private_networks`.
+fn check_outbound_url(raw: &str, allow_private: bool) -> Result<(), String> {
+    check_public_base_url(raw)?;
+    let url = url::Url::parse(raw).map_err(|err| format!("not a valid URL: {err}"))?;
+    match jobs::net_guard::inward_address(&url) {
+        Some(ip) if !allow_private => Err(jobs::net_guard::inward_message(ip)),
+        _ => Ok(()),
+    }
+}
+
 fn check_public_base_url(raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|err| format!("not a valid URL: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -1460,6 +1487,7 @@ pub struct AtsSettings {
 }
 
 fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let private = settings.outbound.allow_private_networks;
     if let Err(problems) = settings.payouts.rules.validate() {
         for problem in problems {
             let (key, message) = problem
@@ -1474,7 +1502,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         "must be longer than 0s",
     );
     if !settings.payouts.destination_url.is_empty() {
-        if let Err(message) = check_public_base_url(&settings.payouts.destination_url) {
+        if let Err(message) = check_outbound_url(&settings.payouts.destination_url, private) {
             check(false, "payouts.destination_url", &message);
         }
         check(
@@ -1548,7 +1576,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         if url.is_empty() {
             continue;
         }
-        if let Err(message) = check_public_base_url(url) {
+        if let Err(message) = check_outbound_url(url, private) {
             check(false, key, &message);
         }
         let secret_key = key.replace("_url", "_secret");
@@ -1559,7 +1587,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         }
     }
     if !n.alert_webhook_url.is_empty()
-        && let Err(message) = check_public_base_url(n.alert_webhook_url.expose())
+        && let Err(message) = check_outbound_url(n.alert_webhook_url.expose(), private)
     {
         // The URL is the credential: name the problem, not the value.
         check(
@@ -1641,7 +1669,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         ("ats.greenhouse.base_url", &settings.ats.greenhouse.base_url),
         ("ats.lever.base_url", &settings.ats.lever.base_url),
     ] {
-        if let Err(message) = check_public_base_url(url) {
+        if let Err(message) = check_outbound_url(url, private) {
             check(false, key, &message);
         }
     }
@@ -1659,6 +1687,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
 }
 
 fn validate_sandbox(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let private = settings.outbound.allow_private_networks;
     let sb = &settings.sandbox;
     for (key, url) in [
         ("sandbox.bonus_url", &sb.bonus_url),
@@ -1668,13 +1697,13 @@ fn validate_sandbox(settings: &Settings, check: &mut impl FnMut(bool, &str, &str
         ("sandbox.lever_base_url", &sb.lever_base_url),
     ] {
         if !url.is_empty()
-            && let Err(message) = check_public_base_url(url)
+            && let Err(message) = check_outbound_url(url, private)
         {
             check(false, key, &message);
         }
     }
     if !sb.alert_webhook_url.is_empty()
-        && let Err(message) = check_public_base_url(sb.alert_webhook_url.expose())
+        && let Err(message) = check_outbound_url(sb.alert_webhook_url.expose(), private)
     {
         check(
             false,
@@ -2478,6 +2507,45 @@ mod tests {
         ] {
             assert!(EXAMPLE.contains(var), "example does not mention {var}");
         }
+    }
+
+    #[test]
+    fn outbound_urls_pointing_inward_are_refused_unless_allowed() {
+        const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
+        let inward = format!(
+            "[payouts]\ndestination_url = \"http://169.254.169.254/latest\"\n\
+             destination_secret = \"{SECRET}\"\n\
+             [notifications]\ncrm_url = \"http://10.0.0.5:6379/\"\ncrm_secret = \"{SECRET}\"\n\
+             alert_webhook_url = \"http://[::1]/hooks/T0/secretpart\"\n\
+             [ats.lever]\nbase_url = \"http://localhost:8080/v1\"\n\
+             [sandbox]\ngreenhouse_base_url = \"http://192.168.1.10/v1\"\n"
+        );
+        assert_eq!(
+            problem_keys(&inward),
+            [
+                "payouts.destination_url",
+                "notifications.crm_url",
+                "notifications.alert_webhook_url",
+                "ats.lever.base_url",
+                "sandbox.greenhouse_base_url",
+            ]
+        );
+        let err = from_toml(&inward).unwrap_err();
+        assert!(
+            err.to_string().contains("outbound.allow_private_networks"),
+            "the problem names the setting that allows it: {err}"
+        );
+        assert!(!err.to_string().contains("secretpart"), "{err}");
+        let allowed = format!("{inward}[outbound]\nallow_private_networks = true\n");
+        assert!(problem_keys(&allowed).is_empty());
+        // Host names are checked when connecting, not here.
+        assert!(
+            problem_keys(&format!(
+                "[payouts]\ndestination_url = \"https://bonus.example.com/hook\"\n\
+                 destination_secret = \"{SECRET}\"\n"
+            ))
+            .is_empty()
+        );
     }
 
     #[test]

@@ -278,7 +278,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         destination.idempotent = p.destination_idempotent;
         let client = jobs::payout::outbound::OutboundClient::with_options(
             destination,
-            &outbound_options(p.destination_timeout),
+            &outbound_options(settings, p.destination_timeout),
         )
         .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?;
         ctx.payouts.destination = Some(Arc::new(match bonus_record {
@@ -307,6 +307,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
             }
         }
         config.token_field_key = Some(gh.token_field.clone());
+        config.http.allow_private_networks = settings.outbound.allow_private_networks;
         if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
             config.quota = Quota::per_second(n);
         }
@@ -328,6 +329,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
                     url::Url::parse(&sb.lever_base_url).context("sandbox.lever_base_url")?;
             }
         }
+        config.http.allow_private_networks = settings.outbound.allow_private_networks;
         if let Some(n) = NonZeroU32::new(lv.requests_per_second) {
             config.quota = Quota::per_second(n)
                 .allow_burst(NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n));
@@ -519,7 +521,7 @@ fn notifications(
     let n = &settings.notifications;
     let sb = &settings.sandbox;
     let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
-    let options = outbound_options(n.timeout);
+    let options = outbound_options(settings, n.timeout);
     let finish = |client: OutboundClient, record: Option<jobs::sandbox::Recorder>| match record {
         Some(r) => Arc::new(client.record_only(r)),
         None => Arc::new(client),
@@ -575,8 +577,12 @@ fn notifications(
 
 /// Outbound transport options for a request timeout: the connect timeout
 /// stays strictly shorter (see `jobs::payout::outbound`).
-fn outbound_options(timeout: Duration) -> jobs::payout::outbound::OutboundOptions {
+fn outbound_options(
+    settings: &Settings,
+    timeout: Duration,
+) -> jobs::payout::outbound::OutboundOptions {
     let mut options = jobs::payout::outbound::OutboundOptions::default();
+    options.http.allow_private_networks = settings.outbound.allow_private_networks;
     options.http.timeout = timeout;
     options.http.connect_timeout = options.http.connect_timeout.min(timeout / 2);
     options

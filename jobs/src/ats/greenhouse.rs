@@ -376,6 +376,7 @@ mod tests {
     ) -> GreenhouseClient {
         let mut config = GreenhouseConfig::new(KEY, "9001");
         config.base_url = Url::parse(&format!("{}/v1", server.base)).unwrap();
+        config.http.allow_private_networks = true;
         tweak(&mut config);
         GreenhouseClient::new(config).unwrap()
     }
@@ -680,6 +681,7 @@ mod tests {
         drop(listener);
         let mut config = GreenhouseConfig::new(KEY, "9001");
         config.base_url = Url::parse(&format!("http://{addr}/v1")).unwrap();
+        config.http.allow_private_networks = true;
         let err = GreenhouseClient::new(config)
             .unwrap()
             .get_application("1")

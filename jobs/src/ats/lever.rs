@@ -516,6 +516,7 @@ mod tests {
     fn client_with(server: &TestServer, tweak: impl FnOnce(&mut LeverConfig)) -> LeverClient {
         let mut config = LeverConfig::new(KEY);
         config.base_url = Url::parse(&format!("{}/v1", server.base)).unwrap();
+        config.http.allow_private_networks = true;
         tweak(&mut config);
         LeverClient::new(config).unwrap()
     }

@@ -62,6 +62,7 @@ pub use lever::{LeverClient, LeverConfig, LeverOpportunity};
 pub use limiter::AccountLimiter;
 
 use crate::error::{Error, Result};
+use crate::net_guard;
 use crate::payout::outbound::count_request;
 
 /// What we write back to the ATS when a referral is attributed.
@@ -165,6 +166,10 @@ pub struct HttpOptions {
     /// The `User-Agent` header; vendors ask integrations to identify
     /// themselves, and it makes our traffic findable in their logs.
     pub user_agent: String,
+    /// Whether calls may go to private, loopback, link-local or reserved
+    /// addresses (an on-premise receiver, local development, tests). Off by
+    /// default: see [`crate::net_guard`] for what is refused and why.
+    pub allow_private_networks: bool,
 }
 
 impl Default for HttpOptions {
@@ -173,6 +178,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             user_agent: concat!("referral-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
+            allow_private_networks: false,
         }
     }
 }
@@ -180,17 +186,35 @@ impl Default for HttpOptions {
 impl HttpOptions {
     /// A `reqwest` client with these timeouts, our User-Agent and redirects
     /// turned off (a 3xx is returned as is and becomes a permanent failure).
+    /// Unless `allow_private_networks`, host names are resolved through
+    /// [`net_guard::GuardedResolver`], so a name that resolves only to
+    /// private addresses fails to connect.
     ///
     /// # Errors
     /// [`Error::Permanent`] if the TLS backend cannot be initialised.
     pub fn build_client(&self) -> Result<reqwest::Client> {
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .redirect(redirect::Policy::none())
-            .user_agent(self.user_agent.clone())
+            .user_agent(self.user_agent.clone());
+        if let Some(resolver) = net_guard::resolver(self.allow_private_networks) {
+            builder = builder.dns_resolver(resolver);
+        }
+        builder
             .build()
-            .map_err(|e| Error::permanent(format!("building the ATS HTTP client: {e}")))
+            .map_err(|e| Error::permanent(format!("building the outbound HTTP client: {e}")))
+    }
+
+    /// Refuses `url` (named `field` in the error) when it is not http(s) or
+    /// is an IP literal in a non-public range, unless
+    /// `allow_private_networks`. The resolver covers host names; this
+    /// covers addresses, which are never resolved.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `field`.
+    pub fn check_url(&self, field: &str, url: &Url) -> Result<()> {
+        net_guard::check_url(field, url, self.allow_private_networks)
     }
 }
 
@@ -256,6 +280,7 @@ impl Transport {
         if api_key.is_empty() {
             return Err(Error::permanent(format!("{vendor} API key is empty")));
         }
+        http.check_url("base_url", base_url)?;
         let limiter = AccountLimiter::shared(&limiter::account_key(base_url, &api_key), quota);
         Ok(Self {
             vendor,

@@ -465,6 +465,7 @@ impl OutboundClient {
                 format!("destination {} is not an http(s) URL", destination.name),
             ));
         }
+        options.http.check_url("url", &destination.url)?;
         if options.http.connect_timeout >= options.http.timeout {
             return Err(Error::invalid(
                 "connect_timeout",
@@ -804,6 +805,7 @@ mod tests {
             http: HttpOptions {
                 connect_timeout: timeout / 2,
                 timeout,
+                allow_private_networks: true,
                 ..HttpOptions::default()
             },
             ..OutboundOptions::default()
