@@ -11,7 +11,10 @@
 use chrono::Utc;
 use entities::inbox::{self, InboxSource, InboxStatus, Verification};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveEnum, ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TryInsertResult,
+    sea_query::{CaseStatement, Expr, Func},
 };
 use serde::Serialize;
 
@@ -72,77 +75,83 @@ pub async fn receive(
     d: Delivery,
 ) -> Result<Receipt> {
     let source = inbox_source(d.source);
-    let existing = find(db, source, &d.delivery_id).await?;
-    let row = match existing {
-        Some(row) if row.job_id.is_some() => {
-            return Ok(Receipt {
-                inbox_id: row.id,
-                job_id: row.job_id,
-                duplicate: true,
-            });
-        }
-        Some(row) => row,
-        None => {
-            let inserted = inbox::ActiveModel {
-                source: Set(source),
-                delivery_id: Set(d.delivery_id.clone()),
-                event: Set(d.event.clone()),
-                received_at: Set(Utc::now()),
-                raw_body: Set(Some(d.body)),
-                verification: Set(Verification::Verified),
-                status: Set(InboxStatus::Received),
-                job_id: Set(None),
-                error: Set(None),
-                http_status: Set(202),
-                ..Default::default()
-            }
-            .insert(db)
-            .await;
-            match inserted {
-                Ok(row) => row,
-                // A concurrent copy of the same delivery won the unique index.
-                Err(e) => match find(db, source, &d.delivery_id).await? {
-                    Some(row) => {
-                        return Ok(Receipt {
-                            inbox_id: row.id,
-                            job_id: row.job_id,
-                            duplicate: true,
-                        });
-                    }
-                    None => return Err(e.into()),
-                },
+    // Insert first, look up only on a conflict: a new delivery (the common
+    // case) costs one round trip here, not two. `ON CONFLICT DO NOTHING`
+    // rather than a failing INSERT so that a resent delivery does not log a
+    // unique-violation error in the database.
+    let inserted = inbox::Entity::insert(inbox::ActiveModel {
+        source: Set(source),
+        delivery_id: Set(d.delivery_id.clone()),
+        event: Set(d.event.clone()),
+        received_at: Set(Utc::now()),
+        raw_body: Set(Some(d.body)),
+        verification: Set(Verification::Verified),
+        status: Set(InboxStatus::Received),
+        job_id: Set(None),
+        error: Set(None),
+        http_status: Set(202),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([inbox::Column::Source, inbox::Column::DeliveryId])
+    .exec(db)
+    .await?;
+    let inbox_id = match inserted {
+        TryInsertResult::Inserted(done) => done.last_insert_id,
+        TryInsertResult::Conflicted | TryInsertResult::Empty => {
+            match find(db, source, &d.delivery_id).await? {
+                Some(row) if row.job_id.is_some() => {
+                    return Ok(Receipt {
+                        inbox_id: row.id,
+                        job_id: row.job_id,
+                        duplicate: true,
+                    });
+                }
+                // Stored by an attempt that died before enqueueing: this
+                // copy finishes its work.
+                Some(row) => row.id,
+                None => {
+                    return Err(crate::error::Error::Retryable(format!(
+                        "inbox row for {source:?} delivery {} neither inserted nor found",
+                        d.delivery_id
+                    )));
+                }
             }
         }
     };
-    let job = Job::ProcessDelivery { inbox_id: row.id }
+    let job = Job::ProcessDelivery { inbox_id }
         .to_new_job(retry)?
-        .idempotency_key(format!("delivery:{}", row.id));
+        .idempotency_key(format!("delivery:{inbox_id}"));
     let queued = queue.enqueue(job).await?;
     let job_id = queued.id.to_string();
-    // Conditional updates, never a blind write of the row read above: by
+    // One conditional update, never a blind write of the row read above: by
     // now the job may have run and marked the row processed, and a
     // concurrent copy of this delivery may have got here first. A row only
-    // moves forward.
+    // moves forward: the job id is set if none is, the status leaves
+    // `received` only for `enqueued`.
     inbox::Entity::update_many()
-        .set(inbox::ActiveModel {
-            job_id: Set(Some(job_id.clone())),
-            ..Default::default()
-        })
-        .filter(inbox::Column::Id.eq(row.id))
-        .filter(inbox::Column::JobId.is_null())
-        .exec(db)
-        .await?;
-    inbox::Entity::update_many()
-        .set(inbox::ActiveModel {
-            status: Set(InboxStatus::Enqueued),
-            ..Default::default()
-        })
-        .filter(inbox::Column::Id.eq(row.id))
-        .filter(inbox::Column::Status.eq(InboxStatus::Received))
+        .col_expr(
+            inbox::Column::JobId,
+            Func::coalesce([
+                Expr::col(inbox::Column::JobId),
+                Expr::val(job_id.clone()),
+            ])
+            .into(),
+        )
+        .col_expr(
+            inbox::Column::Status,
+            CaseStatement::new()
+                .case(
+                    inbox::Column::Status.eq(InboxStatus::Received),
+                    Expr::val(InboxStatus::Enqueued.to_value()),
+                )
+                .finally(Expr::col(inbox::Column::Status))
+                .into(),
+        )
+        .filter(inbox::Column::Id.eq(inbox_id))
         .exec(db)
         .await?;
     Ok(Receipt {
-        inbox_id: row.id,
+        inbox_id,
         job_id: Some(job_id),
         // A concurrent copy that enqueued first holds the job's idempotency
         // key: this copy is the repeat, and answers as one.
