@@ -217,7 +217,7 @@ pub async fn capture_application_marked(
     let tx = begin_locked(&ctx.db, &locks).await?;
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys, is_test).await?;
-    let app = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    let (app, was_hired) = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
     let adopted = if ats != Ats::CareersSite {
         adopt_careers_site_referrals(&tx, cand.id, &app).await?
     } else {
@@ -309,8 +309,14 @@ pub async fn capture_application_marked(
         crate::milestones::sync_application(ctx, ats_app_id).await?;
     }
     // A hire may already be on record (it can arrive before its
-    // application or attribution): milestones catch up now.
-    crate::milestones::sync_application(ctx, app.id).await?;
+    // application or attribution): milestones catch up now. An application
+    // that neither is nor was hired has nothing to sync: it has no hire to
+    // record, and any hire milestone an earlier unhire left behind is that
+    // unhire's own sync to cancel. Skipping it spares every new
+    // application a second locked transaction.
+    if was_hired || app.status == ApplicationStatus::Hired {
+        crate::milestones::sync_application(ctx, app.id).await?;
+    }
     Ok(Captured {
         candidate_id: cand.id,
         application_id: app.id,
@@ -443,7 +449,7 @@ async fn upsert_application(
     ev: &ApplicationEvent,
     ats: Ats,
     candidate_id: i64,
-) -> Result<application::Model> {
+) -> Result<(application::Model, bool)> {
     let now = Utc::now();
     let existing = application::Entity::find()
         .filter(application::Column::Ats.eq(ats))
@@ -458,7 +464,10 @@ async fn upsert_application(
         status = ApplicationStatus::Hired;
     }
     let hired_now = (status == ApplicationStatus::Hired).then_some(now);
-    Ok(match existing {
+    let was_hired = existing
+        .as_ref()
+        .is_some_and(|a| a.status == ApplicationStatus::Hired);
+    let app = match existing {
         Some(app) => {
             let hired_at = app.hired_at;
             // A pushed application snapshot saying `active` may be older
@@ -515,7 +524,8 @@ async fn upsert_application(
             .insert(tx)
             .await?
         }
-    })
+    };
+    Ok((app, was_hired))
 }
 
 /// A careers-site submission and the ATS application it becomes are one
