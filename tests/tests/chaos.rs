@@ -225,6 +225,46 @@ async fn wipe_queue(prefix: &str, full: bool) {
     }
 }
 
+/// Stops Redis without saving and starts it again empty, as `.ci/run`
+/// starts it (full mode only: every other user of the server loses its
+/// data too).
+async fn restart_redis() {
+    // SHUTDOWN closes the connection instead of answering: the error is
+    // the expected outcome.
+    let _ = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis_answers() {
+        assert!(Instant::now() < deadline, "Redis did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = std::process::Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--port",
+            "6379",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--save", "", "--appendonly", "no"])
+        .status()
+        .expect("redis-server");
+    assert!(status.success(), "starting Redis");
+    while !redis_answers() {
+        assert!(Instant::now() < deadline, "Redis did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn redis_answers() -> bool {
+    std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+}
+
 fn restart_postgres() {
     let versions = std::fs::read_dir("/etc/postgresql").expect("/etc/postgresql");
     for v in versions.flatten() {
@@ -236,6 +276,112 @@ fn restart_postgres() {
             .expect("pg_ctlcluster");
         assert!(status.success(), "restarting PostgreSQL");
     }
+}
+
+/// Sends referral `n` through its intake path (by `n % 3`); false when
+/// its link could not be minted because `serve` is restarting.
+async fn send_referral(client: &reqwest::Client, base: &str, lever: &FakeLever, n: usize) -> bool {
+    let path = n % 3;
+    let email = format!("chaos{n}@example.org");
+    match path {
+        // The careers site: an application through a referral link,
+        // then the generic status event hires it.
+        0 | 2 => {
+            let Some(token) = mint(client, base).await else {
+                // `serve` is restarting; this referral's link comes later.
+                return false;
+            };
+            let application = CareersApplication::new("4012345", &email).referred_by(&token);
+            let body = application.body();
+            deliver(
+                client,
+                &format!("{base}/webhooks/applications"),
+                careers_headers(&body),
+                body,
+            )
+            .await;
+            if path == 0 {
+                let hire = serde_json::to_vec(&json!({
+                    "type": "application.status_changed",
+                    "changed_at": Utc::now(),
+                    "application": { "id": application.submission_id, "status": "hired",
+                                     "start_date": Utc::now().date_naive().to_string() },
+                }))
+                .expect("json");
+                deliver(
+                    client,
+                    &format!("{base}/webhooks/applications"),
+                    careers_headers(&hire),
+                    hire,
+                )
+                .await;
+            } else {
+                // Lever: the same person hired in Lever for the same job
+                // (the careers site posts Lever's posting id as the job);
+                // the opportunity is re-fetched from the (fake) Lever API
+                // and the submission's referral moves to it.
+                let opportunity = format!("opp-chaos-{n}");
+                let mut opp = lever_opportunity(
+                    &opportunity,
+                    &format!("contact-{n}"),
+                    &email,
+                    "Hired",
+                    "4012345",
+                    Utc::now(),
+                );
+                // The fixture's phone is shared by every opportunity; the
+                // phone fallback would rightly match them to one another.
+                opp["phones"] = json!([{ "type": "mobile", "value": format!("+4930{:07}", n) }]);
+                lever.set_opportunity(&opportunity, opp);
+                let body =
+                    serde_json::to_vec(&lever_body("candidateHired", &opportunity)).expect("json");
+                deliver(
+                    client,
+                    &format!("{base}/webhooks/lever"),
+                    vec![("content-type".into(), "application/json".into())],
+                    body,
+                )
+                .await;
+            }
+        }
+        // Greenhouse: an application credited to the referrer, then
+        // its hire announced twice (fan-out).
+        _ => {
+            let gh = GreenhouseApplication::new(
+                5_000_000 + n as u64,
+                6_000_000 + n as u64,
+                4_012_345,
+                &email,
+            )
+            .credited_to("E-CHAOS");
+            let mut events = vec![gh.body()];
+            for action in ["candidate_stage_change", "hire_candidate"] {
+                let mut e = gh.clone();
+                e.action = action.into();
+                e.status = "hired".into();
+                e.stage = "Hired".into();
+                events.push(e.body());
+            }
+            for body in events {
+                let headers = vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("greenhouse-event-id".into(), unique("ev-")),
+                    (
+                        "signature".into(),
+                        greenhouse_signature(&greenhouse_secret(), &body),
+                    ),
+                ];
+                deliver(
+                    client,
+                    &format!("{base}/webhooks/greenhouse"),
+                    headers,
+                    body,
+                )
+                .await;
+            }
+        }
+    }
+    true
 }
 
 async fn run_chaos(referrals: usize, kills: usize, full: bool) {
@@ -292,124 +438,41 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
     .await;
 
     let kill_every = (referrals / kills.max(1)).max(1);
+    let parallel = env_number("CHAOS_PARALLEL", 8).max(1);
     let mut killed = 0;
     let mut wiped = false;
     let mut n = 0;
     while n < referrals {
-        let path = n % 3;
-        let email = format!("chaos{n}@example.org");
-        match path {
-            // The careers site: an application through a referral link,
-            // then the generic status event hires it.
-            0 | 2 => {
-                let Some(token) = mint(&client, &base).await else {
-                    // `serve` is restarting; this referral's link comes later.
+        // A few referrals at a time, as concurrent senders would post them.
+        let batch: Vec<usize> = (n..(n + parallel).min(referrals)).collect();
+        let sent = futures::future::join_all(
+            batch
+                .iter()
+                .map(|&i| send_referral(&client, &base, &lever, i)),
+        )
+        .await;
+        for (&i, ok) in batch.iter().zip(sent) {
+            if !ok {
+                while !send_referral(&client, &base, &lever, i).await {
                     tokio::time::sleep(Duration::from_millis(300)).await;
-                    continue;
-                };
-                let application = CareersApplication::new("4012345", &email).referred_by(&token);
-                let body = application.body();
-                deliver(
-                    &client,
-                    &format!("{base}/webhooks/applications"),
-                    careers_headers(&body),
-                    body,
-                )
-                .await;
-                if path == 0 {
-                    let hire = serde_json::to_vec(&json!({
-                        "type": "application.status_changed",
-                        "changed_at": Utc::now(),
-                        "application": { "id": application.submission_id, "status": "hired",
-                                         "start_date": Utc::now().date_naive().to_string() },
-                    }))
-                    .expect("json");
-                    deliver(
-                        &client,
-                        &format!("{base}/webhooks/applications"),
-                        careers_headers(&hire),
-                        hire,
-                    )
-                    .await;
-                } else {
-                    // Lever: the same person hired in Lever for the same job
-                    // (the careers site posts Lever's posting id as the job);
-                    // the opportunity is re-fetched from the (fake) Lever API
-                    // and the submission's referral moves to it.
-                    let opportunity = format!("opp-chaos-{n}");
-                    let mut opp = lever_opportunity(
-                        &opportunity,
-                        &format!("contact-{n}"),
-                        &email,
-                        "Hired",
-                        "4012345",
-                        Utc::now(),
-                    );
-                    // The fixture's phone is shared by every opportunity; the
-                    // phone fallback would rightly match them to one another.
-                    opp["phones"] =
-                        json!([{ "type": "mobile", "value": format!("+4930{:07}", n) }]);
-                    lever.set_opportunity(&opportunity, opp);
-                    let body = serde_json::to_vec(&lever_body("candidateHired", &opportunity))
-                        .expect("json");
-                    deliver(
-                        &client,
-                        &format!("{base}/webhooks/lever"),
-                        vec![("content-type".into(), "application/json".into())],
-                        body,
-                    )
-                    .await;
-                }
-            }
-            // Greenhouse: an application credited to the referrer, then
-            // its hire announced twice (fan-out).
-            _ => {
-                let gh = GreenhouseApplication::new(
-                    5_000_000 + n as u64,
-                    6_000_000 + n as u64,
-                    4_012_345,
-                    &email,
-                )
-                .credited_to("E-CHAOS");
-                let mut events = vec![gh.body()];
-                for action in ["candidate_stage_change", "hire_candidate"] {
-                    let mut e = gh.clone();
-                    e.action = action.into();
-                    e.status = "hired".into();
-                    e.stage = "Hired".into();
-                    events.push(e.body());
-                }
-                for body in events {
-                    let headers = vec![
-                        ("content-type".into(), "application/json".into()),
-                        ("greenhouse-event-id".into(), unique("ev-")),
-                        (
-                            "signature".into(),
-                            greenhouse_signature(&greenhouse_secret(), &body),
-                        ),
-                    ];
-                    deliver(
-                        &client,
-                        &format!("{base}/webhooks/greenhouse"),
-                        headers,
-                        body,
-                    )
-                    .await;
                 }
             }
         }
-        if (n + 1) % kill_every == 0 && killed < kills {
-            fleet.kill_one(&mut rng);
-            killed += 1;
-        }
-        if !wiped && n >= referrals / 2 {
-            wipe_queue(&prefix, full).await;
-            if full {
-                restart_postgres();
+        for &n in &batch {
+            if (n + 1) % kill_every == 0 && killed < kills {
+                fleet.kill_one(&mut rng);
+                killed += 1;
             }
-            wiped = true;
+            if !wiped && n >= referrals / 2 {
+                wipe_queue(&prefix, full).await;
+                if full {
+                    restart_redis().await;
+                    restart_postgres();
+                }
+                wiped = true;
+            }
         }
-        n += 1;
+        n += batch.len();
     }
     while killed < kills {
         fleet.kill_one(&mut rng);
@@ -522,7 +585,7 @@ async fn referrals_survive_kills_a_queue_wipe_and_a_flaky_receiver() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "full size: run alone (it FLUSHALLs and restarts Redis' data and PostgreSQL)"]
+#[ignore = "full size: run alone (it FLUSHALLs and restarts Redis and PostgreSQL)"]
 async fn full_chaos() {
     run_chaos(
         env_number("CHAOS_REFERRALS", 10_000),
