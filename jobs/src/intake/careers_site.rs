@@ -826,4 +826,233 @@ mod tests {
             );
         }
     }
+
+    /// The configured form of a Standard Webhooks key: base64, with or
+    /// without the optional `whsec_` prefix.
+    fn secret_for(key: &[u8], prefixed: bool) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+        if prefixed {
+            format!("whsec_{encoded}")
+        } else {
+            encoded
+        }
+    }
+
+    /// The MAC the Standard Webhooks spec defines, computed with the `hmac`
+    /// crate rather than the `standardwebhooks` crate the verifier signs
+    /// with: HMAC-SHA256(key, "{id}.{timestamp}.{body}").
+    fn spec_mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    /// A `webhook-signature` entry: `v1,` + base64 of `mac`.
+    fn v1(mac: &[u8]) -> String {
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac)
+        )
+    }
+
+    /// Headers of a delivery whose `webhook-signature` is `signature`.
+    fn spec_headers(id: &str, timestamp: i64, signature: &str) -> Vec<(String, String)> {
+        vec![
+            ("webhook-id".to_owned(), id.to_owned()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            ("webhook-signature".to_owned(), signature.to_owned()),
+        ]
+    }
+
+    /// A key the spec accepts: 24 to 64 random bytes.
+    fn arb_key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), MIN_SECRET_BYTES..=64)
+    }
+
+    /// A `webhook-id`: anything non-empty without `.`.
+    fn arb_id() -> impl Strategy<Value = String> {
+        prop_oneof!["[A-Za-z0-9_-]{1,40}", "[^.]{1,40}"]
+    }
+
+    /// A UTF-8 body: free text, or JSON such as the site sends.
+    fn arb_body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "\\PC{0,300}".prop_map(String::into_bytes),
+            test_support::arb_json().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_body_signed_per_the_spec_verifies_for_any_secret_id_body_and_time(
+            key in arb_key(),
+            prefixed in any::<bool>(),
+            id in arb_id(),
+            body in arb_body(),
+            timestamp in any::<i64>(),
+            skew in -300i64..=300,
+        ) {
+            let secret = secret_for(&key, prefixed);
+            let headers = spec_headers(&id, timestamp, &v1(&spec_mac(&key, &id, timestamp, &body)));
+            let now = timestamp.saturating_add(skew);
+            prop_assert_eq!(verify_at(&secret, &headers, &body, now), Ok(id));
+        }
+
+        #[test]
+        fn a_different_secret_is_a_bad_signature(
+            key in arb_key(),
+            id in arb_id(),
+            body in arb_body(),
+            flip_at in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let headers = spec_headers(&id, SENT_AT, &v1(&spec_mac(&key, &id, SENT_AT, &body)));
+            let mut other = key.clone();
+            other[flip_at.index(key.len())] ^= 1 << bit;
+            let result = verify_at(&secret_for(&other, true), &headers, &body, SENT_AT);
+            prop_assert!(is_bad_signature(&result), "{:?}", result);
+        }
+
+        #[test]
+        fn a_flipped_signature_bit_or_character_is_a_bad_signature(
+            key in arb_key(),
+            id in arb_id(),
+            body in arb_body(),
+            mac_at in 0usize..32,
+            bit in 0u8..8,
+            char_at in any::<prop::sample::Index>(),
+            replacement in "[A-Za-z0-9+/=]",
+        ) {
+            let secret = secret_for(&key, true);
+            let mac = spec_mac(&key, &id, SENT_AT, &body);
+            let mut flipped = mac;
+            flipped[mac_at] ^= 1 << bit;
+            let result = verify_at(&secret, &spec_headers(&id, SENT_AT, &v1(&flipped)), &body, SENT_AT);
+            prop_assert!(is_bad_signature(&result), "{:?}", result);
+
+            // The base64 text is compared as text: changing any one
+            // character of it, even to one that decodes alike, is refused.
+            let good = v1(&mac);
+            let i = 3 + char_at.index(good.len() - 3);
+            let edited = format!("{}{replacement}{}", &good[..i], &good[i + 1..]);
+            let result = verify_at(&secret, &spec_headers(&id, SENT_AT, &edited), &body, SENT_AT);
+            if edited == good {
+                prop_assert_eq!(result, Ok(id));
+            } else {
+                prop_assert!(is_bad_signature(&result), "{} gave {:?}", edited, result);
+            }
+        }
+
+        #[test]
+        fn a_genuine_delivery_is_accepted_exactly_within_the_tolerance(
+            key in arb_key(),
+            id in arb_id(),
+            timestamp in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), Just(SENT_AT)],
+            offset in proptest::option::weighted(0.85, prop_oneof![
+                -900i64..=900,
+                prop::sample::select(vec![-301i64, -300, 300, 301]),
+            ]),
+            anywhere in any::<i64>(),
+        ) {
+            // `now` is mostly near the timestamp, often right at either
+            // edge of the tolerance, and sometimes anywhere at all.
+            let now = offset.map_or(anywhere, |offset| timestamp.saturating_add(offset));
+            let body = payload(SAMPLE);
+            let headers = spec_headers(&id, timestamp, &v1(&spec_mac(&key, &id, timestamp, &body)));
+            let result = verify_at(&secret_for(&key, true), &headers, &body, now);
+            if timestamp.abs_diff(now) <= TOLERANCE_SECS {
+                prop_assert_eq!(result, Ok(id));
+            } else {
+                prop_assert!(matches!(result, Err(IntakeError::Stale(_))), "{:?}", result);
+            }
+        }
+
+        #[test]
+        fn a_changed_id_or_timestamp_is_a_bad_signature_for_any_delivery(
+            key in arb_key(),
+            id in arb_id(),
+            other_id in arb_id(),
+            body in arb_body(),
+            timestamp in any::<i64>(),
+            other_timestamp in any::<i64>(),
+        ) {
+            let secret = secret_for(&key, true);
+            let signature = v1(&spec_mac(&key, &id, timestamp, &body));
+            // `now` is the claimed time, so only the signature can refuse it.
+            if other_id != id {
+                let result = verify_at(&secret, &spec_headers(&other_id, timestamp, &signature), &body, timestamp);
+                prop_assert!(is_bad_signature(&result), "{:?}", result);
+            }
+            if other_timestamp != timestamp {
+                let result = verify_at(&secret, &spec_headers(&id, other_timestamp, &signature), &body, other_timestamp);
+                prop_assert!(is_bad_signature(&result), "{:?}", result);
+            }
+        }
+
+        #[test]
+        fn one_valid_v1_entry_among_any_decoys_is_enough_and_is_needed(
+            key in arb_key(),
+            id in arb_id(),
+            body in arb_body(),
+            decoys in proptest::collection::vec(
+                (prop_oneof![Just("v1"), Just("v1a"), Just("v2")], proptest::array::uniform32(any::<u8>())),
+                0..5,
+            ),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let secret = secret_for(&key, true);
+            let mac = spec_mac(&key, &id, SENT_AT, &body);
+            let mut entries: Vec<String> = decoys
+                .iter()
+                .map(|(version, bytes)| format!("{version},{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+                .collect();
+            let decoys_only = entries.join(" ");
+            entries.insert(at.index(entries.len() + 1), v1(&mac));
+            let with_valid = entries.join(" ");
+            prop_assert_eq!(
+                verify_at(&secret, &spec_headers(&id, SENT_AT, &with_valid), &body, SENT_AT),
+                Ok(id.clone())
+            );
+            let result = verify_at(&secret, &spec_headers(&id, SENT_AT, &decoys_only), &body, SENT_AT);
+            prop_assert!(is_bad_signature(&result), "{:?}", result);
+            // The right MAC under another version label does not count.
+            let relabelled = v1(&mac).replacen("v1,", "v2,", 1);
+            let result = verify_at(&secret, &spec_headers(&id, SENT_AT, &relabelled), &body, SENT_AT);
+            prop_assert!(is_bad_signature(&result), "{:?}", result);
+        }
+
+        #[test]
+        fn the_ref_of_a_share_url_reaches_the_decoded_application_unchanged(
+            job_id in "[A-Za-z0-9 _/-]{1,20}",
+            token in prop_oneof![
+                Just(()).prop_map(|()| crate::referral::links::new_token()),
+                "[A-Za-z0-9_-]{1,128}",
+            ],
+        ) {
+            // The careers site reads `ref` from the landing URL and sends it
+            // as `tracking.ref`. No code of ours parses that URL (capture
+            // takes `tracking.ref` as is), so the URL parser stands in for
+            // the site here.
+            let shared = crate::referral::links::share_url("https://careers.acme.example/", &job_id, &token);
+            let landing = url::Url::parse(&shared).unwrap();
+            let refs: Vec<String> = landing
+                .query_pairs()
+                .filter(|(k, _)| k == "ref")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            prop_assert_eq!(refs.len(), 1);
+            let body = sample_with(|v| v["tracking"]["ref"] = refs[0].clone().into());
+            let IntakeEvent::Application(app) = decode(&body).unwrap() else {
+                panic!("expected an application")
+            };
+            prop_assert_eq!(app.referral_token.as_deref(), Some(token.as_str()));
+            prop_assert!(crate::referral::links::looks_like_token(&token));
+        }
+    }
 }

@@ -892,4 +892,95 @@ mod tests {
             );
         }
     }
+
+    /// A configured Greenhouse secret key: any non-empty bytes.
+    fn arb_secret() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[!-~]{1,64}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 1..100),
+        ]
+    }
+
+    /// A raw body: any bytes, or JSON as Greenhouse sends it.
+    fn arb_body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..400),
+            arb_json().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_body_signed_with_the_secret_verifies_for_any_secret_and_body(
+            secret in arb_secret(),
+            body in arb_body(),
+            upper_algorithm in any::<bool>(),
+            upper_hex in any::<bool>(),
+        ) {
+            let mac = hmac_hex(&secret, &[&body]);
+            let header = format!(
+                "{} {}",
+                if upper_algorithm { "SHA256" } else { "sha256" },
+                if upper_hex { mac.to_uppercase() } else { mac },
+            );
+            prop_assert_eq!(verify(&secret, Some(&header), &body), Ok(()));
+        }
+
+        #[test]
+        fn a_different_secret_is_a_bad_signature_for_any_body(
+            secret in arb_secret(),
+            body in arb_body(),
+            flip_at in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let header = format!("sha256 {}", hmac_hex(&secret, &[&body]));
+            let mut other = secret.clone();
+            other[flip_at.index(secret.len())] ^= 1 << bit;
+            prop_assert_eq!(
+                verify(&other, Some(&header), &body),
+                Err(bad("Signature does not match the body"))
+            );
+        }
+
+        #[test]
+        fn a_flipped_signature_bit_or_hex_digit_is_a_bad_signature(
+            secret in arb_secret(),
+            body in arb_body(),
+            mac_at in 0usize..32,
+            bit in 0u8..8,
+            digit_at in 0usize..64,
+            digit in 1u8..16,
+        ) {
+            let good = hmac_hex(&secret, &[&body]);
+            let mut mac = hex::decode(&good).unwrap();
+            mac[mac_at] ^= 1 << bit;
+            prop_assert_eq!(
+                verify(&secret, Some(&format!("sha256 {}", hex::encode(&mac))), &body),
+                Err(bad("Signature does not match the body"))
+            );
+
+            // A different hex digit (not merely the other letter case) at
+            // any position.
+            let old = char::from(good.as_bytes()[digit_at]).to_digit(16).unwrap();
+            let new = char::from_digit((old + u32::from(digit)) % 16, 16).unwrap();
+            let edited = format!("{}{new}{}", &good[..digit_at], &good[digit_at + 1..]);
+            prop_assert_eq!(
+                verify(&secret, Some(&format!("sha256 {edited}")), &body),
+                Err(bad("Signature does not match the body"))
+            );
+        }
+
+        #[test]
+        fn an_empty_secret_refuses_even_the_empty_key_mac(body in arb_body()) {
+            // Anyone can compute HMAC under the empty key, so no secret
+            // configured must never mean "any correctly formed MAC".
+            let header = format!("sha256 {}", hmac_hex(b"", &[&body]));
+            prop_assert_eq!(
+                verify(b"", Some(&header), &body),
+                Err(bad("no Greenhouse secret key is configured"))
+            );
+        }
+    }
 }

@@ -602,4 +602,206 @@ mod tests {
             );
         }
     }
+
+    /// A configured signing token: any non-empty bytes.
+    fn arb_key() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[!-~]{1,48}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 1..100),
+        ]
+    }
+
+    /// Lever's per-delivery token: 48 hex characters, or anything
+    /// non-empty.
+    fn arb_token() -> impl Strategy<Value = String> {
+        prop_oneof!["[0-9a-f]{48}", "\\PC{1,60}"]
+    }
+
+    /// `body` with its `signature` replaced by `signature`.
+    fn with_signature(body: &[u8], signature: &str) -> Vec<u8> {
+        edited(body, |v| v["signature"] = signature.into())
+    }
+
+    /// The signature a body carries.
+    fn signature_of(body: &[u8]) -> String {
+        let value: Value = serde_json::from_slice(body).unwrap();
+        value["signature"].as_str().unwrap().to_owned()
+    }
+
+    const MISMATCH: &str = "signature does not match token + triggeredAt";
+
+    /// When a generated delivery is checked.
+    #[derive(Debug, Clone)]
+    enum Now {
+        /// This many milliseconds after `triggeredAt`.
+        After(i64),
+        /// At or just past one edge of the window (index into the edges).
+        Edge(usize),
+        /// At this absolute time.
+        At(i64),
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_delivery_signed_per_lever_verifies_for_any_key_token_time_and_data(
+            key in arb_key(),
+            token in arb_token(),
+            triggered_at in any::<i64>(),
+            event in "\\PC{0,24}",
+            data in arb_json(),
+        ) {
+            // `data` is not signed, so whatever it holds makes no difference.
+            let body = body_with(&key, &token, &json!(triggered_at), &event, data);
+            prop_assert_eq!(
+                verify(&key, &body, triggered_at, FIVE_MINUTES),
+                Ok(LeverDelivery { token, triggered_at_ms: triggered_at, event })
+            );
+        }
+
+        #[test]
+        fn a_different_signing_token_is_a_bad_signature(
+            key in arb_key(),
+            token in arb_token(),
+            triggered_at in any::<i64>(),
+            flip_at in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let body = body_with(&key, &token, &json!(triggered_at), "candidateHired", json!({}));
+            let mut other = key.clone();
+            other[flip_at.index(key.len())] ^= 1 << bit;
+            prop_assert_eq!(verify(&other, &body, triggered_at, FIVE_MINUTES), Err(bad(MISMATCH)));
+        }
+
+        #[test]
+        fn a_flipped_signature_bit_or_hex_digit_is_a_bad_signature(
+            key in arb_key(),
+            token in arb_token(),
+            triggered_at in any::<i64>(),
+            mac_at in 0usize..32,
+            bit in 0u8..8,
+            digit_at in 0usize..64,
+            digit in 1u32..16,
+        ) {
+            let body = body_with(&key, &token, &json!(triggered_at), "candidateHired", json!({}));
+            let good = signature_of(&body);
+            let mut mac = hex::decode(&good).unwrap();
+            mac[mac_at] ^= 1 << bit;
+            let flipped = with_signature(&body, &hex::encode(&mac));
+            prop_assert_eq!(verify(&key, &flipped, triggered_at, FIVE_MINUTES), Err(bad(MISMATCH)));
+
+            let old = char::from(good.as_bytes()[digit_at]).to_digit(16).unwrap();
+            let new = char::from_digit((old + digit) % 16, 16).unwrap();
+            let edited = format!("{}{new}{}", &good[..digit_at], &good[digit_at + 1..]);
+            let edited = with_signature(&body, &edited);
+            prop_assert_eq!(verify(&key, &edited, triggered_at, FIVE_MINUTES), Err(bad(MISMATCH)));
+        }
+
+        #[test]
+        fn a_changed_token_or_triggered_at_is_a_bad_signature(
+            key in arb_key(),
+            token in arb_token(),
+            other_token in arb_token(),
+            triggered_at in any::<i64>(),
+            other_triggered_at in any::<i64>(),
+        ) {
+            let body = body_with(&key, &token, &json!(triggered_at), "candidateHired", json!({}));
+            // `now` is the claimed time, so only the signature can refuse it.
+            if other_token != token {
+                let forged = edited(&body, |v| v["token"] = other_token.clone().into());
+                prop_assert_eq!(verify(&key, &forged, triggered_at, FIVE_MINUTES), Err(bad(MISMATCH)));
+            }
+            if other_triggered_at != triggered_at {
+                let forged = edited(&body, |v| v["triggeredAt"] = other_triggered_at.into());
+                prop_assert_eq!(
+                    verify(&key, &forged, other_triggered_at, FIVE_MINUTES),
+                    Err(bad(MISMATCH))
+                );
+            }
+        }
+
+        #[test]
+        fn a_genuine_delivery_is_accepted_exactly_within_max_age_and_the_future_skew(
+            triggered_at in prop_oneof![any::<i64>(), 0i64..4_000_000_000_000, Just(i64::MIN), Just(i64::MAX)],
+            when in prop_oneof![
+                (-400_000i64..=90_000_000).prop_map(Now::After),
+                (0usize..4).prop_map(Now::Edge),
+                any::<i64>().prop_map(Now::At),
+            ],
+            max_age_ms in prop_oneof![0u64..=86_400_000, any::<u64>()],
+        ) {
+            let key = b"lever_test_signature_token_4d1f2a";
+            let body = body_with(key, "tok", &json!(triggered_at), "candidateHired", json!({}));
+            let max_age = i64::try_from(max_age_ms).unwrap_or(i64::MAX);
+            let now = match when {
+                Now::After(offset) => triggered_at.saturating_add(offset),
+                // Either side of either edge of the window.
+                Now::Edge(edge) => [
+                    triggered_at.saturating_add(max_age),
+                    triggered_at.saturating_add(max_age).saturating_add(1),
+                    triggered_at.saturating_sub(300_000),
+                    triggered_at.saturating_sub(300_001),
+                ][edge],
+                Now::At(now) => now,
+            };
+            let result = verify(key, &body, now, Duration::from_millis(max_age_ms));
+            let age = i128::from(now) - i128::from(triggered_at);
+            let skew = i128::try_from(MAX_FUTURE_SKEW.as_millis()).unwrap();
+            if age <= i128::from(max_age_ms) && -age <= skew {
+                prop_assert!(result.is_ok(), "{:?}", result);
+            } else {
+                prop_assert!(matches!(result, Err(IntakeError::Stale(_))), "{:?}", result);
+            }
+        }
+
+        #[test]
+        fn shifting_digits_between_token_and_triggered_at_never_yields_a_fresh_delivery(
+            token in "[0-9a-f]{40}[0-9]{1,8}",
+            triggered_at in 1_500_000_000_000i64..4_000_000_000_000,
+            max_age_secs in prop_oneof![Just(300u64), Just(86_400), 0u64..=365 * 86_400],
+            delay in any::<prop::sample::Index>(),
+            from_token in any::<bool>(),
+            shift in 1usize..=12,
+        ) {
+            // `token + triggeredAt` is signed without a separator, so digits
+            // can move across the boundary and the signature still matches.
+            // A captured delivery could then be replayed under a token the
+            // replay store has never seen. The freshness window is what
+            // stops it: the moved digits shift `triggeredAt` by decades.
+            let key = b"lever_test_signature_token_4d1f2a";
+            let body = body_with(key, &token, &json!(triggered_at), "candidateHired", json!({}));
+            let signature = signature_of(&body);
+            let max_age = Duration::from_secs(max_age_secs);
+            let max_age_ms = i64::try_from(max_age.as_millis()).unwrap();
+            let now = triggered_at + i64::try_from(delay.index(usize::try_from(max_age_ms).unwrap() + 1)).unwrap();
+            prop_assert!(verify(key, &body, now, max_age).is_ok());
+
+            let time = triggered_at.to_string();
+            let trailing_digits = token.bytes().rev().take_while(u8::is_ascii_digit).count();
+            let (forged_token, forged_time) = if from_token {
+                let k = shift.min(trailing_digits).min(5);
+                let (head, digits) = token.split_at(token.len() - k);
+                (head.to_owned(), format!("{digits}{time}"))
+            } else {
+                let (digits, rest) = time.split_at(shift);
+                (format!("{token}{digits}"), rest.to_owned())
+            };
+            prop_assert_eq!(format!("{forged_token}{forged_time}"), format!("{token}{time}"));
+            let forged_ms: i64 = forged_time.parse().unwrap();
+            let forged = serde_json::to_vec(&json!({
+                "triggeredAt": forged_ms, "event": "candidateHired", "data": {},
+                "signature": signature, "token": forged_token,
+            }))
+            .unwrap();
+            let result = verify(key, &forged, now, max_age);
+            if forged_ms.to_string() == forged_time {
+                // The signature matches; only freshness refuses it.
+                prop_assert!(matches!(result, Err(IntakeError::Stale(_))), "{:?}", result);
+            } else {
+                // Leading zeros: JSON writes the number without them.
+                prop_assert_eq!(result, Err(bad(MISMATCH)));
+            }
+        }
+    }
 }

@@ -705,4 +705,122 @@ mod tests {
             json::invalid("$", "expected an object, found array")
         );
     }
+
+    /// HMAC-SHA256 written out from RFC 2104 over `sha2`, so the MAC check
+    /// is measured against something that does not share its `hmac` crate.
+    fn rfc2104_hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        const BLOCK: usize = 64;
+        let mut block_key = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            block_key[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block_key[..key.len()].copy_from_slice(key);
+        }
+        let padded = |byte: u8| block_key.map(|k| k ^ byte);
+        let inner = Sha256::new()
+            .chain_update(padded(0x36))
+            .chain_update(message)
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(padded(0x5c))
+            .chain_update(inner)
+            .finalize();
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(&outer);
+        mac
+    }
+
+    /// `message` cut at the given points, in order, into `parts`.
+    fn cut(message: &[u8], cuts: &[proptest::sample::Index]) -> Vec<Vec<u8>> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(message.len() + 1)).collect();
+        points.sort_unstable();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for point in points {
+            parts.push(message[start..point].to_vec());
+            start = point;
+        }
+        parts.push(message[start..].to_vec());
+        parts
+    }
+
+    mod properties {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::super::{hmac_sha256_hex_matches, test_support};
+        use super::{cut, rfc2104_hmac_sha256};
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn hex_mac_check_accepts_the_rfc2104_mac_of_the_joined_parts_in_either_case(
+                key in vec(any::<u8>(), 0..150),
+                message in vec(any::<u8>(), 0..300),
+                cuts in vec(any::<Index>(), 0..4),
+            ) {
+                let mac = hex::encode(rfc2104_hmac_sha256(&key, &message));
+                let parts = cut(&message, &cuts);
+                let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                prop_assert!(hmac_sha256_hex_matches(&key, &parts, &mac));
+                prop_assert!(hmac_sha256_hex_matches(&key, &parts, &mac.to_uppercase()));
+                // The helper the Greenhouse and Lever properties sign with
+                // computes the same thing.
+                prop_assert_eq!(test_support::hmac_hex(&key, &parts), mac);
+            }
+
+            #[test]
+            fn hex_mac_check_refuses_a_flipped_bit_of_key_message_or_mac(
+                key in vec(any::<u8>(), 1..150),
+                message in vec(any::<u8>(), 1..300),
+                key_at in any::<Index>(),
+                message_at in any::<Index>(),
+                mac_at in 0usize..32,
+                bit in 0u8..8,
+            ) {
+                let mac = rfc2104_hmac_sha256(&key, &message);
+                let good = hex::encode(mac);
+                prop_assert!(hmac_sha256_hex_matches(&key, &[&message], &good));
+
+                let mut other_key = key.clone();
+                other_key[key_at.index(key.len())] ^= 1 << bit;
+                prop_assert!(!hmac_sha256_hex_matches(&other_key, &[&message], &good));
+
+                let mut other_message = message.clone();
+                other_message[message_at.index(message.len())] ^= 1 << bit;
+                prop_assert!(!hmac_sha256_hex_matches(&key, &[&other_message], &good));
+
+                let mut other_mac = mac;
+                other_mac[mac_at] ^= 1 << bit;
+                prop_assert!(!hmac_sha256_hex_matches(&key, &[&message], &hex::encode(other_mac)));
+            }
+
+            #[test]
+            fn hex_mac_check_refuses_anything_but_64_hex_digits(
+                key in vec(any::<u8>(), 0..80),
+                message in vec(any::<u8>(), 0..120),
+                at in any::<Index>(),
+                junk in "[^0-9a-fA-F]",
+                extra in "[0-9a-fA-F]{1,4}",
+            ) {
+                let good = hex::encode(rfc2104_hmac_sha256(&key, &message));
+                let i = at.index(good.len());
+                let with_junk = format!("{}{junk}{}", &good[..i], &good[i + 1..]);
+                let shortened = format!("{}{}", &good[..i], &good[i + 1..]);
+                for claim in [
+                    with_junk,
+                    shortened,
+                    format!("{good}{extra}"),
+                    format!("{extra}{good}"),
+                    format!("{}{extra}", &good[..good.len() - extra.len()]),
+                ] {
+                    let expect = claim.eq_ignore_ascii_case(&good);
+                    prop_assert_eq!(hmac_sha256_hex_matches(&key, &[&message], &claim), expect, "{:?}", claim);
+                }
+            }
+        }
+    }
 }

@@ -1178,4 +1178,123 @@ mod tests {
         );
         assert!(receiver.server.seen().is_empty());
     }
+
+    /// Properties of what [`sign`] produces, for any secret and message.
+    mod signing_properties {
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::intake::signature::test_support::arb_json;
+
+        /// A usable key: 24 to 64 random bytes.
+        fn arb_key() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(any::<u8>(), 24..=64)
+        }
+
+        /// `whsec_` + base64 of `key`.
+        fn secret_for(key: &[u8]) -> String {
+            format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            )
+        }
+
+        /// A message id the client sends: visible ASCII without `.`.
+        fn arb_id() -> impl Strategy<Value = String> {
+            prop_oneof!["msg_[0-9A-Z]{26}", "[!-\\-/-~]{1,40}"]
+        }
+
+        fn arb_message() -> impl Strategy<Value = Message> {
+            (
+                arb_id(),
+                "\\PC{0,30}",
+                0i64..4_102_444_800,
+                0u32..1_000_000_000,
+                arb_json(),
+                "[!-~]{1,40}",
+            )
+                .prop_map(|(id, event_type, secs, nanos, data, idempotency_key)| {
+                    Message {
+                        id,
+                        event_type,
+                        occurred_at: Utc.timestamp_opt(secs, nanos).unwrap(),
+                        data,
+                        idempotency_key,
+                    }
+                })
+        }
+
+        fn headers(id: &str, timestamp: i64, signature: &str) -> reqwest::header::HeaderMap {
+            let mut map = reqwest::header::HeaderMap::new();
+            map.insert(HEADER_WEBHOOK_ID, id.parse().unwrap());
+            map.insert(HEADER_WEBHOOK_TIMESTAMP, timestamp.into());
+            map.insert(HEADER_WEBHOOK_SIGNATURE, signature.parse().unwrap());
+            map
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn what_we_sign_verifies_with_the_standardwebhooks_receiver_and_tampering_does_not(
+                key in arb_key(),
+                msg in arb_message(),
+                other_id in arb_id(),
+                skew in -240i64..=240,
+                flip_at in any::<prop::sample::Index>(),
+                bit in 0u8..8,
+            ) {
+                prop_assert_eq!(msg.check(), Ok(()));
+                let secret = secret_for(&key);
+                let body = msg.body();
+                // `Webhook::verify` reads the wall clock and allows five
+                // minutes either way.
+                let timestamp = Utc::now().timestamp() + skew;
+                let signature = sign(&secret, &msg.id, timestamp, &body).unwrap();
+                let receiver = Webhook::new(&secret).unwrap();
+                let sent = headers(&msg.id, timestamp, &signature);
+                prop_assert!(receiver.verify(&body, &sent).is_ok());
+
+                let mut tampered = body.clone();
+                tampered[flip_at.index(body.len())] ^= 1 << bit;
+                prop_assert!(receiver.verify(&tampered, &sent).is_err());
+
+                if other_id != msg.id {
+                    let relabelled = headers(&other_id, timestamp, &signature);
+                    prop_assert!(receiver.verify(&body, &relabelled).is_err());
+                }
+            }
+
+            #[test]
+            fn the_signature_is_the_spec_mac_at_any_timestamp(
+                key in arb_key(),
+                id in arb_id(),
+                body in "\\PC{0,300}",
+                timestamp in any::<i64>(),
+            ) {
+                use hmac::{KeyInit, Mac};
+                let secret = secret_for(&key);
+                let signature = sign(&secret, &id, timestamp, body.as_bytes()).unwrap();
+                let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+                mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+                let expected = format!(
+                    "v1,{}",
+                    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+                );
+                prop_assert_eq!(&signature, &expected);
+                // And our own intake accepts it at that time.
+                let timestamp_text = timestamp.to_string();
+                let sent = [
+                    ("webhook-id", id.as_str()),
+                    ("webhook-timestamp", timestamp_text.as_str()),
+                    ("webhook-signature", signature.as_str()),
+                ];
+                prop_assert_eq!(
+                    crate::intake::careers_site::verify_at(&secret, &sent, body.as_bytes(), timestamp),
+                    Ok(id)
+                );
+            }
+        }
+    }
 }

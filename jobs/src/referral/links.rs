@@ -267,4 +267,127 @@ mod tests {
         assert!(!looks_like_token("rt_'; drop table"));
         assert!(!looks_like_token(&"a".repeat(200)));
     }
+
+    #[test]
+    fn every_new_token_is_rt_and_32_lowercase_hex_and_looks_like_a_token() {
+        let mut seen = std::collections::HashSet::new();
+        let mut digits_at = vec![std::collections::HashSet::new(); 32];
+        for _ in 0..2_000 {
+            let token = new_token();
+            let hex = token
+                .strip_prefix("rt_")
+                .unwrap_or_else(|| panic!("{token}"));
+            assert_eq!(hex.len(), 32, "{token}");
+            assert!(
+                hex.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{token}"
+            );
+            assert!(looks_like_token(&token), "{token}");
+            assert!(seen.insert(token.clone()), "repeated {token}");
+            for (at, digit) in hex.chars().enumerate() {
+                digits_at[at].insert(digit);
+            }
+        }
+        // All 128 bits are random: over 2,000 tokens every position takes
+        // (nearly) every hex digit, not one fixed or half-filled value.
+        for (at, digits) in digits_at.iter().enumerate() {
+            assert!(digits.len() >= 12, "position {at}: {digits:?}");
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::super::{looks_like_token, new_token, share_url};
+
+        /// A character outside the token alphabet: ASCII punctuation,
+        /// whitespace and controls, look-alikes, anything.
+        fn arb_foreign_char() -> impl Strategy<Value = char> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    ' ', '.', '%', '+', '/', '=', '&', '?', '#', '\'', '"', ';', '\0', '\n', '\t',
+                    '\u{7f}', '\u{a0}', '\u{2010}', '\u{ff3f}', '\u{0663}', '\u{0130}', 'é',
+                ]),
+                "[^A-Za-z0-9_-]".prop_map(|s| s.chars().next().unwrap()),
+            ]
+        }
+
+        /// A token-shaped string: minted, or any 1 to 128 alphabet chars.
+        fn arb_token() -> impl Strategy<Value = String> {
+            prop_oneof![Just(()).prop_map(|()| new_token()), "[A-Za-z0-9_-]{1,128}",]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn looks_like_token_accepts_every_1_to_128_alphabet_chars(
+                text in prop_oneof!["[A-Za-z0-9_-]{1,128}", "[A-Za-z0-9_-]{128}", "[A-Za-z0-9_-]"],
+            ) {
+                prop_assert!(looks_like_token(&text));
+            }
+
+            #[test]
+            fn looks_like_token_refuses_anything_over_128_chars(
+                text in prop_oneof!["[A-Za-z0-9_-]{129,400}", "[A-Za-z0-9_-]{129}"],
+            ) {
+                prop_assert!(!looks_like_token(&text));
+            }
+
+            #[test]
+            fn looks_like_token_refuses_any_char_outside_the_alphabet(
+                // At most 124 so that even a 4-byte foreign char keeps it within
+                // 128 bytes: only the char can be the reason for refusing it.
+                text in "[A-Za-z0-9_-]{0,124}",
+                foreign in arb_foreign_char(),
+                at in any::<Index>(),
+            ) {
+                let mut chars: Vec<char> = text.chars().collect();
+                chars.insert(at.index(chars.len() + 1), foreign);
+                let text: String = chars.into_iter().collect();
+                prop_assert!(!looks_like_token(&text), "{:?}", text);
+            }
+
+            #[test]
+            fn share_url_parses_unchanged_with_the_token_as_ref_and_the_job_as_one_segment(
+                base in prop::sample::select(vec![
+                    "https://careers.acme.example",
+                    "https://careers.acme.example/",
+                    "https://acme.example/careers/",
+                    "http://localhost:8080",
+                ]),
+                // Job ids `.` and `..` are left out: the URL parser reads
+                // them as dot segments (see the report on share_url).
+                job_id in prop_oneof!["\\PC{1,40}", "[ -~]{1,20}", "[0-9]{1,12}"]
+                    .prop_filter("dot segment", |j| j != "." && j != ".."),
+                token in arb_token(),
+            ) {
+                let raw = share_url(base, &job_id, &token);
+                let url = url::Url::parse(&raw).unwrap();
+                // Shared exactly as built: nothing for the parser to fix up.
+                prop_assert_eq!(url.as_str(), raw.as_str());
+                prop_assert_eq!(url.fragment(), None);
+                let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+                prop_assert_eq!(pairs, vec![("ref".to_owned(), token.clone())]);
+
+                let base_path = url::Url::parse(base).unwrap().path().trim_end_matches('/').to_owned();
+                let segment = url
+                    .path()
+                    .strip_prefix(&format!("{base_path}/jobs/"))
+                    .map(str::to_owned);
+                prop_assert!(segment.is_some(), "{}", url.path());
+                let segment = segment.unwrap();
+                let encoded: String = url::form_urlencoded::byte_serialize(job_id.as_bytes()).collect();
+                prop_assert_eq!(&segment, &encoded);
+                // One segment, whatever the id holds (`/`, `?`, `#`, ...),
+                // and it decodes back to the id.
+                prop_assert!(!segment.contains('/'));
+                let decoded: Vec<(String, String)> =
+                    url::form_urlencoded::parse(format!("j={segment}").as_bytes()).into_owned().collect();
+                prop_assert_eq!(decoded, vec![("j".to_owned(), job_id.clone())]);
+            }
+        }
+    }
 }
