@@ -79,10 +79,16 @@ pub fn looks_like_token(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The share URL for a token.
+/// The share URL for a token. The job id is one percent-encoded path
+/// segment (a space is `%20`: form encoding's `+` would reach the careers
+/// site as a plus sign).
 pub fn share_url(careers_base_url: &str, job_id: &str, token: &str) -> String {
     let base = careers_base_url.trim_end_matches('/');
-    let job: String = url::form_urlencoded::byte_serialize(job_id.as_bytes()).collect();
+    // `byte_serialize` writes a literal `+` as `%2B`, so every `+` it
+    // writes is a space.
+    let job: String = url::form_urlencoded::byte_serialize(job_id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
     format!("{base}/jobs/{job}?ref={token}")
 }
 
@@ -101,6 +107,11 @@ pub async fn mint(
     let job_id = job_id.trim();
     if job_id.is_empty() || job_id.len() > 128 {
         return Err(Error::invalid("job_id", "must be 1 to 128 characters"));
+    }
+    // URL parsers read `.` and `..` (even encoded) as "this" and "the
+    // parent" folder: the share link would lose its job.
+    if job_id == "." || job_id == ".." {
+        return Err(Error::invalid("job_id", "must not be . or .."));
     }
     let ttl =
         chrono::Duration::from_std(ttl).map_err(|_| Error::invalid("expires_in", "too long"))?;
@@ -257,7 +268,7 @@ mod tests {
         );
         assert_eq!(
             share_url("https://c.example", "a b/c", "rt_x"),
-            "https://c.example/jobs/a+b%2Fc?ref=rt_x"
+            "https://c.example/jobs/a%20b%2Fc?ref=rt_x"
         );
     }
 
@@ -359,7 +370,7 @@ mod tests {
                     "http://localhost:8080",
                 ]),
                 // Job ids `.` and `..` are left out: the URL parser reads
-                // them as dot segments (see the report on share_url).
+                // them as dot segments, so `mint` refuses them.
                 job_id in prop_oneof!["\\PC{1,40}", "[ -~]{1,20}", "[0-9]{1,12}"]
                     .prop_filter("dot segment", |j| j != "." && j != ".."),
                 token in arb_token(),
@@ -380,7 +391,9 @@ mod tests {
                 prop_assert!(segment.is_some(), "{}", url.path());
                 let segment = segment.unwrap();
                 let encoded: String = url::form_urlencoded::byte_serialize(job_id.as_bytes()).collect();
-                prop_assert_eq!(&segment, &encoded);
+                prop_assert_eq!(&segment, &encoded.replace('+', "%20"));
+                // A path has no form encoding: a `+` would be read as a plus.
+                prop_assert!(!segment.contains('+'));
                 // One segment, whatever the id holds (`/`, `?`, `#`, ...),
                 // and it decodes back to the id.
                 prop_assert!(!segment.contains('/'));
