@@ -697,6 +697,15 @@ impl Settings {
         }
 
         validate_referral_settings(self, &mut check);
+        // Lever signs `token + triggeredAt` with no separator, so digits can
+        // move from one to the other under the same signature; that shifts
+        // triggeredAt by 15 years or more, which only the age check refuses.
+        check(
+            !self.webhooks.lever_max_age.is_zero()
+                && self.webhooks.lever_max_age <= Duration::from_secs(30 * 24 * 60 * 60),
+            "webhooks.lever_max_age",
+            "must be between 1s and 30days",
+        );
 
         let db = &self.database;
         check(
@@ -2546,6 +2555,18 @@ mod tests {
             ))
             .is_empty()
         );
+    }
+
+    #[test]
+    fn lever_max_age_is_bounded() {
+        assert!(problem_keys("[webhooks]\nlever_max_age = \"30days\"").is_empty());
+        for too in ["31days", "20years", "0s"] {
+            assert_eq!(
+                problem_keys(&format!("[webhooks]\nlever_max_age = \"{too}\"")),
+                ["webhooks.lever_max_age"],
+                "{too}"
+            );
+        }
     }
 
     #[test]
