@@ -702,9 +702,9 @@ impl Settings {
         // triggeredAt by 15 years or more, which only the age check refuses.
         check(
             !self.webhooks.lever_max_age.is_zero()
-                && self.webhooks.lever_max_age <= Duration::from_secs(30 * 24 * 60 * 60),
+                && self.webhooks.lever_max_age <= Duration::from_secs(3650 * 24 * 60 * 60),
             "webhooks.lever_max_age",
-            "must be between 1s and 30days",
+            "must be between 1s and 3650days (a re-cut delivery is 15 years or more off)",
         );
 
         let db = &self.database;
@@ -2559,8 +2559,8 @@ mod tests {
 
     #[test]
     fn lever_max_age_is_bounded() {
-        assert!(problem_keys("[webhooks]\nlever_max_age = \"30days\"").is_empty());
-        for too in ["31days", "20years", "0s"] {
+        assert!(problem_keys("[webhooks]\nlever_max_age = \"3650days\"").is_empty());
+        for too in ["3651days", "20years", "0s"] {
             assert_eq!(
                 problem_keys(&format!("[webhooks]\nlever_max_age = \"{too}\"")),
                 ["webhooks.lever_max_age"],
