@@ -223,6 +223,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
             };
             let due = app.start_date.unwrap_or(hired_at) + probation_for(ctx, &app);
             let arm_id: Option<i64>;
+            let mut probation_reached = false;
             match probation {
                 None => {
                     let row = milestone::ActiveModel {
@@ -246,7 +247,19 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     arm = Some((row.id, due));
                     arm_id = Some(row.id);
                 }
-                Some(m) if m.state == MilestoneState::Reached => arm_id = Some(m.id),
+                Some(m) if m.state == MilestoneState::Reached => {
+                    // The probation ended before the referral was known
+                    // (an attribution that arrives late): it belongs to the
+                    // referral now, and its tranche is earned already.
+                    probation_reached = true;
+                    arm_id = Some(m.id);
+                    if m.referral_id != referral_id {
+                        let mut a: milestone::ActiveModel = m.into();
+                        a.referral_id = Set(referral_id);
+                        a.updated_at = Set(now);
+                        a.update(&tx).await?;
+                    }
+                }
                 Some(m) => {
                     let id = m.id;
                     let moved = m.due_at != Some(due) || m.state != MilestoneState::Armed;
@@ -272,6 +285,11 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
             if let Some(referral_id) = referral_id {
                 send = crate::payout::ledger::on_hire(ctx, &tx, &app, referral_id, hire_id, arm_id)
                     .await?;
+                if probation_reached {
+                    // No timer will fire again: its tranche, just created
+                    // pending, is eligible now (a no-op when none is pending).
+                    send.extend(crate::payout::ledger::on_probation(ctx, &tx, referral_id).await?);
+                }
             }
         }
         (status, _) => {

@@ -40,6 +40,7 @@ macro_rules! both_setups {
 
 both_setups!(
     hire_then_probation_pays_two_tranches_each_once,
+    an_attribution_arriving_after_the_probation_ended_pays_both_tranches_once,
     an_unhire_cancels_the_pending_tranche,
     a_receiver_failing_three_times_gets_the_payout_once_under_one_webhook_id,
     a_400_fails_without_retry,
@@ -184,6 +185,55 @@ async fn hire_then_probation_pays_two_tranches_each_once(setup: Setup) {
     let (app, db) = (&world.app, world.db());
     referred_hire(app, 1).await;
     assert_two_tranches_paid_once(db, &receiver).await;
+    world.cleanup().await;
+}
+
+/// Found by the full chaos run: the hire and the whole probation can pass
+/// before the referral is known (here the careers-site submission carrying
+/// the link is processed after the ATS hire and the probation's end). The
+/// probation tranche, created pending when the referral arrives, must not
+/// wait for a timer that has already fired.
+async fn an_attribution_arriving_after_the_probation_ended_pays_both_tranches_once(
+    setup: Setup,
+) {
+    let receiver = bonus_receiver(vec![]).await;
+    let world = spawn_capture_app(setup, |s| {
+        configure(s, &receiver.url(BONUS_PATH), Duration::from_secs(1))
+    })
+    .await;
+    let (app, db) = (&world.app, world.db());
+    put_employee(app, "E-PAY", "e-pay@acme-example.com", true).await;
+    let email = "late-referral@example.org";
+    let gh = GreenhouseApplication::new(990_077, 660_077, 4_012_345, email);
+    processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    let mut hired = gh.clone();
+    hired.action = "hire_candidate".into();
+    hired.status = "hired".into();
+    hired.stage = "Hired".into();
+    processed(app, post_greenhouse(app, &unique("evt"), &hired.body()).await).await;
+    let application_id = application_by_ats_id(db, &gh.application_id.to_string())
+        .await
+        .expect("application")
+        .id;
+    wait_until("the unattributed probation ended", || async {
+        probation_milestone(db, application_id)
+            .await
+            .is_some_and(|m| m.state == MilestoneState::Reached)
+    })
+    .await;
+    assert!(payouts(db).await.is_empty(), "no referral, no payout yet");
+
+    let token = mint_link(app, "E-PAY", "4012345").await;
+    let late = CareersApplication::new("4012345", email).referred_by(&token);
+    processed(app, fixtures::submit(app, &late).await).await;
+
+    assert_two_tranches_paid_once(db, &receiver).await;
+    let probation = probation_milestone(db, application_id).await.expect("probation");
+    assert_eq!(
+        Some(probation.referral_id),
+        payouts(db).await.first().map(|p| Some(p.referral_id)),
+        "the probation milestone belongs to the referral now"
+    );
     world.cleanup().await;
 }
 
