@@ -232,15 +232,25 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
     if kind == APPLICATION_STATUS_CHANGED {
         let app = root.obj("application")?;
         let start = json::non_blank(app.str(start_date_field)?);
+        let mut start_day = None;
         if let Some(date) = &start {
-            // `YYYY-MM-DD` or an RFC 3339 time; probation counts from the date.
+            // `YYYY-MM-DD` or an RFC 3339 time; probation counts from the
+            // date. The shape is checked byte by byte before chrono reads it
+            // (chrono skips leading whitespace and takes unpadded numbers),
+            // so the ten bytes checked are exactly the ten bytes stored.
             let day = date.get(..10).unwrap_or("");
-            if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
+            let shaped = day.len() == 10
+                && day.bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'-',
+                    _ => b.is_ascii_digit(),
+                });
+            if !shaped || chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
                 return Err(json::invalid(
                     app.path_of(start_date_field),
                     "must be a date (YYYY-MM-DD) or an RFC 3339 time",
                 ));
             }
+            start_day = Some(day.to_owned());
         }
         let status = json::non_blank(app.str("status")?);
         if let Some(s) = &status
@@ -261,7 +271,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
             stage: json::non_blank(app.str("stage")?),
             status,
             changed_at: root.time_lenient("changed_at"),
-            starts_at: start.map(|d| d.chars().take(10).collect()),
+            starts_at: start_day,
         }));
     }
     if kind != APPLICATION_SUBMITTED {
@@ -765,6 +775,32 @@ mod tests {
             decode(b"[]"),
             field_error("$", "expected an object, found array")
         );
+    }
+
+    #[test]
+    fn a_start_date_is_stored_exactly_as_checked() {
+        // Found by fuzzing: chrono skips leading Unicode whitespace and
+        // reads unpadded numbers, so a check on bytes and a store of chars
+        // disagreed about which date was meant.
+        for start in ["\u{3000}226-1-1X", "\u{a0}2026-1-15", "2026-1-15", " 2026-01-15"] {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "type": "application.status_changed",
+                "application": { "id": "x", "start_date": start },
+            }))
+            .unwrap();
+            assert!(decode(&body).is_err(), "{start:?} must be refused");
+        }
+        for (start, day) in [("2026-01-15", "2026-01-15"), ("2026-01-15T09:00:00Z", "2026-01-15")] {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "type": "application.status_changed",
+                "application": { "id": "x", "start_date": start },
+            }))
+            .unwrap();
+            match decode(&body) {
+                Ok(IntakeEvent::StageChanged(sc)) => assert_eq!(sc.starts_at.as_deref(), Some(day)),
+                other => panic!("{start}: {other:?}"),
+            }
+        }
     }
 
     proptest! {
