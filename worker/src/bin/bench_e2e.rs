@@ -111,9 +111,10 @@ enum Mode {
         /// The database pool.
         #[arg(long, default_value_t = 10)]
         db_connections: u32,
-        /// `current`: `jobs::inbox::receive` itself (SELECT, INSERT, enqueue,
-        /// two UPDATEs: three commits). `merged`: the same steps with the two
-        /// UPDATEs as one (two commits), a local experiment for a fix.
+        /// `current`: `jobs::inbox::receive` itself (INSERT … ON CONFLICT DO
+        /// NOTHING, enqueue, one UPDATE: two commits). `merged`: the first
+        /// session's experiment (SELECT, INSERT, enqueue, one UPDATE), kept
+        /// for comparison.
         #[arg(long, value_enum, default_value_t = Variant::Current)]
         variant: Variant,
     },
@@ -644,7 +645,8 @@ async fn capture(args: &Args, workflows: usize, concurrency: &[usize]) -> anyhow
 
 // ------------------------------------------------------------------- inbox
 
-/// `receive` with its two UPDATEs merged into one (the experiment).
+/// The first session's experiment: `receive` as it was then (look up,
+/// insert, enqueue) with its two UPDATEs merged into one.
 async fn receive_merged(
     state: &worker::runtime::AppState,
     d: jobs::inbox::Delivery,
