@@ -131,11 +131,7 @@ pub async fn receive(
     inbox::Entity::update_many()
         .col_expr(
             inbox::Column::JobId,
-            Func::coalesce([
-                Expr::col(inbox::Column::JobId),
-                Expr::val(job_id.clone()),
-            ])
-            .into(),
+            Func::coalesce([Expr::col(inbox::Column::JobId), Expr::val(job_id.clone())]).into(),
         )
         .col_expr(
             inbox::Column::Status,

@@ -3015,8 +3015,18 @@ fn api(link: &str) -> Vec<Case> {
             "job_id: ",
         ),
         // A dot segment would drop the job from the share URL.
-        ("a job_id of .", "/job_id", json!("."), "job_id: must not be"),
-        ("a job_id of ..", "/job_id", json!(" .. "), "job_id: must not be"),
+        (
+            "a job_id of .",
+            "/job_id",
+            json!("."),
+            "job_id: must not be",
+        ),
+        (
+            "a job_id of ..",
+            "/job_id",
+            json!(" .. "),
+            "job_id: must not be",
+        ),
     ] {
         invalid.push((
             what.to_owned(),

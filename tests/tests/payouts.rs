@@ -193,9 +193,7 @@ async fn hire_then_probation_pays_two_tranches_each_once(setup: Setup) {
 /// the link is processed after the ATS hire and the probation's end). The
 /// probation tranche, created pending when the referral arrives, must not
 /// wait for a timer that has already fired.
-async fn an_attribution_arriving_after_the_probation_ended_pays_both_tranches_once(
-    setup: Setup,
-) {
+async fn an_attribution_arriving_after_the_probation_ended_pays_both_tranches_once(setup: Setup) {
     let receiver = bonus_receiver(vec![]).await;
     let world = spawn_capture_app(setup, |s| {
         configure(s, &receiver.url(BONUS_PATH), Duration::from_secs(1))
@@ -210,7 +208,11 @@ async fn an_attribution_arriving_after_the_probation_ended_pays_both_tranches_on
     hired.action = "hire_candidate".into();
     hired.status = "hired".into();
     hired.stage = "Hired".into();
-    processed(app, post_greenhouse(app, &unique("evt"), &hired.body()).await).await;
+    processed(
+        app,
+        post_greenhouse(app, &unique("evt"), &hired.body()).await,
+    )
+    .await;
     let application_id = application_by_ats_id(db, &gh.application_id.to_string())
         .await
         .expect("application")
@@ -228,7 +230,9 @@ async fn an_attribution_arriving_after_the_probation_ended_pays_both_tranches_on
     processed(app, fixtures::submit(app, &late).await).await;
 
     assert_two_tranches_paid_once(db, &receiver).await;
-    let probation = probation_milestone(db, application_id).await.expect("probation");
+    let probation = probation_milestone(db, application_id)
+        .await
+        .expect("probation");
     assert_eq!(
         Some(probation.referral_id),
         payouts(db).await.first().map(|p| Some(p.referral_id)),

@@ -782,7 +782,12 @@ mod tests {
         // Found by fuzzing: chrono skips leading Unicode whitespace and
         // reads unpadded numbers, so a check on bytes and a store of chars
         // disagreed about which date was meant.
-        for start in ["\u{3000}226-1-1X", "\u{a0}2026-1-15", "2026-1-15", " 2026-01-15"] {
+        for start in [
+            "\u{3000}226-1-1X",
+            "\u{a0}2026-1-15",
+            "2026-1-15",
+            " 2026-01-15",
+        ] {
             let body = serde_json::to_vec(&serde_json::json!({
                 "type": "application.status_changed",
                 "application": { "id": "x", "start_date": start },
@@ -790,7 +795,10 @@ mod tests {
             .unwrap();
             assert!(decode(&body).is_err(), "{start:?} must be refused");
         }
-        for (start, day) in [("2026-01-15", "2026-01-15"), ("2026-01-15T09:00:00Z", "2026-01-15")] {
+        for (start, day) in [
+            ("2026-01-15", "2026-01-15"),
+            ("2026-01-15T09:00:00Z", "2026-01-15"),
+        ] {
             let body = serde_json::to_vec(&serde_json::json!({
                 "type": "application.status_changed",
                 "application": { "id": "x", "start_date": start },
