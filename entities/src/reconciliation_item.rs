@@ -49,6 +49,10 @@ pub enum VarianceKind {
     /// probation from (re-armed from the ATS's date).
     #[sea_orm(string_value = "start_date_mismatch")]
     StartDateMismatch,
+    /// A tranche is still pending although the probation it waits for was
+    /// reached (fixed by the milestone sync, which releases it).
+    #[sea_orm(string_value = "tranche_not_released")]
+    TrancheNotReleased,
 }
 
 /// One variance.

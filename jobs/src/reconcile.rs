@@ -11,8 +11,10 @@
 //! What it looks for ([`VarianceKind`]):
 //!
 //! * a hired application with a credited referral but no hire milestone,
-//!   or whose bonus rule applies but that has no payout rows (fixed by
-//!   re-running the milestone sync, which creates what is missing);
+//!   or whose bonus rule applies but that has no payout rows, or whose
+//!   probation was reached while a tranche still waits for it (fixed by
+//!   re-running the milestone sync, which creates or releases what is
+//!   missing);
 //! * payouts sendable for longer than `delivery_window` (re-enqueued),
 //!   waiting for approval that long, failed, dead or with an unknown
 //!   outcome (reported: a human decides);
@@ -322,14 +324,34 @@ async fn hires(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Resu
                     .all(&ctx.db)
                     .await?;
                 let pays = ctx.payouts.rules.select(&JobFacts::from(&app)).is_some();
-                (rows.is_empty() && pays).then(|| {
-                    variance(
+                if rows.is_empty() && pays {
+                    Some(variance(
                         VarianceKind::HireWithoutPayout,
                         "application",
                         app.id,
                         detail,
-                    )
-                })
+                    ))
+                } else if rows.iter().any(|p| p.state == PayoutState::Pending)
+                    && milestone::Entity::find()
+                        .filter(milestone::Column::ApplicationId.eq(app.id))
+                        .filter(milestone::Column::Kind.eq(MilestoneKind::ProbationComplete))
+                        .filter(milestone::Column::State.eq(MilestoneState::Reached))
+                        .one(&ctx.db)
+                        .await?
+                        .is_some()
+                {
+                    // The timer fired, the tranche never heard of it (the
+                    // referral arrived after the probation ended, before
+                    // that case was handled): the sync releases it.
+                    Some(variance(
+                        VarianceKind::TrancheNotReleased,
+                        "application",
+                        app.id,
+                        detail,
+                    ))
+                } else {
+                    None
+                }
             }
             Some(_) => None,
         };

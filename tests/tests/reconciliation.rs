@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use entities::{
-    milestone::{self, MilestoneKind},
+    milestone::{self, MilestoneKind, MilestoneState},
     payout::{self, PayoutState},
     reconciliation_item::{self, VarianceKind},
     reconciliation_run,
@@ -114,6 +114,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     let a = hired(app, 1).await;
     let b = hired(app, 2).await;
     let c = hired(app, 3).await;
+    let d = hired(app, 4).await;
     // LAGGING exists with us, still active.
     tests::fixtures::processed(
         app,
@@ -133,7 +134,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
             .iter()
             .filter(|p| p.state == PayoutState::Delivered)
             .count()
-            == 3
+            == 4
     })
     .await;
     let referral_of = |id| async move {
@@ -195,6 +196,20 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         .await
         .expect("cancel the timer's job");
 
+    // 5. D's probation was reached but its tranche still waits (what a
+    // referral attributed after the probation's end used to leave).
+    let d_probation = probation(db, d).await;
+    let mut m: milestone::ActiveModel = d_probation.into();
+    m.state = Set(MilestoneState::Reached);
+    m.occurred_at = Set(Some(Utc::now()));
+    m.update(db).await.expect("update");
+    let d_tranche = payouts_of(db, referral_of(d).await)
+        .await
+        .into_iter()
+        .find(|p| p.tranche == "probation")
+        .expect("D's probation tranche");
+    assert_eq!(d_tranche.state, PayoutState::Pending);
+
     // A dry run finds it all and fixes nothing.
     let dry = jobs::reconcile::run(&app.state.jobs, "manual:dry", true, "ops:test")
         .await
@@ -215,6 +230,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         VarianceKind::AtsReferralUnseen,
         VarianceKind::AtsHireUnseen,
         VarianceKind::StartDateMismatch,
+        VarianceKind::TrancheNotReleased,
     ];
     expected.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(kinds(&dry), expected, "{:#?}", dry.variances);
@@ -247,6 +263,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         VarianceKind::PayoutNotDelivered,
         VarianceKind::TimerNotArmed,
         VarianceKind::StartDateMismatch,
+        VarianceKind::TrancheNotReleased,
     ] {
         assert!(fixed.contains(&kind), "{kind:?} fixed");
     }
@@ -270,6 +287,14 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
             .expect("live"),
         "the timer is armed again"
     );
+    wait_until("D's released tranche delivered", || async {
+        payout::Entity::find_by_id(d_tranche.id)
+            .one(db)
+            .await
+            .expect("q")
+            .is_some_and(|p| p.state == PayoutState::Delivered)
+    })
+    .await;
     wait_until("B's late tranche delivered", || async {
         payout::Entity::find_by_id(b_probation.id)
             .one(db)
