@@ -835,15 +835,14 @@ fn check_retry(
 /// [`check_public_base_url`] plus the SSRF guard: a URL of an outbound call
 /// must not name a private address unless `outbound.allow_private_networks`.
 fn check_outbound_url(raw: &str, allow_private: bool) -> Result<(), String> {
-    check_public_base_url(raw)?;
-    let url = url::Url::parse(raw).map_err(|err| format!("not a valid URL: {err}"))?;
+    let url = check_public_base_url(raw)?;
     match jobs::net_guard::inward_address(&url) {
         Some(ip) if !allow_private => Err(jobs::net_guard::inward_message(ip)),
         _ => Ok(()),
     }
 }
 
-fn check_public_base_url(raw: &str) -> Result<(), String> {
+fn check_public_base_url(raw: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|err| format!("not a valid URL: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
@@ -854,7 +853,7 @@ fn check_public_base_url(raw: &str) -> Result<(), String> {
     if url.host().is_none() {
         return Err("must name a host".to_owned());
     }
-    Ok(())
+    Ok(url)
 }
 
 /// Why the settings could not be loaded. The one error type of this crate's
