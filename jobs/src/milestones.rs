@@ -399,6 +399,7 @@ pub(crate) async fn arm_timer(
     }
     .to_new_job(&ctx.retry)?
     .run_at(due_ms)
+    .timer()
     .idempotency_key(format!(
         "probation:{milestone_id}:{due_ms}:after:{}",
         previous.as_deref().unwrap_or("none")

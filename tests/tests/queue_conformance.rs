@@ -56,6 +56,8 @@ conformance!(
     a_resent_job_id_is_a_duplicate_not_a_reset,
     an_error_message_with_a_nul_byte_is_stored,
     jobs_enqueued_during_a_drain_are_left_for_others,
+    a_timer_armed_twice_is_one_job_that_ops_can_see_and_cancel,
+    timers_sharing_a_due_time_are_each_found_and_fire_under_their_ids,
     a_worker_runs_jobs_and_acks_them,
     a_worker_retries_on_the_kind_schedule_then_dead_letters,
     an_unknown_kind_is_dead_lettered_and_the_worker_keeps_going,
@@ -75,6 +77,18 @@ fn probe(sleep_ms: u64) -> NewJob {
 
 fn plain(kind: &str) -> NewJob {
     NewJob::new(kind, "{}")
+}
+
+/// A probation-style timer: armed for `run_at`, its key naming the due time.
+fn timer(n: u64, run_at: i64) -> NewJob {
+    NewJob::new(
+        "timer",
+        format!("{{\"milestone_id\":{n},\"due_at_ms\":{run_at}}}"),
+    )
+    .run_at(run_at)
+    .idempotency_key(format!("probation:{n}:{run_at}:after:none"))
+    .max_attempts(9)
+    .timer()
 }
 
 async fn state_of(store: &QueueStore, id: &JobId) -> JobState {
@@ -1292,5 +1306,170 @@ async fn jobs_enqueued_during_a_drain_are_left_for_others(driver: Driver) {
             "left for another worker, no attempt spent"
         );
     }
+    q.cleanup().await;
+}
+
+async fn a_timer_armed_twice_is_one_job_that_ops_can_see_and_cancel(driver: Driver) {
+    let q = TestQueue::new(driver).await;
+    let due = now_millis() + 90 * 86_400_000;
+    let armed = q.store.enqueue(timer(1, due)).await.expect("arm");
+    assert!(!armed.duplicate);
+    let again = q.store.enqueue(timer(1, due)).await.expect("re-arm");
+    assert!(again.duplicate, "the same timer armed twice is one job");
+    assert_eq!(again.id, armed.id);
+
+    let info = q
+        .store
+        .get(&armed.id)
+        .await
+        .expect("get")
+        .expect("found by id");
+    assert_eq!(info.state, JobState::Scheduled);
+    assert_eq!(info.kind, "timer");
+    assert_eq!(info.run_at, due);
+    assert_eq!(info.max_attempts, 9);
+    assert_eq!(
+        info.payload,
+        format!("{{\"milestone_id\":1,\"due_at_ms\":{due}}}")
+    );
+    assert_eq!(
+        info.idempotency_key,
+        Some(format!("probation:1:{due}:after:none"))
+    );
+    assert!(
+        q.store
+            .is_live(Some(armed.id.as_str()))
+            .await
+            .expect("live")
+    );
+    let counts = q.store.counts().await.expect("counts");
+    assert_eq!(counts.get(JobState::Scheduled), 1);
+    for filter in [
+        JobFilter::state(JobState::Scheduled),
+        JobFilter::state(JobState::Scheduled).kind("timer"),
+    ] {
+        let page = q.store.list(&filter).await.expect("list");
+        assert_eq!(
+            page.jobs.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            [&armed.id],
+            "listed under {filter:?}"
+        );
+    }
+    assert!(
+        q.store
+            .list(&JobFilter::state(JobState::Scheduled).kind("other"))
+            .await
+            .expect("list")
+            .jobs
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            q.store.retry(&armed.id).await,
+            Err(Error::InvalidState { ref state, .. }) if state == "scheduled"
+        ),
+        "a waiting timer is not retried"
+    );
+
+    assert_eq!(
+        q.store.cancel(&armed.id).await.expect("cancel"),
+        JobState::Scheduled
+    );
+    let cancelled = q.store.get(&armed.id).await.expect("get").expect("kept");
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert_eq!(cancelled.payload, info.payload, "kept whole for ops");
+    assert!(
+        !q.store
+            .is_live(Some(armed.id.as_str()))
+            .await
+            .expect("live")
+    );
+    let counts = q.store.counts().await.expect("counts");
+    assert_eq!(counts.get(JobState::Scheduled), 0);
+    assert_eq!(counts.get(JobState::Cancelled), 1);
+    let rearmed = q.store.enqueue(timer(1, due)).await.expect("arm");
+    assert!(
+        rearmed.duplicate && rearmed.id == armed.id,
+        "its key is held while the cancelled job is retained"
+    );
+    assert!(
+        matches!(
+            q.store.cancel(&armed.id).await,
+            Err(Error::InvalidState { .. })
+        ),
+        "cancelled once"
+    );
+    q.cleanup().await;
+}
+
+async fn timers_sharing_a_due_time_are_each_found_and_fire_under_their_ids(driver: Driver) {
+    let q = TestQueue::new(driver).await;
+    // Hires that start on the same day come due at the same millisecond;
+    // ordinary jobs due then too share the index with them.
+    let due = now_millis() + 1_500;
+    let mut batch: Vec<NewJob> = (0..300).map(|n| timer(n, due)).collect();
+    batch.extend((0..20).map(|_| plain("other").run_at(due)));
+    let out = q.store.enqueue_batch(batch).await.expect("arm");
+    assert!(out.iter().all(|o| !o.duplicate));
+    let timers: Vec<JobId> = out[..300].iter().map(|o| o.id.clone()).collect();
+    for (n, id) in timers.iter().enumerate() {
+        let info = q.store.get(id).await.expect("get").expect("found by id");
+        assert_eq!(&info.id, id);
+        assert_eq!(
+            info.idempotency_key,
+            Some(format!("probation:{n}:{due}:after:none")),
+            "timer {n} is found as itself"
+        );
+    }
+    // A timer armed already due runs at once.
+    let late = q
+        .store
+        .enqueue(timer(999, now_millis() - 1_000))
+        .await
+        .expect("arm");
+    assert_eq!(state_of(&q.store, &late.id).await, JobState::Ready);
+
+    let mut fired = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fired.len() < 321 && Instant::now() < deadline {
+        let got = q.store.fetch("w", 500, LEASE).await.expect("fetch").jobs;
+        let done = got
+            .iter()
+            .map(|j| Completion {
+                id: j.id.clone(),
+                attempt: j.attempt,
+                lease: j.lease,
+                outcome: Outcome::Succeeded,
+            })
+            .collect();
+        q.store.complete("w", done).await.expect("ack");
+        fired.extend(got);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fired.len(), 321, "every job fired once");
+    let mut fired_timers: Vec<&JobId> = fired
+        .iter()
+        .filter(|j| j.kind == "timer" && j.id != late.id)
+        .map(|j| &j.id)
+        .collect();
+    fired_timers.sort();
+    let mut expected: Vec<&JobId> = timers.iter().collect();
+    expected.sort();
+    assert_eq!(
+        fired_timers, expected,
+        "each timer fired once, under its id"
+    );
+    let one = fired.iter().find(|j| j.id == timers[7]).expect("timer 7");
+    assert_eq!(
+        one.payload,
+        format!("{{\"milestone_id\":7,\"due_at_ms\":{due}}}")
+    );
+    assert_eq!((one.attempt, one.max_attempts), (1, 9));
+    assert_eq!(state_of(&q.store, &timers[7]).await, JobState::Succeeded);
+    let rearmed = q.store.enqueue(timer(7, due)).await.expect("arm");
+    assert!(
+        rearmed.duplicate && rearmed.id == timers[7],
+        "a fired timer is not armed again while retained"
+    );
     q.cleanup().await;
 }

@@ -82,6 +82,79 @@ async fn every_key_lives_under_the_prefix_in_one_hash_slot() {
     q.cleanup().await;
 }
 
+/// Every key of the test's queue, by type.
+async fn keys_of(q: &TestQueue) -> Vec<String> {
+    let mut conn = raw_conn().await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", q.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn a_waiting_timer_is_one_sorted_set_member_and_a_job_once_due() {
+    let q = TestQueue::new(Driver::Redis).await;
+    let far = jobs::queue::now_millis() + 90 * 86_400_000;
+    let timer = |n: u64, at: i64| {
+        NewJob::new("probation_due", format!("{{\"milestone_id\":{n}}}"))
+            .run_at(at)
+            .idempotency_key(format!("probation:{n}:{at}"))
+            .timer()
+    };
+    let waiting = q.store.enqueue(timer(1, far)).await.expect("arm").id;
+    let keys = keys_of(&q).await;
+    assert_eq!(
+        keys,
+        [format!("{}:{{default}}:scheduled", q.prefix)],
+        "no job hash and no idempotency key while it waits"
+    );
+    let mut conn = raw_conn().await;
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&keys[0])
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("zrange");
+    assert_eq!(members.len(), 1);
+    assert!(members[0].len() < 100, "one short member: {:?}", members[0]);
+
+    // Due soon: a fetch makes it a full job under the same derived id.
+    let soon = jobs::queue::now_millis() + 300;
+    let due = q.store.enqueue(timer(2, soon)).await.expect("arm").id;
+    let leased = eventually(Duration::from_secs(5), || async {
+        let f = q
+            .store
+            .fetch("w", 10, Duration::from_secs(30))
+            .await
+            .expect("fetch");
+        (!f.jobs.is_empty()).then_some(f.jobs)
+    })
+    .await
+    .expect("the timer comes due");
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].id, due);
+    assert!(
+        keys_of(&q)
+            .await
+            .contains(&format!("{}:{{default}}:job:{due}", q.prefix)),
+        "promoted to a job hash"
+    );
+    assert_eq!(
+        q.store
+            .get(&waiting)
+            .await
+            .expect("get")
+            .expect("still there")
+            .state,
+        JobState::Scheduled
+    );
+    q.cleanup().await;
+}
+
 #[tokio::test]
 async fn finished_jobs_expire_on_their_own() {
     let q = TestQueue::with_retention(

@@ -783,6 +783,7 @@ fn timer_job(milestone_id: i64, due_ms: i64, retry: &jobs::queue::RetryPolicies)
     .to_new_job(retry)
     .expect("serialise")
     .run_at(due_ms)
+    .timer()
     .idempotency_key(format!("probation:{milestone_id}:{due_ms}:after:none"))
 }
 

@@ -6,6 +6,17 @@ local base, id, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jk = base .. ':job:' .. id
 local f = redis.call('HMGET', jk, 's', 'i')
 local s = f[1]
+if not s then
+  -- A timer still waiting compactly becomes a full job, only to be kept,
+  -- cancelled, for its retention like any other.
+  local member, score = find_timer(KEYS[2], id)
+  if member then
+    redis.call('ZREM', KEYS[2], member)
+    expand_timer(base, member, score, 'scheduled', now)
+    f = redis.call('HMGET', jk, 's', 'i')
+    s = f[1]
+  end
+end
 if not s then return { 'missing', '' } end
 if s == 'scheduled' then
   redis.call('ZREM', KEYS[2], id)

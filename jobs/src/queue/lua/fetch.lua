@@ -49,14 +49,22 @@ end
 
 -- 2. Promote due scheduled and retrying jobs. ZRANGEBYSCORE from -inf with a
 -- LIMIT returns the lowest ranks, so ZREMRANGEBYRANK removes exactly them.
+-- A compact timer (timer.lua) becomes a full job here, on its way to ready.
 for z = 2, 3 do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[z], '-inf', now, 'LIMIT', 0, chunk)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[z], '-inf', now, 'WITHSCORES', 'LIMIT', 0, chunk)
   if #due > 0 then
-    redis.call('ZREMRANGEBYRANK', KEYS[z], 0, #due - 1)
-    for _, id in ipairs(due) do
-      redis.call('HSET', base .. ':job:' .. id, 's', 'ready', 'u', now)
+    redis.call('ZREMRANGEBYRANK', KEYS[z], 0, #due / 2 - 1)
+    local ready = {}
+    for j = 1, #due, 2 do
+      local id = due[j]
+      if is_timer(id) then
+        id = expand_timer(base, id, due[j + 1], 'ready', now)
+      else
+        redis.call('HSET', base .. ':job:' .. id, 's', 'ready', 'u', now)
+      end
+      if id then ready[#ready + 1] = id end
     end
-    redis.call('RPUSH', KEYS[1], unpack(due))
+    if #ready > 0 then redis.call('RPUSH', KEYS[1], unpack(ready)) end
   end
 end
 
