@@ -31,6 +31,7 @@ use entities::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -379,17 +380,7 @@ pub(crate) async fn arm_timer(
         .as_deref()
         .and_then(|id| crate::queue::JobId::parse(id).ok())
         && let Some(job) = ctx.queue.get(&id).await?
-        && !matches!(
-            job.state,
-            crate::queue::JobState::Succeeded
-                | crate::queue::JobState::Dead
-                | crate::queue::JobState::Cancelled
-        )
-        && serde_json::from_str::<Job>(&job.payload).ok()
-            == Some(Job::ProbationDue {
-                milestone_id,
-                due_at_ms: due_ms,
-            })
+        && is_timer_for(&job, milestone_id, due)
     {
         return Ok(false);
     }
@@ -414,6 +405,21 @@ pub(crate) async fn arm_timer(
         .exec(&ctx.db)
         .await?;
     Ok(!queued.duplicate)
+}
+
+/// Whether `job` is a live timer of milestone `milestone_id` for `due`:
+/// a job that finished, or that fires for another due time, is not.
+fn is_timer_for(job: &crate::queue::JobInfo, milestone_id: i64, due: DateTime<Utc>) -> bool {
+    !matches!(
+        job.state,
+        crate::queue::JobState::Succeeded
+            | crate::queue::JobState::Dead
+            | crate::queue::JobState::Cancelled
+    ) && serde_json::from_str::<Job>(&job.payload).ok()
+        == Some(Job::ProbationDue {
+            milestone_id,
+            due_at_ms: due.timestamp_millis(),
+        })
 }
 
 /// Records an employee's termination reported by the HRIS or ops: pending
@@ -495,7 +501,18 @@ pub async fn terminate_employee(
 /// # Errors
 /// Retry-after when the job runs early (a clock ahead of the scheduler's).
 pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) -> Result<()> {
-    let tx = begin_locked(&ctx.db, &[format!("milestone:{milestone_id}")]).await?;
+    // The application's key, the one `sync_application` and `terminate`
+    // take: an unhire, a termination or a moved start date racing the timer
+    // decides about this very milestone and its tranches, so the two must
+    // not run side by side on their own keys. A milestone never changes
+    // application, so reading it before the lock is safe.
+    let Some(m) = milestone::Entity::find_by_id(milestone_id)
+        .one(&ctx.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let tx = begin_locked(&ctx.db, &[format!("milestones:{}", m.application_id)]).await?;
     let Some(m) = milestone::Entity::find_by_id(milestone_id).one(&tx).await? else {
         return Ok(());
     };
@@ -549,25 +566,68 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
 /// # Errors
 /// Database and queue errors.
 pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
-    let armed = milestone::Entity::find()
-        .filter(milestone::Column::State.eq(MilestoneState::Armed))
-        .filter(milestone::Column::DueAt.is_not_null())
-        .all(&ctx.db)
-        .await?;
-    let mut rearmed = 0;
-    for m in armed {
-        let Some(due) = m.due_at else { continue };
-        if arm_timer(ctx, m.id, due).await? {
-            rearmed += 1;
-            tracing::warn!(
-                milestone_id = m.id,
-                "probation timer was missing from the queue; re-armed"
-            );
-        }
-    }
+    let rearmed = rearm_missing_timers(ctx, 1000).await?;
     // The same safety net for deliveries, sends and notifications.
     crate::inbox::sweep(ctx).await?;
     crate::payout::ledger::sweep(ctx).await?;
     outbox::kick(ctx).await?;
+    Ok(rearmed)
+}
+
+/// The timer half of [`sweep_timers`], `page` armed milestones at a time;
+/// returns how many timers were re-armed.
+///
+/// A page at a time, and the queue asked about a whole page at once: a
+/// million armed timers must cost neither a million rows in memory nor a
+/// million round trips every sweep.
+///
+/// # Errors
+/// Database and queue errors.
+pub async fn rearm_missing_timers(ctx: &JobContext, page: u64) -> Result<u64> {
+    let page = page.max(1);
+    let mut rearmed = 0;
+    let mut after = 0i64;
+    loop {
+        let armed = milestone::Entity::find()
+            .filter(milestone::Column::State.eq(MilestoneState::Armed))
+            .filter(milestone::Column::DueAt.is_not_null())
+            .filter(milestone::Column::Id.gt(after))
+            .order_by_asc(milestone::Column::Id)
+            .limit(page)
+            .all(&ctx.db)
+            .await?;
+        let Some(last) = armed.last() else { break };
+        after = last.id;
+        let job_ids: Vec<Option<crate::queue::JobId>> = armed
+            .iter()
+            .map(|m| {
+                m.timer_job_id
+                    .as_deref()
+                    .and_then(|id| crate::queue::JobId::parse(id).ok())
+            })
+            .collect();
+        let asked: Vec<crate::queue::JobId> = job_ids.iter().flatten().cloned().collect();
+        let mut found = ctx.queue.get_many(&asked).await?.into_iter();
+        for (m, job_id) in armed.iter().zip(job_ids) {
+            let Some(due) = m.due_at else { continue };
+            let job = match job_id {
+                Some(_) => found.next().flatten(),
+                None => None,
+            };
+            if job.is_some_and(|job| is_timer_for(&job, m.id, due)) {
+                continue;
+            }
+            if arm_timer(ctx, m.id, due).await? {
+                rearmed += 1;
+                tracing::warn!(
+                    milestone_id = m.id,
+                    "probation timer was missing from the queue; re-armed"
+                );
+            }
+        }
+        if (armed.len() as u64) < page {
+            break;
+        }
+    }
     Ok(rearmed)
 }

@@ -282,6 +282,58 @@ async fn a_wiped_redis_loses_no_timer() {
     world.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_sweep_rearms_every_timer_a_wipe_lost_page_by_page() {
+    let world = spawn_capture_app(Setup::REDIS_POSTGRES, |s| {
+        with_probation(s, Duration::from_secs(3600));
+        // Only this test's own calls sweep.
+        s.payouts.timer_sweep = Duration::from_secs(3600);
+    })
+    .await;
+    let (app, db) = (&world.app, world.db());
+    let ctx = &app.state.jobs;
+    let mut applications = Vec::new();
+    for n in 0..5 {
+        applications.push(hire(app, &applicant(40 + n), None).await);
+    }
+    assert_eq!(
+        jobs::milestones::rearm_missing_timers(ctx, 2)
+            .await
+            .expect("sweep"),
+        0,
+        "nothing to re-arm while the queue holds every timer"
+    );
+    delete_redis_prefix(app.redis_prefix.as_deref().expect("a Redis app")).await;
+    assert_eq!(
+        jobs::milestones::rearm_missing_timers(ctx, 2)
+            .await
+            .expect("sweep"),
+        5,
+        "all five found, across three pages"
+    );
+    for application_id in applications {
+        let m = probation(db, application_id).await.expect("armed");
+        let id = jobs::queue::JobId::parse(m.timer_job_id.as_deref().expect("a timer job"))
+            .expect("an id");
+        let job = ctx
+            .queue
+            .get(&id)
+            .await
+            .expect("get")
+            .expect("back in the queue");
+        assert_eq!(job.state, jobs::queue::JobState::Scheduled);
+        assert_eq!(job.run_at, m.due_at.expect("due").timestamp_millis());
+    }
+    assert_eq!(
+        jobs::milestones::rearm_missing_timers(ctx, 2)
+            .await
+            .expect("sweep"),
+        0,
+        "re-armed once"
+    );
+    world.cleanup().await;
+}
+
 fn time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("time")

@@ -58,6 +58,7 @@ conformance!(
     jobs_enqueued_during_a_drain_are_left_for_others,
     a_timer_armed_twice_is_one_job_that_ops_can_see_and_cancel,
     timers_sharing_a_due_time_are_each_found_and_fire_under_their_ids,
+    many_jobs_are_read_by_id_at_once_in_the_order_asked,
     a_worker_runs_jobs_and_acks_them,
     a_worker_retries_on_the_kind_schedule_then_dead_letters,
     an_unknown_kind_is_dead_lettered_and_the_worker_keeps_going,
@@ -1471,5 +1472,31 @@ async fn timers_sharing_a_due_time_are_each_found_and_fire_under_their_ids(drive
         rearmed.duplicate && rearmed.id == timers[7],
         "a fired timer is not armed again while retained"
     );
+    q.cleanup().await;
+}
+
+async fn many_jobs_are_read_by_id_at_once_in_the_order_asked(driver: Driver) {
+    let q = TestQueue::new(driver).await;
+    let due = now_millis() + 86_400_000;
+    let mut batch: Vec<NewJob> = (0..1200).map(|n| timer(n, due + n as i64 % 3)).collect();
+    batch.push(plain("other"));
+    let out = q.store.enqueue_batch(batch).await.expect("enqueue");
+    let mut ids: Vec<JobId> = out.iter().rev().map(|o| o.id.clone()).collect();
+    ids.insert(3, JobId::generate());
+    let got = q.store.get_many(&ids).await.expect("get many");
+    assert_eq!(got.len(), ids.len());
+    assert!(got[3].is_none(), "an unknown id is None in its place");
+    for (i, (id, job)) in ids.iter().zip(&got).enumerate() {
+        if i == 3 {
+            continue;
+        }
+        assert_eq!(&job.as_ref().expect("found").id, id, "in the order asked");
+    }
+    assert_eq!(got[0].as_ref().expect("found").kind, "other");
+    assert_eq!(
+        got[1].as_ref().expect("found").idempotency_key.as_deref(),
+        Some(format!("probation:1199:{}:after:none", due + 1199 % 3).as_str())
+    );
+    assert!(q.store.get_many(&[]).await.expect("none").is_empty());
     q.cleanup().await;
 }

@@ -555,6 +555,15 @@ impl QueueStore {
         dispatch!(self, s => s.get(id).await)
     }
 
+    /// Many jobs by id in a few round trips, `None` where there is none, in
+    /// the order asked. For sweeps that check thousands of jobs at a time.
+    pub async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Option<JobInfo>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, s => s.get_many_by_id(ids).await)
+    }
+
     /// Whether the job with this stored id still exists and has not
     /// finished (scheduled, ready, running or retrying). A row that points
     /// at its sending job asks this before enqueueing another, so a wiped

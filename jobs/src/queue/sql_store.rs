@@ -469,6 +469,33 @@ impl SqlStore {
         row.as_ref().map(decode_job).transpose()
     }
 
+    pub(crate) async fn get_many_by_id(&self, ids: &[JobId]) -> Result<Vec<Option<JobInfo>>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        // Bounded statements: SQLite allows 32,766 parameters, keep far below.
+        for chunk in ids.chunks(500) {
+            let marks = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut values: Vec<sea_orm::Value> = vec![self.queue.to_string().into()];
+            values.extend(chunk.iter().map(|id| id.as_str().into()));
+            let rows = self
+                .db
+                .query_all_raw(self.stmt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM queue_jobs WHERE queue = $1 AND id IN ({marks})"
+                    ),
+                    values,
+                ))
+                .await?;
+            for row in &rows {
+                let job = decode_job(row)?;
+                found.insert(job.id.clone(), job);
+            }
+        }
+        Ok(ids.iter().map(|id| found.remove(id)).collect())
+    }
+
     pub(crate) async fn retry(&self, id: &JobId) -> Result<JobState> {
         // Read the state, then update only if it is still that state: the
         // caller learns what the job left, and a concurrent change makes the

@@ -1,6 +1,11 @@
--- Finds a timer still waiting compactly (timer.lua), by id.
--- KEYS[1] scheduled zset; ARGV[1] the id
--- Returns { member, score } or {} when no such timer waits.
-local member, score = find_timer(KEYS[1], ARGV[1])
-if member then return { member, score } end
-return {}
+-- Finds timers still waiting compactly (timer.lua), by id.
+-- KEYS[1] scheduled zset; ARGV the ids (at most 1,000)
+-- Returns a flat list: member, score per id, both '' when no such timer
+-- waits, in input order.
+local out = {}
+for i = 1, #ARGV do
+  local member, score = find_timer(KEYS[1], ARGV[i])
+  out[#out + 1] = member or ''
+  out[#out + 1] = score or ''
+end
+return out
