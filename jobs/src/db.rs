@@ -52,3 +52,26 @@ pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<Da
             .await?),
     }
 }
+
+/// Takes one more key inside a transaction from [`begin_locked`], for a
+/// decision about a row that the transaction's own keys do not cover (a
+/// destination switched off from inside a payout's transaction).
+///
+/// The key comes after the sorted ones, so it must be a key whose other
+/// holders take nothing after it but the audit lock, which every holder
+/// already has: then no two transactions wait on each other in a circle.
+/// On SQLite the transaction already holds the only write lock.
+///
+/// # Errors
+/// The database refusing the lock.
+pub async fn lock_key(conn: &impl ConnectionTrait, key: &str) -> Result<()> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}

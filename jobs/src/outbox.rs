@@ -352,6 +352,10 @@ pub async fn disable(
     reason: &str,
     job_id: Option<&str>,
 ) -> Result<()> {
+    // The caller holds its payout's or message's key, not the
+    // destination's: two 410s at once would both see it on, and audit and
+    // alert twice. `enable` takes the same key.
+    crate::db::lock_key(conn, &format!("destination:{name}")).await?;
     if is_disabled(conn, name).await? {
         return Ok(());
     }

@@ -610,11 +610,19 @@ async fn a_write_back_refused_with_429_is_retried_after_the_servers_wait() {
         waited >= Duration::from_millis(900),
         "retried after {waited:?}, before the server's Retry-After: 1"
     );
-    let done = app
-        .queue()
-        .list(&JobFilter::state(JobState::Succeeded).kind("write_back_referral"))
-        .await
-        .expect("list jobs");
+    // The audit event is written inside the job; its ack comes after, in
+    // the worker's next batch.
+    let succeeded = || async {
+        app.queue()
+            .list(&JobFilter::state(JobState::Succeeded).kind("write_back_referral"))
+            .await
+            .expect("list jobs")
+    };
+    wait_until("the write-back job acked", || async {
+        !succeeded().await.jobs.is_empty()
+    })
+    .await;
+    let done = succeeded().await;
     assert_eq!(done.jobs.len(), 1, "{done:#?}");
     assert_eq!(done.jobs[0].attempts, 2);
     assert_eq!(done.jobs[0].errors.len(), 1);

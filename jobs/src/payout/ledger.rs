@@ -42,7 +42,7 @@ use entities::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -288,9 +288,13 @@ pub async fn on_probation(
                 .map(|r| r.require_active_referrer)
         })
         .unwrap_or(true);
+    // Locked rows, in id order: a send or an ops action deciding about the
+    // same payout under its own key waits, and reads what this wrote.
     let pending = payout::Entity::find()
         .filter(payout::Column::ReferralId.eq(referral_id))
         .filter(payout::Column::State.eq(PayoutState::Pending))
+        .order_by_asc(payout::Column::Id)
+        .lock_exclusive()
         .all(conn)
         .await?;
     let mut ready = Vec::new();
@@ -360,9 +364,14 @@ pub async fn cancel_pending(
     } else {
         &[PayoutState::Pending]
     };
+    // Locked, in id order (see `on_probation`): a payout a concurrent send
+    // has just moved to `sending` no longer matches once the lock is had,
+    // so it is never cancelled behind a POST that pays it.
     let open = payout::Entity::find()
         .filter(payout::Column::ReferralId.eq(referral_id))
         .filter(payout::Column::State.is_in(states.iter().copied()))
+        .order_by_asc(payout::Column::Id)
+        .lock_exclusive()
         .all(conn)
         .await?;
     for p in open {
@@ -565,7 +574,11 @@ async fn ops_transition(
     next: impl FnOnce(&payout::Model) -> std::result::Result<PayoutState, &'static str>,
 ) -> Result<payout::Model> {
     let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
-    let Some(p) = payout::Entity::find_by_id(payout_id).one(&tx).await? else {
+    let Some(p) = payout::Entity::find_by_id(payout_id)
+        .lock_exclusive()
+        .one(&tx)
+        .await?
+    else {
         return Err(Error::NotFound(format!("payout {payout_id}")));
     };
     let state = next(&p).map_err(|why| Error::InvalidState {
@@ -611,7 +624,11 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         return Ok(());
     }
     let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
-    let Some(p) = payout::Entity::find_by_id(payout_id).one(&tx).await? else {
+    let Some(p) = payout::Entity::find_by_id(payout_id)
+        .lock_exclusive()
+        .one(&tx)
+        .await?
+    else {
         return Err(Error::permanent(format!(
             "payout {payout_id} does not exist"
         )));
@@ -775,6 +792,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     };
     let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
     let mut a: payout::ActiveModel = payout::Entity::find_by_id(payout_id)
+        .lock_exclusive()
         .one(&tx)
         .await?
         .ok_or_else(|| Error::permanent("payout vanished"))?

@@ -169,7 +169,9 @@ pub async fn mint(
 /// # Errors
 /// [`Error::NotFound`] for an unknown token.
 pub async fn revoke(db: &DatabaseConnection, actor: &str, token: &str) -> Result<()> {
-    let tx = begin_locked(db, &[]).await?;
+    // The link's own key: two revokes at once must not both see it live
+    // (two audit events, and the second time overwriting the first).
+    let tx = begin_locked(db, &[format!("link:{token}")]).await?;
     let link = find(&tx, token)
         .await?
         .ok_or_else(|| Error::NotFound(format!("referral link {token}")))?;
