@@ -23,7 +23,7 @@ use crate::{
     error::Result,
     intake::Source,
     job::Job,
-    queue::{QueueStore, RetryPolicies},
+    queue::{JobId, QueueStore, RetryPolicies},
 };
 
 /// Maps an intake source to its inbox column value.
@@ -61,10 +61,14 @@ pub struct Receipt {
 
 /// Stores a delivery and enqueues its processing job.
 ///
-/// If the row is stored but the enqueue fails, the error is returned (the
-/// sender gets 503 and retries); the retry finds the row and enqueues again
-/// (the job's idempotency key makes that safe), so a crash between the two
-/// steps loses nothing.
+/// A new delivery costs one database write: the row is inserted already
+/// `enqueued`, carrying the id its job is about to be enqueued under. If
+/// the enqueue then fails, the row goes back to `received` without a job
+/// and the error is returned (the sender gets 503 and retries); the retry
+/// finds the row and enqueues again (the job's idempotency key makes that
+/// safe). If the process dies between the two steps, the row names a job
+/// the queue does not hold: a retry of the delivery enqueues it, and so does
+/// the sweeper ([`sweep`]), so nothing is lost.
 ///
 /// # Errors
 /// Database or queue unavailable.
@@ -75,6 +79,7 @@ pub async fn receive(
     d: Delivery,
 ) -> Result<Receipt> {
     let source = inbox_source(d.source);
+    let job_id = JobId::generate();
     // Insert first, look up only on a conflict: a new delivery (the common
     // case) costs one round trip here, not two. `ON CONFLICT DO NOTHING`
     // rather than a failing INSERT so that a resent delivery does not log a
@@ -86,8 +91,8 @@ pub async fn receive(
         received_at: Set(Utc::now()),
         raw_body: Set(Some(d.body)),
         verification: Set(Verification::Verified),
-        status: Set(InboxStatus::Received),
-        job_id: Set(None),
+        status: Set(InboxStatus::Enqueued),
+        job_id: Set(Some(job_id.to_string())),
         error: Set(None),
         http_status: Set(202),
         ..Default::default()
@@ -98,29 +103,76 @@ pub async fn receive(
     let inbox_id = match inserted {
         TryInsertResult::Inserted(done) => done.last_insert_id,
         TryInsertResult::Conflicted | TryInsertResult::Empty => {
-            match find(db, source, &d.delivery_id).await? {
-                Some(row) if row.job_id.is_some() => {
-                    return Ok(Receipt {
-                        inbox_id: row.id,
-                        job_id: row.job_id,
-                        duplicate: true,
-                    });
-                }
-                // Stored by an attempt that died before enqueueing: this
-                // copy finishes its work.
-                Some(row) => row.id,
-                None => {
-                    return Err(crate::error::Error::Retryable(format!(
-                        "inbox row for {source:?} delivery {} neither inserted nor found",
-                        d.delivery_id
-                    )));
-                }
-            }
+            return receive_again(db, queue, retry, source, &d.delivery_id).await;
         }
     };
-    let job = Job::ProcessDelivery { inbox_id }
+    let mut job = Job::ProcessDelivery { inbox_id }
         .to_new_job(retry)?
         .idempotency_key(format!("delivery:{inbox_id}"));
+    job.id = job_id;
+    match queue.enqueue(job).await {
+        Ok(queued) => Ok(Receipt {
+            inbox_id,
+            job_id: Some(queued.id.to_string()),
+            // A concurrent copy that enqueued first holds the job's
+            // idempotency key: this copy is the repeat, and answers as one.
+            duplicate: queued.duplicate,
+        }),
+        Err(e) => {
+            // Say what is true: stored, not enqueued. Best effort; should
+            // this fail too, the row names a job the queue lacks, which the
+            // sweeper repairs the same way.
+            let reverted = inbox::Entity::update_many()
+                .set(inbox::ActiveModel {
+                    status: Set(InboxStatus::Received),
+                    job_id: Set(None),
+                    ..Default::default()
+                })
+                .filter(inbox::Column::Id.eq(inbox_id))
+                .filter(inbox::Column::Status.eq(InboxStatus::Enqueued))
+                .exec(db)
+                .await;
+            if let Err(db_error) = reverted {
+                tracing::warn!(inbox_id, error = %db_error, "could not mark the delivery not enqueued");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A delivery stored before: a duplicate, unless its row still waits for a
+/// job the queue does not hold (an earlier copy failed to enqueue, or its
+/// process died), in which case this copy enqueues it.
+async fn receive_again(
+    db: &DatabaseConnection,
+    queue: &QueueStore,
+    retry: &RetryPolicies,
+    source: InboxSource,
+    delivery_id: &str,
+) -> Result<Receipt> {
+    let Some(row) = find(db, source, delivery_id).await? else {
+        return Err(crate::error::Error::Retryable(format!(
+            "inbox row for {source:?} delivery {delivery_id} neither inserted nor found"
+        )));
+    };
+    let waiting = matches!(row.status, InboxStatus::Received | InboxStatus::Enqueued);
+    // Done, or its job still waits: a plain repeat.
+    if row.job_id.is_some() && (!waiting || queue.is_live(row.job_id.as_deref()).await?) {
+        return Ok(Receipt {
+            inbox_id: row.id,
+            job_id: row.job_id,
+            duplicate: true,
+        });
+    }
+    let inbox_id = row.id;
+    let mut job = Job::ProcessDelivery { inbox_id }
+        .to_new_job(retry)?
+        .idempotency_key(format!("delivery:{inbox_id}"));
+    // The job the row already names, if any, so that a copy of the first
+    // attempt still in flight and this one enqueue one job.
+    if let Some(id) = row.job_id.as_deref().and_then(|id| JobId::parse(id).ok()) {
+        job.id = id;
+    }
     let queued = queue.enqueue(job).await?;
     let job_id = queued.id.to_string();
     // One conditional update, never a blind write of the row read above: by
@@ -149,8 +201,6 @@ pub async fn receive(
     Ok(Receipt {
         inbox_id,
         job_id: Some(job_id),
-        // A concurrent copy that enqueued first holds the job's idempotency
-        // key: this copy is the repeat, and answers as one.
         duplicate: queued.duplicate,
     })
 }

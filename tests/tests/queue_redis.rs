@@ -319,3 +319,66 @@ async fn replies_slower_than_half_a_second_do_not_kill_the_worker() {
     worker.await.expect("worker task");
     q.cleanup().await;
 }
+
+/// A delivery is stored already naming the job it is about to be enqueued
+/// under; when that job never reaches the queue (the process died in
+/// between, or the queue lost it), the sender's retry enqueues it.
+#[tokio::test]
+async fn a_resent_delivery_whose_job_never_reached_the_queue_is_enqueued() {
+    use jobs::{
+        inbox::{Delivery, receive},
+        intake::Source,
+    };
+    let db = tests::db::fresh_postgres().await;
+    db.migrate().await.expect("migrate");
+    let q = TestQueue::new(Driver::Redis).await;
+    let retry = RetryPolicies::default();
+    let delivery = || Delivery {
+        source: Source::CareersSite,
+        delivery_id: "msg_lost_job".into(),
+        event: Some("application.submitted".into()),
+        body: b"{}".to_vec(),
+    };
+    let first = receive(&db.conn, &q.store, &retry, delivery())
+        .await
+        .expect("stored");
+    assert!(!first.duplicate);
+    let job_id = jobs::queue::JobId::parse(first.job_id.as_deref().expect("a job")).expect("id");
+    assert!(q.store.get(&job_id).await.expect("get").is_some());
+    let again = receive(&db.conn, &q.store, &retry, delivery())
+        .await
+        .expect("stored");
+    assert!(
+        again.duplicate,
+        "a resend while the job waits is a duplicate"
+    );
+
+    // The job is gone, as if the process had died before enqueueing it.
+    let mut conn = raw_conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", q.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    let retried = receive(&db.conn, &q.store, &retry, delivery())
+        .await
+        .expect("stored");
+    assert!(!retried.duplicate, "the retry enqueued the job");
+    assert_eq!(retried.inbox_id, first.inbox_id, "on the same row");
+    assert_eq!(retried.job_id, first.job_id, "under the id the row names");
+    let job = q
+        .store
+        .get(&job_id)
+        .await
+        .expect("get")
+        .expect("queued again");
+    assert_eq!(job.state, JobState::Ready);
+    assert_eq!(job.kind, "process_delivery");
+    q.cleanup().await;
+    db.drop_database().await;
+}
