@@ -23,7 +23,7 @@ use entities::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -347,9 +347,19 @@ async fn find_or_create_candidate(
     {
         found = live_candidates(tx, candidate::Column::PhoneE164, phone.as_str()).await?;
     }
-    // Follow merges to the surviving record.
+    // Lock the candidate row and decide on what it is once locked: the
+    // keys above cover this delivery's email, phone and application, but
+    // another delivery can reach the same candidate through other ones
+    // (its other email or phone, its ATS id), and a merge or an erasure
+    // can be under way. Follow merges to the surviving record, locking
+    // each hop.
     let mut hops = 0;
-    while let Some(into) = found.as_ref().and_then(|c| c.merged_into_id) {
+    while let Some(c) = &found {
+        let locked = lock_candidate(tx, c.id).await?;
+        let Some(into) = locked.as_ref().and_then(|c| c.merged_into_id) else {
+            found = locked;
+            break;
+        };
         hops += 1;
         if hops > 16 {
             return Err(Error::Corrupt(format!(
@@ -818,6 +828,15 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     Ok(())
 }
 
+/// Candidate `id` as it is now, its row locked until the transaction ends
+/// (`FOR UPDATE`; SQLite's transaction already holds the only write lock).
+async fn lock_candidate(conn: &impl ConnectionTrait, id: i64) -> Result<Option<candidate::Model>> {
+    Ok(candidate::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await?)
+}
+
 async fn candidate_by_ats(
     conn: &impl ConnectionTrait,
     ats: Ats,
@@ -843,8 +862,26 @@ async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -> Result<Pr
         &[format!("gh-cand:{from}"), format!("gh-cand:{into}")],
     )
     .await?;
-    let loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
-    let survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+    let mut loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
+    let mut survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+    // Both rows locked, in id order, and read again: a capture attaching
+    // to either through another key finishes first or waits for the merge.
+    let mut ids: Vec<i64> = [&loser, &survivor]
+        .iter()
+        .filter_map(|c| c.as_ref().map(|c| c.id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if !ids.is_empty() {
+        candidate::Entity::find()
+            .filter(candidate::Column::Id.is_in(ids))
+            .order_by_asc(candidate::Column::Id)
+            .lock_exclusive()
+            .all(&tx)
+            .await?;
+        loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
+        survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+    }
     let outcome = match (loser, survivor) {
         (None, _) => Processed::Ignored,
         (Some(l), None) => {
@@ -971,7 +1008,13 @@ async fn delete_application(ctx: &JobContext, ats_application_id: &str) -> Resul
 /// payouts stay, pseudonymous (they hold ids only).
 async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result<Processed> {
     let tx = begin_locked(&ctx.db, &[format!("gh-cand:{ats_candidate_id}")]).await?;
-    let Some(c) = candidate_by_ats(&tx, Ats::Greenhouse, ats_candidate_id).await? else {
+    let Some(found) = candidate_by_ats(&tx, Ats::Greenhouse, ats_candidate_id).await? else {
+        tx.commit().await?;
+        return Ok(Processed::Ignored);
+    };
+    // Locked and read again, so a capture filling in an email or phone
+    // through another key cannot land after the erasure.
+    let Some(c) = lock_candidate(&tx, found.id).await? else {
         tx.commit().await?;
         return Ok(Processed::Ignored);
     };

@@ -218,6 +218,11 @@ async fn purge_batch(
         .filter(candidate::Column::Id.is_in(ids.clone()))
         .filter(candidate::Column::AnonymizedAt.is_null())
         .order_by_asc(candidate::Column::Id)
+        // Capture locks the candidate row it attaches to (see
+        // `capture::find_or_create_candidate`): a delivery through the
+        // candidate's ATS id, whose key is not among ours, still waits here
+        // or is seen by `Facts::load` below.
+        .lock_exclusive()
         .all(&tx)
         .await?;
     let facts = Facts::load(&tx, &ids).await?;
