@@ -347,26 +347,30 @@ async fn find_or_create_candidate(
     {
         found = live_candidates(tx, candidate::Column::PhoneE164, phone.as_str()).await?;
     }
-    // Lock the candidate row and decide on what it is once locked: the
-    // keys above cover this delivery's email, phone and application, but
-    // another delivery can reach the same candidate through other ones
-    // (its other email or phone, its ATS id), and a merge or an erasure
-    // can be under way. Follow merges to the surviving record, locking
-    // each hop.
+    // Follow merges to the surviving record, then lock its row and decide
+    // on what it is once locked: the keys above cover this delivery's
+    // email, phone and application, but another delivery can reach the
+    // same candidate through other ones (its other email or phone, its ATS
+    // id), and a merge or an erasure can be under way. Only the survivor
+    // is locked, so a capture never holds a merged-away row that a merge
+    // (which locks both, in id order) would wait for.
     let mut hops = 0;
-    while let Some(c) = &found {
-        let locked = lock_candidate(tx, c.id).await?;
-        let Some(into) = locked.as_ref().and_then(|c| c.merged_into_id) else {
-            found = locked;
-            break;
-        };
-        hops += 1;
-        if hops > 16 {
-            return Err(Error::Corrupt(format!(
-                "candidate merge chain from {into} does not end"
-            )));
+    loop {
+        while let Some(into) = found.as_ref().and_then(|c| c.merged_into_id) {
+            hops += 1;
+            if hops > 16 {
+                return Err(Error::Corrupt(format!(
+                    "candidate merge chain from {into} does not end"
+                )));
+            }
+            found = candidate::Entity::find_by_id(into).one(tx).await?;
         }
-        found = candidate::Entity::find_by_id(into).one(tx).await?;
+        let Some(c) = &found else { break };
+        found = lock_candidate(tx, c.id).await?;
+        // Merged while this waited for the lock: follow on.
+        if found.as_ref().is_none_or(|c| c.merged_into_id.is_none()) {
+            break;
+        }
     }
     let now = Utc::now();
     let (cand, created) = match found {
