@@ -801,6 +801,21 @@ async fn a_minted_link_attributes_a_careers_site_application(setup: Setup) {
     assert_eq!(row.click_count, 2);
     let first = row.first_clicked_at.expect("first click recorded");
     assert!(first >= before - chrono::Duration::seconds(1) && first <= Utc::now());
+    // Clicks at the same moment are each counted; the first stays first.
+    let url = app.url(&format!("/r/{token}"));
+    let at_once: Vec<_> = (0..30)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for click in at_once {
+        let status = click.await.expect("join").expect("click");
+        assert!(status.is_redirection(), "{status}");
+    }
+    let row = link_row(db, &token).await.unwrap();
+    assert_eq!(row.click_count, 32, "no click lost");
+    assert_eq!(row.first_clicked_at, Some(first));
     let unknown = client
         .get(app.url("/r/rt_00000000000000000000000000000000"))
         .send()

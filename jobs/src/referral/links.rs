@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use entities::{employee, referral_link};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use serde::Serialize;
 use serde_json::json;
@@ -238,14 +240,24 @@ pub async fn click(
         return Ok(None);
     };
     let url = share_url(careers_base_url, &link.job_id, &link.token);
-    let first = link.first_clicked_at.is_none();
-    let count = link.click_count;
-    let mut active: referral_link::ActiveModel = link.into();
-    active.click_count = Set(count.saturating_add(1));
-    if first {
-        active.first_clicked_at = Set(Some(Utc::now()));
-    }
-    active.update(db).await?;
+    // One statement that counts in the database: a read, then a write of
+    // the count plus one, loses clicks that land at the same moment.
+    referral_link::Entity::update_many()
+        .col_expr(
+            referral_link::Column::ClickCount,
+            Expr::col(referral_link::Column::ClickCount).add(1),
+        )
+        .col_expr(
+            referral_link::Column::FirstClickedAt,
+            Func::coalesce([
+                Expr::col(referral_link::Column::FirstClickedAt),
+                Expr::val(Utc::now()),
+            ])
+            .into(),
+        )
+        .filter(referral_link::Column::Id.eq(link.id))
+        .exec(db)
+        .await?;
     Ok(Some(url))
 }
 
