@@ -375,9 +375,12 @@ async fn find_or_create_candidate(
     let now = Utc::now();
     let (cand, created) = match found {
         Some(c) => {
-            // Keep what we had; fill in what we lacked.
-            let needs_email = c.email_canonical.is_none() && keys.email.is_some();
-            let needs_phone = c.phone_e164.is_none() && keys.phone.is_some();
+            // Keep what we had; fill in what we lacked. Never on an erased
+            // candidate: an event naming its ATS id after the erasure must
+            // not bring the personal data back.
+            let erased = c.anonymized_at.is_some();
+            let needs_email = !erased && c.email_canonical.is_none() && keys.email.is_some();
+            let needs_phone = !erased && c.phone_e164.is_none() && keys.phone.is_some();
             if needs_email || needs_phone {
                 let mut a: candidate::ActiveModel = c.clone().into();
                 if needs_email {

@@ -1997,6 +1997,18 @@ async fn candidate_anonymized_erases_personal_data_and_keeps_referrals() {
     let events = audit_with(db, "candidate.anonymized").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject_id, c.id.to_string());
+
+    // A later application of the same ATS candidate, with the old email
+    // and phone: it joins the erased record and brings nothing back.
+    let mut again = GreenhouseApplication::new(902, 521, 7202, "Forget.Me@Example.org");
+    again.phone = Some("+49 30 9876 5432".into());
+    processed(app, post_greenhouse(app, "ev-anon-b", &again.body()).await).await;
+    let after = candidates(db).await;
+    assert_eq!(after.len(), 1, "no second record");
+    assert_eq!(after[0].id, c.id);
+    assert_eq!(after[0].email_canonical, None, "the erasure holds");
+    assert_eq!(after[0].phone_e164, None);
+    assert_eq!(after[0].email_raw, None);
     world.cleanup().await;
 }
 
