@@ -232,9 +232,11 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize> {
         .limit(SWEEP_BATCH)
         .all(&ctx.db)
         .await?;
+    let ids = crate::queue::job_ids(waiting.iter().map(|row| row.job_id.as_deref()));
+    let live = ctx.queue.live_many(&ids).await?;
     let mut enqueued = 0;
-    for row in waiting {
-        if ctx.queue.is_live(row.job_id.as_deref()).await? {
+    for (row, live) in waiting.into_iter().zip(live) {
+        if live {
             continue;
         }
         // The key names the job it replaces, so sweepers in several

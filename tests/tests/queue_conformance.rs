@@ -1498,5 +1498,20 @@ async fn many_jobs_are_read_by_id_at_once_in_the_order_asked(driver: Driver) {
         Some(format!("probation:1199:{}:after:none", due + 1199 % 3).as_str())
     );
     assert!(q.store.get_many(&[]).await.expect("none").is_empty());
+    q.store.cancel(&ids[1]).await.expect("cancel");
+    assert_eq!(
+        q.store
+            .live_many(&[
+                Some(ids[2].clone()),
+                None,
+                Some(ids[3].clone()),
+                Some(ids[1].clone()),
+                Some(ids[0].clone()),
+            ])
+            .await
+            .expect("live"),
+        [true, false, false, false, true],
+        "waiting timer, no id, unknown id, cancelled, ready"
+    );
     q.cleanup().await;
 }

@@ -449,7 +449,7 @@ pub async fn enqueue_sends(ctx: &JobContext, ids: &[i64]) -> Result<usize> {
 /// # Errors
 /// Database and queue errors.
 pub async fn sweep(ctx: &JobContext) -> Result<usize> {
-    let ids: Vec<i64> = payout::Entity::find()
+    let rows: Vec<payout::Model> = payout::Entity::find()
         .filter(payout::Column::State.is_in([
             PayoutState::Eligible,
             PayoutState::Approved,
@@ -459,9 +459,19 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize> {
         .await?
         .into_iter()
         .filter(sendable)
-        .map(|p| p.id)
         .collect();
-    enqueue_sends(ctx, &ids).await
+    // Ask the queue about every recorded job at once (a receiver outage
+    // can leave thousands of payouts waiting, each with a live retrying
+    // job); only the rows without one go through `enqueue_sends`.
+    let ids = crate::queue::job_ids(rows.iter().map(|p| p.send_job_id.as_deref()));
+    let live = ctx.queue.live_many(&ids).await?;
+    let missing: Vec<i64> = rows
+        .iter()
+        .zip(live)
+        .filter(|(_, live)| !live)
+        .map(|(p, _)| p.id)
+        .collect();
+    enqueue_sends(ctx, &missing).await
 }
 
 /// Ops approve a payout that waits for approval (or release a held one):

@@ -118,6 +118,14 @@ impl std::fmt::Display for JobId {
     }
 }
 
+/// Stored job ids (as rows keep them) parsed for [`QueueStore::live_many`]:
+/// `None` where a row has none or it is not an id.
+pub fn job_ids<'a>(stored: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<JobId>> {
+    stored
+        .map(|id| id.and_then(|id| JobId::parse(id).ok()))
+        .collect()
+}
+
 /// Where a job is in its life; see the module docs for the transitions.
 /// Defined with the `queue_jobs` entity so the SQL column and the Rust type
 /// cannot drift apart.
@@ -564,6 +572,31 @@ impl QueueStore {
         dispatch!(self, s => s.get_many_by_id(ids).await)
     }
 
+    /// [`QueueStore::is_live`] for many stored ids at once, in their order:
+    /// one [`QueueStore::get_many`] instead of a round trip each.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn live_many(&self, ids: &[Option<JobId>]) -> Result<Vec<bool>> {
+        let asked: Vec<JobId> = ids.iter().flatten().cloned().collect();
+        let mut found = self.get_many(&asked).await?.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                id.is_some()
+                    && found.next().flatten().is_some_and(|job| {
+                        matches!(
+                            job.state,
+                            JobState::Scheduled
+                                | JobState::Ready
+                                | JobState::Running
+                                | JobState::Retrying
+                        )
+                    })
+            })
+            .collect())
+    }
+
     /// Whether the job with this stored id still exists and has not
     /// finished (scheduled, ready, running or retrying). A row that points
     /// at its sending job asks this before enqueueing another, so a wiped
@@ -576,12 +609,7 @@ impl QueueStore {
         let Some(id) = id.and_then(|id| JobId::parse(id).ok()) else {
             return Ok(false);
         };
-        Ok(self.get(&id).await?.is_some_and(|job| {
-            matches!(
-                job.state,
-                JobState::Scheduled | JobState::Ready | JobState::Running | JobState::Retrying
-            )
-        }))
+        Ok(self.live_many(&[Some(id)]).await?.pop().unwrap_or(false))
     }
 
     /// Makes a dead, retrying or cancelled job ready now, with its attempts
