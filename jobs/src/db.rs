@@ -35,12 +35,7 @@ pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<Da
             keys.sort_unstable();
             keys.dedup();
             for key in keys {
-                tx.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [key.into()],
-                ))
-                .await?;
+                lock_key(&tx, key).await?;
             }
             Ok(tx)
         }

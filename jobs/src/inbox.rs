@@ -106,11 +106,10 @@ pub async fn receive(
             return receive_again(db, queue, retry, source, &d.delivery_id).await;
         }
     };
-    let mut job = Job::ProcessDelivery { inbox_id }
-        .to_new_job(retry)?
-        .idempotency_key(format!("delivery:{inbox_id}"));
-    job.id = job_id;
-    match queue.enqueue(job).await {
+    match queue
+        .enqueue(delivery_job(inbox_id, Some(job_id), retry)?)
+        .await
+    {
         Ok(queued) => Ok(Receipt {
             inbox_id,
             job_id: Some(queued.id.to_string()),
@@ -140,6 +139,23 @@ pub async fn receive(
     }
 }
 
+/// The job that processes inbox row `inbox_id`, under `id` when the row
+/// names it already. Its idempotency key is the row's, so two copies of a
+/// delivery enqueue one job.
+fn delivery_job(
+    inbox_id: i64,
+    id: Option<JobId>,
+    retry: &RetryPolicies,
+) -> Result<crate::queue::NewJob> {
+    let mut job = Job::ProcessDelivery { inbox_id }
+        .to_new_job(retry)?
+        .idempotency_key(format!("delivery:{inbox_id}"));
+    if let Some(id) = id {
+        job.id = id;
+    }
+    Ok(job)
+}
+
 /// A delivery stored before: a duplicate, unless its row still waits for a
 /// job the queue does not hold (an earlier copy failed to enqueue, or its
 /// process died), in which case this copy enqueues it.
@@ -165,15 +181,10 @@ async fn receive_again(
         });
     }
     let inbox_id = row.id;
-    let mut job = Job::ProcessDelivery { inbox_id }
-        .to_new_job(retry)?
-        .idempotency_key(format!("delivery:{inbox_id}"));
-    // The job the row already names, if any, so that a copy of the first
-    // attempt still in flight and this one enqueue one job.
-    if let Some(id) = row.job_id.as_deref().and_then(|id| JobId::parse(id).ok()) {
-        job.id = id;
-    }
-    let queued = queue.enqueue(job).await?;
+    // Under the job id the row already names, if any, so that a copy of the
+    // first attempt still in flight and this one enqueue one job.
+    let named = row.job_id.as_deref().and_then(|id| JobId::parse(id).ok());
+    let queued = queue.enqueue(delivery_job(inbox_id, named, retry)?).await?;
     let job_id = queued.id.to_string();
     // One conditional update, never a blind write of the row read above: by
     // now the job may have run and marked the row processed, and a
@@ -232,8 +243,10 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize> {
         .limit(SWEEP_BATCH)
         .all(&ctx.db)
         .await?;
-    let ids = crate::queue::job_ids(waiting.iter().map(|row| row.job_id.as_deref()));
-    let live = ctx.queue.live_many(&ids).await?;
+    let live = ctx
+        .queue
+        .live_stored(waiting.iter().map(|row| row.job_id.as_deref()))
+        .await?;
     let mut enqueued = 0;
     for (row, live) in waiting.into_iter().zip(live) {
         if live {

@@ -376,25 +376,17 @@ pub(crate) async fn arm_timer(
         .one(&ctx.db)
         .await?
         .and_then(|m| m.timer_job_id);
-    if let Some(id) = previous
-        .as_deref()
-        .and_then(|id| crate::queue::JobId::parse(id).ok())
-        && let Some(job) = ctx.queue.get(&id).await?
+    if let Some(job) = ctx
+        .queue
+        .get_stored([previous.as_deref()])
+        .await?
+        .pop()
+        .flatten()
         && is_timer_for(&job, milestone_id, due)
     {
         return Ok(false);
     }
-    let job = Job::ProbationDue {
-        milestone_id,
-        due_at_ms: due_ms,
-    }
-    .to_new_job(&ctx.retry)?
-    .run_at(due_ms)
-    .timer()
-    .idempotency_key(format!(
-        "probation:{milestone_id}:{due_ms}:after:{}",
-        previous.as_deref().unwrap_or("none")
-    ));
+    let job = probation_timer_job(milestone_id, due_ms, previous.as_deref(), &ctx.retry)?;
     let queued = ctx.queue.enqueue(job).await?;
     milestone::Entity::update_many()
         .set(milestone::ActiveModel {
@@ -407,19 +399,40 @@ pub(crate) async fn arm_timer(
     Ok(!queued.duplicate)
 }
 
+/// The `probation_due` job of milestone `milestone_id` for `due_ms`: a
+/// timer (kept compactly while it waits) whose idempotency key names the
+/// due time and the job it replaces (`previous`; see [`arm_timer`]).
+///
+/// # Errors
+/// The job failing to serialise.
+pub fn probation_timer_job(
+    milestone_id: i64,
+    due_ms: i64,
+    previous: Option<&str>,
+    retry: &crate::queue::RetryPolicies,
+) -> Result<crate::queue::NewJob> {
+    Ok(Job::ProbationDue {
+        milestone_id,
+        due_at_ms: due_ms,
+    }
+    .to_new_job(retry)?
+    .run_at(due_ms)
+    .timer()
+    .idempotency_key(format!(
+        "probation:{milestone_id}:{due_ms}:after:{}",
+        previous.unwrap_or("none")
+    )))
+}
+
 /// Whether `job` is a live timer of milestone `milestone_id` for `due`:
 /// a job that finished, or that fires for another due time, is not.
 fn is_timer_for(job: &crate::queue::JobInfo, milestone_id: i64, due: DateTime<Utc>) -> bool {
-    !matches!(
-        job.state,
-        crate::queue::JobState::Succeeded
-            | crate::queue::JobState::Dead
-            | crate::queue::JobState::Cancelled
-    ) && serde_json::from_str::<Job>(&job.payload).ok()
-        == Some(Job::ProbationDue {
-            milestone_id,
-            due_at_ms: due.timestamp_millis(),
-        })
+    job.is_live()
+        && serde_json::from_str::<Job>(&job.payload).ok()
+            == Some(Job::ProbationDue {
+                milestone_id,
+                due_at_ms: due.timestamp_millis(),
+            })
 }
 
 /// Records an employee's termination reported by the HRIS or ops: pending
@@ -598,22 +611,12 @@ pub async fn rearm_missing_timers(ctx: &JobContext, page: u64) -> Result<u64> {
             .await?;
         let Some(last) = armed.last() else { break };
         after = last.id;
-        let job_ids: Vec<Option<crate::queue::JobId>> = armed
-            .iter()
-            .map(|m| {
-                m.timer_job_id
-                    .as_deref()
-                    .and_then(|id| crate::queue::JobId::parse(id).ok())
-            })
-            .collect();
-        let asked: Vec<crate::queue::JobId> = job_ids.iter().flatten().cloned().collect();
-        let mut found = ctx.queue.get_many(&asked).await?.into_iter();
-        for (m, job_id) in armed.iter().zip(job_ids) {
+        let jobs = ctx
+            .queue
+            .get_stored(armed.iter().map(|m| m.timer_job_id.as_deref()))
+            .await?;
+        for (m, job) in armed.iter().zip(jobs) {
             let Some(due) = m.due_at else { continue };
-            let job = match job_id {
-                Some(_) => found.next().flatten(),
-                None => None,
-            };
             if job.is_some_and(|job| is_timer_for(&job, m.id, due)) {
                 continue;
             }

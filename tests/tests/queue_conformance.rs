@@ -1501,17 +1501,18 @@ async fn many_jobs_are_read_by_id_at_once_in_the_order_asked(driver: Driver) {
     q.store.cancel(&ids[1]).await.expect("cancel");
     assert_eq!(
         q.store
-            .live_many(&[
-                Some(ids[2].clone()),
+            .live_stored([
+                Some(ids[2].as_str()),
                 None,
-                Some(ids[3].clone()),
-                Some(ids[1].clone()),
-                Some(ids[0].clone()),
+                Some(ids[3].as_str()),
+                Some(ids[1].as_str()),
+                Some(ids[0].as_str()),
+                Some("not-an-id"),
             ])
             .await
             .expect("live"),
-        [true, false, false, false, true],
-        "waiting timer, no id, unknown id, cancelled, ready"
+        [true, false, false, false, true, false],
+        "waiting timer, no id, unknown id, cancelled, ready, not an id"
     );
     q.cleanup().await;
 }

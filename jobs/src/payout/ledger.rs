@@ -463,8 +463,10 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize> {
     // Ask the queue about every recorded job at once (a receiver outage
     // can leave thousands of payouts waiting, each with a live retrying
     // job); only the rows without one go through `enqueue_sends`.
-    let ids = crate::queue::job_ids(rows.iter().map(|p| p.send_job_id.as_deref()));
-    let live = ctx.queue.live_many(&ids).await?;
+    let live = ctx
+        .queue
+        .live_stored(rows.iter().map(|p| p.send_job_id.as_deref()))
+        .await?;
     let missing: Vec<i64> = rows
         .iter()
         .zip(live)

@@ -118,14 +118,6 @@ impl std::fmt::Display for JobId {
     }
 }
 
-/// Stored job ids (as rows keep them) parsed for [`QueueStore::live_many`]:
-/// `None` where a row has none or it is not an id.
-pub fn job_ids<'a>(stored: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<JobId>> {
-    stored
-        .map(|id| id.and_then(|id| JobId::parse(id).ok()))
-        .collect()
-}
-
 /// Where a job is in its life; see the module docs for the transitions.
 /// Defined with the `queue_jobs` entity so the SQL column and the Rust type
 /// cannot drift apart.
@@ -330,6 +322,17 @@ pub struct JobInfo {
     pub last_error: Option<String>,
     /// Every failed attempt, oldest first.
     pub errors: Vec<AttemptError>,
+}
+
+impl JobInfo {
+    /// Whether the job may still run: scheduled, ready, running or
+    /// retrying, not finished.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self.state,
+            JobState::Scheduled | JobState::Ready | JobState::Running | JobState::Retrying
+        )
+    }
 }
 
 /// Job counts per state for one queue.
@@ -572,44 +575,54 @@ impl QueueStore {
         dispatch!(self, s => s.get_many_by_id(ids).await)
     }
 
-    /// [`QueueStore::is_live`] for many stored ids at once, in their order:
-    /// one [`QueueStore::get_many`] instead of a round trip each.
+    /// The jobs behind ids as rows store them (`None` for a row without
+    /// one), in their order, `None` where there is no such job: one
+    /// [`QueueStore::get_many`] for a whole batch of rows.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn live_many(&self, ids: &[Option<JobId>]) -> Result<Vec<bool>> {
+    pub async fn get_stored<'a>(
+        &self,
+        stored: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<Vec<Option<JobInfo>>> {
+        let ids: Vec<Option<JobId>> = stored
+            .into_iter()
+            .map(|id| id.and_then(|id| JobId::parse(id).ok()))
+            .collect();
         let asked: Vec<JobId> = ids.iter().flatten().cloned().collect();
         let mut found = self.get_many(&asked).await?.into_iter();
         Ok(ids
             .iter()
-            .map(|id| {
-                id.is_some()
-                    && found.next().flatten().is_some_and(|job| {
-                        matches!(
-                            job.state,
-                            JobState::Scheduled
-                                | JobState::Ready
-                                | JobState::Running
-                                | JobState::Retrying
-                        )
-                    })
-            })
+            .map(|id| id.as_ref().and_then(|_| found.next().flatten()))
             .collect())
     }
 
-    /// Whether the job with this stored id still exists and has not
-    /// finished (scheduled, ready, running or retrying). A row that points
-    /// at its sending job asks this before enqueueing another, so a wiped
+    /// Whether each job, named as rows store it, still exists and has not
+    /// finished (see [`JobInfo::is_live`]), in their order. A row that
+    /// points at its job asks this before enqueueing another, so a wiped
     /// queue or a finished job never leaves the row without one, and a live
     /// job is never doubled.
     ///
     /// # Errors
     /// Storage errors.
+    pub async fn live_stored<'a>(
+        &self,
+        stored: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<Vec<bool>> {
+        Ok(self
+            .get_stored(stored)
+            .await?
+            .iter()
+            .map(|job| job.as_ref().is_some_and(JobInfo::is_live))
+            .collect())
+    }
+
+    /// [`QueueStore::live_stored`] for one row.
+    ///
+    /// # Errors
+    /// Storage errors.
     pub async fn is_live(&self, id: Option<&str>) -> Result<bool> {
-        let Some(id) = id.and_then(|id| JobId::parse(id).ok()) else {
-            return Ok(false);
-        };
-        Ok(self.live_many(&[Some(id)]).await?.pop().unwrap_or(false))
+        Ok(self.live_stored([id]).await?.pop().unwrap_or(false))
     }
 
     /// Makes a dead, retrying or cancelled job ready now, with its attempts

@@ -109,16 +109,23 @@ fn is_compact_timer(job: &NewJob, now: Millis) -> bool {
         && (0..1i64 << 48).contains(&run_at)
 }
 
+/// A compact timer member's fields: `R`, kind, max attempts, key, payload.
+fn split_timer(member: &str) -> Option<(&str, &str, &str, &str, &str)> {
+    let (r, rest) = member.split_at_checked(16)?;
+    let mut fields = rest.splitn(4, TIMER_SEP);
+    Some((
+        r,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    ))
+}
+
 /// A compact timer member read back as a job (see the module docs).
 fn decode_timer(member: &str, score: Millis, queue: &str) -> Result<JobInfo> {
     let corrupt = || Error::Corrupt(format!("unreadable timer {member:?}"));
-    let (r, rest) = member.split_at_checked(16).ok_or_else(corrupt)?;
-    let mut fields = rest.splitn(4, TIMER_SEP);
-    let (Some(kind), Some(max), Some(key), Some(payload)) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err(corrupt());
-    };
+    let (r, kind, max, key, payload) = split_timer(member).ok_or_else(corrupt)?;
     let time = ulid::Ulid::from_parts(score as u64, 0).to_string();
     Ok(JobInfo {
         id: JobId::from_stored(format!("{}{r}", &time[..10])),
@@ -486,11 +493,12 @@ impl RedisStore {
         let mut hashed = hashed.into_iter();
         Ok(entries
             .iter()
-            .map(|e| match e.split_at_checked(16) {
-                Some((_, rest)) if is_timer_member(e) => {
-                    rest.split(TIMER_SEP).next().map(str::to_string)
+            .map(|e| {
+                if is_timer_member(e) {
+                    split_timer(e).map(|(_, kind, ..)| kind.to_string())
+                } else {
+                    hashed.next().flatten()
                 }
-                _ => hashed.next().flatten(),
             })
             .collect())
     }
@@ -631,15 +639,11 @@ impl RedisStore {
     }
 
     pub(crate) async fn get(&self, id: &JobId) -> Result<Option<JobInfo>> {
-        match self
-            .get_many(&[id.as_str().to_string()])
+        Ok(self
+            .get_many_by_id(std::slice::from_ref(id))
             .await?
-            .into_iter()
-            .next()
-        {
-            Some(job) => Ok(Some(job)),
-            None => self.find_timer(id).await,
-        }
+            .pop()
+            .flatten())
     }
 
     pub(crate) async fn retry(&self, id: &JobId) -> Result<JobState> {

@@ -776,15 +776,7 @@ async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Re
 
 /// The timer job exactly as `jobs::milestones::arm_timer` builds it.
 fn timer_job(milestone_id: i64, due_ms: i64, retry: &jobs::queue::RetryPolicies) -> NewJob {
-    Job::ProbationDue {
-        milestone_id,
-        due_at_ms: due_ms,
-    }
-    .to_new_job(retry)
-    .expect("serialise")
-    .run_at(due_ms)
-    .timer()
-    .idempotency_key(format!("probation:{milestone_id}:{due_ms}:after:none"))
+    jobs::milestones::probation_timer_job(milestone_id, due_ms, None, retry).expect("serialise")
 }
 
 /// The no-op timer handler: records its start minus the instant it was due.
