@@ -2,7 +2,7 @@
 //!
 //! Written by `jobs` (and the worker's ops commands) in the same transaction as
 //! the change it records; read by ops and finance. Rows are hash-chained
-//! (`prev_hash` → `hash`) so tampering is detectable, and on PostgreSQL a
+//! (`prev_hash` → `hash`, within each `lane`) so tampering is detectable, and on PostgreSQL a
 //! trigger refuses UPDATE, DELETE and TRUNCATE outright. There is therefore no
 //! "update" path for this entity: only inserts.
 //!
@@ -16,7 +16,7 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
-    /// Monotonic id; the hash chain follows this order.
+    /// Monotonic id; each lane's hash chain follows this order.
     #[sea_orm(primary_key)]
     pub id: i64,
     /// When the audited change happened.
@@ -39,6 +39,10 @@ pub struct Model {
     /// Hex SHA-256 over `prev_hash` and this event's content.
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub hash: String,
+    /// The chain this row belongs to: `prev_hash` is the hash of the
+    /// previous row of the same lane. Lanes let transactions on different
+    /// lanes commit at the same time (see `jobs::audit`).
+    pub lane: i16,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

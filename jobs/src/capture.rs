@@ -22,15 +22,15 @@ use entities::{
     states::Ats,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::{CaptureSettings, JobContext},
-    db::begin_locked,
+    db::{LockedTx, begin_locked},
     error::{Error, Result},
     identity::CandidateKeys,
     intake::{self, ApplicationEvent, IntakeEvent, StageChange},
@@ -238,16 +238,12 @@ pub async fn capture_application_marked(
             )),
             other => {
                 let reason = other.rejection().unwrap_or("rejected");
-                audit::append(
-                    &tx,
-                    AuditEntry::system(
-                        "attribution.token_rejected",
-                        "application",
-                        app.id,
-                        json!({ "application_id": app.id, "candidate_id": cand.id, "reason": reason }),
-                    ),
-                )
-                .await?;
+                tx.audit(AuditEntry::system(
+                    "attribution.token_rejected",
+                    "application",
+                    app.id,
+                    json!({ "application_id": app.id, "candidate_id": cand.id, "reason": reason }),
+                ));
             }
         }
     }
@@ -326,7 +322,7 @@ pub async fn capture_application_marked(
 }
 
 async fn find_or_create_candidate(
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     ev: &ApplicationEvent,
     ats: Ats,
     keys: &CandidateKeys,
@@ -438,7 +434,7 @@ async fn find_or_create_candidate(
 }
 
 async fn live_candidates(
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     column: candidate::Column,
     value: &str,
 ) -> Result<Option<candidate::Model>> {
@@ -461,7 +457,7 @@ fn is_hire_stage(settings: &CaptureSettings, ats: &str, stage: Option<&str>) -> 
 }
 
 async fn upsert_application(
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     settings: &CaptureSettings,
     ev: &ApplicationEvent,
     ats: Ats,
@@ -550,7 +546,7 @@ async fn upsert_application(
 /// application (same candidate, same job), where write-back can reach them.
 /// Returns the credited ones, which now need writing back.
 async fn adopt_careers_site_referrals(
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     candidate_id: i64,
     app: &application::Model,
 ) -> Result<Vec<i64>> {
@@ -575,23 +571,19 @@ async fn adopt_careers_site_referrals(
             a.application_id = Set(Some(app.id));
             a.updated_at = Set(Utc::now());
             a.update(tx).await?;
-            audit::append(
-                tx,
-                AuditEntry::system(
-                    "attribution.moved_to_ats_application",
-                    "referral",
-                    rid,
-                    json!({ "from_application_id": sub.id, "to_application_id": app.id }),
-                ),
-            )
-            .await?;
+            tx.audit(AuditEntry::system(
+                "attribution.moved_to_ats_application",
+                "referral",
+                rid,
+                json!({ "from_application_id": sub.id, "to_application_id": app.id }),
+            ));
         }
     }
     Ok(credited)
 }
 
 async fn candidate_facts(
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     cand: &candidate::Model,
     app: &application::Model,
 ) -> Result<CandidateFacts> {
@@ -635,7 +627,7 @@ async fn candidate_facts(
 #[allow(clippy::too_many_arguments)]
 async fn decide_and_store(
     ctx: &JobContext,
-    tx: &DatabaseTransaction,
+    tx: &LockedTx,
     cand: &candidate::Model,
     app: &application::Model,
     employee_id: &str,
@@ -673,16 +665,12 @@ async fn decide_and_store(
     );
     let (state, reason, demote) = match &verdict {
         Verdict::Duplicate => {
-            audit::append(
-                tx,
-                AuditEntry::system(
-                    "attribution.duplicate",
-                    "application",
-                    app.id,
-                    json!({ "employee_id": employee_id, "candidate_id": cand.id, "source": source }),
-                ),
-            )
-            .await?;
+            tx.audit(AuditEntry::system(
+                "attribution.duplicate",
+                "application",
+                app.id,
+                json!({ "employee_id": employee_id, "candidate_id": cand.id, "source": source }),
+            ));
             return Ok(None);
         }
         Verdict::Credited { demote } => (ReferralState::Credited, None, demote.clone()),
@@ -712,19 +700,15 @@ async fn decide_and_store(
         ReferralState::Lost => "attribution.lost",
         _ => "attribution.ineligible",
     };
-    audit::append(
-        tx,
-        AuditEntry::system(
-            action,
-            "referral",
-            row.id,
-            json!({
-                "referral_id": row.id, "candidate_id": cand.id, "application_id": app.id,
-                "employee_id": employee_id, "source": source, "reason": reason,
-            }),
-        ),
-    )
-    .await?;
+    tx.audit(AuditEntry::system(
+        action,
+        "referral",
+        row.id,
+        json!({
+            "referral_id": row.id, "candidate_id": cand.id, "application_id": app.id,
+            "employee_id": employee_id, "source": source, "reason": reason,
+        }),
+    ));
     for loser in demote {
         if let Some(r) = referral::Entity::find_by_id(loser).one(tx).await? {
             let mut a: referral::ActiveModel = r.into();
@@ -737,16 +721,12 @@ async fn decide_and_store(
             a.decided_at = Set(Some(now));
             a.updated_at = Set(now);
             a.update(tx).await?;
-            audit::append(
-                tx,
-                AuditEntry::system(
-                    "attribution.superseded",
-                    "referral",
-                    loser,
-                    json!({ "by_referral_id": row.id, "reason": why }),
-                ),
-            )
-            .await?;
+            tx.audit(AuditEntry::system(
+                "attribution.superseded",
+                "referral",
+                loser,
+                json!({ "by_referral_id": row.id, "reason": why }),
+            ));
         }
     }
     Ok(Some((row.id, state)))
@@ -820,16 +800,12 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     }
     a.updated_at = Set(Utc::now());
     a.update(&tx).await?;
-    audit::append(
-        &tx,
-        AuditEntry::system(
-            "application.stage_changed",
-            "application",
-            app.id,
-            json!({ "event": sc.event, "stage": sc.stage, "status": sc.status }),
-        ),
-    )
-    .await?;
+    tx.audit(AuditEntry::system(
+        "application.stage_changed",
+        "application",
+        app.id,
+        json!({ "event": sc.event, "stage": sc.stage, "status": sc.status }),
+    ));
     tx.commit().await?;
     crate::milestones::sync_application(ctx, app.id).await?;
     Ok(())
@@ -901,16 +877,12 @@ async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -> Result<Pr
             }
             .insert(&tx)
             .await?;
-            audit::append(
-                &tx,
-                AuditEntry::system(
-                    "candidate.merged",
-                    "candidate",
-                    l.id,
-                    json!({ "into_ats_candidate_id": into }),
-                ),
-            )
-            .await?;
+            tx.audit(AuditEntry::system(
+                "candidate.merged",
+                "candidate",
+                l.id,
+                json!({ "into_ats_candidate_id": into }),
+            ));
             Processed::Applied
         }
         (Some(l), Some(s)) if l.id == s.id => Processed::Ignored,
@@ -939,16 +911,12 @@ async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -> Result<Pr
             a.merged_into_id = Set(Some(s.id));
             a.updated_at = Set(Utc::now());
             a.update(&tx).await?;
-            audit::append(
-                &tx,
-                AuditEntry::system(
-                    "candidate.merged",
-                    "candidate",
-                    l.id,
-                    json!({ "into_candidate_id": s.id, "referrals_moved": moved }),
-                ),
-            )
-            .await?;
+            tx.audit(AuditEntry::system(
+                "candidate.merged",
+                "candidate",
+                l.id,
+                json!({ "into_candidate_id": s.id, "referrals_moved": moved }),
+            ));
             Processed::Applied
         }
     };
@@ -992,16 +960,12 @@ async fn delete_application(ctx: &JobContext, ats_application_id: &str) -> Resul
             a.updated_at = Set(Utc::now());
             a.update(&tx).await?;
         }
-        audit::append(
-            &tx,
-            AuditEntry::system(
+        tx.audit(AuditEntry::system(
                 "attribution.application_deleted",
                 "referral",
                 rid,
                 json!({ "deleted_application_id": app.id, "moved_to_application_id": survivor.as_ref().map(|s| s.id) }),
-            ),
-        )
-        .await?;
+            ));
     }
     let mut a: application::ActiveModel = app.into();
     a.status = Set(ApplicationStatus::Deleted);
@@ -1027,11 +991,12 @@ async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result
     };
     let id = c.id;
     erase_personal_data(&tx, c).await?;
-    audit::append(
-        &tx,
-        AuditEntry::system("candidate.anonymized", "candidate", id, json!({})),
-    )
-    .await?;
+    tx.audit(AuditEntry::system(
+        "candidate.anonymized",
+        "candidate",
+        id,
+        json!({}),
+    ));
     tx.commit().await?;
     Ok(Processed::Applied)
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::{
     ats::{AtsClient, GreenhouseClient, LeverClient, WriteBack},
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     intake::{ApplicationEvent, Source},
@@ -195,16 +195,12 @@ impl JobContext {
             }
         }
         let tx = begin_locked(&self.db, &[]).await?;
-        audit::append(
-            &tx,
-            AuditEntry::system(
-                "attribution.written_back",
-                "referral",
-                referral_id,
-                json!({ "application_id": app.id, "ats": app.ats }),
-            ),
-        )
-        .await?;
+        tx.audit(AuditEntry::system(
+            "attribution.written_back",
+            "referral",
+            referral_id,
+            json!({ "application_id": app.id, "ats": app.ats }),
+        ));
         tx.commit().await?;
         Ok(())
     }
@@ -212,16 +208,12 @@ impl JobContext {
     async fn note_skip(&self, referral_id: i64, reason: &str) -> Result<()> {
         tracing::info!(referral_id, reason, "write-back skipped");
         let tx = begin_locked(&self.db, &[]).await?;
-        audit::append(
-            &tx,
-            AuditEntry::system(
-                "attribution.write_back_skipped",
-                "referral",
-                referral_id,
-                json!({ "reason": reason }),
-            ),
-        )
-        .await?;
+        tx.audit(AuditEntry::system(
+            "attribution.write_back_skipped",
+            "referral",
+            referral_id,
+            json!({ "reason": reason }),
+        ));
         tx.commit().await?;
         Ok(())
     }

@@ -1,51 +1,147 @@
 //! Transactions that read, decide and write without racing other processes.
 //!
 //! Capture (is this person already a candidate? was he already referred?)
-//! and the audit hash chain (what is the last hash?) both read before they
-//! write. Two processes doing that at once could each see "nothing yet" and
-//! create two candidates, or fork the chain. [`begin_locked`] prevents it:
+//! reads before it writes. Two processes doing that at once could each see
+//! "nothing yet" and create two candidates. [`begin_locked`] prevents it:
 //!
 //! * on SQLite it starts `BEGIN IMMEDIATE`, taking the database's single write
 //!   lock up front (a deferred transaction that reads first can deadlock on
 //!   the upgrade with `SQLITE_BUSY`);
 //! * on PostgreSQL it takes transaction-scoped advisory locks on the given
-//!   keys, in sorted order so two callers cannot deadlock, plus the audit
-//!   chain's lock, which every caller needs because every decision is audited.
+//!   keys, in sorted order so two callers cannot deadlock. Decisions about
+//!   the same rows take the same key (or lock the rows themselves with
+//!   `FOR UPDATE`); decisions about different rows run side by side.
+//!
+//! Every decision is audited, and the audit log is a hash chain whose next
+//! row depends on the last committed one. A [`LockedTx`] therefore holds its
+//! audit entries back and chains them at [`LockedTx::commit`], as the last
+//! thing the transaction does (see [`crate::audit`]). The chain's lock is
+//! then the last lock any transaction takes, so it cannot be part of a
+//! deadlock, and it is held only for the append and the commit rather than
+//! for the whole decision. It used to be taken here, up front, by every
+//! caller: that ran every audited transaction in the system one after
+//! another (docs/AUDIT-LOCK.md).
+
+use std::sync::Mutex;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
-use crate::error::Result;
+use crate::{audit, audit::AuditEntry, error::Result};
 
-/// The advisory-lock key of the audit hash chain.
-pub const AUDIT_LOCK: &str = "audit_events";
+/// A transaction from [`begin_locked`], with the audit entries it will
+/// append when it commits.
+///
+/// It is a [`ConnectionTrait`], so queries take `&tx` as they would a
+/// connection. Dropping it without [`commit`](Self::commit) rolls back the
+/// change and drops its entries with it: the log records only what happened.
+pub struct LockedTx {
+    tx: DatabaseTransaction,
+    audit: Mutex<Vec<AuditEntry>>,
+}
 
-/// Begins a transaction holding `keys` (and the audit lock) until it ends.
+impl LockedTx {
+    /// Records `entry`, to be appended to the audit chain at commit.
+    pub fn audit(&self, entry: AuditEntry) {
+        self.audit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(entry);
+    }
+
+    /// Appends the recorded entries to the audit chain and commits.
+    ///
+    /// # Errors
+    /// The database refusing the append or the commit; nothing is then
+    /// committed.
+    pub async fn commit(self) -> Result<()> {
+        self.commit_audited().await.map(|_| ())
+    }
+
+    /// [`commit`](Self::commit), returning the ids the entries got, in the
+    /// order they were recorded (ops actions name their audit row).
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub async fn commit_audited(self) -> Result<Vec<i64>> {
+        let entries = self
+            .audit
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ids = audit::append_all(&self.tx, entries).await?;
+        self.tx.commit().await?;
+        Ok(ids)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for LockedTx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.tx.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> std::result::Result<ExecResult, DbErr> {
+        self.tx.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> std::result::Result<ExecResult, DbErr> {
+        self.tx.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: Statement,
+    ) -> std::result::Result<Option<QueryResult>, DbErr> {
+        self.tx.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> std::result::Result<Vec<QueryResult>, DbErr> {
+        self.tx.query_all_raw(stmt).await
+    }
+}
+
+/// Begins a transaction holding `keys` until it ends.
 ///
 /// # Errors
 /// The database refusing to start the transaction or take a lock.
-pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<DatabaseTransaction> {
-    match db.get_database_backend() {
+pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<LockedTx> {
+    let tx = match db.get_database_backend() {
         DbBackend::Postgres => {
             let tx = db.begin().await?;
             let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            keys.push(AUDIT_LOCK);
             keys.sort_unstable();
             keys.dedup();
-            for key in keys {
-                lock_key(&tx, key).await?;
+            match keys.as_slice() {
+                [] => {}
+                [key] => lock_key(&tx, key).await?,
+                // One round trip for all of them, taken in the order given.
+                _ => {
+                    tx.execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) \
+                         FROM (SELECT key FROM unnest(string_to_array($1, E'\\x1f')) \
+                               WITH ORDINALITY AS keys(key, n) ORDER BY n) AS ordered",
+                        [keys.join("\x1f").into()],
+                    ))
+                    .await?;
+                }
             }
-            Ok(tx)
+            tx
         }
-        _ => Ok(db
-            .begin_with_options(TransactionOptions {
+        _ => {
+            db.begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
-            .await?),
-    }
+            .await?
+        }
+    };
+    Ok(LockedTx {
+        tx,
+        audit: Mutex::new(Vec::new()),
+    })
 }
 
 /// Takes one more key inside a transaction from [`begin_locked`], for a
@@ -53,8 +149,8 @@ pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<Da
 /// destination switched off from inside a payout's transaction).
 ///
 /// The key comes after the sorted ones, so it must be a key whose other
-/// holders take nothing after it but the audit lock, which every holder
-/// already has: then no two transactions wait on each other in a circle.
+/// holders take nothing after it but the audit chain's lock at commit: then
+/// no two transactions wait on each other in a circle.
 /// On SQLite the transaction already holds the only write lock.
 ///
 /// # Errors

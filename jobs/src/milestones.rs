@@ -36,9 +36,9 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::JobContext,
-    db::begin_locked,
+    db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
     outbox::{self, Subject},
@@ -190,8 +190,8 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     }
                     .insert(&tx)
                     .await?;
-                    audit::append(&tx, AuditEntry::system("milestone.hire_reached", "application", app.id,
-                        json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at }))).await?;
+                    tx.audit(AuditEntry::system("milestone.hire_reached", "application", app.id,
+                        json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at })));
                     notify(ctx, &tx, &row).await?;
                     if let Some(referral_id) = referral_id {
                         confirm_hire(ctx, &tx, &app, referral_id, &row).await?;
@@ -242,8 +242,8 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                     }
                     .insert(&tx)
                     .await?;
-                    audit::append(&tx, AuditEntry::system("milestone.probation_armed", "application", app.id,
-                        json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due }))).await?;
+                    tx.audit(AuditEntry::system("milestone.probation_armed", "application", app.id,
+                        json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due })));
                     notify(ctx, &tx, &row).await?;
                     arm = Some((row.id, due));
                     arm_id = Some(row.id);
@@ -274,8 +274,8 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                         a.updated_at = Set(now);
                         let row = a.update(&tx).await?;
                         if moved {
-                            audit::append(&tx, AuditEntry::system("milestone.probation_rearmed", "application", app.id,
-                                json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due }))).await?;
+                            tx.audit(AuditEntry::system("milestone.probation_rearmed", "application", app.id,
+                                json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due })));
                             notify(ctx, &tx, &row).await?;
                         }
                     }
@@ -329,7 +329,7 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
 /// unless a rejection undid it and rejections are not to be told.
 async fn cancel(
     ctx: &JobContext,
-    conn: &impl ConnectionTrait,
+    conn: &LockedTx,
     m: milestone::Model,
     reason: &str,
     rejected: bool,
@@ -343,16 +343,12 @@ async fn cancel(
     if !rejected || ctx.notifications.notify_rejections {
         notify(ctx, conn, &row).await?;
     }
-    audit::append(
-        conn,
-        AuditEntry::system(
-            "milestone.cancelled",
-            "application",
-            application_id,
-            json!({ "milestone_id": id, "reason": reason }),
-        ),
-    )
-    .await?;
+    conn.audit(AuditEntry::system(
+        "milestone.cancelled",
+        "application",
+        application_id,
+        json!({ "milestone_id": id, "reason": reason }),
+    ));
     Ok(())
 }
 
@@ -551,16 +547,12 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
     a.updated_at = Set(now);
     let row = a.update(&tx).await?;
     notify(ctx, &tx, &row).await?;
-    audit::append(
-        &tx,
-        AuditEntry::system(
-            "milestone.probation_completed",
-            "application",
-            application_id,
-            json!({ "milestone_id": milestone_id, "due_at": due }),
-        ),
-    )
-    .await?;
+    tx.audit(AuditEntry::system(
+        "milestone.probation_completed",
+        "application",
+        application_id,
+        json!({ "milestone_id": milestone_id, "due_at": due }),
+    ));
     let send = match referral_id {
         Some(referral_id) => crate::payout::ledger::on_probation(ctx, &tx, referral_id).await?,
         None => Vec::new(),

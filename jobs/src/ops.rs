@@ -21,7 +21,7 @@
 //! # Audit
 //!
 //! Every action (retry, cancel, requeue-dead, replay) is recorded with
-//! [`audit::append`] inside a [`begin_locked`] transaction, with the actor
+//! `LockedTx::audit` inside a [`begin_locked`] transaction, with the actor
 //! and the reason given. The queue is never touched while that transaction
 //! is open: the embedded queue writes to the same SQLite file.
 
@@ -46,7 +46,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::JobContext,
     db::begin_locked,
     error::{Error, Result},
@@ -170,18 +170,14 @@ async fn record(
     data: Value,
 ) -> Result<i64> {
     let tx = begin_locked(&ctx.db, &[format!("ops:{subject_type}:{subject_id}")]).await?;
-    let id = audit::append(
-        &tx,
-        AuditEntry {
-            actor: actor.to_string(),
-            action: action.to_string(),
-            subject_type: subject_type.to_string(),
-            subject_id,
-            data,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    tx.audit(AuditEntry {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject_type: subject_type.to_string(),
+        subject_id,
+        data,
+    });
+    let id = tx.commit_audited().await?[0];
     Ok(id)
 }
 

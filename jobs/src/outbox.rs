@@ -50,9 +50,9 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::JobContext,
-    db::begin_locked,
+    db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
     payout::outbound::{Message, OutboundClient, SendOutcome},
@@ -347,7 +347,7 @@ pub async fn is_disabled(conn: &impl ConnectionTrait, name: &str) -> Result<bool
 /// Database errors.
 pub async fn disable(
     ctx: &JobContext,
-    conn: &impl ConnectionTrait,
+    conn: &LockedTx,
     name: &str,
     reason: &str,
     job_id: Option<&str>,
@@ -360,16 +360,12 @@ pub async fn disable(
         return Ok(());
     }
     switch(conn, name, true, reason).await?;
-    audit::append(
-        conn,
-        AuditEntry::system(
-            "destination.disabled",
-            "destination",
-            name,
-            json!({ "reason": reason, "job_id": job_id }),
-        ),
-    )
-    .await?;
+    conn.audit(AuditEntry::system(
+        "destination.disabled",
+        "destination",
+        name,
+        json!({ "reason": reason, "job_id": job_id }),
+    ));
     if name != destination_name(OutboundChannel::Alert) {
         alert(
             ctx,
@@ -410,17 +406,13 @@ pub async fn enable(ctx: &JobContext, name: &str, actor: &str, reason: &str) -> 
             &format!("re-enabled by {actor}: {reason}"),
         )
         .await?;
-        audit::append(
-            &tx,
-            AuditEntry {
-                actor: actor.to_string(),
-                action: "destination.enabled".into(),
-                subject_type: "destination".into(),
-                subject_id: name.to_string(),
-                data: json!({ "reason": reason }),
-            },
-        )
-        .await?;
+        tx.audit(AuditEntry {
+            actor: actor.to_string(),
+            action: "destination.enabled".into(),
+            subject_type: "destination".into(),
+            subject_id: name.to_string(),
+            data: json!({ "reason": reason }),
+        });
     }
     tx.commit().await?;
     Ok(was_disabled)

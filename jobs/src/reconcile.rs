@@ -48,7 +48,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::JobContext,
     db::begin_locked,
     error::Result,
@@ -244,18 +244,14 @@ async fn checks(
     a.variance_count = Set(variances.len() as i32);
     a.summary = Set(json!(summary).to_string());
     a.update(&tx).await?;
-    audit::append(
-        &tx,
-        AuditEntry {
-            actor: actor.to_string(),
-            action: "reconciliation.completed".into(),
-            subject_type: "reconciliation_run".into(),
-            subject_id: run_row.id.to_string(),
-            data: json!({ "trigger": trigger, "dry_run": dry_run, "variances": variances.len(),
+    tx.audit(AuditEntry {
+        actor: actor.to_string(),
+        action: "reconciliation.completed".into(),
+        subject_type: "reconciliation_run".into(),
+        subject_id: run_row.id.to_string(),
+        data: json!({ "trigger": trigger, "dry_run": dry_run, "variances": variances.len(),
                           "summary": summary }),
-        },
-    )
-    .await?;
+    });
     if !variances.is_empty() {
         let mut kinds: Vec<String> = summary.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         kinds.sort();

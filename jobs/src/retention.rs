@@ -61,7 +61,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     capture::erase_personal_data,
     context::JobContext,
     db::begin_locked,
@@ -155,22 +155,18 @@ pub async fn purge(
 
     if !dry_run {
         let tx = begin_locked(&ctx.db, &[]).await?;
-        audit::append(
-            &tx,
-            AuditEntry {
-                actor: actor.to_string(),
-                action: "retention.purged".into(),
-                subject_type: "retention".into(),
-                subject_id: rfc3339(cutoff),
-                data: json!({
-                    "cutoff": rfc3339(cutoff),
-                    "after_seconds": after.as_secs(),
-                    "candidates": report.candidates.len(),
-                    "inbox_bodies": report.inbox_bodies,
-                }),
-            },
-        )
-        .await?;
+        tx.audit(AuditEntry {
+            actor: actor.to_string(),
+            action: "retention.purged".into(),
+            subject_type: "retention".into(),
+            subject_id: rfc3339(cutoff),
+            data: json!({
+                "cutoff": rfc3339(cutoff),
+                "after_seconds": after.as_secs(),
+                "candidates": report.candidates.len(),
+                "inbox_bodies": report.inbox_bodies,
+            }),
+        });
         tx.commit().await?;
     }
     tracing::info!(
@@ -236,17 +232,13 @@ async fn purge_batch(
         }
         let id = c.id;
         erase_personal_data(&tx, c).await?;
-        audit::append(
-            &tx,
-            AuditEntry {
-                actor: actor.to_string(),
-                action: "retention.candidate_purged".into(),
-                subject_type: "candidate".into(),
-                subject_id: id.to_string(),
-                data: json!({ "cutoff": rfc3339(cutoff) }),
-            },
-        )
-        .await?;
+        tx.audit(AuditEntry {
+            actor: actor.to_string(),
+            action: "retention.candidate_purged".into(),
+            subject_type: "candidate".into(),
+            subject_id: id.to_string(),
+            data: json!({ "cutoff": rfc3339(cutoff) }),
+        });
         purged.push(id);
     }
     tx.commit().await?;

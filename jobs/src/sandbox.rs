@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     payout::outbound::{Destination, Message, SendOutcome},
@@ -84,23 +84,19 @@ impl Recorder {
     /// Database errors.
     pub async fn record(&self, call: Recorded<'_>) -> Result<i64> {
         let tx = begin_locked(&self.db, &[]).await?;
-        let id = audit::append(
-            &tx,
-            AuditEntry::system(
-                RECORDED,
-                call.subject_type,
-                &call.subject_id,
-                json!({
-                    "destination": call.destination,
-                    "method": call.method,
-                    "url": call.url,
-                    "message_id": call.message_id,
-                    "message_type": call.message_type,
-                }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        tx.audit(AuditEntry::system(
+            RECORDED,
+            call.subject_type,
+            &call.subject_id,
+            json!({
+                "destination": call.destination,
+                "method": call.method,
+                "url": call.url,
+                "message_id": call.message_id,
+                "message_type": call.message_type,
+            }),
+        ));
+        let id = tx.commit_audited().await?[0];
         tracing::info!(
             destination = call.destination,
             message_id = call.message_id,

@@ -33,6 +33,7 @@ mod m20261122_000002_create_ledger_tables;
 mod m20261122_000003_create_inbox_table;
 mod m20261122_000004_create_queue_table;
 mod m20261123_000005_create_outbound_tables;
+mod m20261123_000006_audit_lanes;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_inbox_table::Migration),
             Box::new(m20261122_000004_create_queue_table::Migration),
             Box::new(m20261123_000005_create_outbound_tables::Migration),
+            Box::new(m20261123_000006_audit_lanes::Migration),
         ]
     }
 }

@@ -183,6 +183,54 @@ pub async fn spawn_app_with(setup: Setup, configure: impl FnOnce(&mut Settings))
     }
 }
 
+/// An app built exactly as [`spawn_app_with`] builds it (fresh database and
+/// Redis prefix, connected, migrated, job context configured), but never
+/// run: no HTTP, no workers, no schedules. For tests that call `jobs::`
+/// directly and must be the only ones acting: nothing picks up the jobs
+/// their calls enqueue.
+pub struct IdleApp {
+    /// Its shared state; `state.jobs` is the job context to call `jobs::` with.
+    pub state: AppState,
+    /// The settings it was built with.
+    pub settings: Settings,
+    /// Its database; `db.conn` is a pool of its own, apart from the app's.
+    pub db: TestDb,
+    redis_prefix: Option<String>,
+}
+
+/// Builds (never runs) an app on a fresh database for `setup`, with
+/// [`test_settings`] changed by `configure`.
+///
+/// # Panics
+/// If it cannot be built.
+pub async fn idle_app(setup: Setup, configure: impl FnOnce(&mut Settings)) -> IdleApp {
+    let db = fresh_db(setup.db).await;
+    let prefix = (setup.queue == QueueDriver::Redis).then(unique_prefix);
+    let redis = redis_url();
+    let mut settings = test_settings(&db.url, prefix.as_deref().map(|p| (redis.as_str(), p)));
+    configure(&mut settings);
+    let app = Application::build(settings.clone(), Role::Workers, true)
+        .await
+        .unwrap_or_else(|e| panic!("the app could not be built: {e:#}"));
+    IdleApp {
+        state: app.state().clone(),
+        settings,
+        db,
+        redis_prefix: prefix,
+    }
+}
+
+impl IdleApp {
+    /// Closes its pool and deletes its database and Redis keys (best effort).
+    pub async fn cleanup(self) {
+        let _ = self.state.db.close_by_ref().await;
+        self.db.drop_database().await;
+        if let Some(prefix) = self.redis_prefix {
+            delete_redis_prefix(&prefix).await;
+        }
+    }
+}
+
 /// Builds `Application` from `settings` (role `All`, migrating) and runs it.
 /// The caller owns cleaning up what the settings point at.
 ///

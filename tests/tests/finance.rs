@@ -4,8 +4,8 @@
 //!
 //! The ledger is seeded straight through the entities ([`World`]): the
 //! exports read rows, and how the rows came to be is the payout tests'
-//! subject. The audit log is written through `jobs::audit::append`, the one
-//! way the service writes it, so the chain is the real one.
+//! subject. The audit log is written through `LockedTx::audit` and its commit,
+//! the one way the service writes it, so the chain is the real one.
 
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use jobs::{
 use reqwest::StatusCode;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryOrder,
+    QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 use tests::{
@@ -59,17 +59,12 @@ async fn migrated(driver: DbDriver) -> TestDb {
 async fn append_events(db: &DatabaseConnection, n: usize) {
     let tx = begin_locked(db, &[]).await.expect("begin");
     for i in 0..n {
-        audit::append(
-            &tx,
-            AuditEntry::system(
-                "payout.created",
-                "payout",
-                i,
-                json!({ "amount_minor": 100_000 + i, "currency": "EUR", "tranche": "hire" }),
-            ),
-        )
-        .await
-        .expect("append");
+        tx.audit(AuditEntry::system(
+            "payout.created",
+            "payout",
+            i,
+            json!({ "amount_minor": 100_000 + i, "currency": "EUR", "tranche": "hire" }),
+        ));
     }
     tx.commit().await.expect("commit");
 }
@@ -94,6 +89,102 @@ async fn allow_tampering(db: &TestDb) {
             .await
             .expect("disable the append-only trigger");
     }
+}
+
+/// Holds `lanes`' advisory locks on a session of its own, as a transaction
+/// committing on them would, until the returned connection is dropped.
+async fn hold_lanes(db: &TestDb, lanes: impl Iterator<Item = i16>) -> DatabaseConnection {
+    let holder = sea_orm::Database::connect(db.url.as_str())
+        .await
+        .expect("a second connection");
+    for lane in lanes {
+        holder
+            .execute_unprepared(&format!(
+                "SELECT pg_advisory_lock(hashtextextended('audit_events:{lane}', 0))"
+            ))
+            .await
+            .expect("lock a lane");
+    }
+    holder
+}
+
+#[tokio::test]
+async fn a_commit_appends_to_the_lane_no_one_else_is_committing_on() {
+    let db = migrated(DbDriver::Postgres).await;
+    let busy = hold_lanes(&db, (0..audit::LANES).filter(|lane| *lane != 11)).await;
+    append_events(&db.conn, 3).await;
+    let rows = audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::Id)
+        .all(&db.conn)
+        .await
+        .expect("audit rows");
+    assert_eq!(
+        rows.iter().map(|r| r.lane).collect::<Vec<_>>(),
+        [11, 11, 11],
+        "one transaction, one lane: the free one"
+    );
+    assert_eq!(rows[0].prev_hash, GENESIS, "a new lane starts at genesis");
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    assert_eq!(rows[2].prev_hash, rows[1].hash);
+    drop(busy);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn transactions_committing_together_spread_over_lanes_and_every_lane_verifies() {
+    let db = migrated(DbDriver::Postgres).await;
+    // A pool of its own: the test database's is smaller than 16.
+    let mut options = sea_orm::ConnectOptions::new(db.url.as_str());
+    options.max_connections(16).sqlx_logging(false);
+    let pool = sea_orm::Database::connect(options)
+        .await
+        .expect("a pool of 16");
+    let together = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let (conn, together) = (pool.clone(), together.clone());
+            tokio::spawn(async move {
+                let tx = begin_locked(&conn, &[]).await.expect("begin");
+                for step in 0..3 {
+                    tx.audit(AuditEntry::system(
+                        "payout.attempt",
+                        "payout",
+                        writer,
+                        json!({ "step": step }),
+                    ));
+                }
+                // Every writer has its entries recorded before any commits.
+                together.wait().await;
+                tx.commit_audited().await.expect("commit")
+            })
+        })
+        .collect();
+    let mut lanes_used = std::collections::HashSet::new();
+    for writer in writers {
+        let ids = writer.await.expect("writer");
+        let rows: Vec<_> = audit_event::Entity::find()
+            .filter(sea_orm::ColumnTrait::is_in(
+                &audit_event::Column::Id,
+                ids.clone(),
+            ))
+            .order_by_asc(audit_event::Column::Id)
+            .all(&db.conn)
+            .await
+            .expect("the writer's rows");
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows.windows(2)
+                .all(|w| w[1].prev_hash == w[0].hash && w[0].lane == w[1].lane)
+        );
+        lanes_used.insert(rows[0].lane);
+    }
+    assert!(lanes_used.len() > 1, "16 writers at once used one lane");
+    assert_eq!(
+        audit::verify(&db.conn).await.expect("verify"),
+        Verification::Intact { events: 48 }
+    );
+    pool.close().await.expect("close the pool");
+    db.drop_database().await;
 }
 
 async fn an_untouched_chain_verifies(driver: DbDriver) {
@@ -825,6 +916,7 @@ async fn an_export_larger_than_a_page_streams_every_row_in_id_order() {
         assert!(pair[0]["id"].as_i64() < pair[1]["id"].as_i64(), "id order");
     }
     for row in rows {
+        assert_eq!(row["lane"], 0, "SQLite writes one lane");
         assert_eq!(row["prev_hash"], json!(prev), "the chain runs across pages");
         assert!(row["data"].is_object(), "data is JSON, not a string: {row}");
         prev = row["hash"].as_str().expect("hash").to_string();

@@ -12,7 +12,7 @@ use entities::{
     reconciliation_run,
 };
 use jobs::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     payout::rules::{BonusRules, default_rules},
     queue::{JobFilter, JobId, JobState},
 };
@@ -175,17 +175,12 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     m.update(db).await.expect("update");
     for _ in 0..2 {
         let tx = jobs::db::begin_locked(db, &[]).await.expect("tx");
-        audit::append(
-            &tx,
-            AuditEntry::system(
-                "payout.attempt",
-                "payout",
-                c_hire.id,
-                json!({ "state": "delivered", "status_code": 200 }),
-            ),
-        )
-        .await
-        .expect("audit");
+        tx.audit(AuditEntry::system(
+            "payout.attempt",
+            "payout",
+            c_hire.id,
+            json!({ "state": "delivered", "status_code": 200 }),
+        ));
         tx.commit().await.expect("commit");
     }
     // 4. C's probation timer job is cancelled out of the queue.

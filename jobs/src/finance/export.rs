@@ -263,7 +263,9 @@ pub struct AuditRow {
     /// Details: JSON (a string when the stored text is not JSON, which
     /// `audit verify` reports).
     pub data: Value,
-    /// The previous event's hash.
+    /// The chain it belongs to (`prev_hash` links within a lane).
+    pub lane: i16,
+    /// The previous event's hash in its lane.
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
@@ -389,6 +391,7 @@ impl Record for AuditRow {
         "subject_type",
         "subject_id",
         "data",
+        "lane",
         "prev_hash",
         "hash",
     ];
@@ -402,6 +405,7 @@ impl Record for AuditRow {
             self.subject_type.clone(),
             self.subject_id.clone(),
             self.data_text.clone(),
+            self.lane.to_string(),
             self.prev_hash.clone(),
             self.hash.clone(),
         ]
@@ -705,6 +709,7 @@ impl Exporter {
                 // is rather than refusing the whole export.
                 data: serde_json::from_str(&e.data)
                     .unwrap_or_else(|_| Value::String(e.data.clone())),
+                lane: e.lane,
                 prev_hash: e.prev_hash,
                 hash: e.hash,
                 data_text: e.data,
@@ -861,6 +866,7 @@ mod tests {
             subject_type: "payout".into(),
             subject_id: "1".into(),
             data: Value::Null,
+            lane: 0,
             prev_hash: String::new(),
             hash: String::new(),
             data_text: "null".into(),

@@ -47,9 +47,9 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     context::JobContext,
-    db::begin_locked,
+    db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
     outbox::{self, BONUS_DESTINATION, Subject},
@@ -99,11 +99,7 @@ fn sendable(p: &payout::Model) -> bool {
 ///
 /// # Errors
 /// Database errors.
-pub async fn notify(
-    ctx: &JobContext,
-    conn: &impl ConnectionTrait,
-    p: &payout::Model,
-) -> Result<()> {
+pub async fn notify(ctx: &JobContext, conn: &LockedTx, p: &payout::Model) -> Result<()> {
     let referrer = referral::Entity::find_by_id(p.referral_id)
         .one(conn)
         .await?
@@ -143,7 +139,7 @@ pub async fn notify(
 /// Database errors.
 pub async fn on_hire(
     ctx: &JobContext,
-    conn: &impl ConnectionTrait,
+    conn: &LockedTx,
     app: &application::Model,
     referral_id: i64,
     hire_milestone_id: i64,
@@ -151,16 +147,12 @@ pub async fn on_hire(
 ) -> Result<Vec<i64>> {
     let facts = JobFacts::from(app);
     let Some(rule) = ctx.payouts.rules.select(&facts) else {
-        audit::append(
-            conn,
-            AuditEntry::system(
-                "payout.no_rule",
-                "referral",
-                referral_id,
-                json!({ "application_id": app.id, "job_id": app.job_id }),
-            ),
-        )
-        .await?;
+        conn.audit(AuditEntry::system(
+            "payout.no_rule",
+            "referral",
+            referral_id,
+            json!({ "application_id": app.id, "job_id": app.job_id }),
+        ));
         return Ok(Vec::new());
     };
     let referrer_active = referrer_active(conn, referral_id).await?;
@@ -215,18 +207,14 @@ pub async fn on_hire(
         }
         .insert(conn)
         .await?;
-        audit::append(
-            conn,
-            AuditEntry::system(
-                "payout.created",
-                "payout",
-                row.id,
-                json!({ "referral_id": referral_id, "tranche": tranche, "amount_minor": amount,
+        conn.audit(AuditEntry::system(
+            "payout.created",
+            "payout",
+            row.id,
+            json!({ "referral_id": referral_id, "tranche": tranche, "amount_minor": amount,
                     "currency": rule.currency, "state": state, "rule": rule.id,
                     "needs_approval": rule.require_approval }),
-            ),
-        )
-        .await?;
+        ));
         notify(ctx, conn, &row).await?;
         if sendable(&row) {
             ready.push(row.id);
@@ -265,11 +253,7 @@ async fn referrer_active(conn: &impl ConnectionTrait, referral_id: i64) -> Resul
 ///
 /// # Errors
 /// Database errors.
-pub async fn on_probation(
-    ctx: &JobContext,
-    conn: &impl ConnectionTrait,
-    referral_id: i64,
-) -> Result<Vec<i64>> {
+pub async fn on_probation(ctx: &JobContext, conn: &LockedTx, referral_id: i64) -> Result<Vec<i64>> {
     let active = referrer_active(conn, referral_id).await?;
     // The rule of this referral's job decides, as it did at hire.
     let app = match referral::Entity::find_by_id(referral_id).one(conn).await? {
@@ -315,20 +299,16 @@ pub async fn on_probation(
         }
         a.updated_at = Set(Utc::now());
         let row = a.update(conn).await?;
-        audit::append(
-            conn,
-            AuditEntry::system(
-                if eligible {
-                    "payout.eligible"
-                } else {
-                    "payout.ineligible"
-                },
-                "payout",
-                id,
-                json!({ "referral_id": referral_id, "needs_approval": needs_approval }),
-            ),
-        )
-        .await?;
+        conn.audit(AuditEntry::system(
+            if eligible {
+                "payout.eligible"
+            } else {
+                "payout.ineligible"
+            },
+            "payout",
+            id,
+            json!({ "referral_id": referral_id, "needs_approval": needs_approval }),
+        ));
         notify(ctx, conn, &row).await?;
         if sendable(&row) {
             ready.push(id);
@@ -348,7 +328,7 @@ pub async fn on_probation(
 /// probation passes `false`, because the hire tranche was earned.
 pub async fn cancel_pending(
     ctx: &JobContext,
-    conn: &impl ConnectionTrait,
+    conn: &LockedTx,
     referral_id: i64,
     reason: &str,
     rejected: bool,
@@ -381,16 +361,12 @@ pub async fn cancel_pending(
         a.reason = Set(Some(reason.to_string()));
         a.updated_at = Set(Utc::now());
         let row = a.update(conn).await?;
-        audit::append(
-            conn,
-            AuditEntry::system(
-                "payout.cancelled",
-                "payout",
-                id,
-                json!({ "reason": reason }),
-            ),
-        )
-        .await?;
+        conn.audit(AuditEntry::system(
+            "payout.cancelled",
+            "payout",
+            id,
+            json!({ "reason": reason }),
+        ));
         if !rejected || ctx.notifications.notify_rejections {
             notify(ctx, conn, &row).await?;
         }
@@ -604,17 +580,13 @@ async fn ops_transition(
     a.reason = Set(Some(format!("{action} by {actor}: {reason}")));
     a.updated_at = Set(Utc::now());
     let row = a.update(&tx).await?;
-    audit::append(
-        &tx,
-        AuditEntry {
-            actor: actor.to_string(),
-            action: action.to_string(),
-            subject_type: "payout".into(),
-            subject_id: payout_id.to_string(),
-            data: json!({ "from": previous, "to": state, "reason": reason }),
-        },
-    )
-    .await?;
+    tx.audit(AuditEntry {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject_type: "payout".into(),
+        subject_id: payout_id.to_string(),
+        data: json!({ "from": previous, "to": state, "reason": reason }),
+    });
     notify(ctx, &tx, &row).await?;
     tx.commit().await?;
     outbox::kick(ctx).await?;
@@ -679,16 +651,12 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
         a.reason = Set(Some(reason.into()));
         a.updated_at = Set(Utc::now());
         let row = a.update(&tx).await?;
-        audit::append(
-            &tx,
-            AuditEntry::system(
-                "payout.outcome_unknown",
-                "payout",
-                payout_id,
-                json!({ "reason": reason }),
-            ),
-        )
-        .await?;
+        tx.audit(AuditEntry::system(
+            "payout.outcome_unknown",
+            "payout",
+            payout_id,
+            json!({ "reason": reason }),
+        ));
         notify(ctx, &tx, &row).await?;
         outbox::alert(
             ctx,
@@ -819,20 +787,16 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     }
     a.updated_at = Set(Utc::now());
     let row = a.update(&tx).await?;
-    audit::append(
-        &tx,
-        AuditEntry::system(
-            "payout.attempt",
-            "payout",
-            payout_id,
-            json!({
-                "webhook_id": message.id, "attempt": attempt, "status_code": outcome.status(),
-                "duration_ms": duration_ms,
-                "state": state, "reason": reason,
-            }),
-        ),
-    )
-    .await?;
+    tx.audit(AuditEntry::system(
+        "payout.attempt",
+        "payout",
+        payout_id,
+        json!({
+            "webhook_id": message.id, "attempt": attempt, "status_code": outcome.status(),
+            "duration_ms": duration_ms,
+            "state": state, "reason": reason,
+        }),
+    ));
     // A retry waiting is not news to the referrer; every other end is.
     if state != before {
         notify(ctx, &tx, &row).await?;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     identity::CanonicalEmail,
@@ -120,22 +120,18 @@ pub async fn upsert(
             a.updated_at = Set(now);
             a.update(&tx).await?;
             if was_active != rec.active {
-                audit::append(
-                    &tx,
-                    AuditEntry {
-                        actor: actor.to_string(),
-                        action: if rec.active {
-                            "employee.reactivated"
-                        } else {
-                            "employee.deactivated"
-                        }
-                        .into(),
-                        subject_type: "employee".into(),
-                        subject_id: employee_id.clone(),
-                        data: json!({}),
-                    },
-                )
-                .await?;
+                tx.audit(AuditEntry {
+                    actor: actor.to_string(),
+                    action: if rec.active {
+                        "employee.reactivated"
+                    } else {
+                        "employee.deactivated"
+                    }
+                    .into(),
+                    subject_type: "employee".into(),
+                    subject_id: employee_id.clone(),
+                    data: json!({}),
+                });
             }
             Upserted::Updated
         }

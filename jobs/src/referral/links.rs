@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEntry},
+    audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
 };
@@ -144,17 +144,13 @@ pub async fn mint(
     }
     .insert(&tx)
     .await?;
-    audit::append(
-        &tx,
-        AuditEntry {
+    tx.audit(AuditEntry {
             actor: actor.to_string(),
             action: "referral_link.minted".into(),
             subject_type: "referral_link".into(),
             subject_id: row.id.to_string(),
             data: json!({ "employee_id": row.employee_id, "job_id": row.job_id, "expires_at": row.expires_at }),
-        },
-    )
-    .await?;
+        });
     tx.commit().await?;
     Ok(MintedLink {
         url: share_url(careers_base_url, &row.job_id, &token),
@@ -182,17 +178,13 @@ pub async fn revoke(db: &DatabaseConnection, actor: &str, token: &str) -> Result
         let mut active: referral_link::ActiveModel = link.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&tx).await?;
-        audit::append(
-            &tx,
-            AuditEntry {
-                actor: actor.to_string(),
-                action: "referral_link.revoked".into(),
-                subject_type: "referral_link".into(),
-                subject_id: id.to_string(),
-                data: json!({}),
-            },
-        )
-        .await?;
+        tx.audit(AuditEntry {
+            actor: actor.to_string(),
+            action: "referral_link.revoked".into(),
+            subject_type: "referral_link".into(),
+            subject_id: id.to_string(),
+            data: json!({}),
+        });
     }
     tx.commit().await?;
     Ok(())
