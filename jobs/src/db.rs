@@ -113,20 +113,16 @@ pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<Lo
             let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             keys.sort_unstable();
             keys.dedup();
-            match keys.as_slice() {
-                [] => {}
-                [key] => lock_key(&tx, key).await?,
-                // One round trip for all of them, taken in the order given.
-                _ => {
-                    tx.execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) \
-                         FROM (SELECT key FROM unnest(string_to_array($1, E'\\x1f')) \
-                               WITH ORDINALITY AS keys(key, n) ORDER BY n) AS ordered",
-                        [keys.join("\x1f").into()],
-                    ))
-                    .await?;
-                }
+            // One round trip for all of them, taken in the order given.
+            if !keys.is_empty() {
+                tx.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0))) \
+                     FROM (SELECT key FROM unnest(string_to_array($1, E'\\x1f')) \
+                           WITH ORDINALITY AS keys(key, n) ORDER BY n) AS ordered",
+                    [keys.join("\x1f").into()],
+                ))
+                .await?;
             }
             tx
         }

@@ -97,17 +97,22 @@ fn ctx(app: &IdleApp) -> Arc<JobContext> {
     app.state.jobs.clone()
 }
 
-/// Begins a transaction on `db` (the test's own pool) holding `FOR UPDATE`
-/// on the row of `table` whose `column` is `key`.
+/// On a [`forced`] iteration, begins a transaction on `db` (the test's own
+/// pool) holding `FOR UPDATE` on the row of `table` whose `column` is `key`;
+/// on the others, holds nothing.
 ///
 /// # Panics
 /// If there is no such row: holding nothing would race nothing.
 async fn hold(
+    iteration: u64,
     db: &DatabaseConnection,
     table: &str,
     column: &str,
     key: impl Into<sea_orm::Value>,
-) -> DatabaseTransaction {
+) -> Option<DatabaseTransaction> {
+    if !forced(iteration) {
+        return None;
+    }
     let tx = db.begin().await.expect("begin the holder");
     let row = tx
         .query_one_raw(Statement::from_sql_and_values(
@@ -118,7 +123,7 @@ async fn hold(
         .await
         .expect("lock the contested row");
     assert!(row.is_some(), "no {table} row to hold");
-    tx
+    Some(tx)
 }
 
 /// Runs `a` and `b` at once, each on a task of its own. With a `holder`,
@@ -377,11 +382,7 @@ async fn unhire_racing_probation_timer_never_pays() {
     let ctx = ctx(&app);
     let hires = hires(&ctx, 0, ITERATIONS).await;
     for (i, h) in hires.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "milestones", "id", h.probation.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "milestones", "id", h.probation.id).await;
         let (unhired, fired) = race(
             holder,
             unhire(ctx.clone(), h.application_id),
@@ -456,11 +457,7 @@ async fn termination_racing_probation_timer_is_all_or_nothing() {
     let ctx = ctx(&app);
     let hires = hires(&ctx, 0, ITERATIONS).await;
     for (i, h) in hires.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "milestones", "id", h.probation.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "milestones", "id", h.probation.id).await;
         let c = ctx.clone();
         let application_id = h.application_id;
         let (terminated, fired) = race(
@@ -548,11 +545,7 @@ async fn late_attribution_racing_timer_releases_tranche() {
     }
 
     for (i, (ev, probation)) in unattributed.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "milestones", "id", probation.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "milestones", "id", probation.id).await;
         let mut credited = ev.clone();
         credited.credited_employee_id = Some("E-LATE".into());
         let (c1, c2) = (ctx.clone(), ctx.clone());
@@ -622,11 +615,7 @@ async fn rearm_racing_timer_completes_once_or_moves() {
     let hires = hires(&ctx, 0, ITERATIONS).await;
     let start = Utc::now() + chrono::Duration::days(30);
     for (i, h) in hires.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "milestones", "id", h.probation.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "milestones", "id", h.probation.id).await;
         let c = ctx.clone();
         let application_id = h.application_id;
         let (rearmed, fired) = race(
@@ -715,11 +704,7 @@ async fn send_racing_unhire_pays_only_an_uncancelled_tranche() {
     let ctx = ctx(&app);
     let hires = hires(&ctx, 0, ITERATIONS).await;
     for (i, h) in hires.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "payouts", "id", h.hire_payout.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "payouts", "id", h.hire_payout.id).await;
         let c = ctx.clone();
         let payout_id = h.hire_payout.id;
         let (sent, unhired) = race(
@@ -780,11 +765,7 @@ async fn hold_or_approve_racing_cancel_never_revives_a_cancelled_payout() {
     let ctx = ctx(&app);
     let hires = hires(&ctx, 0, ITERATIONS).await;
     for (i, h) in hires.iter().enumerate() {
-        let holder = if forced(i as u64) {
-            Some(hold(&app.db.conn, "payouts", "id", h.hire_payout.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i as u64, &app.db.conn, "payouts", "id", h.hire_payout.id).await;
         let c = ctx.clone();
         let payout_id = h.hire_payout.id;
         let approve = i % 4 >= 2;
@@ -886,11 +867,7 @@ async fn two_deliveries_one_candidate_one_credit() {
         by_phone.job_id = "4099999".into();
         by_phone.credited_employee_id = Some("E-TWO".into());
 
-        let holder = if forced(i) {
-            Some(hold(&app.db.conn, "candidates", "id", c.id).await)
-        } else {
-            None
-        };
+        let holder = hold(i, &app.db.conn, "candidates", "id", c.id).await;
         let (c1, c2) = (ctx.clone(), ctx.clone());
         let (first, second) = race(
             holder,
@@ -988,11 +965,7 @@ async fn merge_racing_capture_leaves_nothing_on_the_merged_away_candidate() {
                 "id": loser_gh, "new_candidate_id": survivor_gh } } }),
         )
         .await;
-        let holder = if forced(i) {
-            Some(hold(&app.db.conn, "candidates", "id", loser_id).await)
-        } else {
-            None
-        };
+        let holder = hold(i, &app.db.conn, "candidates", "id", loser_id).await;
         let c = ctx.clone();
         let (merged, captured) = race(holder, process(ctx.clone(), merge), async move {
             jobs::capture::capture_application(&c, &again).await
@@ -1057,11 +1030,7 @@ async fn anonymize_racing_capture_never_refills_personal_data() {
                 "payload": { "candidate_id": gh, "anonymized_fields": ["full_name"] } }),
         )
         .await;
-        let holder = if forced(i) {
-            Some(hold(&app.db.conn, "candidates", "id", id).await)
-        } else {
-            None
-        };
+        let holder = hold(i, &app.db.conn, "candidates", "id", id).await;
         let c = ctx.clone();
         let (erased, captured) = race(holder, process(ctx.clone(), erase), async move {
             jobs::capture::capture_application(&c, &again).await
@@ -1135,32 +1104,23 @@ async fn two_410s_one_disable() {
     for i in 0..ITERATIONS {
         let mut messages = Vec::new();
         for _ in 0..2 {
-            let m = outbound_message::ActiveModel {
-                channel: Set(OutboundChannel::StatusSync),
-                webhook_id: Set(format!("msg_{}", ulid::Ulid::generate())),
-                event_type: Set("referral.status_changed".into()),
-                data: Set("{}".into()),
-                subject_type: Set(None),
-                subject_id: Set(None),
-                state: Set(OutboundState::Pending),
-                attempts: Set(0),
-                job_id: Set(None),
-                last_status_code: Set(None),
-                last_error: Set(None),
-                created_at: Set(Utc::now()),
-                delivered_at: Set(None),
-                ..Default::default()
-            }
-            .insert(db)
+            let m = jobs::outbox::stage(
+                &ctx,
+                db,
+                OutboundChannel::StatusSync,
+                "referral.status_changed",
+                jobs::outbox::Subject {
+                    kind: "referral",
+                    id: None,
+                },
+                Value::Object(Default::default()),
+            )
             .await
-            .expect("insert a message");
-            messages.push(m.id);
+            .expect("stage a message")
+            .expect("status sync is configured");
+            messages.push(m);
         }
-        let holder = if forced(i) {
-            Some(hold(&app.db.conn, "outbound_destinations", "name", name).await)
-        } else {
-            None
-        };
+        let holder = hold(i, &app.db.conn, "outbound_destinations", "name", name).await;
         let (c1, c2) = (ctx.clone(), ctx.clone());
         let (a, b) = (messages[0], messages[1]);
         let (first, second) = race(
@@ -1277,11 +1237,14 @@ async fn concurrent_revoke_audits_once() {
         )
         .await
         .expect("mint");
-        let holder = if forced(i) {
-            Some(hold(&app.db.conn, "referral_links", "token", link.token.clone()).await)
-        } else {
-            None
-        };
+        let holder = hold(
+            i,
+            &app.db.conn,
+            "referral_links",
+            "token",
+            link.token.clone(),
+        )
+        .await;
         let (d1, d2) = (db.clone(), db.clone());
         let (t1, t2) = (link.token.clone(), link.token.clone());
         let (first, second) = race(
