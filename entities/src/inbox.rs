@@ -1,10 +1,10 @@
 //! `inbox`: every webhook delivery the service received, kept before any
 //! processing.
 //!
-//! The worker's HTTP layer inserts the row first (unique on
-//! `(source, delivery_id)`, so a redelivery is detected by the insert itself),
-//! then verifies and enqueues; the ingestion job (in `jobs`) marks it processed
-//! or ignored. Ops use it to replay or explain deliveries.
+//! The worker's HTTP layer verifies a delivery, inserts its row (unique on
+//! `(source, delivery_id)`, so a redelivery is detected by the insert itself)
+//! and enqueues its job; the ingestion job (in `jobs`) marks it processed or
+//! ignored. Ops use it to replay or explain deliveries.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -2190,7 +2190,7 @@ pub async fn replay(
         }
     };
     let receipt = crate::inbox::receive(
-        &ctx.db,
+        &crate::inbox::InboxWriter::direct(ctx.db.clone()),
         &ctx.queue,
         &ctx.retry,
         Delivery {

@@ -12,14 +12,20 @@
 //! so a Lever body that is not JSON carries no signature and is refused as
 //! unauthenticated (401), not as malformed (400).
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
 use entities::inbox::InboxStatus;
+use jobs::{
+    inbox::{self, Delivery},
+    intake::Source,
+    queue::JobId,
+};
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tests::{
-    app::Setup,
+    app::{Setup, idle_app},
     fixtures::{
         self, CAREERS_SITE_SECRET, CareersApplication, GreenhouseApplication,
         OTHER_CAREERS_SITE_SECRET, accepted, applications, candidates, careers_site_headers,
@@ -48,7 +54,110 @@ both_setups!(
     repeated_deliveries_answer_200_and_change_nothing,
     concurrent_copies_of_one_delivery_are_accepted_once,
     many_deliveries_at_once_all_end_processed,
+    deliveries_stored_together_each_get_the_row_they_are_told,
 );
+
+/// One careers-site delivery `id`, its body naming it.
+fn delivery(id: &str) -> Delivery {
+    Delivery {
+        source: Source::CareersSite,
+        delivery_id: id.to_string(),
+        event: Some("application.submitted".into()),
+        body: format!("{{\"delivery\":\"{id}\"}}").into_bytes(),
+    }
+}
+
+/// Two hundred deliveries handed to the inbox at once, fifty of them twice
+/// (the inbox writer puts deliveries arriving together in one statement):
+/// each is stored once, every caller is told the row that holds its own
+/// delivery and body, the second copy of a delivery is answered as a
+/// duplicate of that row, and every row's job is in the queue.
+async fn deliveries_stored_together_each_get_the_row_they_are_told(setup: Setup) {
+    let app = idle_app(setup, |_| {}).await;
+    let s = &app.state;
+    let ids: Vec<String> = (0..200)
+        .chain(0..50)
+        .map(|i| format!("msg_together_{i}"))
+        .collect();
+    let receipts = futures::future::join_all(
+        ids.iter()
+            .map(|id| inbox::receive(&s.inbox, &s.queue, &s.retry, delivery(id))),
+    )
+    .await;
+    let rows: HashMap<i64, entities::inbox::Model> = entities::inbox::Entity::find()
+        .all(&s.db)
+        .await
+        .expect("inbox rows")
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+    assert_eq!(rows.len(), 200, "one row per distinct delivery");
+    let mut accepted = HashMap::new();
+    for (id, receipt) in ids.iter().zip(receipts) {
+        let receipt = receipt.unwrap_or_else(|e| panic!("{id} was not stored: {e}"));
+        let row = &rows[&receipt.inbox_id];
+        assert_eq!(&row.delivery_id, id, "{id} was told another delivery's row");
+        assert_eq!(row.raw_body, Some(delivery(id).body), "{id}");
+        assert_eq!(row.status, InboxStatus::Enqueued, "{id}");
+        assert_eq!(row.job_id, receipt.job_id, "{id}");
+        if !receipt.duplicate {
+            assert_eq!(
+                accepted.insert(id.clone(), row.id),
+                None,
+                "{id} accepted twice"
+            );
+        }
+    }
+    assert_eq!(accepted.len(), 200, "every delivery accepted once");
+    for row in rows.values() {
+        let job = JobId::parse(row.job_id.as_deref().expect("a job id")).expect("a job id");
+        assert!(
+            s.queue.get(&job).await.expect("queue").is_some(),
+            "row {} names job {job:?}, which the queue does not hold",
+            row.id
+        );
+    }
+    app.cleanup().await;
+}
+
+/// A delivery the database refuses (PostgreSQL stores no NUL in text)
+/// fails on its own: the deliveries that were stored in the same moment,
+/// and so perhaps in the same statement, are stored and accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_the_database_refuses_fails_alone() {
+    let app = idle_app(Setup::REDIS_POSTGRES, |_| {}).await;
+    let s = &app.state;
+    for round in 0..5 {
+        let ids: Vec<String> = (0..40)
+            .map(|i| {
+                if i == 20 {
+                    format!("msg_refused_{round}_\0")
+                } else {
+                    format!("msg_fine_{round}_{i}")
+                }
+            })
+            .collect();
+        let receipts = futures::future::join_all(
+            ids.iter()
+                .map(|id| inbox::receive(&s.inbox, &s.queue, &s.retry, delivery(id))),
+        )
+        .await;
+        for (id, receipt) in ids.iter().zip(receipts) {
+            if id.contains('\0') {
+                assert!(receipt.is_err(), "round {round}: {id} was stored");
+            } else {
+                let receipt = receipt.unwrap_or_else(|e| panic!("round {round}: {id}: {e}"));
+                assert!(!receipt.duplicate, "round {round}: {id}");
+            }
+        }
+    }
+    let stored = entities::inbox::Entity::find()
+        .all(&s.db)
+        .await
+        .expect("inbox rows");
+    assert_eq!(stored.len(), 5 * 39);
+    app.cleanup().await;
+}
 
 fn careers_cases() -> Vec<Case> {
     let sample = payload(fixtures::CAREERS_SITE_SAMPLE);

@@ -333,19 +333,20 @@ async fn a_resent_delivery_whose_job_never_reached_the_queue_is_enqueued() {
     db.migrate().await.expect("migrate");
     let q = TestQueue::new(Driver::Redis).await;
     let retry = RetryPolicies::default();
+    let inbox = jobs::inbox::InboxWriter::spawn(db.conn.clone());
     let delivery = || Delivery {
         source: Source::CareersSite,
         delivery_id: "msg_lost_job".into(),
         event: Some("application.submitted".into()),
         body: b"{}".to_vec(),
     };
-    let first = receive(&db.conn, &q.store, &retry, delivery())
+    let first = receive(&inbox, &q.store, &retry, delivery())
         .await
         .expect("stored");
     assert!(!first.duplicate);
     let job_id = jobs::queue::JobId::parse(first.job_id.as_deref().expect("a job")).expect("id");
     assert!(q.store.get(&job_id).await.expect("get").is_some());
-    let again = receive(&db.conn, &q.store, &retry, delivery())
+    let again = receive(&inbox, &q.store, &retry, delivery())
         .await
         .expect("stored");
     assert!(
@@ -365,7 +366,7 @@ async fn a_resent_delivery_whose_job_never_reached_the_queue_is_enqueued() {
         .query_async(&mut conn)
         .await
         .expect("del");
-    let retried = receive(&db.conn, &q.store, &retry, delivery())
+    let retried = receive(&inbox, &q.store, &retry, delivery())
         .await
         .expect("stored");
     assert!(!retried.duplicate, "the retry enqueued the job");

@@ -200,6 +200,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The job queue.
     pub queue: QueueStore,
+    /// Where webhook deliveries are stored: several arriving together
+    /// share a statement and a commit (see [`jobs::inbox::InboxWriter`]).
+    pub inbox: jobs::inbox::InboxWriter,
     /// Retry policies, for enqueueing jobs with the right attempt budget.
     pub retry: RetryPolicies,
     /// The settings the process started with.
@@ -396,6 +399,7 @@ impl Application {
                 retry.clone(),
                 Default::default(),
             )),
+            inbox: jobs::inbox::InboxWriter::spawn(db.clone()),
             db,
             queue,
             retry,
@@ -486,6 +490,8 @@ pub async fn connect_job_context(settings: &Settings) -> anyhow::Result<Arc<JobC
             retry.clone(),
             Default::default(),
         )),
+        // No HTTP intake here: nothing to batch.
+        inbox: jobs::inbox::InboxWriter::direct(db.clone()),
         db,
         queue,
         retry,

@@ -731,7 +731,7 @@ async fn inbox(
                             let t = Instant::now();
                             match variant {
                                 Variant::Current => {
-                                    jobs::inbox::receive(&state.db, &state.queue, &state.retry, d)
+                                    jobs::inbox::receive(&state.inbox, &state.queue, &state.retry, d)
                                         .await?;
                                 }
                                 Variant::Merged => receive_merged(&state, d).await?,

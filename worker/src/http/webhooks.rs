@@ -173,7 +173,7 @@ async fn intake(
         Err(e) => return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await),
     };
     let receipt = inbox::receive(
-        &state.db,
+        &state.inbox,
         &state.queue,
         &state.retry,
         Delivery {
