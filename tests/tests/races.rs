@@ -179,6 +179,58 @@ async fn referrer(db: &DatabaseConnection, employee_id: &str) {
     .expect("insert an employee");
 }
 
+/// A candidate already on record with `email` and `phone`.
+async fn known_candidate(db: &DatabaseConnection, email: &str, phone: &str) -> candidate::Model {
+    let now = Utc::now();
+    candidate::ActiveModel {
+        email_raw: Set(Some(email.into())),
+        email_canonical: Set(Some(
+            CanonicalEmail::parse(email)
+                .expect("an email")
+                .as_str()
+                .into(),
+        )),
+        phone_raw: Set(Some(phone.into())),
+        phone_e164: Set(Some(
+            E164::parse(phone, &[]).expect("a phone").as_str().into(),
+        )),
+        first_name: Set("Known".into()),
+        last_name: Set(None),
+        merged_into_id: Set(None),
+        anonymized_at: Set(None),
+        is_test: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("insert a candidate")
+}
+
+/// Captures `a` and `b` at once; on a [`forced`] iteration both start
+/// while candidate `candidate_id`'s row is held.
+async fn capture_both(
+    app: &IdleApp,
+    iteration: u64,
+    candidate_id: i64,
+    a: ApplicationEvent,
+    b: ApplicationEvent,
+) -> (jobs::capture::Captured, jobs::capture::Captured) {
+    let holder = hold(iteration, &app.db.conn, "candidates", "id", candidate_id).await;
+    let (c1, c2) = (ctx(app), ctx(app));
+    let (first, second) = race(
+        holder,
+        async move { jobs::capture::capture_application(&c1, &a).await },
+        async move { jobs::capture::capture_application(&c2, &b).await },
+    )
+    .await;
+    (
+        first.expect("capture the first application"),
+        second.expect("capture the second application"),
+    )
+}
+
 /// A Greenhouse `new_candidate_application` for application `n` of
 /// Greenhouse candidate `n`, active, applied now, with no contact details
 /// and no referral: tests fill in what they need.
@@ -833,31 +885,7 @@ async fn two_deliveries_one_candidate_one_credit() {
     for i in 0..ITERATIONS {
         let email = format!("twice{i}@example.org");
         let phone = format!("+49 30 {}", 4_812_637 + i * 13);
-        let now = Utc::now();
-        let c = candidate::ActiveModel {
-            email_raw: Set(Some(email.clone())),
-            email_canonical: Set(Some(
-                CanonicalEmail::parse(&email)
-                    .expect("an email")
-                    .as_str()
-                    .into(),
-            )),
-            phone_raw: Set(Some(phone.clone())),
-            phone_e164: Set(Some(
-                E164::parse(&phone, &[]).expect("a phone").as_str().into(),
-            )),
-            first_name: Set("Twice".into()),
-            last_name: Set(None),
-            merged_into_id: Set(None),
-            anonymized_at: Set(None),
-            is_test: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(db)
-        .await
-        .expect("insert a candidate");
+        let c = known_candidate(db, &email, &phone).await;
 
         let mut by_email = greenhouse_event(2 * i);
         by_email.email = Some(email);
@@ -867,18 +895,7 @@ async fn two_deliveries_one_candidate_one_credit() {
         by_phone.job_id = "4099999".into();
         by_phone.credited_employee_id = Some("E-TWO".into());
 
-        let holder = hold(i, &app.db.conn, "candidates", "id", c.id).await;
-        let (c1, c2) = (ctx.clone(), ctx.clone());
-        let (first, second) = race(
-            holder,
-            async move { jobs::capture::capture_application(&c1, &by_email).await },
-            async move { jobs::capture::capture_application(&c2, &by_phone).await },
-        )
-        .await;
-        let (first, second) = (
-            first.expect("capture by email"),
-            second.expect("capture by phone"),
-        );
+        let (first, second) = capture_both(&app, i, c.id, by_email, by_phone).await;
         assert_eq!(first.candidate_id, c.id, "found by its email");
         assert_eq!(second.candidate_id, c.id, "found by its phone");
         candidates.push(c.id);
@@ -896,6 +913,79 @@ async fn two_deliveries_one_candidate_one_credit() {
             credited, 1,
             "candidate {id}: first referral wins, exactly one credit: {of:#?}"
         );
+    }
+    assert_chain_intact(db).await;
+    app.cleanup().await;
+}
+
+/// T7b (P3c). A careers-site submission carrying a referral link and its
+/// ATS twin (the same person's Greenhouse application to the same job) are
+/// captured at once. They reach the candidate through different keys (the
+/// submission its email, the ATS application its phone), so only the
+/// candidate's row lock orders them. Unfixed, each misses the other's
+/// uncommitted application: the submission finds no ATS application to
+/// move its referral to, the ATS capture no submission to adopt from, and
+/// the referral stays on the submission. Fixed, whichever commits second
+/// sees the first, and the referral ends on the ATS application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submission_and_ats_twin_at_once_the_referral_ends_on_the_ats_application() {
+    let app = world(|_| {}).await;
+    let ctx = ctx(&app);
+    let db = &ctx.db;
+    referrer(db, "E-LINK").await;
+    let mut twins = Vec::new();
+    for i in 0..ITERATIONS {
+        let email = format!("twin{i}@example.org");
+        let phone = format!("+49 30 {}", 5_812_637 + i * 13);
+        let c = known_candidate(db, &email, &phone).await;
+        let link = jobs::referral::links::mint(
+            db,
+            OPS,
+            "E-LINK",
+            JOB,
+            Duration::from_secs(86_400),
+            "https://careers.acme-example.com",
+        )
+        .await
+        .expect("mint");
+
+        let mut submission = greenhouse_event(i);
+        submission.source = Source::CareersSite;
+        submission.event = "application.submitted".into();
+        submission.ats = "careers_site".into();
+        submission.ats_candidate_id = None;
+        submission.ats_application_id = format!("sub_twin_{i}");
+        submission.email = Some(email);
+        submission.referral_token = Some(link.token.clone());
+        let mut twin = greenhouse_event(i);
+        twin.phone = Some(phone);
+
+        let (sub, ats) = capture_both(&app, i, c.id, submission, twin).await;
+        assert_eq!(sub.candidate_id, c.id, "the submission found by its email");
+        assert_eq!(
+            ats.candidate_id, c.id,
+            "the ATS application found by its phone"
+        );
+        twins.push((c.id, ats.application_id));
+    }
+
+    let referrals = all::<referral::Entity>(db).await;
+    for (candidate_id, ats_application_id) in twins {
+        let of: Vec<_> = referrals
+            .iter()
+            .filter(|r| r.candidate_id == candidate_id)
+            .collect();
+        assert_eq!(
+            of.len(),
+            1,
+            "candidate {candidate_id}: one referral: {of:#?}"
+        );
+        assert_eq!(
+            of[0].application_id,
+            Some(ats_application_id),
+            "candidate {candidate_id}: the referral ends on the ATS application: {of:#?}"
+        );
+        assert_eq!(of[0].state, ReferralState::Credited, "{of:#?}");
     }
     assert_chain_intact(db).await;
     app.cleanup().await;
