@@ -257,6 +257,16 @@ pub async fn capture_application_marked(
 
     let mut written = Vec::new();
     for (employee_id, source, token) in claims {
+        // A candidate created by this transaction has, so far, only the
+        // application upserted above and the referrals written in this
+        // loop: until one is written, there is nothing on record to read.
+        // (Other transactions cannot have referenced a row they cannot
+        // see.) This spares a new candidate's capture three reads.
+        let on_record = if new_candidate && written.is_empty() {
+            OnRecord::Nothing
+        } else {
+            OnRecord::Read
+        };
         if let Some(r) = decide_and_store(
             ctx,
             &tx,
@@ -267,6 +277,7 @@ pub async fn capture_application_marked(
             token,
             ev.applied_at,
             is_test,
+            on_record,
         )
         .await?
         {
@@ -275,9 +286,11 @@ pub async fn capture_application_marked(
     }
     // The submission may be processed after the ATS application it became
     // (deliveries run concurrently and are retried): its referrals then go
-    // to that application now, as they would have had it come first.
+    // to that application now, as they would have had it come first. A
+    // candidate created by this transaction has no other application.
     let mut late = None;
     if ats == Ats::CareersSite
+        && !new_candidate
         && let Some(ats_app) = application::Entity::find()
             .filter(application::Column::CandidateId.eq(cand.id))
             .filter(application::Column::JobId.eq(&app.job_id))
@@ -624,6 +637,17 @@ async fn candidate_facts(
     })
 }
 
+/// What [`decide_and_store`] may assume about the candidate's earlier
+/// applications and referrals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnRecord {
+    /// Read them.
+    Read,
+    /// There are none: the candidate was created by this transaction and
+    /// no referral has been written for it yet.
+    Nothing,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn decide_and_store(
     ctx: &JobContext,
@@ -635,15 +659,18 @@ async fn decide_and_store(
     token: Option<String>,
     referred_at: DateTime<Utc>,
     is_test: bool,
+    on_record: OnRecord,
 ) -> Result<Option<(i64, ReferralState)>> {
     // A re-delivery of the same facts: nothing new.
-    let already = referral::Entity::find()
-        .filter(referral::Column::CandidateId.eq(cand.id))
-        .filter(referral::Column::EmployeeId.eq(employee_id))
-        .filter(referral::Column::ApplicationId.eq(app.id))
-        .one(tx)
-        .await?;
-    if already.is_some() {
+    if on_record == OnRecord::Read
+        && referral::Entity::find()
+            .filter(referral::Column::CandidateId.eq(cand.id))
+            .filter(referral::Column::EmployeeId.eq(employee_id))
+            .filter(referral::Column::ApplicationId.eq(app.id))
+            .one(tx)
+            .await?
+            .is_some()
+    {
         return Ok(None);
     }
     let referrer = employee::Entity::find()
@@ -655,7 +682,14 @@ async fn decide_and_store(
             email_canonical: e.email_canonical,
             active: e.active,
         });
-    let facts = candidate_facts(tx, cand, app).await?;
+    let facts = match on_record {
+        OnRecord::Read => candidate_facts(tx, cand, app).await?,
+        OnRecord::Nothing => CandidateFacts {
+            email_canonical: cand.email_canonical.clone(),
+            unreferred_applications: Vec::new(),
+            credits: Vec::new(),
+        },
+    };
     let verdict = attribution::decide(
         employee_id,
         referrer.as_ref(),
