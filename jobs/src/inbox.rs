@@ -212,16 +212,11 @@ impl InboxWriter {
         }
     }
 
-    /// The database the rows go to.
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Inserts `row`; `None` when its `(source, delivery_id)` is stored
     /// already.
     async fn insert(&self, row: NewRow) -> Result<Option<i64>> {
         let Some(to_writer) = &self.to_writer else {
-            return Ok(insert_rows(&self.db, &[&row]).await?[0]);
+            return Ok(insert_one(&self.db, &row).await?);
         };
         let (reply, answer) = oneshot::channel();
         let gone =
@@ -276,12 +271,21 @@ async fn write_batch(db: &DatabaseConnection, batch: Vec<Pending>) {
             // so an outage fails them together rather than one by one).
             tracing::warn!(rows = batch.len(), error = %e, "inbox batch refused; inserting its rows one by one");
             futures::future::join_all(batch.into_iter().map(|pending| async move {
-                let id = insert_rows(db, &[&pending.row]).await.map(|ids| ids[0]);
+                let id = insert_one(db, &pending.row).await;
                 let _ = pending.reply.send(id);
             }))
             .await;
         }
     }
+}
+
+/// Inserts one row: its new id, or `None` when its `(source, delivery_id)`
+/// was stored already.
+async fn insert_one(
+    db: &DatabaseConnection,
+    row: &NewRow,
+) -> std::result::Result<Option<i64>, sea_orm::DbErr> {
+    Ok(insert_rows(db, &[row]).await?.pop().flatten())
 }
 
 /// Inserts `rows` in one statement: for each, its new id, or `None` when
@@ -296,7 +300,7 @@ async fn insert_rows(
         ConnectionTrait, DbErr,
         sea_query::{OnConflict, Query},
     };
-    use std::collections::HashMap;
+    use std::collections::{HashMap, hash_map::Entry};
 
     // The first copy of a key goes in; later copies in the same batch are
     // repeats, answered as such (PostgreSQL would skip them too, but which
@@ -315,10 +319,10 @@ async fn insert_rows(
         C::HttpStatus,
     ]);
     for (i, row) in rows.iter().enumerate() {
-        if first.contains_key(&(row.source, row.delivery_id.as_str())) {
+        let Entry::Vacant(slot) = first.entry((row.source, row.delivery_id.as_str())) else {
             continue;
-        }
-        first.insert((row.source, row.delivery_id.as_str()), i);
+        };
+        slot.insert(i);
         insert
             .values([
                 row.source.to_value().into(),
