@@ -159,34 +159,39 @@ async fn take_lane(conn: &impl ConnectionTrait) -> Result<(i16, Option<String>)>
     }
     let start = rand::random_range(0..LANES);
     // No ORDER BY: the rows come in series order and LIMIT stops the scan at
-    // the first lane whose try-lock succeeds, so no other lane is taken. The
-    // last hash is read in the same round trip, once the lane is held.
+    // the first lane whose try-lock succeeds, so no other lane is taken.
     let free = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            format!(
-                "SELECT lane, {LAST_HASH} FROM \
-                   (SELECT ((g + $1) % $2)::int2 AS lane \
-                    FROM generate_series(0, $2 - 1) AS g) AS lanes \
-                 WHERE pg_try_advisory_xact_lock(hashtextextended('audit_events:' || lane, 0)) \
-                 LIMIT 1"
-            ),
+            "SELECT lane FROM \
+               (SELECT ((g + $1) % $2)::int2 AS lane \
+                FROM generate_series(0, $2 - 1) AS g) AS lanes \
+             WHERE pg_try_advisory_xact_lock(hashtextextended('audit_events:' || lane, 0)) \
+             LIMIT 1",
             [i32::from(start).into(), i32::from(LANES).into()],
         ))
         .await?;
-    if let Some(row) = free {
-        return Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
-    }
-    lock_key(conn, &format!("audit_events:{start}")).await?;
+    let lane = match free {
+        Some(row) => row.try_get_by_index(0)?,
+        None => {
+            lock_key(conn, &format!("audit_events:{start}")).await?;
+            start
+        }
+    };
+    // The last hash is read by a statement of its own, after the lock is
+    // held: under READ COMMITTED a statement sees the data as of its start,
+    // so a read in the locking statement could miss a row committed on the
+    // lane between that start and the lock, and fork the chain (seen once
+    // in CI as a lane row chained to genesis).
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!("SELECT {LAST_HASH} FROM (SELECT $1::int2 AS lane) AS lanes"),
-            [start.into()],
+            [lane.into()],
         ))
         .await?;
     Ok((
-        start,
+        lane,
         row.map(|r| r.try_get_by_index(0)).transpose()?.flatten(),
     ))
 }
