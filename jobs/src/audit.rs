@@ -115,48 +115,129 @@ pub(crate) async fn append_all(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let (lane, last_hash) = take_lane(conn).await?;
-    let mut prev_hash = last_hash.unwrap_or_else(|| GENESIS.to_string());
     // Microseconds: what both SQLite and PostgreSQL store exactly, so a
     // verifier recomputes the same text from the stored row.
     let occurred_at = Utc::now().trunc_subsecs(6);
+    let mut entries = entries.into_iter();
     let mut ids = Vec::with_capacity(entries.len());
+    let (lane, mut prev_hash) = if conn.get_database_backend() == DbBackend::Postgres {
+        let lane = take_lane(conn).await?;
+        let Some(first) = entries.next() else {
+            return Ok(ids);
+        };
+        let (id, hash) = insert_chained(conn, lane, occurred_at, first).await?;
+        ids.push(id);
+        (lane, hash)
+    } else {
+        (0, last_hash(conn, 0).await?)
+    };
     for entry in entries {
         let hash = sha256_hex(&canonical(&prev_hash, occurred_at, &entry));
-        let row = audit_event::ActiveModel {
-            occurred_at: Set(occurred_at),
-            actor: Set(entry.actor),
-            action: Set(entry.action),
-            subject_type: Set(entry.subject_type),
-            subject_id: Set(entry.subject_id),
-            data: Set(entry.data.to_string()),
-            prev_hash: Set(prev_hash),
-            hash: Set(hash.clone()),
-            lane: Set(lane),
-            ..Default::default()
-        }
-        .insert(conn)
-        .await?;
-        ids.push(row.id);
+        ids.push(insert_row(conn, lane, occurred_at, entry, prev_hash, hash.clone()).await?);
         prev_hash = hash;
     }
     Ok(ids)
 }
 
-/// Locks a lane for the rest of the transaction; returns it with the hash
-/// of its newest row, if it has one.
-async fn take_lane(conn: &impl ConnectionTrait) -> Result<(i16, Option<String>)> {
-    const LAST_HASH: &str = "(SELECT hash FROM audit_events WHERE lane = lanes.lane \
-                              ORDER BY id DESC LIMIT 1)";
-    if conn.get_database_backend() != DbBackend::Postgres {
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
-                format!("SELECT 0 AS lane, {LAST_HASH} FROM (SELECT 0 AS lane) AS lanes"),
-            ))
-            .await?;
-        return Ok((0, row.map(|r| r.try_get_by_index(1)).transpose()?.flatten()));
+async fn insert_row(
+    conn: &impl ConnectionTrait,
+    lane: i16,
+    occurred_at: DateTime<Utc>,
+    entry: AuditEntry,
+    prev_hash: String,
+    hash: String,
+) -> Result<i64> {
+    let row = audit_event::ActiveModel {
+        occurred_at: Set(occurred_at),
+        actor: Set(entry.actor),
+        action: Set(entry.action),
+        subject_type: Set(entry.subject_type),
+        subject_id: Set(entry.subject_id),
+        data: Set(entry.data.to_string()),
+        prev_hash: Set(prev_hash),
+        hash: Set(hash),
+        lane: Set(lane),
+        ..Default::default()
     }
+    .insert(conn)
+    .await?;
+    Ok(row.id)
+}
+
+/// The hash of `lane`'s newest row, or [`GENESIS`] for an empty lane.
+async fn last_hash(conn: &impl ConnectionTrait, lane: i16) -> Result<String> {
+    let hash: Option<String> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Hash)
+        .filter(audit_event::Column::Lane.eq(lane))
+        .order_by_desc(audit_event::Column::Id)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(hash.unwrap_or_else(|| GENESIS.to_string()))
+}
+
+/// Inserts `entry` as the next row of `lane` (whose lock the transaction
+/// holds) in one statement that reads the lane's last hash and hashes the
+/// row with it, PostgreSQL's `sha256` over the same canonical text
+/// [`canonical`] makes. Returns the row's id and hash.
+///
+/// The read is inside the `INSERT`, a statement that starts after the lane's
+/// lock is held: under READ COMMITTED a statement sees the data as of its
+/// start, so a read in the locking statement itself could miss a row
+/// committed on the lane between that start and the lock, and fork the chain
+/// (seen once in CI as a lane row chained to genesis). One statement rather
+/// than a read and an insert spares every audited commit a round trip.
+async fn insert_chained(
+    conn: &impl ConnectionTrait,
+    lane: i16,
+    occurred_at: DateTime<Utc>,
+    entry: AuditEntry,
+) -> Result<(i64, String)> {
+    // The canonical text around the previous hash: made with a random
+    // stand-in for it, split where the stand-in is. Should the entry itself
+    // contain the stand-in (2^-256), the split is ambiguous and the row is
+    // chained by a read and an insert instead.
+    let stand_in = hex::encode(rand::random::<[u8; 32]>());
+    let text = canonical(&stand_in, occurred_at, &entry);
+    let mut parts = text.split(stand_in.as_str());
+    let (Some(before), Some(after), None) = (parts.next(), parts.next(), parts.next()) else {
+        let prev_hash = last_hash(conn, lane).await?;
+        let hash = sha256_hex(&canonical(&prev_hash, occurred_at, &entry));
+        let id = insert_row(conn, lane, occurred_at, entry, prev_hash, hash.clone()).await?;
+        return Ok((id, hash));
+    };
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO audit_events \
+                   (occurred_at, actor, action, subject_type, subject_id, data, prev_hash, hash, lane) \
+                 SELECT $2, $3, $4, $5, $6, $7, p.prev, \
+                        encode(sha256($8 || convert_to(p.prev, 'UTF8') || $9), 'hex'), $1 \
+                 FROM (SELECT coalesce((SELECT hash FROM audit_events WHERE lane = $1 \
+                                        ORDER BY id DESC LIMIT 1), $10) AS prev) AS p \
+                 RETURNING id, hash",
+            [
+                lane.into(),
+                occurred_at.into(),
+                entry.actor.into(),
+                entry.action.into(),
+                entry.subject_type.into(),
+                entry.subject_id.into(),
+                entry.data.to_string().into(),
+                before.as_bytes().to_vec().into(),
+                after.as_bytes().to_vec().into(),
+                GENESIS.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| crate::Error::Corrupt("an audit insert returned no row".into()))?;
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+}
+
+/// Locks a lane for the rest of the transaction (PostgreSQL only) and
+/// returns it.
+async fn take_lane(conn: &impl ConnectionTrait) -> Result<i16> {
     let start = rand::random_range(0..LANES);
     // No ORDER BY: the rows come in series order and LIMIT stops the scan at
     // the first lane whose try-lock succeeds, so no other lane is taken.
@@ -171,29 +252,13 @@ async fn take_lane(conn: &impl ConnectionTrait) -> Result<(i16, Option<String>)>
             [i32::from(start).into(), i32::from(LANES).into()],
         ))
         .await?;
-    let lane = match free {
+    Ok(match free {
         Some(row) => row.try_get_by_index(0)?,
         None => {
             lock_key(conn, &format!("audit_events:{start}")).await?;
             start
         }
-    };
-    // The last hash is read by a statement of its own, after the lock is
-    // held: under READ COMMITTED a statement sees the data as of its start,
-    // so a read in the locking statement could miss a row committed on the
-    // lane between that start and the lock, and fork the chain (seen once
-    // in CI as a lane row chained to genesis).
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            format!("SELECT {LAST_HASH} FROM (SELECT $1::int2 AS lane) AS lanes"),
-            [lane.into()],
-        ))
-        .await?;
-    Ok((
-        lane,
-        row.map(|r| r.try_get_by_index(0)).transpose()?.flatten(),
-    ))
+    })
 }
 
 /// How many rows [`verify`] reads per query: the log only grows, so it is
