@@ -22,8 +22,11 @@ use entities::{
     states::Ats,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, OnConflict},
 };
 use serde_json::json;
 
@@ -345,16 +348,8 @@ async fn find_or_create_candidate(
     if let Some(cid) = ev.ats_candidate_id.as_deref() {
         found = candidate_by_ats(tx, ats, cid).await?;
     }
-    // Email first; the phone only when no email matches.
-    if found.is_none()
-        && let Some(email) = &keys.email
-    {
-        found = live_candidates(tx, candidate::Column::EmailCanonical, email.as_str()).await?;
-    }
-    if found.is_none()
-        && let Some(phone) = &keys.phone
-    {
-        found = live_candidates(tx, candidate::Column::PhoneE164, phone.as_str()).await?;
+    if found.is_none() {
+        found = live_candidate(tx, keys).await?;
     }
     // Follow merges to the surviving record, then lock its row and decide
     // on what it is once locked: the keys above cover this delivery's
@@ -427,35 +422,49 @@ async fn find_or_create_candidate(
         }
     };
     if let Some(cid) = ev.ats_candidate_id.as_deref() {
-        let known = candidate_ats_id::Entity::find()
-            .filter(candidate_ats_id::Column::Ats.eq(ats))
-            .filter(candidate_ats_id::Column::AtsCandidateId.eq(cid))
-            .one(tx)
-            .await?;
-        if known.is_none() {
-            candidate_ats_id::ActiveModel {
-                candidate_id: Set(cand.id),
-                ats: Set(ats),
-                ats_candidate_id: Set(cid.to_string()),
-                ..Default::default()
-            }
-            .insert(tx)
-            .await?;
-        }
+        // Known already (to this candidate or, merged away, another): kept
+        // as it is. The unique index decides, in the insert's one statement.
+        candidate_ats_id::Entity::insert(candidate_ats_id::ActiveModel {
+            candidate_id: Set(cand.id),
+            ats: Set(ats),
+            ats_candidate_id: Set(cid.to_string()),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([
+            candidate_ats_id::Column::Ats,
+            candidate_ats_id::Column::AtsCandidateId,
+        ])
+        .exec_without_returning(tx)
+        .await?;
     }
     Ok((cand, created))
 }
 
-async fn live_candidates(
-    tx: &LockedTx,
-    column: candidate::Column,
-    value: &str,
-) -> Result<Option<candidate::Model>> {
-    Ok(candidate::Entity::find()
-        .filter(column.eq(value))
-        .filter(candidate::Column::AnonymizedAt.is_null())
-        .one(tx)
-        .await?)
+/// The live (not erased) candidate with `keys`' email, or failing that one
+/// with its phone: email first, the phone only when no email matches. One
+/// statement for both, since a new candidate's capture would otherwise
+/// always pay for the second look-up; the oldest record wins a tie.
+async fn live_candidate(tx: &LockedTx, keys: &CandidateKeys) -> Result<Option<candidate::Model>> {
+    let mut any = Condition::any();
+    if let Some(email) = &keys.email {
+        any = any.add(candidate::Column::EmailCanonical.eq(email.as_str()));
+    }
+    if let Some(phone) = &keys.phone {
+        any = any.add(candidate::Column::PhoneE164.eq(phone.as_str()));
+    }
+    if any.is_empty() {
+        return Ok(None);
+    }
+    let mut query = candidate::Entity::find()
+        .filter(any)
+        .filter(candidate::Column::AnonymizedAt.is_null());
+    if let Some(email) = &keys.email {
+        let email_first: Expr = Expr::case(candidate::Column::EmailCanonical.eq(email.as_str()), 0)
+            .finally(1)
+            .into();
+        query = query.order_by_asc(email_first);
+    }
+    Ok(query.order_by_asc(candidate::Column::Id).one(tx).await?)
 }
 
 /// Whether `stage` is one of the configured hire stages of the ATS named
@@ -477,11 +486,6 @@ async fn upsert_application(
     candidate_id: i64,
 ) -> Result<(application::Model, bool)> {
     let now = Utc::now();
-    let existing = application::Entity::find()
-        .filter(application::Column::Ats.eq(ats))
-        .filter(application::Column::AtsApplicationId.eq(&ev.ats_application_id))
-        .one(tx)
-        .await?;
     let mut status = status_of(ev.status.as_deref());
     // A configured hire stage hires, as in a stage change: the vendor may
     // still call the application `active` there.
@@ -490,68 +494,87 @@ async fn upsert_application(
         status = ApplicationStatus::Hired;
     }
     let hired_now = (status == ApplicationStatus::Hired).then_some(now);
-    let was_hired = existing
-        .as_ref()
-        .is_some_and(|a| a.status == ApplicationStatus::Hired);
-    let app = match existing {
-        Some(app) => {
-            let hired_at = app.hired_at;
-            // A pushed application snapshot saying `active` may be older
-            // than the hire already recorded (deliveries are retried and
-            // run concurrently); only an explicit unhire, rejection or
-            // withdrawal undoes a hire. Lever's state is re-fetched from
-            // its API, so it is current and is believed.
-            if app.status == ApplicationStatus::Hired
-                && status == ApplicationStatus::Active
-                && ev.source != intake::Source::Lever
-            {
-                status = ApplicationStatus::Hired;
-            }
-            let mut a: application::ActiveModel = app.into();
-            a.candidate_id = Set(candidate_id);
-            if ev.status.is_some() {
-                a.status = Set(status);
-                if hired_at.is_none() {
-                    a.hired_at = Set(hired_now);
-                }
-            }
-            if ev.stage.is_some() {
-                a.stage = Set(ev.stage.clone());
-            }
-            if ev.department.is_some() {
-                a.department = Set(ev.department.clone());
-            }
-            if ev.location.is_some() {
-                a.location = Set(ev.location.clone());
-            }
-            a.updated_at = Set(now);
-            a.update(tx).await?
+    // Most captures meet a new application: insert it, and read the one on
+    // record only when the insert finds it there (one statement, not two,
+    // for the common case). The transaction holds the application's key,
+    // so nothing else inserts it in between.
+    let inserted = application::Entity::insert(application::ActiveModel {
+        candidate_id: Set(candidate_id),
+        ats: Set(ats),
+        ats_application_id: Set(ev.ats_application_id.clone()),
+        job_id: Set(ev.job_id.clone()),
+        requisition_id: Set(ev.requisition_id.clone()),
+        status: Set(status),
+        stage: Set(ev.stage.clone()),
+        applied_at: Set(ev.applied_at),
+        hired_at: Set(hired_now),
+        start_date: Set(None),
+        rejected_at: Set(None),
+        job_level: Set(None),
+        department: Set(ev.department.clone()),
+        location: Set(ev.location.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            application::Column::Ats,
+            application::Column::AtsApplicationId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_with_returning(tx)
+    .await;
+    match inserted {
+        Ok(app) => return Ok((app, false)),
+        // The insert skipped for the conflict: sea-orm 2.0.4 reports that
+        // as `RecordNotFound` when it asked for the row back with
+        // RETURNING (`TryInsert` only knows `RecordNotInserted`).
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let app = application::Entity::find()
+        .filter(application::Column::Ats.eq(ats))
+        .filter(application::Column::AtsApplicationId.eq(&ev.ats_application_id))
+        .one(tx)
+        .await?
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "application {} conflicted on insert but is not on record",
+                ev.ats_application_id
+            ))
+        })?;
+    let was_hired = app.status == ApplicationStatus::Hired;
+    let hired_at = app.hired_at;
+    // A pushed application snapshot saying `active` may be older than the
+    // hire already recorded (deliveries are retried and run concurrently);
+    // only an explicit unhire, rejection or withdrawal undoes a hire.
+    // Lever's state is re-fetched from its API, so it is current and is
+    // believed.
+    if was_hired && status == ApplicationStatus::Active && ev.source != intake::Source::Lever {
+        status = ApplicationStatus::Hired;
+    }
+    let mut a: application::ActiveModel = app.into();
+    a.candidate_id = Set(candidate_id);
+    if ev.status.is_some() {
+        a.status = Set(status);
+        if hired_at.is_none() {
+            a.hired_at = Set(hired_now);
         }
-        None => {
-            application::ActiveModel {
-                candidate_id: Set(candidate_id),
-                ats: Set(ats),
-                ats_application_id: Set(ev.ats_application_id.clone()),
-                job_id: Set(ev.job_id.clone()),
-                requisition_id: Set(ev.requisition_id.clone()),
-                status: Set(status),
-                stage: Set(ev.stage.clone()),
-                applied_at: Set(ev.applied_at),
-                hired_at: Set(hired_now),
-                start_date: Set(None),
-                rejected_at: Set(None),
-                job_level: Set(None),
-                department: Set(ev.department.clone()),
-                location: Set(ev.location.clone()),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(tx)
-            .await?
-        }
-    };
-    Ok((app, was_hired))
+    }
+    if ev.stage.is_some() {
+        a.stage = Set(ev.stage.clone());
+    }
+    if ev.department.is_some() {
+        a.department = Set(ev.department.clone());
+    }
+    if ev.location.is_some() {
+        a.location = Set(ev.location.clone());
+    }
+    a.updated_at = Set(now);
+    Ok((a.update(tx).await?, was_hired))
 }
 
 /// A careers-site submission and the ATS application it becomes are one

@@ -53,6 +53,7 @@ both_setups!(
     a_minted_link_attributes_a_careers_site_application,
     email_variants_of_one_person_are_one_candidate,
     phone_formats_of_one_person_are_one_candidate,
+    an_email_match_beats_an_older_phone_match,
     simultaneous_applications_by_one_person_are_one_candidate,
     first_referral_wins_and_the_second_referrer_loses,
     a_stage_change_before_its_application_waits_for_it,
@@ -1408,6 +1409,45 @@ async fn phone_formats_of_one_person_are_one_candidate(setup: Setup) {
     .await;
     assert_ne!(other.candidate_id, ids[0]);
     assert_eq!(candidates(db).await.len(), 2);
+    world.cleanup().await;
+}
+
+/// Email first, the phone only when no email matches: an application whose
+/// email is one candidate's and whose phone is an older candidate's goes to
+/// the email's candidate, which had no phone and now has this one.
+async fn an_email_match_beats_an_older_phone_match(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
+    let app = &world.app;
+    let db = world.db();
+    let by_phone = apply(
+        app,
+        &CareersApplication::by_phone("J-1", "+49 30 5550123", None),
+    )
+    .await;
+    let by_email = apply(app, &CareersApplication::new("J-2", "sam.roe@example.org")).await;
+    assert_ne!(by_phone.candidate_id, by_email.candidate_id);
+    assert!(
+        by_phone.candidate_id < by_email.candidate_id,
+        "the phone's is older"
+    );
+
+    let both = CareersApplication {
+        phone: Some("+49 30 5550123".into()),
+        ..CareersApplication::new("J-3", "Sam.Roe@example.org")
+    };
+    let a = apply(app, &both).await;
+    assert_eq!(a.candidate_id, by_email.candidate_id, "the email decides");
+    let cands = candidates(db).await;
+    assert_eq!(cands.len(), 2, "{cands:#?}");
+    let emailed = cands
+        .iter()
+        .find(|c| c.id == by_email.candidate_id)
+        .expect("the email's candidate");
+    assert_eq!(
+        emailed.phone_e164.as_deref(),
+        Some("+49305550123"),
+        "it lacked a phone, so it takes this one"
+    );
     world.cleanup().await;
 }
 
