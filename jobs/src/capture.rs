@@ -25,7 +25,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TryInsertResult,
     sea_query::{Expr, OnConflict},
 };
 use serde_json::json;
@@ -348,6 +348,8 @@ async fn find_or_create_candidate(
     if let Some(cid) = ev.ats_candidate_id.as_deref() {
         found = candidate_by_ats(tx, ats, cid).await?;
     }
+    // The mapping's foreign key means a known ATS id always finds its row.
+    let known_by_ats = found.is_some();
     if found.is_none() {
         found = live_candidate(tx, keys).await?;
     }
@@ -421,10 +423,10 @@ async fn find_or_create_candidate(
             (c, true)
         }
     };
-    if let Some(cid) = ev.ats_candidate_id.as_deref() {
-        // Known already (to this candidate or, merged away, another): kept
-        // as it is. The unique index decides, in the insert's one statement.
-        candidate_ats_id::Entity::insert(candidate_ats_id::ActiveModel {
+    if let Some(cid) = ev.ats_candidate_id.as_deref()
+        && !known_by_ats
+    {
+        let mapped = candidate_ats_id::Entity::insert(candidate_ats_id::ActiveModel {
             candidate_id: Set(cand.id),
             ats: Set(ats),
             ats_candidate_id: Set(cid.to_string()),
@@ -436,6 +438,18 @@ async fn find_or_create_candidate(
         ])
         .exec_without_returning(tx)
         .await?;
+        // Unknown when this capture looked, mapped by the time it inserts:
+        // another capture of the same person, reaching them through other
+        // keys (none covers the ATS id), committed first. The person is
+        // theirs; attaching this application to the candidate found here
+        // would split one person in two (and their referrals' first-wins
+        // rule with them). Roll back and retry: the retry finds the person
+        // by the ATS id.
+        if !matches!(mapped, TryInsertResult::Inserted(1)) {
+            return Err(Error::retryable(format!(
+                "{ats:?} candidate {cid} was mapped by a capture that committed first"
+            )));
+        }
     }
     Ok((cand, created))
 }

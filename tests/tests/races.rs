@@ -941,6 +941,81 @@ async fn two_deliveries_one_candidate_one_credit() {
     app.cleanup().await;
 }
 
+/// T6b (P3a, a new candidate). The first two deliveries of one Greenhouse
+/// candidate, for different jobs, one carrying only an email and the other
+/// only a phone, are captured at once. No capture key covers the ATS
+/// candidate id and there is no row to lock yet, so both can find nobody
+/// and create a candidate. Whichever maps the ATS id second must not keep
+/// its own: it rolls back and, retried as its job would be, finds the
+/// person by the ATS id. One person, one candidate, both applications on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_deliveries_of_one_ats_candidate_at_once_make_one_candidate() {
+    let app = world(|_| {}).await;
+    let ctx = ctx(&app);
+    let db = &ctx.db;
+    let mut retried = 0;
+    let mut people = Vec::new();
+    for i in 0..ITERATIONS {
+        let gh = format!("{}", 880_000 + i);
+        let mut by_email = greenhouse_event(2 * i);
+        by_email.ats_candidate_id = Some(gh.clone());
+        by_email.email = Some(format!("first{i}@example.org"));
+        let mut by_phone = greenhouse_event(2 * i + 1);
+        by_phone.ats_candidate_id = Some(gh.clone());
+        by_phone.phone = Some(format!("+49 30 {}", 6_021_417 + i * 19));
+        by_phone.job_id = "4077777".into();
+        let (a, b) = race(
+            None,
+            capture_until_done(ctx.clone(), by_email),
+            capture_until_done(ctx.clone(), by_phone),
+        )
+        .await;
+        let ((a, ra), (b, rb)) = (a, b);
+        retried += ra + rb;
+        assert_eq!(
+            a.candidate_id, b.candidate_id,
+            "Greenhouse candidate {gh}: one person, one candidate"
+        );
+        people.push(a.candidate_id);
+    }
+    eprintln!("first deliveries at once: {retried} retries over {ITERATIONS} pairs");
+
+    let candidates = all::<candidate::Entity>(db).await;
+    assert_eq!(
+        candidates.len(),
+        people.len(),
+        "no candidate besides the {} people: {candidates:#?}",
+        people.len()
+    );
+    let applications = all::<application::Entity>(db).await;
+    for id in people {
+        let of = applications.iter().filter(|a| a.candidate_id == id).count();
+        assert_eq!(of, 2, "candidate {id}: both applications");
+    }
+    assert_chain_intact(db).await;
+    app.cleanup().await;
+}
+
+/// Captures `ev` as its `process_delivery` job would be run: again after a
+/// retryable failure (a capture that lost a race rolls back and asks for
+/// one). Returns the capture and how many retries it took.
+async fn capture_until_done(
+    ctx: Arc<JobContext>,
+    ev: ApplicationEvent,
+) -> (jobs::capture::Captured, u64) {
+    let mut retries = 0;
+    loop {
+        match jobs::capture::capture_application(&ctx, &ev).await {
+            Ok(captured) => return (captured, retries),
+            Err(jobs::Error::Retryable(why)) if retries < 5 => {
+                eprintln!("retrying a capture: {why}");
+                retries += 1;
+            }
+            Err(e) => panic!("the capture of {}: {e}", ev.ats_application_id),
+        }
+    }
+}
+
 /// T7b (P3c). A careers-site submission carrying a referral link and its
 /// ATS twin (the same person's Greenhouse application to the same job) are
 /// captured at once. They reach the candidate through different keys (the
