@@ -112,41 +112,42 @@ pub(crate) async fn append_all(
     conn: &impl ConnectionTrait,
     entries: Vec<AuditEntry>,
 ) -> Result<Vec<i64>> {
-    if entries.is_empty() {
+    let mut entries = entries.into_iter();
+    let Some(first) = entries.next() else {
         return Ok(Vec::new());
-    }
+    };
     // Microseconds: what both SQLite and PostgreSQL store exactly, so a
     // verifier recomputes the same text from the stored row.
     let occurred_at = Utc::now().trunc_subsecs(6);
-    let mut entries = entries.into_iter();
-    let mut ids = Vec::with_capacity(entries.len());
-    let (lane, mut prev_hash) = if conn.get_database_backend() == DbBackend::Postgres {
+    let (lane, (first_id, mut prev_hash)) = if conn.get_database_backend() == DbBackend::Postgres {
         let lane = take_lane(conn).await?;
-        let Some(first) = entries.next() else {
-            return Ok(ids);
-        };
-        let (id, hash) = insert_chained(conn, lane, occurred_at, first).await?;
-        ids.push(id);
-        (lane, hash)
+        (lane, insert_chained(conn, lane, occurred_at, first).await?)
     } else {
-        (0, last_hash(conn, 0).await?)
+        let prev_hash = last_hash(conn, 0).await?;
+        (
+            0,
+            insert_after(conn, 0, occurred_at, first, prev_hash).await?,
+        )
     };
+    let mut ids = vec![first_id];
     for entry in entries {
-        let hash = sha256_hex(&canonical(&prev_hash, occurred_at, &entry));
-        ids.push(insert_row(conn, lane, occurred_at, entry, prev_hash, hash.clone()).await?);
+        let (id, hash) = insert_after(conn, lane, occurred_at, entry, prev_hash).await?;
+        ids.push(id);
         prev_hash = hash;
     }
     Ok(ids)
 }
 
-async fn insert_row(
+/// Inserts `entry` as the next row of `lane` after the row hashed
+/// `prev_hash`, hashed here. Returns the row's id and hash.
+async fn insert_after(
     conn: &impl ConnectionTrait,
     lane: i16,
     occurred_at: DateTime<Utc>,
     entry: AuditEntry,
     prev_hash: String,
-    hash: String,
-) -> Result<i64> {
+) -> Result<(i64, String)> {
+    let hash = sha256_hex(&canonical(&prev_hash, occurred_at, &entry));
     let row = audit_event::ActiveModel {
         occurred_at: Set(occurred_at),
         actor: Set(entry.actor),
@@ -155,13 +156,13 @@ async fn insert_row(
         subject_id: Set(entry.subject_id),
         data: Set(entry.data.to_string()),
         prev_hash: Set(prev_hash),
-        hash: Set(hash),
+        hash: Set(hash.clone()),
         lane: Set(lane),
         ..Default::default()
     }
     .insert(conn)
     .await?;
-    Ok(row.id)
+    Ok((row.id, hash))
 }
 
 /// The hash of `lane`'s newest row, or [`GENESIS`] for an empty lane.
@@ -203,9 +204,7 @@ async fn insert_chained(
     let mut parts = text.split(stand_in.as_str());
     let (Some(before), Some(after), None) = (parts.next(), parts.next(), parts.next()) else {
         let prev_hash = last_hash(conn, lane).await?;
-        let hash = sha256_hex(&canonical(&prev_hash, occurred_at, &entry));
-        let id = insert_row(conn, lane, occurred_at, entry, prev_hash, hash.clone()).await?;
-        return Ok((id, hash));
+        return insert_after(conn, lane, occurred_at, entry, prev_hash).await;
     };
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
