@@ -20,15 +20,50 @@ use jobs::{
     },
     referral::{employees, links},
 };
+use migrations::{Migrator, MigratorTrait};
 
 use crate::{
     cli::{
-        AuditCommand, EmployeesCommand, ExportArgs, LinksCommand, OpsArgs, OpsCommand, PeriodArgs,
-        ReportCommand, ResolutionArg, TaskCommand,
+        AuditCommand, Command, EmployeesCommand, ExportArgs, LinksCommand, OpsArgs, OpsCommand,
+        PeriodArgs, ReportCommand, ResolutionArg, TaskCommand,
     },
     config::Settings,
-    runtime::connect_database,
+    runtime::{self, Role, connect_database},
 };
+
+/// Runs a CLI command to completion; the binary's only entry into the
+/// library (`main` handles `config check` itself, before logging is set up).
+///
+/// # Errors
+/// Start-up failures (unreachable database or Redis, a port in use, a failed
+/// migration), each with the step that failed; what a one-shot command
+/// returns.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let role = match &command {
+        Command::Migrate => return migrate(&settings).await,
+        Command::Serve { .. } => Role::All,
+        Command::Work { .. } => Role::Workers,
+        Command::Web { .. } => Role::Web,
+        Command::Config(_) => return Ok(()),
+        Command::Task(cmd) => return task(cmd.clone(), &settings).await,
+        Command::Links(cmd) => return links(cmd.clone(), &settings).await,
+    };
+    runtime::serve(settings, role, command.migrate_on_start()).await
+}
+
+/// `migrate`: applies the pending migrations and says how many.
+///
+/// # Errors
+/// An unreachable database or a failed migration.
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect_database(settings).await?;
+    let pending = Migrator::get_pending_migrations(&db).await?.len();
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
+    println!("migrations applied: {pending} new");
+    Ok(())
+}
 
 /// The actor recorded in audit events for CLI actions.
 fn actor() -> String {

@@ -1,6 +1,5 @@
 //! The `referral-worker` binary's library half: configuration, command line,
-//! logging and (as it lands) the HTTP intake, the ops API and the wiring that
-//! starts workers.
+//! logging, the HTTP intake and ops API, and the wiring that starts workers.
 //!
 //! `src/main.rs` is kept to a few lines so that everything it does can be
 //! reached from tests: it parses a [`cli::Cli`], loads [`config::Settings`],
@@ -11,9 +10,9 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod telemetry;
-
 pub mod http;
 pub mod runtime;
+pub mod state;
+pub mod telemetry;
 
-pub use runtime::run;
+pub use commands::run;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]

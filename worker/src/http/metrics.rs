@@ -27,7 +27,7 @@ use sea_orm::{
     sea_query::{Expr, Func},
 };
 
-use crate::runtime::AppState;
+use crate::state::AppState;
 
 /// Buckets for job and outbound request durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
