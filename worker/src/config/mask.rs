@@ -1,7 +1,7 @@
 //! Masking: the secret-holding value types ([`SecretUrl`] for connection
 //! URLs, [`Secret`] for tokens and signing keys), whose `Debug`, `Display`
-//! and `Serialize` never show the secret, and [`Settings::to_masked_toml`],
-//! what `config check` prints.
+//! and `Serialize` never show the secret, and the masked TOML that
+//! `config check` prints (through `Settings::to_masked_toml`).
 
 use std::fmt;
 
@@ -9,7 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::formats::string_like;
-use super::settings::Settings;
 
 /// A connection URL that may contain a password.
 ///
@@ -222,21 +221,17 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-impl Settings {
-    /// The effective settings as TOML, with every secret masked. This is what
-    /// `referral-worker config check` prints. The output is itself a valid
-    /// config file (masked passwords aside).
-    pub fn to_masked_toml(&self) -> String {
-        // `SecretUrl` serializes to its masked form, so plain serialization
-        // is already safe; there is no unmasked path to forget to avoid.
-        match toml::to_string(self) {
-            Ok(body) => {
-                format!("# Effective referral-worker configuration (secrets masked).\n{body}")
-            }
-            // Every field is a string, number, table or map with string keys,
-            // so this cannot happen; still, a diagnostics command should say
-            // what went wrong rather than panic.
-            Err(err) => format!("# could not render the configuration as TOML: {err}\n"),
-        }
+/// `settings` as TOML, with every secret masked: what
+/// [`Settings::to_masked_toml`] prints.
+pub(super) fn masked_toml(settings: &impl Serialize) -> String {
+    // `SecretUrl` and `Secret` serialize to their masked form, so plain
+    // serialization is already safe; there is no unmasked path to forget to
+    // avoid.
+    match toml::to_string(settings) {
+        Ok(body) => format!("# Effective referral-worker configuration (secrets masked).\n{body}"),
+        // Every field is a string, number, table or map with string keys,
+        // so this cannot happen; still, a diagnostics command should say
+        // what went wrong rather than panic.
+        Err(err) => format!("# could not render the configuration as TOML: {err}\n"),
     }
 }

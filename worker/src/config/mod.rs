@@ -16,7 +16,7 @@
 //! | `formats.rs` | how durations and string-like values are read and written |
 //! | `layers.rs` | the layers below, [`Settings::load`], [`Settings::from_figment`] |
 //! | `validate.rs` | [`Settings::validate`]: ranges, URLs, rules across keys |
-//! | `mask.rs` | [`SecretUrl`], [`Secret`], [`Settings::to_masked_toml`] |
+//! | `mask.rs` | [`SecretUrl`], [`Secret`], the masked TOML behind [`Settings::to_masked_toml`] |
 //! | `error.rs` | [`ConfigError`], [`Problem`], [`Origin`] |
 //! | `tests.rs` | the tests of all of the above |
 //!

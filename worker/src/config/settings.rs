@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::formats::{duration, string_like};
-use super::mask::SecretUrl;
+use super::mask::{SecretUrl, masked_toml};
 use super::workflow::{
     ApiSettings, AtsSettings, MilestoneSettings, NotificationSettings, OutboundSettings,
     PayoutsSettings, ReconciliationSettings, ReferralSettings, RetentionSettings, SandboxSettings,
@@ -59,6 +59,15 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     /// What every outbound HTTP call may reach.
     pub outbound: OutboundSettings,
+}
+
+impl Settings {
+    /// The effective settings as TOML, with every secret masked. This is what
+    /// `referral-worker config check` prints. The output is itself a valid
+    /// config file (masked passwords aside).
+    pub fn to_masked_toml(&self) -> String {
+        masked_toml(self)
+    }
 }
 
 /// `[http]`: the HTTP listener.
