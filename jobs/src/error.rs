@@ -95,5 +95,51 @@ impl Error {
     }
 }
 
+impl crate::queue::Failure for Error {
+    /// [`Error::Permanent`] never runs again, [`Error::RetryAfter`] runs again
+    /// when it asked, everything else (storage errors included) on the kind's
+    /// backoff schedule.
+    fn verdict(&self) -> crate::queue::Verdict {
+        use crate::queue::Verdict;
+        match self {
+            Error::Permanent(_) => Verdict::Permanent,
+            Error::RetryAfter { after, .. } => Verdict::RetryAfter(*after),
+            _ => Verdict::Schedule,
+        }
+    }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Failure, Verdict};
+
+    #[test]
+    fn a_permanent_failure_is_never_retried() {
+        assert_eq!(
+            Error::permanent("400 bad request").verdict(),
+            Verdict::Permanent
+        );
+    }
+
+    #[test]
+    fn retry_after_carries_the_asked_delay() {
+        let e = Error::RetryAfter {
+            after: Duration::from_secs(120),
+            reason: "429".into(),
+        };
+        assert_eq!(e.verdict(), Verdict::RetryAfter(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn other_errors_retry_on_the_kinds_schedule() {
+        assert_eq!(Error::retryable("503").verdict(), Verdict::Schedule);
+        assert_eq!(
+            Error::Corrupt("unreadable".into()).verdict(),
+            Verdict::Schedule
+        );
+    }
+}

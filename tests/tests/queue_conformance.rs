@@ -17,8 +17,8 @@ use jobs::{
     Error,
     job::{Job, Probe},
     queue::{
-        BackendSettings, Completion, JobFilter, JobId, JobState, NewJob, Outcome, QueueBackend,
-        QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
+        BackendSettings, Completion, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
+        QueueBackend, QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
     },
 };
 use tests::queue::{Driver, TestQueue, eventually};
@@ -882,9 +882,9 @@ async fn count_and_run(
     job: Job,
     attempt: apalis::prelude::Attempt,
     started: apalis::prelude::Data<Arc<AtomicUsize>>,
-) -> Result<(), Error> {
+) -> Handled<Error> {
     started.fetch_add(1, Ordering::SeqCst);
-    job.run_diagnostic(attempt.current() as u32).await
+    job.run_diagnostic(attempt.current() as u32).await.into()
 }
 
 /// Runs a worker over `store` until `stop` fires; counts attempts started.

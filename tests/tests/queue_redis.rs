@@ -16,7 +16,7 @@ use jobs::{
     Error,
     job::{Job, Probe},
     queue::{
-        BackendSettings, Completion, JobState, NewJob, Outcome, QueueBackend, QueueStore,
+        BackendSettings, Completion, Handled, JobState, NewJob, Outcome, QueueBackend, QueueStore,
         RedisStore, Retention, RetryPolicies,
     },
 };
@@ -207,9 +207,9 @@ async fn finished_jobs_expire_on_their_own() {
     q.cleanup().await;
 }
 
-async fn count(job: Job, attempt: Attempt, started: Data<Arc<AtomicUsize>>) -> Result<(), Error> {
+async fn count(job: Job, attempt: Attempt, started: Data<Arc<AtomicUsize>>) -> Handled<Error> {
     started.fetch_add(1, Ordering::SeqCst);
-    job.run_diagnostic(attempt.current() as u32).await
+    job.run_diagnostic(attempt.current() as u32).await.into()
 }
 
 /// A worker whose Redis connection goes through `proxy`.

@@ -23,7 +23,7 @@ use jobs::{
     context::{CaptureSettings, JobContext},
     job::Job,
     queue::{
-        BackendSettings, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
+        BackendSettings, Handled, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
         RetryPolicy, SqlStore,
     },
     referral::attribution::Rules,
@@ -610,7 +610,7 @@ async fn handle_job(
     attempt: Attempt,
     task_id: TaskId,
     rt: Data<Arc<JobRuntime>>,
-) -> jobs::Result<()> {
+) -> Handled<jobs::Error> {
     use tracing::Instrument as _;
     if let Some(limiter) = &rt.limiter {
         limiter.until_ready().await;
@@ -632,6 +632,7 @@ async fn handle_job(
     job.run(&rt.ctx, attempt.current() as u32)
         .instrument(span)
         .await
+        .into()
 }
 
 /// A worker name unique per process start. apalis-redis refuses to re-register

@@ -39,6 +39,7 @@ pub mod backend;
 mod redis_store;
 pub mod retry;
 mod sql_store;
+pub mod verdict;
 
 use std::time::Duration;
 
@@ -48,6 +49,7 @@ pub use backend::{BackendSettings, QueueBackend};
 pub use redis_store::RedisStore;
 pub use retry::{RetryPolicies, RetryPolicy};
 pub use sql_store::SqlStore;
+pub use verdict::{Failure, Handled, Verdict};
 
 use crate::error::{Error, Result};
 

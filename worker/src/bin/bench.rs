@@ -25,8 +25,8 @@ use clap::Parser;
 use jobs::{
     job::Job,
     queue::{
-        BackendSettings, JobState, NewJob, QueueBackend, QueueStore, RedisStore, Retention,
-        RetryPolicies, SqlStore,
+        BackendSettings, Handled, JobState, NewJob, QueueBackend, QueueStore, RedisStore,
+        Retention, RetryPolicies, SqlStore,
     },
 };
 use serde_json::json;
@@ -141,12 +141,12 @@ async fn bench_job(
     _job: Job,
     started: Data<Arc<AtomicU64>>,
     signal: Data<Option<mpsc::UnboundedSender<Instant>>>,
-) -> jobs::Result<()> {
+) -> Handled<jobs::Error> {
     started.fetch_add(1, Ordering::Relaxed);
     if let Some(tx) = signal.as_ref() {
         let _ = tx.send(Instant::now());
     }
-    Ok(())
+    Handled(Ok(()))
 }
 
 struct RunningWorker {

@@ -43,7 +43,7 @@ use apalis::prelude::*;
 use clap::{Parser, Subcommand, ValueEnum};
 use jobs::{
     job::Job,
-    queue::{BackendSettings, NewJob, QueueBackend, QueueStore, RedisStore, Retention},
+    queue::{BackendSettings, Handled, NewJob, QueueBackend, QueueStore, RedisStore, Retention},
 };
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::json;
@@ -780,13 +780,13 @@ fn timer_job(milestone_id: i64, due_ms: i64, retry: &jobs::queue::RetryPolicies)
 }
 
 /// The no-op timer handler: records its start minus the instant it was due.
-async fn timer_fired(job: Job, lags: Data<Arc<Mutex<Vec<f64>>>>) -> jobs::Result<()> {
+async fn timer_fired(job: Job, lags: Data<Arc<Mutex<Vec<f64>>>>) -> Handled<jobs::Error> {
     let now_us = chrono::Utc::now().timestamp_micros();
     if let Job::ProbationDue { due_at_ms, .. } = job {
         let lag = (now_us - due_at_ms * 1000) as f64 / 1000.0;
         lags.lock().expect("lock").push(lag);
     }
-    Ok(())
+    Handled(Ok(()))
 }
 
 async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyhow::Result<()> {
