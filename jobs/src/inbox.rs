@@ -126,7 +126,7 @@ pub async fn receive(
             if let Err(db_error) = reverted {
                 tracing::warn!(inbox_id, error = %db_error, "could not mark the delivery not enqueued");
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }

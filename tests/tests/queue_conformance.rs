@@ -14,10 +14,9 @@ use std::{
 };
 
 use jobs::{
-    Error,
     job::{Job, Probe},
     queue::{
-        BackendSettings, Completion, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
+        BackendSettings, Completion, Error, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
         QueueBackend, QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
     },
 };
@@ -882,7 +881,7 @@ async fn count_and_run(
     job: Job,
     attempt: apalis::prelude::Attempt,
     started: apalis::prelude::Data<Arc<AtomicUsize>>,
-) -> Handled<Error> {
+) -> Handled<jobs::Error> {
     started.fetch_add(1, Ordering::SeqCst);
     job.run_diagnostic(attempt.current() as u32).await.into()
 }

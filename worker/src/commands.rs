@@ -456,8 +456,11 @@ fn ops_error(e: jobs::Error) -> anyhow::Error {
             eprintln!("error: {field}: {problem}");
             std::process::exit(EXIT_USAGE);
         }
-        jobs::Error::NotFound(what) => anyhow::anyhow!("{} not found", job(&what)),
-        jobs::Error::InvalidState { id, state, reason } => {
+        jobs::Error::NotFound(what) | jobs::Error::Queue(jobs::queue::Error::NotFound(what)) => {
+            anyhow::anyhow!("{} not found", job(&what))
+        }
+        jobs::Error::InvalidState { id, state, reason }
+        | jobs::Error::Queue(jobs::queue::Error::InvalidState { id, state, reason }) => {
             anyhow::anyhow!("{} is {state}: {reason}", job(&id))
         }
         other => anyhow::Error::new(other),

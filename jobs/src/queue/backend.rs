@@ -47,12 +47,12 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 
+use super::error::{Error, Result};
 use super::{
     Completion, JobId, LeasedJob, Outcome, QueueStore, now_millis,
     retry::RetryPolicies,
     verdict::{Failure, Handled, Verdict, outcome_of_failure},
 };
-use crate::error::{Error, Result};
 
 /// How a worker talks to its queue. Built from the `[queue]` settings.
 #[derive(Debug, Clone)]

@@ -36,6 +36,7 @@
 //! time ends up dead instead of looping forever.
 
 pub mod backend;
+mod error;
 mod redis_store;
 pub mod retry;
 mod sql_store;
@@ -46,12 +47,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use backend::{BackendSettings, QueueBackend};
+pub use error::{Error, Result};
 pub use redis_store::RedisStore;
 pub use retry::{RetryPolicies, RetryPolicy};
 pub use sql_store::SqlStore;
 pub use verdict::{Failure, Handled, Verdict};
-
-use crate::error::{Error, Result};
 
 /// Milliseconds since the Unix epoch: the queue's only notion of time, so that
 /// Redis scores, SQL columns and Rust agree without time-zone conversions.

@@ -20,11 +20,11 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
+use super::error::{Error, Result};
 use super::{
     AttemptError, Completion, EnqueueOutcome, Fetched, JobFilter, JobId, JobInfo, JobPage,
     JobState, LeasedJob, NewJob, Outcome, QueueCounts, Retention, now_millis,
 };
-use crate::error::{Error, Result};
 
 /// Expired leases and due timers handled per fetch at most.
 const CHUNK: i64 = 1000;
