@@ -3,7 +3,7 @@
 //! Three audiences read it. Storage calls return it for database and
 //! encoding failures, and wrap the queue's own errors ([`Error::Queue`]).
 //! Job handlers return it, and there the variant is the *decision* about what
-//! happens next, given to the queue as a [`crate::queue::Verdict`]:
+//! happens next, given to the queue as a [`queue::Verdict`]:
 //! [`Error::Permanent`] makes the job dead at once, [`Error::RetryAfter`]
 //! retries it at the time the handler asked for, and everything else retries
 //! on the kind's backoff schedule. Deciding retryability in the type keeps
@@ -18,7 +18,7 @@ use std::time::Duration;
 pub enum Error {
     /// The queue refused an operation or its storage failed.
     #[error(transparent)]
-    Queue(#[from] crate::queue::Error),
+    Queue(#[from] queue::Error),
 
     /// The SQL database refused or dropped a statement. Transient for jobs.
     #[error("database: {0}")]
@@ -99,12 +99,12 @@ impl Error {
     }
 }
 
-impl crate::queue::Failure for Error {
+impl queue::Failure for Error {
     /// [`Error::Permanent`] never runs again, [`Error::RetryAfter`] runs again
     /// when it asked, everything else (storage errors included) on the kind's
     /// backoff schedule.
-    fn verdict(&self) -> crate::queue::Verdict {
-        use crate::queue::Verdict;
+    fn verdict(&self) -> queue::Verdict {
+        use queue::Verdict;
         match self {
             Error::Permanent(_) => Verdict::Permanent,
             Error::RetryAfter { after, .. } => Verdict::RetryAfter(*after),
@@ -119,7 +119,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{Failure, Verdict};
+    use queue::{Failure, Verdict};
 
     #[test]
     fn a_permanent_failure_is_never_retried() {

@@ -13,12 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use jobs::{
-    job::{Job, Probe},
-    queue::{
-        BackendSettings, Completion, Error, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
-        QueueBackend, QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
-    },
+use jobs::job::{Job, Probe};
+use queue::{
+    BackendSettings, Completion, Error, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
+    QueueBackend, QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
 };
 use tests::queue::{Driver, TestQueue, eventually};
 

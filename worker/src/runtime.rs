@@ -22,13 +22,13 @@ use jobs::{
     ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig},
     context::{CaptureSettings, JobContext},
     job::Job,
-    queue::{
-        BackendSettings, Handled, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
-        RetryPolicy, SqlStore,
-    },
     referral::attribution::Rules,
 };
 use migrations::{Migrator, MigratorTrait};
+use queue::{
+    BackendSettings, Handled, QueueBackend, QueueStore, RedisStore, Retention, RetryPolicies,
+    RetryPolicy, SqlStore,
+};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio_util::sync::CancellationToken;
 

@@ -22,12 +22,10 @@ use std::{
 use anyhow::Context as _;
 use apalis::prelude::*;
 use clap::Parser;
-use jobs::{
-    job::Job,
-    queue::{
-        BackendSettings, Handled, JobState, NewJob, QueueBackend, QueueStore, RedisStore,
-        Retention, RetryPolicies, SqlStore,
-    },
+use jobs::job::Job;
+use queue::{
+    BackendSettings, Handled, JobState, NewJob, QueueBackend, QueueStore, RedisStore, Retention,
+    RetryPolicies, SqlStore,
 };
 use serde_json::json;
 use tokio::sync::mpsc;

@@ -96,9 +96,9 @@ impl From<jobs::Error> for ApiError {
     }
 }
 
-impl From<jobs::queue::Error> for ApiError {
-    fn from(e: jobs::queue::Error) -> Self {
-        use jobs::queue::Error as Q;
+impl From<queue::Error> for ApiError {
+    fn from(e: queue::Error) -> Self {
+        use queue::Error as Q;
         match e {
             Q::NotFound(id) => ApiError::NotFound(format!("{id} not found")),
             e @ Q::InvalidState { .. } => ApiError::Conflict(e.to_string()),

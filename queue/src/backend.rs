@@ -47,8 +47,8 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 
-use super::error::{Error, Result};
-use super::{
+use crate::error::{Error, Result};
+use crate::{
     Completion, JobId, LeasedJob, Outcome, QueueStore, now_millis,
     retry::RetryPolicies,
     verdict::{Failure, Handled, Verdict, outcome_of_failure},
@@ -639,8 +639,8 @@ where
 /// worker: it turns the task's result into a queue [`Outcome`].
 ///
 /// The handler must return [`Handled`] with an error type that implements
-/// [`Failure`]: its [`super::verdict::Verdict`] decides retry or dead letter
-/// (see [`super::verdict`] for why the response carries it).
+/// [`Failure`]: its [`crate::verdict::Verdict`] decides retry or dead letter
+/// (see [`crate::verdict`] for why the response carries it).
 #[derive(Clone, Debug)]
 pub struct AckLayer {
     acks: mpsc::UnboundedSender<Completion>,

@@ -50,8 +50,8 @@ use std::{
 use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
 use tokio::sync::{Notify, OnceCell};
 
-use super::error::{Error, Result};
-use super::{
+use crate::error::{Error, Result};
+use crate::{
     AttemptError, Completion, EnqueueOutcome, Fetched, JobFilter, JobId, JobInfo, JobPage,
     JobState, LeasedJob, Millis, NewJob, Outcome, QueueCounts, Retention, now_millis,
 };

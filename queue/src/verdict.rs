@@ -3,7 +3,7 @@
 //! A job handler returns [`Handled`]: its result with an error type that
 //! implements [`Failure`], which gives each error its [`Verdict`] (never run
 //! again, run again after a given delay, or run again on the kind's backoff
-//! schedule). The ack layer ([`super::backend::AckLayer`]) reads the verdict
+//! schedule). The ack layer ([`crate::backend::AckLayer`]) reads the verdict
 //! and turns it into the job's next state through [`outcome_of_failure`].
 //!
 //! # Why the verdict travels in the response, not in the error
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use apalis_core::{error::BoxDynError, task::into_response::IntoResponse};
 
-use super::{Outcome, backend::Lease, now_millis, retry::RetryPolicies};
+use crate::{Outcome, backend::Lease, now_millis, retry::RetryPolicies};
 
 /// What a failed attempt means for its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub trait Failure: std::error::Error + Send + Sync + 'static {
     fn verdict(&self) -> Verdict;
 }
 
-/// What a job handler returns to a [`super::QueueBackend`] worker: the
+/// What a job handler returns to a [`crate::QueueBackend`] worker: the
 /// attempt's result, with the error still typed.
 ///
 /// Built from a `Result` with `.into()`; see the module docs for why it is
@@ -95,7 +95,7 @@ pub(crate) fn outcome_of_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{JobId, RetryPolicy};
+    use crate::{JobId, RetryPolicy};
 
     fn lease(attempt: u32, max: u32) -> Lease {
         Lease {

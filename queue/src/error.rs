@@ -4,7 +4,7 @@
 //! caller to retry; [`Error::NotFound`] and [`Error::InvalidState`] answer an
 //! operation on a job (ops retry or cancel); [`Error::Corrupt`] means the
 //! storage holds something this code did not write. A job handler's own
-//! failures are not here: they carry a [`super::Verdict`] instead.
+//! failures are not here: they carry a [`crate::Verdict`] instead.
 
 /// Everything that can go wrong in the queue.
 #[derive(Debug, thiserror::Error)]
