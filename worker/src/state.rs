@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use jobs::{context::JobContext, inbox::InboxWriter, queue::QueueStore, queue::RetryPolicies};
+use jobs::{context::JobContext, inbox::InboxWriter};
+use queue::{QueueStore, RetryPolicies};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;

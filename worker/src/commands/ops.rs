@@ -31,7 +31,7 @@ const EXIT_USAGE: i32 = 2;
 /// failure (exit 1, printed by `main`).
 fn ops_error(e: jobs::Error) -> anyhow::Error {
     let job = |id: &str| {
-        if jobs::queue::JobId::parse(id).is_ok() {
+        if queue::JobId::parse(id).is_ok() {
             format!("job {id}")
         } else {
             id.to_string()
@@ -42,8 +42,11 @@ fn ops_error(e: jobs::Error) -> anyhow::Error {
             eprintln!("error: {field}: {problem}");
             std::process::exit(EXIT_USAGE);
         }
-        jobs::Error::NotFound(what) => anyhow::anyhow!("{} not found", job(&what)),
-        jobs::Error::InvalidState { id, state, reason } => {
+        jobs::Error::NotFound(what) | jobs::Error::Queue(queue::Error::NotFound(what)) => {
+            anyhow::anyhow!("{} not found", job(&what))
+        }
+        jobs::Error::InvalidState { id, state, reason }
+        | jobs::Error::Queue(queue::Error::InvalidState { id, state, reason }) => {
             anyhow::anyhow!("{} is {state}: {reason}", job(&id))
         }
         other => anyhow::Error::new(other),

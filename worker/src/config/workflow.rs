@@ -235,7 +235,7 @@ impl Default for PayoutsSettings {
             destination_idempotent: true,
             destination_requests_per_second: 10,
             destination_timeout: Duration::from_secs(15),
-            retry_schedule: jobs::queue::RetryPolicy::webhook_schedule(),
+            retry_schedule: queue::RetryPolicy::webhook_schedule(),
         }
     }
 }

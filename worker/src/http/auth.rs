@@ -103,7 +103,7 @@ mod tests {
 
     use axum::http::Request;
     use jobs::context::JobContext;
-    use jobs::queue::{QueueStore, Retention, RetryPolicies, SqlStore};
+    use queue::{QueueStore, Retention, RetryPolicies, SqlStore};
     use sea_orm::DatabaseConnection;
 
     use super::*;

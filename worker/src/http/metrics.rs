@@ -20,8 +20,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use entities::payout::{self, PayoutState};
-use jobs::queue::JobState;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use queue::JobState;
 use sea_orm::{
     ActiveEnum as _, EntityTrait, Iterable as _, QuerySelect,
     sea_query::{Expr, Func},

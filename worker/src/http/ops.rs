@@ -26,8 +26,8 @@ use entities::{
 use jobs::{
     finance::DateBound,
     ops::{self, JobCursor, JobQuery},
-    queue::JobId,
 };
+use queue::JobId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

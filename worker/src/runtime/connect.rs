@@ -6,11 +6,8 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use jobs::{
-    context::JobContext,
-    inbox::InboxWriter,
-    queue::{QueueStore, RedisStore, Retention, RetryPolicies, RetryPolicy, SqlStore},
-};
+use jobs::{context::JobContext, inbox::InboxWriter};
+use queue::{QueueStore, RedisStore, Retention, RetryPolicies, RetryPolicy, SqlStore};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use super::context::job_context;

@@ -9,11 +9,8 @@ use std::{num::NonZeroU32, sync::Arc};
 use anyhow::Context as _;
 use apalis::prelude::*;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use jobs::{
-    context::JobContext,
-    job::Job,
-    queue::{BackendSettings, QueueBackend},
-};
+use jobs::{context::JobContext, job::Job};
+use queue::{BackendSettings, Handled, QueueBackend};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -36,7 +33,7 @@ async fn handle_job(
     attempt: Attempt,
     task_id: TaskId,
     rt: Data<Arc<JobRuntime>>,
-) -> jobs::Result<()> {
+) -> Handled<jobs::Error> {
     if let Some(limiter) = &rt.limiter {
         limiter.until_ready().await;
     }
@@ -57,6 +54,7 @@ async fn handle_job(
     job.run(&rt.ctx, attempt.current() as u32)
         .instrument(span)
         .await
+        .into()
 }
 
 /// A worker name unique per process start. apalis-redis refuses to re-register
