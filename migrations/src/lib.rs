@@ -26,6 +26,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Applied or pending, as `Migrator::get_migration_with_status` reports it
+/// (`referral-worker migrate status` prints it).
+pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_referral_tables;

@@ -1,6 +1,7 @@
 //! The binary's configuration handling as an operator meets it: `config
 //! check` prints the effective settings with every secret masked, and a bad
-//! file or value stops the process with exit code 2 and the key's name.
+//! file or value stops the process with exit code 2 and the key's name;
+//! `migrate` and `migrate status`; the one-shot commands.
 
 use std::process::{Command, Output};
 
@@ -134,6 +135,71 @@ fn migrate_applies_the_schema_to_a_fresh_database() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// `migrate status` lists every migration this binary knows, in order,
+/// `applied` or `pending`, and changes nothing: on a database never
+/// migrated (not even the migrations table is created), on one migrated
+/// part of the way, and after `migrate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_status_lists_applied_and_pending_migrations_and_changes_nothing() {
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let db = tests::db::fresh_postgres().await;
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let total = names.len();
+    assert!(total > 2, "{names:?}");
+    let status_lines = |out: &Output| -> Vec<String> {
+        let (stdout, stderr) = text(out);
+        assert!(out.status.success(), "{stderr}");
+        stdout.lines().map(str::to_owned).collect()
+    };
+
+    let never = status_lines(&run(&["migrate", "status"], &env));
+    let expected: Vec<String> = names
+        .iter()
+        .map(|n| format!("pending  {n}"))
+        .chain([format!("0 applied, {total} pending")])
+        .collect();
+    assert_eq!(never, expected);
+    let tables = db
+        .conn
+        .query_one_raw(Statement::from_string(
+            db.conn.get_database_backend(),
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'seaql_migrations'",
+        ))
+        .await
+        .expect("query")
+        .and_then(|row| row.try_get::<i64>("", "n").ok());
+    assert_eq!(tables, Some(0), "status created the migrations table");
+
+    Migrator::up(&db.conn, Some(2)).await.expect("apply two");
+    let out = run(&["migrate", "status", "--json"], &env);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["applied"], 2, "{report}");
+    assert_eq!(report["pending"], total - 2, "{report}");
+    for (i, name) in names.iter().enumerate() {
+        let row = &report["migrations"][i];
+        assert_eq!(row["name"], name.as_str(), "{report}");
+        let status = if i < 2 { "applied" } else { "pending" };
+        assert_eq!(row["status"], status, "{report}");
+    }
+
+    assert!(run(&["migrate"], &env).status.success());
+    let after = status_lines(&run(&["migrate", "status"], &env));
+    assert_eq!(after.last(), Some(&format!("{total} applied, 0 pending")));
+    assert!(
+        after[..total].iter().all(|l| l.starts_with("applied  ")),
+        "{after:?}"
+    );
+    db.drop_database().await;
 }
 
 // ---------------------------------------------------------------------------

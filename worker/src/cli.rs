@@ -13,7 +13,7 @@
 //!   serve [--listen ADDR] [--no-migrate]   HTTP + workers + schedules in one process
 //!   work [--no-migrate]                    workers (and schedules) only
 //!   web  [--listen ADDR] [--no-migrate]    HTTP only
-//!   migrate                                apply database migrations
+//!   migrate [status [--json]]              apply database migrations, or list applied and pending ones
 //!   config check                           validate and print the effective config
 //!   employees import FILE.csv              import referrers
 //!   links create --employee E --job J      mint a referral link
@@ -90,8 +90,13 @@ pub enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (`migrate status`: list
+    /// the applied and the pending ones, change nothing).
+    Migrate {
+        /// `status`; none applies the pending migrations.
+        #[command(subcommand)]
+        action: Option<MigrateCommand>,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -519,6 +524,18 @@ pub enum LinksCommand {
     },
 }
 
+/// `referral-worker migrate ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum MigrateCommand {
+    /// List every migration this binary knows, applied or pending, without
+    /// changing the database (not even creating the migrations table).
+    Status {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `referral-worker config ...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum ConfigCommand {
@@ -535,7 +552,8 @@ impl Command {
             Command::Serve { .. } => "serve",
             Command::Work { .. } => "work",
             Command::Web { .. } => "web",
-            Command::Migrate => "migrate",
+            Command::Migrate { action: None } => "migrate",
+            Command::Migrate { action: Some(_) } => "migrate status",
             Command::Config(ConfigCommand::Check) => "config check",
             Command::Task(task) => task.name(),
             Command::Links(_) => "links create",
@@ -558,7 +576,9 @@ impl Command {
             Command::Serve { no_migrate, .. }
             | Command::Work { no_migrate }
             | Command::Web { no_migrate, .. } => !no_migrate,
-            Command::Migrate | Command::Config(_) | Command::Task(_) | Command::Links(_) => false,
+            Command::Migrate { .. } | Command::Config(_) | Command::Task(_) | Command::Links(_) => {
+                false
+            }
         }
     }
 }

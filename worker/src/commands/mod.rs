@@ -9,7 +9,7 @@
 //!
 //! | file | commands |
 //! |---|---|
-//! | `migrate.rs` | `migrate` |
+//! | `migrate.rs` | `migrate`, `migrate status` |
 //! | `employees.rs` | `employees import` |
 //! | `links.rs` | `links create` |
 //! | `maintenance.rs` | `reconcile`, `retention purge` |
@@ -36,7 +36,7 @@ mod render;
 pub use links::links;
 
 use crate::{
-    cli::{AuditCommand, Command, ReportCommand, RetentionCommand, TaskCommand},
+    cli::{AuditCommand, Command, MigrateCommand, ReportCommand, RetentionCommand, TaskCommand},
     config::Settings,
     runtime::{self, Role},
 };
@@ -50,7 +50,10 @@ use crate::{
 /// returns.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     let role = match &command {
-        Command::Migrate => return migrate::migrate(&settings).await,
+        Command::Migrate { action: None } => return migrate::migrate(&settings).await,
+        Command::Migrate {
+            action: Some(MigrateCommand::Status { json }),
+        } => return migrate::status(&settings, *json).await,
         Command::Serve { .. } => Role::All,
         Command::Work { .. } => Role::Workers,
         Command::Web { .. } => Role::Web,
