@@ -259,6 +259,7 @@ impl ServiceClient {
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::invalid("base_url", "must be an http(s) URL"));
         }
+        crate::ats::install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -194,7 +194,21 @@ impl RedisStore {
         queue: &str,
         retention: Retention,
     ) -> Result<Self> {
-        let client = redis::Client::open(url)?;
+        Self::connect_client(redis::Client::open(url)?, prefix, queue, retention).await
+    }
+
+    /// [`RedisStore::connect`] through a client built by the caller: one
+    /// for `rediss://` that trusts a private CA
+    /// (`redis::Client::build_with_tls`).
+    ///
+    /// # Errors
+    /// An unreachable server or a failed TLS handshake.
+    pub async fn connect_client(
+        client: redis::Client,
+        prefix: &str,
+        queue: &str,
+        retention: Retention,
+    ) -> Result<Self> {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_connection_timeout(Some(Duration::from_secs(5)))

@@ -244,10 +244,7 @@ pub async fn try_spawn_app(settings: Settings) -> anyhow::Result<TestApp> {
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run_until(shutdown.clone()));
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = client_builder().timeout(Duration::from_secs(10)).build()?;
     Ok(TestApp {
         address,
         state,
@@ -360,6 +357,15 @@ pub async fn delete_redis_prefix(prefix: &str) {
         .arg(format!("{prefix}:*"))
         .invoke_async(&mut conn)
         .await;
+}
+
+/// A `reqwest` client builder for talking to the app and the fake
+/// servers: no proxy, and the process's rustls crypto provider installed
+/// first (reqwest is built without one of its own, see
+/// `jobs::ats::install_tls_provider`). Build every test client from it.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    jobs::ats::install_tls_provider();
+    reqwest::Client::builder().no_proxy()
 }
 
 /// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).

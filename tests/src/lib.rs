@@ -7,6 +7,8 @@
 //! - [`app`]: the service itself, in-process or as the real binary.
 //! - [`fixtures`]: sample payloads, signing, fake ATS servers and readers
 //!   for the capture tests.
+//! - [`receiver`]: a fake system we POST to (bonus, status sync, CRM, alerts).
+//! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
 
 pub mod app;
 pub mod db;
@@ -14,3 +16,4 @@ pub mod fixtures;
 pub mod hostile;
 pub mod queue;
 pub mod receiver;
+pub mod tls;

@@ -82,6 +82,9 @@ use axum::{
 };
 use serde_json::Value;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::tls::{ServerCert, TlsListener};
 
 /// One scripted answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,11 +192,12 @@ impl Received {
 }
 
 /// Configures a [`Receiver`]; [`Receiver::builder`] makes one.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct ReceiverBuilder {
     paths: Vec<String>,
     secret: Option<String>,
     script: Vec<Reply>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl ReceiverBuilder {
@@ -214,6 +218,13 @@ impl ReceiverBuilder {
     /// base64.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(secret.into());
+        self
+    }
+
+    /// Serves HTTPS with `cert` (see [`crate::tls`]); the URLs are then
+    /// `https://localhost:<port>`, matching the certificate's name.
+    pub fn tls(mut self, cert: &ServerCert) -> Self {
+        self.tls = Some(cert.acceptor());
         self
     }
 
@@ -252,11 +263,21 @@ impl ReceiverBuilder {
             .await
             .expect("bind the receiver");
         let address = listener.local_addr().expect("receiver address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let base_url = match &self.tls {
+            Some(_) => format!("https://localhost:{}", address.port()),
+            None => format!("http://{address}"),
+        };
+        let task = match self.tls {
+            Some(acceptor) => tokio::spawn(async move {
+                let _ = axum::serve(TlsListener::new(listener, acceptor), router).await;
+            }),
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }),
+        };
         Receiver {
             address,
+            base_url,
             shared,
             task,
         }
@@ -278,6 +299,7 @@ struct Shared {
 pub struct Receiver {
     /// Where it listens.
     pub address: SocketAddr,
+    base_url: String,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -288,12 +310,13 @@ impl Receiver {
         ReceiverBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` when built
+    /// with [`ReceiverBuilder::tls`].
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.base_url.clone()
     }
 
-    /// `http://127.0.0.1:<port><path>`: what to configure the app with.
+    /// [`Receiver::base_url`] + `path`: what to configure the app with.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url())
     }
@@ -443,8 +466,7 @@ mod tests {
     const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 
     fn client(timeout: Duration) -> reqwest::Client {
-        reqwest::Client::builder()
-            .no_proxy()
+        crate::app::client_builder()
             .timeout(timeout)
             .build()
             .expect("client")

@@ -154,8 +154,7 @@ async fn apply(app: &TestApp, a: &CareersApplication) -> application::Model {
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    tests::app::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
@@ -164,8 +163,7 @@ fn no_redirects() -> reqwest::Client {
 
 /// A client that outlives the app's database acquire timeout (10 s).
 fn patient_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    tests::app::client_builder()
         .timeout(Duration::from_secs(40))
         .build()
         .expect("a client")

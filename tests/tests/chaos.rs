@@ -417,9 +417,8 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
     };
     fleet.procs = vec![fleet.spawn(true), fleet.spawn(false), fleet.spawn(false)];
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
+    let client = tests::app::client_builder()
         .timeout(Duration::from_secs(10))
-        .no_proxy()
         .build()
         .expect("client");
     // The referrer, through the API (retrying while `serve` starts).

@@ -539,8 +539,7 @@ async fn run_the_samples_through_the_service() -> Captured {
     let address = listen_address(&process.stderr()).expect("the listen address");
     let service = Service {
         base: format!("http://{address}"),
-        client: reqwest::Client::builder()
-            .no_proxy()
+        client: tests::app::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()

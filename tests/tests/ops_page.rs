@@ -106,8 +106,7 @@ impl Driver {
             url: format!("http://127.0.0.1:{port}"),
             log,
         };
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        let http = tests::app::client_builder()
             .timeout(Duration::from_secs(2))
             .build()
             .expect("client");

@@ -14,10 +14,13 @@ use entities::{
     milestone::{self, MilestoneKind, MilestoneState},
     payout::{self, PayoutState},
 };
-use jobs::payout::rules::{BonusRules, default_rules};
+use jobs::payout::{
+    outbound::SendOutcome,
+    rules::{BonusRules, default_rules},
+};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tests::{
-    app::{Setup, TestApp, delete_redis_prefix},
+    app::{Setup, TestApp, delete_redis_prefix, idle_app},
     fixtures::{
         self, CareersApplication, GreenhouseApplication, application_by_ats_id, credited_hire,
         lever_opportunity, mint_link, payload, post_careers_site, post_greenhouse,
@@ -25,6 +28,7 @@ use tests::{
         seed_link, spawn_capture_app, unique, wait_until,
     },
     receiver::{Receiver, Reply},
+    tls::TestCa,
 };
 use worker::config::{RetryOverride, Secret, Settings};
 
@@ -693,4 +697,94 @@ async fn the_lever_samples_pay_the_hire_and_probation_tranches_each_once() {
     );
     assert_two_tranches_paid_once(db, &receiver).await;
     world.cleanup().await;
+}
+
+/// A bonus system behind a private CA (on-premise payroll): with
+/// `outbound.ca_file` naming that CA, the client the app builds from its
+/// settings delivers the signed POST over HTTPS; without it the handshake
+/// fails on the unknown issuer and nothing arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bonus_system_behind_a_private_ca_is_reached_through_outbound_ca_file() {
+    let ca = TestCa::new("payroll CA");
+    let bonus = Receiver::builder()
+        .secret(SECRET)
+        .path(BONUS_PATH)
+        .tls(&ca.server_cert())
+        .start()
+        .await;
+    assert!(bonus.url(BONUS_PATH).starts_with("https://localhost:"));
+    let dir = std::env::temp_dir().join(format!("rw-ca-{}", unique("")));
+    std::fs::create_dir_all(&dir).expect("create the CA directory");
+    let ca_file = ca.write_pem(&dir).display().to_string();
+    let message = jobs::payout::outbound::Message {
+        id: unique("msg_"),
+        event_type: "referral.milestone_reached".into(),
+        occurred_at: Utc::now(),
+        data: serde_json::json!({ "payout_id": 1 }),
+        idempotency_key: "1:hire".into(),
+    };
+    let bonus_url = bonus.url(BONUS_PATH);
+    let app_with = |ca_file: Option<String>| {
+        let bonus_url = bonus_url.clone();
+        idle_app(Setup::EMBEDDED_SQLITE, move |s| {
+            s.payouts.destination_url = bonus_url;
+            s.payouts.destination_secret = Secret::new(SECRET);
+            s.payouts.destination_timeout = Duration::from_secs(5);
+            if let Some(path) = ca_file {
+                s.outbound.ca_file = path;
+            }
+        })
+    };
+
+    let untrusted = app_with(None).await;
+    let client = untrusted.state.jobs.payouts.destination.clone();
+    let outcome = client.expect("a bonus client").send(&message).await;
+    let shown = format!("{outcome:?}");
+    assert!(!matches!(outcome, SendOutcome::Delivered { .. }), "{shown}");
+    assert!(shown.contains("UnknownIssuer"), "{shown}");
+    assert_eq!(bonus.count(), 0);
+    untrusted.cleanup().await;
+
+    let trusted = app_with(Some(ca_file)).await;
+    let client = trusted.state.jobs.payouts.destination.clone();
+    let outcome = client.expect("a bonus client").send(&message).await;
+    assert!(
+        matches!(outcome, SendOutcome::Delivered { status: 200, .. }),
+        "{outcome:?}"
+    );
+    let received = bonus.accepted();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].verified, Some(true));
+    assert_eq!(received[0].webhook_id(), Some(message.id.as_str()));
+    trusted.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `outbound.ca_file` naming a file that holds no certificate stops
+/// start-up naming the key, rather than failing every send later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_ca_file_without_a_certificate_stops_start_up() {
+    let dir = std::env::temp_dir().join(format!("rw-ca-{}", unique("")));
+    std::fs::create_dir_all(&dir).expect("create the CA directory");
+    let not_pem = dir.join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate\n").expect("write");
+    let db = tests::app::fresh_db(tests::app::DbDriver::Sqlite).await;
+    let mut settings = tests::app::test_settings(&db.url, None);
+    settings.payouts.destination_url = "https://payroll.example/bonus".into();
+    settings.payouts.destination_secret = Secret::new(SECRET);
+    settings.outbound.ca_file = not_pem.display().to_string();
+    let error = match tests::app::try_spawn_app(settings).await {
+        Ok(mut app) => {
+            let _ = app.stop().await;
+            panic!("the app started with a CA file holding no certificate");
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("payouts.destination"), "{error}");
+    assert!(
+        error.contains("CA bundle holds no PEM certificate"),
+        "{error}"
+    );
+    db.drop_database().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,8 @@
 //! real HTTP and through the real queue.
 //!
 //! Scenarios that depend on the queue run on each setup: the embedded queue
-//! on SQLite and on PostgreSQL, and Redis (with PostgreSQL).
+//! on SQLite and on PostgreSQL, and Redis (with PostgreSQL). Redis over TLS
+//! (`rediss://`) runs against a TLS-only `redis-server` of the test's own.
 
 use queue::{JobFilter, JobId, JobInfo, JobState, QueueStore};
 use std::time::Duration;
@@ -12,9 +13,10 @@ use jobs::job::{Job, Probe};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tests::{
+    app::{DbDriver, QueueDriver, test_settings, try_spawn_app},
     app::{Setup, TcpProxy, TestApp, closed_port, fresh_db, spawn_app, spawn_app_with},
-    app::{test_settings, try_spawn_app},
     queue::{eventually, unique_prefix},
+    tls::{TestCa, TlsRedis},
 };
 
 /// Generates one `#[tokio::test]` per setup for each scenario.
@@ -86,8 +88,8 @@ async fn readyz_reports_database_and_queue_ready(setup: Setup) {
     assert_eq!(body["database"], "ok", "{body}");
     assert_eq!(body["queue"], "ok", "{body}");
     let backend = match setup.queue {
-        tests::app::QueueDriver::Embedded => "sql",
-        tests::app::QueueDriver::Redis => "redis",
+        QueueDriver::Embedded => "sql",
+        QueueDriver::Redis => "redis",
     };
     assert_eq!(body["queue_backend"], backend, "{body}");
     app.cleanup().await;
@@ -98,7 +100,7 @@ async fn readyz_reports_database_and_queue_ready(setup: Setup) {
 /// and then fails every job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_fails_naming_redis_when_it_is_unreachable() {
-    let db = fresh_db(tests::app::DbDriver::Sqlite).await;
+    let db = fresh_db(DbDriver::Sqlite).await;
     let port = closed_port();
     let redis = format!("redis://127.0.0.1:{port}");
     let settings = test_settings(&db.url, Some((&redis, &unique_prefix())));
@@ -304,4 +306,60 @@ fn assert_drained(jobs: &[JobInfo], running: &[JobId], context: &str) {
         jobs.iter().any(|j| j.state == JobState::Succeeded),
         "no running job was let finish: {report}"
     );
+}
+
+/// `rediss://` to a Redis that speaks only TLS, its certificate signed by
+/// a CA made for this test and trusted through `queue.redis_ca_file`: the
+/// app starts, reports the queue ready and runs a job through that Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rediss_queue_signed_by_a_private_ca_runs_jobs() {
+    let ca = TestCa::new("redis test CA");
+    let redis = TlsRedis::start(&ca).await;
+    let ca_file = redis.dir().join("ca.pem");
+    let setup = Setup {
+        db: DbDriver::Sqlite,
+        queue: QueueDriver::Redis,
+    };
+    let app = spawn_app_with(setup, |s| {
+        s.queue.redis_url = worker::config::SecretUrl::new(redis.url());
+        s.queue.redis_ca_file = ca_file.display().to_string();
+    })
+    .await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json(response).await;
+    assert_eq!(body["queue"], "ok", "{body}");
+    assert_eq!(body["queue_backend"], "redis", "{body}");
+
+    let id = enqueue(&app, &probe(0, 0)).await;
+    wait_for_state(
+        app.queue(),
+        &id,
+        JobState::Succeeded,
+        Duration::from_secs(15),
+    )
+    .await;
+    app.cleanup().await;
+}
+
+/// The same TLS-only Redis without `queue.redis_ca_file`: its certificate
+/// is not trusted (the system's roots do not know the CA), so start-up
+/// fails naming Redis and the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rediss_queue_whose_ca_is_not_trusted_fails_start_up() {
+    let ca = TestCa::new("untrusted redis CA");
+    let redis = TlsRedis::start(&ca).await;
+    let db = fresh_db(DbDriver::Sqlite).await;
+    let settings = test_settings(&db.url, Some((&redis.url(), &unique_prefix())));
+    let error = match try_spawn_app(settings).await {
+        Ok(mut app) => {
+            let _ = app.stop().await;
+            panic!("the app started without trusting the Redis server's CA");
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("connecting to Redis"), "{error}");
+    assert!(error.contains(&redis.url()), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    db.drop_database().await;
 }

@@ -170,6 +170,10 @@ pub struct HttpOptions {
     /// addresses (an on-premise receiver, local development, tests). Off by
     /// default: see [`crate::net_guard`] for what is refused and why.
     pub allow_private_networks: bool,
+    /// Extra trust anchors, a PEM bundle (`outbound.ca_file`), trusted
+    /// besides the platform's store: a receiver behind a private CA
+    /// (on-premise payroll). `None`: the platform's store alone.
+    pub ca_pem: Option<String>,
 }
 
 impl Default for HttpOptions {
@@ -179,6 +183,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(10),
             user_agent: concat!("referral-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_private_networks: false,
+            ca_pem: None,
         }
     }
 }
@@ -190,9 +195,14 @@ impl HttpOptions {
     /// [`net_guard::GuardedResolver`], so a name that resolves only to
     /// private addresses fails to connect.
     ///
+    /// Servers are verified against the platform's trust store
+    /// (rustls-platform-verifier) plus [`HttpOptions::ca_pem`].
+    ///
     /// # Errors
-    /// [`Error::Permanent`] if the TLS backend cannot be initialised.
+    /// [`Error::Permanent`] if the TLS backend cannot be initialised or
+    /// `ca_pem` holds no certificate.
     pub fn build_client(&self) -> Result<reqwest::Client> {
+        install_tls_provider();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
@@ -200,6 +210,16 @@ impl HttpOptions {
             .user_agent(self.user_agent.clone());
         if let Some(resolver) = net_guard::resolver(self.allow_private_networks) {
             builder = builder.dns_resolver(resolver);
+        }
+        if let Some(pem) = &self.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| Error::permanent(format!("reading the extra CA bundle: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::permanent(
+                    "the extra CA bundle holds no PEM certificate",
+                ));
+            }
+            builder = builder.tls_certs_merge(certs);
         }
         builder
             .build()
@@ -215,6 +235,18 @@ impl HttpOptions {
     /// [`Error::Invalid`] naming `field`.
     pub fn check_url(&self, field: &str, url: &Url) -> Result<()> {
         net_guard::check_url(field, url, self.allow_private_networks)
+    }
+}
+
+/// Makes ring the process's rustls crypto provider, unless one is
+/// installed already. reqwest is built without a provider of its own (its
+/// default would compile aws-lc-rs beside the ring that sqlx and redis use)
+/// and takes the process's when it builds a client, so every client builder
+/// calls this first.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error means another thread installed one meanwhile: as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

@@ -125,6 +125,11 @@ pub struct QueueSettings {
     /// Redis to keep the queue in. Empty means the embedded queue, kept in
     /// the database. `REDIS_URL` overrides it.
     pub redis_url: SecretUrl,
+    /// A PEM file of the CA(s) that sign a `rediss://` server's certificate
+    /// (a private or self-signed CA), trusted instead of the system's
+    /// roots. Empty: the system's roots.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub redis_ca_file: String,
     /// Prefix of every Redis key this service writes. Braces are not allowed
     /// because Redis Cluster reads `{...}` as a hash tag, and the queue
     /// decides itself how keys are grouped into slots.
@@ -177,6 +182,7 @@ impl Default for QueueSettings {
     fn default() -> Self {
         QueueSettings {
             redis_url: SecretUrl::new(""),
+            redis_ca_file: String::new(),
             prefix: "referral-worker".to_owned(),
             name: "default".to_owned(),
             concurrency: 64,

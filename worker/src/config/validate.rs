@@ -80,6 +80,17 @@ fn validate_queue(settings: &Settings, check: &mut impl FnMut(bool, &str, &str))
     {
         check(false, "queue.redis_url", &message);
     }
+    // A CA file only means something to a TLS connection: set beside a
+    // plain redis:// URL it would be silently ignored.
+    let tls = q
+        .redis_url
+        .scheme()
+        .is_some_and(|s| s.eq_ignore_ascii_case("rediss"));
+    check(
+        q.redis_ca_file.is_empty() || tls,
+        "queue.redis_ca_file",
+        "is only used with a rediss:// queue.redis_url",
+    );
     for (key, value) in [("queue.prefix", &q.prefix), ("queue.name", &q.name)] {
         check(!value.is_empty(), key, "must not be empty");
         check(

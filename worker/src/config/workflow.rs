@@ -24,6 +24,11 @@ pub struct OutboundSettings {
     /// Let outbound calls reach private networks and loopback: for an
     /// on-premise receiver or local development. Default false.
     pub allow_private_networks: bool,
+    /// A PEM bundle of extra CAs trusted for outbound HTTPS besides the
+    /// platform's trust store: a receiver behind a private CA (on-premise
+    /// payroll). Empty: the platform's store alone.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub ca_file: String,
 }
 
 /// `[sandbox]`: a deployment that must not reach real systems (staging, a

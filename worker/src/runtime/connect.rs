@@ -51,14 +51,10 @@ pub async fn connect_queue(
         dead: settings.retention_dead,
     };
     if settings.uses_redis() {
-        let store = RedisStore::connect(
-            settings.redis_url.expose_secret(),
-            &settings.prefix,
-            &settings.name,
-            retention,
-        )
-        .await
-        .with_context(|| format!("connecting to Redis {}", settings.redis_url))?;
+        let client = redis_client(settings)?;
+        let store = RedisStore::connect_client(client, &settings.prefix, &settings.name, retention)
+            .await
+            .with_context(|| format!("connecting to Redis {}", settings.redis_url))?;
         Ok(QueueStore::Redis(store))
     } else {
         Ok(QueueStore::Sql(SqlStore::new(
@@ -67,6 +63,28 @@ pub async fn connect_queue(
             retention,
         )))
     }
+}
+
+/// The Redis client for `queue.redis_url`: with `queue.redis_ca_file`, a
+/// `rediss://` client that trusts that CA (instead of the system's roots).
+fn redis_client(settings: &QueueSettings) -> anyhow::Result<redis::Client> {
+    let url = settings.redis_url.expose_secret();
+    if settings.redis_ca_file.is_empty() {
+        return redis::Client::open(url)
+            .with_context(|| format!("queue.redis_url {}", settings.redis_url));
+    }
+    let ca = std::fs::read(&settings.redis_ca_file)
+        .with_context(|| format!("queue.redis_ca_file: reading {}", settings.redis_ca_file))?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca),
+    };
+    redis::Client::build_with_tls(url, certificates).with_context(|| {
+        format!(
+            "queue.redis_ca_file {} with queue.redis_url {}",
+            settings.redis_ca_file, settings.redis_url
+        )
+    })
 }
 
 fn policy(s: &RetryPolicySettings) -> RetryPolicy {

@@ -12,7 +12,7 @@ use std::{num::NonZeroU32, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use governor::Quota;
 use jobs::{
-    ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig},
+    ats::{GreenhouseClient, GreenhouseConfig, HttpOptions, LeverClient, LeverConfig},
     context::{CaptureSettings, JobContext},
     payout::outbound::{Destination, OutboundClient, OutboundOptions},
     referral::attribution::Rules,
@@ -39,8 +39,9 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     let recorder = sb.enabled.then(|| Recorder::new(state.db.clone()));
     ctx.sandbox.enabled = sb.enabled;
     ctx.sandbox.recorder = recorder.clone();
-    ctx.payouts.destination = bonus_destination(settings, &recorder)?;
-    ctx.notifications = notifications(settings, &recorder)?;
+    let transport = Transport::from_settings(settings)?;
+    ctx.payouts.destination = bonus_destination(settings, &transport, &recorder)?;
+    ctx.notifications = notifications(settings, &transport, &recorder)?;
     let rc = &settings.reconciliation;
     ctx.reconcile = jobs::reconcile::ReconcileSettings {
         delivery_window: chrono::Duration::from_std(rc.delivery_window)
@@ -48,9 +49,40 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
     };
-    ctx.greenhouse = greenhouse(settings, &mut ctx.sandbox)?;
-    ctx.lever = lever(settings, &mut ctx.sandbox)?;
+    ctx.greenhouse = greenhouse(settings, &transport, &mut ctx.sandbox)?;
+    ctx.lever = lever(settings, &transport, &mut ctx.sandbox)?;
     Ok(ctx)
+}
+
+/// `[outbound]` as every outbound client's transport takes it, the CA
+/// bundle read once.
+struct Transport {
+    allow_private_networks: bool,
+    ca_pem: Option<String>,
+}
+
+impl Transport {
+    /// Reads `outbound.ca_file` when set.
+    fn from_settings(settings: &Settings) -> anyhow::Result<Transport> {
+        let o = &settings.outbound;
+        let ca_pem = if o.ca_file.is_empty() {
+            None
+        } else {
+            let pem = std::fs::read_to_string(&o.ca_file)
+                .with_context(|| format!("outbound.ca_file: reading {}", o.ca_file))?;
+            Some(pem)
+        };
+        Ok(Transport {
+            allow_private_networks: o.allow_private_networks,
+            ca_pem,
+        })
+    }
+
+    /// Sets the SSRF guard and the extra CAs on `http`.
+    fn apply(&self, http: &mut HttpOptions) {
+        http.allow_private_networks = self.allow_private_networks;
+        http.ca_pem.clone_from(&self.ca_pem);
+    }
 }
 
 /// `[referrals]` and `[milestones]` as capture reads them.
@@ -89,6 +121,7 @@ fn capture_settings(settings: &Settings) -> anyhow::Result<CaptureSettings> {
 /// mode, `sandbox.bonus_url`) is set.
 fn bonus_destination(
     settings: &Settings,
+    transport: &Transport,
     recorder: &Option<Recorder>,
 ) -> anyhow::Result<Option<Arc<OutboundClient>>> {
     let p = &settings.payouts;
@@ -109,7 +142,7 @@ fn bonus_destination(
     destination.idempotent = p.destination_idempotent;
     let client = OutboundClient::with_options(
         destination,
-        &outbound_options(settings, p.destination_timeout),
+        &outbound_options(transport, p.destination_timeout),
     )
     .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?;
     Ok(Some(Arc::new(match bonus_record {
@@ -121,6 +154,7 @@ fn bonus_destination(
 /// The Greenhouse Harvest client, when `ats.greenhouse.api_key` is set.
 fn greenhouse(
     settings: &Settings,
+    transport: &Transport,
     sandbox: &mut Sandbox,
 ) -> anyhow::Result<Option<Arc<GreenhouseClient>>> {
     let gh = &settings.ats.greenhouse;
@@ -139,7 +173,7 @@ fn greenhouse(
         }
     }
     config.token_field_key = Some(gh.token_field.clone());
-    config.http.allow_private_networks = settings.outbound.allow_private_networks;
+    transport.apply(&mut config.http);
     if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
         config.quota = Quota::per_second(n);
     }
@@ -149,7 +183,11 @@ fn greenhouse(
 }
 
 /// The Lever client, when `ats.lever.api_key` is set.
-fn lever(settings: &Settings, sandbox: &mut Sandbox) -> anyhow::Result<Option<Arc<LeverClient>>> {
+fn lever(
+    settings: &Settings,
+    transport: &Transport,
+    sandbox: &mut Sandbox,
+) -> anyhow::Result<Option<Arc<LeverClient>>> {
     let lv = &settings.ats.lever;
     if lv.api_key.is_empty() {
         return Ok(None);
@@ -167,7 +205,7 @@ fn lever(settings: &Settings, sandbox: &mut Sandbox) -> anyhow::Result<Option<Ar
                 url::Url::parse(&sb.lever_base_url).context("sandbox.lever_base_url")?;
         }
     }
-    config.http.allow_private_networks = settings.outbound.allow_private_networks;
+    transport.apply(&mut config.http);
     if let Some(n) = NonZeroU32::new(lv.requests_per_second) {
         config.quota = Quota::per_second(n)
             .allow_burst(NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n));
@@ -197,12 +235,13 @@ fn sandboxed<'a>(
 /// per `[sandbox]` when `recorder` is set).
 fn notifications(
     settings: &Settings,
+    transport: &Transport,
     recorder: &Option<Recorder>,
 ) -> anyhow::Result<jobs::outbox::Notifications> {
     let n = &settings.notifications;
     let sb = &settings.sandbox;
     let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
-    let options = outbound_options(settings, n.timeout);
+    let options = outbound_options(transport, n.timeout);
     let finish = |client: OutboundClient, record: Option<Recorder>| match record {
         Some(r) => Arc::new(client.record_only(r)),
         None => Arc::new(client),
@@ -258,9 +297,9 @@ fn notifications(
 
 /// Outbound transport options for a request timeout: the connect timeout
 /// stays strictly shorter (see `jobs::payout::outbound`).
-fn outbound_options(settings: &Settings, timeout: Duration) -> OutboundOptions {
+fn outbound_options(transport: &Transport, timeout: Duration) -> OutboundOptions {
     let mut options = OutboundOptions::default();
-    options.http.allow_private_networks = settings.outbound.allow_private_networks;
+    transport.apply(&mut options.http);
     options.http.timeout = timeout;
     options.http.connect_timeout = options.http.connect_timeout.min(timeout / 2);
     options
