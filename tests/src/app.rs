@@ -113,6 +113,8 @@ pub async fn fresh_db(driver: DbDriver) -> TestDb {
 pub fn test_settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
     let mut s = Settings::default();
     s.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    // No load balancer to see it leave: stop at once.
+    s.http.shutdown_delay = Duration::ZERO;
     s.database.url = SecretUrl::new(database_url);
     s.database.max_connections = 5;
     if let Some((url, prefix)) = redis {
@@ -469,8 +471,9 @@ pub fn setting_var(key: &str) -> String {
 }
 
 /// The environment of a test worker process: `DATABASE_URL`, `REDIS_URL` and
-/// the queue prefix when `redis` gives them, HTTP on a free port, [`LEASE`],
-/// [`HEARTBEAT`], quick polling, a 10 s shutdown timeout and JSON logs.
+/// the queue prefix when `redis` gives them, HTTP on a free port (stopped at
+/// once on SIGTERM), [`LEASE`], [`HEARTBEAT`], quick polling, a 10 s
+/// shutdown timeout and JSON logs.
 /// Push more pairs (see [`setting_var`]) to change other settings.
 pub fn worker_env(database_url: &str, redis: Option<(&str, &str)>) -> Vec<(String, String)> {
     let mut env = vec![("DATABASE_URL".to_string(), database_url.to_string())];
@@ -480,6 +483,7 @@ pub fn worker_env(database_url: &str, redis: Option<(&str, &str)>) -> Vec<(Strin
     }
     for (key, value) in [
         ("http.listen", "127.0.0.1:0".to_string()),
+        ("http.shutdown_delay", "0s".to_string()),
         ("queue.lease", humantime_ms(LEASE)),
         ("queue.heartbeat", humantime_ms(HEARTBEAT)),
         ("queue.poll_interval", "100ms".to_string()),
@@ -645,6 +649,22 @@ impl TestProcess {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The address its "referral-worker starting" log line gives under
+    /// `field` (`listen` or `ops_listen`, logged as `Some(ADDR)`), once it
+    /// has logged it; `None` before that or when the listener is off.
+    pub fn started_address(&self, field: &str) -> Option<SocketAddr> {
+        self.stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["message"] == "referral-worker starting")
+            .and_then(|l| l[field].as_str().map(str::to_owned))
+            .and_then(|s| {
+                s.strip_prefix("Some(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .and_then(|s| s.parse().ok())
+            })
     }
 
     /// Panics, with its log, if it has exited.

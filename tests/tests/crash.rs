@@ -1,5 +1,6 @@
 //! The real binary as separate processes: killed with SIGKILL, stopped with
-//! SIGTERM, started without its Redis. Each test gets its own database and
+//! SIGTERM (`/readyz` turning 503 while it drains), started without its
+//! Redis, and a `work` process's ops listener. Each test gets its own database and
 //! Redis prefix; the test itself reaches the same queue through a store of
 //! its own, the way an operator's tooling would.
 //!
@@ -12,8 +13,8 @@ use std::{sync::Mutex, time::Duration};
 use jobs::job::{Job, Probe};
 use tests::{
     app::{
-        QueueDriver, TestProcess, closed_port, delete_redis_prefix, redis_store, setting_var,
-        spawn_process, worker_env,
+        QueueDriver, TestProcess, client_builder, closed_port, delete_redis_prefix, redis_store,
+        setting_var, spawn_process, worker_env,
     },
     db::{self, TestDb},
     queue::{redis_url, unique_prefix},
@@ -295,4 +296,162 @@ async fn a_worker_that_cannot_reach_redis_exits_1_naming_it() {
     assert!(stderr.contains("error: connecting to Redis"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     db.drop_database().await;
+}
+
+/// Waits for `process` to log where its `field` listener (`listen` or
+/// `ops_listen`) is bound.
+async fn started_address(process: &mut TestProcess, field: &str) -> std::net::SocketAddr {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        process.assert_running();
+        if let Some(address) = process.started_address(field) {
+            return address;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {field} address logged; stderr:\n{}",
+            process.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET http://{address}{path}`: the status and the body.
+async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let client = client_builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let response = client
+        .get(format!("http://{address}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// A `work` process has no HTTP listener but, with `http.ops_listen`, an
+/// ops one: probes answer there, and `/metrics` counts the jobs this
+/// process ran. Nothing else is served on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_process_serves_probes_and_job_metrics_on_its_ops_listener() {
+    let d = Deployment::new(QueueDriver::Embedded).await;
+    let id = enqueue(d.store(), &probe(0)).await;
+    let mut worker = spawn_process(&["work"], d.env_with(&[("http.ops_listen", "127.0.0.1:0")]));
+    let ops = started_address(&mut worker, "ops_listen").await;
+    assert_eq!(worker.started_address("listen"), None, "work binds no HTTP");
+    let succeeded = worker
+        .wait_for(Duration::from_secs(30), || async {
+            (info(d.store(), &id).await.state == JobState::Succeeded).then_some(())
+        })
+        .await;
+    assert!(
+        succeeded.is_some(),
+        "the probe never ran; stderr:\n{}",
+        worker.stderr()
+    );
+
+    assert_eq!(get(ops, "/healthz").await.0, 200);
+    let (status, ready) = get(ops, "/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(ready.contains(r#""status":"ready""#), "{ready}");
+    let (status, metrics) = get(ops, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"referral_worker_jobs_succeeded_total{kind="probe"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"referral_worker_jobs_started_total{kind="probe"} 1"#),
+        "{metrics}"
+    );
+    assert_eq!(get(ops, "/api/ops/queues").await.0, 404);
+
+    worker.terminate();
+    let status = worker.wait_exit(Duration::from_secs(20)).await;
+    assert!(
+        status.success(),
+        "exited with {status}; stderr:\n{}",
+        worker.stderr()
+    );
+    d.cleanup().await;
+}
+
+/// From SIGTERM on, a draining `work` process's `/readyz` answers 503
+/// `draining` while its running job finishes; then the job is done and the
+/// process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_from_sigterm_while_a_work_process_drains() {
+    let d = Deployment::new(QueueDriver::Embedded).await;
+    let id = enqueue(d.store(), &probe(3_000)).await;
+    let mut worker = spawn_process(&["work"], d.env_with(&[("http.ops_listen", "127.0.0.1:0")]));
+    let ops = started_address(&mut worker, "ops_listen").await;
+    let running = worker
+        .wait_for(Duration::from_secs(30), || async {
+            (info(d.store(), &id).await.state == JobState::Running).then_some(())
+        })
+        .await;
+    assert!(
+        running.is_some(),
+        "the probe never started; stderr:\n{}",
+        worker.stderr()
+    );
+    tokio::time::sleep(HAND_OVER).await;
+    assert_eq!(get(ops, "/readyz").await.0, 200);
+
+    worker.terminate();
+    // `wait_for` panics if the process exits first: the 503 must come
+    // while it is still draining.
+    let draining = worker
+        .wait_for(Duration::from_secs(5), || async {
+            let (status, body) = get(ops, "/readyz").await;
+            (status == 503).then_some(body)
+        })
+        .await
+        .unwrap_or_else(|| panic!("/readyz never answered 503; stderr:\n{}", worker.stderr()));
+    assert!(draining.contains(r#""status":"draining""#), "{draining}");
+    let status = worker.wait_exit(Duration::from_secs(20)).await;
+    assert!(
+        status.success(),
+        "exited with {status}; stderr:\n{}",
+        worker.stderr()
+    );
+    assert_eq!(info(d.store(), &id).await.state, JobState::Succeeded);
+    d.cleanup().await;
+}
+
+/// A `web` process keeps answering for `http.shutdown_delay` after
+/// SIGTERM, `/readyz` with 503, so a load balancer sees it leave before its
+/// connections are refused; then it exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_from_sigterm_during_the_web_shutdown_delay() {
+    let d = Deployment::new(QueueDriver::Embedded).await;
+    let mut web = spawn_process(&["web"], d.env_with(&[("http.shutdown_delay", "3s")]));
+    let http = started_address(&mut web, "listen").await;
+    assert_eq!(get(http, "/readyz").await.0, 200);
+
+    web.terminate();
+    let draining = web
+        .wait_for(Duration::from_secs(3), || async {
+            let (status, body) = get(http, "/readyz").await;
+            (status == 503).then_some(body)
+        })
+        .await
+        .unwrap_or_else(|| panic!("/readyz never answered 503; stderr:\n{}", web.stderr()));
+    assert!(draining.contains(r#""status":"draining""#), "{draining}");
+    assert_eq!(
+        get(http, "/healthz").await.0,
+        200,
+        "still serving while it drains"
+    );
+    let status = web.wait_exit(Duration::from_secs(20)).await;
+    assert!(
+        status.success(),
+        "exited with {status}; stderr:\n{}",
+        web.stderr()
+    );
+    d.cleanup().await;
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use jobs::{context::JobContext, inbox::InboxWriter};
 use queue::{QueueStore, RetryPolicies};
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 
@@ -31,4 +32,9 @@ pub struct AppState {
     /// change workflow state use the same context, so their notifications
     /// and sends go through the same clients and rate limiters.
     pub jobs: Arc<JobContext>,
+    /// Cancelled when the process is told to stop (SIGTERM): from then on
+    /// `/readyz` answers 503 while HTTP requests and jobs drain. The
+    /// wiring sets it to its shutdown token; a state built for a one-shot
+    /// command keeps a token nobody cancels.
+    pub stopping: CancellationToken,
 }

@@ -291,6 +291,8 @@ async fn delete_prefix(url: &str, prefix: &str) {
 fn settings(db_url: &str, redis_url: &str, prefix: &str, pool: u32) -> anyhow::Result<Settings> {
     let mut s = Settings::default();
     s.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    // Nothing balances load onto a bench: stop at once.
+    s.http.shutdown_delay = std::time::Duration::ZERO;
     s.database.url = SecretUrl::new(db_url);
     s.database.max_connections = pool;
     s.queue.redis_url = SecretUrl::new(redis_url);

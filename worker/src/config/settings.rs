@@ -74,8 +74,21 @@ impl Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Address to bind. `--listen` on `serve` and `web` overrides it.
+    /// Address to bind. `--listen` on `serve` and `web` overrides it, and
+    /// so does `PORT` (as `0.0.0.0:$PORT`, see `layers`).
     pub listen: SocketAddr,
+    /// Where a `work` process serves `/metrics`, `/healthz` and `/readyz`
+    /// (it has no other HTTP listener). Unset: none. `serve` and `web`
+    /// ignore it: their listener already serves these routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops_listen: Option<SocketAddr>,
+    /// After SIGTERM, how long the HTTP listener keeps answering (`/readyz`
+    /// with 503) before it stops accepting connections, so that a load
+    /// balancer sees the process leave before its connections are refused.
+    /// Jobs drain meanwhile; a `work` process's ops listener answers until
+    /// its jobs have drained, whatever this says.
+    #[serde(with = "duration")]
+    pub shutdown_delay: Duration,
     /// Largest inbound request body accepted, in bytes. Webhook payloads are
     /// small; a limit keeps one bad sender from buffering megabytes per
     /// request in memory.
@@ -91,6 +104,8 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            ops_listen: None,
+            shutdown_delay: Duration::from_secs(5),
             body_limit: 1024 * 1024,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
         }

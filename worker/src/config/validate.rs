@@ -42,6 +42,18 @@ fn validate_http(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) 
     if let Err(message) = check_public_base_url(&http.public_base_url) {
         check(false, "http.public_base_url", &message);
     }
+    check(
+        http.shutdown_delay <= Duration::from_secs(300),
+        "http.shutdown_delay",
+        "must be at most 5m",
+    );
+    if let Some(ops) = http.ops_listen {
+        check(
+            ops != http.listen || ops.port() == 0,
+            "http.ops_listen",
+            "must differ from http.listen (a `serve` or `web` process serves the ops routes on http.listen already)",
+        );
+    }
 }
 
 /// `[webhooks]`.

@@ -199,6 +199,7 @@ mod tests {
             queue,
             retry,
             settings: Arc::new(settings),
+            stopping: Default::default(),
         }
     }
 

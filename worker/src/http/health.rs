@@ -2,7 +2,10 @@
 //!
 //! `/healthz` says the process is up and serving (never touches
 //! dependencies, so a database outage does not get the process restarted).
-//! `/readyz` says it can do its job: the database and the queue both answer.
+//! `/readyz` says it can do its job: the database and the queue both answer,
+//! and the process has not been told to stop. From SIGTERM on it answers
+//! 503 `draining`, so a load balancer takes the process out of rotation
+//! while its requests and jobs drain.
 
 use std::time::Duration;
 
@@ -17,8 +20,15 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// `GET /readyz`: 200 when the database and the queue answer within 2 s each,
-/// 503 naming the failing dependency otherwise.
+/// 503 naming the failing dependency otherwise, 503 `draining` once the
+/// process is stopping.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.stopping.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
     let limit = Duration::from_secs(2);
     let db = match tokio::time::timeout(limit, state.db.ping()).await {
         Ok(Ok(())) => "ok".to_string(),

@@ -26,6 +26,17 @@ use axum::{
 
 use crate::{config::Settings, state::AppState};
 
+/// The routes of a `work` process's ops listener (`http.ops_listen`):
+/// metrics and probes, nothing that reaches workflow state.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
 /// Every route of the service.
 pub fn router(state: AppState, _settings: &Settings) -> Router {
     Router::new()

@@ -141,6 +141,7 @@ pub(super) fn app_state(
         queue,
         retry,
         settings: Arc::new(settings.clone()),
+        stopping: tokio_util::sync::CancellationToken::new(),
     };
     state.jobs = Arc::new(job_context(settings, &state)?);
     Ok(state)

@@ -1,11 +1,12 @@
 //! The service process: [`Application::build`] connects to the database and
 //! the queue (and runs migrations unless told not to) and binds the HTTP
-//! port; [`Application::run_until`] runs the HTTP server and/or the workers
-//! (per [`Role`]) until a shutdown token fires, then drains. Built by
+//! port (or, for `work`, the ops port when `http.ops_listen` is set);
+//! [`Application::run_until`] runs the HTTP server and/or the workers (per
+//! [`Role`]) until a shutdown token fires, then drains. Built by
 //! `runtime::serve` for `serve`, `work` and `web`, and by the test harness
 //! and the benches, which fire the token themselves.
 
-use std::net::SocketAddr;
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use jobs::inbox::InboxWriter;
@@ -45,6 +46,7 @@ pub struct Application {
     settings: Settings,
     state: AppState,
     listener: Option<tokio::net::TcpListener>,
+    ops_listener: Option<tokio::net::TcpListener>,
 }
 
 impl Application {
@@ -78,13 +80,14 @@ impl Application {
         }
         let db = connect_database(&settings).await?;
         let queue = connect_queue(&settings.queue, &db).await?;
-        let listener = if role.runs_http() {
-            let listener = tokio::net::TcpListener::bind(settings.http.listen)
-                .await
-                .with_context(|| format!("binding HTTP to {}", settings.http.listen))?;
-            Some(listener)
-        } else {
-            None
+        let listener = match role.runs_http() {
+            true => Some(bind(settings.http.listen, "HTTP").await?),
+            false => None,
+        };
+        // `serve` and `web` answer the ops routes on their HTTP listener.
+        let ops_listener = match settings.http.ops_listen {
+            Some(addr) if role == Role::Workers => Some(bind(addr, "the ops listener").await?),
+            _ => None,
         };
         let inbox = InboxWriter::spawn(db.clone());
         let state = app_state(&settings, db, queue, inbox)?;
@@ -98,12 +101,19 @@ impl Application {
             settings,
             state,
             listener,
+            ops_listener,
         })
     }
 
     /// The bound HTTP address, when this process serves HTTP.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound ops address, when this is a `work` process with
+    /// `http.ops_listen`.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests use it to enqueue and inspect).
@@ -113,42 +123,86 @@ impl Application {
 
     /// Runs until `shutdown` is cancelled, then drains and returns.
     ///
+    /// From the signal on, `/readyz` answers 503. The HTTP listener keeps
+    /// answering for `http.shutdown_delay`, then stops accepting and
+    /// finishes its requests; the workers drain meanwhile; a `work`
+    /// process's ops listener answers until they are done.
+    ///
     /// # Errors
     /// The HTTP server or the worker monitor failing.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             role,
             settings,
-            state,
+            mut state,
             listener,
+            ops_listener,
         } = self;
+        state.stopping = shutdown.clone();
         tracing::info!(
             role = ?role,
             queue = state.queue.backend_name(),
             listen = ?listener.as_ref().and_then(|l| l.local_addr().ok()),
+            ops_listen = ?ops_listener.as_ref().and_then(|l| l.local_addr().ok()),
             "referral-worker starting"
         );
+        let delay = settings.http.shutdown_delay;
         let http = listener.map(|listener| {
             let router = http::router(state.clone(), &settings);
-            let token = shutdown.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { token.cancelled().await })
-                    .await
-                    .context("HTTP server")
-            })
+            spawn_server(listener, router, after_delay(shutdown.clone(), delay))
+        });
+        // Cancelled once the workers have drained (or failed).
+        let drained = CancellationToken::new();
+        let ops = ops_listener.map(|listener| {
+            let router = http::ops_router(state.clone());
+            let done = drained.clone();
+            spawn_server(listener, router, async move { done.cancelled().await })
         });
         let workers = role.runs_workers().then(|| {
             let token = shutdown.clone();
             tokio::spawn(run_workers(settings.clone(), state.clone(), token))
         });
+        let workers_result = match workers {
+            Some(w) => w.await.context("worker task").and_then(|r| r),
+            None => Ok(()),
+        };
+        drained.cancel();
         if let Some(h) = http {
             h.await.context("HTTP task")??;
         }
-        if let Some(w) = workers {
-            w.await.context("worker task")??;
+        if let Some(o) = ops {
+            o.await.context("ops listener task")??;
         }
+        workers_result?;
         tracing::info!("referral-worker stopped");
         Ok(())
     }
+}
+
+/// Binds `addr` for `what` (named in the error).
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} to {addr}"))
+}
+
+/// Serves `router` on `listener` until `stop` completes, then finishes the
+/// requests in flight.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("HTTP server")
+    })
+}
+
+/// Completes `delay` after `token` is cancelled.
+async fn after_delay(token: CancellationToken, delay: Duration) {
+    token.cancelled().await;
+    tokio::time::sleep(delay).await;
 }
