@@ -512,7 +512,8 @@ pub struct TestProcess {
 
 /// Starts the real binary with `args`, in a fresh empty working directory,
 /// with the test runner's own `REFERRAL_WORKER_*`, `DATABASE_URL`,
-/// `REDIS_URL` and `RUST_LOG` removed and `env` set instead.
+/// `REDIS_URL` (and their `_FILE` twins), `PORT` and `RUST_LOG` removed and
+/// `env` set instead.
 ///
 /// # Panics
 /// If the binary is missing (see [`binary_path`]) or cannot be started.
@@ -538,7 +539,15 @@ where
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
         if text.starts_with("REFERRAL_WORKER")
-            || matches!(&*text, "DATABASE_URL" | "REDIS_URL" | "RUST_LOG")
+            || matches!(
+                &*text,
+                "DATABASE_URL"
+                    | "DATABASE_URL_FILE"
+                    | "REDIS_URL"
+                    | "REDIS_URL_FILE"
+                    | "PORT"
+                    | "RUST_LOG"
+            )
         {
             cmd.env_remove(&name);
         }

@@ -67,6 +67,49 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
     }
 }
 
+/// The deployment spellings: `PORT`, and secrets handed over as files
+/// (`DATABASE_URL_FILE`, `REFERRAL_WORKER__..._FILE`), as Docker secrets and
+/// systemd credentials do. `config check` shows them applied and masked.
+#[test]
+fn config_check_reads_port_and_secret_files_and_masks_them() {
+    let dir = std::env::temp_dir().join(format!("rw-cli-secrets-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db_file = dir.join("database_url");
+    std::fs::write(
+        &db_file,
+        "postgres://app:file-hunter2@db.internal/referrals\n",
+    )
+    .expect("write");
+    let gh_file = dir.join("greenhouse_secret");
+    std::fs::write(&gh_file, "gh-secret-from-a-file\n").expect("write");
+    let out = run(
+        &["config", "check"],
+        &[
+            ("PORT", "8081"),
+            ("DATABASE_URL_FILE", db_file.to_str().expect("utf-8 path")),
+            (
+                "REFERRAL_WORKER__WEBHOOKS__GREENHOUSE_SECRET_FILE",
+                gh_file.to_str().expect("utf-8 path"),
+            ),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(r#"listen = "0.0.0.0:8081""#), "{stdout}");
+    assert!(
+        stdout.contains("postgres://app:***@db.internal/referrals"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"greenhouse_secret = "***""#), "{stdout}");
+    for secret in ["file-hunter2", "gh-secret-from-a-file"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn an_unknown_key_in_the_file_exits_2_naming_it() {
     let dir = std::env::temp_dir().join(format!("rw-cli-cfg-{}", ulid::Ulid::generate()));

@@ -1,7 +1,8 @@
 //! Layering: defaults, then the TOML file, then `DATABASE_URL` /
-//! `REDIS_URL`, then `REFERRAL_WORKER__SECTION__KEY` variables (see the
-//! [module docs](super) for the order and why). Owns [`Settings::load`],
-//! [`Settings::figment`] and [`Settings::from_figment`], the two environment
+//! `REDIS_URL` / `PORT`, then `REFERRAL_WORKER__SECTION__KEY` variables (see
+//! the [module docs](super) for the order and why), each secret also as a
+//! `*_FILE` variable naming a file that holds it. Owns [`Settings::load`],
+//! [`Settings::figment`] and [`Settings::from_figment`], the environment
 //! providers, and the translation of figment's errors into [`Problem`]s that
 //! name the key and the variable or file the value came from.
 
@@ -12,6 +13,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::error::{ConfigError, Origin, Problem};
+use super::mask::SECRET_KEYS;
 use super::settings::Settings;
 
 /// The file read from the working directory when `--config` is not given.
@@ -26,9 +28,13 @@ pub const ENV_PREFIX: &str = "REFERRAL_WORKER__";
 /// The separator between nesting levels in environment variable names.
 const ENV_SEPARATOR: &str = "__";
 
-/// Metadata name shared by both environment layers; [`Problem`] uses it to
+/// Metadata name shared by the environment layers; [`Problem`] uses it to
 /// say "from environment variable X" instead of "in file Y".
 const ENV_METADATA_NAME: &str = "environment variable";
+
+/// The suffix of a variable that names a file holding a secret
+/// (`DATABASE_URL_FILE`, `REFERRAL_WORKER__WEBHOOKS__GREENHOUSE_SECRET_FILE`).
+const FILE_SUFFIX: &str = "_FILE";
 
 impl Settings {
     /// Loads and validates the settings: defaults, then the config file, then
@@ -83,7 +89,10 @@ impl Settings {
                 }
             }
         }
-        Ok(figment.merge(ConventionalEnv).merge(PrefixedEnv::new()))
+        Ok(figment
+            .merge(ConventionalEnv)
+            .merge(PrefixedEnv::new())
+            .merge(PrefixedSecretFiles))
     }
 
     /// Extracts and validates settings from any figment. Tests use this with
@@ -173,23 +182,23 @@ impl Problem {
 }
 
 /// The `REFERRAL_WORKER__SECTION__KEY` layer: figment's `Env`, with metadata
-/// that names the real variable in error messages.
+/// that names the real variable in error messages. The `*_FILE` variants of
+/// secret keys are left to [`PrefixedSecretFiles`].
 struct PrefixedEnv(Env);
 
 impl PrefixedEnv {
     fn new() -> PrefixedEnv {
-        PrefixedEnv(Env::prefixed(ENV_PREFIX).split(ENV_SEPARATOR))
+        PrefixedEnv(
+            Env::prefixed(ENV_PREFIX)
+                .split(ENV_SEPARATOR)
+                .filter(|key| secret_behind_file_key(key.as_str()).is_none()),
+        )
     }
 }
 
 impl Provider for PrefixedEnv {
     fn metadata(&self) -> Metadata {
-        Metadata::named(ENV_METADATA_NAME).interpolater(|_profile, keys| {
-            format!(
-                "{ENV_PREFIX}{}",
-                keys.join(ENV_SEPARATOR).to_ascii_uppercase()
-            )
-        })
+        Metadata::named(ENV_METADATA_NAME).interpolater(|_profile, keys| prefixed_var(keys))
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -197,17 +206,136 @@ impl Provider for PrefixedEnv {
     }
 }
 
-/// The `DATABASE_URL` / `REDIS_URL` layer. Written by hand rather than with
-/// `Env::raw().only(..)` because it skips empty values (see the module docs)
-/// and because these two are always strings, never parsed as TOML values.
+/// `queue.lease` as a variable: `REFERRAL_WORKER__QUEUE__LEASE`.
+fn prefixed_var(keys: &[&str]) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        keys.join(ENV_SEPARATOR).to_ascii_uppercase()
+    )
+}
+
+/// The secret key a `…_file` key stands for (`webhooks.greenhouse_secret_file`
+/// → `webhooks.greenhouse_secret`), if it is one of [`SECRET_KEYS`].
+fn secret_behind_file_key(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    let stem = key.strip_suffix(&FILE_SUFFIX.to_ascii_lowercase())?;
+    SECRET_KEYS.iter().copied().find(|k| *k == stem)
+}
+
+/// The `REFERRAL_WORKER__SECTION__KEY_FILE` layer, for secret keys only:
+/// the named file's content is the value (one trailing newline removed).
+/// Setting both a key and its `_FILE` variant is an error: which one wins
+/// would be a guess.
+struct PrefixedSecretFiles;
+
+impl Provider for PrefixedSecretFiles {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_METADATA_NAME)
+            .interpolater(|_profile, keys| format!("{}{FILE_SUFFIX}", prefixed_var(keys)))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (name, path) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            let upper = name.to_ascii_uppercase();
+            let Some(rest) = upper.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some(secret) = secret_behind_file_key(&rest.replace(ENV_SEPARATOR, ".")) else {
+                continue;
+            };
+            let direct = &name[..name.len() - FILE_SUFFIX.len()];
+            if std::env::var_os(direct).is_some() {
+                return Err(format!("set {direct} or {name}, not both").into());
+            }
+            let value = read_secret_file(name, &path)?;
+            let keys: Vec<&str> = secret.split('.').collect();
+            insert_nested(&mut dict, &keys, value);
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at `keys` (`["ats", "lever", "api_key"]`) in `dict`.
+fn insert_nested(dict: &mut Dict, keys: &[&str], value: String) {
+    match keys {
+        [] => {}
+        [last] => {
+            dict.insert((*last).to_owned(), Value::from(value));
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert_nested(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// The secret in the file `path`, which variable `var` names: its content
+/// with one trailing newline removed (editors and `echo` add one). An
+/// unreadable or empty file is an error naming the variable and the path.
+fn read_secret_file(var: &str, path: &std::ffi::OsStr) -> Result<String, figment::Error> {
+    let shown = Path::new(path).display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| figment::Error::from(format!("{var}: cannot read {shown}: {e}")))?;
+    let value = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if value.trim().is_empty() {
+        return Err(format!("{var}: {shown} is empty").into());
+    }
+    Ok(value.to_owned())
+}
+
+/// The conventional variables layer: `DATABASE_URL`, `REDIS_URL` (or
+/// `DATABASE_URL_FILE` / `REDIS_URL_FILE` naming a file that holds the URL)
+/// and `PORT`, which platforms and `docker compose` files already set.
+/// `PORT=N` means listen on `0.0.0.0:N`: a platform that sets it routes to
+/// the container's interfaces, not its loopback. Written by hand rather
+/// than with `Env::raw().only(..)` because it skips empty values (see the
+/// module docs) and because these are always strings, never parsed as TOML
+/// values.
 struct ConventionalEnv;
 
 impl ConventionalEnv {
-    /// (variable, section, key) for each conventional variable.
-    const VARS: [(&'static str, &'static str, &'static str); 2] = [
-        ("DATABASE_URL", "database", "url"),
-        ("REDIS_URL", "queue", "redis_url"),
+    /// (variable, section, key, whether `{variable}_FILE` may hold it) for
+    /// each conventional variable.
+    const VARS: [(&'static str, &'static str, &'static str, bool); 3] = [
+        ("DATABASE_URL", "database", "url", true),
+        ("REDIS_URL", "queue", "redis_url", true),
+        ("PORT", "http", "listen", false),
     ];
+
+    /// The value of `var`, or of the file `{var}_FILE` names when `file`
+    /// allows it; `None` when neither is set (an empty `var` counts as
+    /// unset).
+    fn value(var: &str, file: bool) -> Result<Option<String>, figment::Error> {
+        let direct = match std::env::var(var) {
+            Ok(value) if value.trim().is_empty() => None,
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!("{var} is not valid UTF-8").into());
+            }
+        };
+        let file_var = format!("{var}{FILE_SUFFIX}");
+        let path = if file {
+            std::env::var_os(&file_var).filter(|p| !p.is_empty())
+        } else {
+            None
+        };
+        match (direct, path) {
+            (Some(_), Some(_)) => Err(format!("set {var} or {file_var}, not both").into()),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => read_secret_file(&file_var, &path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl Provider for ConventionalEnv {
@@ -215,25 +343,31 @@ impl Provider for ConventionalEnv {
         Metadata::named(ENV_METADATA_NAME).interpolater(|_profile, keys| {
             ConventionalEnv::VARS
                 .iter()
-                .find(|(_, section, key)| keys == [*section, *key])
-                .map(|(var, _, _)| (*var).to_owned())
+                .find(|(_, section, key, _)| keys == [*section, *key])
+                .map(|(var, _, _, file)| {
+                    let file_var = format!("{var}{FILE_SUFFIX}");
+                    if *file && std::env::var_os(&file_var).is_some() {
+                        file_var
+                    } else {
+                        (*var).to_owned()
+                    }
+                })
                 .unwrap_or_else(|| keys.join("."))
         })
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut dict = Dict::new();
-        for (var, section, key) in ConventionalEnv::VARS {
-            let value = match std::env::var(var) {
-                Ok(value) if value.trim().is_empty() => continue,
-                Ok(value) => value,
-                Err(std::env::VarError::NotPresent) => continue,
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(format!("{var} is not valid UTF-8").into());
-                }
+        for (var, section, key, file) in ConventionalEnv::VARS {
+            let Some(value) = ConventionalEnv::value(var, file)? else {
+                continue;
             };
-            let table = Dict::from([(key.to_owned(), Value::from(value))]);
-            dict.insert(section.to_owned(), Value::from(table));
+            let value = if var == "PORT" {
+                format!("0.0.0.0:{}", value.trim())
+            } else {
+                value
+            };
+            insert_nested(&mut dict, &[section, key], value);
         }
         Ok(Profile::Default.collect(dict))
     }

@@ -10,6 +10,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::formats::string_like;
 
+/// Every secret key one environment variable can set: the [`SecretUrl`]
+/// and [`Secret`] fields outside lists (`api.tokens` live in the file).
+/// `layers` reads a `*_FILE` variant of each, for secrets handed over as
+/// files (Docker secrets, systemd credentials); a test checks that the
+/// list names every masked key.
+pub(super) const SECRET_KEYS: [&str; 12] = [
+    "database.url",
+    "queue.redis_url",
+    "webhooks.careers_site_secret",
+    "webhooks.greenhouse_secret",
+    "webhooks.lever_signature_token",
+    "ats.greenhouse.api_key",
+    "ats.lever.api_key",
+    "payouts.destination_secret",
+    "notifications.status_sync_secret",
+    "notifications.crm_secret",
+    "notifications.alert_webhook_url",
+    "sandbox.alert_webhook_url",
+];
+
 /// A connection URL that may contain a password.
 ///
 /// `Debug`, `Display` and `Serialize` print it with the password (and any

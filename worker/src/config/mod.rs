@@ -18,7 +18,8 @@
 //! | `validate.rs` | [`Settings::validate`]: ranges, URLs, rules across keys |
 //! | `mask.rs` | [`SecretUrl`], [`Secret`], the masked TOML behind [`Settings::to_masked_toml`] |
 //! | `error.rs` | [`ConfigError`], [`Problem`], [`Origin`] |
-//! | `tests.rs` | the tests of all of the above |
+//! | `tests.rs` | the tests of all of the above but the deployment layers |
+//! | `tests_deploy.rs` | the tests of `PORT`, the `*_FILE` variables and the keys deployments add (`http.ops_listen`, the CA files) |
 //!
 //! Every public type is re-exported here: callers write
 //! `worker::config::Settings`, never the file it lives in.
@@ -35,10 +36,12 @@
 //!    database.
 //! 2. **A TOML file**: the one named by `--config PATH` (which must exist), or
 //!    else `referral-worker.toml` in the working directory if there is one.
-//! 3. **`DATABASE_URL` and `REDIS_URL`**, the conventional variables that
-//!    platforms and `docker compose` files already set. Empty values are
+//! 3. **`DATABASE_URL`, `REDIS_URL` and `PORT`**, the conventional variables
+//!    that platforms and `docker compose` files already set. Empty values are
 //!    ignored, so that `REDIS_URL=${REDIS_URL}` with nothing behind it does not
 //!    silently switch a Redis-backed deployment to the embedded queue.
+//!    `PORT=N` sets `http.listen` to `0.0.0.0:N`. `DATABASE_URL_FILE` and
+//!    `REDIS_URL_FILE` name a file holding the URL instead.
 //! 4. **`REFERRAL_WORKER__SECTION__KEY` variables**, one per key, a double
 //!    underscore between levels: `REFERRAL_WORKER__QUEUE__LEASE=1m`,
 //!    `REFERRAL_WORKER__QUEUE__RETRY__MAX_ATTEMPTS=10`,
@@ -46,7 +49,11 @@
 //!    the most specific way to say something, so they win over everything,
 //!    `DATABASE_URL` included. Names are case-insensitive and become lower
 //!    case keys, so a per-kind override for a kind whose name has upper case
-//!    letters or dots can only be written in the file.
+//!    letters or dots can only be written in the file. Each secret key
+//!    (`mask::SECRET_KEYS`) may instead be given as
+//!    `REFERRAL_WORKER__SECTION__KEY_FILE`, naming a file that holds it
+//!    (Docker secrets, systemd credentials); one trailing newline is
+//!    dropped, and setting a variable and its `_FILE` twin is an error.
 //!
 //! # Errors
 //!
@@ -78,6 +85,9 @@ mod workflow;
 // figment's API and only costs a few bytes of stack in tests.
 #[allow(clippy::result_large_err)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests_deploy;
 
 pub use error::{ConfigError, Origin, Problem};
 pub use layers::{DEFAULT_CONFIG_FILE, ENV_PREFIX};
