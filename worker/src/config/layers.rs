@@ -249,7 +249,7 @@ impl Provider for PrefixedSecretFiles {
             if std::env::var_os(direct).is_some() {
                 return Err(format!("set {direct} or {name}, not both").into());
             }
-            let value = read_secret_file(name, &path)?;
+            let value = read_secret_file(name, &path).map_err(figment::Error::from)?;
             let keys: Vec<&str> = secret.split('.').collect();
             insert_nested(&mut dict, &keys, value);
         }
@@ -278,16 +278,16 @@ fn insert_nested(dict: &mut Dict, keys: &[&str], value: String) {
 /// The secret in the file `path`, which variable `var` names: its content
 /// with one trailing newline removed (editors and `echo` add one). An
 /// unreadable or empty file is an error naming the variable and the path.
-fn read_secret_file(var: &str, path: &std::ffi::OsStr) -> Result<String, figment::Error> {
+fn read_secret_file(var: &str, path: &std::ffi::OsStr) -> Result<String, String> {
     let shown = Path::new(path).display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| figment::Error::from(format!("{var}: cannot read {shown}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{var}: cannot read {shown}: {e}"))?;
     let value = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
         .unwrap_or(&text);
     if value.trim().is_empty() {
-        return Err(format!("{var}: {shown} is empty").into());
+        return Err(format!("{var}: {shown} is empty"));
     }
     Ok(value.to_owned())
 }
@@ -314,13 +314,13 @@ impl ConventionalEnv {
     /// The value of `var`, or of the file `{var}_FILE` names when `file`
     /// allows it; `None` when neither is set (an empty `var` counts as
     /// unset).
-    fn value(var: &str, file: bool) -> Result<Option<String>, figment::Error> {
+    fn value(var: &str, file: bool) -> Result<Option<String>, String> {
         let direct = match std::env::var(var) {
             Ok(value) if value.trim().is_empty() => None,
             Ok(value) => Some(value),
             Err(std::env::VarError::NotPresent) => None,
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(format!("{var} is not valid UTF-8").into());
+                return Err(format!("{var} is not valid UTF-8"));
             }
         };
         let file_var = format!("{var}{FILE_SUFFIX}");
@@ -330,7 +330,7 @@ impl ConventionalEnv {
             None
         };
         match (direct, path) {
-            (Some(_), Some(_)) => Err(format!("set {var} or {file_var}, not both").into()),
+            (Some(_), Some(_)) => Err(format!("set {var} or {file_var}, not both")),
             (Some(value), None) => Ok(Some(value)),
             (None, Some(path)) => read_secret_file(&file_var, &path).map(Some),
             (None, None) => Ok(None),
@@ -359,7 +359,8 @@ impl Provider for ConventionalEnv {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut dict = Dict::new();
         for (var, section, key, file) in ConventionalEnv::VARS {
-            let Some(value) = ConventionalEnv::value(var, file)? else {
+            let Some(value) = ConventionalEnv::value(var, file).map_err(figment::Error::from)?
+            else {
                 continue;
             };
             let value = if var == "PORT" {
