@@ -331,6 +331,44 @@ async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, response.text().await.unwrap_or_default())
 }
 
+/// Waits (30 s at most, while `process` runs) until job `id` is in `state`.
+async fn wait_for_job_state(
+    process: &mut TestProcess,
+    store: &QueueStore,
+    id: &JobId,
+    state: JobState,
+) {
+    let reached = process
+        .wait_for(Duration::from_secs(30), || async {
+            (info(store, id).await.state == state).then_some(())
+        })
+        .await;
+    assert!(
+        reached.is_some(),
+        "job {id} never reached {state:?}; stderr:\n{}",
+        process.stderr()
+    );
+}
+
+/// Sends SIGTERM and polls `/readyz` at `address` until it answers 503
+/// `draining`: within `within`, and while the process still runs
+/// (`wait_for` panics if it exits first).
+async fn terminate_and_see_readyz_draining(
+    process: &mut TestProcess,
+    address: std::net::SocketAddr,
+    within: Duration,
+) {
+    process.terminate();
+    let draining = process
+        .wait_for(within, || async {
+            let (status, body) = get(address, "/readyz").await;
+            (status == 503).then_some(body)
+        })
+        .await
+        .unwrap_or_else(|| panic!("/readyz never answered 503; stderr:\n{}", process.stderr()));
+    assert!(draining.contains(r#""status":"draining""#), "{draining}");
+}
+
 /// A `work` process has no HTTP listener but, with `http.ops_listen`, an
 /// ops one: probes answer there, and `/metrics` counts the jobs this
 /// process ran. Nothing else is served on it.
@@ -341,16 +379,7 @@ async fn a_work_process_serves_probes_and_job_metrics_on_its_ops_listener() {
     let mut worker = spawn_process(&["work"], d.env_with(&[("http.ops_listen", "127.0.0.1:0")]));
     let ops = started_address(&mut worker, "ops_listen").await;
     assert_eq!(worker.started_address("listen"), None, "work binds no HTTP");
-    let succeeded = worker
-        .wait_for(Duration::from_secs(30), || async {
-            (info(d.store(), &id).await.state == JobState::Succeeded).then_some(())
-        })
-        .await;
-    assert!(
-        succeeded.is_some(),
-        "the probe never ran; stderr:\n{}",
-        worker.stderr()
-    );
+    wait_for_job_state(&mut worker, d.store(), &id, JobState::Succeeded).await;
 
     assert_eq!(get(ops, "/healthz").await.0, 200);
     let (status, ready) = get(ops, "/readyz").await;
@@ -389,30 +418,11 @@ async fn readyz_answers_503_from_sigterm_while_a_work_process_drains() {
     let id = enqueue(d.store(), &probe(3_000)).await;
     let mut worker = spawn_process(&["work"], d.env_with(&[("http.ops_listen", "127.0.0.1:0")]));
     let ops = started_address(&mut worker, "ops_listen").await;
-    let running = worker
-        .wait_for(Duration::from_secs(30), || async {
-            (info(d.store(), &id).await.state == JobState::Running).then_some(())
-        })
-        .await;
-    assert!(
-        running.is_some(),
-        "the probe never started; stderr:\n{}",
-        worker.stderr()
-    );
+    wait_for_job_state(&mut worker, d.store(), &id, JobState::Running).await;
     tokio::time::sleep(HAND_OVER).await;
     assert_eq!(get(ops, "/readyz").await.0, 200);
 
-    worker.terminate();
-    // `wait_for` panics if the process exits first: the 503 must come
-    // while it is still draining.
-    let draining = worker
-        .wait_for(Duration::from_secs(5), || async {
-            let (status, body) = get(ops, "/readyz").await;
-            (status == 503).then_some(body)
-        })
-        .await
-        .unwrap_or_else(|| panic!("/readyz never answered 503; stderr:\n{}", worker.stderr()));
-    assert!(draining.contains(r#""status":"draining""#), "{draining}");
+    terminate_and_see_readyz_draining(&mut worker, ops, Duration::from_secs(5)).await;
     let status = worker.wait_exit(Duration::from_secs(20)).await;
     assert!(
         status.success(),
@@ -433,15 +443,7 @@ async fn readyz_answers_503_from_sigterm_during_the_web_shutdown_delay() {
     let http = started_address(&mut web, "listen").await;
     assert_eq!(get(http, "/readyz").await.0, 200);
 
-    web.terminate();
-    let draining = web
-        .wait_for(Duration::from_secs(3), || async {
-            let (status, body) = get(http, "/readyz").await;
-            (status == 503).then_some(body)
-        })
-        .await
-        .unwrap_or_else(|| panic!("/readyz never answered 503; stderr:\n{}", web.stderr()));
-    assert!(draining.contains(r#""status":"draining""#), "{draining}");
+    terminate_and_see_readyz_draining(&mut web, http, Duration::from_secs(3)).await;
     assert_eq!(
         get(http, "/healthz").await.0,
         200,

@@ -20,7 +20,7 @@ const EXAMPLE: &str = include_str!("../../../referral-worker.example.toml");
 /// an environment with every variable removed, so the developer's or
 /// CI's own `DATABASE_URL` cannot leak into a test. Jails are serialized
 /// by a global lock, so environment changes do not race between tests.
-fn jailed(f: impl FnOnce(&mut Jail) -> figment::Result<()>) {
+pub(super) fn jailed(f: impl FnOnce(&mut Jail) -> figment::Result<()>) {
     Jail::expect_with(|jail| {
         jail.clear_env();
         f(jail)
@@ -29,14 +29,14 @@ fn jailed(f: impl FnOnce(&mut Jail) -> figment::Result<()>) {
 
 /// The error of a load that must fail, as a figment error so `?` works
 /// inside a jail.
-fn load_err(path: Option<&Path>) -> figment::Result<ConfigError> {
+pub(super) fn load_err(path: Option<&Path>) -> figment::Result<ConfigError> {
     match Settings::load(path) {
         Ok(settings) => Err(format!("expected an error, loaded {settings:?}").into()),
         Err(err) => Ok(err),
     }
 }
 
-fn load_ok(path: Option<&Path>) -> figment::Result<Settings> {
+pub(super) fn load_ok(path: Option<&Path>) -> figment::Result<Settings> {
     Settings::load(path).map_err(|err| figment::Error::from(err.to_string()))
 }
 

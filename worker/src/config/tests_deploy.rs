@@ -6,29 +6,12 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+use figment::Figment;
 use figment::providers::Serialized;
-use figment::{Figment, Jail};
 
 use super::mask::SECRET_KEYS;
+use super::tests::{jailed, load_err, load_ok};
 use super::*;
-
-fn jailed(f: impl FnOnce(&mut Jail) -> figment::Result<()>) {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        f(jail)
-    });
-}
-
-fn load_ok() -> figment::Result<Settings> {
-    Settings::load(None).map_err(|err| figment::Error::from(err.to_string()))
-}
-
-fn load_err() -> figment::Result<String> {
-    match Settings::load(None) {
-        Ok(settings) => Err(format!("expected an error, loaded {settings:?}").into()),
-        Err(err) => Ok(err.to_string()),
-    }
-}
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a socket address")
@@ -38,7 +21,7 @@ fn addr(s: &str) -> SocketAddr {
 fn port_listens_on_every_interface() {
     jailed(|jail| {
         jail.set_env("PORT", "9000");
-        assert_eq!(load_ok()?.http.listen, addr("0.0.0.0:9000"));
+        assert_eq!(load_ok(None)?.http.listen, addr("0.0.0.0:9000"));
         Ok(())
     });
 }
@@ -48,7 +31,7 @@ fn the_prefixed_listen_variable_wins_over_port() {
     jailed(|jail| {
         jail.set_env("PORT", "9000");
         jail.set_env("REFERRAL_WORKER__HTTP__LISTEN", "127.0.0.1:7000");
-        assert_eq!(load_ok()?.http.listen, addr("127.0.0.1:7000"));
+        assert_eq!(load_ok(None)?.http.listen, addr("127.0.0.1:7000"));
         Ok(())
     });
 }
@@ -57,7 +40,7 @@ fn the_prefixed_listen_variable_wins_over_port() {
 fn a_port_that_is_not_a_number_names_port() {
     jailed(|jail| {
         jail.set_env("PORT", "http");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(err.contains("http.listen"), "{err}");
         assert!(err.contains("environment variable PORT"), "{err}");
         Ok(())
@@ -71,7 +54,7 @@ fn database_url_file_is_read_without_its_trailing_newline() {
         jail.set_env("DATABASE_URL_FILE", "db-url");
         jail.create_file("redis-url", "rediss://:s3cret@cache:6380\r\n")?;
         jail.set_env("REDIS_URL_FILE", "redis-url");
-        let s = load_ok()?;
+        let s = load_ok(None)?;
         assert_eq!(
             s.database.url.expose_secret(),
             "postgres://app:hunter2@db/referrals"
@@ -93,7 +76,7 @@ fn a_variable_and_its_file_twin_together_are_an_error() {
         jail.create_file("db-url", "postgres://db/referrals")?;
         jail.set_env("DATABASE_URL_FILE", "db-url");
         jail.set_env("DATABASE_URL", "postgres://other/referrals");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(
             err.contains("set DATABASE_URL or DATABASE_URL_FILE, not both"),
             "{err}"
@@ -104,7 +87,7 @@ fn a_variable_and_its_file_twin_together_are_an_error() {
         jail.create_file("gh", "whsec")?;
         jail.set_env("REFERRAL_WORKER__WEBHOOKS__GREENHOUSE_SECRET_FILE", "gh");
         jail.set_env("REFERRAL_WORKER__WEBHOOKS__GREENHOUSE_SECRET", "other");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(err.contains("not both"), "{err}");
         Ok(())
     });
@@ -114,7 +97,7 @@ fn a_variable_and_its_file_twin_together_are_an_error() {
 fn a_missing_or_empty_secret_file_names_the_variable_and_the_path() {
     jailed(|jail| {
         jail.set_env("DATABASE_URL_FILE", "/run/secrets/absent");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(err.contains("DATABASE_URL_FILE"), "{err}");
         assert!(err.contains("/run/secrets/absent"), "{err}");
         Ok(())
@@ -122,7 +105,7 @@ fn a_missing_or_empty_secret_file_names_the_variable_and_the_path() {
     jailed(|jail| {
         jail.create_file("empty", "\n")?;
         jail.set_env("REFERRAL_WORKER__ATS__LEVER__API_KEY_FILE", "empty");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(
             err.contains("REFERRAL_WORKER__ATS__LEVER__API_KEY_FILE: empty is empty"),
             "{err}"
@@ -147,7 +130,7 @@ fn every_secret_key_has_a_file_variable_and_stays_masked() {
             let var = format!("{ENV_PREFIX}{}_FILE", key.replace('.', "__").to_uppercase());
             jail.set_env(var, &file);
         }
-        let s = load_ok()?;
+        let s = load_ok(None)?;
         let gh = SECRET_KEYS
             .iter()
             .position(|k| *k == "webhooks.greenhouse_secret")
@@ -174,14 +157,14 @@ fn a_file_variable_of_a_key_that_is_not_secret_is_not_read() {
             "REFERRAL_WORKER__OUTBOUND__CA_FILE",
             "/etc/ssl/private-ca.pem",
         );
-        assert_eq!(load_ok()?.outbound.ca_file, "/etc/ssl/private-ca.pem");
+        assert_eq!(load_ok(None)?.outbound.ca_file, "/etc/ssl/private-ca.pem");
         Ok(())
     });
     // And a `_FILE` variant of a plain key is an unknown key, named.
     jailed(|jail| {
         jail.create_file("prefix", "x")?;
         jail.set_env("REFERRAL_WORKER__QUEUE__PREFIX_FILE", "prefix");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(err.contains("queue.prefix_file"), "{err}");
         Ok(())
     });
@@ -234,11 +217,11 @@ fn collect_string_keys(value: &toml::Value, path: String, out: &mut Vec<String>)
 #[test]
 fn ops_listen_is_off_by_default_and_must_differ_from_listen() {
     jailed(|jail| {
-        assert_eq!(load_ok()?.http.ops_listen, None);
+        assert_eq!(load_ok(None)?.http.ops_listen, None);
         jail.set_env("REFERRAL_WORKER__HTTP__OPS_LISTEN", "0.0.0.0:9090");
-        assert_eq!(load_ok()?.http.ops_listen, Some(addr("0.0.0.0:9090")));
+        assert_eq!(load_ok(None)?.http.ops_listen, Some(addr("0.0.0.0:9090")));
         jail.set_env("REFERRAL_WORKER__HTTP__LISTEN", "0.0.0.0:9090");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(err.contains("http.ops_listen: must differ"), "{err}");
         Ok(())
     });
@@ -249,13 +232,13 @@ fn a_redis_ca_file_needs_a_rediss_url() {
     jailed(|jail| {
         jail.set_env("REDIS_URL", "redis://cache:6379");
         jail.set_env("REFERRAL_WORKER__QUEUE__REDIS_CA_FILE", "/etc/redis-ca.pem");
-        let err = load_err()?;
+        let err = load_err(None)?.to_string();
         assert!(
             err.contains("queue.redis_ca_file: is only used with a rediss://"),
             "{err}"
         );
         jail.set_env("REDIS_URL", "rediss://cache:6380");
-        assert_eq!(load_ok()?.queue.redis_ca_file, "/etc/redis-ca.pem");
+        assert_eq!(load_ok(None)?.queue.redis_ca_file, "/etc/redis-ca.pem");
         Ok(())
     });
 }
