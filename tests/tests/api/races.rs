@@ -206,7 +206,7 @@ async fn known_candidate(db: &DatabaseConnection, email: &str, phone: &str) -> c
 }
 
 /// Moves candidate `id`'s creation and its applications' last activity
-/// back to `at`, as tests/tests/retention.rs does: the age a retention
+/// back to `at`, as tests/tests/api/retention.rs does: the age a retention
 /// purge looks for is the one thing a test cannot wait for.
 async fn backdate(db: &DatabaseConnection, id: i64, at: DateTime<Utc>) {
     candidate::Entity::update_many()
