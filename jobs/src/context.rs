@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
+use queue::{QueueStore, RetryPolicies};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
@@ -15,7 +16,6 @@ use crate::{
     db::begin_locked,
     error::{Error, Result},
     intake::{ApplicationEvent, Source},
-    queue::{QueueStore, RetryPolicies},
     referral::attribution::Rules,
 };
 

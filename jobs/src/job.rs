@@ -4,19 +4,19 @@
 //! tagged: `{"kind": "...", "args": {...}}`), so a payload names its own kind
 //! and one worker can serve every kind. A stored kind this build does not know
 //! fails to decode and goes to the dead set with the reason (see
-//! [`crate::queue::QueueBackend`]), instead of taking the worker down.
+//! [`queue::QueueBackend`]), instead of taking the worker down.
 //!
 //! The referral workflow's kinds (capture, milestones, payouts) join this
 //! enum as they are built; each gets its own module.
 
 use std::time::Duration;
 
+use queue::{NewJob, RetryPolicies};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     context::JobContext,
     error::{Error, Result},
-    queue::{NewJob, RetryPolicies},
 };
 
 /// Every job kind.

@@ -1,10 +1,11 @@
-//! Job types, the durable queue, and (in later modules) the referral workflow.
+//! Job types and the referral workflow, run as jobs on the `queue` crate.
 //!
 //! # Layout
 //!
-//! * [`queue`]: the queue itself. [`queue::QueueStore`] is Redis or a SQL
-//!   table; [`queue::QueueBackend`] plugs it into the apalis 1.0 worker
-//!   runtime. Everything that needs to run later or elsewhere goes through it.
+//! * the queue is its own crate, [`queue`]: [`queue::QueueStore`] is Redis
+//!   or a SQL table; [`queue::QueueBackend`] plugs it into the apalis 1.0
+//!   worker runtime. Everything that needs to run later or elsewhere goes
+//!   through it.
 //! * [`job`]: the job kinds this service runs ([`job::Job`]) and the handler
 //!   that dispatches them.
 //! * [`error`]: the crate's one error type, which doubles as a job's verdict
@@ -32,7 +33,6 @@ pub mod ops;
 pub mod ops_history;
 pub mod outbox;
 pub mod payout;
-pub mod queue;
 pub mod reconcile;
 pub mod referral;
 pub mod retention;

@@ -38,6 +38,7 @@ use entities::{
     referral::{self, ReferralSource, ReferralState},
     states::Ats,
 };
+use queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis, QueueStore, now_millis};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
     QuerySelect, sea_query::Expr,
@@ -55,7 +56,6 @@ use crate::{
     intake::{self, IntakeEvent, Source},
     job::Job,
     outbox::{self, BONUS_DESTINATION},
-    queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis, QueueStore, now_millis},
 };
 
 /// How long an inbox row or a due timer may sit before the stuck finder
