@@ -31,8 +31,8 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
     context::{CaptureSettings, JobContext},
+    db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     identity::CandidateKeys,

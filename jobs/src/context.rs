@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::{
     ats::{AtsClient, GreenhouseClient, LeverClient, WriteBack},
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     intake::{ApplicationEvent, Source},

@@ -16,7 +16,6 @@
 #![warn(missing_docs)]
 
 pub mod ats;
-pub mod audit;
 pub mod capture;
 pub mod context;
 pub mod db;

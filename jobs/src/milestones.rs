@@ -36,8 +36,8 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,

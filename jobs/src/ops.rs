@@ -46,8 +46,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     finance::DateBound,

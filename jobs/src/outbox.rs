@@ -50,8 +50,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,

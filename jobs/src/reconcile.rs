@@ -48,8 +48,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::Result,
     outbox::{self, Subject},

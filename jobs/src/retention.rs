@@ -61,9 +61,9 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
     capture::erase_personal_data,
     context::JobContext,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
 };

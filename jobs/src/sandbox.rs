@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     payout::outbound::{Destination, Message, SendOutcome},

@@ -564,8 +564,8 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
         "unexplained variance: {:#?}",
         report.variances
     );
-    match jobs::audit::verify(&conn).await.expect("verify") {
-        jobs::audit::Verification::Intact { events } => {
+    match jobs::db::audit::verify(&conn).await.expect("verify") {
+        jobs::db::audit::Verification::Intact { events } => {
             eprintln!(
                 "chaos: {referrals} referrals, {killed} kills, {} bonus requests ({} acknowledged keys), \
                  {events} audit events, all delivered in {elapsed:?}",

@@ -39,8 +39,8 @@ use entities::{
     referral_link,
 };
 use jobs::{
-    audit::Verification,
     context::JobContext,
+    db::audit::Verification,
     identity::{CanonicalEmail, E164},
     intake::{ApplicationEvent, Source},
     payout::rules::{BonusRules, default_rules},
@@ -435,7 +435,7 @@ async fn assert_chain_intact(db: &DatabaseConnection) {
         .count(db)
         .await
         .expect("count audit rows");
-    match jobs::audit::verify(db).await.expect("verify the chain") {
+    match jobs::db::audit::verify(db).await.expect("verify the chain") {
         Verification::Intact { events } => {
             assert_eq!(events, rows, "the id-keyset walk saw every committed row")
         }

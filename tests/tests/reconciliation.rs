@@ -12,7 +12,7 @@ use entities::{
     reconciliation_run,
 };
 use jobs::{
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     payout::rules::{BonusRules, default_rules},
     queue::{JobFilter, JobId, JobState},
 };

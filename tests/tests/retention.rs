@@ -15,7 +15,7 @@ use entities::{
     payout::{self, PayoutState},
 };
 use jobs::{
-    audit::Verification,
+    db::audit::Verification,
     retention::{self, PurgeReport},
 };
 use sea_orm::{
@@ -189,7 +189,9 @@ fn assert_erased(c: &candidate::Model) {
 }
 
 async fn assert_chain_intact(db: &DatabaseConnection) {
-    let verdict = jobs::audit::verify(db).await.expect("verify the audit log");
+    let verdict = jobs::db::audit::verify(db)
+        .await
+        .expect("verify the audit log");
     assert!(
         matches!(verdict, Verification::Intact { .. }),
         "{verdict:?}"

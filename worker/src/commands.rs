@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use jobs::{
-    audit::{self, Verification},
+    db::audit::{self, Verification},
     finance::{
         Period,
         export::{ExportRequest, Exporter},

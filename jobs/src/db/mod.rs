@@ -15,12 +15,21 @@
 //! Every decision is audited, and the audit log is a hash chain whose next
 //! row depends on the last committed one. A [`LockedTx`] therefore holds its
 //! audit entries back and chains them at [`LockedTx::commit`], as the last
-//! thing the transaction does (see [`crate::audit`]). The chain's lock is
+//! thing the transaction does (see [`crate::db::audit`]). The chain's lock is
 //! then the last lock any transaction takes, so it cannot be part of a
 //! deadlock, and it is held only for the append and the commit rather than
 //! for the whole decision. It used to be taken here, up front, by every
 //! caller: that ran every audited transaction in the system one after
 //! another (docs/AUDIT-LOCK.md).
+//!
+//! # Layout
+//!
+//! * this file: [`LockedTx`] and [`begin_locked`], used by every module
+//!   that decides something (capture, milestones, payouts, the outbox, ops);
+//! * [`audit`]: the hash-chained audit log the commit appends to, and its
+//!   verifier (`referral-worker audit verify`);
+//! * `lock`: [`lock_key`], the one extra advisory lock a transaction may
+//!   take late (the audit chain's lanes and switched-off destinations use it).
 
 use std::sync::Mutex;
 
@@ -29,7 +38,13 @@ use sea_orm::{
     QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
-use crate::{audit, audit::AuditEntry, error::Result};
+pub mod audit;
+mod lock;
+
+pub use lock::lock_key;
+
+use crate::error::Result;
+use audit::AuditEntry;
 
 /// A transaction from [`begin_locked`], with the audit entries it will
 /// append when it commits.
@@ -138,27 +153,4 @@ pub async fn begin_locked(db: &DatabaseConnection, keys: &[String]) -> Result<Lo
         tx,
         audit: Mutex::new(Vec::new()),
     })
-}
-
-/// Takes one more key inside a transaction from [`begin_locked`], for a
-/// decision about a row that the transaction's own keys do not cover (a
-/// destination switched off from inside a payout's transaction).
-///
-/// The key comes after the sorted ones, so it must be a key whose other
-/// holders take nothing after it but the audit chain's lock at commit: then
-/// no two transactions wait on each other in a circle.
-/// On SQLite the transaction already holds the only write lock.
-///
-/// # Errors
-/// The database refusing the lock.
-pub async fn lock_key(conn: &impl ConnectionTrait, key: &str) -> Result<()> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [key.into()],
-        ))
-        .await?;
-    }
-    Ok(())
 }

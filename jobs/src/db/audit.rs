@@ -31,7 +31,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{db::lock_key, error::Result};
+use super::lock::lock_key;
+use crate::error::Result;
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
