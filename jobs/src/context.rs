@@ -56,7 +56,7 @@ pub struct PayoutSettings {
     /// Bonus rules: the tranches and the probation period per job.
     pub rules: crate::payout::rules::BonusRules,
     /// Where bonus events are POSTed; `None` keeps eligible payouts waiting.
-    pub destination: Option<Arc<crate::payout::outbound::OutboundClient>>,
+    pub destination: Option<Arc<crate::outbound::webhook::OutboundClient>>,
 }
 
 /// Everything a job attempt may use. Cheap to share (`Arc` it).
@@ -81,7 +81,7 @@ pub struct JobContext {
     /// Lever, when configured.
     pub lever: Option<Arc<LeverClient>>,
     /// Sandbox mode: which calls are recorded instead of made.
-    pub sandbox: crate::sandbox::Sandbox,
+    pub sandbox: crate::outbound::sandbox::Sandbox,
 }
 
 impl JobContext {
@@ -102,7 +102,7 @@ impl JobContext {
             reconcile: crate::reconcile::ReconcileSettings::default(),
             greenhouse: None,
             lever: None,
-            sandbox: crate::sandbox::Sandbox::default(),
+            sandbox: crate::outbound::sandbox::Sandbox::default(),
         }
     }
 

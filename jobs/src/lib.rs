@@ -26,16 +26,15 @@ pub mod inbox;
 pub mod intake;
 pub mod job;
 pub mod milestones;
-pub mod net_guard;
 pub mod ops;
 pub mod ops_history;
+pub mod outbound;
 pub mod outbox;
 pub mod payout;
 pub mod queue;
 pub mod reconcile;
 pub mod referral;
 pub mod retention;
-pub mod sandbox;
 pub mod schedule;
 
 pub use error::{Error, Result};

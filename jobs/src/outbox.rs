@@ -55,7 +55,7 @@ use crate::{
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
-    payout::outbound::{Message, OutboundClient, SendOutcome},
+    outbound::webhook::{Message, OutboundClient, SendOutcome},
 };
 
 /// The kind name of the delivery job.

@@ -1091,7 +1091,7 @@ struct Hop {
 
 /// The go-live run: what the service was sent and what it answered.
 struct Golive {
-    client: jobs::sandbox::ServiceClient,
+    client: jobs::outbound::service_client::ServiceClient,
     links: String,
     employees: String,
     ops: String,
@@ -1119,7 +1119,8 @@ impl Golive {
             "msg_golive{}",
             ulid::Ulid::generate().to_string().to_lowercase()
         );
-        let headers = jobs::sandbox::careers_site_headers(&self.secret, &msg_id, &bytes)?;
+        let headers =
+            jobs::outbound::service_client::careers_site_headers(&self.secret, &msg_id, &bytes)?;
         let answer = self
             .client
             .post_raw("/webhooks/applications", &headers, bytes)
@@ -1354,7 +1355,10 @@ async fn golive_check(args: crate::cli::GoliveArgs, settings: &Settings) -> anyh
         .clone()
         .unwrap_or_else(|| settings.http.public_base_url.clone());
     let run = Golive {
-        client: jobs::sandbox::ServiceClient::new(&base, std::time::Duration::from_secs(15))?,
+        client: jobs::outbound::service_client::ServiceClient::new(
+            &base,
+            std::time::Duration::from_secs(15),
+        )?,
         links,
         employees,
         ops,
@@ -1562,7 +1566,8 @@ async fn golive_hops(
     let audit = run.audit(started).await?;
     let recorded = |message_id: &str| {
         audit.iter().any(|e| {
-            e["action"] == jobs::sandbox::RECORDED && e["data"]["message_id"] == message_id
+            e["action"] == jobs::outbound::sandbox::RECORDED
+                && e["data"]["message_id"] == message_id
         })
     };
 
@@ -1579,7 +1584,7 @@ async fn golive_hops(
             matches!(
                 e["action"].as_str(),
                 Some("attribution.written_back" | "attribution.write_back_skipped")
-            ) || e["action"] == jobs::sandbox::RECORDED
+            ) || e["action"] == jobs::outbound::sandbox::RECORDED
         })
         .collect();
     let wb_ok = !wb_jobs.is_empty() && wb_jobs.iter().all(|j| j["state"] == "succeeded");
@@ -1607,7 +1612,7 @@ async fn golive_hops(
                 .collect();
             let what = if wb_events
                 .iter()
-                .any(|e| e["action"] == jobs::sandbox::RECORDED)
+                .any(|e| e["action"] == jobs::outbound::sandbox::RECORDED)
             {
                 "recorded in sandbox".to_string()
             } else if let Some(e) = wb_events

@@ -124,7 +124,7 @@ pub struct Settings {
 /// never followed. Unless `allow_private_networks`, a configured URL whose
 /// host is a private, loopback, link-local or reserved address is refused
 /// by `config check` and at start, and a host name is connected to only
-/// through its public addresses (see `jobs::net_guard`).
+/// through its public addresses (see `jobs::outbound::net_guard`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboundSettings {
@@ -836,8 +836,8 @@ fn check_retry(
 /// must not name a private address unless `outbound.allow_private_networks`.
 fn check_outbound_url(raw: &str, allow_private: bool) -> Result<(), String> {
     let url = check_public_base_url(raw)?;
-    match jobs::net_guard::inward_address(&url) {
-        Some(ip) if !allow_private => Err(jobs::net_guard::inward_message(ip)),
+    match jobs::outbound::net_guard::inward_address(&url) {
+        Some(ip) if !allow_private => Err(jobs::outbound::net_guard::inward_message(ip)),
         _ => Ok(()),
     }
 }

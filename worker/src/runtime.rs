@@ -258,7 +258,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     let sb = &settings.sandbox;
     let recorder = sb
         .enabled
-        .then(|| jobs::sandbox::Recorder::new(state.db.clone()));
+        .then(|| jobs::outbound::sandbox::Recorder::new(state.db.clone()));
     ctx.sandbox.enabled = sb.enabled;
     ctx.sandbox.recorder = recorder.clone();
     let p = &settings.payouts;
@@ -272,14 +272,14 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
             "payouts.destination_url"
         })?;
         let rps = NonZeroU32::new(p.destination_requests_per_second).unwrap_or(NonZeroU32::MIN);
-        let mut destination = jobs::payout::outbound::Destination::new(
+        let mut destination = jobs::outbound::webhook::Destination::new(
             "bonus-system",
             url,
             p.destination_secret.expose(),
             rps,
         );
         destination.idempotent = p.destination_idempotent;
-        let client = jobs::payout::outbound::OutboundClient::with_options(
+        let client = jobs::outbound::webhook::OutboundClient::with_options(
             destination,
             &outbound_options(settings, p.destination_timeout),
         )
@@ -506,10 +506,10 @@ pub async fn connect_job_context(settings: &Settings) -> anyhow::Result<Arc<JobC
 /// sandbox URL when given, sent; else the real URL with the recorder, so
 /// its calls are recorded instead of sent. An empty URL means no client.
 fn sandboxed<'a>(
-    recorder: &Option<jobs::sandbox::Recorder>,
+    recorder: &Option<jobs::outbound::sandbox::Recorder>,
     sandbox_url: &'a str,
     real_url: &'a str,
-) -> (&'a str, Option<jobs::sandbox::Recorder>) {
+) -> (&'a str, Option<jobs::outbound::sandbox::Recorder>) {
     match recorder {
         None => (real_url, None),
         Some(_) if !sandbox_url.is_empty() => (sandbox_url, None),
@@ -521,17 +521,18 @@ fn sandboxed<'a>(
 /// per `[sandbox]` when `recorder` is set).
 fn notifications(
     settings: &Settings,
-    recorder: &Option<jobs::sandbox::Recorder>,
+    recorder: &Option<jobs::outbound::sandbox::Recorder>,
 ) -> anyhow::Result<jobs::outbox::Notifications> {
-    use jobs::payout::outbound::{Destination, OutboundClient};
+    use jobs::outbound::webhook::{Destination, OutboundClient};
     let n = &settings.notifications;
     let sb = &settings.sandbox;
     let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
     let options = outbound_options(settings, n.timeout);
-    let finish = |client: OutboundClient, record: Option<jobs::sandbox::Recorder>| match record {
-        Some(r) => Arc::new(client.record_only(r)),
-        None => Arc::new(client),
-    };
+    let finish =
+        |client: OutboundClient, record: Option<jobs::outbound::sandbox::Recorder>| match record {
+            Some(r) => Arc::new(client.record_only(r)),
+            None => Arc::new(client),
+        };
     let signed = |name: &str,
                   sandbox_url: &str,
                   url: &str,
@@ -582,12 +583,12 @@ fn notifications(
 }
 
 /// Outbound transport options for a request timeout: the connect timeout
-/// stays strictly shorter (see `jobs::payout::outbound`).
+/// stays strictly shorter (see `jobs::outbound::webhook`).
 fn outbound_options(
     settings: &Settings,
     timeout: Duration,
-) -> jobs::payout::outbound::OutboundOptions {
-    let mut options = jobs::payout::outbound::OutboundOptions::default();
+) -> jobs::outbound::webhook::OutboundOptions {
+    let mut options = jobs::outbound::webhook::OutboundOptions::default();
     options.http.allow_private_networks = settings.outbound.allow_private_networks;
     options.http.timeout = timeout;
     options.http.connect_timeout = options.http.connect_timeout.min(timeout / 2);

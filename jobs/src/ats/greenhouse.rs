@@ -50,10 +50,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{
-    AccountLimiter, AtsClient, Call, HttpOptions, Transport, WriteBack, endpoint, json_id,
-};
+use super::{AtsClient, Call, Transport, WriteBack, endpoint, json_id};
 use crate::error::{Error, Result};
+use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
 /// The vendor's name in logs and error messages.
 pub const VENDOR: &str = "greenhouse";

@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{AccountLimiter, AtsClient, Call, HttpOptions, Transport, WriteBack, endpoint};
+use super::{AtsClient, Call, Transport, WriteBack, endpoint};
 use crate::error::{Error, Result};
+use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
 /// The vendor's name in logs and error messages.
 pub const VENDOR: &str = "lever";

@@ -45,25 +45,26 @@
 //! sources are sets), so a job retried after a partial success simply does
 //! everything again.
 //!
-//! Rate limits are shared per account across the process: see [`limiter`].
+//! Rate limits are shared per account across the process: see
+//! [`crate::outbound::limiter`].
 
 pub mod greenhouse;
 pub mod lever;
-pub mod limiter;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use reqwest::{Method, StatusCode, redirect};
+use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use greenhouse::{GreenhouseClient, GreenhouseConfig};
 pub use lever::{LeverClient, LeverConfig, LeverOpportunity};
-pub use limiter::AccountLimiter;
 
 use crate::error::{Error, Result};
-use crate::net_guard;
-use crate::payout::outbound::count_request;
+use crate::outbound::{
+    http::{self, HttpOptions, count_request, read_body},
+    limiter::{self, AccountLimiter},
+};
 
 /// What we write back to the ATS when a referral is attributed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,74 +156,6 @@ impl AtsClient for Ats {
     }
 }
 
-/// HTTP settings shared by both clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpOptions {
-    /// Time allowed to open the TCP + TLS connection.
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole request, body included. A timeout is
-    /// retryable, so this only bounds how long one attempt holds a worker.
-    pub timeout: Duration,
-    /// The `User-Agent` header; vendors ask integrations to identify
-    /// themselves, and it makes our traffic findable in their logs.
-    pub user_agent: String,
-    /// Whether calls may go to private, loopback, link-local or reserved
-    /// addresses (an on-premise receiver, local development, tests). Off by
-    /// default: see [`crate::net_guard`] for what is refused and why.
-    pub allow_private_networks: bool,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-            user_agent: concat!("referral-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
-            allow_private_networks: false,
-        }
-    }
-}
-
-impl HttpOptions {
-    /// A `reqwest` client with these timeouts, our User-Agent and redirects
-    /// turned off (a 3xx is returned as is and becomes a permanent failure).
-    /// Unless `allow_private_networks`, host names are resolved through
-    /// [`net_guard::GuardedResolver`], so a name that resolves only to
-    /// private addresses fails to connect.
-    ///
-    /// # Errors
-    /// [`Error::Permanent`] if the TLS backend cannot be initialised.
-    pub fn build_client(&self) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .redirect(redirect::Policy::none())
-            .user_agent(self.user_agent.clone());
-        if let Some(resolver) = net_guard::resolver(self.allow_private_networks) {
-            builder = builder.dns_resolver(resolver);
-        }
-        builder
-            .build()
-            .map_err(|e| Error::permanent(format!("building the outbound HTTP client: {e}")))
-    }
-
-    /// Refuses `url` (named `field` in the error) when it is not http(s) or
-    /// is an IP literal in a non-public range, unless
-    /// `allow_private_networks`. The resolver covers host names; this
-    /// covers addresses, which are never resolved.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming `field`.
-    pub fn check_url(&self, field: &str, url: &Url) -> Result<()> {
-        net_guard::check_url(field, url, self.allow_private_networks)
-    }
-}
-
-/// Longest body excerpt put into an error message.
-const EXCERPT_CHARS: usize = 300;
-/// Most of an error body we read at all: enough for a JSON error, not a
-/// whole HTML page.
-const ERROR_BODY_LIMIT: usize = 8 * 1024;
 /// Most of a success body we accept (an application or opportunity is a few
 /// KiB; this only stops a runaway response).
 const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -334,16 +267,7 @@ impl Transport {
                 .map_err(|e| self.transport_error(&what, &e));
         }
 
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        // A failed body read is no reason to lose the status: keep going
-        // with whatever arrived.
-        let body = read_body(&mut resp, ERROR_BODY_LIMIT)
-            .await
-            .unwrap_or_default();
+        let (location, body) = http::failure_answer(&mut resp).await;
         let excerpt = self.excerpt(&body);
         Err(classify(
             &what,
@@ -366,15 +290,7 @@ impl Transport {
         } else {
             "request failed"
         };
-        // reqwest's Display omits the cause ("connection refused" lives in
-        // `source()`), so spell out the chain.
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
-            source = s.source();
-        }
+        let detail = http::error_chain(e, false);
         let msg = format!("{what}: {kind}: {}", self.scrub(&detail));
         if e.is_builder() {
             Error::Permanent(msg)
@@ -398,39 +314,19 @@ impl Transport {
     /// The start of a body, on one line, with the API key removed should a
     /// server (or a proxy) echo it back.
     fn excerpt(&self, body: &[u8]) -> String {
-        let text = String::from_utf8_lossy(body);
-        let text = self.scrub(&text);
-        let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if let Some((cut, _)) = out.char_indices().nth(EXCERPT_CHARS) {
-            out.truncate(cut);
-            out.push('…');
-        }
-        out
+        http::excerpt(body, &[&self.basic_credentials(), &self.api_key])
     }
 
     fn scrub(&self, text: &str) -> String {
-        use base64::Engine as _;
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.api_key));
-        text.replace(&encoded, "[redacted]")
-            .replace(&self.api_key, "[redacted]")
+        http::scrub(text, &[&self.basic_credentials(), &self.api_key])
     }
-}
 
-/// Reads at most `limit` bytes of a body; the rest is left unread.
-async fn read_body(
-    resp: &mut reqwest::Response,
-    limit: usize,
-) -> std::result::Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
-        }
+    /// The key as it travels in the `Authorization` header (base64 of
+    /// `key:`), which a proxy's error page may echo too.
+    fn basic_credentials(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.api_key))
     }
-    Ok(body)
 }
 
 /// Maps a non-2xx status to the job's verdict. `asked` is the wait the

@@ -49,7 +49,6 @@
 //! module canonicalises them later and keeps the raw value beside the
 //! canonical one.
 
-use base64::Engine as _;
 use chrono::Utc;
 use standardwebhooks::{
     HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP, Webhook,
@@ -59,15 +58,13 @@ use subtle::ConstantTimeEq;
 use super::signature::HeaderLookup;
 use super::signature::json::{self, Obj};
 use super::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
+use crate::outbound::webhook::standard_webhook;
 
 /// How far `webhook-timestamp` may be from now, either way, in seconds
 /// (the crate's and the spec libraries' five minutes).
 pub const TOLERANCE_SECS: u64 = 5 * 60;
 
-/// The shortest key the Standard Webhooks spec allows (24 bytes). A
-/// shorter key, or an empty one, which anyone could forge with, is
-/// refused.
-pub const MIN_SECRET_BYTES: usize = 24;
+pub use crate::outbound::webhook::MIN_SECRET_BYTES;
 
 /// The event type [`decode`] maps to an application.
 pub const APPLICATION_SUBMITTED: &str = "application.submitted";
@@ -334,21 +331,10 @@ pub fn is_test(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Decodes the secret the way `Webhook::new` does (optional `whsec_`,
-/// standard base64). This is done here rather than by `Webhook::new`
-/// because the crate hides the key, so its length could not be checked.
+/// The secret as a signer: the same check as the webhook sender's
+/// ([`crate::outbound::webhook::standard_webhook`]).
 fn webhook(secret: &str) -> Result<Webhook, IntakeError> {
-    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|_| bad("configured secret is not whsec_ followed by base64"))?;
-    if key.len() < MIN_SECRET_BYTES {
-        return Err(bad(format!(
-            "configured secret decodes to {} bytes; at least {MIN_SECRET_BYTES} are required",
-            key.len()
-        )));
-    }
-    Webhook::from_bytes(key).map_err(|_| bad("configured secret was refused"))
+    standard_webhook(secret).map_err(bad)
 }
 
 fn required_header<H: HeaderLookup + ?Sized>(
@@ -366,6 +352,7 @@ fn bad(reason: impl Into<String>) -> IntakeError {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
     use chrono::{DateTime, TimeZone};
     use proptest::prelude::*;
 

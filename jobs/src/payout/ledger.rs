@@ -52,11 +52,9 @@ use crate::{
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
+    outbound::webhook::{Message, SendOutcome},
     outbox::{self, BONUS_DESTINATION, Subject},
-    payout::{
-        outbound::{Message, SendOutcome},
-        rules::JobFacts,
-    },
+    payout::rules::JobFacts,
 };
 
 /// The kind name of the send job.

@@ -1,10 +1,10 @@
-//! Paying referral bonuses: deciding what is owed and telling the referral
-//! program system about it.
+//! Paying referral bonuses: deciding what is owed and recording it.
 //!
-//! * [`outbound`]: the signed Standard Webhooks POST to a destination (the
-//!   bonus system, the referral platform, the CRM) and what each response
-//!   means for the job queue.
+//! * [`rules`]: the bonus rules (`[payouts] rules`): which tranches a hire
+//!   earns and the probation period per job;
+//! * [`ledger`]: the payout rows, from the milestones that create them to
+//!   the `send_payout` job that POSTs each one through the signed webhook
+//!   sender ([`crate::outbound::webhook`]), with approvals and holds.
 
 pub mod ledger;
-pub mod outbound;
 pub mod rules;

@@ -343,7 +343,7 @@ async fn connection_loop(
         let body = application_body(n, &tag, None);
         let id = format!("msg_{tag}_{n}");
         let ts = chrono::Utc::now().timestamp();
-        let sig = jobs::payout::outbound::sign(SECRET, &id, ts, body.as_bytes())?;
+        let sig = jobs::outbound::webhook::sign(SECRET, &id, ts, body.as_bytes())?;
         req.clear();
         req.extend_from_slice(
             format!(

@@ -18,7 +18,7 @@
 //!
 //! Redirects are never followed (every client is built with
 //! `redirect::Policy::none()`), so a public receiver cannot bounce a call
-//! inward either. Called by [`crate::ats::HttpOptions::build_client`] and
+//! inward either. Called by [`super::http::HttpOptions::build_client`] and
 //! the outbound clients' constructors.
 
 use std::{
@@ -195,8 +195,8 @@ mod tests {
         assert!(check_url("x", &ftp, true).is_err());
     }
 
-    fn destination(url: &str) -> crate::payout::outbound::Destination {
-        crate::payout::outbound::Destination::new(
+    fn destination(url: &str) -> crate::outbound::webhook::Destination {
+        crate::outbound::webhook::Destination::new(
             "bonus-system",
             Url::parse(url).unwrap(),
             "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=",
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn an_outbound_destination_pointing_inward_is_refused_unless_allowed() {
-        use crate::payout::outbound::{OutboundClient, OutboundOptions};
+        use crate::outbound::webhook::{OutboundClient, OutboundOptions};
         for url in [
             "http://169.254.169.254/latest/meta-data",
             "http://127.0.0.1:9000/hook",
@@ -249,7 +249,7 @@ mod tests {
         assert!(LeverClient::new(lever).is_ok());
     }
 
-    /// The client [`crate::ats::HttpOptions::build_client`] makes resolves
+    /// The client [`super::http::HttpOptions::build_client`] makes resolves
     /// names through the guard: a name that resolves to loopback never
     /// gets a connection, unless private networks are allowed.
     #[tokio::test]
@@ -263,12 +263,14 @@ mod tests {
                 .is_ok()
         }
 
-        let guarded = crate::ats::HttpOptions::default().build_client().unwrap();
+        let guarded = crate::outbound::http::HttpOptions::default()
+            .build_client()
+            .unwrap();
         let err = guarded.get(&url).send().await.unwrap_err();
         assert!(err.is_connect() || err.is_request(), "{err:?}");
         assert!(!accepted(&listener).await, "the guarded client connected");
 
-        let open = crate::ats::HttpOptions {
+        let open = crate::outbound::http::HttpOptions {
             allow_private_networks: true,
             timeout: std::time::Duration::from_millis(200),
             connect_timeout: std::time::Duration::from_millis(100),

@@ -1,4 +1,5 @@
-//! Process-wide rate limiting per ATS account.
+//! Process-wide rate limiting per ATS account (and, the same way, per
+//! webhook destination: [`super::webhook`]).
 //!
 //! An ATS rate-limits per API key (Greenhouse Harvest: `X-RateLimit-Limit`
 //! requests per 10 seconds, 50 in the docs' example; Lever: a token bucket of

@@ -1,6 +1,4 @@
-//! Sandbox mode: outbound calls that are recorded instead of sent, and the
-//! small HTTP client `referral-worker golive-check` drives a running
-//! service with.
+//! Sandbox mode: outbound calls that are recorded instead of sent.
 //!
 //! # Record only
 //!
@@ -8,11 +6,11 @@
 //! against its sandbox URL when one is configured. A destination without a
 //! sandbox URL is made *record only*:
 //!
-//! * an [`OutboundClient`](crate::payout::outbound::OutboundClient) with a
+//! * an [`OutboundClient`](super::webhook::OutboundClient) with a
 //!   [`Recorder`] (bonus POST, status sync, CRM, alerts) sends nothing: it
 //!   appends a `sandbox.recorded` audit event and answers
-//!   [`SendOutcome::Delivered`], so the ledger and the outbox move on as if
-//!   the receiver had said 200;
+//!   [`SendOutcome::Delivered`](super::webhook::SendOutcome::Delivered), so
+//!   the ledger and the outbox move on as if the receiver had said 200;
 //! * an ATS write-back ([`Sandbox::greenhouse`], [`Sandbox::lever`]) is
 //!   recorded the same way and then skipped
 //!   (`attribution.write_back_skipped`).
@@ -21,19 +19,20 @@
 //! its query (an alert webhook's URL is its credential, so only its origin
 //! is kept), and the message id and type: never the body, so no personal
 //! data reaches the log.
-
-use std::time::Duration;
+//!
+//! The worker builds the [`Recorder`] and the [`Sandbox`] part of the job
+//! context (`worker/src/runtime.rs`); the webhook sender
+//! ([`super::webhook`]) and the write-back job
+//! ([`crate::capture::write_back`]) consult them.
 
 use entities::states::Ats;
 use sea_orm::DatabaseConnection;
-use serde_json::{Value, json};
+use serde_json::json;
 use url::Url;
 
 use crate::{
-    db::audit::AuditEntry,
-    db::begin_locked,
-    error::{Error, Result},
-    payout::outbound::{Destination, Message, SendOutcome},
+    db::{audit::AuditEntry, begin_locked},
+    error::Result,
 };
 
 /// The audit action of a call recorded instead of sent.
@@ -104,38 +103,6 @@ impl Recorder {
             "sandbox: recorded, not sent"
         );
         Ok(id)
-    }
-
-    /// What a record-only [`OutboundClient`](crate::payout::outbound::OutboundClient)
-    /// does instead of POSTing `msg`: record it and answer delivered (a
-    /// retry when the record could not be written).
-    pub async fn record_message(&self, destination: &Destination, msg: &Message) -> SendOutcome {
-        let started = std::time::Instant::now();
-        let recorded = self
-            .record(Recorded {
-                destination: &destination.name,
-                method: "POST",
-                url: loggable_url(&destination.url, destination.signed),
-                message_id: &msg.id,
-                message_type: &msg.event_type,
-                subject_type: "message",
-                subject_id: msg.id.clone(),
-            })
-            .await;
-        match recorded {
-            Ok(_) => SendOutcome::Delivered {
-                status: 200,
-                duration: started.elapsed(),
-            },
-            Err(e) => SendOutcome::Retry {
-                after: None,
-                reason: format!(
-                    "{}: sandbox: could not record the message (not sent): {e}",
-                    destination.name
-                ),
-                status: None,
-            },
-        }
     }
 }
 
@@ -218,130 +185,6 @@ impl Sandbox {
             .await?;
         Ok(true)
     }
-}
-
-// ---------------------------------------------------------------------------
-// The go-live check's HTTP client
-// ---------------------------------------------------------------------------
-
-/// A small JSON client for `referral-worker golive-check`: it talks to a
-/// running service the way the careers site, the portal and ops do.
-#[derive(Debug, Clone)]
-pub struct ServiceClient {
-    base: Url,
-    http: reqwest::Client,
-}
-
-/// A response: status and body (JSON when it parses, else the text).
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: u16,
-    /// The body.
-    pub body: Value,
-}
-
-impl Answer {
-    /// Whether the status is 2xx.
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-impl ServiceClient {
-    /// A client for the service at `base` (no redirects followed).
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] for a URL that is not http(s).
-    pub fn new(base: &str, timeout: Duration) -> Result<Self> {
-        let base = Url::parse(base.trim_end_matches('/'))
-            .map_err(|e| Error::invalid("base_url", e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(Error::invalid("base_url", "must be an http(s) URL"));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::permanent(format!("building the HTTP client: {e}")))?;
-        Ok(Self { base, http })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
-    }
-
-    /// `GET path` with a bearer token.
-    ///
-    /// # Errors
-    /// [`Error::Retryable`] when no answer came.
-    pub async fn get(&self, path: &str, token: &str) -> Result<Answer> {
-        let req = self.http.get(self.url(path)).bearer_auth(token);
-        Self::answer(path, req).await
-    }
-
-    /// `POST path` with a bearer token and a JSON body.
-    ///
-    /// # Errors
-    /// [`Error::Retryable`] when no answer came.
-    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Result<Answer> {
-        let req = self.http.post(self.url(path)).bearer_auth(token).json(body);
-        Self::answer(path, req).await
-    }
-
-    /// `POST path` with exactly `body` and `headers` (a signed webhook).
-    ///
-    /// # Errors
-    /// [`Error::Retryable`] when no answer came.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        headers: &[(&str, String)],
-        body: Vec<u8>,
-    ) -> Result<Answer> {
-        let mut req = self
-            .http
-            .post(self.url(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        for (name, value) in headers {
-            req = req.header(*name, value.as_str());
-        }
-        Self::answer(path, req).await
-    }
-
-    async fn answer(path: &str, req: reqwest::RequestBuilder) -> Result<Answer> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::Retryable(format!("{path}: no answer: {e}")))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| Error::Retryable(format!("{path}: body: {e}")))?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer { status, body })
-    }
-}
-
-/// Standard Webhooks headers for a careers-site delivery of `body`, signed
-/// now with `secret` under `msg_id`.
-///
-/// # Errors
-/// [`Error::Invalid`] for an unusable secret.
-pub fn careers_site_headers(
-    secret: &str,
-    msg_id: &str,
-    body: &[u8],
-) -> Result<Vec<(&'static str, String)>> {
-    let timestamp = chrono::Utc::now().timestamp();
-    let signature = crate::payout::outbound::sign(secret, msg_id, timestamp, body)?;
-    Ok(vec![
-        ("webhook-id", msg_id.to_string()),
-        ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signature),
-    ])
 }
 
 #[cfg(test)]
