@@ -1,4 +1,4 @@
-//! `jobs::intake::careers_site::{decode, decode_with, is_test}` on arbitrary
+//! `jobs::connectors::careers_site::{decode, decode_with, is_test}` on arbitrary
 //! bytes: never panics, is deterministic, and every accepted event has the
 //! shape the decoder promises.
 
@@ -7,7 +7,7 @@
 mod common;
 
 use common::{non_blank, opt_non_blank};
-use jobs::intake::careers_site::{self, APPLICATION_STATUS_CHANGED, APPLICATION_SUBMITTED};
+use jobs::connectors::careers_site::{self, APPLICATION_STATUS_CHANGED, APPLICATION_SUBMITTED};
 use jobs::intake::{IntakeEvent, Source};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,4 +1,4 @@
-//! `jobs::intake::greenhouse::decode` on arbitrary bytes: never panics, is
+//! `jobs::connectors::greenhouse::decode` on arbitrary bytes: never panics, is
 //! deterministic, and every accepted event has the shape the decoder
 //! promises.
 
@@ -7,7 +7,7 @@
 mod common;
 
 use common::{non_blank, opt_non_blank};
-use jobs::intake::greenhouse;
+use jobs::connectors::greenhouse;
 use jobs::intake::{IntakeEvent, Source};
 use libfuzzer_sys::fuzz_target;
 

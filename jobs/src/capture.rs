@@ -31,12 +31,13 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
+    connectors::{careers_site, lever},
     context::{CaptureSettings, JobContext},
     db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     identity::CandidateKeys,
-    intake::{self, ApplicationEvent, IntakeEvent, StageChange},
+    intake::{self, ApplicationEvent, IntakeEvent, StageChange, StoredBodyError},
     job::Job,
     referral::{
         attribution::{self, CandidateFacts, ExistingCredit, Referrer, Verdict},
@@ -100,17 +101,15 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         .raw_body
         .as_deref()
         .ok_or_else(|| Error::permanent("inbox row has no stored body"))?;
-    let decoded = match row.source {
-        InboxSource::CareersSite => {
-            intake::careers_site::decode_with(body, &ctx.capture.start_date_field)
-        }
-        InboxSource::Greenhouse => intake::greenhouse::decode(body),
-        InboxSource::Lever => intake::lever::decode(body),
-        InboxSource::Generic => return Err(Error::permanent("no decoder for generic deliveries")),
-    };
-    let event =
-        decoded.map_err(|e| Error::permanent(format!("stored body no longer decodes: {e}")))?;
-    let is_test = row.source == InboxSource::CareersSite && intake::careers_site::is_test(body);
+    let event = intake::decode_stored(row.source, body, &ctx.capture.start_date_field).map_err(
+        |e| match e {
+            StoredBodyError::NoDecoder => Error::permanent(e.to_string()),
+            StoredBodyError::Invalid(e) => {
+                Error::permanent(format!("stored body no longer decodes: {e}"))
+            }
+        },
+    )?;
+    let is_test = row.source == InboxSource::CareersSite && careers_site::is_test(body);
     match event {
         IntakeEvent::Application(ev) => capture_application_marked(ctx, &ev, is_test)
             .await
@@ -132,7 +131,8 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
             event,
             opportunity_id,
         } => {
-            let ev = ctx.lever_application(&event, &opportunity_id).await?;
+            let ev =
+                lever::refetch_application(ctx.lever.as_deref(), &event, &opportunity_id).await?;
             capture_application(ctx, &ev)
                 .await
                 .map(|_| Processed::Applied)

@@ -4,17 +4,15 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::{
-    ats::{AtsClient, GreenhouseClient, LeverClient, WriteBack},
+    connectors::{AtsClient, WriteBack, greenhouse::GreenhouseClient, lever::LeverClient},
     db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
-    intake::{ApplicationEvent, Source},
     queue::{QueueStore, RetryPolicies},
     referral::attribution::Rules,
 };
@@ -45,7 +43,7 @@ impl Default for CaptureSettings {
             job_phone_regions: std::collections::HashMap::new(),
             ats_tag: "Employee Referral".into(),
             hire_stages: std::collections::HashMap::new(),
-            start_date_field: crate::intake::careers_site::DEFAULT_START_DATE_FIELD.into(),
+            start_date_field: crate::connectors::careers_site::DEFAULT_START_DATE_FIELD.into(),
         }
     }
 }
@@ -216,59 +214,5 @@ impl JobContext {
         ));
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Re-fetches a Lever opportunity (the webhook body is not signed, so
-    /// only the API's answer is trusted) and states it as an application.
-    ///
-    /// # Errors
-    /// Permanent when no Lever API key is configured; the client's verdict otherwise.
-    pub async fn lever_application(
-        &self,
-        event: &str,
-        opportunity_id: &str,
-    ) -> Result<ApplicationEvent> {
-        let client = self.lever.as_ref().ok_or_else(|| {
-            Error::permanent("Lever API key not configured: cannot re-fetch the opportunity")
-        })?;
-        let opp = client.get_opportunity(opportunity_id).await?;
-        let (first_name, last_name) = match opp.name.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => match name.rsplit_once(' ') {
-                Some((f, l)) => (Some(f.to_string()), Some(l.to_string())),
-                None => (Some(name.to_string()), None),
-            },
-            _ => (None, None),
-        };
-        // A hired candidate is archived as hired: every later event about
-        // it re-fetches an archived opportunity that is still a hire.
-        let status = if event == "candidateHired" || opp.is_hired() {
-            Some("hired".to_string())
-        } else if opp.is_archived() {
-            Some("archived".to_string())
-        } else {
-            Some("active".to_string())
-        };
-        Ok(ApplicationEvent {
-            source: Source::Lever,
-            event: event.to_string(),
-            ats: "lever".into(),
-            ats_candidate_id: opp.contact.clone(),
-            ats_application_id: opp.id.clone(),
-            job_id: opp.posting_id().unwrap_or_default().to_string(),
-            requisition_id: None,
-            email: opp.emails.first().cloned(),
-            phone: opp.phones.first().map(|p| p.value.clone()),
-            phone_region: None,
-            first_name,
-            last_name,
-            referral_token: None,
-            credited_employee_id: None,
-            prospect: false,
-            applied_at: opp.created_at.unwrap_or_else(Utc::now),
-            status,
-            stage: opp.stage.as_ref().and_then(|s| s.text.clone()),
-            department: None,
-            location: None,
-        })
     }
 }

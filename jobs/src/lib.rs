@@ -15,14 +15,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod ats;
 pub mod capture;
+pub mod connectors;
 pub mod context;
 pub mod db;
 pub mod error;
 pub mod finance;
 pub mod identity;
-pub mod inbox;
 pub mod intake;
 pub mod job;
 pub mod milestones;
@@ -38,3 +37,6 @@ pub mod retention;
 pub mod schedule;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod test_support;

@@ -573,7 +573,7 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
 pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
     let rearmed = rearm_missing_timers(ctx, 1000).await?;
     // The same safety net for deliveries, sends and notifications.
-    crate::inbox::sweep(ctx).await?;
+    crate::intake::inbox::sweep(ctx).await?;
     crate::payout::ledger::sweep(ctx).await?;
     outbox::kick(ctx).await?;
     Ok(rearmed)

@@ -51,8 +51,8 @@ use crate::{
     db::begin_locked,
     error::{Error, Result},
     finance::DateBound,
-    inbox::Delivery,
-    intake::{self, IntakeEvent, Source},
+    intake::inbox::Delivery,
+    intake::{self, IntakeEvent},
     job::Job,
     outbox::{self, BONUS_DESTINATION},
     queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis, QueueStore, now_millis},
@@ -741,15 +741,7 @@ fn decode(
     source: InboxSource,
     body: &[u8],
 ) -> std::result::Result<IntakeEvent, String> {
-    match source {
-        InboxSource::CareersSite => {
-            intake::careers_site::decode_with(body, &ctx.capture.start_date_field)
-                .map_err(|e| e.to_string())
-        }
-        InboxSource::Greenhouse => intake::greenhouse::decode(body).map_err(|e| e.to_string()),
-        InboxSource::Lever => intake::lever::decode(body).map_err(|e| e.to_string()),
-        InboxSource::Generic => Err("no decoder for generic deliveries".into()),
-    }
+    intake::decode_stored(source, body, &ctx.capture.start_date_field).map_err(|e| e.to_string())
 }
 
 /// The ATS application ids and ATS candidate ids an event names.
@@ -2139,7 +2131,7 @@ pub struct ReplayRefused(pub String);
 
 /// Replays an inbox row: its stored body is decoded with the source's
 /// decoder and stored as a new delivery (`replay:<id>:<ulid>`) through
-/// [`crate::inbox::receive`], the path the webhooks use, which enqueues its
+/// [`crate::intake::inbox::receive`], the path the webhooks use, which enqueues its
 /// `process_delivery` job. The original row is left as it was. Audited as
 /// `inbox.replayed`.
 ///
@@ -2171,15 +2163,10 @@ pub async fn replay(
             "inbox row {inbox_id} has no stored body to replay: {why}"
         ))));
     };
-    let source = match row.source {
-        InboxSource::CareersSite => Source::CareersSite,
-        InboxSource::Greenhouse => Source::Greenhouse,
-        InboxSource::Lever => Source::Lever,
-        InboxSource::Generic => {
-            return Ok(Err(ReplayRefused(format!(
-                "inbox row {inbox_id} is a generic delivery, which has no decoder"
-            ))));
-        }
+    let Some(source) = crate::intake::inbox::stored_source(row.source) else {
+        return Ok(Err(ReplayRefused(format!(
+            "inbox row {inbox_id} is a generic delivery, which has no decoder"
+        ))));
     };
     let event = match decode(ctx, row.source, &body) {
         Ok(ev) => ev,
@@ -2189,8 +2176,8 @@ pub async fn replay(
             ))));
         }
     };
-    let receipt = crate::inbox::receive(
-        &crate::inbox::InboxWriter::direct(ctx.db.clone()),
+    let receipt = crate::intake::inbox::receive(
+        &crate::intake::inbox::InboxWriter::direct(ctx.db.clone()),
         &ctx.queue,
         &ctx.retry,
         Delivery {

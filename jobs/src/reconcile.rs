@@ -565,7 +565,7 @@ async fn lever(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) ->
 /// hired application counts probation from.
 async fn offers(
     ctx: &JobContext,
-    client: &crate::ats::GreenhouseClient,
+    client: &crate::connectors::greenhouse::GreenhouseClient,
     now: DateTime<Utc>,
     dry_run: bool,
     out: &mut Vec<Variance>,

@@ -275,7 +275,7 @@ impl Default for MilestoneSettings {
     fn default() -> Self {
         MilestoneSettings {
             hire_stages: std::collections::BTreeMap::new(),
-            start_date_field: jobs::intake::careers_site::DEFAULT_START_DATE_FIELD.to_owned(),
+            start_date_field: jobs::connectors::careers_site::DEFAULT_START_DATE_FIELD.to_owned(),
         }
     }
 }
@@ -1590,7 +1590,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
         let secret_key = key.replace("_url", "_secret");
         if secret.is_empty() {
             check(false, &secret_key, &format!("must be set when {key} is"));
-        } else if let Err(e) = jobs::intake::careers_site::validate_secret(secret.expose()) {
+        } else if let Err(e) = jobs::connectors::careers_site::validate_secret(secret.expose()) {
             check(false, &secret_key, &e.to_string());
         }
     }

@@ -19,7 +19,10 @@ use anyhow::Context as _;
 use apalis::prelude::*;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jobs::{
-    ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig},
+    connectors::{
+        greenhouse::{GreenhouseClient, GreenhouseConfig},
+        lever::{LeverClient, LeverConfig},
+    },
     context::{CaptureSettings, JobContext},
     job::Job,
     queue::{
@@ -201,8 +204,8 @@ pub struct AppState {
     /// The job queue.
     pub queue: QueueStore,
     /// Where webhook deliveries are stored: several arriving together
-    /// share a statement and a commit (see [`jobs::inbox::InboxWriter`]).
-    pub inbox: jobs::inbox::InboxWriter,
+    /// share a statement and a commit (see [`jobs::intake::inbox::InboxWriter`]).
+    pub inbox: jobs::intake::inbox::InboxWriter,
     /// Retry policies, for enqueueing jobs with the right attempt budget.
     pub retry: RetryPolicies,
     /// The settings the process started with.
@@ -399,7 +402,7 @@ impl Application {
                 retry.clone(),
                 Default::default(),
             )),
-            inbox: jobs::inbox::InboxWriter::spawn(db.clone()),
+            inbox: jobs::intake::inbox::InboxWriter::spawn(db.clone()),
             db,
             queue,
             retry,
@@ -410,7 +413,7 @@ impl Application {
         state.jobs = Arc::new(job_context(&settings, &state)?);
         let careers_secret = settings.webhooks.careers_site_secret.expose();
         if !careers_secret.is_empty() {
-            jobs::intake::careers_site::validate_secret(careers_secret)
+            jobs::connectors::careers_site::validate_secret(careers_secret)
                 .map_err(|e| anyhow::anyhow!("webhooks.careers_site_secret: {e}"))?;
         }
         Ok(Self {
@@ -491,7 +494,7 @@ pub async fn connect_job_context(settings: &Settings) -> anyhow::Result<Arc<JobC
             Default::default(),
         )),
         // No HTTP intake here: nothing to batch.
-        inbox: jobs::inbox::InboxWriter::direct(db.clone()),
+        inbox: jobs::intake::inbox::InboxWriter::direct(db.clone()),
         db,
         queue,
         retry,

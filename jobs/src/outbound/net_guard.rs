@@ -232,7 +232,10 @@ mod tests {
 
     #[test]
     fn an_ats_base_url_pointing_inward_is_refused_unless_allowed() {
-        use crate::ats::{GreenhouseClient, GreenhouseConfig, LeverClient, LeverConfig};
+        use crate::connectors::{
+            greenhouse::{GreenhouseClient, GreenhouseConfig},
+            lever::{LeverClient, LeverConfig},
+        };
         let inward = Url::parse("http://10.1.2.3/v1").unwrap();
         let mut greenhouse = GreenhouseConfig::new("key", "9001");
         greenhouse.base_url = inward.clone();

@@ -12,8 +12,8 @@ use axum::http::StatusCode as AxumStatus;
 use chrono::TimeZone;
 
 use super::*;
-use crate::ats::test_server::{Reply, Seen, TestServer};
-use crate::intake::signature::test_support::{payload, signed};
+use crate::test_support::payloads::{payload, signed};
+use crate::test_support::server::{Reply, Seen, TestServer};
 
 const SAMPLE: &str = "outbound_referral_milestone_reached.json";
 /// A test-only secret: base64 of 32 bytes.
@@ -413,7 +413,7 @@ mod signing_properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::intake::signature::test_support::arb_json;
+    use crate::test_support::payloads::arb_json;
 
     /// A usable key: 24 to 64 random bytes.
     fn arb_key() -> impl Strategy<Value = Vec<u8>> {
@@ -519,7 +519,7 @@ mod signing_properties {
                 ("webhook-signature", signature.as_str()),
             ];
             prop_assert_eq!(
-                crate::intake::careers_site::verify_at(&secret, &sent, body.as_bytes(), timestamp),
+                crate::connectors::careers_site::verify_at(&secret, &sent, body.as_bytes(), timestamp),
                 Ok(id)
             );
         }

@@ -50,7 +50,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{AtsClient, Call, Transport, WriteBack, endpoint, json_id};
+use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint, json_id};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -361,7 +361,7 @@ mod tests {
     use axum::http::{Method, StatusCode};
 
     use super::*;
-    use crate::ats::test_server::{Seen, TestServer, basic, json as reply_json};
+    use crate::test_support::server::{Seen, TestServer, basic, json as reply_json};
 
     const KEY: &str = "gh-secret-key-123";
 
@@ -393,7 +393,7 @@ mod tests {
 
     /// Greenhouse as documented: PATCH answers the application, the tag
     /// POST answers the tag, the tag PUT a message.
-    fn greenhouse(seen: &Seen) -> crate::ats::test_server::Reply {
+    fn greenhouse(seen: &Seen) -> crate::test_support::server::Reply {
         match (seen.method.as_str(), seen.uri.as_str()) {
             ("PATCH", "/v1/applications/69306314") => reply_json(
                 StatusCode::OK,

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::{
     context::JobContext,
     error::Result,
-    intake::Source,
+    intake::event::Source,
     job::Job,
     queue::{JobId, QueueStore, RetryPolicies},
 };
@@ -34,6 +34,17 @@ pub fn inbox_source(source: Source) -> InboxSource {
         Source::CareersSite => InboxSource::CareersSite,
         Source::Greenhouse => InboxSource::Greenhouse,
         Source::Lever => InboxSource::Lever,
+    }
+}
+
+/// The intake source of a stored row, or `None` for a `generic` row: no
+/// connector verifies or decodes those.
+pub fn stored_source(source: InboxSource) -> Option<Source> {
+    match source {
+        InboxSource::CareersSite => Some(Source::CareersSite),
+        InboxSource::Greenhouse => Some(Source::Greenhouse),
+        InboxSource::Lever => Some(Source::Lever),
+        InboxSource::Generic => None,
     }
 }
 

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{AtsClient, Call, Transport, WriteBack, endpoint};
+use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -510,7 +510,7 @@ mod tests {
     use axum::http::{Method, StatusCode};
 
     use super::*;
-    use crate::ats::test_server::{Reply, Seen, TestServer, basic, json as reply_json};
+    use crate::test_support::server::{Reply, Seen, TestServer, basic, json as reply_json};
 
     const KEY: &str = "lever-secret-key-xyz";
 

@@ -1,26 +1,9 @@
-//! ATS write-back: telling the applicant tracking system that an application
-//! came from an employee referral.
-//!
-//! When the service attributes an application to a referrer, a job calls
-//! [`AtsClient::write_referral`] with a [`WriteBack`]. What that means per
-//! vendor:
-//!
-//! * **Greenhouse** ([`greenhouse`], Harvest v1): set the referrer and our
-//!   referral token (a custom field) on the *application*, then tag the
-//!   *candidate*. Greenhouse's own referral credit only works for users who
-//!   have signed in, so the custom field is what carries the attribution for
-//!   everyone else.
-//! * **Lever** ([`lever`]): add a tag and a source to the *opportunity*.
-//!   Lever also needs reading back (its webhooks carry only ids), hence
-//!   [`LeverClient::get_opportunity`].
-//!
-//! # One type for the caller
-//!
-//! [`AtsClient`] uses native `async fn` in traits, which cannot be made into
-//! a `dyn` object. Callers hold an [`Ats`] instead, an enum over the two
-//! clients (the same pattern as [`crate::queue::QueueStore`]): static
-//! dispatch, no boxing, and `match` reaches vendor-only methods such as
-//! [`LeverClient::get_opportunity`] through [`Ats::as_lever`].
+//! What the ATS API clients share: the write-back contract ([`WriteBack`],
+//! [`AtsClient`]) and the transport every call goes through (auth, the
+//! account's rate limit, turning answers into retry decisions). The vendor
+//! clients are `greenhouse::api` and `lever::api` next door; the worker
+//! builds them (`worker/src/runtime.rs`) and the write-back job, the Lever
+//! re-fetch and reconciliation call them.
 //!
 //! # Failures are retry decisions
 //!
@@ -48,17 +31,11 @@
 //! Rate limits are shared per account across the process: see
 //! [`crate::outbound::limiter`].
 
-pub mod greenhouse;
-pub mod lever;
-
 use std::{future::Future, sync::Arc, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use url::Url;
-
-pub use greenhouse::{GreenhouseClient, GreenhouseConfig};
-pub use lever::{LeverClient, LeverConfig, LeverOpportunity};
 
 use crate::error::{Error, Result};
 use crate::outbound::{
@@ -88,8 +65,8 @@ pub struct WriteBack {
 
 /// An ATS that can record a referral.
 ///
-/// Native `async fn` in a trait: not object-safe, so use [`Ats`] where the
-/// vendor is chosen at run time.
+/// Native `async fn` in a trait: not object-safe, so use
+/// [`super::Ats`] where the vendor is chosen at run time.
 pub trait AtsClient: Send + Sync {
     /// Records the referral in the ATS. Idempotent: safe to retry after a
     /// partial success.
@@ -97,63 +74,6 @@ pub trait AtsClient: Send + Sync {
     /// # Errors
     /// An [`Error`] whose variant is the retry decision (see the module docs).
     fn write_referral(&self, w: &WriteBack) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// The ATS this deployment writes back to.
-#[derive(Debug)]
-pub enum Ats {
-    /// Greenhouse Harvest.
-    Greenhouse(GreenhouseClient),
-    /// Lever.
-    Lever(LeverClient),
-}
-
-impl Ats {
-    /// `"greenhouse"` or `"lever"`, for logs.
-    pub fn vendor(&self) -> &'static str {
-        match self {
-            Ats::Greenhouse(_) => greenhouse::VENDOR,
-            Ats::Lever(_) => lever::VENDOR,
-        }
-    }
-
-    /// The Greenhouse client, if this is Greenhouse.
-    pub fn as_greenhouse(&self) -> Option<&GreenhouseClient> {
-        match self {
-            Ats::Greenhouse(c) => Some(c),
-            Ats::Lever(_) => None,
-        }
-    }
-
-    /// The Lever client, if this is Lever (for
-    /// [`LeverClient::get_opportunity`]).
-    pub fn as_lever(&self) -> Option<&LeverClient> {
-        match self {
-            Ats::Lever(c) => Some(c),
-            Ats::Greenhouse(_) => None,
-        }
-    }
-}
-
-impl From<GreenhouseClient> for Ats {
-    fn from(c: GreenhouseClient) -> Self {
-        Ats::Greenhouse(c)
-    }
-}
-
-impl From<LeverClient> for Ats {
-    fn from(c: LeverClient) -> Self {
-        Ats::Lever(c)
-    }
-}
-
-impl AtsClient for Ats {
-    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
-        match self {
-            Ats::Greenhouse(c) => c.write_referral(w).await,
-            Ats::Lever(c) => c.write_referral(w).await,
-        }
-    }
 }
 
 /// Most of a success body we accept (an application or opportunity is a few
@@ -394,135 +314,6 @@ pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> Result<Url> {
 /// its examples send them as such), else a string.
 pub(crate) fn json_id(id: &str) -> serde_json::Value {
     id.parse::<u64>().map_or_else(|_| id.into(), Into::into)
-}
-
-/// A real HTTP server on 127.0.0.1 that plays an ATS in tests. It records
-/// every request and answers with whatever the test's responder returns.
-#[cfg(test)]
-pub(crate) mod test_server {
-    use std::sync::{Arc, Mutex};
-
-    use axum::{
-        body::Bytes,
-        extract::State,
-        http::{HeaderMap, Method, StatusCode, Uri},
-        response::{IntoResponse, Response},
-    };
-
-    /// One request as the server saw it.
-    #[derive(Debug, Clone)]
-    pub struct Seen {
-        pub method: Method,
-        /// Path and query.
-        pub uri: String,
-        pub headers: HeaderMap,
-        pub body: Bytes,
-    }
-
-    impl Seen {
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers.get(name).and_then(|v| v.to_str().ok())
-        }
-
-        pub fn json(&self) -> serde_json::Value {
-            serde_json::from_slice(&self.body).expect("request body is JSON")
-        }
-    }
-
-    /// What the responder returns: status, headers, body.
-    pub type Reply = (StatusCode, Vec<(&'static str, String)>, String);
-
-    type Responder = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
-
-    #[derive(Clone)]
-    struct ServerState {
-        seen: Arc<Mutex<Vec<Seen>>>,
-        responder: Responder,
-        delay: Option<std::time::Duration>,
-    }
-
-    pub struct TestServer {
-        pub base: String,
-        seen: Arc<Mutex<Vec<Seen>>>,
-    }
-
-    impl TestServer {
-        pub async fn start(responder: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
-            Self::start_with_delay(None, responder).await
-        }
-
-        /// A server that waits `delay` before answering (for timeouts).
-        pub async fn start_with_delay(
-            delay: Option<std::time::Duration>,
-            responder: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
-        ) -> Self {
-            let seen = Arc::new(Mutex::new(Vec::new()));
-            let state = ServerState {
-                seen: seen.clone(),
-                responder: Arc::new(responder),
-                delay,
-            };
-            let app = axum::Router::new().fallback(handle).with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-            Self {
-                base: format!("http://{addr}"),
-                seen,
-            }
-        }
-
-        pub fn seen(&self) -> Vec<Seen> {
-            self.seen.lock().unwrap().clone()
-        }
-    }
-
-    async fn handle(
-        State(state): State<ServerState>,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let seen = Seen {
-            method,
-            uri: uri
-                .path_and_query()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            headers,
-            body,
-        };
-        state.seen.lock().unwrap().push(seen.clone());
-        if let Some(d) = state.delay {
-            tokio::time::sleep(d).await;
-        }
-        let (status, headers, body) = (state.responder)(&seen);
-        let mut resp = (status, body).into_response();
-        for (name, value) in headers {
-            resp.headers_mut().insert(name, value.parse().unwrap());
-        }
-        resp
-    }
-
-    /// A JSON reply.
-    pub fn json(status: StatusCode, body: serde_json::Value) -> Reply {
-        (
-            status,
-            vec![("content-type", "application/json".into())],
-            body.to_string(),
-        )
-    }
-
-    /// The `Authorization` value for Basic auth with `key` as username and an
-    /// empty password, computed independently of reqwest.
-    pub fn basic(key: &str) -> String {
-        use base64::Engine as _;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
-        )
-    }
 }
 
 #[cfg(test)]
