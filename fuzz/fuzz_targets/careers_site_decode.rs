@@ -39,7 +39,6 @@ fn check(event: &IntakeEvent) {
         IntakeEvent::Application(app) => {
             assert_eq!(app.source, Source::CareersSite);
             assert_eq!(app.event, APPLICATION_SUBMITTED);
-            non_blank("ats", &app.ats);
             non_blank("ats_application_id", &app.ats_application_id);
             non_blank("job_id", &app.job_id);
             // At least one way to reach the applicant, each non-blank.
@@ -63,7 +62,6 @@ fn check(event: &IntakeEvent) {
         IntakeEvent::StageChanged(change) => {
             assert_eq!(change.source, Source::CareersSite);
             assert_eq!(change.event, APPLICATION_STATUS_CHANGED);
-            non_blank("ats", &change.ats);
             non_blank("ats_application_id", &change.ats_application_id);
             opt_non_blank("ats_candidate_id", change.ats_candidate_id.as_deref());
             opt_non_blank("job_id", change.job_id.as_deref());

@@ -22,7 +22,7 @@ use entities::{
     states::Ats,
 };
 use sea_orm::{
-    ActiveModelTrait,
+    ActiveEnum, ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TryInsertResult,
@@ -141,16 +141,6 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
     }
 }
 
-/// The ATS enum for an event's `ats` text.
-pub fn ats_of(text: &str) -> Ats {
-    match text {
-        "greenhouse" => Ats::Greenhouse,
-        "lever" => Ats::Lever,
-        "careers_site" => Ats::CareersSite,
-        _ => Ats::Generic,
-    }
-}
-
 fn status_of(text: Option<&str>) -> ApplicationStatus {
     match text {
         Some("hired") => ApplicationStatus::Hired,
@@ -205,11 +195,14 @@ pub async fn capture_application_marked(
         hints.push(r);
     }
     let keys = CandidateKeys::from_raw(ev.email.as_deref(), ev.phone.as_deref(), &hints);
-    let ats = ats_of(if ev.source == intake::Source::CareersSite {
-        "careers_site"
+    // A submission through our careers site is stored under the careers
+    // site, whatever ATS its job lives in: the ATS's own application
+    // arrives later and adopts it.
+    let ats = if ev.source == intake::Source::CareersSite {
+        Ats::CareersSite
     } else {
-        &ev.ats
-    });
+        ev.ats
+    };
     let mut locks = vec![format!("app:{ats:?}:{}", ev.ats_application_id)];
     if let Some(e) = &keys.email {
         locks.push(format!("cand:email:{}", e.as_str()));
@@ -481,13 +474,13 @@ async fn live_candidate(tx: &LockedTx, keys: &CandidateKeys) -> Result<Option<ca
     Ok(query.order_by_asc(candidate::Column::Id).one(tx).await?)
 }
 
-/// Whether `stage` is one of the configured hire stages of the ATS named
-/// `ats` (`[milestones] hire_stages`).
-fn is_hire_stage(settings: &CaptureSettings, ats: &str, stage: Option<&str>) -> bool {
+/// Whether `stage` is one of the configured hire stages of `ats`
+/// (`[milestones] hire_stages`, keyed by the ATS's name).
+fn is_hire_stage(settings: &CaptureSettings, ats: Ats, stage: Option<&str>) -> bool {
     stage.is_some_and(|stage| {
         settings
             .hire_stages
-            .get(ats)
+            .get(&ats.to_value())
             .is_some_and(|names| names.iter().any(|n| n == &stage.trim().to_lowercase()))
     })
 }
@@ -503,8 +496,7 @@ async fn upsert_application(
     let mut status = status_of(ev.status.as_deref());
     // A configured hire stage hires, as in a stage change: the vendor may
     // still call the application `active` there.
-    if status == ApplicationStatus::Active && is_hire_stage(settings, &ev.ats, ev.stage.as_deref())
-    {
+    if status == ApplicationStatus::Active && is_hire_stage(settings, ev.ats, ev.stage.as_deref()) {
         status = ApplicationStatus::Hired;
     }
     let hired_now = (status == ApplicationStatus::Hired).then_some(now);
@@ -819,7 +811,7 @@ async fn enqueue_write_back(ctx: &JobContext, referral_id: i64, application_id: 
 /// # Errors
 /// Retryable while the application is unknown (it may arrive later).
 pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()> {
-    let ats = ats_of(&sc.ats);
+    let ats = sc.ats;
     let tx = begin_locked(&ctx.db, &[format!("app:{ats:?}:{}", sc.ats_application_id)]).await?;
     let Some(app) = application::Entity::find()
         .filter(application::Column::Ats.eq(ats))
@@ -848,7 +840,7 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
         a.start_date = Set(Some(start.and_utc()));
     }
     // A configured hire stage hires as the vendor's own hired status does.
-    let hire_stage = is_hire_stage(&ctx.capture, &sc.ats, sc.stage.as_deref());
+    let hire_stage = is_hire_stage(&ctx.capture, sc.ats, sc.stage.as_deref());
     let status_text = match sc.status.as_deref() {
         // A deleted offer undoes a hire that rested on it; before a hire
         // it changes nothing.

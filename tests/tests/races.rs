@@ -37,6 +37,7 @@ use entities::{
     reconciliation_item::VarianceKind,
     referral::{self, ReferralState},
     referral_link,
+    states::Ats,
 };
 use jobs::{
     context::JobContext,
@@ -261,7 +262,7 @@ fn greenhouse_event(n: u64) -> ApplicationEvent {
     ApplicationEvent {
         source: Source::Greenhouse,
         event: "new_candidate_application".into(),
-        ats: "greenhouse".into(),
+        ats: Ats::Greenhouse,
         ats_candidate_id: Some(format!("{}", 700_000 + n)),
         ats_application_id: format!("{}", 900_000 + n),
         job_id: JOB.into(),
@@ -1050,7 +1051,7 @@ async fn submission_and_ats_twin_at_once_the_referral_ends_on_the_ats_applicatio
         let mut submission = greenhouse_event(i);
         submission.source = Source::CareersSite;
         submission.event = "application.submitted".into();
-        submission.ats = "careers_site".into();
+        submission.ats = Ats::CareersSite;
         submission.ats_candidate_id = None;
         submission.ats_application_id = format!("sub_twin_{i}");
         submission.email = Some(email);

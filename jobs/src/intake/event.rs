@@ -1,8 +1,13 @@
 //! What a verified delivery means, vendor shapes normalised away: the
 //! vocabulary every connector's decoder produces ([`crate::connectors`])
 //! and capture consumes ([`crate::capture`]).
+//!
+//! Names that decide something are typed here, at the edge: the ATS an
+//! application lives in is an [`Ats`], parsed once by the decoder and
+//! never again later.
 
 use chrono::{DateTime, Utc};
+use entities::states::Ats;
 use serde::{Deserialize, Serialize};
 
 /// Which system sent a delivery.
@@ -96,9 +101,10 @@ pub struct ApplicationEvent {
     pub source: Source,
     /// The vendor event name (`application.submitted`, `new_candidate_application`, ...).
     pub event: String,
-    /// The ATS the application lives in (`greenhouse`, `lever`, or
-    /// `careers_site` when the careers site is the system of record).
-    pub ats: String,
+    /// The ATS the application lives in (Greenhouse, Lever, or the careers
+    /// site when it is the system of record; `generic` for an ATS without
+    /// a connector of its own).
+    pub ats: Ats,
     /// The candidate's id in that ATS, when known (the careers site may not know it).
     pub ats_candidate_id: Option<String>,
     /// The application's id in that ATS (for the careers site: its submission id).
@@ -143,8 +149,8 @@ pub struct StageChange {
     pub source: Source,
     /// The vendor event name.
     pub event: String,
-    /// The ATS (`greenhouse`).
-    pub ats: String,
+    /// The ATS the application lives in.
+    pub ats: Ats,
     /// The application.
     pub ats_application_id: String,
     /// Its candidate, when given.

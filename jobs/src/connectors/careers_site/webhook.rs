@@ -50,6 +50,8 @@
 //! canonical one.
 
 use chrono::Utc;
+use entities::states::Ats;
+use sea_orm::ActiveEnum;
 use standardwebhooks::{
     HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP, Webhook,
 };
@@ -263,7 +265,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         return Ok(IntakeEvent::StageChanged(StageChange {
             source: Source::CareersSite,
             event: APPLICATION_STATUS_CHANGED.to_owned(),
-            ats: json::non_blank(app.str("ats")?).unwrap_or_else(|| "careers_site".to_owned()),
+            ats: ats_named(app.str("ats")?),
             ats_application_id: app.req_id("id")?,
             ats_candidate_id: app.id("candidate_id")?,
             job_id: app.id("job_id")?,
@@ -300,7 +302,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
     Ok(IntakeEvent::Application(ApplicationEvent {
         source: Source::CareersSite,
         event: APPLICATION_SUBMITTED.to_owned(),
-        ats: json::non_blank(job.str("ats")?).unwrap_or_else(|| "careers_site".to_owned()),
+        ats: ats_named(job.str("ats")?),
         ats_candidate_id: None,
         ats_application_id: submission_id,
         job_id,
@@ -319,6 +321,16 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         department: None,
         location: job.str("location")?.map(str::to_owned),
     }))
+}
+
+/// The ATS a delivery names (`job.ats`, `application.ats`): the careers
+/// site itself when blank or absent; an ATS without a connector of its own
+/// is `generic` (it speaks this generic format).
+fn ats_named(name: Option<&str>) -> Ats {
+    match json::non_blank(name) {
+        None => Ats::CareersSite,
+        Some(name) => Ats::try_from_value(&name).unwrap_or(Ats::Generic),
+    }
 }
 
 /// Whether a careers-site `application.submitted` body is marked as a test

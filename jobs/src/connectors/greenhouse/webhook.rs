@@ -33,6 +33,8 @@
 //! (`120450001` → `"120450001"`), the same as other sources' ids. Field
 //! paths in errors start at the body root (`payload.application.id`).
 
+use entities::states::Ats;
+
 use crate::connectors::{
     json::{self, Obj},
     signature,
@@ -46,7 +48,7 @@ pub const SIGNATURE_HEADER: &str = "Signature";
 pub const EVENT_ID_HEADER: &str = "Greenhouse-Event-ID";
 
 /// The `ats` value of Greenhouse events.
-const ATS: &str = "greenhouse";
+const ATS: Ats = Ats::Greenhouse;
 
 /// Checks the `Signature` header (`sha256 <hex>`) of a Greenhouse delivery
 /// against `HMAC-SHA256(secret, body)`.
@@ -197,7 +199,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
     Ok(IntakeEvent::Application(ApplicationEvent {
         source: Source::Greenhouse,
         event: action.to_owned(),
-        ats: ATS.to_owned(),
+        ats: ATS,
         ats_candidate_id: candidate_id(app, &candidate)?,
         ats_application_id,
         job_id,
@@ -234,7 +236,7 @@ fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError>
     Ok(IntakeEvent::StageChanged(StageChange {
         source: Source::Greenhouse,
         event: action.to_owned(),
-        ats: ATS.to_owned(),
+        ats: ATS,
         ats_application_id,
         ats_candidate_id: candidate_id(app, &candidate)?,
         job_id: primary_job(app)?.id("id")?,
@@ -264,7 +266,7 @@ fn offer_change(action: &str, payload: &Obj<'_>) -> Result<IntakeEvent, IntakeEr
     Ok(IntakeEvent::StageChanged(StageChange {
         source: Source::Greenhouse,
         event: action.to_owned(),
-        ats: ATS.to_owned(),
+        ats: ATS,
         ats_application_id: offer.req_id("application_id")?,
         ats_candidate_id: offer.id("candidate_id")?,
         job_id: offer.id("job_id")?,

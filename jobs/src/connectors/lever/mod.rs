@@ -18,6 +18,7 @@ pub mod api;
 pub mod webhook;
 
 use chrono::Utc;
+use entities::states::Ats;
 
 pub use api::{LeverClient, LeverConfig, LeverOpportunity};
 pub use webhook::{LeverDelivery, MAX_FUTURE_SKEW, OPPORTUNITY_EVENTS, decode, verify};
@@ -61,7 +62,7 @@ pub async fn refetch_application(
     Ok(ApplicationEvent {
         source: Source::Lever,
         event: event.to_string(),
-        ats: "lever".into(),
+        ats: Ats::Lever,
         ats_candidate_id: opp.contact.clone(),
         ats_application_id: opp.id.clone(),
         job_id: opp.posting_id().unwrap_or_default().to_string(),

@@ -247,7 +247,7 @@ fn decodes_the_sample_application() {
         ApplicationEvent {
             source: Source::CareersSite,
             event: "application.submitted".into(),
-            ats: "greenhouse".into(),
+            ats: Ats::Greenhouse,
             ats_candidate_id: None,
             ats_application_id: "sub_01JB7Y3K9Q2W5E8R1T4Y6U0I3O".into(),
             job_id: "4012345".into(),
@@ -302,7 +302,7 @@ fn ats_defaults_to_careers_site_and_blank_values_are_absent() {
     let IntakeEvent::Application(app) = decode(&body).unwrap() else {
         panic!("expected an application")
     };
-    assert_eq!(app.ats, "careers_site");
+    assert_eq!(app.ats, Ats::CareersSite);
     assert_eq!(app.phone, None);
     assert_eq!(app.referral_token, None);
     assert!(app.email.is_some());

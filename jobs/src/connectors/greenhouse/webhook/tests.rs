@@ -71,7 +71,7 @@ fn decodes_new_candidate_application() {
         ApplicationEvent {
             source: Source::Greenhouse,
             event: "new_candidate_application".into(),
-            ats: "greenhouse".into(),
+            ats: Ats::Greenhouse,
             ats_candidate_id: Some("90077001".into()),
             ats_application_id: "120450001".into(),
             job_id: "4012345".into(),
@@ -102,7 +102,7 @@ fn decodes_stage_change_to_offer() {
         StageChange {
             source: Source::Greenhouse,
             event: "candidate_stage_change".into(),
-            ats: "greenhouse".into(),
+            ats: Ats::Greenhouse,
             ats_application_id: "120450001".into(),
             ats_candidate_id: Some("90077001".into()),
             job_id: Some("4012345".into()),
