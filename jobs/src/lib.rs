@@ -19,11 +19,13 @@ pub mod capture;
 pub mod connectors;
 pub mod context;
 pub mod db;
+pub mod dispatch;
 pub mod error;
 pub mod finance;
 pub mod identity;
 pub mod intake;
 pub mod job;
+pub mod maintenance;
 pub mod milestones;
 pub mod ops;
 pub mod ops_history;
@@ -31,10 +33,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod payout;
 pub mod queue;
-pub mod reconcile;
 pub mod referral;
-pub mod retention;
-pub mod schedule;
 
 pub use error::{Error, Result};
 

@@ -8,7 +8,8 @@
 //! reads the application as it now is and makes the milestones agree.
 //!
 //! The timer lasts months, longer than any Redis can be trusted to keep a
-//! job: [`sweep_timers`] re-enqueues the job of every armed timer (the job's
+//! job: [`rearm_missing_timers`] (run by the sweeper) re-enqueues the job of
+//! every armed timer (the job's
 //! idempotency key makes that a no-op while the job exists), so a wiped
 //! Redis loses no timer. A changed start date re-arms it under a new key;
 //! the old job, when it fires, sees the due time has moved and does nothing.
@@ -565,22 +566,9 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
     Ok(())
 }
 
-/// Re-enqueues the job of every armed timer; returns how many were missing
-/// from the queue (re-armed). Run periodically by every worker process.
-///
-/// # Errors
-/// Database and queue errors.
-pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
-    let rearmed = rearm_missing_timers(ctx, 1000).await?;
-    // The same safety net for deliveries, sends and notifications.
-    crate::intake::inbox::sweep(ctx).await?;
-    crate::payout::ledger::sweep(ctx).await?;
-    outbox::kick(ctx).await?;
-    Ok(rearmed)
-}
-
-/// The timer half of [`sweep_timers`], `page` armed milestones at a time;
-/// returns how many timers were re-armed.
+/// Re-enqueues the job of every armed timer that is missing from the queue,
+/// `page` armed milestones at a time; returns how many timers were
+/// re-armed. Run by the sweeper ([`crate::maintenance::sweeper`]).
 ///
 /// A page at a time, and the queue asked about a whole page at once: a
 /// million armed timers must cost neither a million rows in memory nor a

@@ -555,7 +555,7 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
     let ctx = worker::runtime::connect_job_context(&settings)
         .await
         .expect("context");
-    let report = jobs::reconcile::run(&ctx, "chaos:final", true, "chaos")
+    let report = jobs::maintenance::reconcile::run(&ctx, "chaos:final", true, "chaos")
         .await
         .expect("reconcile")
         .expect("a run");

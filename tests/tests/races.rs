@@ -639,7 +639,7 @@ async fn late_attribution_racing_timer_releases_tranche() {
         fired.expect("the probation timer");
     }
 
-    let report = jobs::reconcile::run(&ctx, "manual:race-test", true, OPS)
+    let report = jobs::maintenance::reconcile::run(&ctx, "manual:race-test", true, OPS)
         .await
         .expect("a dry run")
         .expect("a run");
@@ -1288,7 +1288,7 @@ async fn retention_purge_racing_capture_never_erases_a_live_candidacy() {
             .candidate_id;
         backdate(db, id, long_ago).await;
         // Every earlier candidate is erased or applying again by now.
-        let due = jobs::retention::purge(&ctx, RETENTION, true, OPS)
+        let due = jobs::maintenance::retention::purge(&ctx, RETENTION, true, OPS)
             .await
             .expect("a dry run");
         assert_eq!(due.candidates, [id], "the one candidate due for the purge");
@@ -1303,7 +1303,7 @@ async fn retention_purge_racing_capture_never_erases_a_live_candidacy() {
         let (c1, c2) = (ctx.clone(), ctx.clone());
         let (purged, captured) = race(
             holder,
-            async move { jobs::retention::purge(&c1, RETENTION, false, OPS).await },
+            async move { jobs::maintenance::retention::purge(&c1, RETENTION, false, OPS).await },
             async move { jobs::capture::capture_application(&c2, &again).await },
         )
         .await;

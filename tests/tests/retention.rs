@@ -1,7 +1,7 @@
 //! The retention purge (issue 5) against the real app: candidates come in
 //! through the Greenhouse webhook and are processed by the app's own
 //! workers, then their rows are backdated past the cutoff (the one thing a
-//! test cannot wait for), and `jobs::retention::purge` runs on the app's own
+//! test cannot wait for), and `jobs::maintenance::retention::purge` runs on the app's own
 //! job context, as the daily schedule and the CLI call it.
 //!
 //! Every scenario runs on SQLite (queue in SQLite) and on PostgreSQL + Redis.
@@ -16,7 +16,7 @@ use entities::{
 };
 use jobs::{
     db::audit::Verification,
-    retention::{self, PurgeReport},
+    maintenance::retention::{self, PurgeReport},
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,

@@ -65,7 +65,7 @@ pub async fn task(cmd: TaskCommand, settings: &Settings) -> anyhow::Result<()> {
 async fn reconcile(dry_run: bool, json: bool, settings: &Settings) -> anyhow::Result<()> {
     let ctx = crate::runtime::connect_job_context(settings).await?;
     let trigger = format!("manual:cli:{}", ulid::Ulid::generate());
-    let report = jobs::reconcile::run(&ctx, &trigger, dry_run, &actor())
+    let report = jobs::maintenance::reconcile::run(&ctx, &trigger, dry_run, &actor())
         .await?
         .ok_or_else(|| anyhow::anyhow!("{trigger} already ran"))?;
     if json {
@@ -101,8 +101,13 @@ async fn reconcile(dry_run: bool, json: bool, settings: &Settings) -> anyhow::Re
 /// A database failure.
 async fn retention_purge(dry_run: bool, json: bool, settings: &Settings) -> anyhow::Result<()> {
     let ctx = crate::runtime::connect_job_context(settings).await?;
-    let report =
-        jobs::retention::purge(&ctx, settings.retention.purge_after, dry_run, &actor()).await?;
+    let report = jobs::maintenance::retention::purge(
+        &ctx,
+        settings.retention.purge_after,
+        dry_run,
+        &actor(),
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1540,7 +1540,7 @@ fn validate_referral_settings(settings: &Settings, check: &mut impl FnMut(bool, 
             continue;
         }
         if let Err(jobs::Error::Invalid { field, problem }) =
-            jobs::schedule::CronSchedule::new(key, schedule, zone)
+            jobs::maintenance::schedule::CronSchedule::new(key, schedule, zone)
         {
             check(false, &format!("{key}.{field}"), &problem);
         }

@@ -183,14 +183,11 @@ fn policy(s: &RetryPolicySettings) -> RetryPolicy {
 pub fn retry_policies(settings: &Settings) -> RetryPolicies {
     let queue = &settings.queue;
     let outbound = RetryPolicy::scheduled(settings.payouts.retry_schedule.clone());
-    let base = [
-        jobs::payout::ledger::SEND_PAYOUT,
-        jobs::outbox::DELIVER_MESSAGE,
-    ]
-    .into_iter()
-    .fold(RetryPolicies::new(policy(&queue.retry)), |acc, kind| {
-        acc.with_kind(kind, outbound.clone())
-    });
+    let base = [jobs::job::Job::SEND_PAYOUT, jobs::job::Job::DELIVER_MESSAGE]
+        .into_iter()
+        .fold(RetryPolicies::new(policy(&queue.retry)), |acc, kind| {
+            acc.with_kind(kind, outbound.clone())
+        });
     queue.kinds.keys().fold(base, |acc, kind| {
         acc.with_kind(kind.clone(), policy(&queue.retry_for(kind)))
     })
@@ -294,7 +291,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     }
     ctx.notifications = notifications(settings, &recorder)?;
     let rc = &settings.reconciliation;
-    ctx.reconcile = jobs::reconcile::ReconcileSettings {
+    ctx.reconcile = jobs::context::ReconcileSettings {
         delivery_window: chrono::Duration::from_std(rc.delivery_window)
             .context("reconciliation.delivery_window is too long")?,
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
@@ -525,7 +522,7 @@ fn sandboxed<'a>(
 fn notifications(
     settings: &Settings,
     recorder: &Option<jobs::outbound::sandbox::Recorder>,
-) -> anyhow::Result<jobs::outbox::Notifications> {
+) -> anyhow::Result<jobs::context::Notifications> {
     use jobs::outbound::webhook::{Destination, OutboundClient};
     let n = &settings.notifications;
     let sb = &settings.sandbox;
@@ -571,7 +568,7 @@ fn notifications(
             .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?;
         Some(finish(client, alert_record))
     };
-    Ok(jobs::outbox::Notifications {
+    Ok(jobs::context::Notifications {
         status_sync: signed(
             "status_sync",
             &sb.status_sync_url,
@@ -684,7 +681,7 @@ async fn run_workers(
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(every) => {}
                 }
-                if let Err(e) = jobs::milestones::sweep_timers(&ctx).await {
+                if let Err(e) = jobs::maintenance::sweeper::sweep(&ctx).await {
                     tracing::warn!(error = %e, "sweeping timers, payouts and notifications failed");
                 }
             }
@@ -692,7 +689,7 @@ async fn run_workers(
     };
     let mut schedules = Vec::new();
     if !settings.reconciliation.schedule.trim().is_empty() {
-        let schedule = jobs::schedule::CronSchedule::new(
+        let schedule = jobs::maintenance::schedule::CronSchedule::new(
             "reconciliation",
             &settings.reconciliation.schedule,
             &settings.reconciliation.time_zone,
@@ -709,7 +706,7 @@ async fn run_workers(
         )));
     }
     if !settings.retention.schedule.trim().is_empty() {
-        let schedule = jobs::schedule::CronSchedule::new(
+        let schedule = jobs::maintenance::schedule::CronSchedule::new(
             "retention",
             &settings.retention.schedule,
             &settings.retention.time_zone,
@@ -759,10 +756,10 @@ async fn run_workers(
 ///
 /// Every worker process runs this loop for every schedule; the tick's key
 /// is the job's idempotency key, so the queue keeps one job per tick
-/// whichever process enqueues first (see `jobs::schedule`). A tick missed
+/// whichever process enqueues first (see `jobs::maintenance::schedule`). A tick missed
 /// while no process was up is not made up: the next one runs.
 async fn run_schedule(
-    schedule: jobs::schedule::CronSchedule,
+    schedule: jobs::maintenance::schedule::CronSchedule,
     ctx: JobContext,
     stop: CancellationToken,
     job: impl Fn(String) -> jobs::job::Job + Send + 'static,

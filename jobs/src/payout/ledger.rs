@@ -57,9 +57,6 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-/// The kind name of the send job.
-pub const SEND_PAYOUT: &str = "send_payout";
-
 fn milestone_name(m: MilestoneKind) -> &'static str {
     match m {
         MilestoneKind::Hire => "hire",
@@ -749,7 +746,7 @@ pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> 
     let started = std::time::Instant::now();
     let outcome = client.send(&message).await;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let max = ctx.retry.for_kind(SEND_PAYOUT).max_attempts;
+    let max = ctx.retry.for_kind(Job::SEND_PAYOUT).max_attempts;
     let (state, reason) = match &outcome {
         SendOutcome::Delivered { .. } => (PayoutState::Delivered, None),
         SendOutcome::Retry { reason, .. } if attempt >= max => (

@@ -13,6 +13,8 @@
 //! employee and application) and a stage change for an application not yet
 //! seen fails retryably, so the queue keeps it until the application arrives.
 
+pub mod write_back;
+
 use chrono::{DateTime, Utc};
 use entities::{
     application::{self, ApplicationStatus},
@@ -1069,7 +1071,7 @@ async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result
 /// payouts stay: they hold ids only, and finance must still trace payouts.
 ///
 /// The one erasure both Greenhouse's `candidate_anonymized` (above) and the
-/// retention purge ([`crate::retention`]) use, so "anonymised" means the same
+/// retention purge ([`crate::maintenance::retention`]) use, so "anonymised" means the same
 /// thing whichever asked. Call it inside a [`begin_locked`] transaction and
 /// audit the erasure in the same transaction; the caller chooses the event.
 pub(crate) async fn erase_personal_data(

@@ -3,7 +3,7 @@
 //!
 //! A run ([`run`]) is one `reconciliation_runs` row with one
 //! `reconciliation_items` row per variance. Its `trigger` is unique: a cron
-//! tick's trigger is the tick ([`crate::schedule`]), so however many worker
+//! tick's trigger is the tick ([`crate::maintenance::schedule`]), so however many worker
 //! processes see the tick, one run happens, and a second attempt at the
 //! same trigger returns `None`. Ops run it on demand (`referral-worker
 //! reconcile [--dry-run]`) under a trigger of their own.
@@ -56,29 +56,8 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-/// The kind name of the reconciliation job.
-pub const RECONCILE: &str = "reconcile";
-
 /// Most Greenhouse pages (500 applications each) one run reads.
 const MAX_ATS_PAGES: u32 = 40;
-
-/// Windows of a run (from `[reconciliation]`).
-#[derive(Debug, Clone, Copy)]
-pub struct ReconcileSettings {
-    /// How long a payout may stay sendable before it is a variance.
-    pub delivery_window: chrono::Duration,
-    /// How far back the ATS is asked for applications that moved.
-    pub ats_lookback: chrono::Duration,
-}
-
-impl Default for ReconcileSettings {
-    fn default() -> Self {
-        Self {
-            delivery_window: chrono::Duration::days(1),
-            ats_lookback: chrono::Duration::days(30),
-        }
-    }
-}
 
 /// One difference found.
 #[derive(Debug, Clone, PartialEq, Serialize)]

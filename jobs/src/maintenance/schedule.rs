@@ -7,7 +7,7 @@
 //! idempotency key naming the tick ([`CronSchedule::tick_key`]): the queue
 //! keeps one job per key, so one process's enqueue wins and the others are
 //! duplicates. The job itself records its run under a unique trigger (see
-//! [`crate::reconcile`]), which stays exactly-once even after the queue has
+//! [`crate::maintenance::reconcile`]), which stays exactly-once even after the queue has
 //! forgotten the key (a Redis wipe, a retention purge).
 //!
 //! Called by the worker runtime (one loop per schedule per process).
