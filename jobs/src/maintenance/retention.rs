@@ -61,7 +61,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    capture::erase_personal_data,
+    capture::erasure::erase_personal_data,
     context::JobContext,
     db::audit::AuditEntry,
     db::begin_locked,
