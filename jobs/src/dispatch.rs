@@ -29,7 +29,7 @@ impl Job {
                 due_at_ms,
             } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
             Job::SendPayout { payout_id } => {
-                crate::payout::ledger::send(ctx, payout_id, attempt).await
+                crate::payout::send::send(ctx, payout_id, attempt).await
             }
             Job::DeliverMessage { message_id } => {
                 crate::outbox::deliver(ctx, message_id, attempt).await

@@ -51,7 +51,7 @@ pub enum Job {
         /// this firing stale.
         due_at_ms: i64,
     },
-    /// POST one payout's bonus event (see [`crate::payout::ledger`]).
+    /// POST one payout's bonus event (see [`crate::payout::send`]).
     SendPayout {
         /// The `payouts` row.
         payout_id: i64,

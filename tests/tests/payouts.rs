@@ -455,7 +455,7 @@ async fn an_interrupted_send_to_a_non_idempotent_receiver_is_not_resent(setup: S
     let before = receiver.count();
 
     let ctx = worker::runtime::job_context(&app.state.settings, &app.state).expect("context");
-    jobs::payout::ledger::send(&ctx, pending.id, 2)
+    jobs::payout::send::send(&ctx, pending.id, 2)
         .await
         .expect("send");
 

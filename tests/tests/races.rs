@@ -785,7 +785,7 @@ async fn send_racing_unhire_pays_only_an_uncancelled_tranche() {
         let payout_id = h.hire_payout.id;
         let (sent, unhired) = race(
             holder,
-            async move { jobs::payout::ledger::send(&c, payout_id, 1).await },
+            async move { jobs::payout::send::send(&c, payout_id, 1).await },
             unhire(ctx.clone(), h.application_id),
         )
         .await;
@@ -849,9 +849,9 @@ async fn hold_or_approve_racing_cancel_never_revives_a_cancelled_payout() {
             holder,
             async move {
                 if approve {
-                    jobs::payout::ledger::approve(&c, payout_id, OPS, "checked").await
+                    jobs::payout::approval::approve(&c, payout_id, OPS, "checked").await
                 } else {
-                    jobs::payout::ledger::hold(&c, payout_id, OPS, "disputed").await
+                    jobs::payout::approval::hold(&c, payout_id, OPS, "disputed").await
                 }
             },
             unhire(ctx.clone(), h.application_id),
@@ -1745,15 +1745,15 @@ async fn chain_intact_and_no_deadlocks_under_load() {
                     ops.spawn(async move {
                         (
                             "send",
-                            jobs::payout::ledger::send(&c, p.id, 1).await.map(drop),
+                            jobs::payout::send::send(&c, p.id, 1).await.map(drop),
                         )
                     });
                     let c = ctx.clone();
                     ops.spawn(async move {
                         let r = if (n + p.id as u64).is_multiple_of(2) {
-                            jobs::payout::ledger::hold(&c, p.id, OPS, "load").await
+                            jobs::payout::approval::hold(&c, p.id, OPS, "load").await
                         } else {
-                            jobs::payout::ledger::approve(&c, p.id, OPS, "load").await
+                            jobs::payout::approval::approve(&c, p.id, OPS, "load").await
                         };
                         ("hold/approve", r.map(drop))
                     });

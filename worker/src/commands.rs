@@ -915,14 +915,14 @@ async fn ops(args: OpsArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         OpsCommand::Approve { id, reason } => {
             let reason = o::clean_reason(&reason.reason).map_err(ops_error)?;
-            let row = jobs::payout::ledger::approve(&ctx, id, &actor, &reason)
+            let row = jobs::payout::approval::approve(&ctx, id, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)?;
         }
         OpsCommand::Hold { id, reason } => {
             let reason = o::clean_reason(&reason.reason).map_err(ops_error)?;
-            let row = jobs::payout::ledger::hold(&ctx, id, &actor, &reason)
+            let row = jobs::payout::approval::hold(&ctx, id, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)?;
@@ -934,10 +934,10 @@ async fn ops(args: OpsArgs, settings: &Settings) -> anyhow::Result<()> {
         } => {
             let reason = o::clean_reason(&reason.reason).map_err(ops_error)?;
             let resolution = match resolution {
-                ResolutionArg::Delivered => jobs::payout::ledger::Resolution::Delivered,
-                ResolutionArg::Resend => jobs::payout::ledger::Resolution::Resend,
+                ResolutionArg::Delivered => jobs::payout::approval::Resolution::Delivered,
+                ResolutionArg::Resend => jobs::payout::approval::Resolution::Resend,
             };
-            let row = jobs::payout::ledger::resolve(&ctx, id, resolution, &actor, &reason)
+            let row = jobs::payout::approval::resolve(&ctx, id, resolution, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)?;
