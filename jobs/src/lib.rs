@@ -28,7 +28,7 @@ pub mod job;
 pub mod maintenance;
 pub mod milestones;
 pub mod ops;
-pub mod ops_history;
+
 pub mod outbound;
 pub mod outbox;
 pub mod payout;
