@@ -94,6 +94,22 @@ pub enum IntakeEvent {
     },
 }
 
+impl IntakeEvent {
+    /// The event's name as the inbox records it: the vendor's event name,
+    /// or ours for the Greenhouse actions decoded to a variant of their own.
+    pub fn event_name(&self) -> String {
+        match self {
+            IntakeEvent::Application(a) => a.event.clone(),
+            IntakeEvent::StageChanged(s) => s.event.clone(),
+            IntakeEvent::CandidateMerged { .. } => "merge_candidate".into(),
+            IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
+            IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
+            IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
+            IntakeEvent::Ignored { event } => event.clone(),
+        }
+    }
+}
+
 /// An application with everything attribution needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplicationEvent {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    matching::{decode, event_name},
+    matching::decode,
     request::{MAX_LIMIT, Page, clean_reason, page_of, record},
 };
 use crate::{
@@ -168,7 +168,7 @@ pub async fn replay(
         Delivery {
             source,
             delivery_id: format!("replay:{inbox_id}:{}", ulid::Ulid::generate()),
-            event: Some(event_name(&event)),
+            event: Some(event.event_name()),
             body,
         },
     )

@@ -259,15 +259,3 @@ fn event_ids(event: &IntakeEvent) -> (Vec<String>, Vec<String>) {
         IntakeEvent::Ignored { .. } => (Vec::new(), Vec::new()),
     }
 }
-
-pub(super) fn event_name(ev: &IntakeEvent) -> String {
-    match ev {
-        IntakeEvent::Application(a) => a.event.clone(),
-        IntakeEvent::StageChanged(s) => s.event.clone(),
-        IntakeEvent::CandidateMerged { .. } => "merge_candidate".into(),
-        IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
-        IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
-        IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
-        IntakeEvent::Ignored { event } => event.clone(),
-    }
-}

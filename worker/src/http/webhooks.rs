@@ -16,7 +16,7 @@ use axum::{
 use jobs::{
     connectors::{careers_site, greenhouse, lever},
     intake::inbox::{self, Delivery},
-    intake::{self, IntakeEvent, Source},
+    intake::{self, Source},
 };
 use serde_json::{Value, json};
 
@@ -174,7 +174,7 @@ async fn intake(
         Delivery {
             source,
             delivery_id,
-            event: Some(event_name(&event)),
+            event: Some(event.event_name()),
             body: bytes.to_vec(),
         },
     )
@@ -220,18 +220,6 @@ fn count(source: Source, outcome: &'static str, status: u16) {
         "status" => status.to_string()
     )
     .increment(1);
-}
-
-fn event_name(ev: &IntakeEvent) -> String {
-    match ev {
-        IntakeEvent::Application(a) => a.event.clone(),
-        IntakeEvent::StageChanged(s) => s.event.clone(),
-        IntakeEvent::CandidateMerged { .. } => "merge_candidate".into(),
-        IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
-        IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
-        IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
-        IntakeEvent::Ignored { event } => event.clone(),
-    }
 }
 
 /// Records a refusal (best effort: a database outage must not turn a 401
