@@ -25,24 +25,25 @@ use std::{
     str::FromStr,
 };
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::TimeDelta;
 use entities::{
     application, audit_event, candidate_ats_id, milestone,
-    milestone::MilestoneKind,
-    payout::{self, PayoutState},
-    referral::{self, ReferralSource, ReferralState},
+    payout::{self},
+    referral::{self},
     referral_link,
     states::Ats,
 };
 use futures::Stream;
-use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Select,
-};
-use serde::Serialize;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Select};
 use serde_json::Value;
 
+mod rows;
+
+pub use rows::{AuditRow, PayoutRow, ReferralRow};
+
 use super::{Period, ats_ids_by_candidate, is_full, next_page, test_candidates};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use rows::{Record, write_csv};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,248 +168,6 @@ impl ExportRequest {
             last.format("%Y-%m-%d"),
             self.format
         )
-    }
-}
-
-/// One payout ledger row with the facts finance reconciles it against.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PayoutRow {
-    /// Our payout id.
-    pub payout_id: i64,
-    /// The credited referral it rewards.
-    pub referral_id: i64,
-    /// HRIS id of the referrer.
-    pub employee_id: Option<String>,
-    /// The ATS the application lives in.
-    pub ats: Option<Ats>,
-    /// The candidate's ids in that ATS (several only for duplicates the ATS
-    /// has not merged).
-    pub candidate_ats_ids: Vec<String>,
-    /// The ATS application id.
-    pub application: Option<String>,
-    /// The ATS job id.
-    pub job_id: Option<String>,
-    /// The milestone that triggered the tranche.
-    pub milestone: Option<MilestoneKind>,
-    /// The tranche name from the bonus rule.
-    pub tranche: String,
-    /// When the ATS recorded the hire.
-    pub hired_at: Option<DateTime<Utc>>,
-    /// First working day.
-    pub start_date: Option<DateTime<Utc>>,
-    /// When the payout became eligible.
-    pub eligible_at: Option<DateTime<Utc>>,
-    /// When the last delivery attempt was sent.
-    pub sent_at: Option<DateTime<Utc>>,
-    /// When the bonus system acknowledged it.
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// Amount in the currency's minor unit.
-    pub amount_minor: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Where the payout stands.
-    pub state: PayoutState,
-    /// Why it is ineligible, cancelled, held or dead.
-    pub reason: Option<String>,
-    /// When the ledger row was made (what the period filters on).
-    pub created_at: DateTime<Utc>,
-    /// The payout, its referral or its candidate is test data.
-    pub is_test: bool,
-}
-
-/// One attribution claim.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReferralRow {
-    /// Our referral id.
-    pub referral_id: i64,
-    /// HRIS id of the referrer.
-    pub employee_id: String,
-    /// The candidate's ATS ids, in every ATS.
-    pub candidate_ats_ids: Vec<String>,
-    /// The ATS of the application, once known.
-    pub ats: Option<Ats>,
-    /// The ATS application id, once known.
-    pub application: Option<String>,
-    /// The ATS job id (from the application, else the referral link).
-    pub job_id: Option<String>,
-    /// How the referral reached us.
-    pub source: ReferralSource,
-    /// The attribution decision.
-    pub state: ReferralState,
-    /// Why it lost, is ineligible or was voided.
-    pub reason: Option<String>,
-    /// When the referral happened (link click or ATS credit).
-    pub referred_at: DateTime<Utc>,
-    /// When the row was made (what the period filters on).
-    pub created_at: DateTime<Utc>,
-    /// The referral or its candidate is test data.
-    pub is_test: bool,
-}
-
-/// One audit event, with its place in the hash chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditRow {
-    /// Event id (the chain's order).
-    pub id: i64,
-    /// When it happened.
-    pub at: DateTime<Utc>,
-    /// Who did it.
-    pub actor: String,
-    /// What happened.
-    pub action: String,
-    /// What kind of thing it happened to.
-    pub subject_type: String,
-    /// Which one.
-    pub subject_id: String,
-    /// Details: JSON (a string when the stored text is not JSON, which
-    /// `audit verify` reports).
-    pub data: Value,
-    /// The chain it belongs to (`prev_hash` links within a lane).
-    pub lane: i16,
-    /// The previous event's hash in its lane.
-    pub prev_hash: String,
-    /// This event's hash.
-    pub hash: String,
-    /// `data` exactly as stored, for CSV.
-    #[serde(skip)]
-    data_text: String,
-}
-
-/// A row type's columns, for CSV. The JSON keys are the serde field names,
-/// which a unit test holds equal to these.
-trait Record: Serialize {
-    const COLUMNS: &'static [&'static str];
-
-    fn fields(&self) -> Vec<String>;
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn opt_time(at: Option<DateTime<Utc>>) -> String {
-    at.map(time).unwrap_or_default()
-}
-
-fn opt(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
-
-fn enum_text<E: ActiveEnum<Value = String>>(e: Option<E>) -> String {
-    e.map(|e| e.to_value()).unwrap_or_default()
-}
-
-impl Record for PayoutRow {
-    const COLUMNS: &'static [&'static str] = &[
-        "payout_id",
-        "referral_id",
-        "employee_id",
-        "ats",
-        "candidate_ats_ids",
-        "application",
-        "job_id",
-        "milestone",
-        "tranche",
-        "hired_at",
-        "start_date",
-        "eligible_at",
-        "sent_at",
-        "delivered_at",
-        "amount_minor",
-        "currency",
-        "state",
-        "reason",
-        "created_at",
-        "is_test",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.payout_id.to_string(),
-            self.referral_id.to_string(),
-            opt(self.employee_id.as_deref()),
-            enum_text(self.ats),
-            self.candidate_ats_ids.join(";"),
-            opt(self.application.as_deref()),
-            opt(self.job_id.as_deref()),
-            enum_text(self.milestone),
-            self.tranche.clone(),
-            opt_time(self.hired_at),
-            opt_time(self.start_date),
-            opt_time(self.eligible_at),
-            opt_time(self.sent_at),
-            opt_time(self.delivered_at),
-            self.amount_minor.to_string(),
-            self.currency.clone(),
-            self.state.to_value(),
-            opt(self.reason.as_deref()),
-            time(self.created_at),
-            self.is_test.to_string(),
-        ]
-    }
-}
-
-impl Record for ReferralRow {
-    const COLUMNS: &'static [&'static str] = &[
-        "referral_id",
-        "employee_id",
-        "candidate_ats_ids",
-        "ats",
-        "application",
-        "job_id",
-        "source",
-        "state",
-        "reason",
-        "referred_at",
-        "created_at",
-        "is_test",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.referral_id.to_string(),
-            self.employee_id.clone(),
-            self.candidate_ats_ids.join(";"),
-            enum_text(self.ats),
-            opt(self.application.as_deref()),
-            opt(self.job_id.as_deref()),
-            self.source.to_value(),
-            self.state.to_value(),
-            opt(self.reason.as_deref()),
-            time(self.referred_at),
-            time(self.created_at),
-            self.is_test.to_string(),
-        ]
-    }
-}
-
-impl Record for AuditRow {
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "at",
-        "actor",
-        "action",
-        "subject_type",
-        "subject_id",
-        "data",
-        "lane",
-        "prev_hash",
-        "hash",
-    ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            time(self.at),
-            self.actor.clone(),
-            self.action.clone(),
-            self.subject_type.clone(),
-            self.subject_id.clone(),
-            self.data_text.clone(),
-            self.lane.to_string(),
-            self.prev_hash.clone(),
-            self.hash.clone(),
-        ]
     }
 }
 
@@ -734,27 +493,6 @@ pub fn stream(
     )
 }
 
-fn write_csv<I, R, F>(out: &mut Vec<u8>, records: I) -> Result<()>
-where
-    I: IntoIterator<Item = R>,
-    R: IntoIterator<Item = F>,
-    F: AsRef<[u8]>,
-{
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for record in records {
-        writer
-            .write_record(record)
-            .map_err(|e| Error::permanent(format!("encoding CSV: {e}")))?;
-    }
-    let encoded = writer
-        .into_inner()
-        .map_err(|e| Error::permanent(format!("encoding CSV: {e}")))?;
-    out.extend_from_slice(&encoded);
-    Ok(())
-}
-
 fn ids(iter: impl IntoIterator<Item = i64>) -> Vec<i64> {
     let set: HashSet<i64> = iter.into_iter().collect();
     set.into_iter().collect()
@@ -791,124 +529,4 @@ fn ids_in(mapped: &[candidate_ats_id::Model], ats: Option<Ats>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(row: &impl Serialize) -> Vec<String> {
-        match serde_json::to_value(row).expect("serialisable") {
-            Value::Object(map) => {
-                let mut keys: Vec<String> = map.keys().cloned().collect();
-                keys.sort();
-                keys
-            }
-            other => panic!("not an object: {other}"),
-        }
-    }
-
-    fn sorted(columns: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        v.sort();
-        v
-    }
-
-    fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-15T09:30:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .expect("a valid timestamp")
-    }
-
-    fn payout_row() -> PayoutRow {
-        PayoutRow {
-            payout_id: 7,
-            referral_id: 3,
-            employee_id: Some("E-1".into()),
-            ats: Some(Ats::Greenhouse),
-            candidate_ats_ids: vec!["901".into(), "902".into()],
-            application: Some("1201".into()),
-            job_id: Some("40".into()),
-            milestone: Some(MilestoneKind::Hire),
-            tranche: "hire".into(),
-            hired_at: Some(at()),
-            start_date: None,
-            eligible_at: Some(at()),
-            sent_at: None,
-            delivered_at: None,
-            amount_minor: 150_000,
-            currency: "EUR".into(),
-            state: PayoutState::Eligible,
-            reason: Some("a, \"quoted\"\nreason".into()),
-            created_at: at(),
-            is_test: false,
-        }
-    }
-
-    #[test]
-    fn csv_columns_are_the_json_keys() {
-        let referral = ReferralRow {
-            referral_id: 1,
-            employee_id: "E-1".into(),
-            candidate_ats_ids: vec![],
-            ats: None,
-            application: None,
-            job_id: None,
-            source: ReferralSource::ReferralLink,
-            state: ReferralState::Credited,
-            reason: None,
-            referred_at: at(),
-            created_at: at(),
-            is_test: false,
-        };
-        let audit = AuditRow {
-            id: 1,
-            at: at(),
-            actor: "system".into(),
-            action: "x".into(),
-            subject_type: "payout".into(),
-            subject_id: "1".into(),
-            data: Value::Null,
-            lane: 0,
-            prev_hash: String::new(),
-            hash: String::new(),
-            data_text: "null".into(),
-        };
-        assert_eq!(keys(&payout_row()), sorted(PayoutRow::COLUMNS));
-        assert_eq!(payout_row().fields().len(), PayoutRow::COLUMNS.len());
-        assert_eq!(keys(&referral), sorted(ReferralRow::COLUMNS));
-        assert_eq!(referral.fields().len(), ReferralRow::COLUMNS.len());
-        assert_eq!(keys(&audit), sorted(AuditRow::COLUMNS));
-        assert_eq!(audit.fields().len(), AuditRow::COLUMNS.len());
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_quoting_and_joins_lists() {
-        let mut out = Vec::new();
-        write_csv(&mut out, [payout_row().fields()]).expect("encodes");
-        let text = String::from_utf8(out).expect("utf-8");
-        assert!(
-            text.starts_with("7,3,E-1,greenhouse,901;902,1201,40,hire,hire,2026-01-15T09:30:00Z,,"),
-            "{text}"
-        );
-        assert!(text.contains("\"a, \"\"quoted\"\"\nreason\""), "{text}");
-    }
-
-    #[test]
-    fn names_parse_back() {
-        for d in Dataset::ALL {
-            assert_eq!(d.name().parse::<Dataset>(), Ok(d));
-        }
-        assert_eq!("json".parse::<Format>(), Ok(Format::Json));
-        assert!("xml".parse::<Format>().is_err());
-        assert!("payout".parse::<Dataset>().is_err());
-    }
-
-    #[test]
-    fn the_file_name_shows_the_last_day_included() {
-        let request = ExportRequest {
-            dataset: Dataset::Payouts,
-            format: Format::Csv,
-            period: Period::parse("2026-01-01", "2026-01-31").expect("a period"),
-            include_test: false,
-        };
-        assert_eq!(request.file_name(), "payouts_2026-01-01_2026-01-31.csv");
-    }
-}
+mod tests;
