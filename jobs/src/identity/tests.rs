@@ -303,6 +303,20 @@ fn phone_formats() {
             &["DE"],
             Some("+4915112345678"),
         ),
+    ];
+    for (why, raw, hints, want) in cases {
+        assert_eq!(
+            phone(raw, hints).as_deref(),
+            *want,
+            "{why}: {raw:?} {hints:?}"
+        );
+    }
+}
+
+#[test]
+fn phone_non_numbers_and_shared_numbers_are_refused() {
+    let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
+        // (why, raw, hints, E.164)
         ("letters", "1-800-FLOWERS", &["US"], None),
         ("words", "call me", &["DE"], None),
         ("n/a", "n/a", &["DE"], None),
