@@ -472,7 +472,7 @@ pub(crate) async fn arm_timer(
 
 /// The `probation_due` job of milestone `milestone_id` for `due_ms`: a
 /// timer (kept compactly while it waits) whose idempotency key names the
-/// due time and the job it replaces (`previous`; see [`arm_timer`]).
+/// due time and the job it replaces (`previous`; see `arm_timer`).
 ///
 /// # Errors
 /// The job failing to serialise.

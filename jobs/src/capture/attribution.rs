@@ -5,7 +5,7 @@
 //! ATS application they became; write-back enqueued for what is credited.
 //!
 //! Called by [`super::application::capture_application`], inside its
-//! transaction (except [`enqueue_write_back`], after the commit).
+//! transaction (except `enqueue_write_back`, after the commit).
 
 use chrono::{DateTime, Utc};
 use entities::{

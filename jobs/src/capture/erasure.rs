@@ -5,7 +5,7 @@
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]); the
 //! retention purge ([`crate::maintenance::retention`]) erases through
-//! [`erase_personal_data`] too.
+//! `erase_personal_data` too.
 
 use chrono::Utc;
 use entities::{

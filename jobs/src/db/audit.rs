@@ -11,7 +11,7 @@
 //! that audited transactions need not commit one at a time. Callers never
 //! write here directly: they record entries on their
 //! [`crate::db::LockedTx`] with `tx.audit(entry)`, and its commit appends
-//! them with [`append_all`], the transaction's last statements.
+//! them with `append_all`, the transaction's last statements.
 //!
 //! Entries carry ids and reasons, never personal data: the log outlives
 //! candidates' right to erasure.

@@ -182,9 +182,9 @@ struct Pending {
 /// docs/PERFORMANCE.md PostgreSQL commits about 3,600–3,900 small
 /// transactions a second however many clients send them, so one row per
 /// commit caps intake there. The writer keeps at most
-/// [`WRITERS_IN_FLIGHT`] statements running; a delivery that arrives while
+/// `WRITERS_IN_FLIGHT` statements running; a delivery that arrives while
 /// they all are waits, and goes out with the next statement together with
-/// every other delivery that arrived meanwhile (at most [`BATCH_ROWS`]).
+/// every other delivery that arrived meanwhile (at most `BATCH_ROWS`).
 /// A delivery arriving at a quiet moment goes out at once, alone: batching
 /// adds no wait of its own.
 ///

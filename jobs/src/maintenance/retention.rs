@@ -20,7 +20,7 @@
 //! # What a purge erases, and what it keeps
 //!
 //! The candidate's personal columns are erased by
-//! [`crate::capture::erase_personal_data`], exactly as Greenhouse's
+//! `crate::capture::erasure::erase_personal_data`, exactly as Greenhouse's
 //! `candidate_anonymized` erases them; the row, its ATS ids, applications,
 //! referrals, milestones and payouts stay (ids only). The raw bodies of inbox
 //! deliveries received before the cutoff are set to NULL (the row, its

@@ -28,7 +28,7 @@ use crate::{
 pub const INBOX_SCAN: u64 = 5000;
 
 /// The job payload ids that belong to a referral or a candidate: which
-/// jobs [`list_jobs`] keeps when filtering by `referral_id` or
+/// jobs [`list_jobs`](super::jobs::list_jobs) keeps when filtering by `referral_id` or
 /// `candidate_ats_id`.
 ///
 /// * `send_payout`: the referral's payouts;

@@ -28,13 +28,13 @@
 //!
 //! # Layout
 //!
-//! * [`queues`]: the queue's shape;
+//! * [`queues`](mod@queues): the queue's shape;
 //! * [`jobs`]: a job's record and timeline, job listings;
 //! * [`matching`]: which jobs and deliveries are about a referral or candidate;
 //! * [`actions`]: retry, cancel, requeue-dead;
 //! * [`workflows`]: a referral's workflow, payout and referral listings;
-//! * [`stuck`]: the stuck finder;
-//! * [`inbox`]: inbox rows and replay;
+//! * [`stuck`](mod@stuck): the stuck finder;
+//! * [`inbox`](mod@inbox): inbox rows and replay;
 //! * [`history`]: throughput per hour;
 //! * [`request`]: parsing what ops send, auditing what they do.
 //!

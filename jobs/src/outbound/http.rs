@@ -9,11 +9,11 @@
 //!   makes it a permanent failure);
 //! * unless `allow_private_networks`, URLs and resolved addresses must be
 //!   public ([`super::net_guard`]);
-//! * bodies are read up to a cap ([`read_body`]), so a runaway response
+//! * bodies are read up to a cap (`read_body`), so a runaway response
 //!   cannot fill memory;
 //! * what reaches an error message or a log is one line, cut short, with
-//!   the caller's secrets removed ([`excerpt`], [`scrub`], [`error_chain`]);
-//! * every request is counted in the outbound metrics ([`count_request`]).
+//!   the caller's secrets removed (`excerpt`, `scrub`, `error_chain`);
+//! * every request is counted in the outbound metrics (`count_request`).
 
 use std::time::Duration;
 

@@ -5,11 +5,11 @@
 //! An attempt is three steps, each its own transaction or call, so no
 //! database lock is held while the receiver is on the line:
 //!
-//! 1. [`claim`]: lock the row, check it may be sent now, build the message
+//! 1. `claim`: lock the row, check it may be sent now, build the message
 //!    from the row (the same bytes on every retry) and mark it `sending`;
 //! 2. the POST ([`OutboundClient::send`]), whose outcome becomes the row's
-//!    next state ([`next_state`]);
-//! 3. [`record`]: store the state, audit the attempt, tell the referral
+//!    next state (`next_state`);
+//! 3. `record`: store the state, audit the attempt, tell the referral
 //!    platform, and switch the destination off (410) or alert ops (failed,
 //!    dead, outcome unknown).
 //!

@@ -41,7 +41,7 @@
 //! docs' example). The default local quota, 4/s with a burst of 10, stays
 //! within 50 in any 10-second window (10 + 10 × 4). The server's
 //! `X-RateLimit-Remaining` / `X-RateLimit-Reset` and a 429's `Retry-After`
-//! pause the account beyond that; see [`super::limiter`].
+//! pause the account beyond that; see [`crate::outbound::limiter`].
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 

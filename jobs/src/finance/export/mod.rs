@@ -3,7 +3,7 @@
 //!
 //! Called by `referral-worker export ...` (which writes each chunk to a file
 //! or stdout as it comes) and `GET /api/exports/{dataset}` (which streams the
-//! chunks as the response body). An [`Exporter`] reads [`PAGE_SIZE`] rows at
+//! chunks as the response body). An [`Exporter`] reads [`PAGE_SIZE`](super::PAGE_SIZE) rows at
 //! a time in id order, resuming after the last id it saw (keyset paging, so
 //! rows inserted meanwhile neither shift nor repeat a page), joins each page
 //! with its referrals, applications, milestones and candidate ids in a few
@@ -220,7 +220,7 @@ impl Exporter {
     /// A page whose rows were all test data gives a chunk with no rows.
     ///
     /// # Errors
-    /// Database errors; an encoding failure (a bug) as [`Error::Permanent`].
+    /// Database errors; an encoding failure (a bug) as [`Error::Permanent`](crate::Error::Permanent).
     pub async fn next_chunk(&mut self, conn: &impl ConnectionTrait) -> Result<Option<Chunk>> {
         if self.stage == Stage::Done {
             return Ok(None);
