@@ -58,9 +58,9 @@
 //! provider list or the phone metadata changes today. Anything that did not
 //! come from this module (a webhook field, a form) must go through `parse`.
 //!
-//! * [`email`]: [`CanonicalEmail`];
-//! * [`phone`]: [`E164`];
-//! * this file: [`CandidateKeys`].
+//! * [`email`] holds [`CanonicalEmail`];
+//! * [`phone`] holds [`E164`];
+//! * this file holds [`CandidateKeys`].
 //!
 //! A leaf: it imports nothing from the crate. Called by capture
 //! ([`crate::capture::application`]) to find a candidate, and by the
