@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a queued job is in its life. Shared by both queue stores (the Redis
 /// store keeps the same names in its job hashes); only the stores move jobs
-/// between states, and `jobs::queue` documents the transitions.
+/// between states, and the `queue` crate documents the transitions.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
 )]

@@ -1,7 +1,8 @@
 //! What every job attempt can reach: the database, the queue, the
 //! configured clients (ATS APIs, webhook destinations, the sandbox) and the
 //! settings of each workflow stage, as one plain struct ([`JobContext`]).
-//! Built once per process by the worker runtime (`worker/src/runtime.rs`)
+//! Built once per process by the worker runtime
+//! (`worker/src/runtime/context.rs`)
 //! from its configuration and shared by all attempts; every handler takes
 //! it.
 //!
@@ -18,9 +19,9 @@ use crate::{
     connectors::{greenhouse::GreenhouseClient, lever::LeverClient},
     outbound::{sandbox::Sandbox, webhook::OutboundClient},
     payout::rules::BonusRules,
-    queue::{QueueStore, RetryPolicies},
     referral::attribution::Rules,
 };
+use queue::{QueueStore, RetryPolicies};
 
 /// Settings for capture and write-back (from `[referrals]`).
 #[derive(Debug, Clone)]

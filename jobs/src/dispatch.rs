@@ -1,6 +1,6 @@
 //! What a job does: [`Job::run`], the one place that maps each kind to its
 //! handler. It sits on top of every workflow module and nothing in the
-//! crate imports it; the worker's job service (`worker/src/runtime.rs`)
+//! crate imports it; the worker's job service (`worker/src/runtime/workers.rs`)
 //! calls it for every attempt. Handlers enqueue follow-up jobs as
 //! [`Job`] values ([`crate::job`]), which needs no handler.
 

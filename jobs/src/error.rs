@@ -1,21 +1,24 @@
 //! The one error type of the `jobs` crate.
 //!
-//! Two audiences read it. The queue machinery returns it for storage failures
-//! (Redis, SQL, encoding). Job handlers return it too, and there the variant is
-//! the *decision* about what happens next: the queue turns [`Error::Permanent`]
-//! into a dead job at once, [`Error::RetryAfter`] into a retry at the time the
-//! handler asked for, and everything else into a retry on the kind's backoff
-//! schedule. Deciding retryability in the type keeps handlers from ever
-//! building stringly errors that the queue has to guess about.
+//! Three audiences read it. Storage calls return it for database and
+//! encoding failures, and wrap the queue's own errors ([`Error::Queue`]).
+//! Job handlers return it, and there the variant is the *decision* about what
+//! happens next, given to the queue as a [`queue::Verdict`]:
+//! [`Error::Permanent`] makes the job dead at once, [`Error::RetryAfter`]
+//! retries it at the time the handler asked for, and everything else retries
+//! on the kind's backoff schedule. Deciding retryability in the type keeps
+//! handlers from ever building stringly errors that the queue has to guess
+//! about. The HTTP and CLI edges map [`Error::Invalid`], [`Error::NotFound`]
+//! and [`Error::InvalidState`] to a caller's mistake (4xx, exit 2).
 
 use std::time::Duration;
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Redis refused or dropped a command. Transient: retried by callers.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// The queue refused an operation or its storage failed.
+    #[error(transparent)]
+    Queue(#[from] queue::Error),
 
     /// The SQL database refused or dropped a statement. Transient for jobs.
     #[error("database: {0}")]
@@ -45,12 +48,13 @@ pub enum Error {
     #[error("permanent failure: {0}")]
     Permanent(String),
 
-    /// An operation named a job that does not exist (or has expired).
+    /// An operation named something that does not exist (or has expired);
+    /// the text says what (`"job <id>"`, `"payout 7"`).
     #[error("job {0} not found")]
     NotFound(String),
 
-    /// An operation is not allowed in the job's current state, e.g. cancelling
-    /// a running job or retrying a succeeded one.
+    /// An operation is not allowed in its subject's current state, e.g.
+    /// cancelling a running job or approving a paid payout.
     #[error("job {id} is {state}: {reason}")]
     InvalidState {
         /// The job.
@@ -70,7 +74,7 @@ pub enum Error {
         problem: String,
     },
 
-    /// The queue's storage answered with something this code did not write.
+    /// Storage answered with something this code did not write.
     #[error("corrupt queue data: {0}")]
     Corrupt(String),
 }
@@ -95,5 +99,51 @@ impl Error {
     }
 }
 
+impl queue::Failure for Error {
+    /// [`Error::Permanent`] never runs again, [`Error::RetryAfter`] runs again
+    /// when it asked, everything else (storage errors included) on the kind's
+    /// backoff schedule.
+    fn verdict(&self) -> queue::Verdict {
+        use queue::Verdict;
+        match self {
+            Error::Permanent(_) => Verdict::Permanent,
+            Error::RetryAfter { after, .. } => Verdict::RetryAfter(*after),
+            _ => Verdict::Schedule,
+        }
+    }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queue::{Failure, Verdict};
+
+    #[test]
+    fn a_permanent_failure_is_never_retried() {
+        assert_eq!(
+            Error::permanent("400 bad request").verdict(),
+            Verdict::Permanent
+        );
+    }
+
+    #[test]
+    fn retry_after_carries_the_asked_delay() {
+        let e = Error::RetryAfter {
+            after: Duration::from_secs(120),
+            reason: "429".into(),
+        };
+        assert_eq!(e.verdict(), Verdict::RetryAfter(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn other_errors_retry_on_the_kinds_schedule() {
+        assert_eq!(Error::retryable("503").verdict(), Verdict::Schedule);
+        assert_eq!(
+            Error::Corrupt("unreadable".into()).verdict(),
+            Verdict::Schedule
+        );
+    }
+}

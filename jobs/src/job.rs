@@ -8,7 +8,7 @@
 //! tagged: `{"kind": "...", "args": {...}}`), so a payload names its own kind
 //! and one worker can serve every kind. A stored kind this build does not know
 //! fails to decode and goes to the dead set with the reason (see
-//! [`crate::queue::QueueBackend`]), instead of taking the worker down.
+//! [`queue::QueueBackend`]), instead of taking the worker down.
 //!
 //! The diagnostic kinds ([`Job::Noop`], [`Job::Probe`]) need no context and
 //! run here ([`Job::run_diagnostic`]): the queue's own tests and benchmarks
@@ -16,12 +16,10 @@
 
 use std::time::Duration;
 
+use queue::{NewJob, RetryPolicies};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    error::{Error, Result},
-    queue::{NewJob, RetryPolicies},
-};
+use crate::error::{Error, Result};
 
 /// Every job kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,14 +33,15 @@
 //! * [`outbound`]: every call to a system we do not own: the guarded HTTP
 //!   client, the SSRF guard, rate limits, the signed webhook sender, sandbox
 //!   recording.
-//! * [`queue`]: the queue itself. [`queue::QueueStore`] is Redis or a SQL
-//!   table; [`queue::QueueBackend`] plugs it into the apalis 1.0 worker
-//!   runtime. Everything that needs to run later or elsewhere goes through it.
+//! * the queue is its own crate, [`queue`]: [`queue::QueueStore`] is Redis
+//!   or a SQL table; [`queue::QueueBackend`] plugs it into the apalis 1.0
+//!   worker runtime. Everything that needs to run later or elsewhere goes
+//!   through it.
 //! * [`error`]: the crate's one error type, which doubles as a job's verdict
 //!   on whether to retry.
 //!
 //! A step enqueues follow-up work as a [`job::Job`] value; nothing imports
-//! [`dispatch`], and outside [`queue`] no files import each other in a
+//! [`dispatch`], and no two files import each other, directly or in a
 //! circle.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -61,7 +62,6 @@ pub mod ops;
 pub mod outbound;
 pub mod outbox;
 pub mod payout;
-pub mod queue;
 pub mod referral;
 
 pub use error::{Error, Result};

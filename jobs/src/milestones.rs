@@ -480,8 +480,8 @@ pub fn probation_timer_job(
     milestone_id: i64,
     due_ms: i64,
     previous: Option<&str>,
-    retry: &crate::queue::RetryPolicies,
-) -> Result<crate::queue::NewJob> {
+    retry: &queue::RetryPolicies,
+) -> Result<queue::NewJob> {
     Ok(Job::ProbationDue {
         milestone_id,
         due_at_ms: due_ms,
@@ -497,7 +497,7 @@ pub fn probation_timer_job(
 
 /// Whether `job` is a live timer of milestone `milestone_id` for `due`:
 /// a job that finished, or that fires for another due time, is not.
-fn is_timer_for(job: &crate::queue::JobInfo, milestone_id: i64, due: DateTime<Utc>) -> bool {
+fn is_timer_for(job: &queue::JobInfo, milestone_id: i64, due: DateTime<Utc>) -> bool {
     job.is_live()
         && serde_json::from_str::<Job>(&job.payload).ok()
             == Some(Job::ProbationDue {

@@ -33,7 +33,7 @@ use std::{
     time::Duration,
 };
 
-use jobs::queue::{QueueStore, RedisStore, Retention};
+use queue::{QueueStore, RedisStore, Retention};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use worker::{

@@ -42,7 +42,7 @@ use entities::{
     referral, referral_link,
 };
 use hmac::{Hmac, KeyInit, Mac};
-use jobs::queue::{JobId, JobInfo, JobState};
+use queue::{JobId, JobInfo, JobState};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 use sha2::Sha256;

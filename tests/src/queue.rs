@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use jobs::queue::{QueueStore, RedisStore, Retention, SqlStore};
+use queue::{QueueStore, RedisStore, Retention, SqlStore};
 
 use crate::db::{self, TestDb};
 

@@ -22,7 +22,7 @@ use entities::{
     referral::{self, ReferralSource, ReferralState},
     states::Ats,
 };
-use jobs::queue::{JobFilter, JobState};
+use queue::{JobFilter, JobState};
 use reqwest::{Method, StatusCode};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};

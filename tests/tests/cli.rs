@@ -224,10 +224,8 @@ fn ops_with_a_bad_id_exits_2_and_an_unknown_one_exits_1_with_a_message() {
 
 #[tokio::test]
 async fn ops_lists_and_cancels_a_job_on_redis_with_a_dry_run_first() {
-    use jobs::{
-        job::{Job, Probe},
-        queue::{JobId, JobState, RetryPolicies},
-    };
+    use jobs::job::{Job, Probe};
+    use queue::{JobId, JobState, RetryPolicies};
     use tests::{
         app::{delete_redis_prefix, redis_store, worker_env},
         queue::{redis_url, unique_prefix},
@@ -275,7 +273,7 @@ async fn ops_lists_and_cancels_a_job_on_redis_with_a_dry_run_first() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("dry run"), "{stdout}");
     let job_id = JobId::parse(&id).expect("id");
-    let state = |q: jobs::queue::QueueStore, id: JobId| async move {
+    let state = |q: queue::QueueStore, id: JobId| async move {
         q.get(&id).await.expect("get").expect("job").state
     };
     assert_eq!(

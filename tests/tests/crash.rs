@@ -6,12 +6,10 @@
 //! Needs the binary built first: `cargo build -p worker --bin referral-worker`
 //! (see `tests::app`).
 
+use queue::{JobFilter, JobId, JobInfo, JobState, QueueStore, Retention, RetryPolicies, SqlStore};
 use std::{sync::Mutex, time::Duration};
 
-use jobs::{
-    job::{Job, Probe},
-    queue::{JobFilter, JobId, JobInfo, JobState, QueueStore, Retention, RetryPolicies, SqlStore},
-};
+use jobs::job::{Job, Probe};
 use tests::{
     app::{
         QueueDriver, TestProcess, closed_port, delete_redis_prefix, redis_store, setting_var,

@@ -19,8 +19,8 @@ use entities::inbox::InboxStatus;
 use jobs::{
     intake::Source,
     intake::inbox::{self, Delivery},
-    queue::JobId,
 };
+use queue::JobId;
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};

@@ -24,10 +24,8 @@ use entities::{
     outbound_message::{self, OutboundState},
     payout::{self, PayoutState},
 };
-use jobs::{
-    identity::{CanonicalEmail, E164},
-    queue::JobState,
-};
+use jobs::identity::{CanonicalEmail, E164};
+use queue::JobState;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 use tests::{

@@ -12,11 +12,9 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use entities::payout::{self, PayoutState};
+use jobs::job::{Job, Probe};
 use jobs::payout::rules::{BonusRules, default_rules};
-use jobs::{
-    job::{Job, Probe},
-    queue::{JobId, JobState},
-};
+use queue::{JobId, JobState};
 use sea_orm::EntityTrait;
 use tests::{
     app::{Setup, TestApp},

@@ -14,10 +14,8 @@ use entities::{
     payout::{self, PayoutState},
     referral::ReferralState,
 };
-use jobs::{
-    payout::rules::{BonusRules, default_rules},
-    queue::{JobFilter, JobState},
-};
+use jobs::payout::rules::{BonusRules, default_rules};
+use queue::{JobFilter, JobState};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tests::{

@@ -172,9 +172,7 @@ async fn a_start_date_change_moves_the_timer() {
     assert_eq!(audit_with(db, "milestone.probation_rearmed").await.len(), 1);
     let scheduled = app
         .queue()
-        .list(
-            &jobs::queue::JobFilter::state(jobs::queue::JobState::Scheduled).kind("probation_due"),
-        )
+        .list(&queue::JobFilter::state(queue::JobState::Scheduled).kind("probation_due"))
         .await
         .expect("list");
     assert!(
@@ -313,15 +311,15 @@ async fn a_sweep_rearms_every_timer_a_wipe_lost_page_by_page() {
     );
     for application_id in applications {
         let m = probation(db, application_id).await.expect("armed");
-        let id = jobs::queue::JobId::parse(m.timer_job_id.as_deref().expect("a timer job"))
-            .expect("an id");
+        let id =
+            queue::JobId::parse(m.timer_job_id.as_deref().expect("a timer job")).expect("an id");
         let job = ctx
             .queue
             .get(&id)
             .await
             .expect("get")
             .expect("back in the queue");
-        assert_eq!(job.state, jobs::queue::JobState::Scheduled);
+        assert_eq!(job.state, queue::JobState::Scheduled);
         assert_eq!(job.run_at, m.due_at.expect("due").timestamp_millis());
     }
     assert_eq!(

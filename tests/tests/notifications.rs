@@ -295,7 +295,7 @@ async fn a_payout_that_dies_raises_an_alert_naming_its_job() {
     })
     .await;
     let job = tests::fixtures::job(&app.app, &job_id).await.expect("job");
-    assert_eq!(job.state, jobs::queue::JobState::Dead);
+    assert_eq!(job.state, queue::JobState::Dead);
     app.cleanup().await;
 }
 

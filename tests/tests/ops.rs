@@ -15,8 +15,8 @@ use entities::{
 use jobs::{
     job::{Job, Probe},
     payout::rules::{BonusRules, default_rules},
-    queue::{JobId, JobState},
 };
+use queue::{JobId, JobState};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};

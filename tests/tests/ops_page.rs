@@ -30,10 +30,8 @@ use chrono::Utc;
 use entities::outbound_message::{self, OutboundChannel, OutboundState};
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
-use jobs::{
-    job::{Job, Probe},
-    queue::JobState,
-};
+use jobs::job::{Job, Probe};
+use queue::JobState;
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Value, json};

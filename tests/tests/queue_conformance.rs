@@ -13,13 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use jobs::{
-    Error,
-    job::{Job, Probe},
-    queue::{
-        BackendSettings, Completion, JobFilter, JobId, JobState, NewJob, Outcome, QueueBackend,
-        QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
-    },
+use jobs::job::{Job, Probe};
+use queue::{
+    BackendSettings, Completion, Error, Handled, JobFilter, JobId, JobState, NewJob, Outcome,
+    QueueBackend, QueueStore, Retention, RetryPolicies, RetryPolicy, now_millis,
 };
 use tests::queue::{Driver, TestQueue, eventually};
 
@@ -882,9 +879,9 @@ async fn count_and_run(
     job: Job,
     attempt: apalis::prelude::Attempt,
     started: apalis::prelude::Data<Arc<AtomicUsize>>,
-) -> Result<(), Error> {
+) -> Handled<jobs::Error> {
     started.fetch_add(1, Ordering::SeqCst);
-    job.run_diagnostic(attempt.current() as u32).await
+    job.run_diagnostic(attempt.current() as u32).await.into()
 }
 
 /// Runs a worker over `store` until `stop` fires; counts attempts started.

@@ -15,10 +15,10 @@ use apalis::prelude::*;
 use jobs::{
     Error,
     job::{Job, Probe},
-    queue::{
-        BackendSettings, Completion, JobState, NewJob, Outcome, QueueBackend, QueueStore,
-        RedisStore, Retention, RetryPolicies,
-    },
+};
+use queue::{
+    BackendSettings, Completion, Handled, JobState, NewJob, Outcome, QueueBackend, QueueStore,
+    RedisStore, Retention, RetryPolicies,
 };
 use tests::queue::{Driver, FlakyProxy, TestQueue, eventually, redis_url};
 
@@ -97,7 +97,7 @@ async fn keys_of(q: &TestQueue) -> Vec<String> {
 #[tokio::test]
 async fn a_waiting_timer_is_one_sorted_set_member_and_a_job_once_due() {
     let q = TestQueue::new(Driver::Redis).await;
-    let far = jobs::queue::now_millis() + 90 * 86_400_000;
+    let far = queue::now_millis() + 90 * 86_400_000;
     let timer = |n: u64, at: i64| {
         NewJob::new("probation_due", format!("{{\"milestone_id\":{n}}}"))
             .run_at(at)
@@ -123,7 +123,7 @@ async fn a_waiting_timer_is_one_sorted_set_member_and_a_job_once_due() {
     assert!(members[0].len() < 100, "one short member: {:?}", members[0]);
 
     // Due soon: a fetch makes it a full job under the same derived id.
-    let soon = jobs::queue::now_millis() + 300;
+    let soon = queue::now_millis() + 300;
     let due = q.store.enqueue(timer(2, soon)).await.expect("arm").id;
     let leased = eventually(Duration::from_secs(5), || async {
         let f = q
@@ -207,9 +207,9 @@ async fn finished_jobs_expire_on_their_own() {
     q.cleanup().await;
 }
 
-async fn count(job: Job, attempt: Attempt, started: Data<Arc<AtomicUsize>>) -> Result<(), Error> {
+async fn count(job: Job, attempt: Attempt, started: Data<Arc<AtomicUsize>>) -> Handled<Error> {
     started.fetch_add(1, Ordering::SeqCst);
-    job.run_diagnostic(attempt.current() as u32).await
+    job.run_diagnostic(attempt.current() as u32).await.into()
 }
 
 /// A worker whose Redis connection goes through `proxy`.
@@ -344,7 +344,7 @@ async fn a_resent_delivery_whose_job_never_reached_the_queue_is_enqueued() {
         .await
         .expect("stored");
     assert!(!first.duplicate);
-    let job_id = jobs::queue::JobId::parse(first.job_id.as_deref().expect("a job")).expect("id");
+    let job_id = queue::JobId::parse(first.job_id.as_deref().expect("a job")).expect("id");
     assert!(q.store.get(&job_id).await.expect("get").is_some());
     let again = receive(&inbox, &q.store, &retry, delivery())
         .await

@@ -14,8 +14,8 @@ use entities::{
 use jobs::{
     db::audit::AuditEntry,
     payout::rules::{BonusRules, default_rules},
-    queue::{JobFilter, JobId, JobState},
 };
+use queue::{JobFilter, JobId, JobState};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 use tests::{

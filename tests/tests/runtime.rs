@@ -5,12 +5,10 @@
 //! Scenarios that depend on the queue run on each setup: the embedded queue
 //! on SQLite and on PostgreSQL, and Redis (with PostgreSQL).
 
+use queue::{JobFilter, JobId, JobInfo, JobState, QueueStore};
 use std::time::Duration;
 
-use jobs::{
-    job::{Job, Probe},
-    queue::{JobFilter, JobId, JobInfo, JobState, QueueStore},
-};
+use jobs::job::{Job, Probe};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tests::{

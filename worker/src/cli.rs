@@ -298,7 +298,7 @@ pub struct OpsArgs {
 
 /// A job id as typed: a ULID, else a usage error (exit 2).
 fn job_id_arg(text: &str) -> Result<String, String> {
-    jobs::queue::JobId::parse(text)
+    queue::JobId::parse(text)
         .map(|id| id.to_string())
         .map_err(|_| format!("`{text}` is not a job id (a 26-character ULID)"))
 }
@@ -314,7 +314,7 @@ where
     })
 }
 
-fn job_state_arg(text: &str) -> Result<jobs::queue::JobState, String> {
+fn job_state_arg(text: &str) -> Result<queue::JobState, String> {
     jobs::ops::parse_job_state("state", text).map_err(|e| match e {
         jobs::Error::Invalid { problem, .. } => problem,
         other => other.to_string(),
@@ -347,7 +347,7 @@ pub enum OpsCommand {
     Jobs {
         /// Only this state (scheduled, ready, running, retrying, succeeded, dead, cancelled).
         #[arg(long, value_parser = job_state_arg)]
-        state: Option<jobs::queue::JobState>,
+        state: Option<queue::JobState>,
         /// Only this kind (e.g. send_payout).
         #[arg(long)]
         kind: Option<String>,

@@ -2,7 +2,7 @@
 //! [`AtsClient`]) and the transport every call goes through (auth, the
 //! account's rate limit, turning answers into retry decisions). The vendor
 //! clients are `greenhouse::api` and `lever::api` next door; the worker
-//! builds them (`worker/src/runtime.rs`) and the write-back job, the Lever
+//! builds them (`worker/src/runtime/context.rs`) and the write-back job, the Lever
 //! re-fetch and reconciliation call them.
 //!
 //! # Failures are retry decisions

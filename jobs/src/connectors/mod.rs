@@ -44,7 +44,7 @@
 //!
 //! [`AtsClient`] uses native `async fn` in traits, which cannot be made into
 //! a `dyn` object. Callers hold an [`Ats`] instead, an enum over the two
-//! clients (the same pattern as [`crate::queue::QueueStore`]): static
+//! clients (the same pattern as [`queue::QueueStore`]): static
 //! dispatch, no boxing, and `match` reaches vendor-only methods such as
 //! [`LeverClient::get_opportunity`] through [`Ats::as_lever`].
 

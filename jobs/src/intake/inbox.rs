@@ -10,6 +10,7 @@
 
 use chrono::Utc;
 use entities::inbox::{self, InboxSource, InboxStatus, Verification};
+use queue::{JobId, QueueStore, RetryPolicies};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait,
     ActiveValue::Set,
@@ -20,13 +21,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::{
-    context::JobContext,
-    error::Result,
-    intake::event::Source,
-    job::Job,
-    queue::{JobId, QueueStore, RetryPolicies},
-};
+use crate::{context::JobContext, error::Result, intake::event::Source, job::Job};
 
 /// Maps an intake source to its inbox column value.
 pub fn inbox_source(source: Source) -> InboxSource {
@@ -137,7 +132,7 @@ pub async fn receive(
             if let Err(db_error) = reverted {
                 tracing::warn!(inbox_id, error = %db_error, "could not mark the delivery not enqueued");
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -373,11 +368,7 @@ async fn insert_rows(
 /// The job that processes inbox row `inbox_id`, under `id` when the row
 /// names it already. Its idempotency key is the row's, so two copies of a
 /// delivery enqueue one job.
-fn delivery_job(
-    inbox_id: i64,
-    id: Option<JobId>,
-    retry: &RetryPolicies,
-) -> Result<crate::queue::NewJob> {
+fn delivery_job(inbox_id: i64, id: Option<JobId>, retry: &RetryPolicies) -> Result<queue::NewJob> {
     let mut job = Job::ProcessDelivery { inbox_id }
         .to_new_job(retry)?
         .idempotency_key(format!("delivery:{inbox_id}"));

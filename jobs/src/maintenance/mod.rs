@@ -1,6 +1,6 @@
 //! The work nobody asks for: what keeps the database and the queue in step
 //! and the data tidy, run on timers by every worker process
-//! (`worker/src/runtime.rs`).
+//! (`worker/src/runtime/schedules.rs`).
 //!
 //! * [`sweeper`]: every `payouts.timer_sweep`, gives each row that waits
 //!   for work a job again when the queue no longer holds one (armed

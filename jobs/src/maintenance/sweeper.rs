@@ -6,7 +6,7 @@
 //! exists.
 //!
 //! Run by every worker process every `payouts.timer_sweep`
-//! (`worker/src/runtime.rs`).
+//! (`worker/src/runtime/schedules.rs`).
 
 use crate::{
     context::JobContext, error::Result, intake::inbox, milestones, outbox, payout::ledger,

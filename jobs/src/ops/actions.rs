@@ -9,8 +9,8 @@ use super::request::{MAX_LIMIT, at, clean_reason, record};
 use crate::{
     context::JobContext,
     error::{Error, Result},
-    queue::{JobFilter, JobId, JobInfo, JobState},
 };
+use queue::{JobFilter, JobId, JobInfo, JobState};
 
 /// What a retry or cancel did (or, on a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -28,12 +28,10 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
+use queue::{JobFilter, JobInfo, JobState, Millis, QueueStore};
 use serde::Serialize;
 
-use crate::{
-    error::Result,
-    queue::{JobFilter, JobInfo, JobState, Millis, QueueStore},
-};
+use crate::error::Result;
 
 /// The window when none is asked for.
 pub const DEFAULT_HOURS: u32 = 24;
@@ -266,7 +264,7 @@ pub async fn throughput(queue: &QueueStore, hours: u32, now: DateTime<Utc>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{AttemptError, JobId};
+    use queue::{AttemptError, JobId};
 
     fn job(state: JobState, finished_at: Option<Millis>, errors: &[Millis]) -> JobInfo {
         JobInfo {

@@ -17,8 +17,8 @@ use crate::{
     error::{Error, Result},
     finance::DateBound,
     job::Job,
-    queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis},
 };
+use queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis};
 
 /// The most jobs one [`list_jobs`] call examines when it filters by
 /// referral, candidate or time; the `next` cursor resumes where it stopped.

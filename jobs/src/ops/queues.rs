@@ -5,10 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::request::at;
-use crate::{
-    error::Result,
-    queue::{JobFilter, JobState, QueueStore, now_millis},
-};
+use crate::error::Result;
+use queue::{JobFilter, JobState, QueueStore, now_millis};
 
 /// The job standing for a state's age in [`QueueSummary`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,8 +12,8 @@ use crate::{
     db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
-    queue::{JobId, JobState, Millis},
 };
+use queue::{JobId, JobState, Millis};
 
 /// The most rows any one listing returns.
 pub const MAX_LIMIT: u32 = 500;

@@ -27,8 +27,8 @@ use crate::{
     context::JobContext,
     error::Result,
     outbox::{self, BONUS_DESTINATION},
-    queue::{JobFilter, JobId, JobState},
 };
+use queue::{JobFilter, JobId, JobState};
 
 /// How long an inbox row or a due timer may sit before the stuck finder
 /// names it.

@@ -2,8 +2,8 @@
 
 use super::jobs::{JobCursor, masked_payload, timeline};
 use super::request::{parse_job_id, parse_job_state, parse_name};
-use crate::queue::{AttemptError, JobId, JobInfo, JobState};
 use entities::payout::PayoutState;
+use queue::{AttemptError, JobId, JobInfo, JobState};
 
 #[test]
 fn known_payloads_are_shown_unknown_ones_masked() {

@@ -18,8 +18,8 @@ use super::request::{MAX_LIMIT, Page, page_of};
 use crate::{
     context::JobContext,
     error::{Error, Result},
-    queue::{JobId, JobState, QueueStore},
 };
+use queue::{JobId, JobState, QueueStore};
 
 /// A job's liveness as a row pointing at it sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,7 +17,7 @@
 //!   service with.
 //!
 //! Callers: the worker builds the clients at start-up
-//! (`worker/src/runtime.rs`) into the [`crate::context::JobContext`]; the
+//! (`worker/src/runtime/context.rs`) into the [`crate::context::JobContext`]; the
 //! payout send job, the outbox and the write-back job use them.
 
 pub mod http;

@@ -21,7 +21,7 @@
 //! data reaches the log.
 //!
 //! The worker builds the [`Recorder`] and the [`Sandbox`] part of the job
-//! context (`worker/src/runtime.rs`); the webhook sender
+//! context (`worker/src/runtime/context.rs`); the webhook sender
 //! ([`super::webhook`]) and the write-back job
 //! ([`crate::capture::write_back`]) consult them.
 

@@ -1,5 +1,5 @@
 //! The small JSON client `referral-worker golive-check`
-//! (`worker/src/commands.rs`) drives a running service with: it talks to
+//! (`worker/src/commands/golive/`) drives a running service with: it talks to
 //! the service the way the careers site, the portal and ops do, and signs
 //! careers-site deliveries with the webhook sender's signer.
 //!

@@ -4,7 +4,7 @@
 //! unknown.
 //!
 //! Called by the ops API (`worker/src/http/ops.rs`) and the CLI
-//! (`referral-worker payouts ...`, `worker/src/commands.rs`).
+//! (`referral-worker payouts ...`, `worker/src/commands/ops.rs`).
 
 use chrono::Utc;
 use entities::payout::{self, PayoutState};

@@ -22,12 +22,10 @@ use std::{
 use anyhow::Context as _;
 use apalis::prelude::*;
 use clap::Parser;
-use jobs::{
-    job::Job,
-    queue::{
-        BackendSettings, JobState, NewJob, QueueBackend, QueueStore, RedisStore, Retention,
-        RetryPolicies, SqlStore,
-    },
+use jobs::job::Job;
+use queue::{
+    BackendSettings, Handled, JobState, NewJob, QueueBackend, QueueStore, RedisStore, Retention,
+    RetryPolicies, SqlStore,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -141,12 +139,12 @@ async fn bench_job(
     _job: Job,
     started: Data<Arc<AtomicU64>>,
     signal: Data<Option<mpsc::UnboundedSender<Instant>>>,
-) -> jobs::Result<()> {
+) -> Handled<jobs::Error> {
     started.fetch_add(1, Ordering::Relaxed);
     if let Some(tx) = signal.as_ref() {
         let _ = tx.send(Instant::now());
     }
-    Ok(())
+    Handled(Ok(()))
 }
 
 struct RunningWorker {

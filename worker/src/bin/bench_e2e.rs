@@ -41,10 +41,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use apalis::prelude::*;
 use clap::{Parser, Subcommand, ValueEnum};
-use jobs::{
-    job::Job,
-    queue::{BackendSettings, NewJob, QueueBackend, QueueStore, RedisStore, Retention},
-};
+use jobs::job::Job;
+use queue::{BackendSettings, Handled, NewJob, QueueBackend, QueueStore, RedisStore, Retention};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -775,18 +773,18 @@ async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Re
 }
 
 /// The timer job exactly as `jobs::milestones::arm_timer` builds it.
-fn timer_job(milestone_id: i64, due_ms: i64, retry: &jobs::queue::RetryPolicies) -> NewJob {
+fn timer_job(milestone_id: i64, due_ms: i64, retry: &queue::RetryPolicies) -> NewJob {
     jobs::milestones::probation_timer_job(milestone_id, due_ms, None, retry).expect("serialise")
 }
 
 /// The no-op timer handler: records its start minus the instant it was due.
-async fn timer_fired(job: Job, lags: Data<Arc<Mutex<Vec<f64>>>>) -> jobs::Result<()> {
+async fn timer_fired(job: Job, lags: Data<Arc<Mutex<Vec<f64>>>>) -> Handled<jobs::Error> {
     let now_us = chrono::Utc::now().timestamp_micros();
     if let Job::ProbationDue { due_at_ms, .. } = job {
         let lag = (now_us - due_at_ms * 1000) as f64 / 1000.0;
         lags.lock().expect("lock").push(lag);
     }
-    Ok(())
+    Handled(Ok(()))
 }
 
 async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyhow::Result<()> {
@@ -804,11 +802,11 @@ async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyhow::Result<
         );
         let client = redis::Client::open(args.redis_url.as_str())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
-        let retry = jobs::queue::RetryPolicies::default();
+        let retry = queue::RetryPolicies::default();
         let before = used_memory(&mut conn).await?;
         let load_before = load_average();
         // Due over the next 90..180 days, like probation periods.
-        let now = jobs::queue::now_millis();
+        let now = queue::now_millis();
         let day = 86_400_000i64;
         let t0 = Instant::now();
         let mut id = 0i64;
@@ -831,7 +829,7 @@ async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyhow::Result<
             "timers_per_sec": (n as f64 / arm_secs).round(),
             "redis_used_memory_delta_mib": ((after as f64 - before as f64) / 1_048_576.0 * 10.0).round() / 10.0,
             "redis_bytes_per_timer": ((after as f64 - before as f64) / n as f64).round(),
-            "scheduled": counts.get(jobs::queue::JobState::Scheduled),
+            "scheduled": counts.get(queue::JobState::Scheduled),
             "loadavg_before": load_before, "loadavg_after": load_average(),
         }));
 
@@ -873,7 +871,7 @@ async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyhow::Result<
             batches.push(k);
             left -= k;
         }
-        let due_at = jobs::queue::now_millis() + 1000 * lead as i64;
+        let due_at = queue::now_millis() + 1000 * lead as i64;
         for k in batches {
             let batch = (0..k as i64)
                 .map(|j| {

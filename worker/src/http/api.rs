@@ -18,7 +18,7 @@ use super::{
     body::{parse_json, read_limited, require_json},
     error::{ApiError, Id},
 };
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 /// `POST /api/employees` (scope `employees`): create or update a referrer.
 pub async fn upsert_employee(

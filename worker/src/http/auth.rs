@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 /// An authenticated API caller.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ mod tests {
 
     use axum::http::Request;
     use jobs::context::JobContext;
-    use jobs::queue::{QueueStore, Retention, RetryPolicies, SqlStore};
+    use queue::{QueueStore, Retention, RetryPolicies, SqlStore};
     use sea_orm::DatabaseConnection;
 
     use super::*;

@@ -89,17 +89,32 @@ impl From<jobs::Error> for ApiError {
             jobs::Error::Invalid { field, problem } => ApiError::Unprocessable { field, problem },
             jobs::Error::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             e @ jobs::Error::InvalidState { .. } => ApiError::Conflict(e.to_string()),
-            jobs::Error::Db(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("database unavailable; retry later".into())
-            }
-            jobs::Error::Redis(e) => {
+            jobs::Error::Db(e) => database_unavailable(e),
+            jobs::Error::Queue(e) => e.into(),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<queue::Error> for ApiError {
+    fn from(e: queue::Error) -> Self {
+        use queue::Error as Q;
+        match e {
+            Q::NotFound(id) => ApiError::NotFound(format!("{id} not found")),
+            e @ Q::InvalidState { .. } => ApiError::Conflict(e.to_string()),
+            Q::Db(e) => database_unavailable(e),
+            Q::Redis(e) => {
                 tracing::warn!(error = %e, "queue unavailable");
                 ApiError::Unavailable("queue unavailable; retry later".into())
             }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
+}
+
+fn database_unavailable(e: sea_orm::DbErr) -> ApiError {
+    tracing::warn!(error = %e, "database unavailable");
+    ApiError::Unavailable("database unavailable; retry later".into())
 }
 
 impl From<jobs::intake::IntakeError> for ApiError {

@@ -27,7 +27,7 @@ use super::{
     auth::Caller,
     error::{ApiError, Id},
 };
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 /// The finance routes, merged into the service's router.
 pub fn routes() -> Router<AppState> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::runtime::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`.
 pub async fn healthz() -> Json<Value> {

@@ -20,14 +20,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use entities::payout::{self, PayoutState};
-use jobs::queue::JobState;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use queue::JobState;
 use sea_orm::{
     ActiveEnum as _, EntityTrait, Iterable as _, QuerySelect,
     sea_query::{Expr, Func},
 };
 
-use crate::runtime::AppState;
+use crate::state::AppState;
 
 /// Buckets for job and outbound request durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[

@@ -24,7 +24,7 @@ use axum::{
     routing::{delete, get, post},
 };
 
-use crate::{config::Settings, runtime::AppState};
+use crate::{config::Settings, state::AppState};
 
 /// Every route of the service.
 pub fn router(state: AppState, _settings: &Settings) -> Router {

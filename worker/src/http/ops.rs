@@ -26,8 +26,8 @@ use entities::{
 use jobs::{
     finance::DateBound,
     ops::{self, JobCursor, JobQuery},
-    queue::JobId,
 };
+use queue::JobId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ use super::{
     body::{parse_json, read_limited, require_json},
     error::{ApiError, Id},
 };
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 /// Body of the ops actions: why. Required, because the audit log must say.
 #[derive(Debug, Deserialize)]

@@ -26,7 +26,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{auth::Caller, error::ApiError};
-use crate::{config::Scope, runtime::AppState};
+use crate::{config::Scope, state::AppState};
 
 const PAGE_HTML: &str = include_str!("ops_page/index.html");
 const APP_JS: &str = include_str!("ops_page/app.js");

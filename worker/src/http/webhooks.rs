@@ -24,7 +24,7 @@ use super::{
     body::{read_limited, require_json},
     error::ApiError,
 };
-use crate::runtime::AppState;
+use crate::state::AppState;
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 

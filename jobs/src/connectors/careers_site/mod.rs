@@ -7,7 +7,7 @@
 //!   an [`IntakeEvent`](crate::intake::IntakeEvent).
 //!
 //! Callers: the HTTP intake verifies (`worker/src/http/webhooks.rs`), the
-//! worker's configuration checks the secret (`worker/src/config.rs`),
+//! worker's configuration checks the secret (`worker/src/config/validate.rs`),
 //! [`crate::intake::decode`] decodes, capture reads [`is_test`].
 
 pub mod webhook;

@@ -1,6 +1,6 @@
 //! How long to wait before the next attempt, and how many attempts a job gets.
 //!
-//! Used by the worker's ack path ([`super::backend`]) when an attempt fails
+//! Used by the worker's ack path ([`crate::backend`]) when an attempt fails
 //! with a retryable error: the delay is computed here and the retry is stored
 //! in the queue as a `retrying` job with a `run_at`, so a waiting retry never
 //! holds a worker slot and survives a restart.

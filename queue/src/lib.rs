@@ -1,5 +1,35 @@
-//! The durable job queue: what a job is, the states it moves through, and the
-//! two stores that keep it.
+//! The durable job queue: what a job is, the states it moves through, the
+//! two stores that keep it, and the apalis 1.0 backend that runs workers
+//! over them.
+//!
+//! # Who calls it
+//!
+//! * `jobs` enqueues through [`QueueStore`] (webhook intake, follow-up jobs,
+//!   timers, the sweeper), reads it for ops (listings, a job's record,
+//!   retry, cancel), and gives its handlers' errors a [`Verdict`]
+//!   (`jobs::Error` implements [`Failure`]).
+//! * `worker` opens the store from the `[queue]` settings and runs apalis
+//!   workers over [`QueueBackend`]; its `bench` and `bench_e2e` binaries
+//!   measure it.
+//! * `tests` runs the conformance suite against every store.
+//!
+//! It depends on neither `jobs` nor `worker`; only on `entities` for the
+//! `queue_jobs` table's state enum.
+//!
+//! # Modules
+//!
+//! * this file: jobs, states, leases, outcomes, listings, and
+//!   [`QueueStore`], the one type callers hold (Redis or SQL).
+//! * `redis_store`: [`RedisStore`], the key layout and the Lua scripts in
+//!   `src/lua/` (one per batch operation).
+//! * `sql_store`: [`SqlStore`], the `queue_jobs` table on SQLite or
+//!   PostgreSQL.
+//! * [`backend`]: [`QueueBackend`], apalis's `Backend` (fetcher, acker,
+//!   heartbeat) and the ack layer that records each attempt's outcome.
+//! * [`verdict`]: what a failed attempt means ([`Verdict`], [`Failure`],
+//!   [`Handled`]) and how it becomes the job's next state.
+//! * [`retry`]: attempts and backoff per job kind.
+//! * `error`: [`Error`], what the stores and backend return.
 //!
 //! # Why the project owns its queue
 //!
@@ -35,21 +65,26 @@
 //! An expired lease counts as an attempt, so a job that kills its worker every
 //! time ends up dead instead of looping forever.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod backend;
+mod error;
 mod redis_store;
 pub mod retry;
 mod sql_store;
+pub mod verdict;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use backend::{BackendSettings, QueueBackend};
+pub use error::{Error, Result};
 pub use redis_store::RedisStore;
 pub use retry::{RetryPolicies, RetryPolicy};
 pub use sql_store::SqlStore;
-
-use crate::error::{Error, Result};
+pub use verdict::{Failure, Handled, Verdict};
 
 /// Milliseconds since the Unix epoch: the queue's only notion of time, so that
 /// Redis scores, SQL columns and Rust agree without time-zone conversions.

@@ -47,8 +47,12 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 
-use super::{Completion, JobId, LeasedJob, Outcome, QueueStore, now_millis, retry::RetryPolicies};
 use crate::error::{Error, Result};
+use crate::{
+    Completion, JobId, LeasedJob, Outcome, QueueStore, now_millis,
+    retry::RetryPolicies,
+    verdict::{Failure, Handled, Verdict, outcome_of_failure},
+};
 
 /// How a worker talks to its queue. Built from the `[queue]` settings.
 #[derive(Debug, Clone)]
@@ -633,6 +637,10 @@ where
 
 /// The tower layer apalis puts around every task of a [`QueueBackend`]
 /// worker: it turns the task's result into a queue [`Outcome`].
+///
+/// The handler must return [`Handled`] with an error type that implements
+/// [`Failure`]: its [`crate::verdict::Verdict`] decides retry or dead letter
+/// (see [`crate::verdict`] for why the response carries it).
 #[derive(Clone, Debug)]
 pub struct AckLayer {
     acks: mpsc::UnboundedSender<Completion>,
@@ -700,15 +708,16 @@ pub struct AckService<S> {
     metrics: Arc<KindMetrics>,
 }
 
-impl<S, Args> Service<Task<Args>> for AckService<S>
+impl<S, Args, E> Service<Task<Args>> for AckService<S>
 where
-    S: Service<Task<Args>>,
+    S: Service<Task<Args>, Response = Handled<E>>,
     S::Future: Send + 'static,
     S::Error: Into<BoxDynError>,
+    E: Failure,
 {
-    type Response = S::Response;
+    type Response = ();
     type Error = BoxDynError;
-    type Future = BoxFuture<'static, std::result::Result<S::Response, BoxDynError>>;
+    type Future = BoxFuture<'static, std::result::Result<(), BoxDynError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxDynError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -725,11 +734,17 @@ where
             if let Some(h) = &handles {
                 h.started.increment(1);
             }
-            let result = fut.await.map_err(Into::into);
+            let result = match fut.await {
+                Ok(Handled(Ok(()))) => Ok(()),
+                Ok(Handled(Err(e))) => Err((e.verdict(), BoxDynError::from(e))),
+                // Not the handler's own failure (a timeout, a caught panic, an
+                // extractor that failed): no verdict, so retried on schedule.
+                Err(e) => Err((Verdict::Schedule, e.into())),
+            };
             if let Some(lease) = lease {
                 let outcome = match &result {
-                    Ok(_) => Outcome::Succeeded,
-                    Err(e) => outcome_of_failure(e, &lease, &retry),
+                    Ok(()) => Outcome::Succeeded,
+                    Err((verdict, e)) => outcome_of_failure(*verdict, e.to_string(), &lease, &retry),
                 };
                 if let Some(h) = &handles {
                     h.duration.record(started.elapsed().as_secs_f64());
@@ -754,91 +769,10 @@ where
                     outcome,
                 });
             }
-            result
+            // apalis and the layers outside see a failure as an error, as
+            // they would from any handler.
+            result.map_err(|(_, e)| e)
         }
         .boxed()
-    }
-}
-
-/// Decides what a failed attempt means for the job.
-fn outcome_of_failure(error: &BoxDynError, lease: &Lease, policies: &RetryPolicies) -> Outcome {
-    let message = error.to_string();
-    let policy = policies.for_kind(&lease.kind);
-    let max = lease.max_attempts.min(policy.max_attempts).max(1);
-    let delay = match error.downcast_ref::<Error>() {
-        Some(Error::Permanent(_)) => return Outcome::Dead { error: message },
-        Some(Error::RetryAfter { after, .. }) => *after,
-        _ => policy.delay_after(lease.attempt),
-    };
-    if lease.attempt >= max {
-        return Outcome::Dead {
-            error: format!("gave up after {} attempts: {message}", lease.attempt),
-        };
-    }
-    Outcome::Retry {
-        at: now_millis() + delay.as_millis() as i64,
-        error: message,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::queue::RetryPolicy;
-
-    fn lease(attempt: u32, max: u32) -> Lease {
-        Lease {
-            id: JobId::generate(),
-            kind: "k".into(),
-            attempt,
-            max_attempts: max,
-            lease: 1,
-        }
-    }
-
-    #[test]
-    fn permanent_errors_are_dead_at_once() {
-        let e: BoxDynError = Box::new(Error::permanent("400 bad request"));
-        let out = outcome_of_failure(&e, &lease(1, 10), &RetryPolicies::default());
-        assert!(matches!(out, Outcome::Dead { .. }), "{out:?}");
-    }
-
-    #[test]
-    fn retry_after_is_honoured() {
-        let e: BoxDynError = Box::new(Error::RetryAfter {
-            after: Duration::from_secs(120),
-            reason: "429".into(),
-        });
-        let before = now_millis();
-        match outcome_of_failure(&e, &lease(1, 10), &RetryPolicies::default()) {
-            Outcome::Retry { at, .. } => {
-                assert!(at >= before + 120_000 && at <= now_millis() + 120_000)
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_last_attempt_dead_letters_even_a_retryable_error() {
-        let e: BoxDynError = Box::new(Error::retryable("503"));
-        let out = outcome_of_failure(&e, &lease(3, 3), &RetryPolicies::default());
-        assert!(
-            matches!(out, Outcome::Dead { ref error } if error.contains("gave up after 3")),
-            "{out:?}"
-        );
-    }
-
-    #[test]
-    fn the_kind_policy_caps_attempts() {
-        let policies = RetryPolicies::default().with_kind(
-            "k",
-            RetryPolicy {
-                max_attempts: 2,
-                ..RetryPolicy::default()
-            },
-        );
-        let e: BoxDynError = "boom".into();
-        let out = outcome_of_failure(&e, &lease(2, 25), &policies);
-        assert!(matches!(out, Outcome::Dead { .. }), "{out:?}");
     }
 }

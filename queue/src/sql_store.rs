@@ -2,7 +2,7 @@
 //! project's own database.
 //!
 //! It exists so that `cargo run` works on a bare machine (SQLite, no Redis)
-//! with the same semantics as [`super::RedisStore`]; the conformance suite
+//! with the same semantics as [`crate::RedisStore`]; the conformance suite
 //! runs against both. It also works on PostgreSQL, where fetch uses
 //! `FOR UPDATE SKIP LOCKED` so several processes can share the table.
 //!
@@ -20,11 +20,11 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-use super::{
+use crate::error::{Error, Result};
+use crate::{
     AttemptError, Completion, EnqueueOutcome, Fetched, JobFilter, JobId, JobInfo, JobPage,
     JobState, LeasedJob, NewJob, Outcome, QueueCounts, Retention, now_millis,
 };
-use crate::error::{Error, Result};
 
 /// Expired leases and due timers handled per fetch at most.
 const CHUNK: i64 = 1000;

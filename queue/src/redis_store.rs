@@ -50,11 +50,11 @@ use std::{
 use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
 use tokio::sync::{Notify, OnceCell};
 
-use super::{
+use crate::error::{Error, Result};
+use crate::{
     AttemptError, Completion, EnqueueOutcome, Fetched, JobFilter, JobId, JobInfo, JobPage,
     JobState, LeasedJob, Millis, NewJob, Outcome, QueueCounts, Retention, now_millis,
 };
-use crate::error::{Error, Result};
 
 /// How many expired leases and due timers one fetch moves at most. Keeps
 /// each script short (Redis is single-threaded) and well under Lua's unpack

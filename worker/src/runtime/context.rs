@@ -1,0 +1,270 @@
+//! The job context from the settings: capture rules, the bonus destination,
+//! the notification clients, reconciliation windows and the ATS clients
+//! that have API keys, each routed or recorded per `[sandbox]`.
+//!
+//! Built once per process by `connect::app_state` (and by tests that need a
+//! context of their own); every job attempt and every request handler that
+//! changes workflow state then shares it, clients and rate limiters
+//! included.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use governor::Quota;
+use jobs::{
+    connectors::{
+        greenhouse::{GreenhouseClient, GreenhouseConfig},
+        lever::{LeverClient, LeverConfig},
+    },
+    context::{CaptureSettings, JobContext},
+    outbound::sandbox::{Recorder, Sandbox},
+    outbound::webhook::{Destination, OutboundClient, OutboundOptions},
+    referral::attribution::Rules,
+};
+
+use crate::{config::Settings, state::AppState};
+
+/// The job context from the settings: capture rules and the ATS clients
+/// that have API keys.
+///
+/// # Errors
+/// An ATS section that cannot make a client (a bad base URL, a Greenhouse
+/// key without an On-Behalf-Of user).
+pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobContext> {
+    let mut ctx = JobContext::new(
+        state.db.clone(),
+        state.queue.clone(),
+        state.retry.clone(),
+        capture_settings(settings)?,
+    );
+    ctx.payouts.rules = settings.payouts.rules.clone();
+    let sb = &settings.sandbox;
+    let recorder = sb.enabled.then(|| Recorder::new(state.db.clone()));
+    ctx.sandbox.enabled = sb.enabled;
+    ctx.sandbox.recorder = recorder.clone();
+    ctx.payouts.destination = bonus_destination(settings, &recorder)?;
+    ctx.notifications = notifications(settings, &recorder)?;
+    let rc = &settings.reconciliation;
+    ctx.reconcile = jobs::context::ReconcileSettings {
+        delivery_window: chrono::Duration::from_std(rc.delivery_window)
+            .context("reconciliation.delivery_window is too long")?,
+        ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
+            .context("reconciliation.ats_lookback is too long")?,
+    };
+    ctx.greenhouse = greenhouse(settings, &mut ctx.sandbox)?;
+    ctx.lever = lever(settings, &mut ctx.sandbox)?;
+    Ok(ctx)
+}
+
+/// `[referrals]` and `[milestones]` as capture reads them.
+fn capture_settings(settings: &Settings) -> anyhow::Result<CaptureSettings> {
+    let r = &settings.referrals;
+    Ok(CaptureSettings {
+        rules: Rules {
+            ownership_window: chrono::Duration::from_std(r.ownership_window)
+                .context("referrals.ownership_window is too long")?,
+            prior_applicant_window: chrono::Duration::from_std(r.prior_applicant_window)
+                .context("referrals.prior_applicant_window is too long")?,
+        },
+        default_phone_region: Some(r.default_phone_region.clone()).filter(|s| !s.is_empty()),
+        job_phone_regions: r
+            .job_phone_regions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ats_tag: r.ats_tag.clone(),
+        hire_stages: settings
+            .milestones
+            .hire_stages
+            .iter()
+            .map(|(ats, stages)| {
+                (
+                    ats.trim().to_lowercase(),
+                    stages.iter().map(|s| s.trim().to_lowercase()).collect(),
+                )
+            })
+            .collect(),
+        start_date_field: settings.milestones.start_date_field.clone(),
+    })
+}
+
+/// The bonus POST's client, when `payouts.destination_url` (or, in sandbox
+/// mode, `sandbox.bonus_url`) is set.
+fn bonus_destination(
+    settings: &Settings,
+    recorder: &Option<Recorder>,
+) -> anyhow::Result<Option<Arc<OutboundClient>>> {
+    let p = &settings.payouts;
+    let sb = &settings.sandbox;
+    // In sandbox mode: the sandbox URL when given, else the real one,
+    // recorded instead of called (`record` is then the recorder).
+    let (bonus_url, bonus_record) = sandboxed(recorder, &sb.bonus_url, &p.destination_url);
+    if bonus_url.is_empty() {
+        return Ok(None);
+    }
+    let url = url::Url::parse(bonus_url).context(if bonus_record.is_none() && sb.enabled {
+        "sandbox.bonus_url"
+    } else {
+        "payouts.destination_url"
+    })?;
+    let rps = NonZeroU32::new(p.destination_requests_per_second).unwrap_or(NonZeroU32::MIN);
+    let mut destination = Destination::new("bonus-system", url, p.destination_secret.expose(), rps);
+    destination.idempotent = p.destination_idempotent;
+    let client = OutboundClient::with_options(
+        destination,
+        &outbound_options(settings, p.destination_timeout),
+    )
+    .map_err(|e| anyhow::anyhow!("payouts.destination: {e}"))?;
+    Ok(Some(Arc::new(match bonus_record {
+        Some(r) => client.record_only(r),
+        None => client,
+    })))
+}
+
+/// The Greenhouse Harvest client, when `ats.greenhouse.api_key` is set.
+fn greenhouse(
+    settings: &Settings,
+    sandbox: &mut Sandbox,
+) -> anyhow::Result<Option<Arc<GreenhouseClient>>> {
+    let gh = &settings.ats.greenhouse;
+    if gh.api_key.is_empty() {
+        return Ok(None);
+    }
+    let sb = &settings.sandbox;
+    let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
+    config.base_url = url::Url::parse(&gh.base_url).context("ats.greenhouse.base_url")?;
+    if sb.enabled {
+        if sb.greenhouse_base_url.is_empty() {
+            sandbox.greenhouse = Some(config.base_url.clone());
+        } else {
+            config.base_url =
+                url::Url::parse(&sb.greenhouse_base_url).context("sandbox.greenhouse_base_url")?;
+        }
+    }
+    config.token_field_key = Some(gh.token_field.clone());
+    config.http.allow_private_networks = settings.outbound.allow_private_networks;
+    if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
+        config.quota = Quota::per_second(n);
+    }
+    Ok(Some(Arc::new(
+        GreenhouseClient::new(config).map_err(|e| anyhow::anyhow!("ats.greenhouse: {e}"))?,
+    )))
+}
+
+/// The Lever client, when `ats.lever.api_key` is set.
+fn lever(settings: &Settings, sandbox: &mut Sandbox) -> anyhow::Result<Option<Arc<LeverClient>>> {
+    let lv = &settings.ats.lever;
+    if lv.api_key.is_empty() {
+        return Ok(None);
+    }
+    let sb = &settings.sandbox;
+    let mut config = LeverConfig::new(lv.api_key.expose());
+    config.base_url = url::Url::parse(&lv.base_url).context("ats.lever.base_url")?;
+    if sb.enabled {
+        if sb.lever_base_url.is_empty() {
+            // Write-backs are recorded; re-fetches (reads) still go to
+            // Lever, or nothing could be captured from its webhooks.
+            sandbox.lever = Some(config.base_url.clone());
+        } else {
+            config.base_url =
+                url::Url::parse(&sb.lever_base_url).context("sandbox.lever_base_url")?;
+        }
+    }
+    config.http.allow_private_networks = settings.outbound.allow_private_networks;
+    if let Some(n) = NonZeroU32::new(lv.requests_per_second) {
+        config.quota = Quota::per_second(n)
+            .allow_burst(NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n));
+    }
+    Ok(Some(Arc::new(
+        LeverClient::new(config).map_err(|e| anyhow::anyhow!("ats.lever: {e}"))?,
+    )))
+}
+
+/// Where one outbound client goes in sandbox mode: `(url, recorder)`.
+/// Sandbox off (`recorder` is `None`): the real URL, sent. Sandbox on: the
+/// sandbox URL when given, sent; else the real URL with the recorder, so
+/// its calls are recorded instead of sent. An empty URL means no client.
+fn sandboxed<'a>(
+    recorder: &Option<Recorder>,
+    sandbox_url: &'a str,
+    real_url: &'a str,
+) -> (&'a str, Option<Recorder>) {
+    match recorder {
+        None => (real_url, None),
+        Some(_) if !sandbox_url.is_empty() => (sandbox_url, None),
+        Some(r) => (real_url, Some(r.clone())),
+    }
+}
+
+/// The status-sync, CRM and alert clients of `[notifications]` (sandboxed
+/// per `[sandbox]` when `recorder` is set).
+fn notifications(
+    settings: &Settings,
+    recorder: &Option<Recorder>,
+) -> anyhow::Result<jobs::context::Notifications> {
+    let n = &settings.notifications;
+    let sb = &settings.sandbox;
+    let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
+    let options = outbound_options(settings, n.timeout);
+    let finish = |client: OutboundClient, record: Option<Recorder>| match record {
+        Some(r) => Arc::new(client.record_only(r)),
+        None => Arc::new(client),
+    };
+    let signed = |name: &str,
+                  sandbox_url: &str,
+                  url: &str,
+                  secret: &str|
+     -> anyhow::Result<Option<Arc<OutboundClient>>> {
+        let (url, record) = sandboxed(recorder, sandbox_url, url);
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let key = if recorder.is_some() && record.is_none() {
+            format!("sandbox.{name}_url")
+        } else {
+            format!("notifications.{name}_url")
+        };
+        let url = url::Url::parse(url).with_context(|| key.clone())?;
+        let client =
+            OutboundClient::with_options(Destination::new(name, url, secret, rps), &options)
+                .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        Ok(Some(finish(client, record)))
+    };
+    let (alert_url, alert_record) = sandboxed(
+        recorder,
+        sb.alert_webhook_url.expose(),
+        n.alert_webhook_url.expose(),
+    );
+    let alert = if alert_url.is_empty() {
+        None
+    } else {
+        // The URL is the credential: never put it in an error.
+        let url = url::Url::parse(alert_url)
+            .map_err(|_| anyhow::anyhow!("notifications.alert_webhook_url is not a URL"))?;
+        let client = OutboundClient::with_options(Destination::slack("alert", url, rps), &options)
+            .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?;
+        Some(finish(client, alert_record))
+    };
+    Ok(jobs::context::Notifications {
+        status_sync: signed(
+            "status_sync",
+            &sb.status_sync_url,
+            &n.status_sync_url,
+            n.status_sync_secret.expose(),
+        )?,
+        crm: signed("crm", &sb.crm_url, &n.crm_url, n.crm_secret.expose())?,
+        alert,
+        notify_rejections: n.notify_rejections,
+        public_base_url: settings.http.public_base_url.clone(),
+    })
+}
+
+/// Outbound transport options for a request timeout: the connect timeout
+/// stays strictly shorter (see `jobs::outbound::webhook`).
+fn outbound_options(settings: &Settings, timeout: Duration) -> OutboundOptions {
+    let mut options = OutboundOptions::default();
+    options.http.allow_private_networks = settings.outbound.allow_private_networks;
+    options.http.timeout = timeout;
+    options.http.connect_timeout = options.http.connect_timeout.min(timeout / 2);
+    options
+}

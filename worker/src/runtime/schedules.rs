@@ -1,0 +1,131 @@
+//! What runs beside the workers on a timer: the sweeper (the safety net that
+//! gives every row waiting for work a job again, see `jobs::maintenance::sweeper::sweep`)
+//! and the cron schedules of `[reconciliation]` and `[retention]`, each
+//! enqueueing one job per tick across all processes. Started by
+//! `workers::run_workers`, stopped by its shutdown token.
+
+use std::time::Duration;
+
+use jobs::{context::JobContext, job::Job, maintenance::schedule::CronSchedule};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+
+/// Runs the sweeper every `every` until `stop`.
+pub(super) fn spawn_sweeper(
+    ctx: JobContext,
+    every: Duration,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = jobs::maintenance::sweeper::sweep(&ctx).await {
+                tracing::warn!(error = %e, "sweeping timers, payouts and notifications failed");
+            }
+        }
+    })
+}
+
+/// Arms the schedules that are not turned off (an empty `schedule`).
+///
+/// # Errors
+/// A schedule or time zone that cannot be read, named by its key.
+pub(super) fn spawn_schedules(
+    settings: &Settings,
+    ctx: &JobContext,
+    stop: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut schedules = Vec::new();
+    if !settings.reconciliation.schedule.trim().is_empty() {
+        let schedule = CronSchedule::new(
+            "reconciliation",
+            &settings.reconciliation.schedule,
+            &settings.reconciliation.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("reconciliation.{e}"))?;
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            ctx.clone(),
+            stop.clone(),
+            |trigger| Job::Reconcile {
+                trigger,
+                dry_run: false,
+            },
+        )));
+    }
+    if !settings.retention.schedule.trim().is_empty() {
+        let schedule = CronSchedule::new(
+            "retention",
+            &settings.retention.schedule,
+            &settings.retention.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("retention.{e}"))?;
+        let after_secs = settings.retention.purge_after.as_secs();
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            ctx.clone(),
+            stop.clone(),
+            move |trigger| Job::PurgePersonalData {
+                trigger,
+                after_secs,
+            },
+        )));
+    }
+    Ok(schedules)
+}
+
+/// Enqueues `job(tick key)` at every tick of `schedule` until shutdown.
+///
+/// Every worker process runs this loop for every schedule; the tick's key
+/// is the job's idempotency key, so the queue keeps one job per tick
+/// whichever process enqueues first (see `jobs::maintenance::schedule`). A tick missed
+/// while no process was up is not made up: the next one runs.
+async fn run_schedule(
+    schedule: CronSchedule,
+    ctx: JobContext,
+    stop: CancellationToken,
+    job: impl Fn(String) -> Job + Send + 'static,
+) {
+    tracing::info!(schedule = %schedule, "schedule armed");
+    loop {
+        let Some(tick) = schedule.next_after(chrono::Utc::now()) else {
+            tracing::warn!(schedule = %schedule, "schedule has no further tick");
+            return;
+        };
+        let wait = (tick - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let key = schedule.tick_key(tick);
+        let enqueued = job(key.clone())
+            .to_new_job(&ctx.retry)
+            .map(|j| j.idempotency_key(key.clone()));
+        match enqueued {
+            Ok(new_job) => match ctx.queue.enqueue(new_job).await {
+                Ok(outcome) => tracing::info!(
+                    schedule = schedule.name(),
+                    tick = %key,
+                    job_id = %outcome.id.as_str(),
+                    duplicate = outcome.duplicate,
+                    "schedule tick"
+                ),
+                Err(e) => tracing::warn!(schedule = schedule.name(), tick = %key, error = %e,
+                    "could not enqueue the tick's job; the next tick runs"),
+            },
+            Err(e) => tracing::warn!(schedule = schedule.name(), error = %e, "tick job"),
+        }
+        // Never fire the same tick twice in one process, even if the clock
+        // reads the tick again after the sleep.
+        let past = tick + chrono::Duration::milliseconds(1);
+        let now = chrono::Utc::now();
+        if now < past {
+            tokio::time::sleep((past - now).to_std().unwrap_or_default()).await;
+        }
+    }
+}
