@@ -46,7 +46,7 @@
 //!   database (SQLite on a bare machine), same semantics.
 //!
 //! Both are wrapped by [`QueueStore`], which the rest of the code uses, and
-//! both pass the same conformance suite (`tests/tests/queue_conformance.rs`).
+//! both pass the same conformance suite (`tests/tests/api/queue_conformance.rs`).
 //!
 //! # A job's life
 //!

@@ -50,6 +50,11 @@ use crate::{
 pub const LEASE: Duration = Duration::from_secs(2);
 /// Heartbeat of test workers: well under half of [`LEASE`].
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
+/// How long a test gives a job it saw leased to reach its handler: a job
+/// shows as running when its lease commits, one store round trip before the
+/// worker hands it over, and nothing outside the worker sees the handler
+/// start.
+pub const HAND_OVER: Duration = Duration::from_millis(300);
 
 /// The database a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,19 @@ impl Setup {
     pub const REDIS_POSTGRES: Setup = Setup {
         db: DbDriver::Postgres,
         queue: QueueDriver::Redis,
+    };
+}
+
+/// One `#[tokio::test]` per setup for each named scenario, an `async fn
+/// (Setup)` of the calling module: `embedded_sqlite::<scenario>` on the
+/// embedded default ([`Setup::EMBEDDED_SQLITE`]) and
+/// `redis_postgres::<scenario>` on production's PostgreSQL + Redis
+/// ([`Setup::REDIS_POSTGRES`]).
+#[macro_export]
+macro_rules! both_setups {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario($crate::app::Setup::EMBEDDED_SQLITE).await } )* }
+        mod redis_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario($crate::app::Setup::REDIS_POSTGRES).await } )* }
     };
 }
 

@@ -39,7 +39,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entities::{
     application, audit_event, candidate, candidate_ats_id, employee,
     inbox::{self, InboxStatus},
-    referral, referral_link,
+    payout, referral, referral_link,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use queue::{JobId, JobInfo, JobState};
@@ -266,6 +266,16 @@ pub fn unique(prefix: &str) -> String {
 /// RFC 3339 with milliseconds, as the careers site writes timestamps.
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The instant an RFC 3339 text names, in UTC.
+///
+/// # Panics
+/// If `text` is not RFC 3339 (a typo in the test).
+pub fn time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 time")
+        .with_timezone(&Utc)
 }
 
 /// A careers-site `application.submitted` body.
@@ -1091,6 +1101,28 @@ pub async fn referrals(db: &DatabaseConnection) -> Vec<referral::Model> {
     all::<referral::Entity>(db).await
 }
 
+/// All payouts, by id.
+pub async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
+    all::<payout::Entity>(db).await
+}
+
+/// The payout row of `tranche` (`hire` or `probation`), if there is one;
+/// for a test with one referral.
+pub async fn find_tranche(db: &DatabaseConnection, tranche: &str) -> Option<payout::Model> {
+    payouts(db).await.into_iter().find(|p| p.tranche == tranche)
+}
+
+/// The payout row of `tranche` (`hire` or `probation`); for a test with
+/// one referral.
+///
+/// # Panics
+/// If there is none.
+pub async fn tranche(db: &DatabaseConnection, tranche: &str) -> payout::Model {
+    find_tranche(db, tranche)
+        .await
+        .unwrap_or_else(|| panic!("no {tranche} tranche"))
+}
+
 /// All employees.
 pub async fn employees(db: &DatabaseConnection) -> Vec<employee::Model> {
     all::<employee::Entity>(db).await
@@ -1168,6 +1200,17 @@ pub async fn audit_with(db: &DatabaseConnection, action: &str) -> Vec<Audit> {
 pub async fn job(app: &TestApp, job_id: &str) -> Option<JobInfo> {
     let id = JobId::parse(job_id).ok()?;
     app.queue().get(&id).await.ok().flatten()
+}
+
+/// Waits until job `job_id` is in `state`.
+///
+/// # Panics
+/// If it is not within [`WITHIN`].
+pub async fn wait_job_state(app: &TestApp, job_id: &str, state: JobState) {
+    wait_until(&format!("job {job_id} {state}"), || async {
+        job(app, job_id).await.is_some_and(|j| j.state == state)
+    })
+    .await;
 }
 
 /// Waits until inbox row `inbox_id` has `status`.

@@ -5,8 +5,8 @@
 //! inbox row (the body kept only when the sender was authenticated), an API
 //! refusal leaves no inbox row; neither writes an audit event.
 //!
-//! Shared by `tests/tests/intake.rs` (one case per bad-input class) and
-//! `tests/tests/hostile.rs` (hundreds, generated).
+//! Shared by `tests/tests/api/intake.rs` (one case per bad-input class) and
+//! `tests/tests/api/hostile.rs` (hundreds, generated).
 
 use std::time::Duration;
 

@@ -1,15 +1,32 @@
 //! Shared harness for the integration tests.
 //!
+//! The tests themselves are three binaries: `tests/tests/api/` (one module
+//! per area, everything that can share a process), `tests/tests/metrics.rs`
+//! (the process-global Prometheus recorder) and `tests/tests/chaos.rs`
+//! (whose full run restarts Redis and PostgreSQL). What more than one test
+//! needs lives here:
+//!
 //! - [`db`]: a fresh, isolated SQLite or PostgreSQL database per test
 //!   (`db::fresh_sqlite`, `db::fresh_postgres`), migrated with the real
 //!   `migrations::Migrator` on request.
-//! - [`queue`]: a fresh job queue per test on each storage driver.
-//! - [`app`]: the service itself, in-process or as the real binary.
-//! - [`fixtures`]: sample payloads, signing, fake ATS servers and readers
-//!   for the capture tests.
+//! - [`queue`]: a fresh job queue per test on each storage driver, a unique
+//!   Redis key prefix, polling ([`queue::eventually`]), a Redis proxy that
+//!   fails on demand.
+//! - [`app`]: the service itself, in-process or as the real binary, its
+//!   test settings, and [`both_setups!`] (one test per setup for each
+//!   scenario).
+//! - [`fixtures`]: sample payloads, signing, fake ATS servers, a running
+//!   app wired to them, API calls, and readers for the rows the app writes.
+//! - [`receiver`]: a fake receiver for systems the app POSTs to, verifying
+//!   Standard Webhooks signatures and answering from a script.
+//! - [`destinations`]: the secrets of those systems and all of them started
+//!   at once, with the settings that point an app at them.
+//! - [`hostile`]: refused requests as table rows, sent and checked for their
+//!   answer and for what they left behind.
 
 pub mod app;
 pub mod db;
+pub mod destinations;
 pub mod fixtures;
 pub mod hostile;
 pub mod queue;

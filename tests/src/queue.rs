@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use queue::{QueueStore, RedisStore, Retention, SqlStore};
+use queue::{JobId, JobInfo, QueueStore, RedisStore, Retention, SqlStore};
 
 use crate::db::{self, TestDb};
 
@@ -106,6 +106,14 @@ impl TestQueue {
             }
         }
     }
+}
+
+/// Job `id` as `store` has it now.
+///
+/// # Panics
+/// If the store fails or has no such job.
+pub async fn job_info(store: &QueueStore, id: &JobId) -> JobInfo {
+    store.get(id).await.expect("get").expect("job exists")
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, for at most `within`.

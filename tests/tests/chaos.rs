@@ -26,25 +26,25 @@ use std::{
 use chrono::Utc;
 use entities::{
     inbox::{self, InboxStatus},
-    payout::{self, PayoutState},
+    payout::PayoutState,
     referral,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tests::{
     app::{TestProcess, delete_redis_prefix, setting_var, spawn_process, worker_env},
     db::{TestDb, fresh_postgres},
+    destinations::BONUS_SECRET,
     fixtures::{
         CAREERS_SITE_SECRET, CareersApplication, FakeLever, GreenhouseApplication,
         careers_site_headers, greenhouse_secret, greenhouse_signature, lever_body,
-        lever_opportunity, lever_signature_token, tokens, unique,
+        lever_opportunity, lever_signature_token, payouts, tokens, unique,
     },
     queue::redis_url,
     receiver::{Receiver, Reply},
 };
 
-const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 const PROBATION: &str = "3s";
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -203,10 +203,6 @@ fn careers_headers(body: &[u8]) -> Vec<(String, String)> {
     );
     h.push(("content-type".into(), "application/json".into()));
     h
-}
-
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
 }
 
 async fn wipe_queue(prefix: &str, full: bool) {

@@ -18,6 +18,7 @@ use queue::{JobId, JobState};
 use sea_orm::EntityTrait;
 use tests::{
     app::{Setup, TestApp},
+    destinations::BONUS_SECRET,
     fixtures::{
         CareersApplication, GreenhouseApplication, credited_hire, post_careers_site, post_raw,
         spawn_capture_app, unique, wait_until,
@@ -26,7 +27,6 @@ use tests::{
 };
 use worker::config::Secret;
 
-const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 const BONUS_PATH: &str = "/bonus";
 
 /// One sample line: `name{labels} value`.
@@ -173,7 +173,7 @@ async fn enqueue_probe(app: &TestApp, probe: Probe) -> JobId {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
     let receiver = Receiver::builder()
-        .secret(SECRET)
+        .secret(BONUS_SECRET)
         .path(BONUS_PATH)
         .start()
         .await;
@@ -184,7 +184,7 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
         s.payouts.rules = BonusRules::new(vec![rule]);
         s.payouts.timer_sweep = Duration::from_millis(300);
         s.payouts.destination_url = bonus_url.clone();
-        s.payouts.destination_secret = Secret::new(SECRET);
+        s.payouts.destination_secret = Secret::new(BONUS_SECRET);
         // One request a second: the write-back's second call waits.
         s.ats.greenhouse.requests_per_second = 1;
     })

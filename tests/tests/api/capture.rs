@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entities::{
     application::{self, ApplicationStatus},
     inbox::{InboxStatus, Verification},
@@ -36,19 +36,12 @@ use tests::{
         lever_body, link_row, mint_link, mint_link_with, payload, post_careers_site,
         post_greenhouse, post_greenhouse_sample, post_lever, post_lever_sample, processed,
         put_employee, redis_socket_addr, referrals, sample, seed_link, spawn_capture_app,
-        spawn_capture_app_with, submit, tokens, unique, wait_inbox, wait_until,
+        spawn_capture_app_with, submit, time, tokens, unique, wait_inbox, wait_until,
     },
 };
 use worker::config::{RetryOverride, SecretUrl};
 
-macro_rules! both_setups {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::EMBEDDED_SQLITE).await } )* }
-        mod redis_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::REDIS_POSTGRES).await } )* }
-    };
-}
-
-both_setups!(
+tests::both_setups!(
     every_sample_payload_end_to_end,
     a_minted_link_attributes_a_careers_site_application,
     email_variants_of_one_person_are_one_candidate,
@@ -65,12 +58,6 @@ both_setups!(
 
 fn days(n: i64) -> chrono::Duration {
     chrono::Duration::days(n)
-}
-
-fn time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("an RFC 3339 time")
-        .with_timezone(&Utc)
 }
 
 /// `Authorization: Basic base64(key:)`, as the ATS clients send it.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entities::milestone::{self, MilestoneKind, MilestoneState};
 use jobs::payout::rules::{BonusRules, default_rules};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -14,7 +14,7 @@ use tests::{
     app::{Setup, TestApp, delete_redis_prefix},
     fixtures::{
         self, GreenhouseApplication, application_by_ats_id, audit_with, post_greenhouse, processed,
-        spawn_capture_app, unique, wait_until,
+        spawn_capture_app, time, unique, wait_until,
     },
 };
 use worker::config::{ApiToken, Scope, Secret, Settings};
@@ -330,10 +330,4 @@ async fn a_sweep_rearms_every_timer_a_wipe_lost_page_by_page() {
         "re-armed once"
     );
     world.cleanup().await;
-}
-
-fn time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("time")
-        .with_timezone(&Utc)
 }

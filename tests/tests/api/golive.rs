@@ -12,67 +12,30 @@ use std::time::Duration;
 
 use entities::{
     outbound_message::{self, OutboundState},
-    payout::{self, PayoutState},
+    payout::PayoutState,
 };
 use jobs::payout::rules::{BonusRules, default_rules};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 use tests::{
     app::{TestApp, spawn_process, worker_env},
+    destinations::{BONUS_SECRET, Destinations},
     fixtures::{
-        CAREERS_SITE_SECRET, GreenhouseApplication, audit_with, candidates, credited_hire,
+        CAREERS_SITE_SECRET, GreenhouseApplication, audit_with, candidates, credited_hire, payouts,
         referrals, spawn_capture_app, tokens, wait_until,
     },
     receiver::Receiver,
 };
-use worker::config::{Secret, Settings};
+use worker::config::Settings;
 
-const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
-const SYNC_SECRET: &str = "whsec_c3RhdHVzLXN5bmMtdGVzdC1zZWNyZXQtMzItYnl0ZXMh";
-const CRM_SECRET: &str = "whsec_Y3JtLWhhbmQtb2ZmLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzIQ==";
-
-/// The "real" systems of one test.
-struct World {
-    bonus: Receiver,
-    status: Receiver,
-    crm: Receiver,
-    slack: Receiver,
-}
-
-impl World {
-    async fn start() -> Self {
-        Self {
-            bonus: Receiver::builder().secret(BONUS_SECRET).start().await,
-            status: Receiver::builder().secret(SYNC_SECRET).start().await,
-            crm: Receiver::builder().secret(CRM_SECRET).start().await,
-            slack: Receiver::builder().start().await,
-        }
-    }
-
-    /// Points the app at every receiver, a long probation, sandbox on.
-    fn configure(&self, s: &mut Settings) {
-        let mut rule = default_rules().rules()[0].clone();
-        rule.probation = Duration::from_secs(30 * 86_400);
-        s.payouts.rules = BonusRules::new(vec![rule]);
-        s.payouts.timer_sweep = Duration::from_millis(300);
-        s.payouts.destination_url = self.bonus.url("/bonus");
-        s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-        s.payouts.retry_schedule = vec![Duration::from_millis(100), Duration::from_millis(200)];
-        s.notifications.status_sync_url = self.status.url("/status");
-        s.notifications.status_sync_secret = Secret::new(SYNC_SECRET);
-        s.notifications.crm_url = self.crm.url("/crm");
-        s.notifications.crm_secret = Secret::new(CRM_SECRET);
-        s.notifications.alert_webhook_url = Secret::new(self.slack.url("/services/T0/B0/x"));
-        s.sandbox.enabled = true;
-    }
-
-    fn real_requests(&self) -> usize {
-        self.bonus.count() + self.status.count() + self.crm.count() + self.slack.count()
-    }
-}
-
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
+/// Points the app at every destination, a long probation, sandbox on.
+fn sandboxed(world: &Destinations, s: &mut Settings) {
+    let mut rule = default_rules().rules()[0].clone();
+    rule.probation = Duration::from_secs(30 * 86_400);
+    s.payouts.rules = BonusRules::new(vec![rule]);
+    s.payouts.timer_sweep = Duration::from_millis(300);
+    world.point_at(s);
+    s.sandbox.enabled = true;
 }
 
 async fn hire_delivered(db: &DatabaseConnection) -> bool {
@@ -92,8 +55,8 @@ async fn messages_settled(db: &DatabaseConnection) -> bool {
 
 #[tokio::test]
 async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
-    let world = World::start().await;
-    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| world.configure(s)).await;
+    let world = Destinations::start(vec![]).await;
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| sandboxed(&world, s)).await;
     let db = app.db();
     credited_hire(
         &app.app,
@@ -112,7 +75,7 @@ async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
     .await;
     // Give a stray send the time to arrive, then check nothing did.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(world.real_requests(), 0, "nothing reached a real receiver");
+    assert_eq!(world.requests(), 0, "nothing reached a real receiver");
     let writes: Vec<_> = app
         .harvest
         .seen()
@@ -165,11 +128,11 @@ async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
 
 #[tokio::test]
 async fn a_sandbox_bonus_url_gets_the_bonus_post_instead_of_the_real_one() {
-    let world = World::start().await;
+    let world = Destinations::start(vec![]).await;
     let sandbox = Receiver::builder().secret(BONUS_SECRET).start().await;
     let sandbox_url = sandbox.url("/sandbox-bonus");
     let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s);
+        sandboxed(&world, s);
         s.sandbox.bonus_url = sandbox_url.clone();
     })
     .await;
@@ -252,8 +215,8 @@ async fn export_payouts(app: &TestApp, include_test: bool) -> Vec<Value> {
 
 #[tokio::test]
 async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
-    let world = World::start().await;
-    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| world.configure(s)).await;
+    let world = Destinations::start(vec![]).await;
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| sandboxed(&world, s)).await;
     let db = app.db().clone();
     let dir = std::env::temp_dir().join(format!("rw-golive-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir).expect("config dir");
@@ -299,11 +262,7 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
         "probation reported armed:\n{stdout}"
     );
     assert!(stdout.contains("recorded in sandbox"), "{stdout}");
-    assert_eq!(
-        world.real_requests(),
-        0,
-        "the sandbox sent nothing for real"
-    );
+    assert_eq!(world.requests(), 0, "the sandbox sent nothing for real");
 
     // The test records are marked and left out of the export.
     let test_referrals: Vec<_> = referrals(&db)

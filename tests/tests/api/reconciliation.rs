@@ -20,6 +20,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use serde_json::json;
 use tests::{
     app::{Setup, TestApp, setting_var, spawn_process, worker_env},
+    destinations::BONUS_SECRET,
     fixtures::{
         FakeAts, GreenhouseApplication, application_by_ats_id, credited_hire,
         spawn_capture_app_with, wait_until,
@@ -29,7 +30,6 @@ use tests::{
 };
 use worker::config::{Secret, Settings};
 
-const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 /// A referred application Greenhouse has and we never saw.
 const UNSEEN: u64 = 9_990_001;
 /// One we have as active and Greenhouse has as hired.
@@ -69,7 +69,7 @@ fn configure(s: &mut Settings, bonus: &Receiver, slack: &Receiver) {
     rule.probation = Duration::from_secs(86_400);
     s.payouts.rules = BonusRules::new(vec![rule]);
     s.payouts.destination_url = bonus.url("/bonus");
-    s.payouts.destination_secret = Secret::new(SECRET);
+    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
     s.payouts.timer_sweep = Duration::from_secs(3_600);
     s.notifications.alert_webhook_url = Secret::new(slack.url("/alerts"));
     s.reconciliation.schedule = String::new();
@@ -104,7 +104,7 @@ async fn probation(db: &DatabaseConnection, application_id: i64) -> milestone::M
 
 #[tokio::test]
 async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_timer() {
-    let bonus = Receiver::builder().secret(SECRET).start().await;
+    let bonus = Receiver::builder().secret(BONUS_SECRET).start().await;
     let slack = Receiver::builder().start().await;
     let world = spawn_capture_app_with(Setup::EMBEDDED_SQLITE, harvest().await, |s| {
         configure(s, &bonus, &slack)
@@ -408,7 +408,7 @@ async fn two_worker_processes_and_one_cron_tick_give_one_run() {
 
 #[tokio::test]
 async fn ops_reconcile_on_demand_and_export_the_run() {
-    let bonus = Receiver::builder().secret(SECRET).start().await;
+    let bonus = Receiver::builder().secret(BONUS_SECRET).start().await;
     let slack = Receiver::builder().start().await;
     let world = spawn_capture_app_with(Setup::EMBEDDED_SQLITE, harvest().await, |s| {
         configure(s, &bonus, &slack)

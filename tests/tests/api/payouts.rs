@@ -18,27 +18,18 @@ use jobs::payout::rules::{BonusRules, default_rules};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tests::{
     app::{Setup, TestApp, delete_redis_prefix},
+    destinations::BONUS_SECRET,
     fixtures::{
         self, CareersApplication, GreenhouseApplication, application_by_ats_id, credited_hire,
-        lever_opportunity, mint_link, payload, post_careers_site, post_greenhouse,
-        post_greenhouse_sample, post_lever_sample, processed, put_employee, referrals, sample,
-        seed_link, spawn_capture_app, unique, wait_until,
+        find_tranche, lever_opportunity, mint_link, payload, payouts, post_careers_site,
+        post_greenhouse, post_greenhouse_sample, post_lever_sample, processed, put_employee,
+        referrals, sample, seed_link, spawn_capture_app, tranche, unique, wait_until,
     },
     receiver::{Receiver, Reply},
 };
 use worker::config::{RetryOverride, Secret, Settings};
 
-/// Each scenario runs on the embedded default (SQLite, queue in SQLite) and
-/// on production's PostgreSQL + Redis, as `embedded_sqlite::<scenario>` and
-/// `redis_postgres::<scenario>`.
-macro_rules! both_setups {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::EMBEDDED_SQLITE).await } )* }
-        mod redis_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::REDIS_POSTGRES).await } )* }
-    };
-}
-
-both_setups!(
+tests::both_setups!(
     hire_then_probation_pays_two_tranches_each_once,
     an_attribution_arriving_after_the_probation_ended_pays_both_tranches_once,
     an_unhire_cancels_the_pending_tranche,
@@ -49,8 +40,6 @@ both_setups!(
     a_read_timeout_to_a_non_idempotent_receiver_ends_outcome_unknown_and_is_never_resent,
     an_interrupted_send_to_a_non_idempotent_receiver_is_not_resent,
 );
-
-const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 
 /// Where the bonus system listens on its receiver.
 const BONUS_PATH: &str = "/bonus";
@@ -65,7 +54,7 @@ const STALL: Duration = Duration::from_millis(1_500);
 /// `script` in order, then 200.
 async fn bonus_receiver(script: Vec<Reply>) -> Receiver {
     Receiver::builder()
-        .secret(SECRET)
+        .secret(BONUS_SECRET)
         .path(BONUS_PATH)
         .script(script)
         .start()
@@ -81,7 +70,7 @@ fn configure(s: &mut Settings, url: &str, probation: Duration) {
     s.payouts.rules = BonusRules::new(vec![rule]);
     s.payouts.timer_sweep = Duration::from_millis(300);
     s.payouts.destination_url = url.to_string();
-    s.payouts.destination_secret = Secret::new(SECRET);
+    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
     s.queue.kinds.insert(
         "send_payout".into(),
         RetryOverride {
@@ -92,17 +81,10 @@ fn configure(s: &mut Settings, url: &str, probation: Duration) {
     );
 }
 
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
-}
-
-/// The payout row of `tranche` (`hire` or `probation`), if there is one.
-async fn tranche(db: &DatabaseConnection, tranche: &str) -> Option<payout::Model> {
-    payouts(db).await.into_iter().find(|p| p.tranche == tranche)
-}
-
 async fn tranche_in(db: &DatabaseConnection, name: &str, state: PayoutState) -> bool {
-    tranche(db, name).await.is_some_and(|p| p.state == state)
+    find_tranche(db, name)
+        .await
+        .is_some_and(|p| p.state == state)
 }
 
 async fn probation_milestone(
@@ -258,7 +240,7 @@ async fn an_unhire_cancels_the_pending_tranche(setup: Setup) {
         post_greenhouse(app, &unique("evt"), &unhire.body()).await,
     )
     .await;
-    let probation = tranche(db, "probation").await.expect("probation tranche");
+    let probation = tranche(db, "probation").await;
     assert_eq!(probation.state, PayoutState::Cancelled);
     assert!(probation.reason.unwrap_or_default().contains("active"));
     world.cleanup().await;
@@ -280,7 +262,7 @@ async fn a_receiver_failing_three_times_gets_the_payout_once_under_one_webhook_i
         tranche_in(db, "hire", PayoutState::Delivered)
     })
     .await;
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     assert_eq!(hire.attempts, 4);
     let seen = receiver.requests();
     assert_eq!(seen.len(), 4, "three failures and one success");
@@ -296,7 +278,7 @@ async fn a_receiver_failing_three_times_gets_the_payout_once_under_one_webhook_i
         1
     );
     assert_all_signed(&receiver);
-    let probation = tranche(db, "probation").await.expect("probation tranche");
+    let probation = tranche(db, "probation").await;
     assert_eq!(probation.state, PayoutState::Pending, "waits for its timer");
     world.cleanup().await;
 }
@@ -315,7 +297,7 @@ async fn a_400_fails_without_retry(setup: Setup) {
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.count(), 1, "no retry after a 4xx");
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     assert_eq!(hire.state, PayoutState::Failed);
     assert_eq!(hire.last_status_code, Some(400));
     world.cleanup().await;
@@ -335,7 +317,7 @@ async fn a_429_with_retry_after_2_is_resent_no_sooner_than_2s_later_and_delivere
         tranche_in(db, "hire", PayoutState::Delivered)
     })
     .await;
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     let seen = receiver.requests();
     let statuses: Vec<u16> = seen.iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 200], "throttled once, then accepted");
@@ -384,7 +366,7 @@ async fn a_read_timeout_to_an_idempotent_receiver_is_resent_with_the_same_webhoo
         tranche_in(db, "hire", PayoutState::Delivered)
     })
     .await;
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     let seen = receiver.requests();
     assert_eq!(seen.len(), 2, "the stalled request and its resend");
     for r in &seen {
@@ -424,7 +406,7 @@ async fn a_read_timeout_to_a_non_idempotent_receiver_ends_outcome_unknown_and_is
     // pick it up again.
     tokio::time::sleep(STALL + Duration::from_millis(500)).await;
     assert_eq!(receiver.count(), 1, "never resent");
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     assert_eq!(hire.state, PayoutState::OutcomeUnknown);
     assert_eq!(hire.attempts, 1);
     assert!(hire.reason.is_some(), "the reason is recorded for ops");
@@ -446,7 +428,7 @@ async fn an_interrupted_send_to_a_non_idempotent_receiver_is_not_resent(setup: S
     })
     .await;
     // The probation tranche as a worker killed mid-POST leaves it.
-    let pending = tranche(db, "probation").await.expect("probation tranche");
+    let pending = tranche(db, "probation").await;
     let mut a: payout::ActiveModel = pending.clone().into();
     a.state = sea_orm::ActiveValue::Set(PayoutState::Sending);
     sea_orm::ActiveModelTrait::update(a, db)
@@ -540,7 +522,7 @@ async fn a_redis_wipe_while_the_probation_timer_is_pending_still_pays_it_once_an
         Some(first_job.as_str()),
         "the sweeper armed a new job"
     );
-    let paid = tranche(db, "probation").await.expect("probation tranche");
+    let paid = tranche(db, "probation").await;
     let sent_at = paid.sent_at.expect("sent_at");
     assert!(
         sent_at >= due,
@@ -549,7 +531,7 @@ async fn a_redis_wipe_while_the_probation_timer_is_pending_still_pays_it_once_an
     assert!(paid.delivered_at.is_some_and(|d| d >= due));
     let counts = receiver.count_by_idempotency_key();
     assert_eq!(counts.get(&paid.idempotency_key), Some(&1), "{counts:?}");
-    let hire = tranche(db, "hire").await.expect("hire tranche");
+    let hire = tranche(db, "hire").await;
     assert_eq!(counts.get(&hire.idempotency_key), Some(&1), "{counts:?}");
     assert_eq!(receiver.count(), 2);
     assert_all_signed(&receiver);
@@ -617,7 +599,7 @@ async fn the_greenhouse_samples_pay_the_hire_and_probation_tranches_each_once() 
         .await
         .and_then(|m| m.due_at)
         .expect("probation due time");
-    let paid = tranche(db, "probation").await.expect("probation tranche");
+    let paid = tranche(db, "probation").await;
     assert!(paid.sent_at.is_some_and(|t| t >= due), "not before due");
     world.cleanup().await;
 }

@@ -43,14 +43,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The body limit of the bad-input app: every sample fits, padded copies do not.
 const LIMIT: usize = 8 * 1024;
 
-macro_rules! both_setups {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::EMBEDDED_SQLITE).await } )* }
-        mod redis_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::REDIS_POSTGRES).await } )* }
-    };
-}
-
-both_setups!(
+tests::both_setups!(
     repeated_deliveries_answer_200_and_change_nothing,
     concurrent_copies_of_one_delivery_are_accepted_once,
     many_deliveries_at_once_all_end_processed,

@@ -31,14 +31,7 @@ use tests::{
     },
 };
 
-macro_rules! both_setups {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::EMBEDDED_SQLITE).await } )* }
-        mod redis_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::Setup::REDIS_POSTGRES).await } )* }
-    };
-}
-
-both_setups!(
+tests::both_setups!(
     an_old_rejected_candidate_loses_personal_data_but_keeps_its_ids,
     recent_active_hired_and_paid_candidates_are_kept,
     a_merged_away_candidate_without_applications_is_purged_by_its_age,

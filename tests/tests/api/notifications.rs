@@ -9,78 +9,31 @@
 
 use std::time::Duration;
 
-use entities::{
-    payout::{self, PayoutState},
-    referral,
-};
+use entities::{payout::PayoutState, referral};
 use jobs::payout::rules::{BonusRules, default_rules};
 use reqwest::StatusCode;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
+    destinations::Destinations,
     fixtures::{
-        GreenhouseApplication, application_by_ats_id, audit_with, credited_hire, post_greenhouse,
-        processed, spawn_capture_app, tokens, unique, wait_until,
+        GreenhouseApplication, application_by_ats_id, audit_with, credited_hire, payouts,
+        post_greenhouse, processed, spawn_capture_app, tokens, tranche, unique, wait_until,
     },
     receiver::{Receiver, Reply},
 };
-use worker::config::{Secret, Settings};
+use worker::config::Settings;
 
-const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
-const SYNC_SECRET: &str = "whsec_c3RhdHVzLXN5bmMtdGVzdC1zZWNyZXQtMzItYnl0ZXMh";
-const CRM_SECRET: &str = "whsec_Y3JtLWhhbmQtb2ZmLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzIQ==";
-
-/// The outside world of one test.
-struct World {
-    bonus: Receiver,
-    status: Receiver,
-    crm: Receiver,
-    slack: Receiver,
-}
-
-impl World {
-    async fn start(bonus_script: Vec<Reply>) -> Self {
-        Self {
-            bonus: Receiver::builder()
-                .secret(BONUS_SECRET)
-                .script(bonus_script)
-                .start()
-                .await,
-            status: Receiver::builder().secret(SYNC_SECRET).start().await,
-            crm: Receiver::builder().secret(CRM_SECRET).start().await,
-            slack: Receiver::builder().start().await,
-        }
-    }
-
-    /// Points the app at every receiver; retries come quickly.
-    fn configure(&self, s: &mut Settings, probation: Duration, approval: bool) {
-        let mut rule = default_rules().rules()[0].clone();
-        rule.probation = probation;
-        rule.require_approval = approval;
-        s.payouts.rules = BonusRules::new(vec![rule]);
-        s.payouts.timer_sweep = Duration::from_millis(300);
-        s.payouts.destination_url = self.bonus.url("/bonus");
-        s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-        s.payouts.retry_schedule = vec![Duration::from_millis(100), Duration::from_millis(200)];
-        s.notifications.status_sync_url = self.status.url("/status");
-        s.notifications.status_sync_secret = Secret::new(SYNC_SECRET);
-        s.notifications.crm_url = self.crm.url("/crm");
-        s.notifications.crm_secret = Secret::new(CRM_SECRET);
-        s.notifications.alert_webhook_url = Secret::new(self.slack.url("/services/T0/B0/x"));
-    }
-}
-
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
-}
-
-async fn tranche(db: &DatabaseConnection, name: &str) -> payout::Model {
-    payouts(db)
-        .await
-        .into_iter()
-        .find(|p| p.tranche == name)
-        .unwrap_or_else(|| panic!("no {name} tranche"))
+/// Points the app at every destination, with one bonus rule; retries come
+/// quickly.
+fn configure(world: &Destinations, s: &mut Settings, probation: Duration, approval: bool) {
+    let mut rule = default_rules().rules()[0].clone();
+    rule.probation = probation;
+    rule.require_approval = approval;
+    s.payouts.rules = BonusRules::new(vec![rule]);
+    s.payouts.timer_sweep = Duration::from_millis(300);
+    world.point_at(s);
 }
 
 /// A credited Greenhouse application for `n`, hired (announced twice, as
@@ -119,9 +72,9 @@ fn alert_texts(slack: &Receiver) -> Vec<String> {
 
 #[tokio::test]
 async fn a_payout_that_needs_approval_waits_for_ops_and_is_sent_once_approved() {
-    let world = World::start(vec![]).await;
+    let world = Destinations::start(vec![]).await;
     let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s, Duration::from_secs(86_400), true)
+        configure(&world, s, Duration::from_secs(86_400), true)
     })
     .await;
     let db = app.db();
@@ -192,9 +145,9 @@ async fn a_payout_that_needs_approval_waits_for_ops_and_is_sent_once_approved() 
 
 #[tokio::test]
 async fn a_410_switches_the_destination_off_with_an_alert_until_ops_switch_it_on() {
-    let world = World::start(vec![Reply::status(410).body("endpoint retired")]).await;
+    let world = Destinations::start(vec![Reply::status(410).body("endpoint retired")]).await;
     let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s, Duration::from_secs(86_400), false)
+        configure(&world, s, Duration::from_secs(86_400), false)
     })
     .await;
     let db = app.db();
@@ -265,14 +218,14 @@ async fn a_410_switches_the_destination_off_with_an_alert_until_ops_switch_it_on
 
 #[tokio::test]
 async fn a_payout_that_dies_raises_an_alert_naming_its_job() {
-    let world = World::start(vec![
+    let world = Destinations::start(vec![
         Reply::status(503),
         Reply::status(503),
         Reply::status(503),
     ])
     .await;
     let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s, Duration::from_secs(86_400), false)
+        configure(&world, s, Duration::from_secs(86_400), false)
     })
     .await;
     let db = app.db();
@@ -301,9 +254,9 @@ async fn a_payout_that_dies_raises_an_alert_naming_its_job() {
 
 #[tokio::test]
 async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire() {
-    let world = World::start(vec![]).await;
+    let world = Destinations::start(vec![]).await;
     let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s, Duration::from_secs(2), false)
+        configure(&world, s, Duration::from_secs(2), false)
     })
     .await;
     let db = app.db();
@@ -378,9 +331,9 @@ async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire()
 #[tokio::test]
 async fn a_rejection_after_the_hire_is_not_told_to_the_referrer_unless_configured() {
     for notify in [false, true] {
-        let world = World::start(vec![]).await;
+        let world = Destinations::start(vec![]).await;
         let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-            world.configure(s, Duration::from_secs(86_400), false);
+            configure(&world, s, Duration::from_secs(86_400), false);
             s.notifications.notify_rejections = notify;
         })
         .await;
@@ -448,9 +401,9 @@ fn bonus_sends_follow_the_standard_webhooks_schedule_by_default() {
 #[tokio::test]
 async fn an_unknown_outcome_waits_for_ops_to_resend_it_under_the_same_id_or_mark_it_delivered() {
     let slow = Reply::ok().delay(Duration::from_millis(1_500));
-    let world = World::start(vec![slow.clone(), slow]).await;
+    let world = Destinations::start(vec![slow.clone(), slow]).await;
     let app = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        world.configure(s, Duration::from_secs(1), false);
+        configure(&world, s, Duration::from_secs(1), false);
         s.payouts.destination_idempotent = false;
         s.payouts.destination_timeout = Duration::from_millis(500);
     })

@@ -12,9 +12,9 @@ use jobs::job::{Job, Probe};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tests::{
-    app::{Setup, TcpProxy, TestApp, closed_port, fresh_db, spawn_app, spawn_app_with},
+    app::{HAND_OVER, Setup, TcpProxy, TestApp, closed_port, fresh_db, spawn_app, spawn_app_with},
     app::{test_settings, try_spawn_app},
-    queue::{eventually, unique_prefix},
+    queue::{eventually, job_info, unique_prefix},
 };
 
 /// Generates one `#[tokio::test]` per setup for each scenario.
@@ -46,20 +46,16 @@ async fn enqueue(app: &TestApp, job: &Job) -> JobId {
     app.queue().enqueue(new).await.expect("enqueue").id
 }
 
-async fn info(store: &QueueStore, id: &JobId) -> JobInfo {
-    store.get(id).await.expect("get").expect("job exists")
-}
-
 /// Waits until the job is in `state`; panics with the job as last seen.
 async fn wait_for_state(store: &QueueStore, id: &JobId, state: JobState, within: Duration) {
     let reached = eventually(within, || async {
-        (info(store, id).await.state == state).then_some(())
+        (job_info(store, id).await.state == state).then_some(())
     })
     .await;
     if reached.is_none() {
         panic!(
             "job {id} did not reach {state:?} within {within:?}; last seen: {:#?}",
-            info(store, id).await
+            job_info(store, id).await
         );
     }
 }
@@ -197,7 +193,7 @@ async fn a_probe_job_enqueued_into_a_running_app_succeeds(setup: Setup) {
         Duration::from_secs(15),
     )
     .await;
-    let job = info(app.queue(), &id).await;
+    let job = job_info(app.queue(), &id).await;
     assert_eq!(job.kind, "probe");
     assert_eq!(job.attempts, 1, "{job:#?}");
     assert!(job.errors.is_empty(), "{job:#?}");
@@ -216,7 +212,7 @@ async fn a_probe_that_fails_once_is_retried_and_then_succeeds(setup: Setup) {
         Duration::from_secs(15),
     )
     .await;
-    let job = info(app.queue(), &id).await;
+    let job = job_info(app.queue(), &id).await;
     assert_eq!(job.attempts, 2, "{job:#?}");
     assert_eq!(job.redeliveries, 0, "{job:#?}");
     assert_eq!(job.errors.len(), 1, "{job:#?}");
@@ -264,13 +260,10 @@ async fn stop_drains_running_jobs_and_returns_unstarted_ones(setup: Setup) {
     app.cleanup().await;
 }
 
-/// How long a test gives a leased job to reach its handler.
-const HAND_OVER: Duration = Duration::from_millis(300);
-
 async fn infos(store: &QueueStore, ids: &[JobId]) -> Vec<JobInfo> {
     let mut jobs = Vec::new();
     for id in ids {
-        jobs.push(info(store, id).await);
+        jobs.push(job_info(store, id).await);
     }
     jobs
 }

@@ -16,6 +16,7 @@ use entities::payout::{self, PayoutState};
 use sea_orm::EntityTrait;
 use tests::{
     app::{Setup, TestApp, setting_var, spawn_process, worker_env},
+    destinations::BONUS_SECRET,
     fixtures::{
         GreenhouseApplication, post_greenhouse, processed, put_employee, spawn_capture_app, unique,
         wait_until,
@@ -24,7 +25,6 @@ use tests::{
     receiver::Receiver,
 };
 
-const SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
 const PAYOUTS: usize = 12;
 const RATE: usize = 2;
 const PROCESSES: usize = 2;
@@ -78,13 +78,13 @@ async fn two_worker_processes_keep_to_the_split_budget_of_one_destination() {
     let mut world = world;
     world.app.stop().await.expect("stop the in-process app");
 
-    let receiver = Receiver::builder().secret(SECRET).start().await;
+    let receiver = Receiver::builder().secret(BONUS_SECRET).start().await;
     let database_url = world.app.db.as_ref().expect("db").url.clone();
     let prefix = world.app.redis_prefix.clone().expect("prefix");
     let mut env = worker_env(&database_url, Some((&redis_url(), &prefix)));
     for (key, value) in [
         ("payouts.destination_url", receiver.url("/bonus")),
-        ("payouts.destination_secret", SECRET.to_string()),
+        ("payouts.destination_secret", BONUS_SECRET.to_string()),
         ("payouts.destination_requests_per_second", RATE.to_string()),
         ("payouts.timer_sweep", "200ms".to_string()),
     ] {

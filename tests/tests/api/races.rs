@@ -54,6 +54,7 @@ use sea_orm::{
 use serde_json::Value;
 use tests::{
     app::{IdleApp, Setup, idle_app},
+    destinations::{BONUS_SECRET, SYNC_SECRET},
     fixtures::{Audit, all, audit},
     receiver::{Receiver, Reply},
 };
@@ -71,8 +72,6 @@ const PROBATION: Duration = Duration::from_secs(1);
 const JOB: &str = "4012345";
 /// Who acts for ops in these tests.
 const OPS: &str = "ops:race-test";
-const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
-const SYNC_SECRET: &str = "whsec_c3luYy10ZXN0LW9ubHktc2VjcmV0LTMyLWJ5dGVzISE=";
 
 // ---------------------------------------------------------------------------
 // The world and the race driver
@@ -207,7 +206,7 @@ async fn known_candidate(db: &DatabaseConnection, email: &str, phone: &str) -> c
 }
 
 /// Moves candidate `id`'s creation and its applications' last activity
-/// back to `at`, as tests/tests/retention.rs does: the age a retention
+/// back to `at`, as tests/tests/api/retention.rs does: the age a retention
 /// purge looks for is the one thing a test cannot wait for.
 async fn backdate(db: &DatabaseConnection, id: i64, at: DateTime<Utc>) {
     candidate::Entity::update_many()

@@ -37,7 +37,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
-    fixtures::{audit_with, job, spawn_capture_app, tokens, wait_until},
+    fixtures::{audit_with, job, spawn_capture_app, tokens, wait_job_state},
 };
 
 /// How long the page gets for anything to show up.
@@ -240,13 +240,6 @@ async fn enqueue_once(app: &TestApp, job: Job) -> String {
         .to_string()
 }
 
-async fn wait_state(app: &TestApp, id: &str, state: JobState) {
-    wait_until(&format!("job {id} {state}"), || async {
-        job(app, id).await.is_some_and(|j| j.state == state)
-    })
-    .await;
-}
-
 /// What the operator does, in the browser.
 async fn drive(app: &TestApp, c: &Client, fixable: &str, hopeless: &str) {
     c.goto(&app.url("/ops")).await.expect("open /ops");
@@ -444,8 +437,8 @@ async fn an_operator_signs_in_retries_a_dead_job_and_sees_it_succeed() {
         }),
     )
     .await;
-    wait_state(app, &fixable, JobState::Dead).await;
-    wait_state(app, &hopeless, JobState::Dead).await;
+    wait_job_state(app, &fixable, JobState::Dead).await;
+    wait_job_state(app, &hopeless, JobState::Dead).await;
 
     // The outbox row it needed now exists (already delivered: nothing is
     // sent, the job just finds its work done).
@@ -596,8 +589,8 @@ async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_i
         }),
     )
     .await;
-    wait_state(app, &ok, JobState::Succeeded).await;
-    wait_state(app, &dead, JobState::Dead).await;
+    wait_job_state(app, &ok, JobState::Succeeded).await;
+    wait_job_state(app, &dead, JobState::Dead).await;
 
     let (status, body) = get("/api/ops/throughput").await;
     assert_eq!(status, StatusCode::OK, "{body}");

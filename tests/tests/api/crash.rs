@@ -6,21 +6,18 @@
 //! Needs the binary built first: `cargo build -p worker --bin referral-worker`
 //! (see `tests::app`).
 
-use queue::{JobFilter, JobId, JobInfo, JobState, QueueStore, Retention, RetryPolicies, SqlStore};
+use queue::{JobFilter, JobId, JobState, QueueStore, Retention, RetryPolicies, SqlStore};
 use std::{sync::Mutex, time::Duration};
 
 use jobs::job::{Job, Probe};
 use tests::{
     app::{
-        QueueDriver, TestProcess, closed_port, delete_redis_prefix, redis_store, setting_var,
-        spawn_process, worker_env,
+        HAND_OVER, QueueDriver, TestProcess, closed_port, delete_redis_prefix, redis_store,
+        setting_var, spawn_process, worker_env,
     },
     db::{self, TestDb},
-    queue::{redis_url, unique_prefix},
+    queue::{job_info, redis_url, unique_prefix},
 };
-
-/// How long a test gives a leased job to reach its handler.
-const HAND_OVER: Duration = Duration::from_millis(300);
 
 /// Generates one `#[tokio::test]` per queue for each scenario.
 macro_rules! per_queue {
@@ -125,10 +122,6 @@ async fn enqueue(store: &QueueStore, job: &Job) -> JobId {
     store.enqueue(new).await.expect("enqueue").id
 }
 
-async fn info(store: &QueueStore, id: &JobId) -> JobInfo {
-    store.get(id).await.expect("get").expect("job exists")
-}
-
 /// The worker names of a process contain `-<pid>-` (see
 /// `worker::runtime::worker_name`).
 fn owned_by(owner: &str, process: &TestProcess) -> bool {
@@ -147,7 +140,7 @@ async fn a_job_of_a_sigkilled_worker_finishes_on_another_worker_and_the_redelive
     let mut a = spawn_process(&["work"], d.env.clone());
     let owner_a = a
         .wait_for(Duration::from_secs(30), || async {
-            let job = info(d.store(), &id).await;
+            let job = job_info(d.store(), &id).await;
             (job.state == JobState::Running)
                 .then_some(job.lease_owner)
                 .flatten()
@@ -168,7 +161,7 @@ async fn a_job_of_a_sigkilled_worker_finishes_on_another_worker_and_the_redelive
     let seen = Mutex::new(None::<String>);
     let finished = b
         .wait_for(Duration::from_secs(30), || async {
-            let job = info(d.store(), &id).await;
+            let job = job_info(d.store(), &id).await;
             if let Some(owner) = &job.lease_owner
                 && *owner != owner_a
             {
@@ -180,7 +173,7 @@ async fn a_job_of_a_sigkilled_worker_finishes_on_another_worker_and_the_redelive
     let Some(finished) = finished else {
         panic!(
             "the job did not finish on worker B; last seen: {:#?}\nB's stderr:\n{}",
-            info(d.store(), &id).await,
+            job_info(d.store(), &id).await,
             b.stderr()
         );
     };
@@ -254,7 +247,7 @@ async fn sigterm_lets_the_running_jobs_finish_and_returns_unstarted_ones(queue: 
 
     let mut jobs = Vec::new();
     for id in &ids {
-        jobs.push(info(d.store(), id).await);
+        jobs.push(job_info(d.store(), id).await);
     }
     let report = format!("running at SIGTERM: {running:?}; jobs: {jobs:#?}\nstderr:\n{stderr}");
     for job in &jobs {

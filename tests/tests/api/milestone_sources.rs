@@ -11,7 +11,7 @@ use entities::{
     application::{self, ApplicationStatus},
     inbox::InboxStatus,
     milestone::{self, MilestoneKind, MilestoneState},
-    payout::{self, PayoutState},
+    payout::PayoutState,
     referral::ReferralState,
 };
 use jobs::payout::rules::{BonusRules, default_rules};
@@ -22,8 +22,8 @@ use tests::{
     app::{Setup, TestApp},
     fixtures::{
         CareersApplication, GreenhouseApplication, application_by_ats_id, audit_with, inbox_rows,
-        mint_link, post_careers_site, post_greenhouse, processed, put_employee, referrals,
-        spawn_capture_app, unique,
+        mint_link, payouts, post_careers_site, post_greenhouse, processed, put_employee, referrals,
+        spawn_capture_app, time, tranche, unique,
     },
 };
 use worker::config::Settings;
@@ -72,12 +72,6 @@ fn day(text: &str) -> DateTime<Utc> {
         .and_utc()
 }
 
-fn time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("time")
-        .with_timezone(&Utc)
-}
-
 // ---------------------------------------------------------------------------
 // Reading rows
 // ---------------------------------------------------------------------------
@@ -109,20 +103,6 @@ async fn probation_milestone(db: &DatabaseConnection, application_id: i64) -> mi
 
 async fn all_milestones(db: &DatabaseConnection) -> Vec<milestone::Model> {
     milestone::Entity::find().all(db).await.expect("milestones")
-}
-
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
-}
-
-/// The payout row of `tranche` (`hire` or `probation`); each test has one
-/// referral.
-async fn tranche(db: &DatabaseConnection, tranche: &str) -> payout::Model {
-    payouts(db)
-        .await
-        .into_iter()
-        .find(|p| p.tranche == tranche)
-        .unwrap_or_else(|| panic!("no {tranche} tranche"))
 }
 
 async fn application_row(db: &DatabaseConnection, id: i64) -> application::Model {

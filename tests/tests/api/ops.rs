@@ -18,20 +18,18 @@ use jobs::{
 };
 use queue::{JobId, JobState};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
+    destinations::{BONUS_SECRET, SYNC_SECRET},
     fixtures::{
-        GreenhouseApplication, audit_with, credited_hire, job, post_greenhouse, processed,
-        spawn_capture_app, tokens, unique, wait_inbox, wait_until,
+        GreenhouseApplication, audit_with, credited_hire, job, payouts, post_greenhouse, processed,
+        spawn_capture_app, tokens, unique, wait_inbox, wait_job_state, wait_until,
     },
     receiver::Receiver,
 };
 use worker::config::{Secret, Settings};
-
-const BONUS_SECRET: &str = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
-const SYNC_SECRET: &str = "whsec_c3RhdHVzLXN5bmMtdGVzdC1zZWNyZXQtMzItYnl0ZXMh";
 
 /// Every ops route: (method, path, scope it needs).
 const OPS_ROUTES: &[(&str, &str, &str)] = &[
@@ -123,13 +121,6 @@ fn healthy() -> Probe {
     }
 }
 
-async fn wait_state(app: &TestApp, id: &str, state: JobState) {
-    wait_until(&format!("job {id} {state}"), || async {
-        job(app, id).await.is_some_and(|j| j.state == state)
-    })
-    .await;
-}
-
 async fn queue_state(app: &TestApp, id: &str) -> JobState {
     job(app, id).await.expect("the job exists").state
 }
@@ -138,7 +129,7 @@ async fn dead_job_is_listed_retried_and_cancelled(setup: Setup) {
     let capture = spawn_capture_app(setup, |_| {}).await;
     let app = &capture.app;
     let dead = enqueue_probe(app, dying(), None).await;
-    wait_state(app, &dead, JobState::Dead).await;
+    wait_job_state(app, &dead, JobState::Dead).await;
 
     // Listed by state and kind, with its timeline and an unmasked payload.
     let (status, body) = get(app, "/api/ops/jobs?state=dead&kind=probe").await;
@@ -281,7 +272,7 @@ async fn dead_job_is_listed_retried_and_cancelled(setup: Setup) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["from"], "cancelled");
-    wait_state(app, &later, JobState::Succeeded).await;
+    wait_job_state(app, &later, JobState::Succeeded).await;
     // Retrying a succeeded job is refused (it could pay twice).
     let (status, _) = post(
         app,
@@ -309,8 +300,8 @@ async fn requeue_dead_by_kind_lists_on_a_dry_run_and_requeues_for_real() {
     let app = &capture.app;
     let a = enqueue_probe(app, dying(), None).await;
     let b = enqueue_probe(app, dying(), None).await;
-    wait_state(app, &a, JobState::Dead).await;
-    wait_state(app, &b, JobState::Dead).await;
+    wait_job_state(app, &a, JobState::Dead).await;
+    wait_job_state(app, &b, JobState::Dead).await;
 
     let (status, body) = post(
         app,
@@ -384,10 +375,6 @@ fn configure_payouts(s: &mut Settings, bonus: &Receiver, status: &Receiver, appr
     s.payouts.destination_secret = Secret::new(BONUS_SECRET);
     s.notifications.status_sync_url = status.url("/status");
     s.notifications.status_sync_secret = Secret::new(SYNC_SECRET);
-}
-
-async fn payouts(db: &DatabaseConnection) -> Vec<payout::Model> {
-    payout::Entity::find().all(db).await.expect("payouts")
 }
 
 #[tokio::test]
@@ -613,7 +600,7 @@ async fn the_workflow_view_shows_a_paid_referral_with_its_jobs() {
         .find(|p| p.tranche == "hire")
         .expect("hire");
     let send_job = hire.send_job_id.clone().expect("send job");
-    wait_state(app, &send_job, JobState::Succeeded).await;
+    wait_job_state(app, &send_job, JobState::Succeeded).await;
 
     let (code, w) = get(app, &format!("/api/ops/workflows/{}", r.id)).await;
     assert_eq!(code, StatusCode::OK, "{w}");

@@ -18,7 +18,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entities::{
     inbox::{self, InboxStatus},
     outbound_message::{self, OutboundState},
@@ -36,7 +36,7 @@ use tests::{
         GreenhouseApplication, HARVEST_KEY, LEVER_KEY, ON_BEHALF_OF, OTHER_CAREERS_SITE_SECRET,
         careers_site_headers, fake_greenhouse, greenhouse_secret, greenhouse_signature,
         lever_opportunity, lever_signature_token, payload, payload_json, sample, seed_link, signed,
-        tokens, unique,
+        time, tokens, unique,
     },
     queue::{redis_url, unique_prefix},
     receiver::{Receiver, Reply},
@@ -67,12 +67,6 @@ const LINK_REFERRER_NAME: &str = "Henrike Wolkenstein";
 const LINK_REFERRER_EMAIL: &str = "Henrike.Wolkenstein@acme-example.com";
 /// The job of the minted link.
 const LINK_JOB: &str = "4019999";
-
-fn time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("an RFC 3339 time")
-        .with_timezone(&Utc)
-}
 
 // ---------------------------------------------------------------------------
 // The personal data to look for

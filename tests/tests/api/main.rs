@@ -1,0 +1,62 @@
+//! The integration tests that can share a process: one test binary, one
+//! module per area, so the whole app is linked once instead of once per
+//! area. Run one area with a filter on its module path, e.g.
+//! `cargo test -p tests --test api payouts::`.
+//!
+//! Every test gets its own database, Redis key prefix, ports and fake
+//! servers from the harness (`tests/src`), so tests of different areas run
+//! side by side like tests of one area always did. Two suites are binaries of
+//! their own because they must not share a process: `tests/tests/metrics.rs`
+//! (the Prometheus recorder is process-global, so other tests' work would
+//! count towards what it asserts) and `tests/tests/chaos.rs` (its full run
+//! restarts Redis and PostgreSQL and must run alone).
+//!
+//! - [`capture`]: referral capture over HTTP: links, employees, dedup,
+//!   attribution, write-back, merges, erasure, storage outages.
+//! - [`cli`]: the binary's configuration handling (`config check`, exit 2).
+//! - [`crash`]: the real binary as processes: SIGKILL, SIGTERM, no Redis.
+//! - [`finance`]: `audit verify`, the exports and the KPIs.
+//! - [`golive`]: sandbox mode and `golive-check`.
+//! - [`hostile`]: hundreds of hostile requests, each refused and recorded.
+//! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`logs`]: no personal data in the real binary's logs.
+//! - [`migrations`]: the shipped migrations on SQLite and PostgreSQL.
+//! - [`milestone_sources`]: offer events, generic status events, hire
+//!   stages, HRIS terminations.
+//! - [`milestones`]: hires and probation timers end to end.
+//! - [`notifications`]: approval, 410, alerts, status sync, CRM hand-off.
+//! - [`ops`]: the ops API end to end.
+//! - [`ops_page`]: the `/ops` page in headless Chromium.
+//! - [`payouts`]: the ledger and the signed, idempotent bonus POST.
+//! - [`queue_conformance`]: one queue suite run on Redis, SQLite and
+//!   PostgreSQL.
+//! - [`queue_redis`]: Redis-only queue behaviour (hash tags, TTLs, outages).
+//! - [`races`]: the races the global audit lock used to hide.
+//! - [`rate_limits`]: the bonus rate limit with two worker processes.
+//! - [`reconciliation`]: variances found, fixed and recorded; one run per
+//!   cron tick.
+//! - [`retention`]: the retention purge.
+//! - [`runtime`]: the service in-process: start-up, readiness, jobs, stop.
+
+mod capture;
+mod cli;
+mod crash;
+mod finance;
+mod golive;
+mod hostile;
+mod intake;
+mod logs;
+mod migrations;
+mod milestone_sources;
+mod milestones;
+mod notifications;
+mod ops;
+mod ops_page;
+mod payouts;
+mod queue_conformance;
+mod queue_redis;
+mod races;
+mod rate_limits;
+mod reconciliation;
+mod retention;
+mod runtime;
