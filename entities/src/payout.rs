@@ -1,9 +1,14 @@
 //! `payouts`: the bonus ledger, one row per (referral, tranche).
 //!
-//! Created by payout creation (in `jobs`) when a milestone is reached; moved
-//! through its states by the eligibility checks, ops approval and the delivery
-//! job that POSTs to the bonus system. `idempotency_key` (`referral_id:tranche`)
-//! and `webhook_id` (the Standard Webhooks message id, identical across retries)
+//! Created by the ledger (`jobs::payout::ledger`) when a credited
+//! referral's hire milestone is reached, one row per tranche of the job's
+//! bonus rule; moved through its states by the milestones (probation
+//! completion, an undone hire, a termination), by the send job that POSTs
+//! it to the bonus system (`jobs::payout::send`) and by ops
+//! (`jobs::payout::approval`). The states below say what the code does;
+//! `jobs/src/payout/ledger.rs` draws the whole machine.
+//! `idempotency_key` (`{referral_id}:{milestone}`, e.g. `12:hire`) and
+//! `webhook_id` (the Standard Webhooks message id, identical across retries)
 //! are both unique so the receiver and we can each deduplicate.
 //! The unique `(referral_id, tranche)` constraint is the last line of defence
 //! against paying a tranche twice.
@@ -11,53 +16,75 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where a payout stands. Every transition writes an audit event.
+/// Where a payout stands. Every transition but the in-flight `sending`
+/// marker writes an audit event (the attempt that ends it writes
+/// `payout.attempt`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 #[serde(rename_all = "snake_case")]
 pub enum PayoutState {
-    /// Created when its milestone was reached; waiting for its waiting period or
-    /// conditions (e.g. referrer still employed). The eligibility job moves it on.
+    /// A tranche paid at probation completion, created at hire: waits for
+    /// the probation timer. When it fires the row becomes `eligible`, or
+    /// `ineligible` when the rule requires an active referrer and the
+    /// referrer has left; an undone hire or a termination during probation
+    /// cancels it.
     #[sea_orm(string_value = "pending")]
     Pending,
-    /// All conditions hold at `eligible_at`; waiting for approval (by ops, or
-    /// automatically when the policy allows it).
+    /// Earned (at hire, or when probation completed): sent at once, unless
+    /// `needs_approval`, when it waits for ops to approve it. A row also
+    /// returns here between attempts while a retry waits.
     #[sea_orm(string_value = "eligible")]
     Eligible,
-    /// Approved for sending; the delivery job picks it up.
+    /// Approved by ops (or released from `held`, or resolved as "resend"
+    /// after an unknown outcome): the send job sends it. An approved row
+    /// returns here between attempts.
     #[sea_orm(string_value = "approved")]
     Approved,
-    /// The delivery job is POSTing it (or about to retry). A crash here leaves
-    /// the row for reconciliation to resolve.
+    /// An attempt is in flight: set, and committed, before the POST. A row
+    /// left here by a crash is picked up by the next send job (the sweeper
+    /// or reconciliation gives it one): after the request timeout has
+    /// passed it is sent again to an idempotent destination, and becomes
+    /// `outcome_unknown` for one that is not.
     #[sea_orm(string_value = "sending")]
     Sending,
-    /// The bonus system acknowledged it with a 2xx. Terminal.
+    /// The bonus system acknowledged it with a 2xx, or ops confirmed it got
+    /// it after an unknown outcome. Terminal.
     #[sea_orm(string_value = "delivered")]
     Delivered,
-    /// The last attempt failed and another is scheduled; `attempts` and
-    /// `last_status_code` say how.
+    /// The bonus system refused it for good: a 4xx other than 410 and 429
+    /// (or another status that is neither success nor worth a retry), a
+    /// redirect (never followed), or a message that could not be sent.
+    /// No attempt follows; ops are alerted and reconciliation reports it.
+    /// Ops can hold it, and an approval then sends it again.
     #[sea_orm(string_value = "failed")]
     Failed,
-    /// Attempts exhausted or a permanent rejection (4xx); needs ops. Ops can
-    /// move it back to `approved` to retry.
+    /// Its attempts ran out on retryable failures (429, 5xx, no connection):
+    /// the send job gave up after `max_attempts` for `send_payout`. Ops are
+    /// alerted and reconciliation reports it; nothing moves it
+    /// automatically.
     #[sea_orm(string_value = "dead")]
     Dead,
-    /// We cannot tell whether the bonus system received it (timeout after the
-    /// request was sent). Reconciliation or ops decide; never blindly resent
-    /// without the same `webhook_id`.
+    /// We cannot tell whether the bonus system received it: a request that
+    /// may have reached a destination that is not idempotent went
+    /// unanswered, or an attempt to one was interrupted mid-POST. Never
+    /// resent automatically: ops resolve it as `delivered`, or `resend` it
+    /// (→ `approved`, under the same `webhook_id` and `idempotency_key`).
     #[sea_orm(string_value = "outcome_unknown")]
     OutcomeUnknown,
-    /// The rules say no (referrer left, hire left during probation, excluded
-    /// referrer); `reason` says which. Set by the eligibility checks or ops. Terminal.
+    /// Not owed: the rule requires an active referrer and the referrer had
+    /// left when the tranche came due; `reason` says so. Terminal.
     #[sea_orm(string_value = "ineligible")]
     Ineligible,
-    /// Withdrawn before sending because its referral or milestone went away
-    /// (void referral, cancelled milestone). Terminal.
+    /// Withdrawn before sending because the hire was undone (unhired,
+    /// rejected, withdrawn, deleted: pending, eligible, approved and held
+    /// rows), or, for the probation tranche only, the hire was terminated
+    /// during probation. Terminal.
     #[sea_orm(string_value = "cancelled")]
     Cancelled,
-    /// Frozen by ops (dispute, investigation); nothing moves it except ops.
+    /// Frozen by ops (a dispute, an investigation) while eligible, approved
+    /// or failed; only an ops approval moves it on (→ `approved`).
     #[sea_orm(string_value = "held")]
     Held,
 }
@@ -85,10 +112,13 @@ pub struct Model {
     pub currency: String,
     /// Where the payout stands.
     pub state: PayoutState,
-    /// Why it is ineligible, cancelled, held or dead.
+    /// Why it is where it is: why it is ineligible or cancelled, the last
+    /// failure (also kept on a row waiting to retry), or the ops action
+    /// that moved it (`payout.held by ops:ana: …`).
     #[sea_orm(column_type = "Text")]
     pub reason: Option<String>,
-    /// Stable key sent to the bonus system (`referral_id:tranche`); unique.
+    /// Stable key sent to the bonus system as `Idempotency-Key`
+    /// (`{referral_id}:{milestone}`); unique.
     #[sea_orm(unique)]
     pub idempotency_key: String,
     /// Standard Webhooks `webhook-id`, the same across retries; unique.
@@ -104,12 +134,15 @@ pub struct Model {
     pub sent_at: Option<DateTimeUtc>,
     /// When the bonus system acknowledged it.
     pub delivered_at: Option<DateTimeUtc>,
-    /// Test data: never sent to the real bonus system.
+    /// Test data (a `golive-check` submission's payout): sent like any
+    /// other, so run the check against a sandboxed deployment, but left out
+    /// of exports unless asked for and out of the KPIs.
     pub is_test: bool,
     /// Its rule asks for a human approval before sending: an `eligible`
     /// row waits for `approve` (ops) instead of being sent.
     pub needs_approval: bool,
-    /// The queue job currently sending it, if any (see `jobs::payout::ledger`).
+    /// The queue job that sends it, if any (see `jobs::payout::ledger`:
+    /// a row whose job is no longer live gets a new one).
     pub send_job_id: Option<String>,
     /// When the row was created.
     pub created_at: DateTimeUtc,

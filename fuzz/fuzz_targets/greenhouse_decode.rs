@@ -1,4 +1,4 @@
-//! `jobs::intake::greenhouse::decode` on arbitrary bytes: never panics, is
+//! `jobs::connectors::greenhouse::decode` on arbitrary bytes: never panics, is
 //! deterministic, and every accepted event has the shape the decoder
 //! promises.
 
@@ -7,7 +7,8 @@
 mod common;
 
 use common::{non_blank, opt_non_blank};
-use jobs::intake::greenhouse;
+use entities::states::Ats;
+use jobs::connectors::greenhouse;
 use jobs::intake::{IntakeEvent, Source};
 use libfuzzer_sys::fuzz_target;
 
@@ -44,7 +45,7 @@ fuzz_target!(|body: &[u8]| {
         IntakeEvent::Application(app) => {
             assert_eq!(app.source, Source::Greenhouse);
             assert!(APPLICATION_ACTIONS.contains(&app.event.as_str()), "{app:?}");
-            assert_eq!(app.ats, "greenhouse");
+            assert_eq!(app.ats, Ats::Greenhouse);
             non_blank("ats_application_id", &app.ats_application_id);
             // `ApplicationEvent::job_id` cannot be empty: an application
             // without a job is `Ignored` instead.
@@ -59,7 +60,7 @@ fuzz_target!(|body: &[u8]| {
         }
         IntakeEvent::StageChanged(change) => {
             assert_eq!(change.source, Source::Greenhouse);
-            assert_eq!(change.ats, "greenhouse");
+            assert_eq!(change.ats, Ats::Greenhouse);
             non_blank("ats_application_id", &change.ats_application_id);
             opt_non_blank("ats_candidate_id", change.ats_candidate_id.as_deref());
             opt_non_blank("job_id", change.job_id.as_deref());

@@ -1,4 +1,4 @@
-//! `jobs::intake::lever::decode` on arbitrary bytes: never panics, is
+//! `jobs::connectors::lever::decode` on arbitrary bytes: never panics, is
 //! deterministic, and yields only an opportunity to re-fetch or `Ignored`.
 
 #![no_main]
@@ -6,8 +6,8 @@
 mod common;
 
 use common::non_blank;
+use jobs::connectors::lever::{self, OPPORTUNITY_EVENTS};
 use jobs::intake::IntakeEvent;
-use jobs::intake::lever::{self, OPPORTUNITY_EVENTS};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {

@@ -27,7 +27,8 @@
 
 use std::time::Duration;
 
-use jobs::intake::{IntakeError, careers_site, greenhouse, lever};
+use jobs::connectors::{careers_site, greenhouse, lever};
+use jobs::intake::IntakeError;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,23 +1,27 @@
-//! What every job attempt can reach: the database, the queue, the capture
-//! rules and the ATS clients. Built once per process by the worker runtime
-//! (`worker/src/runtime.rs`) and shared by all attempts.
+//! What every job attempt can reach: the database, the queue, the
+//! configured clients (ATS APIs, webhook destinations, the sandbox) and the
+//! settings of each workflow stage, as one plain struct ([`JobContext`]).
+//! Built once per process by the worker runtime
+//! (`worker/src/runtime/context.rs`)
+//! from its configuration and shared by all attempts; every handler takes
+//! it.
+//!
+//! It holds data only: the settings types are defined here (or, for the
+//! clients, in [`crate::outbound`] and [`crate::connectors`]), so no
+//! workflow module that reads its settings is imported back by this file.
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
-use queue::{QueueStore, RetryPolicies};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use serde_json::json;
+use entities::outbound_message::OutboundChannel;
+use sea_orm::DatabaseConnection;
 
 use crate::{
-    ats::{AtsClient, GreenhouseClient, LeverClient, WriteBack},
-    audit::AuditEntry,
-    db::begin_locked,
-    error::{Error, Result},
-    intake::{ApplicationEvent, Source},
+    connectors::{greenhouse::GreenhouseClient, lever::LeverClient},
+    outbound::{sandbox::Sandbox, webhook::OutboundClient},
+    payout::rules::BonusRules,
     referral::attribution::Rules,
 };
+use queue::{QueueStore, RetryPolicies};
 
 /// Settings for capture and write-back (from `[referrals]`).
 #[derive(Debug, Clone)]
@@ -45,7 +49,7 @@ impl Default for CaptureSettings {
             job_phone_regions: std::collections::HashMap::new(),
             ats_tag: "Employee Referral".into(),
             hire_stages: std::collections::HashMap::new(),
-            start_date_field: crate::intake::careers_site::DEFAULT_START_DATE_FIELD.into(),
+            start_date_field: crate::connectors::careers_site::DEFAULT_START_DATE_FIELD.into(),
         }
     }
 }
@@ -54,9 +58,62 @@ impl Default for CaptureSettings {
 #[derive(Debug, Clone, Default)]
 pub struct PayoutSettings {
     /// Bonus rules: the tranches and the probation period per job.
-    pub rules: crate::payout::rules::BonusRules,
+    pub rules: BonusRules,
     /// Where bonus events are POSTed; `None` keeps eligible payouts waiting.
-    pub destination: Option<Arc<crate::payout::outbound::OutboundClient>>,
+    pub destination: Option<Arc<OutboundClient>>,
+}
+
+/// Where notifications go: one client per configured channel.
+#[derive(Debug, Clone, Default)]
+pub struct Notifications {
+    /// The referral platform (status sync), when configured.
+    pub status_sync: Option<Arc<OutboundClient>>,
+    /// The CRM, when configured.
+    pub crm: Option<Arc<OutboundClient>>,
+    /// The Slack-compatible alert webhook, when configured.
+    pub alert: Option<Arc<OutboundClient>>,
+    /// Whether a hire undone by a rejection is reported to the referral
+    /// platform (off by default).
+    pub notify_rejections: bool,
+    /// This service's public base URL, for links in alerts and messages.
+    pub public_base_url: String,
+}
+
+impl Notifications {
+    /// The client of `channel`, when it is configured.
+    pub fn client(&self, channel: OutboundChannel) -> Option<&Arc<OutboundClient>> {
+        match channel {
+            OutboundChannel::StatusSync => self.status_sync.as_ref(),
+            OutboundChannel::Crm => self.crm.as_ref(),
+            OutboundChannel::Alert => self.alert.as_ref(),
+        }
+    }
+
+    /// The ops API's address of a job.
+    pub fn job_link(&self, job_id: &str) -> String {
+        format!(
+            "{}/api/ops/jobs/{job_id}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Windows of a run (from `[reconciliation]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileSettings {
+    /// How long a payout may stay sendable before it is a variance.
+    pub delivery_window: chrono::Duration,
+    /// How far back the ATS is asked for applications that moved.
+    pub ats_lookback: chrono::Duration,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self {
+            delivery_window: chrono::Duration::days(1),
+            ats_lookback: chrono::Duration::days(30),
+        }
+    }
 }
 
 /// Everything a job attempt may use. Cheap to share (`Arc` it).
@@ -73,15 +130,15 @@ pub struct JobContext {
     /// Milestone and payout settings.
     pub payouts: PayoutSettings,
     /// Status sync, CRM and alert destinations.
-    pub notifications: crate::outbox::Notifications,
+    pub notifications: Notifications,
     /// Reconciliation windows.
-    pub reconcile: crate::reconcile::ReconcileSettings,
+    pub reconcile: ReconcileSettings,
     /// Greenhouse Harvest, when configured.
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
     pub lever: Option<Arc<LeverClient>>,
     /// Sandbox mode: which calls are recorded instead of made.
-    pub sandbox: crate::sandbox::Sandbox,
+    pub sandbox: Sandbox,
 }
 
 impl JobContext {
@@ -98,177 +155,11 @@ impl JobContext {
             retry,
             capture,
             payouts: PayoutSettings::default(),
-            notifications: crate::outbox::Notifications::default(),
-            reconcile: crate::reconcile::ReconcileSettings::default(),
+            notifications: Notifications::default(),
+            reconcile: ReconcileSettings::default(),
             greenhouse: None,
             lever: None,
-            sandbox: crate::sandbox::Sandbox::default(),
+            sandbox: Sandbox::default(),
         }
-    }
-
-    /// Writes a credited referral back to its ATS.
-    ///
-    /// # Errors
-    /// The ATS client's verdict (retry, retry-after, permanent).
-    pub async fn write_back(&self, referral_id: i64) -> Result<()> {
-        let Some(r) = referral::Entity::find_by_id(referral_id)
-            .one(&self.db)
-            .await?
-        else {
-            return Err(Error::permanent(format!(
-                "referral {referral_id} does not exist"
-            )));
-        };
-        if r.state != ReferralState::Credited {
-            return self
-                .note_skip(referral_id, "referral is no longer credited")
-                .await;
-        }
-        let Some(app_id) = r.application_id else {
-            return self
-                .note_skip(referral_id, "referral has no application")
-                .await;
-        };
-        let Some(app) = application::Entity::find_by_id(app_id)
-            .one(&self.db)
-            .await?
-        else {
-            return Err(Error::permanent(format!(
-                "application {app_id} does not exist"
-            )));
-        };
-        let ats_candidate_id = candidate_ats_id::Entity::find()
-            .filter(candidate_ats_id::Column::CandidateId.eq(r.candidate_id))
-            .filter(candidate_ats_id::Column::Ats.eq(app.ats))
-            .one(&self.db)
-            .await?
-            .map(|m| m.ats_candidate_id);
-        let wb = WriteBack {
-            ats_candidate_id: ats_candidate_id.unwrap_or_default(),
-            ats_application_id: app.ats_application_id.clone(),
-            referrer_employee_id: r.employee_id.clone(),
-            referrer_ats_user_id: None,
-            referral_token: r.link_token.clone(),
-            tag: self.capture.ats_tag.clone(),
-        };
-        let configured = match app.ats {
-            Ats::Greenhouse => self.greenhouse.is_some(),
-            Ats::Lever => self.lever.is_some(),
-            Ats::CareersSite | Ats::Generic => false,
-        };
-        if configured
-            && self
-                .sandbox
-                .record_write_back(app.ats, referral_id, &app.ats_application_id)
-                .await?
-        {
-            return self
-                .note_skip(referral_id, "sandbox: write-back recorded, not sent")
-                .await;
-        }
-        match app.ats {
-            Ats::Greenhouse => match &self.greenhouse {
-                Some(c) => c.write_referral(&wb).await?,
-                None => {
-                    return self
-                        .note_skip(referral_id, "Greenhouse API not configured")
-                        .await;
-                }
-            },
-            Ats::Lever => match &self.lever {
-                Some(c) => c.write_referral(&wb).await?,
-                None => {
-                    return self
-                        .note_skip(referral_id, "Lever API not configured")
-                        .await;
-                }
-            },
-            Ats::CareersSite | Ats::Generic => {
-                // Moved to the ATS application when that arrives (capture
-                // re-points the referral and enqueues write-back again).
-                return self
-                    .note_skip(
-                        referral_id,
-                        "no ATS application yet; written back when it arrives",
-                    )
-                    .await;
-            }
-        }
-        let tx = begin_locked(&self.db, &[]).await?;
-        tx.audit(AuditEntry::system(
-            "attribution.written_back",
-            "referral",
-            referral_id,
-            json!({ "application_id": app.id, "ats": app.ats }),
-        ));
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn note_skip(&self, referral_id: i64, reason: &str) -> Result<()> {
-        tracing::info!(referral_id, reason, "write-back skipped");
-        let tx = begin_locked(&self.db, &[]).await?;
-        tx.audit(AuditEntry::system(
-            "attribution.write_back_skipped",
-            "referral",
-            referral_id,
-            json!({ "reason": reason }),
-        ));
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Re-fetches a Lever opportunity (the webhook body is not signed, so
-    /// only the API's answer is trusted) and states it as an application.
-    ///
-    /// # Errors
-    /// Permanent when no Lever API key is configured; the client's verdict otherwise.
-    pub async fn lever_application(
-        &self,
-        event: &str,
-        opportunity_id: &str,
-    ) -> Result<ApplicationEvent> {
-        let client = self.lever.as_ref().ok_or_else(|| {
-            Error::permanent("Lever API key not configured: cannot re-fetch the opportunity")
-        })?;
-        let opp = client.get_opportunity(opportunity_id).await?;
-        let (first_name, last_name) = match opp.name.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => match name.rsplit_once(' ') {
-                Some((f, l)) => (Some(f.to_string()), Some(l.to_string())),
-                None => (Some(name.to_string()), None),
-            },
-            _ => (None, None),
-        };
-        // A hired candidate is archived as hired: every later event about
-        // it re-fetches an archived opportunity that is still a hire.
-        let status = if event == "candidateHired" || opp.is_hired() {
-            Some("hired".to_string())
-        } else if opp.is_archived() {
-            Some("archived".to_string())
-        } else {
-            Some("active".to_string())
-        };
-        Ok(ApplicationEvent {
-            source: Source::Lever,
-            event: event.to_string(),
-            ats: "lever".into(),
-            ats_candidate_id: opp.contact.clone(),
-            ats_application_id: opp.id.clone(),
-            job_id: opp.posting_id().unwrap_or_default().to_string(),
-            requisition_id: None,
-            email: opp.emails.first().cloned(),
-            phone: opp.phones.first().map(|p| p.value.clone()),
-            phone_region: None,
-            first_name,
-            last_name,
-            referral_token: None,
-            credited_employee_id: None,
-            prospect: false,
-            applied_at: opp.created_at.unwrap_or_else(Utc::now),
-            status,
-            stage: opp.stage.as_ref().and_then(|s| s.text.clone()),
-            department: None,
-            location: None,
-        })
     }
 }

@@ -1,4 +1,8 @@
-//! The job kinds this service runs, and the one handler that dispatches them.
+//! The job kinds this service runs, as plain data: what a job is, its kind
+//! name, and how it is enqueued. What a job *does* is in
+//! [`crate::dispatch`], which sits on top of every handler; this file
+//! imports none, so a handler can enqueue a follow-up (a `Job` value) without
+//! an import circle.
 //!
 //! A job is stored as its kind plus a JSON payload of this enum (adjacently
 //! tagged: `{"kind": "...", "args": {...}}`), so a payload names its own kind
@@ -6,18 +10,16 @@
 //! fails to decode and goes to the dead set with the reason (see
 //! [`queue::QueueBackend`]), instead of taking the worker down.
 //!
-//! The referral workflow's kinds (capture, milestones, payouts) join this
-//! enum as they are built; each gets its own module.
+//! The diagnostic kinds ([`Job::Noop`], [`Job::Probe`]) need no context and
+//! run here ([`Job::run_diagnostic`]): the queue's own tests and benchmarks
+//! drive them without the rest of the service.
 
 use std::time::Duration;
 
 use queue::{NewJob, RetryPolicies};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    context::JobContext,
-    error::{Error, Result},
-};
+use crate::error::{Error, Result};
 
 /// Every job kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +49,7 @@ pub enum Job {
         /// this firing stale.
         due_at_ms: i64,
     },
-    /// POST one payout's bonus event (see [`crate::payout::ledger`]).
+    /// POST one payout's bonus event (see [`crate::payout::send`]).
     SendPayout {
         /// The `payouts` row.
         payout_id: i64,
@@ -58,14 +60,14 @@ pub enum Job {
         /// The `outbound_messages` row.
         message_id: i64,
     },
-    /// The scheduled purge of personal data (see [`crate::retention`]).
+    /// The scheduled purge of personal data (see [`crate::maintenance::retention`]).
     PurgePersonalData {
         /// The schedule's tick (`cron:retention:<tick>`), for the logs.
         trigger: String,
         /// Erase what is older than this many seconds.
         after_secs: u64,
     },
-    /// One reconciliation run (see [`crate::reconcile`]), once per trigger.
+    /// One reconciliation run (see [`crate::maintenance::reconcile`]), once per trigger.
     Reconcile {
         /// `cron:<schedule>:<tick>` or `manual:<id>`.
         trigger: String,
@@ -90,21 +92,38 @@ pub struct Probe {
 }
 
 impl Job {
+    /// The kind name of [`Job::Noop`].
+    pub const NOOP: &'static str = "noop";
+    /// The kind name of [`Job::Probe`].
+    pub const PROBE: &'static str = "probe";
     /// The kind name of [`Job::ProcessDelivery`].
     pub const PROCESS_DELIVERY: &'static str = "process_delivery";
+    /// The kind name of [`Job::WriteBackReferral`].
+    pub const WRITE_BACK_REFERRAL: &'static str = "write_back_referral";
+    /// The kind name of [`Job::ProbationDue`].
+    pub const PROBATION_DUE: &'static str = "probation_due";
+    /// The kind name of [`Job::SendPayout`].
+    pub const SEND_PAYOUT: &'static str = "send_payout";
+    /// The kind name of [`Job::DeliverMessage`].
+    pub const DELIVER_MESSAGE: &'static str = "deliver_message";
+    /// The kind name of [`Job::Reconcile`].
+    pub const RECONCILE: &'static str = "reconcile";
+    /// The kind name of [`Job::PurgePersonalData`].
+    pub const PURGE_PERSONAL_DATA: &'static str = "purge_personal_data";
 
     /// The kind's name, as stored and as used in config (`[queue.kinds.<kind>]`).
+    /// The same as the `kind` tag of the payload (a test holds them together).
     pub fn kind(&self) -> &'static str {
         match self {
-            Job::Noop => "noop",
-            Job::Probe(_) => "probe",
+            Job::Noop => Self::NOOP,
+            Job::Probe(_) => Self::PROBE,
             Job::ProcessDelivery { .. } => Self::PROCESS_DELIVERY,
-            Job::WriteBackReferral { .. } => "write_back_referral",
-            Job::ProbationDue { .. } => "probation_due",
-            Job::SendPayout { .. } => crate::payout::ledger::SEND_PAYOUT,
-            Job::DeliverMessage { .. } => crate::outbox::DELIVER_MESSAGE,
-            Job::Reconcile { .. } => crate::reconcile::RECONCILE,
-            Job::PurgePersonalData { .. } => "purge_personal_data",
+            Job::WriteBackReferral { .. } => Self::WRITE_BACK_REFERRAL,
+            Job::ProbationDue { .. } => Self::PROBATION_DUE,
+            Job::SendPayout { .. } => Self::SEND_PAYOUT,
+            Job::DeliverMessage { .. } => Self::DELIVER_MESSAGE,
+            Job::Reconcile { .. } => Self::RECONCILE,
+            Job::PurgePersonalData { .. } => Self::PURGE_PERSONAL_DATA,
         }
     }
 
@@ -133,62 +152,13 @@ impl Job {
             .max_attempts(policies.for_kind(self.kind()).max_attempts))
     }
 
-    /// Runs one attempt. `attempt` is 1-based.
-    ///
-    /// # Errors
-    /// The job's verdict: [`Error::Permanent`] dead-letters, anything else
-    /// retries on the kind's schedule.
-    pub async fn run(self, ctx: &JobContext, attempt: u32) -> Result<()> {
-        match self {
-            Job::ProcessDelivery { inbox_id } => {
-                crate::capture::process_delivery(ctx, inbox_id, attempt)
-                    .await
-                    .map(|_| ())
-            }
-            Job::WriteBackReferral { referral_id } => ctx.write_back(referral_id).await,
-            Job::ProbationDue {
-                milestone_id,
-                due_at_ms,
-            } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
-            Job::SendPayout { payout_id } => {
-                crate::payout::ledger::send(ctx, payout_id, attempt).await
-            }
-            Job::DeliverMessage { message_id } => {
-                crate::outbox::deliver(ctx, message_id, attempt).await
-            }
-            Job::PurgePersonalData {
-                trigger,
-                after_secs,
-            } => {
-                let report = crate::retention::purge(
-                    ctx,
-                    Duration::from_secs(after_secs),
-                    false,
-                    "system:retention",
-                )
-                .await?;
-                tracing::info!(
-                    %trigger,
-                    candidates = report.candidates.len(),
-                    inbox_bodies = report.inbox_bodies,
-                    "retention purge done"
-                );
-                Ok(())
-            }
-            Job::Reconcile { trigger, dry_run } => {
-                crate::reconcile::run(ctx, &trigger, dry_run, "system:reconciliation")
-                    .await
-                    .map(|_| ())
-            }
-            diagnostic => diagnostic.run_diagnostic(attempt).await,
-        }
-    }
-
     /// Runs the kinds that need no context ([`Job::Noop`], [`Job::Probe`]):
     /// what the queue's own tests and benchmarks drive.
+    /// [`Job::run`](crate::dispatch) runs every kind, these included.
     ///
     /// # Errors
-    /// As [`Job::run`]; [`Error::Permanent`] for a kind that needs a context.
+    /// The job's verdict ([`Error::Permanent`] dead-letters, anything else
+    /// retries); [`Error::Permanent`] for a kind that needs a context.
     pub async fn run_diagnostic(self, attempt: u32) -> Result<()> {
         match self {
             Job::Noop => Ok(()),
@@ -236,6 +206,38 @@ mod tests {
             serde_json::to_string(&Job::Noop).expect("serialises"),
             r#"{"kind":"noop"}"#
         );
+    }
+
+    #[test]
+    fn kind_names_are_the_stored_tags() {
+        let every = [
+            Job::Noop,
+            Job::Probe(Probe {
+                sleep_ms: 0,
+                fail_attempts: 0,
+                permanent_failure: false,
+            }),
+            Job::ProcessDelivery { inbox_id: 1 },
+            Job::WriteBackReferral { referral_id: 1 },
+            Job::ProbationDue {
+                milestone_id: 1,
+                due_at_ms: 0,
+            },
+            Job::SendPayout { payout_id: 1 },
+            Job::DeliverMessage { message_id: 1 },
+            Job::PurgePersonalData {
+                trigger: "t".into(),
+                after_secs: 1,
+            },
+            Job::Reconcile {
+                trigger: "t".into(),
+                dry_run: false,
+            },
+        ];
+        for job in every {
+            let payload = serde_json::to_value(&job).expect("serialises");
+            assert_eq!(payload["kind"], job.kind(), "{job:?}");
+        }
     }
 
     #[test]

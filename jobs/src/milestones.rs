@@ -8,7 +8,8 @@
 //! reads the application as it now is and makes the milestones agree.
 //!
 //! The timer lasts months, longer than any Redis can be trusted to keep a
-//! job: [`sweep_timers`] re-enqueues the job of every armed timer (the job's
+//! job: [`rearm_missing_timers`] (run by the sweeper) re-enqueues the job of
+//! every armed timer (the job's
 //! idempotency key makes that a no-op while the job exists), so a wiped
 //! Redis loses no timer. A changed start date re-arms it under a new key;
 //! the old job, when it fires, sees the due time has moved and does nothing.
@@ -36,8 +37,8 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
@@ -173,148 +174,29 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
 
     match (app.status, app.hired_at) {
         (ApplicationStatus::Hired, Some(hired_at)) => {
-            let hire_id = match hire {
-                None => {
-                    let row = milestone::ActiveModel {
-                        referral_id: Set(referral_id),
-                        application_id: Set(app.id),
-                        kind: Set(MilestoneKind::Hire),
-                        state: Set(MilestoneState::Reached),
-                        occurred_at: Set(Some(hired_at)),
-                        due_at: Set(None),
-                        cancel_reason: Set(None),
-                        timer_job_id: Set(None),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    }
-                    .insert(&tx)
-                    .await?;
-                    tx.audit(AuditEntry::system("milestone.hire_reached", "application", app.id,
-                        json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at })));
-                    notify(ctx, &tx, &row).await?;
-                    if let Some(referral_id) = referral_id {
-                        confirm_hire(ctx, &tx, &app, referral_id, &row).await?;
-                    }
-                    row.id
-                }
-                Some(m) => {
-                    let id = m.id;
-                    let revive = m.state == MilestoneState::Cancelled;
-                    let attributed = m.referral_id.is_none() && referral_id.is_some();
-                    if revive || m.referral_id != referral_id {
-                        let mut a: milestone::ActiveModel = m.into();
-                        a.referral_id = Set(referral_id);
-                        if revive {
-                            a.state = Set(MilestoneState::Reached);
-                            a.cancel_reason = Set(None);
-                            a.occurred_at = Set(Some(hired_at));
-                        }
-                        a.updated_at = Set(now);
-                        let row = a.update(&tx).await?;
-                        if revive || attributed {
-                            notify(ctx, &tx, &row).await?;
-                            if let Some(referral_id) = referral_id {
-                                confirm_hire(ctx, &tx, &app, referral_id, &row).await?;
-                            }
-                        }
-                    }
-                    id
-                }
-            };
+            let hire_id = reach_hire(ctx, &tx, &app, referral_id, hire, hired_at, now).await?;
             let due = app.start_date.unwrap_or(hired_at) + probation_for(ctx, &app);
-            let arm_id: Option<i64>;
-            let mut probation_reached = false;
-            match probation {
-                None => {
-                    let row = milestone::ActiveModel {
-                        referral_id: Set(referral_id),
-                        application_id: Set(app.id),
-                        kind: Set(MilestoneKind::ProbationComplete),
-                        state: Set(MilestoneState::Armed),
-                        occurred_at: Set(None),
-                        due_at: Set(Some(due)),
-                        cancel_reason: Set(None),
-                        timer_job_id: Set(None),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    }
-                    .insert(&tx)
-                    .await?;
-                    tx.audit(AuditEntry::system("milestone.probation_armed", "application", app.id,
-                        json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due })));
-                    notify(ctx, &tx, &row).await?;
-                    arm = Some((row.id, due));
-                    arm_id = Some(row.id);
-                }
-                Some(m) if m.state == MilestoneState::Reached => {
-                    // The probation ended before the referral was known
-                    // (an attribution that arrives late): it belongs to the
-                    // referral now, and its tranche is earned already.
-                    probation_reached = true;
-                    arm_id = Some(m.id);
-                    if m.referral_id != referral_id {
-                        let mut a: milestone::ActiveModel = m.into();
-                        a.referral_id = Set(referral_id);
-                        a.updated_at = Set(now);
-                        a.update(&tx).await?;
-                    }
-                }
-                Some(m) => {
-                    let id = m.id;
-                    let moved = m.due_at != Some(due) || m.state != MilestoneState::Armed;
-                    if moved || m.referral_id != referral_id {
-                        let previous = m.due_at;
-                        let mut a: milestone::ActiveModel = m.into();
-                        a.referral_id = Set(referral_id);
-                        a.state = Set(MilestoneState::Armed);
-                        a.due_at = Set(Some(due));
-                        a.cancel_reason = Set(None);
-                        a.updated_at = Set(now);
-                        let row = a.update(&tx).await?;
-                        if moved {
-                            tx.audit(AuditEntry::system("milestone.probation_rearmed", "application", app.id,
-                                json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due })));
-                            notify(ctx, &tx, &row).await?;
-                        }
-                    }
-                    arm = Some((id, due));
-                    arm_id = Some(id);
-                }
-            }
+            let step =
+                arm_probation(ctx, &tx, &app, referral_id, probation, hire_id, due, now).await?;
+            arm = step.arm;
             if let Some(referral_id) = referral_id {
-                send = crate::payout::ledger::on_hire(ctx, &tx, &app, referral_id, hire_id, arm_id)
-                    .await?;
-                if probation_reached {
+                send = crate::payout::ledger::on_hire(
+                    ctx,
+                    &tx,
+                    &app,
+                    referral_id,
+                    hire_id,
+                    Some(step.id),
+                )
+                .await?;
+                if step.reached {
                     // No timer will fire again: its tranche, just created
                     // pending, is eligible now (a no-op when none is pending).
                     send.extend(crate::payout::ledger::on_probation(ctx, &tx, referral_id).await?);
                 }
             }
         }
-        (status, _) => {
-            // Not (or no longer) hired: a hire on record was undone.
-            if let Some(h) = hire.filter(|h| h.state == MilestoneState::Reached) {
-                let reason = format!("application is {status:?} after the hire").to_lowercase();
-                let rejected = status == ApplicationStatus::Rejected;
-                cancel(ctx, &tx, h, &reason, rejected).await?;
-                if let Some(p) = probation.filter(|p| p.state == MilestoneState::Armed) {
-                    cancel(ctx, &tx, p, &reason, rejected).await?;
-                }
-                if let Some(referral_id) = referral_id {
-                    crate::payout::ledger::cancel_pending(
-                        ctx,
-                        &tx,
-                        referral_id,
-                        &reason,
-                        rejected,
-                        true,
-                    )
-                    .await?;
-                }
-            }
-        }
+        (status, _) => undo_hire(ctx, &tx, status, referral_id, hire, probation).await?,
     }
     tx.commit().await?;
     if let Some((milestone_id, due)) = arm {
@@ -322,6 +204,199 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
     }
     crate::payout::ledger::enqueue_sends(ctx, &send).await?;
     outbox::kick(ctx).await?;
+    Ok(())
+}
+
+/// A hired application's hire milestone: reached now (`hire` is `None`),
+/// revived (it was cancelled: the hire is back), or attributed to the
+/// referral that arrived after it. Returns its id.
+async fn reach_hire(
+    ctx: &JobContext,
+    tx: &LockedTx,
+    app: &application::Model,
+    referral_id: Option<i64>,
+    hire: Option<milestone::Model>,
+    hired_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let Some(m) = hire else {
+        let row = milestone::ActiveModel {
+            referral_id: Set(referral_id),
+            application_id: Set(app.id),
+            kind: Set(MilestoneKind::Hire),
+            state: Set(MilestoneState::Reached),
+            occurred_at: Set(Some(hired_at)),
+            due_at: Set(None),
+            cancel_reason: Set(None),
+            timer_job_id: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(tx)
+        .await?;
+        tx.audit(AuditEntry::system(
+            "milestone.hire_reached",
+            "application",
+            app.id,
+            json!({ "milestone_id": row.id, "referral_id": referral_id, "hired_at": hired_at }),
+        ));
+        notify(ctx, tx, &row).await?;
+        if let Some(referral_id) = referral_id {
+            confirm_hire(ctx, tx, app, referral_id, &row).await?;
+        }
+        return Ok(row.id);
+    };
+    let id = m.id;
+    let revive = m.state == MilestoneState::Cancelled;
+    let attributed = m.referral_id.is_none() && referral_id.is_some();
+    if revive || m.referral_id != referral_id {
+        let mut a: milestone::ActiveModel = m.into();
+        a.referral_id = Set(referral_id);
+        if revive {
+            a.state = Set(MilestoneState::Reached);
+            a.cancel_reason = Set(None);
+            a.occurred_at = Set(Some(hired_at));
+        }
+        a.updated_at = Set(now);
+        let row = a.update(tx).await?;
+        if revive || attributed {
+            notify(ctx, tx, &row).await?;
+            if let Some(referral_id) = referral_id {
+                confirm_hire(ctx, tx, app, referral_id, &row).await?;
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// Where a hired application's probation milestone stands after
+/// [`arm_probation`].
+struct ProbationStep {
+    /// The milestone.
+    id: i64,
+    /// The timer to (re-)arm after the commit, when it is armed.
+    arm: Option<(i64, DateTime<Utc>)>,
+    /// The probation was already over (its tranche is earned now).
+    reached: bool,
+}
+
+/// A hired application's probation milestone: armed for `due` (created,
+/// re-armed when the due time moved, or re-attributed), or left reached
+/// when the probation ended before the referral was known.
+#[allow(clippy::too_many_arguments)]
+async fn arm_probation(
+    ctx: &JobContext,
+    tx: &LockedTx,
+    app: &application::Model,
+    referral_id: Option<i64>,
+    probation: Option<milestone::Model>,
+    hire_id: i64,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ProbationStep> {
+    match probation {
+        None => {
+            let row = milestone::ActiveModel {
+                referral_id: Set(referral_id),
+                application_id: Set(app.id),
+                kind: Set(MilestoneKind::ProbationComplete),
+                state: Set(MilestoneState::Armed),
+                occurred_at: Set(None),
+                due_at: Set(Some(due)),
+                cancel_reason: Set(None),
+                timer_job_id: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?;
+            tx.audit(AuditEntry::system(
+                "milestone.probation_armed",
+                "application",
+                app.id,
+                json!({ "milestone_id": row.id, "hire_milestone_id": hire_id, "due_at": due }),
+            ));
+            notify(ctx, tx, &row).await?;
+            Ok(ProbationStep {
+                id: row.id,
+                arm: Some((row.id, due)),
+                reached: false,
+            })
+        }
+        Some(m) if m.state == MilestoneState::Reached => {
+            // The probation ended before the referral was known
+            // (an attribution that arrives late): it belongs to the
+            // referral now, and its tranche is earned already.
+            let id = m.id;
+            if m.referral_id != referral_id {
+                let mut a: milestone::ActiveModel = m.into();
+                a.referral_id = Set(referral_id);
+                a.updated_at = Set(now);
+                a.update(tx).await?;
+            }
+            Ok(ProbationStep {
+                id,
+                arm: None,
+                reached: true,
+            })
+        }
+        Some(m) => {
+            let id = m.id;
+            let moved = m.due_at != Some(due) || m.state != MilestoneState::Armed;
+            if moved || m.referral_id != referral_id {
+                let previous = m.due_at;
+                let mut a: milestone::ActiveModel = m.into();
+                a.referral_id = Set(referral_id);
+                a.state = Set(MilestoneState::Armed);
+                a.due_at = Set(Some(due));
+                a.cancel_reason = Set(None);
+                a.updated_at = Set(now);
+                let row = a.update(tx).await?;
+                if moved {
+                    tx.audit(AuditEntry::system(
+                        "milestone.probation_rearmed",
+                        "application",
+                        app.id,
+                        json!({ "milestone_id": id, "previous_due_at": previous, "due_at": due }),
+                    ));
+                    notify(ctx, tx, &row).await?;
+                }
+            }
+            Ok(ProbationStep {
+                id,
+                arm: Some((id, due)),
+                reached: false,
+            })
+        }
+    }
+}
+
+/// An application not (or no longer) hired: a hire on record was undone,
+/// so the hire milestone, an armed probation and the referral's pending
+/// tranches are cancelled with the reason.
+async fn undo_hire(
+    ctx: &JobContext,
+    tx: &LockedTx,
+    status: ApplicationStatus,
+    referral_id: Option<i64>,
+    hire: Option<milestone::Model>,
+    probation: Option<milestone::Model>,
+) -> Result<()> {
+    let Some(h) = hire.filter(|h| h.state == MilestoneState::Reached) else {
+        return Ok(());
+    };
+    let reason = format!("application is {status:?} after the hire").to_lowercase();
+    let rejected = status == ApplicationStatus::Rejected;
+    cancel(ctx, tx, h, &reason, rejected).await?;
+    if let Some(p) = probation.filter(|p| p.state == MilestoneState::Armed) {
+        cancel(ctx, tx, p, &reason, rejected).await?;
+    }
+    if let Some(referral_id) = referral_id {
+        crate::payout::ledger::cancel_pending(ctx, tx, referral_id, &reason, rejected, true)
+            .await?;
+    }
     Ok(())
 }
 
@@ -397,7 +472,7 @@ pub(crate) async fn arm_timer(
 
 /// The `probation_due` job of milestone `milestone_id` for `due_ms`: a
 /// timer (kept compactly while it waits) whose idempotency key names the
-/// due time and the job it replaces (`previous`; see [`arm_timer`]).
+/// due time and the job it replaces (`previous`; see `arm_timer`).
 ///
 /// # Errors
 /// The job failing to serialise.
@@ -565,22 +640,9 @@ pub async fn probation_due(ctx: &JobContext, milestone_id: i64, due_at_ms: i64) 
     Ok(())
 }
 
-/// Re-enqueues the job of every armed timer; returns how many were missing
-/// from the queue (re-armed). Run periodically by every worker process.
-///
-/// # Errors
-/// Database and queue errors.
-pub async fn sweep_timers(ctx: &JobContext) -> Result<u64> {
-    let rearmed = rearm_missing_timers(ctx, 1000).await?;
-    // The same safety net for deliveries, sends and notifications.
-    crate::inbox::sweep(ctx).await?;
-    crate::payout::ledger::sweep(ctx).await?;
-    outbox::kick(ctx).await?;
-    Ok(rearmed)
-}
-
-/// The timer half of [`sweep_timers`], `page` armed milestones at a time;
-/// returns how many timers were re-armed.
+/// Re-enqueues the job of every armed timer that is missing from the queue,
+/// `page` armed milestones at a time; returns how many timers were
+/// re-armed. Run by the sweeper ([`crate::maintenance::sweeper`]).
 ///
 /// A page at a time, and the queue asked about a whole page at once: a
 /// million armed timers must cost neither a million rows in memory nor a

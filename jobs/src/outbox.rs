@@ -36,8 +36,6 @@
 //! once, and nothing more is sent to it until ops re-enable it
 //! ([`enable`]); then the pending rows go out.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use entities::{
     outbound_destination,
@@ -50,16 +48,13 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
+    db::audit::AuditEntry,
     db::{LockedTx, begin_locked},
     error::{Error, Result},
     job::Job,
-    payout::outbound::{Message, OutboundClient, SendOutcome},
+    outbound::webhook::{Message, SendOutcome},
 };
-
-/// The kind name of the delivery job.
-pub const DELIVER_MESSAGE: &str = "deliver_message";
 
 /// The name the bonus destination is switched under in
 /// `outbound_destinations` (the outbox channels use their own names).
@@ -67,40 +62,6 @@ pub const BONUS_DESTINATION: &str = "bonus";
 
 /// Most pending rows one [`kick`] looks at; the next kick takes the rest.
 const KICK_BATCH: u64 = 500;
-
-/// Where notifications go: one client per configured channel.
-#[derive(Debug, Clone, Default)]
-pub struct Notifications {
-    /// The referral platform (status sync), when configured.
-    pub status_sync: Option<Arc<OutboundClient>>,
-    /// The CRM, when configured.
-    pub crm: Option<Arc<OutboundClient>>,
-    /// The Slack-compatible alert webhook, when configured.
-    pub alert: Option<Arc<OutboundClient>>,
-    /// Whether a hire undone by a rejection is reported to the referral
-    /// platform (off by default).
-    pub notify_rejections: bool,
-    /// This service's public base URL, for links in alerts and messages.
-    pub public_base_url: String,
-}
-
-impl Notifications {
-    fn client(&self, channel: OutboundChannel) -> Option<&Arc<OutboundClient>> {
-        match channel {
-            OutboundChannel::StatusSync => self.status_sync.as_ref(),
-            OutboundChannel::Crm => self.crm.as_ref(),
-            OutboundChannel::Alert => self.alert.as_ref(),
-        }
-    }
-
-    /// The ops API's address of a job.
-    pub fn job_link(&self, job_id: &str) -> String {
-        format!(
-            "{}/api/ops/jobs/{job_id}",
-            self.public_base_url.trim_end_matches('/')
-        )
-    }
-}
 
 /// The name a channel is switched under in `outbound_destinations`.
 pub fn destination_name(channel: OutboundChannel) -> &'static str {
@@ -266,7 +227,7 @@ pub async fn deliver(ctx: &JobContext, message_id: i64, attempt: u32) -> Result<
         idempotency_key: m.webhook_id.clone(),
     };
     let outcome = client.send(&message).await;
-    let max = ctx.retry.for_kind(DELIVER_MESSAGE).max_attempts;
+    let max = ctx.retry.for_kind(Job::DELIVER_MESSAGE).max_attempts;
     let (state, error) = match &outcome {
         SendOutcome::Delivered { .. } => (OutboundState::Delivered, None),
         SendOutcome::Retry { reason, .. } if attempt >= max => (

@@ -382,9 +382,9 @@ pub async fn delete_redis_prefix(prefix: &str) {
 /// A `reqwest` client builder for talking to the app and the fake
 /// servers: no proxy, and the process's rustls crypto provider installed
 /// first (reqwest is built without one of its own, see
-/// `jobs::ats::install_tls_provider`). Build every test client from it.
+/// `jobs::outbound::http::install_tls_provider`). Build every test client from it.
 pub fn client_builder() -> reqwest::ClientBuilder {
-    jobs::ats::install_tls_provider();
+    jobs::outbound::http::install_tls_provider();
     reqwest::Client::builder().no_proxy()
 }
 

@@ -550,7 +550,7 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
     let ctx = worker::runtime::connect_job_context(&settings)
         .await
         .expect("context");
-    let report = jobs::reconcile::run(&ctx, "chaos:final", true, "chaos")
+    let report = jobs::maintenance::reconcile::run(&ctx, "chaos:final", true, "chaos")
         .await
         .expect("reconcile")
         .expect("a run");
@@ -559,8 +559,8 @@ async fn run_chaos(referrals: usize, kills: usize, full: bool) {
         "unexplained variance: {:#?}",
         report.variances
     );
-    match jobs::audit::verify(&conn).await.expect("verify") {
-        jobs::audit::Verification::Intact { events } => {
+    match jobs::db::audit::verify(&conn).await.expect("verify") {
+        jobs::db::audit::Verification::Intact { events } => {
             eprintln!(
                 "chaos: {referrals} referrals, {killed} kills, {} bonus requests ({} acknowledged keys), \
                  {events} audit events, all delivered in {elapsed:?}",

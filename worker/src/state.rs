@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use jobs::{context::JobContext, inbox::InboxWriter};
+use jobs::{context::JobContext, intake::inbox::InboxWriter};
 use queue::{QueueStore, RetryPolicies};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ pub struct AppState {
     /// The job queue.
     pub queue: QueueStore,
     /// Where webhook deliveries are stored: several arriving together
-    /// share a statement and a commit (see [`jobs::inbox::InboxWriter`]).
+    /// share a statement and a commit (see [`jobs::intake::inbox::InboxWriter`]).
     pub inbox: InboxWriter,
     /// Retry policies, for enqueueing jobs with the right attempt budget.
     pub retry: RetryPolicies,

@@ -1,176 +1,72 @@
-//! Inbound webhooks: verify a delivery's signature over its raw bytes, then
-//! decode the vendor's shape into one [`IntakeEvent`].
+//! Inbound webhooks, from raw bytes to one [`IntakeEvent`]: the inbox that
+//! keeps every delivery, and the one place that knows which connector
+//! decodes which source.
 //!
-//! Called twice per delivery: by the HTTP intake (`worker/src/http/`), which
-//! verifies and decodes to answer 401/400/422 at once and store the raw body
-//! in the inbox; and by the processing job, which decodes the stored bytes
-//! again and acts. Decoding is pure (no I/O), so both see the same event.
+//! A delivery is decoded twice: by the HTTP intake (`worker/src/http/`),
+//! which verifies it with its connector's `verify` and decodes it to answer
+//! 401/400/422 at once and store the raw body in the inbox; and by the
+//! processing job ([`crate::capture`]), which decodes the stored bytes
+//! again and acts. Ops decode stored bodies too, to find the deliveries
+//! about a referral and to replay one. All of them call [`decode`] (or
+//! [`decode_stored`]); decoding is pure (no I/O), so all see the same
+//! event.
 //!
-//! Sources: our careers site ([`careers_site`], Standard Webhooks), Greenhouse
-//! ([`greenhouse`], `Signature: sha256 <hex>` over the body) and Lever
-//! ([`lever`], HMAC over `token + triggeredAt`; the body is *not* signed, so
-//! Lever events only name the opportunity to re-fetch).
+//! * [`event`]: the typed events, with the ATS and source as enums;
+//! * [`inbox`]: the `inbox` table: every delivery and refusal, written
+//!   before anything else (the batching writer), and the `process_delivery`
+//!   job it enqueues;
+//! * the decoders themselves are the connectors'
+//!   ([`crate::connectors`]).
 
-pub mod careers_site;
-pub mod greenhouse;
-pub mod lever;
-pub mod signature;
+pub mod event;
+pub mod inbox;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use entities::inbox::InboxSource;
 
-/// Which system sent a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Our own careers site.
-    CareersSite,
-    /// Greenhouse Recruiting webhooks.
-    Greenhouse,
-    /// Lever webhooks.
-    Lever,
+pub use event::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
+
+use crate::connectors::{careers_site, greenhouse, lever};
+
+/// Decodes a verified body from `source` with that source's connector.
+/// `start_date_field` is where a careers-site `application.status_changed`
+/// keeps its start date (`[milestones] start_date_field`).
+///
+/// # Errors
+/// As the connector's `decode`: malformed JSON, or a field that is missing
+/// or has the wrong type.
+pub fn decode(
+    source: Source,
+    body: &[u8],
+    start_date_field: &str,
+) -> Result<IntakeEvent, IntakeError> {
+    match source {
+        Source::CareersSite => careers_site::decode_with(body, start_date_field),
+        Source::Greenhouse => greenhouse::decode(body),
+        Source::Lever => lever::decode(body),
+    }
 }
 
-/// Why a delivery is refused. The HTTP layer maps each variant to a status.
+/// Why a stored inbox body does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IntakeError {
-    /// Missing or wrong signature (401).
-    #[error("signature: {0}")]
-    BadSignature(String),
-    /// A Lever delivery whose `triggeredAt` is too old or too far in the future (401).
-    #[error("stale delivery: {0}")]
-    Stale(String),
-    /// The body is not JSON at all (400).
-    #[error("malformed JSON: {0}")]
-    MalformedJson(String),
-    /// A required field is missing or has the wrong type (422). `field` is a
-    /// dotted path such as `application.candidate.id`.
-    #[error("{field}: {problem}")]
-    InvalidField {
-        /// The offending field.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
+pub enum StoredBodyError {
+    /// A `generic` row: no connector decodes those.
+    #[error("no decoder for generic deliveries")]
+    NoDecoder,
+    /// The connector refuses the body (it changed since it was stored, or
+    /// the decoder did).
+    #[error(transparent)]
+    Invalid(#[from] IntakeError),
 }
 
-/// What a verified delivery means, vendor shapes normalised away.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-// One value per delivery, decoded and dropped: boxing the big variant would
-// cost an allocation and buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum IntakeEvent {
-    /// A candidate applied (or a Greenhouse prospect was created, or an
-    /// application was updated: the same facts, re-stated).
-    Application(ApplicationEvent),
-    /// An application moved to another stage or status.
-    StageChanged(StageChange),
-    /// Greenhouse merged candidate `from` into `into`.
-    CandidateMerged {
-        /// The candidate that no longer exists.
-        from_candidate_id: String,
-        /// The surviving candidate.
-        into_candidate_id: String,
-    },
-    /// Greenhouse deleted an application (or merged a duplicate on the same job).
-    ApplicationDeleted {
-        /// The deleted application.
-        application_id: String,
-        /// Its candidate.
-        candidate_id: Option<String>,
-        /// Its job.
-        job_id: Option<String>,
-    },
-    /// Greenhouse anonymised a candidate (GDPR).
-    CandidateAnonymized {
-        /// The candidate.
-        candidate_id: String,
-    },
-    /// A Lever event: only the opportunity id is trustworthy, the job must
-    /// re-fetch it from the Lever API before acting.
-    LeverOpportunity {
-        /// The Lever event name (`applicationCreated`, `candidateStageChange`, ...).
-        event: String,
-        /// The opportunity to re-fetch.
-        opportunity_id: String,
-    },
-    /// A well-formed, authentic event this service does not act on; recorded
-    /// as ignored.
-    Ignored {
-        /// The vendor's event name.
-        event: String,
-    },
-}
-
-/// An application with everything attribution needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApplicationEvent {
-    /// Where it came from.
-    pub source: Source,
-    /// The vendor event name (`application.submitted`, `new_candidate_application`, ...).
-    pub event: String,
-    /// The ATS the application lives in (`greenhouse`, `lever`, or
-    /// `careers_site` when the careers site is the system of record).
-    pub ats: String,
-    /// The candidate's id in that ATS, when known (the careers site may not know it).
-    pub ats_candidate_id: Option<String>,
-    /// The application's id in that ATS (for the careers site: its submission id).
-    pub ats_application_id: String,
-    /// The ATS job id.
-    pub job_id: String,
-    /// The requisition id, when given.
-    pub requisition_id: Option<String>,
-    /// Raw email as sent (canonicalised later, raw kept beside it).
-    pub email: Option<String>,
-    /// Raw phone as sent.
-    pub phone: Option<String>,
-    /// ISO 3166 region hint for parsing a national-format phone (`DE`).
-    pub phone_region: Option<String>,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Our referral token (`?ref=` on the careers site, the `referral_token`
-    /// custom field on Greenhouse).
-    pub referral_token: Option<String>,
-    /// Greenhouse `credited_to.employee_id`: a referral recorded in the ATS.
-    pub credited_employee_id: Option<String>,
-    /// Whether Greenhouse calls this a prospect.
-    pub prospect: bool,
-    /// When the candidate applied.
-    pub applied_at: DateTime<Utc>,
-    /// Application status in the ATS (`active`, `rejected`, `hired`), when given.
-    pub status: Option<String>,
-    /// Current stage name, when given.
-    pub stage: Option<String>,
-    /// Job department, when given.
-    pub department: Option<String>,
-    /// Job location / office, when given.
-    pub location: Option<String>,
-}
-
-/// A stage or status change of an application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageChange {
-    /// Where it came from.
-    pub source: Source,
-    /// The vendor event name.
-    pub event: String,
-    /// The ATS (`greenhouse`).
-    pub ats: String,
-    /// The application.
-    pub ats_application_id: String,
-    /// Its candidate, when given.
-    pub ats_candidate_id: Option<String>,
-    /// Its job, when given.
-    pub job_id: Option<String>,
-    /// The new stage name, when given.
-    pub stage: Option<String>,
-    /// The new status (`active`, `rejected`, `hired`), when given.
-    pub status: Option<String>,
-    /// When it happened (the delivery's own timestamp when the vendor gives none).
-    pub changed_at: Option<DateTime<Utc>>,
-    /// Greenhouse `offer.starts_at`, when present.
-    pub starts_at: Option<String>,
+/// [`decode`] for a body as the inbox stores it, by its `source` column.
+///
+/// # Errors
+/// [`StoredBodyError`].
+pub fn decode_stored(
+    source: InboxSource,
+    body: &[u8],
+    start_date_field: &str,
+) -> Result<IntakeEvent, StoredBodyError> {
+    let source = inbox::stored_source(source).ok_or(StoredBodyError::NoDecoder)?;
+    Ok(decode(source, body, start_date_field)?)
 }

@@ -1,5 +1,5 @@
-//! The payout ledger: one row per (referral, tranche), and the job that
-//! sends it.
+//! The payout ledger: one row per (referral, tranche), made and moved by
+//! the milestones that earn it.
 //!
 //! Rows are made when the hire milestone is reached: the tranches paid at
 //! hire become `eligible` and are sent; the tranches paid at probation
@@ -10,10 +10,11 @@
 //! step idempotent: a fanned-out hire creates each row once.
 //!
 //! A rule with `require_approval` makes its rows wait as `eligible` with
-//! `needs_approval` until ops [`approve`] them (→ `approved`); ops can
-//! [`hold`] a row that has not been sent, and approving it releases it.
+//! `needs_approval` until ops approve them (→ `approved`); ops can hold a
+//! row that has not been sent, and approving it releases it (both in
+//! [`super::approval`]).
 //!
-//! Sending ([`send`]) moves `eligible`/`approved` → `sending` →
+//! Sending ([`super::send`]) moves `eligible`/`approved` → `sending` →
 //! `delivered`, or `failed` (a 4xx), `dead` (retries exhausted) or
 //! `outcome_unknown` (a non-idempotent receiver that may have got it: never
 //! resent automatically). A `410 Gone` switches the bonus destination off
@@ -31,6 +32,10 @@
 //! [`enqueue_sends`] asks the queue whether the recorded job is still live
 //! instead, and gives the row a new job when it is not (approved after a
 //! hold, destination re-enabled, Redis wiped).
+//!
+//! Called by the milestones ([`crate::milestones`]: [`on_hire`],
+//! [`on_probation`], [`cancel_pending`], then [`enqueue_sends`] after the
+//! commit) and by the sweeper ([`sweep`]).
 
 use chrono::Utc;
 use entities::{
@@ -41,26 +46,19 @@ use entities::{
     referral,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
     context::JobContext,
-    db::{LockedTx, begin_locked},
-    error::{Error, Result},
+    db::{LockedTx, audit::AuditEntry},
+    error::Result,
     job::Job,
     outbox::{self, BONUS_DESTINATION, Subject},
-    payout::{
-        outbound::{Message, SendOutcome},
-        rules::JobFacts,
-    },
+    payout::rules::JobFacts,
 };
-
-/// The kind name of the send job.
-pub const SEND_PAYOUT: &str = "send_payout";
 
 fn milestone_name(m: MilestoneKind) -> &'static str {
     match m {
@@ -70,7 +68,7 @@ fn milestone_name(m: MilestoneKind) -> &'static str {
 }
 
 /// The milestone a row pays for, from its idempotency key.
-fn milestone_of(p: &payout::Model) -> &'static str {
+pub(super) fn milestone_of(p: &payout::Model) -> &'static str {
     if p.idempotency_key.ends_with(":hire") {
         "hire"
     } else {
@@ -79,7 +77,7 @@ fn milestone_of(p: &payout::Model) -> &'static str {
 }
 
 /// A state as stored and serialised (`outcome_unknown`).
-fn state_name(state: PayoutState) -> String {
+pub(super) fn state_name(state: PayoutState) -> String {
     serde_json::to_value(state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -87,7 +85,7 @@ fn state_name(state: PayoutState) -> String {
 }
 
 /// Whether a row may be sent now (by state and approval).
-fn sendable(p: &payout::Model) -> bool {
+pub(super) fn sendable(p: &payout::Model) -> bool {
     match p.state {
         PayoutState::Eligible => !p.needs_approval,
         PayoutState::Approved | PayoutState::Sending => true,
@@ -450,407 +448,4 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize> {
         .map(|(p, _)| p.id)
         .collect();
     enqueue_sends(ctx, &missing).await
-}
-
-/// Ops approve a payout that waits for approval (or release a held one):
-/// it becomes `approved` and is sent. Audited with the actor and reason.
-///
-/// # Errors
-/// [`Error::NotFound`]; [`Error::InvalidState`] when the payout is not
-/// waiting for approval or held.
-pub async fn approve(
-    ctx: &JobContext,
-    payout_id: i64,
-    actor: &str,
-    reason: &str,
-) -> Result<payout::Model> {
-    let row = ops_transition(
-        ctx,
-        payout_id,
-        actor,
-        reason,
-        "payout.approved",
-        |p| match p.state {
-            PayoutState::Eligible | PayoutState::Held => Ok(PayoutState::Approved),
-            _ => Err("only an eligible (awaiting approval) or held payout can be approved"),
-        },
-    )
-    .await?;
-    enqueue_sends(ctx, &[payout_id]).await?;
-    Ok(row)
-}
-
-/// Ops freeze a payout that has not been sent (a dispute, an
-/// investigation); only [`approve`] moves it on. Audited with the actor.
-///
-/// # Errors
-/// [`Error::NotFound`]; [`Error::InvalidState`] for a payout that is
-/// pending its milestone, in flight or finished.
-pub async fn hold(
-    ctx: &JobContext,
-    payout_id: i64,
-    actor: &str,
-    reason: &str,
-) -> Result<payout::Model> {
-    ops_transition(ctx, payout_id, actor, reason, "payout.held", |p| {
-        match p.state {
-            PayoutState::Eligible | PayoutState::Approved | PayoutState::Failed => {
-                Ok(PayoutState::Held)
-            }
-            _ => Err("only an eligible, approved or failed payout can be held"),
-        }
-    })
-    .await
-}
-
-/// How ops settle a payout whose outcome is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolution {
-    /// The bonus system confirms it got it: `delivered`, nothing is sent.
-    Delivered,
-    /// Send it again under the same `webhook-id` and `Idempotency-Key`
-    /// (ops checked that the receiver does not have it, or dedupes).
-    Resend,
-}
-
-/// Ops settle an `outcome_unknown` payout. Audited with the actor.
-///
-/// # Errors
-/// [`Error::NotFound`]; [`Error::InvalidState`] unless the payout's outcome
-/// is unknown.
-pub async fn resolve(
-    ctx: &JobContext,
-    payout_id: i64,
-    resolution: Resolution,
-    actor: &str,
-    reason: &str,
-) -> Result<payout::Model> {
-    let (action, to) = match resolution {
-        Resolution::Delivered => ("payout.marked_delivered", PayoutState::Delivered),
-        Resolution::Resend => ("payout.resend", PayoutState::Approved),
-    };
-    let row = ops_transition(ctx, payout_id, actor, reason, action, |p| {
-        if p.state == PayoutState::OutcomeUnknown {
-            Ok(to)
-        } else {
-            Err("only a payout whose outcome is unknown can be resolved")
-        }
-    })
-    .await?;
-    if resolution == Resolution::Delivered {
-        payout::Entity::update_many()
-            .set(payout::ActiveModel {
-                delivered_at: Set(Some(Utc::now())),
-                ..Default::default()
-            })
-            .filter(payout::Column::Id.eq(payout_id))
-            .exec(&ctx.db)
-            .await?;
-    } else {
-        enqueue_sends(ctx, &[payout_id]).await?;
-    }
-    Ok(row)
-}
-
-async fn ops_transition(
-    ctx: &JobContext,
-    payout_id: i64,
-    actor: &str,
-    reason: &str,
-    action: &str,
-    next: impl FnOnce(&payout::Model) -> std::result::Result<PayoutState, &'static str>,
-) -> Result<payout::Model> {
-    let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
-    let Some(p) = payout::Entity::find_by_id(payout_id)
-        .lock_exclusive()
-        .one(&tx)
-        .await?
-    else {
-        return Err(Error::NotFound(format!("payout {payout_id}")));
-    };
-    let state = next(&p).map_err(|why| Error::InvalidState {
-        id: format!("payout {payout_id}"),
-        state: state_name(p.state),
-        reason: why,
-    })?;
-    let previous = p.state;
-    let mut a: payout::ActiveModel = p.into();
-    a.state = Set(state);
-    a.reason = Set(Some(format!("{action} by {actor}: {reason}")));
-    a.updated_at = Set(Utc::now());
-    let row = a.update(&tx).await?;
-    tx.audit(AuditEntry {
-        actor: actor.to_string(),
-        action: action.to_string(),
-        subject_type: "payout".into(),
-        subject_id: payout_id.to_string(),
-        data: json!({ "from": previous, "to": state, "reason": reason }),
-    });
-    notify(ctx, &tx, &row).await?;
-    tx.commit().await?;
-    outbox::kick(ctx).await?;
-    Ok(row)
-}
-
-/// The `send_payout` job: one attempt at POSTing the bonus event.
-///
-/// # Errors
-/// The send's verdict: retryable (with Retry-After) or permanent.
-pub async fn send(ctx: &JobContext, payout_id: i64, attempt: u32) -> Result<()> {
-    let Some(client) = ctx.payouts.destination.clone() else {
-        // Nothing to send to: the row stays eligible, visible to ops; the
-        // sweeper sends it once a destination is configured.
-        return Ok(());
-    };
-    if outbox::is_disabled(&ctx.db, BONUS_DESTINATION).await? {
-        // Switched off by a 410: the row waits; re-enabling sweeps it.
-        return Ok(());
-    }
-    let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
-    let Some(p) = payout::Entity::find_by_id(payout_id)
-        .lock_exclusive()
-        .one(&tx)
-        .await?
-    else {
-        return Err(Error::permanent(format!(
-            "payout {payout_id} does not exist"
-        )));
-    };
-    if !sendable(&p) {
-        // Held, awaiting approval, cancelled or finished meanwhile.
-        return Ok(());
-    }
-    // `sending` on entry means an earlier attempt started and never recorded
-    // its outcome (the worker died mid-POST): the receiver may have it. Only
-    // an idempotent receiver may be sent the same message again.
-    // `sending` may also be an attempt still in flight in another worker:
-    // this job can exist beside it when the queue lost the job that made
-    // it (a Redis wipe, then the sweeper). Until that attempt must have
-    // ended (its request timeout, plus a margin), wait for it rather than
-    // send the same payout twice.
-    if p.state == PayoutState::Sending
-        && let Some(sent_at) = p.sent_at
-    {
-        let window = chrono::Duration::from_std(client.request_timeout()).unwrap_or_default()
-            + chrono::Duration::seconds(5);
-        let ends = sent_at + window;
-        let now = Utc::now();
-        if ends > now {
-            return Err(Error::RetryAfter {
-                after: (ends - now).to_std().unwrap_or_default(),
-                reason: format!("payout {payout_id}: an attempt may still be in flight"),
-            });
-        }
-    }
-    if p.state == PayoutState::Sending && !client.destination().idempotent {
-        let reason = "an earlier attempt was interrupted before its outcome was known; \
-                      the receiver is not idempotent, so it is not resent automatically";
-        let mut a: payout::ActiveModel = p.into();
-        a.state = Set(PayoutState::OutcomeUnknown);
-        a.reason = Set(Some(reason.into()));
-        a.updated_at = Set(Utc::now());
-        let row = a.update(&tx).await?;
-        tx.audit(AuditEntry::system(
-            "payout.outcome_unknown",
-            "payout",
-            payout_id,
-            json!({ "reason": reason }),
-        ));
-        notify(ctx, &tx, &row).await?;
-        outbox::alert(
-            ctx,
-            &tx,
-            &format!("payout {payout_id} needs ops: {reason}"),
-            row.send_job_id.as_deref(),
-            Subject {
-                kind: "payout",
-                id: Some(payout_id),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        outbox::kick(ctx).await?;
-        return Ok(());
-    }
-    let r = referral::Entity::find_by_id(p.referral_id)
-        .one(&tx)
-        .await?
-        .ok_or_else(|| Error::permanent("payout without referral"))?;
-    let app = match r.application_id {
-        Some(id) => application::Entity::find_by_id(id).one(&tx).await?,
-        None => None,
-    };
-    let milestone = milestone_of(&p);
-    let milestone_at = match p.milestone_id {
-        Some(id) => entities::milestone::Entity::find_by_id(id)
-            .one(&tx)
-            .await?
-            .and_then(|m| m.occurred_at),
-        None => None,
-    };
-    let ats_candidate_id = match &app {
-        Some(a) => entities::candidate_ats_id::Entity::find()
-            .filter(entities::candidate_ats_id::Column::CandidateId.eq(a.candidate_id))
-            .filter(entities::candidate_ats_id::Column::Ats.eq(a.ats))
-            .one(&tx)
-            .await?
-            .map(|c| c.ats_candidate_id),
-        None => None,
-    };
-    let of_tranches = payout::Entity::find()
-        .filter(payout::Column::ReferralId.eq(p.referral_id))
-        .count(&tx)
-        .await?;
-    // The body's timestamp is when the milestone happened, never this
-    // attempt's time: every retry under this webhook-id carries the same
-    // event (the attempt's time is in the webhook-timestamp header).
-    let occurred_at = milestone_at.or(p.eligible_at).unwrap_or(p.created_at);
-    // Where it goes, without a query string (which might hold a credential).
-    let sent_to = {
-        let mut url = client.destination().url.clone();
-        url.set_query(None);
-        url.to_string()
-    };
-    let message = Message {
-        id: p.webhook_id.clone(),
-        event_type: "referral.milestone_reached".into(),
-        occurred_at,
-        data: json!({
-            "referral_id": r.id.to_string(),
-            "referring_employee_id": r.employee_id,
-            "milestone": milestone,
-            "milestone_at": milestone_at,
-            "candidate": {
-                "ats": app.as_ref().map(|a| a.ats),
-                "ats_candidate_id": ats_candidate_id,
-                "ats_application_id": app.as_ref().map(|a| a.ats_application_id.clone()),
-            },
-            "job": { "ats_job_id": app.as_ref().map(|a| a.job_id.clone()),
-                     "requisition_id": app.as_ref().and_then(|a| a.requisition_id.clone()) },
-            "hire": { "hired_at": app.as_ref().and_then(|a| a.hired_at),
-                      "start_date": app.as_ref().and_then(|a| a.start_date) },
-            "bonus": { "tranche": p.tranche, "of_tranches": of_tranches,
-                       "amount_minor": p.amount_minor, "currency": p.currency },
-            "idempotency_key": p.idempotency_key,
-            "sent_from": p.send_job_id.as_deref().map(|id| ctx.notifications.job_link(id)),
-            "sent_to": sent_to,
-        }),
-        idempotency_key: p.idempotency_key.clone(),
-    };
-    let mut a: payout::ActiveModel = p.clone().into();
-    a.state = Set(PayoutState::Sending);
-    a.attempts = Set(p.attempts + 1);
-    a.sent_at = Set(Some(Utc::now()));
-    a.updated_at = Set(Utc::now());
-    a.update(&tx).await?;
-    tx.commit().await?;
-
-    let before = p.state;
-    let needs_approval = p.needs_approval;
-    let started = std::time::Instant::now();
-    let outcome = client.send(&message).await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let max = ctx.retry.for_kind(SEND_PAYOUT).max_attempts;
-    let (state, reason) = match &outcome {
-        SendOutcome::Delivered { .. } => (PayoutState::Delivered, None),
-        SendOutcome::Retry { reason, .. } if attempt >= max => (
-            PayoutState::Dead,
-            Some(format!("gave up after {attempt} attempts: {reason}")),
-        ),
-        // Back to where it was while the retry waits, so `sending` only
-        // ever means "an attempt is in flight".
-        SendOutcome::Retry { reason, .. } => {
-            (resting(before, needs_approval), Some(reason.clone()))
-        }
-        // The destination is switched off; the row waits for it.
-        SendOutcome::Gone { reason } => (resting(before, needs_approval), Some(reason.clone())),
-        SendOutcome::Failed { reason, .. } => (PayoutState::Failed, Some(reason.clone())),
-        SendOutcome::OutcomeUnknown { reason } => {
-            (PayoutState::OutcomeUnknown, Some(reason.clone()))
-        }
-    };
-    let tx = begin_locked(&ctx.db, &[format!("payout:{payout_id}")]).await?;
-    let mut a: payout::ActiveModel = payout::Entity::find_by_id(payout_id)
-        .lock_exclusive()
-        .one(&tx)
-        .await?
-        .ok_or_else(|| Error::permanent("payout vanished"))?
-        .into();
-    a.state = Set(state);
-    if reason.is_some() {
-        a.reason = Set(reason.clone());
-    }
-    a.last_status_code = Set(outcome.status().map(i32::from));
-    if state == PayoutState::Delivered {
-        a.delivered_at = Set(Some(Utc::now()));
-    }
-    a.updated_at = Set(Utc::now());
-    let row = a.update(&tx).await?;
-    tx.audit(AuditEntry::system(
-        "payout.attempt",
-        "payout",
-        payout_id,
-        json!({
-            "webhook_id": message.id, "attempt": attempt, "status_code": outcome.status(),
-            "duration_ms": duration_ms,
-            "state": state, "reason": reason,
-        }),
-    ));
-    // A retry waiting is not news to the referrer; every other end is.
-    if state != before {
-        notify(ctx, &tx, &row).await?;
-    }
-    let job_id = row.send_job_id.as_deref();
-    let subject = Subject {
-        kind: "payout",
-        id: Some(payout_id),
-    };
-    match &outcome {
-        SendOutcome::Gone { reason } => {
-            outbox::disable(ctx, &tx, BONUS_DESTINATION, reason, job_id).await?;
-        }
-        _ if matches!(
-            state,
-            PayoutState::Failed | PayoutState::Dead | PayoutState::OutcomeUnknown
-        ) =>
-        {
-            outbox::alert(
-                ctx,
-                &tx,
-                &format!(
-                    "payout {payout_id} ({} {} minor units, tranche {}) is {}: {}",
-                    row.currency,
-                    row.amount_minor,
-                    row.tranche,
-                    state_name(state),
-                    reason.as_deref().unwrap_or("")
-                ),
-                job_id,
-                subject,
-            )
-            .await?;
-        }
-        _ => {}
-    }
-    tx.commit().await?;
-    outbox::kick(ctx).await?;
-    match outcome {
-        // Unknown outcome to a non-idempotent receiver: the job is done; the
-        // row waits for ops (resend with the same key, or mark delivered).
-        SendOutcome::OutcomeUnknown { .. } => Ok(()),
-        // Not this job's failure: the destination is off until ops say.
-        SendOutcome::Gone { .. } => Ok(()),
-        other => other.into_job_result(),
-    }
-}
-
-/// The state a row returns to between attempts: an approved row stays
-/// approved (an interrupted one was approved if it needed to be).
-fn resting(before: PayoutState, needs_approval: bool) -> PayoutState {
-    match before {
-        PayoutState::Approved => PayoutState::Approved,
-        PayoutState::Sending if needs_approval => PayoutState::Approved,
-        _ => PayoutState::Eligible,
-    }
 }

@@ -1,10 +1,15 @@
-//! Paying referral bonuses: deciding what is owed and telling the referral
-//! program system about it.
+//! Paying referral bonuses: deciding what is owed, recording it, and
+//! telling the bonus system.
 //!
-//! * [`outbound`]: the signed Standard Webhooks POST to a destination (the
-//!   bonus system, the referral platform, the CRM) and what each response
-//!   means for the job queue.
+//! * [`rules`]: the bonus rules (`[payouts] rules`): which tranches a hire
+//!   earns and the probation period per job;
+//! * [`ledger`]: the payout rows, made and moved by the milestones that
+//!   earn them ([`crate::milestones`]), and re-sent by the sweeper;
+//! * [`send`]: the `send_payout` job, POSTing one row through the signed
+//!   webhook sender ([`crate::outbound::webhook`]);
+//! * [`approval`]: what ops do by hand (approve, hold, resolve).
 
+pub mod approval;
 pub mod ledger;
-pub mod outbound;
 pub mod rules;
+pub mod send;

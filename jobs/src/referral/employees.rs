@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
     identity::CanonicalEmail,

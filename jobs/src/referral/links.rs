@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     db::begin_locked,
     error::{Error, Result},
 };

@@ -19,7 +19,7 @@ use entities::{
     states::Ats,
 };
 use jobs::{
-    audit::{self, AuditEntry, GENESIS, Problem, Verification},
+    db::audit::{self, AuditEntry, GENESIS, Problem, Verification},
     db::begin_locked,
 };
 use reqwest::StatusCode;

@@ -22,8 +22,8 @@
 //!   `Greenhouse-Event-ID` (400);
 //! * **wrongly typed**: for every field each decoder reads, every wrong JSON
 //!   type, and every required field missing (422 naming the dotted path);
-//!   the field lists come from `jobs/src/intake/{careers_site,greenhouse,
-//!   lever}.rs`;
+//!   the field lists come from the decoders in
+//!   `jobs/src/connectors/{careers_site,greenhouse,lever}/webhook.rs`;
 //! * **oversized**: over `http.body_limit` with a true or a lying
 //!   `Content-Length`, and chunked without one (413);
 //! * **media type**: anything but `application/json` (415);
@@ -3238,7 +3238,10 @@ impl Snapshot {
 
 #[test]
 fn the_base_bodies_decode_and_hand_signing_matches_the_crate() {
-    use jobs::intake::{IntakeEvent, careers_site, greenhouse, lever};
+    use jobs::{
+        connectors::{careers_site, greenhouse, lever},
+        intake::IntakeEvent,
+    };
     let decoded = [
         careers_site::decode(&to_bytes(&careers_submitted())),
         careers_site::decode(&to_bytes(&careers_status_changed())),

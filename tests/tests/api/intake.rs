@@ -17,8 +17,8 @@ use std::{collections::HashMap, time::Duration};
 use chrono::Utc;
 use entities::inbox::InboxStatus;
 use jobs::{
-    inbox::{self, Delivery},
     intake::Source,
+    intake::inbox::{self, Delivery},
 };
 use queue::JobId;
 use reqwest::StatusCode;

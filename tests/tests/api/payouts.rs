@@ -14,9 +14,9 @@ use entities::{
     milestone::{self, MilestoneKind, MilestoneState},
     payout::{self, PayoutState},
 };
-use jobs::payout::{
-    outbound::SendOutcome,
-    rules::{BonusRules, default_rules},
+use jobs::{
+    outbound::webhook::SendOutcome,
+    payout::rules::{BonusRules, default_rules},
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tests::{
@@ -441,7 +441,7 @@ async fn an_interrupted_send_to_a_non_idempotent_receiver_is_not_resent(setup: S
     let before = receiver.count();
 
     let ctx = worker::runtime::job_context(&app.state.settings, &app.state).expect("context");
-    jobs::payout::ledger::send(&ctx, pending.id, 2)
+    jobs::payout::send::send(&ctx, pending.id, 2)
         .await
         .expect("send");
 
@@ -698,7 +698,7 @@ async fn a_bonus_system_behind_a_private_ca_is_reached_through_outbound_ca_file(
     let dir = std::env::temp_dir().join(format!("rw-ca-{}", unique("")));
     std::fs::create_dir_all(&dir).expect("create the CA directory");
     let ca_file = ca.write_pem(&dir).display().to_string();
-    let message = jobs::payout::outbound::Message {
+    let message = jobs::outbound::webhook::Message {
         id: unique("msg_"),
         event_type: "referral.milestone_reached".into(),
         occurred_at: Utc::now(),

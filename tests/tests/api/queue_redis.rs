@@ -326,14 +326,14 @@ async fn replies_slower_than_half_a_second_do_not_kill_the_worker() {
 #[tokio::test]
 async fn a_resent_delivery_whose_job_never_reached_the_queue_is_enqueued() {
     use jobs::{
-        inbox::{Delivery, receive},
         intake::Source,
+        intake::inbox::{Delivery, receive},
     };
     let db = tests::db::fresh_postgres().await;
     db.migrate().await.expect("migrate");
     let q = TestQueue::new(Driver::Redis).await;
     let retry = RetryPolicies::default();
-    let inbox = jobs::inbox::InboxWriter::spawn(db.conn.clone());
+    let inbox = jobs::intake::inbox::InboxWriter::spawn(db.conn.clone());
     let delivery = || Delivery {
         source: Source::CareersSite,
         delivery_id: "msg_lost_job".into(),

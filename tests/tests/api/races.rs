@@ -37,10 +37,11 @@ use entities::{
     reconciliation_item::VarianceKind,
     referral::{self, ReferralState},
     referral_link,
+    states::Ats,
 };
 use jobs::{
-    audit::Verification,
     context::JobContext,
+    db::audit::Verification,
     identity::{CanonicalEmail, E164},
     intake::{ApplicationEvent, Source},
     payout::rules::{BonusRules, default_rules},
@@ -260,7 +261,7 @@ fn greenhouse_event(n: u64) -> ApplicationEvent {
     ApplicationEvent {
         source: Source::Greenhouse,
         event: "new_candidate_application".into(),
-        ats: "greenhouse".into(),
+        ats: Ats::Greenhouse,
         ats_candidate_id: Some(format!("{}", 700_000 + n)),
         ats_application_id: format!("{}", 900_000 + n),
         job_id: JOB.into(),
@@ -434,7 +435,7 @@ async fn assert_chain_intact(db: &DatabaseConnection) {
         .count(db)
         .await
         .expect("count audit rows");
-    match jobs::audit::verify(db).await.expect("verify the chain") {
+    match jobs::db::audit::verify(db).await.expect("verify the chain") {
         Verification::Intact { events } => {
             assert_eq!(events, rows, "the id-keyset walk saw every committed row")
         }
@@ -637,7 +638,7 @@ async fn late_attribution_racing_timer_releases_tranche() {
         fired.expect("the probation timer");
     }
 
-    let report = jobs::reconcile::run(&ctx, "manual:race-test", true, OPS)
+    let report = jobs::maintenance::reconcile::run(&ctx, "manual:race-test", true, OPS)
         .await
         .expect("a dry run")
         .expect("a run");
@@ -783,7 +784,7 @@ async fn send_racing_unhire_pays_only_an_uncancelled_tranche() {
         let payout_id = h.hire_payout.id;
         let (sent, unhired) = race(
             holder,
-            async move { jobs::payout::ledger::send(&c, payout_id, 1).await },
+            async move { jobs::payout::send::send(&c, payout_id, 1).await },
             unhire(ctx.clone(), h.application_id),
         )
         .await;
@@ -847,9 +848,9 @@ async fn hold_or_approve_racing_cancel_never_revives_a_cancelled_payout() {
             holder,
             async move {
                 if approve {
-                    jobs::payout::ledger::approve(&c, payout_id, OPS, "checked").await
+                    jobs::payout::approval::approve(&c, payout_id, OPS, "checked").await
                 } else {
-                    jobs::payout::ledger::hold(&c, payout_id, OPS, "disputed").await
+                    jobs::payout::approval::hold(&c, payout_id, OPS, "disputed").await
                 }
             },
             unhire(ctx.clone(), h.application_id),
@@ -1049,7 +1050,7 @@ async fn submission_and_ats_twin_at_once_the_referral_ends_on_the_ats_applicatio
         let mut submission = greenhouse_event(i);
         submission.source = Source::CareersSite;
         submission.event = "application.submitted".into();
-        submission.ats = "careers_site".into();
+        submission.ats = Ats::CareersSite;
         submission.ats_candidate_id = None;
         submission.ats_application_id = format!("sub_twin_{i}");
         submission.email = Some(email);
@@ -1286,7 +1287,7 @@ async fn retention_purge_racing_capture_never_erases_a_live_candidacy() {
             .candidate_id;
         backdate(db, id, long_ago).await;
         // Every earlier candidate is erased or applying again by now.
-        let due = jobs::retention::purge(&ctx, RETENTION, true, OPS)
+        let due = jobs::maintenance::retention::purge(&ctx, RETENTION, true, OPS)
             .await
             .expect("a dry run");
         assert_eq!(due.candidates, [id], "the one candidate due for the purge");
@@ -1301,7 +1302,7 @@ async fn retention_purge_racing_capture_never_erases_a_live_candidacy() {
         let (c1, c2) = (ctx.clone(), ctx.clone());
         let (purged, captured) = race(
             holder,
-            async move { jobs::retention::purge(&c1, RETENTION, false, OPS).await },
+            async move { jobs::maintenance::retention::purge(&c1, RETENTION, false, OPS).await },
             async move { jobs::capture::capture_application(&c2, &again).await },
         )
         .await;
@@ -1743,15 +1744,15 @@ async fn chain_intact_and_no_deadlocks_under_load() {
                     ops.spawn(async move {
                         (
                             "send",
-                            jobs::payout::ledger::send(&c, p.id, 1).await.map(drop),
+                            jobs::payout::send::send(&c, p.id, 1).await.map(drop),
                         )
                     });
                     let c = ctx.clone();
                     ops.spawn(async move {
                         let r = if (n + p.id as u64).is_multiple_of(2) {
-                            jobs::payout::ledger::hold(&c, p.id, OPS, "load").await
+                            jobs::payout::approval::hold(&c, p.id, OPS, "load").await
                         } else {
-                            jobs::payout::ledger::approve(&c, p.id, OPS, "load").await
+                            jobs::payout::approval::approve(&c, p.id, OPS, "load").await
                         };
                         ("hold/approve", r.map(drop))
                     });

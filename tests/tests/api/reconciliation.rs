@@ -12,7 +12,7 @@ use entities::{
     reconciliation_run,
 };
 use jobs::{
-    audit::AuditEntry,
+    db::audit::AuditEntry,
     payout::rules::{BonusRules, default_rules},
 };
 use queue::{JobFilter, JobId, JobState};
@@ -206,11 +206,11 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     assert_eq!(d_tranche.state, PayoutState::Pending);
 
     // A dry run finds it all and fixes nothing.
-    let dry = jobs::reconcile::run(&app.state.jobs, "manual:dry", true, "ops:test")
+    let dry = jobs::maintenance::reconcile::run(&app.state.jobs, "manual:dry", true, "ops:test")
         .await
         .expect("dry run")
         .expect("a run");
-    let kinds = |r: &jobs::reconcile::RunReport| {
+    let kinds = |r: &jobs::maintenance::reconcile::RunReport| {
         let mut k: Vec<VarianceKind> = r.variances.iter().map(|v| v.kind).collect();
         k.sort_by_key(|k| format!("{k:?}"));
         k.dedup();
@@ -242,10 +242,11 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
         "dry: the timer is still unarmed"
     );
 
-    let report = jobs::reconcile::run(&app.state.jobs, "manual:fix", false, "ops:test")
-        .await
-        .expect("run")
-        .expect("a run");
+    let report =
+        jobs::maintenance::reconcile::run(&app.state.jobs, "manual:fix", false, "ops:test")
+            .await
+            .expect("run")
+            .expect("a run");
     assert_eq!(kinds(&report), expected);
     let fixed: Vec<VarianceKind> = report
         .variances
@@ -325,7 +326,7 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     })
     .await;
     assert!(
-        jobs::reconcile::run(&app.state.jobs, "manual:fix", false, "ops:test")
+        jobs::maintenance::reconcile::run(&app.state.jobs, "manual:fix", false, "ops:test")
             .await
             .expect("again")
             .is_none(),

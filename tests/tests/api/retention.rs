@@ -1,7 +1,7 @@
 //! The retention purge (issue 5) against the real app: candidates come in
 //! through the Greenhouse webhook and are processed by the app's own
 //! workers, then their rows are backdated past the cutoff (the one thing a
-//! test cannot wait for), and `jobs::retention::purge` runs on the app's own
+//! test cannot wait for), and `jobs::maintenance::retention::purge` runs on the app's own
 //! job context, as the daily schedule and the CLI call it.
 //!
 //! Every scenario runs on SQLite (queue in SQLite) and on PostgreSQL + Redis.
@@ -15,8 +15,8 @@ use entities::{
     payout::{self, PayoutState},
 };
 use jobs::{
-    audit::Verification,
-    retention::{self, PurgeReport},
+    db::audit::Verification,
+    maintenance::retention::{self, PurgeReport},
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
@@ -182,7 +182,9 @@ fn assert_erased(c: &candidate::Model) {
 }
 
 async fn assert_chain_intact(db: &DatabaseConnection) {
-    let verdict = jobs::audit::verify(db).await.expect("verify the audit log");
+    let verdict = jobs::db::audit::verify(db)
+        .await
+        .expect("verify the audit log");
     assert!(
         matches!(verdict, Verification::Intact { .. }),
         "{verdict:?}"

@@ -97,7 +97,7 @@ enum Mode {
         #[arg(long, default_value_t = 10)]
         db_connections: u32,
     },
-    /// Diagnostic: `jobs::inbox::receive` called directly (no HTTP, no
+    /// Diagnostic: `jobs::intake::inbox::receive` called directly (no HTTP, no
     /// signature check), the storage half of `intake`.
     Inbox {
         /// Calls in flight; one run per value.
@@ -109,7 +109,7 @@ enum Mode {
         /// The database pool.
         #[arg(long, default_value_t = 10)]
         db_connections: u32,
-        /// `current`: `jobs::inbox::receive` itself (INSERT … ON CONFLICT DO
+        /// `current`: `jobs::intake::inbox::receive` itself (INSERT … ON CONFLICT DO
         /// NOTHING, enqueue, one UPDATE: two commits). `merged`: the first
         /// session's experiment (SELECT, INSERT, enqueue, one UPDATE), kept
         /// for comparison.
@@ -343,7 +343,7 @@ async fn connection_loop(
         let body = application_body(n, &tag, None);
         let id = format!("msg_{tag}_{n}");
         let ts = chrono::Utc::now().timestamp();
-        let sig = jobs::payout::outbound::sign(SECRET, &id, ts, body.as_bytes())?;
+        let sig = jobs::outbound::webhook::sign(SECRET, &id, ts, body.as_bytes())?;
         req.clear();
         req.extend_from_slice(
             format!(
@@ -578,13 +578,13 @@ async fn capture(args: &Args, workflows: usize, concurrency: &[usize]) -> anyhow
             .await?;
             tokens.push(link.token);
         }
-        let field = jobs::intake::careers_site::DEFAULT_START_DATE_FIELD;
+        let field = jobs::connectors::careers_site::DEFAULT_START_DATE_FIELD;
         for &c in concurrency {
             let tag = ulid_lower();
             let mut events = Vec::with_capacity(workflows);
             for n in 0..workflows as u64 {
                 let body = application_body(n, &tag, Some(&tokens[n as usize % tokens.len()]));
-                match jobs::intake::careers_site::decode_with(body.as_bytes(), field)? {
+                match jobs::connectors::careers_site::decode_with(body.as_bytes(), field)? {
                     jobs::intake::IntakeEvent::Application(ev) => events.push(ev),
                     other => bail!("unexpected event {other:?}"),
                 }
@@ -649,11 +649,11 @@ async fn capture(args: &Args, workflows: usize, concurrency: &[usize]) -> anyhow
 /// insert, enqueue) with its two UPDATEs merged into one.
 async fn receive_merged(
     state: &worker::runtime::AppState,
-    d: jobs::inbox::Delivery,
+    d: jobs::intake::inbox::Delivery,
 ) -> anyhow::Result<()> {
     use entities::inbox as ib;
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-    let source = jobs::inbox::inbox_source(d.source);
+    let source = jobs::intake::inbox::inbox_source(d.source);
     let existing = ib::Entity::find()
         .filter(ib::Column::Source.eq(source))
         .filter(ib::Column::DeliveryId.eq(&d.delivery_id))
@@ -722,7 +722,7 @@ async fn inbox(
                         let mut lat = Vec::new();
                         while Instant::now() < deadline {
                             let n = counter.fetch_add(1, Ordering::Relaxed);
-                            let d = jobs::inbox::Delivery {
+                            let d = jobs::intake::inbox::Delivery {
                                 source: jobs::intake::Source::CareersSite,
                                 delivery_id: format!("msg_{tag}_{n}"),
                                 event: Some("application.submitted".into()),
@@ -731,7 +731,7 @@ async fn inbox(
                             let t = Instant::now();
                             match variant {
                                 Variant::Current => {
-                                    jobs::inbox::receive(&state.inbox, &state.queue, &state.retry, d)
+                                    jobs::intake::inbox::receive(&state.inbox, &state.queue, &state.retry, d)
                                         .await?;
                                 }
                                 Variant::Merged => receive_merged(&state, d).await?,

@@ -2,7 +2,7 @@
 //! breaks, if it does.
 
 use anyhow::{Context as _, bail};
-use jobs::audit::{self, Verification};
+use jobs::db::audit::{self, Verification};
 
 use crate::{config::Settings, runtime::connect_database};
 

@@ -19,7 +19,7 @@ pub(super) async fn reconcile(
 ) -> anyhow::Result<()> {
     let ctx = connect_job_context(settings).await?;
     let trigger = format!("manual:cli:{}", ulid::Ulid::generate());
-    let report = jobs::reconcile::run(&ctx, &trigger, dry_run, &actor())
+    let report = jobs::maintenance::reconcile::run(&ctx, &trigger, dry_run, &actor())
         .await?
         .ok_or_else(|| anyhow::anyhow!("{trigger} already ran"))?;
     if json {
@@ -59,8 +59,13 @@ pub(super) async fn retention_purge(
     settings: &Settings,
 ) -> anyhow::Result<()> {
     let ctx = connect_job_context(settings).await?;
-    let report =
-        jobs::retention::purge(&ctx, settings.retention.purge_after, dry_run, &actor()).await?;
+    let report = jobs::maintenance::retention::purge(
+        &ctx,
+        settings.retention.purge_after,
+        dry_run,
+        &actor(),
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -9,7 +9,7 @@ use anyhow::bail;
 use jobs::{
     context::JobContext,
     ops as o,
-    payout::ledger::{self, Resolution},
+    payout::approval::{self, Resolution},
 };
 use serde_json::Value;
 
@@ -155,14 +155,14 @@ pub(super) async fn ops(args: OpsArgs, settings: &Settings) -> anyhow::Result<()
         }
         OpsCommand::Approve { id, reason } => {
             let reason = o::clean_reason(&reason.reason).map_err(ops_error)?;
-            let row = ledger::approve(&ctx, id, &actor, &reason)
+            let row = approval::approve(&ctx, id, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)
         }
         OpsCommand::Hold { id, reason } => {
             let reason = o::clean_reason(&reason.reason).map_err(ops_error)?;
-            let row = ledger::hold(&ctx, id, &actor, &reason)
+            let row = approval::hold(&ctx, id, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)
@@ -177,7 +177,7 @@ pub(super) async fn ops(args: OpsArgs, settings: &Settings) -> anyhow::Result<()
                 ResolutionArg::Delivered => Resolution::Delivered,
                 ResolutionArg::Resend => Resolution::Resend,
             };
-            let row = ledger::resolve(&ctx, id, resolution, &actor, &reason)
+            let row = approval::resolve(&ctx, id, resolution, &actor, &reason)
                 .await
                 .map_err(ops_error)?;
             print_payout(&row, json)

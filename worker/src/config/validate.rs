@@ -193,8 +193,8 @@ fn check_retry(
 /// must not name a private address unless `outbound.allow_private_networks`.
 fn check_outbound_url(raw: &str, allow_private: bool) -> Result<(), String> {
     let url = check_public_base_url(raw)?;
-    match jobs::net_guard::inward_address(&url) {
-        Some(ip) if !allow_private => Err(jobs::net_guard::inward_message(ip)),
+    match jobs::outbound::net_guard::inward_address(&url) {
+        Some(ip) if !allow_private => Err(jobs::outbound::net_guard::inward_message(ip)),
         _ => Ok(()),
     }
 }
@@ -279,7 +279,7 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
             continue;
         }
         if let Err(jobs::Error::Invalid { field, problem }) =
-            jobs::schedule::CronSchedule::new(key, schedule, zone)
+            jobs::maintenance::schedule::CronSchedule::new(key, schedule, zone)
         {
             check(false, &format!("{key}.{field}"), &problem);
         }
@@ -338,7 +338,7 @@ fn validate_notifications(settings: &Settings, check: &mut impl FnMut(bool, &str
         let secret_key = key.replace("_url", "_secret");
         if secret.is_empty() {
             check(false, &secret_key, &format!("must be set when {key} is"));
-        } else if let Err(e) = jobs::intake::careers_site::validate_secret(secret.expose()) {
+        } else if let Err(e) = jobs::connectors::careers_site::validate_secret(secret.expose()) {
             check(false, &secret_key, &e.to_string());
         }
     }

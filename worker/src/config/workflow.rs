@@ -17,7 +17,7 @@ use super::mask::Secret;
 /// never followed. Unless `allow_private_networks`, a configured URL whose
 /// host is a private, loopback, link-local or reserved address is refused
 /// by `config check` and at start, and a host name is connected to only
-/// through its public addresses (see `jobs::net_guard`).
+/// through its public addresses (see `jobs::outbound::net_guard`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboundSettings {
@@ -173,7 +173,7 @@ impl Default for MilestoneSettings {
     fn default() -> Self {
         MilestoneSettings {
             hire_stages: std::collections::BTreeMap::new(),
-            start_date_field: jobs::intake::careers_site::DEFAULT_START_DATE_FIELD.to_owned(),
+            start_date_field: jobs::connectors::careers_site::DEFAULT_START_DATE_FIELD.to_owned(),
         }
     }
 }

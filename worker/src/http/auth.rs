@@ -194,7 +194,7 @@ mod tests {
                 retry.clone(),
                 Default::default(),
             )),
-            inbox: jobs::inbox::InboxWriter::direct(db.clone()),
+            inbox: jobs::intake::inbox::InboxWriter::direct(db.clone()),
             db,
             queue,
             retry,

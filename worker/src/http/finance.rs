@@ -45,9 +45,11 @@ pub fn routes() -> Router<AppState> {
 pub async fn reconciliation_runs(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<jobs::reconcile::RecordedRun>>, ApiError> {
+) -> Result<Json<Vec<jobs::maintenance::reconcile::RecordedRun>>, ApiError> {
     caller.require(Scope::OpsRead)?;
-    Ok(Json(jobs::reconcile::recent_runs(&state.db, 50).await?))
+    Ok(Json(
+        jobs::maintenance::reconcile::recent_runs(&state.db, 50).await?,
+    ))
 }
 
 /// `GET /api/reconciliation/runs/{id}[?format=csv]` (scope `ops_read`): a
@@ -60,7 +62,7 @@ pub async fn reconciliation_run(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::OpsRead)?;
     let params = params(query, &["format"])?;
-    let run = jobs::reconcile::recorded_run(&state.db, id).await?;
+    let run = jobs::maintenance::reconcile::recorded_run(&state.db, id).await?;
     match params.get("format").map(String::as_str) {
         None | Some("json") => Ok(axum::response::IntoResponse::into_response(Json(run))),
         Some("csv") => Response::builder()
@@ -70,7 +72,7 @@ pub async fn reconciliation_run(
                 format!("attachment; filename=\"reconciliation_{id}.csv\""),
             )
             .header(CACHE_CONTROL, "no-store")
-            .body(Body::from(jobs::reconcile::items_csv(&run)?))
+            .body(Body::from(jobs::maintenance::reconcile::items_csv(&run)?))
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e))),
         Some(other) => Err(ApiError::BadRequest(format!(
             "format: {other:?} is not csv or json"
@@ -94,7 +96,13 @@ pub async fn reconcile_now(
     caller: Caller,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> Result<(axum::http::StatusCode, Json<jobs::reconcile::RunReport>), ApiError> {
+) -> Result<
+    (
+        axum::http::StatusCode,
+        Json<jobs::maintenance::reconcile::RunReport>,
+    ),
+    ApiError,
+> {
     caller.require(Scope::OpsAdmin)?;
     super::body::require_json(&headers)?;
     let bytes = super::body::read_limited(&headers, body, state.settings.http.body_limit).await?;
@@ -102,7 +110,7 @@ pub async fn reconcile_now(
     let reason = jobs::ops::clean_reason(&req.reason)?;
     let trigger = format!("manual:{}", ulid::Ulid::generate());
     let actor = format!("{} ({reason})", caller.actor());
-    let report = jobs::reconcile::run(&state.jobs, &trigger, req.dry_run, &actor)
+    let report = jobs::maintenance::reconcile::run(&state.jobs, &trigger, req.dry_run, &actor)
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("{trigger} already ran")))?;
     Ok((axum::http::StatusCode::CREATED, Json(report)))

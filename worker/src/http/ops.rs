@@ -4,7 +4,7 @@
 //! inbox with replay, the payout ledger and its actions, destinations.
 //!
 //! Thin: check the scope (`ops_read` for reads, `ops_admin` for actions),
-//! parse, call `jobs::ops`, `jobs::payout::ledger` or `jobs::outbox` (the
+//! parse, call `jobs::ops`, `jobs::payout::approval` or `jobs::outbox` (the
 //! CLI's `referral-worker ops ...` calls the same functions). Every action
 //! is audited by those functions with the caller as actor and the reason
 //! given. Query strings are strict: an unknown, repeated or malformed
@@ -81,7 +81,7 @@ pub async fn approve_payout(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::OpsAdmin)?;
     let reason = reason(&state, &headers, body).await?;
-    let row = jobs::payout::ledger::approve(&state.jobs, id, &caller.actor(), &reason).await?;
+    let row = jobs::payout::approval::approve(&state.jobs, id, &caller.actor(), &reason).await?;
     Ok(Json(payout_json(&row)))
 }
 
@@ -96,7 +96,7 @@ pub async fn hold_payout(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::OpsAdmin)?;
     let reason = reason(&state, &headers, body).await?;
-    let row = jobs::payout::ledger::hold(&state.jobs, id, &caller.actor(), &reason).await?;
+    let row = jobs::payout::approval::hold(&state.jobs, id, &caller.actor(), &reason).await?;
     Ok(Json(payout_json(&row)))
 }
 
@@ -104,7 +104,7 @@ pub async fn hold_payout(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Resolve {
-    resolution: jobs::payout::ledger::Resolution,
+    resolution: jobs::payout::approval::Resolution,
     reason: String,
 }
 
@@ -124,7 +124,7 @@ pub async fn resolve_payout(
     let r: Resolve = parse_json(&bytes)?;
     let reason = jobs::ops::clean_reason(&r.reason)?;
     let row =
-        jobs::payout::ledger::resolve(&state.jobs, id, r.resolution, &caller.actor(), &reason)
+        jobs::payout::approval::resolve(&state.jobs, id, r.resolution, &caller.actor(), &reason)
             .await?;
     Ok(Json(payout_json(&row)))
 }

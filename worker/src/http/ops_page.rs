@@ -8,7 +8,7 @@
 //! the oldest age, the stuck list, dead jobs with Retry (reason required),
 //! payouts awaiting action with Approve, and a 24-hour chart of succeeded,
 //! failed and dead jobs from `GET /api/ops/throughput` (here, over
-//! `jobs::ops_history`).
+//! `jobs::ops::history`).
 //!
 //! Every asset is sent with a strict `Content-Security-Policy` (scripts and
 //! styles from this origin only, no inline code; requests to this origin
@@ -112,17 +112,17 @@ pub async fn throughput(
             .trim()
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=jobs::ops_history::MAX_HOURS).contains(n))
+            .filter(|n| (1..=jobs::ops::history::MAX_HOURS).contains(n))
             .ok_or_else(|| {
                 ApiError::BadRequest(format!(
                     "hours: `{value}` is not a number of hours (1..={})",
-                    jobs::ops_history::MAX_HOURS
+                    jobs::ops::history::MAX_HOURS
                 ))
             })?;
         hours = Some(n);
     }
-    let hours = jobs::ops_history::window_hours(hours);
-    let t = jobs::ops_history::throughput(&state.queue, hours, chrono::Utc::now()).await?;
+    let hours = jobs::ops::history::window_hours(hours);
+    let t = jobs::ops::history::throughput(&state.queue, hours, chrono::Utc::now()).await?;
     let q = &state.settings.queue;
     let mut body = serde_json::to_value(&t).map_err(|e| ApiError::Internal(e.into()))?;
     body["retention"] = json!({

@@ -14,8 +14,9 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use jobs::{
-    inbox::{self, Delivery},
-    intake::{self, IntakeEvent, Source},
+    connectors::{careers_site, greenhouse, lever},
+    intake::inbox::{self, Delivery},
+    intake::{self, Source},
 };
 use serde_json::{Value, json};
 
@@ -54,7 +55,7 @@ pub async fn careers_site(State(state): State<AppState>, headers: HeaderMap, bod
                         .map(|v| (k.as_str().to_string(), v.to_string()))
                 })
                 .collect();
-            let id = intake::careers_site::verify(&secret, &pairs, bytes)?;
+            let id = careers_site::verify(&secret, &pairs, bytes)?;
             Ok(id)
         },
     )
@@ -82,7 +83,7 @@ pub async fn greenhouse(State(state): State<AppState>, headers: HeaderMap, body:
                 ));
             }
             let sig = headers.get("signature").and_then(|v| v.to_str().ok());
-            intake::greenhouse::verify(secret.as_bytes(), sig, bytes)?;
+            greenhouse::verify(secret.as_bytes(), sig, bytes)?;
             headers
                 .get("greenhouse-event-id")
                 .and_then(|v| v.to_str().ok())
@@ -120,7 +121,7 @@ pub async fn lever(State(state): State<AppState>, headers: HeaderMap, body: Body
                 ));
             }
             let now = chrono::Utc::now().timestamp_millis();
-            let delivery = intake::lever::verify(secret.as_bytes(), bytes, now, max_age)?;
+            let delivery = lever::verify(secret.as_bytes(), bytes, now, max_age)?;
             Ok(delivery.token)
         },
     )
@@ -161,13 +162,7 @@ async fn intake(
         }
         Err(e) => return Err(reject(state, source, false, e.into(), None).await),
     };
-    let decoded = match source {
-        Source::CareersSite => {
-            intake::careers_site::decode_with(&bytes, &state.settings.milestones.start_date_field)
-        }
-        Source::Greenhouse => intake::greenhouse::decode(&bytes),
-        Source::Lever => intake::lever::decode(&bytes),
-    };
+    let decoded = intake::decode(source, &bytes, &state.settings.milestones.start_date_field);
     let event = match decoded {
         Ok(ev) => ev,
         Err(e) => return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await),
@@ -179,7 +174,7 @@ async fn intake(
         Delivery {
             source,
             delivery_id,
-            event: Some(event_name(&event)),
+            event: Some(event.event_name()),
             body: bytes.to_vec(),
         },
     )
@@ -225,18 +220,6 @@ fn count(source: Source, outcome: &'static str, status: u16) {
         "status" => status.to_string()
     )
     .increment(1);
-}
-
-fn event_name(ev: &IntakeEvent) -> String {
-    match ev {
-        IntakeEvent::Application(a) => a.event.clone(),
-        IntakeEvent::StageChanged(s) => s.event.clone(),
-        IntakeEvent::CandidateMerged { .. } => "merge_candidate".into(),
-        IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
-        IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
-        IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
-        IntakeEvent::Ignored { event } => event.clone(),
-    }
 }
 
 /// Records a refusal (best effort: a database outage must not turn a 401

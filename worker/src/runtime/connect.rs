@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use jobs::{context::JobContext, inbox::InboxWriter};
+use jobs::{context::JobContext, intake::inbox::InboxWriter};
 use queue::{QueueStore, RedisStore, Retention, RetryPolicies, RetryPolicy, SqlStore};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
@@ -102,14 +102,11 @@ fn policy(s: &RetryPolicySettings) -> RetryPolicy {
 pub fn retry_policies(settings: &Settings) -> RetryPolicies {
     let queue = &settings.queue;
     let outbound = RetryPolicy::scheduled(settings.payouts.retry_schedule.clone());
-    let base = [
-        jobs::payout::ledger::SEND_PAYOUT,
-        jobs::outbox::DELIVER_MESSAGE,
-    ]
-    .into_iter()
-    .fold(RetryPolicies::new(policy(&queue.retry)), |acc, kind| {
-        acc.with_kind(kind, outbound.clone())
-    });
+    let base = [jobs::job::Job::SEND_PAYOUT, jobs::job::Job::DELIVER_MESSAGE]
+        .into_iter()
+        .fold(RetryPolicies::new(policy(&queue.retry)), |acc, kind| {
+            acc.with_kind(kind, outbound.clone())
+        });
     queue.kinds.keys().fold(base, |acc, kind| {
         acc.with_kind(kind.clone(), policy(&queue.retry_for(kind)))
     })

@@ -12,11 +12,15 @@ use std::{num::NonZeroU32, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use governor::Quota;
 use jobs::{
-    ats::{GreenhouseClient, GreenhouseConfig, HttpOptions, LeverClient, LeverConfig},
+    connectors::{
+        greenhouse::{GreenhouseClient, GreenhouseConfig},
+        lever::{LeverClient, LeverConfig},
+    },
     context::{CaptureSettings, JobContext},
-    payout::outbound::{Destination, OutboundClient, OutboundOptions},
+    outbound::http::HttpOptions,
+    outbound::sandbox::{Recorder, Sandbox},
+    outbound::webhook::{Destination, OutboundClient, OutboundOptions},
     referral::attribution::Rules,
-    sandbox::{Recorder, Sandbox},
 };
 
 use crate::{config::Settings, state::AppState};
@@ -43,7 +47,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     ctx.payouts.destination = bonus_destination(settings, &transport, &recorder)?;
     ctx.notifications = notifications(settings, &transport, &recorder)?;
     let rc = &settings.reconciliation;
-    ctx.reconcile = jobs::reconcile::ReconcileSettings {
+    ctx.reconcile = jobs::context::ReconcileSettings {
         delivery_window: chrono::Duration::from_std(rc.delivery_window)
             .context("reconciliation.delivery_window is too long")?,
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
@@ -237,7 +241,7 @@ fn notifications(
     settings: &Settings,
     transport: &Transport,
     recorder: &Option<Recorder>,
-) -> anyhow::Result<jobs::outbox::Notifications> {
+) -> anyhow::Result<jobs::context::Notifications> {
     let n = &settings.notifications;
     let sb = &settings.sandbox;
     let rps = NonZeroU32::new(n.requests_per_second).unwrap_or(NonZeroU32::MIN);
@@ -281,7 +285,7 @@ fn notifications(
             .map_err(|e| anyhow::anyhow!("notifications.alert_webhook_url: {e}"))?;
         Some(finish(client, alert_record))
     };
-    Ok(jobs::outbox::Notifications {
+    Ok(jobs::context::Notifications {
         status_sync: signed(
             "status_sync",
             &sb.status_sync_url,
@@ -296,7 +300,7 @@ fn notifications(
 }
 
 /// Outbound transport options for a request timeout: the connect timeout
-/// stays strictly shorter (see `jobs::payout::outbound`).
+/// stays strictly shorter (see `jobs::outbound::webhook`).
 fn outbound_options(transport: &Transport, timeout: Duration) -> OutboundOptions {
     let mut options = OutboundOptions::default();
     transport.apply(&mut options.http);

@@ -1,12 +1,12 @@
 //! What runs beside the workers on a timer: the sweeper (the safety net that
-//! gives every row waiting for work a job again, see `jobs::milestones::sweep_timers`)
+//! gives every row waiting for work a job again, see `jobs::maintenance::sweeper::sweep`)
 //! and the cron schedules of `[reconciliation]` and `[retention]`, each
 //! enqueueing one job per tick across all processes. Started by
 //! `workers::run_workers`, stopped by its shutdown token.
 
 use std::time::Duration;
 
-use jobs::{context::JobContext, job::Job, schedule::CronSchedule};
+use jobs::{context::JobContext, job::Job, maintenance::schedule::CronSchedule};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +24,7 @@ pub(super) fn spawn_sweeper(
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            if let Err(e) = jobs::milestones::sweep_timers(&ctx).await {
+            if let Err(e) = jobs::maintenance::sweeper::sweep(&ctx).await {
                 tracing::warn!(error = %e, "sweeping timers, payouts and notifications failed");
             }
         }
@@ -83,7 +83,7 @@ pub(super) fn spawn_schedules(
 ///
 /// Every worker process runs this loop for every schedule; the tick's key
 /// is the job's idempotency key, so the queue keeps one job per tick
-/// whichever process enqueues first (see `jobs::schedule`). A tick missed
+/// whichever process enqueues first (see `jobs::maintenance::schedule`). A tick missed
 /// while no process was up is not made up: the next one runs.
 async fn run_schedule(
     schedule: CronSchedule,

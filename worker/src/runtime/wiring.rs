@@ -9,7 +9,7 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
-use jobs::inbox::InboxWriter;
+use jobs::intake::inbox::InboxWriter;
 use migrations::{Migrator, MigratorTrait};
 use tokio_util::sync::CancellationToken;
 
@@ -93,7 +93,7 @@ impl Application {
         let state = app_state(&settings, db, queue, inbox)?;
         let careers_secret = settings.webhooks.careers_site_secret.expose();
         if !careers_secret.is_empty() {
-            jobs::intake::careers_site::validate_secret(careers_secret)
+            jobs::connectors::careers_site::validate_secret(careers_secret)
                 .map_err(|e| anyhow::anyhow!("webhooks.careers_site_secret: {e}"))?;
         }
         Ok(Self {

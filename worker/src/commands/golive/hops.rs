@@ -280,7 +280,7 @@ fn written_back(referral_id: i64, jobs: &[Value], audit: &[Value], hops: &mut Ve
             matches!(
                 e["action"].as_str(),
                 Some("attribution.written_back" | "attribution.write_back_skipped")
-            ) || e["action"] == jobs::sandbox::RECORDED
+            ) || e["action"] == jobs::outbound::sandbox::RECORDED
         })
         .collect();
     let wb_ok = !wb_jobs.is_empty() && wb_jobs.iter().all(|j| j["state"] == "succeeded");
@@ -308,7 +308,7 @@ fn written_back(referral_id: i64, jobs: &[Value], audit: &[Value], hops: &mut Ve
                 .collect();
             let what = if wb_events
                 .iter()
-                .any(|e| e["action"] == jobs::sandbox::RECORDED)
+                .any(|e| e["action"] == jobs::outbound::sandbox::RECORDED)
             {
                 "recorded in sandbox".to_string()
             } else if let Some(e) = wb_events
@@ -399,7 +399,8 @@ fn milestone(wf: &Value, hops: &mut Vec<Hop>) {
 fn payout_sent(wf: &Value, audit: &[Value], hops: &mut Vec<Hop>) -> Option<Value> {
     let recorded = |message_id: &str| {
         audit.iter().any(|e| {
-            e["action"] == jobs::sandbox::RECORDED && e["data"]["message_id"] == message_id
+            e["action"] == jobs::outbound::sandbox::RECORDED
+                && e["data"]["message_id"] == message_id
         })
     };
     let payout = hire_payout(wf);

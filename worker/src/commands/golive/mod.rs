@@ -112,7 +112,10 @@ fn connect(settings: &Settings, base: &str, args: &GoliveArgs) -> anyhow::Result
         );
     }
     Ok(Golive {
-        client: jobs::sandbox::ServiceClient::new(base, std::time::Duration::from_secs(15))?,
+        client: jobs::outbound::service_client::ServiceClient::new(
+            base,
+            std::time::Duration::from_secs(15),
+        )?,
         links,
         employees,
         ops,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// The go-live run: what the service was sent and what it answered.
 pub(super) struct Golive {
-    pub(super) client: jobs::sandbox::ServiceClient,
+    pub(super) client: jobs::outbound::service_client::ServiceClient,
     pub(super) links: String,
     pub(super) employees: String,
     pub(super) ops: String,
@@ -34,7 +34,8 @@ impl Golive {
             "msg_golive{}",
             ulid::Ulid::generate().to_string().to_lowercase()
         );
-        let headers = jobs::sandbox::careers_site_headers(&self.secret, &msg_id, &bytes)?;
+        let headers =
+            jobs::outbound::service_client::careers_site_headers(&self.secret, &msg_id, &bytes)?;
         let answer = self
             .client
             .post_raw("/webhooks/applications", &headers, bytes)

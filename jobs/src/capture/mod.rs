@@ -1,0 +1,158 @@
+//! Capture: turns a verified inbound delivery into candidates, applications
+//! and attributions. The `process_delivery` job runs it; the HTTP intake only
+//! stored the raw bytes in the inbox and enqueued that job.
+//!
+//! Everything a delivery changes is written in one transaction from
+//! [`crate::db::begin_locked`], keyed by the candidate's canonical email and
+//! phone and the application id, so two deliveries about the same person
+//! never race into two candidate rows. Every attribution decision writes an
+//! audit event in the same transaction.
+//!
+//! Deliveries are at least once and out of order: each step is idempotent
+//! (an application is upserted by its ATS id, a referral by candidate,
+//! employee and application) and a stage change for an application not yet
+//! seen fails retryably, so the queue keeps it until the application arrives.
+//!
+//! * this file: the `process_delivery` job, which decodes the stored body
+//!   ([`crate::intake::decode_stored`]) and hands the event to its step;
+//! * [`application`]: an application arriving (dedup, upsert, claims);
+//! * [`attribution`]: deciding and storing referral claims;
+//! * [`stage`]: stage and status changes;
+//! * [`erasure`]: merges, deletions, anonymisation;
+//! * [`write_back`]: the `write_back_referral` job.
+//!
+//! Called by [`crate::dispatch`] (the `process_delivery` and
+//! `write_back_referral` jobs).
+
+pub mod application;
+pub mod attribution;
+pub mod erasure;
+pub mod stage;
+pub mod write_back;
+
+use entities::inbox::{self, InboxSource, InboxStatus};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+pub use application::{Captured, capture_application, capture_application_marked};
+pub use stage::apply_stage_change;
+
+use crate::{
+    connectors::{careers_site, lever},
+    context::JobContext,
+    error::{Error, Result},
+    intake::{self, IntakeEvent, StoredBodyError},
+    job::Job,
+};
+
+/// What processing a delivery amounted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Acted on.
+    Applied,
+    /// Authentic but nothing to do.
+    Ignored,
+}
+
+impl Processed {
+    /// `Applied` when the step changed something, else `Ignored`.
+    fn acted(changed: bool) -> Self {
+        if changed {
+            Processed::Applied
+        } else {
+            Processed::Ignored
+        }
+    }
+}
+
+/// The `process_delivery` job: decode the stored body and act on it.
+///
+/// # Errors
+/// Retryable for transient failures and for events that wait on others
+/// (a stage change before its application); permanent for a body that no
+/// longer decodes or a source that cannot be acted on.
+pub async fn process_delivery(ctx: &JobContext, inbox_id: i64, attempt: u32) -> Result<Processed> {
+    let Some(row) = inbox::Entity::find_by_id(inbox_id).one(&ctx.db).await? else {
+        return Err(Error::permanent(format!(
+            "inbox row {inbox_id} does not exist"
+        )));
+    };
+    if matches!(row.status, InboxStatus::Processed | InboxStatus::Ignored) {
+        return Ok(if row.status == InboxStatus::Ignored {
+            Processed::Ignored
+        } else {
+            Processed::Applied
+        });
+    }
+    let result = act(ctx, &row).await;
+    let (status, error) = match &result {
+        Ok(Processed::Applied) => (Some(InboxStatus::Processed), None),
+        Ok(Processed::Ignored) => (Some(InboxStatus::Ignored), None),
+        Err(Error::Permanent(e)) => (Some(InboxStatus::Failed), Some(e.clone())),
+        // The last attempt: the job goes dead now, so the row must say so
+        // too, or it would look `enqueued` for ever.
+        Err(e) if attempt >= ctx.retry.for_kind(Job::PROCESS_DELIVERY).max_attempts => (
+            Some(InboxStatus::Failed),
+            Some(format!("gave up after {attempt} attempts: {e}")),
+        ),
+        // Retryable: the row stays `enqueued`; the job's own history has the error.
+        Err(_) => (None, None),
+    };
+    if let Some(status) = status {
+        let mut active: inbox::ActiveModel = row.into();
+        active.status = Set(status);
+        active.error = Set(error);
+        active.update(&ctx.db).await?;
+    }
+    result
+}
+
+async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
+    let body = row
+        .raw_body
+        .as_deref()
+        .ok_or_else(|| Error::permanent("inbox row has no stored body"))?;
+    let event = intake::decode_stored(row.source, body, &ctx.capture.start_date_field).map_err(
+        |e| match e {
+            StoredBodyError::NoDecoder => Error::permanent(e.to_string()),
+            StoredBodyError::Invalid(e) => {
+                Error::permanent(format!("stored body no longer decodes: {e}"))
+            }
+        },
+    )?;
+    let is_test = row.source == InboxSource::CareersSite && careers_site::is_test(body);
+    match event {
+        IntakeEvent::Application(ev) => capture_application_marked(ctx, &ev, is_test)
+            .await
+            .map(|_| Processed::Applied),
+        IntakeEvent::StageChanged(sc) => apply_stage_change(ctx, &sc)
+            .await
+            .map(|_| Processed::Applied),
+        IntakeEvent::CandidateMerged {
+            from_candidate_id,
+            into_candidate_id,
+        } => erasure::merge_candidates(ctx, &from_candidate_id, &into_candidate_id)
+            .await
+            .map(Processed::acted),
+        IntakeEvent::ApplicationDeleted { application_id, .. } => {
+            erasure::delete_application(ctx, &application_id)
+                .await
+                .map(Processed::acted)
+        }
+        IntakeEvent::CandidateAnonymized { candidate_id } => {
+            erasure::anonymize_candidate(ctx, &candidate_id)
+                .await
+                .map(Processed::acted)
+        }
+        IntakeEvent::LeverOpportunity {
+            event,
+            opportunity_id,
+        } => {
+            let ev =
+                lever::refetch_application(ctx.lever.as_deref(), &event, &opportunity_id).await?;
+            capture_application(ctx, &ev)
+                .await
+                .map(|_| Processed::Applied)
+        }
+        IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
+    }
+}

@@ -1,0 +1,393 @@
+//! What the ATS API clients share: the write-back contract ([`WriteBack`],
+//! [`AtsClient`]) and the transport every call goes through (auth, the
+//! account's rate limit, turning answers into retry decisions). The vendor
+//! clients are `greenhouse::api` and `lever::api` next door; the worker
+//! builds them (`worker/src/runtime/context.rs`) and the write-back job, the Lever
+//! re-fetch and reconciliation call them.
+//!
+//! # Failures are retry decisions
+//!
+//! Every method returns [`crate::Error`] with the variant already chosen for
+//! the job queue:
+//!
+//! | what happened | error | the queue |
+//! |---|---|---|
+//! | `429` with `Retry-After` or `X-RateLimit-Reset`, `5xx` with `Retry-After` | [`Error::RetryAfter`] with the server's wait | retries then |
+//! | `429` naming no wait, other `5xx`, `408`, timeout, connection refused/reset | [`Error::Retryable`] | backoff schedule |
+//! | a redirect (not followed) | [`Error::Permanent`] | dead-letters |
+//! | other `4xx` | [`Error::Permanent`] with status and body excerpt | dead-letters |
+//! | a local or server rate-limit pause longer than `max_wait` | [`Error::RetryAfter`] | retries then |
+//!
+//! Redirects are refused because a Harvest or Lever API never redirects a
+//! correct request: a 3xx means a wrong base URL or a login page, and
+//! following it would replay the Basic credentials to another location.
+//! Error messages name the vendor, method, path and status, never the API
+//! key (a body that echoes it has it replaced).
+//!
+//! Both write-backs are idempotent (PATCH sets the same values, tags and
+//! sources are sets), so a job retried after a partial success simply does
+//! everything again.
+//!
+//! Rate limits are shared per account across the process: see
+//! [`crate::outbound::limiter`].
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::outbound::{
+    http::{self, HttpOptions, count_request, read_body},
+    limiter::{self, AccountLimiter},
+};
+
+/// What we write back to the ATS when a referral is attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBack {
+    /// The ATS's candidate id (Greenhouse candidate; Lever contact).
+    pub ats_candidate_id: String,
+    /// The ATS's application id (Greenhouse application; Lever
+    /// opportunity, which is where Lever keeps tags and sources).
+    pub ats_application_id: String,
+    /// Our employee id of the referrer (for logs and messages).
+    pub referrer_employee_id: String,
+    /// The referrer's user id in the ATS, when they have one. Greenhouse can
+    /// credit only its own users; without one we write the token only.
+    pub referrer_ats_user_id: Option<String>,
+    /// The referral token from the referral link, written to a custom field
+    /// where the ATS has one (Greenhouse).
+    pub referral_token: Option<String>,
+    /// The tag to add, e.g. `"Employee Referral"`.
+    pub tag: String,
+}
+
+/// An ATS that can record a referral.
+///
+/// Native `async fn` in a trait: not object-safe, so use
+/// [`super::Ats`] where the vendor is chosen at run time.
+pub trait AtsClient: Send + Sync {
+    /// Records the referral in the ATS. Idempotent: safe to retry after a
+    /// partial success.
+    ///
+    /// # Errors
+    /// An [`Error`] whose variant is the retry decision (see the module docs).
+    fn write_referral(&self, w: &WriteBack) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Most of a success body we accept (an application or opportunity is a few
+/// KiB; this only stops a runaway response).
+const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The HTTP machinery both clients share: auth, rate limiting, and turning
+/// responses into retry decisions.
+pub(crate) struct Transport {
+    vendor: &'static str,
+    http: reqwest::Client,
+    api_key: String,
+    limiter: Arc<AccountLimiter>,
+    /// Longest wait for the limiter before the job is handed back.
+    max_wait: Duration,
+    /// Pause after a 429 or an empty window that came without a usable
+    /// `Retry-After` / `X-RateLimit-Reset`.
+    fallback_pause: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("vendor", &self.vendor)
+            .field("api_key", &"[redacted]")
+            .field("limiter", &self.limiter)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request to send through [`Transport::send`].
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// `(name, value)` headers beyond auth, e.g. `On-Behalf-Of`.
+    pub headers: &'a [(&'static str, &'a str)],
+    /// A JSON body, if any.
+    pub json: Option<&'a serde_json::Value>,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        vendor: &'static str,
+        base_url: &Url,
+        api_key: String,
+        quota: governor::Quota,
+        max_wait: Duration,
+        fallback_pause: Duration,
+        http: &HttpOptions,
+    ) -> Result<Self> {
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::permanent(format!(
+                "{vendor} base URL {base_url} is not an http(s) URL"
+            )));
+        }
+        if api_key.is_empty() {
+            return Err(Error::permanent(format!("{vendor} API key is empty")));
+        }
+        http.check_url("base_url", base_url)?;
+        let limiter = AccountLimiter::shared(&limiter::account_key(base_url, &api_key), quota);
+        Ok(Self {
+            vendor,
+            http: http.build_client()?,
+            api_key,
+            limiter,
+            max_wait,
+            fallback_pause,
+        })
+    }
+
+    pub(crate) fn limiter(&self) -> &Arc<AccountLimiter> {
+        &self.limiter
+    }
+
+    /// Sends one request under the account's rate limit and returns the
+    /// body of a 2xx; everything else becomes the matching [`Error`].
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>> {
+        let what = format!("{} {} {}", self.vendor, call.method, call.url.path());
+        self.limiter.acquire(self.max_wait).await?;
+
+        // Basic auth with the key as username and an empty password is what
+        // both Harvest and Lever document; reqwest marks the header sensitive.
+        let mut req = self
+            .http
+            .request(call.method, call.url)
+            .basic_auth(&self.api_key, Some(""))
+            .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in call.headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = call.json {
+            req = req.json(body);
+        }
+
+        let started = std::time::Instant::now();
+        let mut resp = req
+            .send()
+            .await
+            .inspect(|r| count_request(self.vendor, Ok(r.status()), started.elapsed()))
+            .inspect_err(|e| count_request(self.vendor, Err(e), started.elapsed()))
+            .map_err(|e| self.transport_error(&what, &e))?;
+        let status = resp.status();
+        let asked = self
+            .limiter
+            .observe(status, resp.headers(), self.fallback_pause);
+
+        if status.is_success() {
+            return read_body(&mut resp, SUCCESS_BODY_LIMIT)
+                .await
+                .map_err(|e| self.transport_error(&what, &e));
+        }
+
+        let (location, body) = http::failure_answer(&mut resp).await;
+        let excerpt = self.excerpt(&body);
+        Err(classify(
+            &what,
+            status,
+            asked,
+            location.as_deref(),
+            &excerpt,
+        ))
+    }
+
+    /// A failure below HTTP (DNS, connect, TLS, timeout, reset mid-body).
+    /// All transient, except a request reqwest could not even build.
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> Error {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "response body failed"
+        } else {
+            "request failed"
+        };
+        let detail = http::error_chain(e, false);
+        let msg = format!("{what}: {kind}: {}", self.scrub(&detail));
+        if e.is_builder() {
+            Error::Permanent(msg)
+        } else {
+            Error::Retryable(msg)
+        }
+    }
+
+    /// Parses a 2xx body as JSON. A complete body that is not the JSON we
+    /// expect will not improve on retry, so that is permanent.
+    pub(crate) fn parse_json(&self, what: &str, body: &[u8]) -> Result<serde_json::Value> {
+        serde_json::from_slice(body).map_err(|e| {
+            Error::Permanent(format!(
+                "{} {what}: response is not JSON ({e}): {}",
+                self.vendor,
+                self.excerpt(body)
+            ))
+        })
+    }
+
+    /// The start of a body, on one line, with the API key removed should a
+    /// server (or a proxy) echo it back.
+    fn excerpt(&self, body: &[u8]) -> String {
+        http::excerpt(body, &[&self.basic_credentials(), &self.api_key])
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        http::scrub(text, &[&self.basic_credentials(), &self.api_key])
+    }
+
+    /// The key as it travels in the `Authorization` header (base64 of
+    /// `key:`), which a proxy's error page may echo too.
+    fn basic_credentials(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.api_key))
+    }
+}
+
+/// Maps a non-2xx status to the job's verdict. `asked` is the wait the
+/// server announced (already applied to the account's limiter).
+fn classify(
+    what: &str,
+    status: StatusCode,
+    asked: Option<Duration>,
+    location: Option<&str>,
+    excerpt: &str,
+) -> Error {
+    let detail = if excerpt.is_empty() {
+        format!("{what}: {status}")
+    } else {
+        format!("{what}: {status}: {excerpt}")
+    };
+    if let Some(after) =
+        asked.filter(|_| status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+    {
+        return Error::RetryAfter {
+            after,
+            reason: detail,
+        };
+    }
+    if status.is_redirection() {
+        let to = location.unwrap_or("no Location");
+        return Error::Permanent(format!(
+            "{what}: {status} redirect to {to} not followed (wrong base URL?)"
+        ));
+    }
+    match status {
+        // 429 without any hint of when: the backoff schedule decides.
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => Error::Retryable(detail),
+        s if s.is_server_error() => Error::Retryable(detail),
+        s if s.is_client_error() => Error::Permanent(detail),
+        // 1xx or a non-standard code: nothing says it will not work next time.
+        _ => Error::Retryable(detail),
+    }
+}
+
+/// `base` with `segments` appended as path segments, percent-encoded, so an
+/// id can never add a segment or a query of its own.
+///
+/// # Errors
+/// [`Error::Permanent`] for an empty, `.` or `..` segment (the URL library
+/// would drop those silently and we would call another endpoint).
+pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> Result<Url> {
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| s.is_empty() || **s == "." || **s == "..")
+    {
+        return Err(Error::permanent(format!(
+            "invalid id {bad:?} in an ATS URL"
+        )));
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::permanent(format!("ATS base URL {base} cannot take a path")))?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// An id as JSON: a number when it is one (Harvest's ids are integers and
+/// its examples send them as such), else a string.
+pub(crate) fn json_id(id: &str) -> serde_json::Value {
+    id.parse::<u64>().map_or_else(|_| id.into(), Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_encodes_ids_and_refuses_dot_segments() {
+        let base = Url::parse("https://harvest.greenhouse.io/v1").unwrap();
+        assert_eq!(
+            endpoint(&base, &["applications", "12"]).unwrap().as_str(),
+            "https://harvest.greenhouse.io/v1/applications/12"
+        );
+        let slash = Url::parse("https://harvest.greenhouse.io/v1/").unwrap();
+        assert_eq!(
+            endpoint(&slash, &["applications", "a/b?c"])
+                .unwrap()
+                .as_str(),
+            "https://harvest.greenhouse.io/v1/applications/a%2Fb%3Fc"
+        );
+        assert!(matches!(
+            endpoint(&base, &["applications", ".."]),
+            Err(Error::Permanent(_))
+        ));
+        assert!(matches!(
+            endpoint(&base, &["applications", ""]),
+            Err(Error::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn json_ids_are_numbers_when_numeric() {
+        assert_eq!(json_id("4080"), serde_json::json!(4080));
+        assert_eq!(json_id("u-1"), serde_json::json!("u-1"));
+    }
+
+    #[test]
+    fn classify_maps_statuses_to_retry_decisions() {
+        let w = "x GET /p";
+        assert!(matches!(
+            classify(w, StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(7)), None, ""),
+            Error::RetryAfter { after, .. } if after == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::TOO_MANY_REQUESTS, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::BAD_GATEWAY, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::REQUEST_TIMEOUT, None, None, ""),
+            Error::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::NOT_FOUND, None, None, ""),
+            Error::Permanent(_)
+        ));
+        assert!(matches!(
+            classify(w, StatusCode::MOVED_PERMANENTLY, None, Some("https://x/login"), ""),
+            Error::Permanent(m) if m.contains("https://x/login")
+        ));
+        // A wait announced on a 4xx (say, `X-RateLimit-Remaining: 0` on a
+        // 422) does not make the 4xx retryable.
+        assert!(matches!(
+            classify(
+                w,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(Duration::from_secs(3)),
+                None,
+                ""
+            ),
+            Error::Permanent(_)
+        ));
+    }
+}

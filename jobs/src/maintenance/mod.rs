@@ -1,0 +1,18 @@
+//! The work nobody asks for: what keeps the database and the queue in step
+//! and the data tidy, run on timers by every worker process
+//! (`worker/src/runtime/schedules.rs`).
+//!
+//! * [`sweeper`]: every `payouts.timer_sweep`, gives each row that waits
+//!   for work a job again when the queue no longer holds one (armed
+//!   probation timers, stored deliveries, sendable payouts, pending
+//!   notifications);
+//! * [`reconcile`]: the reconciliation run (`reconcile` job): our records
+//!   against the ATS and the ledger, variances recorded and fixed;
+//! * [`retention`]: the purge of personal data (`purge_personal_data` job);
+//! * [`schedule`]: the cron schedules those two jobs fire on, once per tick
+//!   across processes.
+
+pub mod reconcile;
+pub mod retention;
+pub mod schedule;
+pub mod sweeper;

@@ -1,0 +1,737 @@
+//! Reconciliation: our attributions, milestones and payouts checked against
+//! each other, the queue and the ATS, with every difference recorded.
+//!
+//! A run ([`run`]) is one `reconciliation_runs` row with one
+//! `reconciliation_items` row per variance. Its `trigger` is unique: a cron
+//! tick's trigger is the tick ([`crate::maintenance::schedule`]), so however many worker
+//! processes see the tick, one run happens, and a second attempt at the
+//! same trigger returns `None`. Ops run it on demand (`referral-worker
+//! reconcile [--dry-run]`) under a trigger of their own.
+//!
+//! What it looks for ([`VarianceKind`]):
+//!
+//! * a hired application with a credited referral but no hire milestone,
+//!   or whose bonus rule applies but that has no payout rows, or whose
+//!   probation was reached while a tranche still waits for it (fixed by
+//!   re-running the milestone sync, which creates or releases what is
+//!   missing);
+//! * payouts sendable for longer than `delivery_window` (re-enqueued),
+//!   waiting for approval that long, failed, dead or with an unknown
+//!   outcome (reported: a human decides);
+//! * the same payout acknowledged twice (from the audit log's attempts);
+//! * armed probation timers without a live job (re-armed);
+//! * from the Greenhouse API, when configured: referred applications that
+//!   moved within `ats_lookback` and that we never saw, hires the ATS
+//!   has and we do not, and accepted offers starting on another day than
+//!   the start date we count probation from (fixed: the timer is re-armed
+//!   from the ATS's date).
+//!
+//! A dry run records what it found (its run row says `dry_run`) and fixes
+//! nothing. A run with variances alerts ops. Called by the `reconcile` job
+//! and the CLI.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entities::{
+    application::{self, ApplicationStatus},
+    audit_event,
+    milestone::{self, MilestoneKind, MilestoneState},
+    payout::{self, PayoutState},
+    reconciliation_item::{self, VarianceKind},
+    reconciliation_run,
+    referral::{self, ReferralState},
+    states::Ats,
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    context::JobContext,
+    db::audit::AuditEntry,
+    db::begin_locked,
+    error::Result,
+    outbox::{self, Subject},
+    payout::rules::JobFacts,
+};
+
+/// Most Greenhouse pages (500 applications each) one run reads.
+const MAX_ATS_PAGES: u32 = 40;
+
+/// One difference found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variance {
+    /// What kind.
+    pub kind: VarianceKind,
+    /// What it is about (`application`, `payout`, `milestone`, `ats_application`).
+    pub subject_type: String,
+    /// Its id (ours, or the ATS's for `ats_application`).
+    pub subject_id: String,
+    /// Ids and values on each side; no personal data.
+    pub detail: Value,
+    /// Whether this run fixed it (never in a dry run).
+    pub fixed: bool,
+}
+
+/// What a run found and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The `reconciliation_runs` row.
+    pub run_id: i64,
+    /// Its trigger (`cron:…`, `manual:…`).
+    pub trigger: String,
+    /// Whether it only looked.
+    pub dry_run: bool,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Every variance.
+    pub variances: Vec<Variance>,
+    /// Count per kind.
+    pub summary: HashMap<String, usize>,
+}
+
+fn variance(
+    kind: VarianceKind,
+    subject_type: &str,
+    subject_id: impl ToString,
+    detail: Value,
+) -> Variance {
+    Variance {
+        kind,
+        subject_type: subject_type.to_string(),
+        subject_id: subject_id.to_string(),
+        detail,
+        fixed: false,
+    }
+}
+
+fn kind_name(kind: VarianceKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Runs one reconciliation under `trigger`; `None` when a run with that
+/// trigger already exists (another process took this tick).
+///
+/// # Errors
+/// Database errors before the run row exists (retryable); after it, a
+/// failure is recorded on the row (finished, with the error in its
+/// summary), ops are alerted, and the error is permanent: the trigger has
+/// had its run, and the next tick tries again.
+pub async fn run(
+    ctx: &JobContext,
+    trigger: &str,
+    dry_run: bool,
+    actor: &str,
+) -> Result<Option<RunReport>> {
+    let started_at = Utc::now();
+    let inserted = reconciliation_run::ActiveModel {
+        started_at: Set(started_at),
+        finished_at: Set(None),
+        trigger: Set(trigger.to_string()),
+        dry_run: Set(dry_run),
+        variance_count: Set(0),
+        summary: Set("{}".into()),
+        ..Default::default()
+    }
+    .insert(&ctx.db)
+    .await;
+    let run_row = match inserted {
+        Ok(row) => row,
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            tracing::info!(trigger, "reconciliation already ran for this trigger");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    match checks(ctx, &run_row, dry_run, actor).await {
+        Ok(report) => Ok(Some(report)),
+        Err(e) => {
+            let message = e.to_string();
+            let mut a: reconciliation_run::ActiveModel = run_row.clone().into();
+            a.finished_at = Set(Some(Utc::now()));
+            a.summary = Set(json!({ "error": message }).to_string());
+            a.update(&ctx.db).await?;
+            let tx = begin_locked(&ctx.db, &[format!("reconciliation:{}", run_row.id)]).await?;
+            outbox::alert(
+                ctx,
+                &tx,
+                &format!(
+                    "reconciliation run {} ({trigger}) failed: {message}",
+                    run_row.id
+                ),
+                None,
+                Subject {
+                    kind: "reconciliation_run",
+                    id: Some(run_row.id),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            outbox::kick(ctx).await?;
+            Err(crate::error::Error::permanent(format!(
+                "reconciliation run {} failed: {message}",
+                run_row.id
+            )))
+        }
+    }
+}
+
+async fn checks(
+    ctx: &JobContext,
+    run_row: &reconciliation_run::Model,
+    dry_run: bool,
+    actor: &str,
+) -> Result<RunReport> {
+    let (started_at, trigger) = (run_row.started_at, run_row.trigger.as_str());
+    let mut variances = Vec::new();
+    hires(ctx, dry_run, &mut variances).await?;
+    payouts(ctx, dry_run, started_at, &mut variances).await?;
+    duplicate_deliveries(ctx, &mut variances).await?;
+    timers(ctx, dry_run, &mut variances).await?;
+    if ctx.greenhouse.is_some() {
+        greenhouse(ctx, started_at, dry_run, &mut variances).await?;
+    }
+    if ctx.lever.is_some() {
+        lever(ctx, started_at, &mut variances).await?;
+    }
+
+    let mut summary: HashMap<String, usize> = HashMap::new();
+    for v in &variances {
+        *summary.entry(kind_name(v.kind)).or_default() += 1;
+    }
+    let tx = begin_locked(&ctx.db, &[format!("reconciliation:{}", run_row.id)]).await?;
+    for v in &variances {
+        reconciliation_item::ActiveModel {
+            run_id: Set(run_row.id),
+            kind: Set(v.kind),
+            subject_type: Set(v.subject_type.clone()),
+            subject_id: Set(v.subject_id.clone()),
+            detail: Set(json!({ "detail": v.detail, "fixed": v.fixed }).to_string()),
+            resolved: Set(v.fixed),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+    }
+    let mut a: reconciliation_run::ActiveModel = run_row.clone().into();
+    a.finished_at = Set(Some(Utc::now()));
+    a.variance_count = Set(variances.len() as i32);
+    a.summary = Set(json!(summary).to_string());
+    a.update(&tx).await?;
+    tx.audit(AuditEntry {
+        actor: actor.to_string(),
+        action: "reconciliation.completed".into(),
+        subject_type: "reconciliation_run".into(),
+        subject_id: run_row.id.to_string(),
+        data: json!({ "trigger": trigger, "dry_run": dry_run, "variances": variances.len(),
+                          "summary": summary }),
+    });
+    if !variances.is_empty() {
+        let mut kinds: Vec<String> = summary.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        kinds.sort();
+        outbox::alert(
+            ctx,
+            &tx,
+            &format!(
+                "reconciliation run {} ({trigger}) found {} variance(s): {}",
+                run_row.id,
+                variances.len(),
+                kinds.join(", ")
+            ),
+            None,
+            Subject {
+                kind: "reconciliation_run",
+                id: Some(run_row.id),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    outbox::kick(ctx).await?;
+    Ok(RunReport {
+        run_id: run_row.id,
+        trigger: trigger.to_string(),
+        dry_run,
+        started_at,
+        variances,
+        summary,
+    })
+}
+
+/// Hired applications with a credited referral: a hire milestone, and
+/// payout rows when their rule pays.
+async fn hires(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Result<()> {
+    let hired = application::Entity::find()
+        .filter(application::Column::Status.eq(ApplicationStatus::Hired))
+        .all(&ctx.db)
+        .await?;
+    for app in hired {
+        let Some(referral) = referral::Entity::find()
+            .filter(referral::Column::ApplicationId.eq(app.id))
+            .filter(referral::Column::State.eq(ReferralState::Credited))
+            .one(&ctx.db)
+            .await?
+        else {
+            continue;
+        };
+        let hire = milestone::Entity::find()
+            .filter(milestone::Column::ApplicationId.eq(app.id))
+            .filter(milestone::Column::Kind.eq(MilestoneKind::Hire))
+            .one(&ctx.db)
+            .await?;
+        let detail = json!({ "application_id": app.id, "ats_application_id": app.ats_application_id,
+                             "referral_id": referral.id });
+        let mut found = match hire {
+            None => Some(variance(
+                VarianceKind::HireWithoutMilestone,
+                "application",
+                app.id,
+                detail,
+            )),
+            Some(h) if h.state == MilestoneState::Reached => {
+                let rows = payout::Entity::find()
+                    .filter(payout::Column::ReferralId.eq(referral.id))
+                    .all(&ctx.db)
+                    .await?;
+                let pays = ctx.payouts.rules.select(&JobFacts::from(&app)).is_some();
+                if rows.is_empty() && pays {
+                    Some(variance(
+                        VarianceKind::HireWithoutPayout,
+                        "application",
+                        app.id,
+                        detail,
+                    ))
+                } else if rows.iter().any(|p| p.state == PayoutState::Pending)
+                    && milestone::Entity::find()
+                        .filter(milestone::Column::ApplicationId.eq(app.id))
+                        .filter(milestone::Column::Kind.eq(MilestoneKind::ProbationComplete))
+                        .filter(milestone::Column::State.eq(MilestoneState::Reached))
+                        .one(&ctx.db)
+                        .await?
+                        .is_some()
+                {
+                    // The timer fired, the tranche never heard of it (the
+                    // referral arrived after the probation ended, before
+                    // that case was handled): the sync releases it.
+                    Some(variance(
+                        VarianceKind::TrancheNotReleased,
+                        "application",
+                        app.id,
+                        detail,
+                    ))
+                } else {
+                    None
+                }
+            }
+            Some(_) => None,
+        };
+        if let Some(v) = found.as_mut() {
+            if !dry_run && app.hired_at.is_some() {
+                crate::milestones::sync_application(ctx, app.id).await?;
+                v.fixed = true;
+            }
+            out.push(v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Payouts that should have moved and did not.
+async fn payouts(
+    ctx: &JobContext,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
+    let open = payout::Entity::find()
+        .filter(payout::Column::State.is_in([
+            PayoutState::Eligible,
+            PayoutState::Approved,
+            PayoutState::Sending,
+            PayoutState::Failed,
+            PayoutState::Dead,
+            PayoutState::OutcomeUnknown,
+        ]))
+        .all(&ctx.db)
+        .await?;
+    let overdue_since = now - ctx.reconcile.delivery_window;
+    let mut resend = Vec::new();
+    for p in open {
+        let detail = json!({ "payout_id": p.id, "referral_id": p.referral_id, "tranche": p.tranche,
+            "state": p.state, "eligible_at": p.eligible_at, "attempts": p.attempts,
+            "last_status_code": p.last_status_code, "reason": p.reason,
+            "idempotency_key": p.idempotency_key });
+        let overdue = p.eligible_at.is_some_and(|at| at < overdue_since);
+        let kind = match p.state {
+            PayoutState::Failed => Some(VarianceKind::PayoutFailed),
+            PayoutState::Dead => Some(VarianceKind::PayoutDead),
+            PayoutState::OutcomeUnknown => Some(VarianceKind::PayoutOutcomeUnknown),
+            PayoutState::Eligible if p.needs_approval => {
+                overdue.then_some(VarianceKind::PayoutAwaitingApproval)
+            }
+            _ => overdue.then_some(VarianceKind::PayoutNotDelivered),
+        };
+        if let Some(kind) = kind {
+            let mut v = variance(kind, "payout", p.id, detail);
+            if kind == VarianceKind::PayoutNotDelivered && !dry_run {
+                resend.push(p.id);
+                v.fixed = true;
+            }
+            out.push(v);
+        }
+    }
+    if !resend.is_empty() {
+        crate::payout::ledger::enqueue_sends(ctx, &resend).await?;
+    }
+    Ok(())
+}
+
+/// A payout acknowledged by more than one attempt: the receiver was paid
+/// twice for one idempotency key (if it did not dedupe).
+async fn duplicate_deliveries(ctx: &JobContext, out: &mut Vec<Variance>) -> Result<()> {
+    let attempts = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("payout.attempt"))
+        .filter(audit_event::Column::Data.contains("\"state\":\"delivered\""))
+        .all(&ctx.db)
+        .await?;
+    let mut per_payout: HashMap<String, usize> = HashMap::new();
+    for a in attempts {
+        *per_payout.entry(a.subject_id).or_default() += 1;
+    }
+    let mut doubled: Vec<_> = per_payout.into_iter().filter(|(_, n)| *n > 1).collect();
+    doubled.sort();
+    for (payout_id, n) in doubled {
+        let key = match payout_id.parse::<i64>() {
+            Ok(id) => payout::Entity::find_by_id(id)
+                .one(&ctx.db)
+                .await?
+                .map(|p| p.idempotency_key),
+            Err(_) => None,
+        };
+        out.push(variance(
+            VarianceKind::DuplicateDelivery,
+            "payout",
+            &payout_id,
+            json!({ "payout_id": payout_id, "deliveries": n, "idempotency_key": key }),
+        ));
+    }
+    Ok(())
+}
+
+/// Armed probation timers whose job the queue does not hold.
+async fn timers(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Result<()> {
+    let armed = milestone::Entity::find()
+        .filter(milestone::Column::State.eq(MilestoneState::Armed))
+        .all(&ctx.db)
+        .await?;
+    for m in armed {
+        let Some(due) = m.due_at else { continue };
+        if ctx.queue.is_live(m.timer_job_id.as_deref()).await? {
+            continue;
+        }
+        let mut v = variance(
+            VarianceKind::TimerNotArmed,
+            "milestone",
+            m.id,
+            json!({ "milestone_id": m.id, "application_id": m.application_id, "due_at": due,
+                    "timer_job_id": m.timer_job_id }),
+        );
+        if !dry_run {
+            crate::milestones::arm_timer(ctx, m.id, due).await?;
+            v.fixed = true;
+        }
+        out.push(v);
+    }
+    Ok(())
+}
+
+/// Greenhouse's applications that moved within the lookback: referred ones
+/// we never saw, hires we do not have.
+async fn greenhouse(
+    ctx: &JobContext,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
+    let Some(client) = &ctx.greenhouse else {
+        return Ok(());
+    };
+    let listed = client
+        .list_applications(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
+        .await?;
+    offers(ctx, client, now, dry_run, out).await?;
+    for item in listed {
+        let Some(id) = item.get("id").and_then(id_text) else {
+            continue;
+        };
+        let credited = item
+            .get("credited_to")
+            .and_then(|c| c.get("employee_id").or_else(|| c.get("id")))
+            .and_then(id_text);
+        let ats_status = item.get("status").and_then(Value::as_str).unwrap_or("");
+        let ours = application::Entity::find()
+            .filter(application::Column::Ats.eq(Ats::Greenhouse))
+            .filter(application::Column::AtsApplicationId.eq(&id))
+            .one(&ctx.db)
+            .await?;
+        match ours {
+            None if credited.is_some() => out.push(variance(
+                VarianceKind::AtsReferralUnseen,
+                "ats_application",
+                &id,
+                json!({ "ats": "greenhouse", "ats_application_id": id, "credited_to": credited,
+                        "status": ats_status }),
+            )),
+            Some(app) if ats_status == "hired" && app.status != ApplicationStatus::Hired => out
+                .push(variance(
+                    VarianceKind::AtsHireUnseen,
+                    "application",
+                    app.id,
+                    json!({ "ats": "greenhouse", "ats_application_id": id,
+                            "ours": app.status, "theirs": ats_status }),
+                )),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Lever's opportunities that moved within the lookback: referred ones
+/// (a referral application naming a Lever user) we never saw, and hires
+/// (archived as hired) we do not have.
+async fn lever(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) -> Result<()> {
+    let Some(client) = &ctx.lever else {
+        return Ok(());
+    };
+    let listed = client
+        .list_opportunities(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
+        .await?;
+    for opp in listed {
+        let ours = application::Entity::find()
+            .filter(application::Column::Ats.eq(Ats::Lever))
+            .filter(application::Column::AtsApplicationId.eq(&opp.id))
+            .one(&ctx.db)
+            .await?;
+        match ours {
+            None if opp.referring_user().is_some() => out.push(variance(
+                VarianceKind::AtsReferralUnseen,
+                "ats_application",
+                &opp.id,
+                json!({ "ats": "lever", "ats_application_id": opp.id,
+                        "referring_user": opp.referring_user(), "hired": opp.is_hired() }),
+            )),
+            Some(app) if opp.is_hired() && app.status != ApplicationStatus::Hired => {
+                out.push(variance(
+                    VarianceKind::AtsHireUnseen,
+                    "application",
+                    app.id,
+                    json!({ "ats": "lever", "ats_application_id": opp.id,
+                            "ours": app.status, "theirs": "hired" }),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Accepted Greenhouse offers whose start date differs from the one our
+/// hired application counts probation from.
+async fn offers(
+    ctx: &JobContext,
+    client: &crate::connectors::greenhouse::GreenhouseClient,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
+    let since = (now - ctx.reconcile.ats_lookback).date_naive();
+    for offer in client.list_offers(since, MAX_ATS_PAGES).await? {
+        if offer.get("status").and_then(Value::as_str) != Some("accepted") {
+            continue;
+        }
+        let Some(application_id) = offer.get("application_id").and_then(id_text) else {
+            continue;
+        };
+        let Some(theirs) = offer
+            .get("starts_at")
+            .and_then(Value::as_str)
+            .and_then(|d| {
+                chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(""), "%Y-%m-%d").ok()
+            })
+        else {
+            continue;
+        };
+        let Some(app) = application::Entity::find()
+            .filter(application::Column::Ats.eq(Ats::Greenhouse))
+            .filter(application::Column::AtsApplicationId.eq(&application_id))
+            .one(&ctx.db)
+            .await?
+        else {
+            continue;
+        };
+        if app.status != ApplicationStatus::Hired {
+            continue;
+        }
+        let ours = app.start_date.map(|d| d.date_naive());
+        if ours == Some(theirs) {
+            continue;
+        }
+        let mut v = variance(
+            VarianceKind::StartDateMismatch,
+            "application",
+            app.id,
+            json!({ "ats": "greenhouse", "ats_application_id": application_id,
+                    "ours": ours, "theirs": theirs }),
+        );
+        if !dry_run && let Some(start) = theirs.and_hms_opt(0, 0, 0) {
+            let mut a: application::ActiveModel = app.clone().into();
+            a.start_date = Set(Some(start.and_utc()));
+            a.updated_at = Set(Utc::now());
+            a.update(&ctx.db).await?;
+            crate::milestones::sync_application(ctx, app.id).await?;
+            v.fixed = true;
+        }
+        out.push(v);
+    }
+    Ok(())
+}
+
+/// An id that Greenhouse sends as a number or a string.
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A recorded run with its items, as ops and finance read it back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRun {
+    /// The run.
+    pub id: i64,
+    /// Its trigger.
+    pub trigger: String,
+    /// Whether it only looked.
+    pub dry_run: bool,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished (`None`: still running, or it died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How many variances it found.
+    pub variance_count: i32,
+    /// Counts per kind (or `{"error": …}` for a failed run).
+    pub summary: Value,
+    /// Its variances (empty in a listing).
+    pub items: Vec<RecordedItem>,
+}
+
+/// One recorded variance.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedItem {
+    /// What kind.
+    pub kind: VarianceKind,
+    /// What it is about.
+    pub subject_type: String,
+    /// Its id.
+    pub subject_id: String,
+    /// Fixed by the run, or marked handled by ops.
+    pub resolved: bool,
+    /// Ids and values on each side.
+    pub detail: Value,
+}
+
+fn recorded(run: reconciliation_run::Model, items: Vec<reconciliation_item::Model>) -> RecordedRun {
+    RecordedRun {
+        id: run.id,
+        trigger: run.trigger,
+        dry_run: run.dry_run,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        variance_count: run.variance_count,
+        summary: serde_json::from_str(&run.summary).unwrap_or(Value::Null),
+        items: items
+            .into_iter()
+            .map(|i| RecordedItem {
+                kind: i.kind,
+                subject_type: i.subject_type,
+                subject_id: i.subject_id,
+                resolved: i.resolved,
+                detail: serde_json::from_str(&i.detail).unwrap_or(Value::Null),
+            })
+            .collect(),
+    }
+}
+
+/// The latest `limit` runs, newest first, without their items.
+///
+/// # Errors
+/// Database errors.
+pub async fn recent_runs(
+    conn: &impl sea_orm::ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<RecordedRun>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(reconciliation_run::Entity::find()
+        .order_by_desc(reconciliation_run::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| recorded(r, Vec::new()))
+        .collect())
+}
+
+/// One run with its items.
+///
+/// # Errors
+/// [`crate::Error::NotFound`]; database errors.
+pub async fn recorded_run(conn: &impl sea_orm::ConnectionTrait, id: i64) -> Result<RecordedRun> {
+    let Some(run) = reconciliation_run::Entity::find_by_id(id).one(conn).await? else {
+        return Err(crate::error::Error::NotFound(format!(
+            "reconciliation run {id}"
+        )));
+    };
+    let items = reconciliation_item::Entity::find()
+        .filter(reconciliation_item::Column::RunId.eq(id))
+        .all(conn)
+        .await?;
+    Ok(recorded(run, items))
+}
+
+/// A run's items as CSV (`kind,subject_type,subject_id,resolved,detail`),
+/// for finance's spreadsheet.
+///
+/// # Errors
+/// Only if writing to memory fails.
+pub fn items_csv(run: &RecordedRun) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "run_id",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "resolved",
+        "detail",
+    ];
+    let io = |e: csv::Error| crate::error::Error::permanent(format!("writing CSV: {e}"));
+    w.write_record(header).map_err(io)?;
+    for i in &run.items {
+        w.write_record([
+            run.id.to_string(),
+            kind_name(i.kind),
+            i.subject_type.clone(),
+            i.subject_id.clone(),
+            i.resolved.to_string(),
+            i.detail.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    w.into_inner()
+        .map_err(|e| crate::error::Error::permanent(format!("writing CSV: {e}")))
+}
