@@ -25,6 +25,9 @@ pub enum InboxSource {
     /// Lever webhooks.
     #[sea_orm(string_value = "lever")]
     Lever,
+    /// Ashby webhooks.
+    #[sea_orm(string_value = "ashby")]
+    Ashby,
     /// Our generic webhook format.
     #[sea_orm(string_value = "generic")]
     Generic,

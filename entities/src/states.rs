@@ -25,6 +25,10 @@ pub enum Ats {
     /// Lever: ids come from Lever webhooks (which carry only ids) and the Lever API.
     #[sea_orm(string_value = "lever")]
     Lever,
+    /// Ashby: ids (UUIDs) come from Ashby webhooks, signed over the whole
+    /// body, and the Ashby API.
+    #[sea_orm(string_value = "ashby")]
+    Ashby,
     /// Our own careers site: ids we mint when a candidate applies through a
     /// referral link before any ATS knows about them.
     #[sea_orm(string_value = "careers_site")]

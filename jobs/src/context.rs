@@ -16,7 +16,7 @@ use entities::outbound_message::OutboundChannel;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    connectors::{greenhouse::GreenhouseClient, lever::LeverClient},
+    connectors::{ashby::AshbyClient, greenhouse::GreenhouseClient, lever::LeverClient},
     outbound::{sandbox::Sandbox, webhook::OutboundClient},
     payout::rules::BonusRules,
     referral::attribution::Rules,
@@ -137,6 +137,8 @@ pub struct JobContext {
     pub greenhouse: Option<Arc<GreenhouseClient>>,
     /// Lever, when configured.
     pub lever: Option<Arc<LeverClient>>,
+    /// Ashby, when configured.
+    pub ashby: Option<Arc<AshbyClient>>,
     /// Sandbox mode: which calls are recorded instead of made.
     pub sandbox: Sandbox,
 }
@@ -159,6 +161,7 @@ impl JobContext {
             reconcile: ReconcileSettings::default(),
             greenhouse: None,
             lever: None,
+            ashby: None,
             sandbox: Sandbox::default(),
         }
     }

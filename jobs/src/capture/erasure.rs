@@ -1,6 +1,6 @@
 //! What the ATS does to people and applications after the fact: Greenhouse
-//! merging two candidates, deleting an application, anonymising a
-//! candidate (GDPR). Attributions follow the surviving rows; nothing that
+//! or Ashby merging two candidates, Greenhouse deleting an application,
+//! anonymising (Greenhouse) or deleting (Ashby) a candidate (GDPR). Attributions follow the surviving rows; nothing that
 //! says who referred whom is lost, personal data is.
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]); the
@@ -14,8 +14,8 @@ use entities::{
     states::Ats,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -26,16 +26,31 @@ use crate::{
     error::Result,
 };
 
-/// Greenhouse merged `from` into `into`: attributions follow the survivor.
-/// Returns whether anything changed here (`false`: nothing of ours).
-pub(super) async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -> Result<bool> {
+/// The lock key of `ats` candidate `id` (Greenhouse's is the one the
+/// retention purge takes too).
+fn candidate_lock(ats: Ats, id: &str) -> String {
+    match ats {
+        Ats::Greenhouse => format!("gh-cand:{id}"),
+        other => format!("{}-cand:{id}", other.to_value()),
+    }
+}
+
+/// The ATS (Greenhouse, Ashby) merged its candidate `from` into `into`:
+/// attributions follow the survivor. Returns whether anything changed
+/// here (`false`: nothing of ours).
+pub(super) async fn merge_candidates(
+    ctx: &JobContext,
+    ats: Ats,
+    from: &str,
+    into: &str,
+) -> Result<bool> {
     let tx = begin_locked(
         &ctx.db,
-        &[format!("gh-cand:{from}"), format!("gh-cand:{into}")],
+        &[candidate_lock(ats, from), candidate_lock(ats, into)],
     )
     .await?;
-    let mut loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
-    let mut survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+    let mut loser = candidate_by_ats(&tx, ats, from).await?;
+    let mut survivor = candidate_by_ats(&tx, ats, into).await?;
     // Both rows locked, in id order, and read again: a capture attaching
     // to either through another key finishes first or waits for the merge.
     let mut ids: Vec<i64> = [&loser, &survivor]
@@ -51,8 +66,8 @@ pub(super) async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -
             .lock_exclusive()
             .all(&tx)
             .await?;
-        loser = candidate_by_ats(&tx, Ats::Greenhouse, from).await?;
-        survivor = candidate_by_ats(&tx, Ats::Greenhouse, into).await?;
+        loser = candidate_by_ats(&tx, ats, from).await?;
+        survivor = candidate_by_ats(&tx, ats, into).await?;
     }
     let outcome = match (loser, survivor) {
         (None, _) => false,
@@ -60,7 +75,7 @@ pub(super) async fn merge_candidates(ctx: &JobContext, from: &str, into: &str) -
             // Only the old record is ours: it simply takes the new id.
             candidate_ats_id::ActiveModel {
                 candidate_id: Set(l.id),
-                ats: Set(Ats::Greenhouse),
+                ats: Set(ats),
                 ats_candidate_id: Set(into.to_string()),
                 ..Default::default()
             }
@@ -165,11 +180,16 @@ pub(super) async fn delete_application(ctx: &JobContext, ats_application_id: &st
     Ok(true)
 }
 
-/// GDPR: erase the candidate's personal data in our copy; referrals and
-/// payouts stay, pseudonymous (they hold ids only).
-pub(super) async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str) -> Result<bool> {
-    let tx = begin_locked(&ctx.db, &[format!("gh-cand:{ats_candidate_id}")]).await?;
-    let Some(found) = candidate_by_ats(&tx, Ats::Greenhouse, ats_candidate_id).await? else {
+/// GDPR (Greenhouse's anonymisation, Ashby's deletion of a candidate):
+/// erase the candidate's personal data in our copy; referrals and payouts
+/// stay, pseudonymous (they hold ids only).
+pub(super) async fn anonymize_candidate(
+    ctx: &JobContext,
+    ats: Ats,
+    ats_candidate_id: &str,
+) -> Result<bool> {
+    let tx = begin_locked(&ctx.db, &[candidate_lock(ats, ats_candidate_id)]).await?;
+    let Some(found) = candidate_by_ats(&tx, ats, ats_candidate_id).await? else {
         tx.commit().await?;
         return Ok(false);
     };

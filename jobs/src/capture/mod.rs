@@ -30,7 +30,10 @@ pub mod erasure;
 pub mod stage;
 pub mod write_back;
 
-use entities::inbox::{self, InboxSource, InboxStatus};
+use entities::{
+    inbox::{self, InboxSource, InboxStatus},
+    states::Ats,
+};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 
 pub use application::{Captured, capture_application, capture_application_marked};
@@ -106,6 +109,15 @@ pub async fn process_delivery(ctx: &JobContext, inbox_id: i64, attempt: u32) -> 
     result
 }
 
+/// Whose candidate ids a merge or an erasure names: the ATS that sent it
+/// (only Greenhouse and Ashby send those).
+fn candidate_ats(source: InboxSource) -> Ats {
+    match source {
+        InboxSource::Ashby => Ats::Ashby,
+        _ => Ats::Greenhouse,
+    }
+}
+
 async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
     let body = row
         .raw_body
@@ -130,16 +142,21 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         IntakeEvent::CandidateMerged {
             from_candidate_id,
             into_candidate_id,
-        } => erasure::merge_candidates(ctx, &from_candidate_id, &into_candidate_id)
-            .await
-            .map(Processed::acted),
+        } => erasure::merge_candidates(
+            ctx,
+            candidate_ats(row.source),
+            &from_candidate_id,
+            &into_candidate_id,
+        )
+        .await
+        .map(Processed::acted),
         IntakeEvent::ApplicationDeleted { application_id, .. } => {
             erasure::delete_application(ctx, &application_id)
                 .await
                 .map(Processed::acted)
         }
         IntakeEvent::CandidateAnonymized { candidate_id } => {
-            erasure::anonymize_candidate(ctx, &candidate_id)
+            erasure::anonymize_candidate(ctx, candidate_ats(row.source), &candidate_id)
                 .await
                 .map(Processed::acted)
         }

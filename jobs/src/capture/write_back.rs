@@ -9,7 +9,9 @@
 //! instead) is skipped and audited as `attribution.write_back_skipped`;
 //! one that happened is audited as `attribution.written_back`.
 
-use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
+use entities::{
+    application, candidate_ats_id, employee, referral, referral::ReferralState, states::Ats,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
@@ -61,6 +63,7 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
     let configured = match app.ats {
         Ats::Greenhouse => ctx.greenhouse.is_some(),
         Ats::Lever => ctx.lever.is_some(),
+        Ats::Ashby => ctx.ashby.is_some(),
         Ats::CareersSite | Ats::Generic => false,
     };
     if configured
@@ -82,6 +85,21 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
             Some(c) => c.write_referral(&wb).await?,
             None => {
                 return note_skip(ctx, referral_id, "Lever API not configured").await;
+            }
+        },
+        Ats::Ashby => match &ctx.ashby {
+            // Ashby credits its own users: the referrer's work email
+            // finds theirs.
+            Some(c) => {
+                let email = employee::Entity::find()
+                    .filter(employee::Column::EmployeeId.eq(&r.employee_id))
+                    .one(&ctx.db)
+                    .await?
+                    .map(|e| e.email);
+                c.write_referral_crediting(&wb, email.as_deref()).await?;
+            }
+            None => {
+                return note_skip(ctx, referral_id, "Ashby API not configured").await;
             }
         },
         Ats::CareersSite | Ats::Generic => {

@@ -6,6 +6,7 @@
 //! | [`careers_site`] (our own careers site, and the generic JSON any ATS without a connector can send) | Standard Webhooks | none |
 //! | [`greenhouse`] | `Signature: sha256 <hex>` over the body | Harvest: write-back, offers and applications for reconciliation |
 //! | [`lever`] | HMAC over `token + triggeredAt` (the body is not signed, so events only name the opportunity to re-fetch) | write-back, opportunity re-fetch, reconciliation reads |
+//! | [`ashby`] | `Ashby-Signature: sha256=<hex>` over the body; inbox key (`webhookActionId`, `action`) | write-back (custom field, tag, credited-to user), application and candidate look-ups |
 //!
 //! Each folder has a `webhook.rs` (verify and decode, pure: no I/O) and,
 //! where the vendor has an API we call, an `api.rs`; its `mod.rs` says
@@ -49,6 +50,7 @@
 //! [`LeverClient::get_opportunity`] through [`Ats::as_lever`].
 
 pub mod api;
+pub mod ashby;
 pub mod careers_site;
 pub mod greenhouse;
 pub mod json;

@@ -20,6 +20,8 @@ pub enum Source {
     Greenhouse,
     /// Lever webhooks.
     Lever,
+    /// Ashby webhooks.
+    Ashby,
 }
 
 /// Why a delivery is refused. The HTTP layer maps each variant to a status.

@@ -29,6 +29,7 @@ pub fn inbox_source(source: Source) -> InboxSource {
         Source::CareersSite => InboxSource::CareersSite,
         Source::Greenhouse => InboxSource::Greenhouse,
         Source::Lever => InboxSource::Lever,
+        Source::Ashby => InboxSource::Ashby,
     }
 }
 
@@ -39,6 +40,7 @@ pub fn stored_source(source: InboxSource) -> Option<Source> {
         InboxSource::CareersSite => Some(Source::CareersSite),
         InboxSource::Greenhouse => Some(Source::Greenhouse),
         InboxSource::Lever => Some(Source::Lever),
+        InboxSource::Ashby => Some(Source::Ashby),
         InboxSource::Generic => None,
     }
 }

@@ -6,21 +6,41 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::Value;
 
-/// `/work/shared/payloads`, found relative to this crate.
+/// `/work/shared/payloads`, found relative to this crate: the shared,
+/// read-only samples (Greenhouse, Lever, careers site).
 pub(crate) fn payload_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/payloads")
 }
 
+/// `tests/payloads` in this repository: the samples of vendors added
+/// since (Ashby), in the same layout as [`payload_dir`].
+pub(crate) fn repo_payload_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/payloads")
+}
+
+/// The folder that holds payload file `name`: this repository's first.
+fn dir_of(name: &str) -> PathBuf {
+    let repo = repo_payload_dir();
+    if repo.join(name).is_file() {
+        repo
+    } else {
+        payload_dir()
+    }
+}
+
 /// The exact bytes of payload file `name`.
 pub(crate) fn payload(name: &str) -> Vec<u8> {
-    let path = payload_dir().join(name);
+    let path = dir_of(name).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-/// Names of the payload files starting with `prefix`, sorted.
+/// Names of the payload files starting with `prefix`, from both folders,
+/// sorted.
 pub(crate) fn payload_files(prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(payload_dir())
-        .expect("payload dir")
+    let mut names: Vec<String> = [payload_dir(), repo_payload_dir()]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
         .map(|entry| {
             entry
                 .expect("dir entry")
@@ -56,7 +76,9 @@ impl Signed {
 
 /// The `signatures.json` entry for payload file `name`.
 pub(crate) fn signed(name: &str) -> Signed {
-    let all: Value = serde_json::from_slice(&payload("signatures.json")).expect("signatures.json");
+    let path = dir_of(name).join("signatures.json");
+    let all: Value = serde_json::from_slice(&std::fs::read(&path).expect("signatures.json"))
+        .expect("signatures.json");
     let entry = all
         .get(name)
         .unwrap_or_else(|| panic!("signatures.json has no entry for {name}"));
