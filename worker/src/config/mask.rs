@@ -15,7 +15,7 @@ use super::formats::string_like;
 /// `layers` reads a `*_FILE` variant of each, for secrets handed over as
 /// files (Docker secrets, systemd credentials); a test checks that the
 /// list names every masked key.
-pub(super) const SECRET_KEYS: [&str; 12] = [
+pub(super) const SECRET_KEYS: [&str; 14] = [
     "database.url",
     "queue.redis_url",
     "webhooks.careers_site_secret",
@@ -23,6 +23,8 @@ pub(super) const SECRET_KEYS: [&str; 12] = [
     "webhooks.lever_signature_token",
     "ats.greenhouse.api_key",
     "ats.lever.api_key",
+    "ats.ashby.webhook_secret",
+    "ats.ashby.api_key",
     "payouts.destination_secret",
     "notifications.status_sync_secret",
     "notifications.crm_secret",

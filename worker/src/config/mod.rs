@@ -97,7 +97,8 @@ pub use settings::{
     RetryPolicySettings, Settings,
 };
 pub use workflow::{
-    ApiSettings, ApiToken, AtsSettings, GreenhouseSettings, LeverSettings, MilestoneSettings,
-    NotificationSettings, OutboundSettings, PayoutsSettings, ReconciliationSettings,
-    ReferralSettings, RetentionSettings, SandboxSettings, Scope, WebhookSettings,
+    ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings,
+    MilestoneSettings, NotificationSettings, OutboundSettings, PayoutsSettings,
+    ReconciliationSettings, ReferralSettings, RetentionSettings, SandboxSettings, Scope,
+    WebhookSettings,
 };

@@ -305,9 +305,9 @@ fn validate_milestones(settings: &Settings, check: &mut impl FnMut(bool, &str, &
     );
     for (ats, stages) in &settings.milestones.hire_stages {
         check(
-            ["greenhouse", "lever", "careers_site", "generic"].contains(&ats.as_str()),
+            ["greenhouse", "lever", "ashby", "careers_site", "generic"].contains(&ats.as_str()),
             &format!("milestones.hire_stages.{ats}"),
-            "unknown ATS; one of greenhouse, lever, careers_site, generic",
+            "unknown ATS; one of greenhouse, lever, ashby, careers_site, generic",
         );
         check(
             stages.iter().all(|s| !s.trim().is_empty()),
@@ -442,11 +442,25 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     for (key, url) in [
         ("ats.greenhouse.base_url", &settings.ats.greenhouse.base_url),
         ("ats.lever.base_url", &settings.ats.lever.base_url),
+        ("ats.ashby.base_url", &settings.ats.ashby.base_url),
     ] {
         if let Err(message) = check_outbound_url(url, private) {
             check(false, key, &message);
         }
     }
+    let ashby = &settings.ats.ashby;
+    check(
+        ashby.requests_per_second >= 1,
+        "ats.ashby.requests_per_second",
+        "must be at least 1",
+    );
+    // HMAC accepts any key, but a short one can be guessed offline from
+    // one signed delivery; Ashby's own secret tokens are long and random.
+    check(
+        ashby.webhook_secret.is_empty() || ashby.webhook_secret.expose().len() >= 16,
+        "ats.ashby.webhook_secret",
+        "must be at least 16 characters (or empty to refuse Ashby deliveries)",
+    );
     check(
         settings.ats.greenhouse.requests_per_second >= 1,
         "ats.greenhouse.requests_per_second",

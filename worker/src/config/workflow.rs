@@ -412,6 +412,35 @@ impl Default for LeverSettings {
     }
 }
 
+/// `[ats.ashby]`: Ashby's webhooks and API, in one section (Ashby's
+/// webhook secret is set per webhook in Ashby's admin, beside the API key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AshbySettings {
+    /// The secret token set on the Ashby webhooks (HMAC-SHA256 over the
+    /// body, `Ashby-Signature`). Empty: `/webhooks/ashby` answers 503, so
+    /// Ashby keeps retrying until it is set (Ashby never retries a 401).
+    pub webhook_secret: Secret,
+    /// API key; empty disables Ashby calls (write-back is then skipped).
+    pub api_key: Secret,
+    /// API base URL (tests point it at a fake).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub base_url: String,
+    /// Requests per second (Ashby is reported to allow 1,000 a minute).
+    pub requests_per_second: u32,
+}
+
+impl Default for AshbySettings {
+    fn default() -> Self {
+        AshbySettings {
+            webhook_secret: Secret::default(),
+            api_key: Secret::default(),
+            base_url: "https://api.ashbyhq.com".to_owned(),
+            requests_per_second: 15,
+        }
+    }
+}
+
 /// `[ats]`: ATS API clients.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -420,4 +449,6 @@ pub struct AtsSettings {
     pub greenhouse: GreenhouseSettings,
     /// Lever.
     pub lever: LeverSettings,
+    /// Ashby.
+    pub ashby: AshbySettings,
 }

@@ -74,6 +74,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/applications", post(webhooks::careers_site))
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))
         .route("/webhooks/lever", post(webhooks::lever))
+        .route("/webhooks/ashby", post(webhooks::ashby))
         .merge(finance::routes())
         .merge(ops_page::routes())
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use jobs::{
-    connectors::{careers_site, greenhouse, lever},
+    connectors::{ashby, careers_site, greenhouse, lever},
     intake::inbox::{self, Delivery},
     intake::{self, Source},
 };
@@ -128,6 +128,42 @@ pub async fn lever(State(state): State<AppState>, headers: HeaderMap, body: Body
     .await
 }
 
+/// `POST /webhooks/ashby`: `Ashby-Signature: sha256=<hex>` over the body,
+/// deduplicated on (`webhookActionId`, `action`).
+///
+/// Ashby never retries a 401, 403, 404, 405 or 410, so only a signature
+/// that does not verify answers 401. Trouble on our side answers 5xx, which
+/// Ashby retries: storage down (503, as for every source) and no secret
+/// configured (503: the deliveries come back once the operator sets
+/// `ats.ashby.webhook_secret`, instead of being dropped by Ashby).
+pub async fn ashby(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    let secret = state.settings.ats.ashby.webhook_secret.expose().to_string();
+    if secret.is_empty() {
+        let e = ApiError::Unavailable(
+            "no Ashby webhook secret is configured (ats.ashby.webhook_secret); \
+             Ashby retries this delivery"
+                .into(),
+        );
+        return Err(reject(&state, Source::Ashby, false, e, None).await);
+    }
+    intake(
+        &state,
+        Source::Ashby,
+        &headers,
+        body,
+        move |headers, bytes| {
+            let sig = headers
+                .get(ashby::SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok());
+            ashby::verify(secret.as_bytes(), sig, bytes)?;
+            // The key is read from the verified body: any error from here
+            // on is the authenticated sender's.
+            ashby::delivery_key(bytes)
+        },
+    )
+    .await
+}
+
 /// The shared intake path. `verify` checks authenticity and returns the
 /// delivery id.
 async fn intake(
@@ -149,6 +185,11 @@ async fn intake(
     };
     let delivery_id = match verify(headers, &bytes) {
         Ok(id) => id,
+        // Ashby's key is read from the body after the signature passed:
+        // a body that is not JSON is the authenticated sender's (400).
+        Err(e @ intake::IntakeError::MalformedJson(_)) if source == Source::Ashby => {
+            return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await);
+        }
         Err(e @ intake::IntakeError::InvalidField { .. }) => {
             // Authentic (the signature passed) but incomplete: Greenhouse
             // without its Greenhouse-Event-ID header (a missing header, 400),
@@ -212,6 +253,7 @@ fn count(source: Source, outcome: &'static str, status: u16) {
         Source::CareersSite => "careers_site",
         Source::Greenhouse => "greenhouse",
         Source::Lever => "lever",
+        Source::Ashby => "ashby",
     };
     metrics::counter!(
         "referral_worker_webhooks_total",

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use governor::Quota;
 use jobs::{
     connectors::{
+        ashby::{AshbyClient, AshbyConfig},
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
     },
@@ -55,6 +56,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
     };
     ctx.greenhouse = greenhouse(settings, &transport, &mut ctx.sandbox)?;
     ctx.lever = lever(settings, &transport, &mut ctx.sandbox)?;
+    ctx.ashby = ashby(settings, &transport)?;
     Ok(ctx)
 }
 
@@ -216,6 +218,24 @@ fn lever(
     }
     Ok(Some(Arc::new(
         LeverClient::new(config).map_err(|e| anyhow::anyhow!("ats.lever: {e}"))?,
+    )))
+}
+
+/// The Ashby client, when `ats.ashby.api_key` is set. Sandbox mode has no
+/// Ashby base URL of its own yet: point `ats.ashby.base_url` at a sandbox.
+fn ashby(settings: &Settings, transport: &Transport) -> anyhow::Result<Option<Arc<AshbyClient>>> {
+    let a = &settings.ats.ashby;
+    if a.api_key.is_empty() {
+        return Ok(None);
+    }
+    let mut config = AshbyConfig::new(a.api_key.expose());
+    config.base_url = url::Url::parse(&a.base_url).context("ats.ashby.base_url")?;
+    transport.apply(&mut config.http);
+    if let Some(n) = NonZeroU32::new(a.requests_per_second) {
+        config.quota = Quota::per_second(n);
+    }
+    Ok(Some(Arc::new(
+        AshbyClient::new(config).map_err(|e| anyhow::anyhow!("ats.ashby: {e}"))?,
     )))
 }
 
