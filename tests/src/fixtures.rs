@@ -106,9 +106,26 @@ pub mod sample {
     pub const LEVER_CONTACT: &str = "b7c6d5e4-f3a2-4b1c-9d8e-7f6a5b4c3d2e";
 }
 
-/// `/work/shared/payloads`, relative to this crate.
+/// `/work/shared/payloads`, relative to this crate: the shared, read-only
+/// samples (Greenhouse, Lever, careers site).
 pub fn payload_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/payloads")
+}
+
+/// `tests/payloads` in this repository: the samples of vendors added since
+/// (Ashby), in the same layout, with their own `signatures.json`.
+pub fn repo_payload_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("payloads")
+}
+
+/// The folder holding payload file `name`: this repository's first.
+fn dir_of(name: &str) -> PathBuf {
+    let repo = repo_payload_dir();
+    if repo.join(name).is_file() {
+        repo
+    } else {
+        payload_dir()
+    }
 }
 
 /// The exact bytes of payload file `name`.
@@ -116,7 +133,7 @@ pub fn payload_dir() -> PathBuf {
 /// # Panics
 /// If it cannot be read.
 pub fn payload(name: &str) -> Vec<u8> {
-    let path = payload_dir().join(name);
+    let path = dir_of(name).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -152,7 +169,11 @@ impl Signed {
 /// # Panics
 /// If there is none.
 pub fn signed(name: &str) -> Signed {
-    let all: Value = serde_json::from_slice(&payload("signatures.json")).expect("signatures.json");
+    let path = dir_of(name).join("signatures.json");
+    let all: Value = serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+    .expect("signatures.json");
     let entry = all
         .get(name)
         .unwrap_or_else(|| panic!("signatures.json has no entry for {name}"));
@@ -755,6 +776,7 @@ pub fn configure_capture(s: &mut Settings, harvest: Option<&str>, lever: Option<
     s.webhooks.greenhouse_secret = Secret::new(greenhouse_secret());
     s.webhooks.lever_signature_token = Secret::new(lever_signature_token());
     s.webhooks.lever_max_age = LEVER_SAMPLE_MAX_AGE;
+    s.ats.ashby.webhook_secret = Secret::new(crate::ashby::ashby_secret());
     s.api.tokens = vec![
         ApiToken {
             name: "referral-portal".into(),

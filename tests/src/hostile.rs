@@ -34,6 +34,8 @@ pub const CAREERS_PATH: &str = "/webhooks/applications";
 pub const GREENHOUSE_PATH: &str = "/webhooks/greenhouse";
 /// Lever's endpoint.
 pub const LEVER_PATH: &str = "/webhooks/lever";
+/// Ashby's endpoint.
+pub const ASHBY_PATH: &str = "/webhooks/ashby";
 
 /// How the body travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +271,26 @@ pub fn lever(
     )
 }
 
+/// An Ashby delivery of `body`, signed (`Ashby-Signature: sha256=<hex>`)
+/// with the samples' secret.
+pub fn ashby(
+    what: &str,
+    body: Vec<u8>,
+    status: u16,
+    error: &'static str,
+    detail: impl Into<String>,
+) -> Case {
+    webhook_case(
+        format!("ashby: {what}"),
+        ASHBY_PATH,
+        crate::ashby::ashby_headers(&body),
+        body,
+        status,
+        error,
+        detail.into(),
+    )
+}
+
 /// `case` with its headers edited by `f`.
 pub fn with_headers(mut case: Case, f: impl FnOnce(&mut Vec<(String, String)>)) -> Case {
     f(&mut case.headers);
@@ -468,6 +490,7 @@ fn expected_source(path: &str) -> Option<InboxSource> {
         CAREERS_PATH => Some(InboxSource::CareersSite),
         GREENHOUSE_PATH => Some(InboxSource::Greenhouse),
         LEVER_PATH => Some(InboxSource::Lever),
+        ASHBY_PATH => Some(InboxSource::Ashby),
         _ => None,
     }
 }

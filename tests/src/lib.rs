@@ -24,8 +24,10 @@
 //! - [`hostile`]: refused requests as table rows, sent and checked for their
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
+//! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
 
 pub mod app;
+pub mod ashby;
 pub mod db;
 pub mod destinations;
 pub mod fixtures;

@@ -10,7 +10,7 @@
 //! * **forged**: wrong secrets, signatures of other bytes, truncated,
 //!   extended, re-cased and garbled signatures, missing, empty and
 //!   whitespace headers, other schemes, duplicate headers, Lever signatures
-//!   over another token or `triggeredAt` (401);
+//!   over another token or `triggeredAt`; Ashby's in `hostile_ashby` (401);
 //! * **replayed**: careers-site timestamps outside the five minutes, Lever
 //!   `triggeredAt` older than `lever_max_age` or too far ahead, the recorded
 //!   (old) Lever samples, timestamps that are not integers or overflow (401);
@@ -23,7 +23,8 @@
 //! * **wrongly typed**: for every field each decoder reads, every wrong JSON
 //!   type, and every required field missing (422 naming the dotted path);
 //!   the field lists come from the decoders in
-//!   `jobs/src/connectors/{careers_site,greenhouse,lever}/webhook.rs`;
+//!   `jobs/src/connectors/{careers_site,greenhouse,lever,ashby}/webhook.rs`
+//!   (Ashby's cases are in `hostile_ashby`);
 //! * **oversized**: over `http.body_limit` with a true or a lying
 //!   `Content-Length`, and chunked without one (413);
 //! * **media type**: anything but `application/json` (415);
@@ -59,8 +60,8 @@ use tests::{
         queued_jobs, referrals, spawn_capture_app, tokens, unique,
     },
     hostile::{
-        self, CAREERS_PATH, Case, Framing, careers, ct, greenhouse, header, lever, lever_envelope,
-        padded, replace, to_bytes, with_headers, without,
+        self, CAREERS_PATH, Case, Framing, ashby, careers, ct, greenhouse, header, lever,
+        lever_envelope, padded, replace, to_bytes, with_headers, without,
     },
 };
 use worker::config::{ApiToken, Scope, Secret};
@@ -1871,6 +1872,17 @@ fn malformed() -> Vec<Case> {
             Broken::TopLevel => lever(&what, body, 401, "unauthorized", "not a JSON object"),
         });
     }
+    // Ashby's key is read from the body after its signature passed: the
+    // body's faults are the authenticated sender's.
+    let ashby_bytes = super::hostile_ashby::valid_body();
+    for (what, broken, body) in broken_bodies(&ashby_bytes) {
+        cases.push(match broken {
+            Broken::Syntax | Broken::NotUtf8 => {
+                ashby(&what, body, 400, "bad_request", "malformed JSON")
+            }
+            Broken::TopLevel => ashby(&what, body, 422, "invalid_field", "$: expected an object"),
+        });
+    }
     // Greenhouse's delivery id is a header: authentic but unusable without it.
     for (what, value) in [
         ("no Greenhouse-Event-ID", None),
@@ -2327,8 +2339,8 @@ fn wrongly_typed() -> Vec<Case> {
 // Oversized and wrong media types (webhooks)
 // ---------------------------------------------------------------------------
 
-/// Webhook constructors: a careers-site, a Greenhouse and a Lever case for
-/// `body` (fresh and signed, where it can be).
+/// Webhook constructors: a careers-site, a Greenhouse, a Lever and an
+/// Ashby case for `body` (fresh and signed, where it can be).
 fn each_webhook(
     what: &str,
     status: u16,
@@ -2340,6 +2352,7 @@ fn each_webhook(
         careers(what, body(CAREERS_PATH), status, error, detail),
         greenhouse(what, body(hostile::GREENHOUSE_PATH), status, error, detail),
         lever(what, body(hostile::LEVER_PATH), status, error, detail),
+        ashby(what, body(hostile::ASHBY_PATH), status, error, detail),
     ]
 }
 
@@ -2348,6 +2361,7 @@ fn valid_body(path: &str) -> Vec<u8> {
     match path {
         CAREERS_PATH => careers_body(),
         hostile::GREENHOUSE_PATH => gh_body(),
+        hostile::ASHBY_PATH => super::hostile_ashby::valid_body(),
         _ => to_bytes(&lever_event("candidateHired")),
     }
 }
@@ -2407,6 +2421,7 @@ fn oversized() -> Vec<Case> {
                     "webhook-timestamp",
                     "webhook-signature",
                     "signature",
+                    "ashby-signature",
                 ] {
                     without(h, name);
                 }
@@ -2493,6 +2508,7 @@ fn wrong_media_type() -> Vec<Case> {
                     "webhook-timestamp",
                     "webhook-signature",
                     "signature",
+                    "ashby-signature",
                 ] {
                     without(h, name);
                 }
@@ -3303,10 +3319,15 @@ async fn hostile_requests_are_refused_recorded_and_change_nothing() {
     let inbox_before = inbox_rows(db).await.len();
 
     let started = std::time::Instant::now();
-    let categories: [(&str, &dyn Fn() -> Vec<Case>); 9] = [
+    let categories: [(&str, &dyn Fn() -> Vec<Case>); 11] = [
         ("forged (careers site)", &forged_careers),
         ("forged (Greenhouse)", &forged_greenhouse),
         ("forged (Lever)", &forged_lever),
+        ("forged (Ashby)", &super::hostile_ashby::forged),
+        (
+            "wrongly typed (Ashby)",
+            &super::hostile_ashby::wrongly_typed,
+        ),
         ("replayed", &replayed),
         ("malformed", &malformed),
         ("wrongly typed", &wrongly_typed),

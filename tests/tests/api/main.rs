@@ -11,6 +11,8 @@
 //! count towards what it asserts) and `tests/tests/chaos.rs` (its full run
 //! restarts Redis and PostgreSQL and must run alone).
 //!
+//! - [`ashby`]: Ashby's webhooks captured, refused per the intake
+//!   contract, written back to a fake Ashby and paid once.
 //! - [`capture`]: referral capture over HTTP: links, employees, dedup,
 //!   attribution, write-back, merges, erasure, storage outages.
 //! - [`cli`]: the binary's configuration handling (`config check`, exit 2,
@@ -42,12 +44,14 @@
 //! - [`runtime`]: the service in-process: start-up, readiness, jobs, stop,
 //!   a `rediss://` queue behind a private CA.
 
+mod ashby;
 mod capture;
 mod cli;
 mod crash;
 mod finance;
 mod golive;
 mod hostile;
+mod hostile_ashby;
 mod intake;
 mod logs;
 mod migrations;
