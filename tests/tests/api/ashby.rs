@@ -164,7 +164,15 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
 
     let mut forged = ashby_headers(body);
     forged[1].1 = ashby::ashby_signature("not-the-secret-at-all", body);
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, u16, &str)> = vec![
+    // (what, headers, body, status, text the detail names)
+    type Refusal = (
+        &'static str,
+        Vec<(String, String)>,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
+    let cases: Vec<Refusal> = vec![
         ("forged", forged, body.to_vec(), 401, "does not match"),
         (
             "unsigned",

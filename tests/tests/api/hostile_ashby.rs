@@ -292,7 +292,9 @@ fn wrong_values(kind: Kind) -> Vec<(&'static str, Value)> {
 /// Every wrong type of every field read, and every required one missing.
 pub fn wrongly_typed() -> Vec<Case> {
     let app = "/data/application";
-    let fields: Vec<(fn() -> Value, String, Kind, bool)> = vec![
+    // (the body, the field's pointer, its kind, whether it is required)
+    type Field = (fn() -> Value, String, Kind, bool);
+    let fields: Vec<Field> = vec![
         (submit, format!("{app}/id"), Kind::Uuid, true),
         (submit, format!("{app}/candidate"), Kind::Object, false),
         (submit, format!("{app}/candidate/id"), Kind::Uuid, true),

@@ -279,7 +279,9 @@ fn statuses_map_and_an_unknown_one_is_refused() {
 
 #[test]
 fn required_application_fields_are_named_when_missing_or_not_uuids() {
-    let cases: [(&str, fn(&mut Value), &str, &str); 6] = [
+    // (what, the edit, the field named, the problem)
+    type Case = (&'static str, fn(&mut Value), &'static str, &'static str);
+    let cases: [Case; 6] = [
         (
             "no id",
             |v| {
