@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use governor::Quota;
 use jobs::{
     connectors::{
+        Connector,
         ashby::{AshbyClient, AshbyConfig},
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
@@ -54,9 +55,15 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
     };
-    ctx.greenhouse = greenhouse(settings, &transport, &mut ctx.sandbox)?;
-    ctx.lever = lever(settings, &transport, &mut ctx.sandbox)?;
-    ctx.ashby = ashby(settings, &transport)?;
+    if let Some(c) = greenhouse(settings, &transport, &mut ctx.sandbox)? {
+        ctx.connectors.insert(c);
+    }
+    if let Some(c) = lever(settings, &transport, &mut ctx.sandbox)? {
+        ctx.connectors.insert(c);
+    }
+    if let Some(c) = ashby(settings, &transport)? {
+        ctx.connectors.insert(c);
+    }
     Ok(ctx)
 }
 
@@ -162,7 +169,7 @@ fn greenhouse(
     settings: &Settings,
     transport: &Transport,
     sandbox: &mut Sandbox,
-) -> anyhow::Result<Option<Arc<GreenhouseClient>>> {
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let gh = &settings.ats.greenhouse;
     if gh.api_key.is_empty() {
         return Ok(None);
@@ -193,7 +200,7 @@ fn lever(
     settings: &Settings,
     transport: &Transport,
     sandbox: &mut Sandbox,
-) -> anyhow::Result<Option<Arc<LeverClient>>> {
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let lv = &settings.ats.lever;
     if lv.api_key.is_empty() {
         return Ok(None);
@@ -223,7 +230,7 @@ fn lever(
 
 /// The Ashby client, when `ats.ashby.api_key` is set. Sandbox mode has no
 /// Ashby base URL of its own yet: point `ats.ashby.base_url` at a sandbox.
-fn ashby(settings: &Settings, transport: &Transport) -> anyhow::Result<Option<Arc<AshbyClient>>> {
+fn ashby(settings: &Settings, transport: &Transport) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let a = &settings.ats.ashby;
     if a.api_key.is_empty() {
         return Ok(None);

@@ -15,8 +15,8 @@
 //!
 //! # Write-back
 //!
-//! [`AshbyClient::write_referral_crediting`] (and
-//! [`AtsClient::write_referral`], which knows no referrer email):
+//! [`AshbyClient::write_referral_crediting`] (the seam's
+//! `write_attribution`, in `connector.rs`):
 //!
 //! 1. `application.info` for the candidate id and the current credit;
 //! 2. the referral token into the Application custom field titled
@@ -49,7 +49,8 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::webhook::title_key;
-use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint};
+use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::{AttributionPart, WriteBack, WriteReport};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -210,7 +211,7 @@ impl AshbyClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            config.api_key,
+            Auth::ApiKey(config.api_key),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,
@@ -238,13 +239,13 @@ impl AshbyClient {
     /// limit, permanent otherwise (naming the code and message); permanent
     /// for an answer that is not an Ashby envelope.
     pub async fn rpc(&self, method: &str, body: &Value) -> Result<Value> {
-        let full = self.rpc_full(method, body).await?;
+        let full = self.rpc_envelope(method, body).await?;
         Ok(full.get("results").cloned().unwrap_or(Value::Null))
     }
 
     /// [`AshbyClient::rpc`], returning the whole envelope (listings need
     /// `moreDataAvailable` and `nextCursor` beside `results`).
-    async fn rpc_full(&self, method: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn rpc_envelope(&self, method: &str, body: &Value) -> Result<Value> {
         let url = endpoint(&self.base_url, &[method])?;
         let raw = self
             .transport
@@ -265,7 +266,7 @@ impl AshbyClient {
         let mut all = Vec::new();
         let mut request = body;
         for _ in 0..MAX_PAGES {
-            let page = self.rpc_full(method, &request).await?;
+            let page = self.rpc_envelope(method, &request).await?;
             all.extend(page["results"].as_array().into_iter().flatten().cloned());
             let next = text(&page["nextCursor"]);
             match (page["moreDataAvailable"].as_bool(), next) {
@@ -469,49 +470,70 @@ impl AshbyClient {
         &self,
         w: &WriteBack,
         referrer_email: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<WriteReport> {
+        let mut report = WriteReport::default();
         let app = self.application_info(&w.ats_application_id).await?;
-        if let Some(token) = w.referral_token.as_deref().filter(|t| !t.is_empty()) {
-            let field = self
-                .custom_field_id("Application", &self.token_field)
-                .await?
-                .ok_or_else(|| {
-                    Error::permanent(format!(
-                        "ashby: no Application custom field titled {:?}; create one (type String) \
-                         in Ashby's admin",
-                        self.token_field
-                    ))
-                })?;
-            self.set_custom_fields("Application", &app.id, &[(field, token.into())])
-                .await?;
+        match w.referral_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => {
+                let field = self
+                    .custom_field_id("Application", &self.token_field)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::permanent(format!(
+                            "ashby: no Application custom field titled {:?}; create one (type String) \
+                             in Ashby's admin",
+                            self.token_field
+                        ))
+                    })?;
+                self.set_custom_fields("Application", &app.id, &[(field, token.into())])
+                    .await?;
+                report.wrote(AttributionPart::CustomField);
+            }
+            None => report.skip(
+                AttributionPart::CustomField,
+                "no referral token (credited in the ATS)",
+            ),
         }
         let candidate = app
             .candidate_id
             .clone()
             .or_else(|| Some(w.ats_candidate_id.clone()).filter(|c| !c.is_empty()));
-        if let Some(candidate) = candidate
-            && !w.tag.trim().is_empty()
-        {
-            let tag = self.tag_id(w.tag.trim()).await?;
-            self.add_tag(&candidate, &tag).await?;
-        }
-        if app.credited_to_user_id.is_none() {
-            let user = match (&w.referrer_ats_user_id, referrer_email) {
-                (Some(id), _) => Some(id.clone()),
-                (None, Some(email)) => self.user_id_by_email(email).await?,
-                (None, None) => None,
-            };
-            if let Some(user) = user {
-                self.set_credited_to(&app.id, &user).await?;
+        match candidate {
+            Some(candidate) if !w.tag.trim().is_empty() => {
+                let tag = self.tag_id(w.tag.trim()).await?;
+                self.add_tag(&candidate, &tag).await?;
+                report.wrote(AttributionPart::Tag);
             }
+            Some(_) => report.skip(AttributionPart::Tag, "no tag configured"),
+            None => report.skip(AttributionPart::Tag, "the application names no candidate"),
         }
-        Ok(())
-    }
-}
-
-impl AtsClient for AshbyClient {
-    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
-        self.write_referral_crediting(w, None).await
+        report.skip(
+            AttributionPart::Source,
+            "not written: Ashby's sources are the customer's own list",
+        );
+        if app.credited_to_user_id.is_some() {
+            report.skip(
+                AttributionPart::Referrer,
+                "already credited in Ashby; left as it is",
+            );
+            return Ok(report);
+        }
+        let user = match (&w.referrer_ats_user_id, referrer_email) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(email)) => self.user_id_by_email(email).await?,
+            (None, None) => None,
+        };
+        match user {
+            Some(user) => {
+                self.set_credited_to(&app.id, &user).await?;
+                report.wrote(AttributionPart::Referrer);
+            }
+            None => report.skip(
+                AttributionPart::Referrer,
+                "the referrer is not an Ashby user (no user with their email)",
+            ),
+        }
+        Ok(report)
     }
 }
 

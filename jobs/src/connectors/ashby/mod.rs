@@ -8,13 +8,17 @@
 //!   deletions);
 //! * [`api`]: the Ashby client ([`AshbyClient`]): write-back (custom
 //!   field, tag, credited-to user), `application.info`, `candidate.info`,
-//!   candidate search by email.
+//!   candidate search by email;
+//! * `connector.rs`: [`AshbyClient`] as a
+//!   [`Connector`](crate::connectors::Connector), the seam capture and
+//!   reconciliation talk to.
 //!
 //! Callers: the HTTP intake verifies and keys (`worker/src/http/webhooks.rs`),
 //! [`crate::intake::decode`] decodes, the write-back job
-//! ([`crate::capture::write_back`]) calls the API.
+//! ([`crate::capture::write_back`]) and reconciliation call the connector.
 
 pub mod api;
+mod connector;
 pub mod webhook;
 
 pub use api::{AshbyApplication, AshbyCandidate, AshbyClient, AshbyConfig};

@@ -30,6 +30,7 @@ fn write_back() -> WriteBack {
         ats_candidate_id: CANDIDATE.into(),
         ats_application_id: APPLICATION.into(),
         referrer_employee_id: "E-10442".into(),
+        referrer_email: None,
         referrer_ats_user_id: None,
         referral_token: Some("rt_7Q2MZK4P9XW3HD".into()),
         tag: "Employee Referral".into(),
@@ -157,8 +158,14 @@ async fn a_retried_write_back_does_the_same_again_from_its_cached_ids() {
     let tags = json!([{"id": TAG, "title": "employee referral", "isArchived": false}]);
     let server = TestServer::start(ashby(Some(PRIYA), tags)).await;
     let client = client_with(&server, |_| {});
-    client.write_referral(&write_back()).await.unwrap();
-    client.write_referral(&write_back()).await.unwrap();
+    client
+        .write_referral_crediting(&write_back(), None)
+        .await
+        .unwrap();
+    client
+        .write_referral_crediting(&write_back(), None)
+        .await
+        .unwrap();
     let calls = calls(&server);
     let count = |m: &str| calls.iter().filter(|c| *c == m).count();
     assert_eq!(count("customField.list"), 2, "two pages, once: {calls:?}");
@@ -174,7 +181,10 @@ async fn a_retried_write_back_does_the_same_again_from_its_cached_ids() {
 async fn a_missing_tag_is_created_once() {
     let server = TestServer::start(ashby(Some(PRIYA), json!([]))).await;
     let client = client_with(&server, |_| {});
-    client.write_referral(&write_back()).await.unwrap();
+    client
+        .write_referral_crediting(&write_back(), None)
+        .await
+        .unwrap();
     assert_eq!(
         request(&server, "candidateTag.create"),
         json!({"title": "Employee Referral"})
@@ -189,7 +199,10 @@ async fn a_missing_tag_is_created_once() {
 async fn without_the_token_field_the_write_back_fails_saying_what_to_create() {
     let server = TestServer::start(ashby(None, json!([]))).await;
     let client = client_with(&server, |c| c.token_field = "Referral code".into());
-    let err = client.write_referral(&write_back()).await.unwrap_err();
+    let err = client
+        .write_referral_crediting(&write_back(), None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Permanent(m) if m.contains("\"Referral code\"") && m.contains("create one")),
         "{err:?}"
