@@ -85,6 +85,9 @@ const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub(crate) struct Transport {
     vendor: &'static str,
     http: reqwest::Client,
+    /// What `http` was built from; with a proxy, its guard checks each
+    /// call's target first.
+    transport: HttpOptions,
     api_key: String,
     limiter: Arc<AccountLimiter>,
     /// Longest wait for the limiter before the job is handed back.
@@ -138,6 +141,7 @@ impl Transport {
         Ok(Self {
             vendor,
             http: http.build_client()?,
+            transport: http.clone(),
             api_key,
             limiter,
             max_wait,
@@ -154,6 +158,13 @@ impl Transport {
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>> {
         let what = format!("{} {} {}", self.vendor, call.method, call.url.path());
         self.limiter.acquire(self.max_wait).await?;
+        self.transport
+            .check_target(&call.url)
+            .await
+            .map_err(|e| match e {
+                Error::Retryable(m) => Error::Retryable(format!("{what}: {m}")),
+                other => Error::Permanent(format!("{what}: {other}")),
+            })?;
 
         // Basic auth with the key as username and an empty password is what
         // both Harvest and Lever document; reqwest marks the header sensitive.
@@ -189,6 +200,8 @@ impl Transport {
 
         let (location, body) = http::failure_answer(&mut resp).await;
         let excerpt = self.excerpt(&body);
+        // The Location is the server's text too: cut, masked, escaped.
+        let location = location.map(|l| self.excerpt(l.as_bytes()));
         Err(classify(
             &what,
             status,
