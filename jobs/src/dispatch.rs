@@ -37,6 +37,7 @@ impl Job {
             Job::PurgePersonalData {
                 trigger,
                 after_secs,
+                referrer_after_secs,
             } => {
                 let report = crate::maintenance::retention::purge(
                     ctx,
@@ -51,6 +52,15 @@ impl Job {
                     inbox_bodies = report.inbox_bodies,
                     "retention purge done"
                 );
+                if let Some(secs) = referrer_after_secs {
+                    crate::maintenance::retention::purge_referrers(
+                        ctx,
+                        Duration::from_secs(secs),
+                        false,
+                        "system:retention",
+                    )
+                    .await?;
+                }
                 Ok(())
             }
             Job::Reconcile { trigger, dry_run } => {

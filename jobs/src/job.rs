@@ -66,6 +66,11 @@ pub enum Job {
         trigger: String,
         /// Erase what is older than this many seconds.
         after_secs: u64,
+        /// Erase referrers inactive for longer than this many seconds
+        /// (`retention.referrer_after`); absent in jobs enqueued before
+        /// referrers were purged.
+        #[serde(default)]
+        referrer_after_secs: Option<u64>,
     },
     /// One reconciliation run (see [`crate::maintenance::reconcile`]), once per trigger.
     Reconcile {
@@ -228,6 +233,7 @@ mod tests {
             Job::PurgePersonalData {
                 trigger: "t".into(),
                 after_secs: 1,
+                referrer_after_secs: Some(1),
             },
             Job::Reconcile {
                 trigger: "t".into(),

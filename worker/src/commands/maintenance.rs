@@ -66,8 +66,17 @@ pub(super) async fn retention_purge(
         &actor(),
     )
     .await?;
+    let referrers = jobs::maintenance::retention::purge_referrers(
+        &ctx,
+        settings.retention.referrer_after,
+        dry_run,
+        &actor(),
+    )
+    .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        value["referrers"] = serde_json::to_value(&referrers)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!(
             "{} {} candidate(s) and {} inbox bodies older than {}",
@@ -75,6 +84,12 @@ pub(super) async fn retention_purge(
             report.candidates.len(),
             report.inbox_bodies,
             report.cutoff
+        );
+        println!(
+            "{} {} referrer(s) inactive since before {}",
+            if dry_run { "would erase" } else { "erased" },
+            referrers.referrers.len(),
+            referrers.cutoff
         );
     }
     Ok(())

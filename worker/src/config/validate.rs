@@ -290,6 +290,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         "must be at least 1 day",
     );
     check(
+        settings.retention.referrer_after >= Duration::from_secs(24 * 3600),
+        "retention.referrer_after",
+        "must be at least 1 day",
+    );
+    check(
         !settings.reconciliation.delivery_window.is_zero(),
         "reconciliation.delivery_window",
         "must be longer than 0s",

@@ -6,7 +6,8 @@
 //! handlers read raw bodies (limits, signatures, field-naming errors)
 //! instead of typed extractors, so annotations would describe types the
 //! handlers never see. A unit test reads the router's source
-//! (`http/mod.rs`, `http/finance.rs`) and fails when an `/api` route is
+//! (`http/mod.rs`, `http/finance.rs`, `http/ops_page.rs`,
+//! `http/privacy.rs`) and fails when an `/api` route is
 //! missing here, or when a path described here is not routed.
 
 use axum::Json;
@@ -67,6 +68,13 @@ const ONE: &[(&str, &str)] = &[
     ("401", "no bearer token"),
     ("403", "unknown token or missing scope"),
     ("404", "not found"),
+];
+const PRIVACY: &[(&str, &str)] = &[
+    ("200", "the result (exports are sent with Cache-Control: no-store)"),
+    ("400", "a malformed id (named)"),
+    ("401", "no bearer token"),
+    ("403", "unknown token or missing scope"),
+    ("404", "no such person"),
 ];
 const WEBHOOK: &[(&str, &str)] = &[
     ("200", "a repeated delivery: nothing changed"),
@@ -167,6 +175,49 @@ fn ops() -> Vec<Op> {
                 ("401", "no bearer token"),
                 ("403", "missing scope"),
                 ("404", "no such application"),
+            ],
+        },
+        Op {
+            method: "post",
+            path: "/api/privacy/candidates/{id}/export",
+            summary: "Data-subject export: everything held on a candidate (and rows merged with it), as JSON",
+            scope: Some("privacy"),
+            params: &[("id", "path", true, "the candidate's integer id")],
+            body: None,
+            responses: PRIVACY,
+        },
+        Op {
+            method: "post",
+            path: "/api/privacy/candidates/{id}/erase",
+            summary: "Data-subject erasure: a candidate's personal data replaced by an audited tombstone; referrals and payouts kept",
+            scope: Some("privacy"),
+            params: &[("id", "path", true, "the candidate's integer id")],
+            body: None,
+            responses: PRIVACY,
+        },
+        Op {
+            method: "post",
+            path: "/api/privacy/referrers/{employee_id}/export",
+            summary: "Data-subject export: everything held on a referrer, as JSON",
+            scope: Some("privacy"),
+            params: &[("employee_id", "path", true, "the HRIS employee id")],
+            body: None,
+            responses: PRIVACY,
+        },
+        Op {
+            method: "post",
+            path: "/api/privacy/referrers/{employee_id}/erase",
+            summary: "Data-subject erasure of an inactive referrer's email and name; HRIS id, referrals and payouts kept",
+            scope: Some("privacy"),
+            params: &[("employee_id", "path", true, "the HRIS employee id")],
+            body: None,
+            responses: &[
+                ("200", "erased (or already erased)"),
+                ("400", "a malformed id (named)"),
+                ("401", "no bearer token"),
+                ("403", "unknown token or missing scope"),
+                ("404", "no such referrer"),
+                ("409", "the HRIS still lists them as active"),
             ],
         },
         Op {
@@ -699,6 +750,7 @@ mod tests {
         let mut routed = routes_in(include_str!("mod.rs"));
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
+        routed.extend(routes_in(include_str!("privacy.rs")));
         assert!(
             routed.len() > 20,
             "the source parser found too few routes: {routed:?}"

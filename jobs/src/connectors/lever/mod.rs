@@ -80,5 +80,6 @@ pub async fn refetch_application(
         stage: opp.stage.as_ref().and_then(|s| s.text.clone()),
         department: None,
         location: None,
+        consent: None,
     })
 }
