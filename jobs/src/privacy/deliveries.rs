@@ -88,9 +88,7 @@ impl Identifiers {
             IntakeEvent::CandidateAnonymized { candidate_id } => {
                 cand(Ats::Greenhouse, Some(candidate_id))
             }
-            IntakeEvent::LeverOpportunity { opportunity_id, .. } => {
-                app(Ats::Lever, opportunity_id)
-            }
+            IntakeEvent::LeverOpportunity { opportunity_id, .. } => app(Ats::Lever, opportunity_id),
             IntakeEvent::Ignored { .. } => false,
         }
     }

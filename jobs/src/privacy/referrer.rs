@@ -121,7 +121,13 @@ pub(crate) async fn erase_row(
     cause: &str,
 ) -> Result<(Tombstone, u64)> {
     let now = Utc::now();
-    let tombstone = tombstone::seal("employee", &e.employee_id, &ERASED_REFERRER_FIELDS, cause, now);
+    let tombstone = tombstone::seal(
+        "employee",
+        &e.employee_id,
+        &ERASED_REFERRER_FIELDS,
+        cause,
+        now,
+    );
     let employee_id = e.employee_id.clone();
     let mut a: employee::ActiveModel = e.into();
     // The columns are NOT NULL: empty is erased, and an empty canonical

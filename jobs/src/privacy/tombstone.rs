@@ -68,7 +68,13 @@ mod tests {
 
     #[test]
     fn a_changed_tombstone_no_longer_matches_its_recorded_hash() {
-        let t = seal("employee", "E1", &["name"], "privacy.referrer_erased", Utc::now());
+        let t = seal(
+            "employee",
+            "E1",
+            &["name"],
+            "privacy.referrer_erased",
+            Utc::now(),
+        );
         let edited = t.text.replace("E1", "E2");
         assert!(!matches(&edited, &t.sha256));
     }

@@ -337,7 +337,8 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
     assert!(
         report["hops"][2]["result"]
             .as_str()
-            .is_some_and(|r| r.contains("no ATS application yet") && r.contains("--allow-missing written-back")),
+            .is_some_and(|r| r.contains("no ATS application yet")
+                && r.contains("--allow-missing written-back")),
         "{report}"
     );
     assert!(
@@ -388,7 +389,9 @@ async fn golive_check_fails_an_unconfigured_status_sync_unless_allowed_missing()
     assert_eq!(synced["hop"], "status synced", "{report}");
     assert_eq!(synced["ok"], false, "{report}");
     assert!(
-        synced["result"].as_str().is_some_and(|r| r.starts_with("not configured")),
+        synced["result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("not configured")),
         "{report}"
     );
 
@@ -406,7 +409,11 @@ async fn golive_check_fails_an_unconfigured_status_sync_unless_allowed_missing()
     let mut process = check(&["--allow-missing", "payout-sent"]);
     let status = process.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(2), "only skippable hops may be missing");
-    assert!(process.stderr().contains("payout-sent"), "{}", process.stderr());
+    assert!(
+        process.stderr().contains("payout-sent"),
+        "{}",
+        process.stderr()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     app.cleanup().await;
 }

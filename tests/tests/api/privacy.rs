@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp, binary_path},
     fixtures::{
-        CareersApplication, GreenhouseApplication, all, application_by_ats_id, audit,
-        audit_with, candidates, credited_hire, employees, mint_link, post_careers_site,
-        processed, put_employee, tokens, unique, wait_until,
+        CareersApplication, GreenhouseApplication, all, application_by_ats_id, audit, audit_with,
+        candidates, credited_hire, employees, mint_link, post_careers_site, processed,
+        put_employee, tokens, unique, wait_until,
     },
 };
 
@@ -109,13 +109,22 @@ async fn an_export_holds_what_we_have_on_the_candidate_with_their_consent(setup:
         .expect("export");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.headers().get("cache-control").map(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().ok()),
         Some(Some("no-store")),
         "a person's data is never cached"
     );
     let doc: Value = response.json().await.expect("JSON");
-    assert_eq!(doc["subject"], json!({ "type": "candidate", "id": cand.id }));
-    assert_eq!(doc["candidates"][0]["email_raw"], " Privacy.Person@Example.org ");
+    assert_eq!(
+        doc["subject"],
+        json!({ "type": "candidate", "id": cand.id })
+    );
+    assert_eq!(
+        doc["candidates"][0]["email_raw"],
+        " Privacy.Person@Example.org "
+    );
     assert_eq!(doc["candidates"][0]["first_name"], "Test");
     assert_eq!(doc["applications"][0]["job_id"], JOB.to_string());
     assert_eq!(doc["referrals"][0]["employee_id"], "E-PRV");
@@ -128,8 +137,7 @@ async fn an_export_holds_what_we_have_on_the_candidate_with_their_consent(setup:
     let deliveries = doc["deliveries"].as_array().expect("deliveries");
     assert_eq!(deliveries.len(), 1, "{doc}");
     assert_eq!(
-        deliveries[0]["body"]["applicant"]["email"],
-        " Privacy.Person@Example.org ",
+        deliveries[0]["body"]["applicant"]["email"], " Privacy.Person@Example.org ",
         "the stored webhook body is theirs too"
     );
     assert!(
@@ -189,7 +197,10 @@ async fn erasing_a_paid_candidate_keeps_the_money_trail_and_the_audit_chain(setu
         .iter()
         .filter(|r| r.raw_body.is_some())
         .count();
-    assert!(bodies_before >= 3, "the application and the hire deliveries");
+    assert!(
+        bodies_before >= 3,
+        "the application and the hire deliveries"
+    );
 
     let report = ok(app, &format!("/api/privacy/candidates/{id}/erase")).await;
     assert_eq!(report["erased"], json!([id]), "{report}");
@@ -233,13 +244,29 @@ async fn erasing_a_paid_candidate_keeps_the_money_trail_and_the_audit_chain(setu
     );
 
     assert_eq!(
-        all::<payout::Entity>(db).await.iter().map(money).collect::<Vec<_>>(),
+        all::<payout::Entity>(db)
+            .await
+            .iter()
+            .map(money)
+            .collect::<Vec<_>>(),
         payouts_before,
         "payout amounts, ids, keys and webhook ids stay"
     );
-    let key = |r: &referral::Model| (r.id, r.candidate_id, r.application_id, r.employee_id.clone(), r.state);
+    let key = |r: &referral::Model| {
+        (
+            r.id,
+            r.candidate_id,
+            r.application_id,
+            r.employee_id.clone(),
+            r.state,
+        )
+    };
     assert_eq!(
-        all::<referral::Entity>(db).await.iter().map(key).collect::<Vec<_>>(),
+        all::<referral::Entity>(db)
+            .await
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
         referrals_before.iter().map(key).collect::<Vec<_>>(),
         "the attribution stays"
     );
@@ -248,14 +275,24 @@ async fn erasing_a_paid_candidate_keeps_the_money_trail_and_the_audit_chain(setu
         applications_before.len()
     );
     assert!(
-        all::<inbox::Entity>(db).await.iter().all(|r| r.raw_body.is_none()),
+        all::<inbox::Entity>(db)
+            .await
+            .iter()
+            .all(|r| r.raw_body.is_none()),
         "the stored webhook bodies are cleared"
     );
     let log = serde_json::to_string(
-        &audit(db).await.iter().map(|a| a.data.clone()).collect::<Vec<_>>(),
+        &audit(db)
+            .await
+            .iter()
+            .map(|a| a.data.clone())
+            .collect::<Vec<_>>(),
     )
     .expect("serialise");
-    assert!(!log.to_lowercase().contains("erase.me"), "no personal data in the audit log");
+    assert!(
+        !log.to_lowercase().contains("erase.me"),
+        "no personal data in the audit log"
+    );
     assert_chain_intact(db).await;
 
     let after = ok(app, &format!("/api/privacy/candidates/{id}/export")).await;
@@ -264,7 +301,10 @@ async fn erasing_a_paid_candidate_keeps_the_money_trail_and_the_audit_chain(setu
             && !after.to_string().contains("5550001"),
         "nothing of theirs is left to export: {after}"
     );
-    assert_eq!(after["payouts"].as_array().map(Vec::len), Some(payouts_before.len()));
+    assert_eq!(
+        after["payouts"].as_array().map(Vec::len),
+        Some(payouts_before.len())
+    );
     assert!(after["candidates"][0]["erasure_tombstone"].is_object());
 
     let again = ok(app, &format!("/api/privacy/candidates/{id}/erase")).await;
@@ -281,20 +321,36 @@ async fn requests_for_nobody_or_without_the_scope_are_refused_by_name(setup: Set
         privacy_post(app, "/api/privacy/candidates/999999/erase", tokens::PRIVACY).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(
-        body["detail"].as_str().unwrap_or("").contains("candidate 999999"),
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("candidate 999999"),
+        "{body}"
+    );
+    let (status, body) = privacy_post(
+        app,
+        "/api/privacy/referrers/E-NOBODY/export",
+        tokens::PRIVACY,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("E-NOBODY"),
         "{body}"
     );
     let (status, body) =
-        privacy_post(app, "/api/privacy/referrers/E-NOBODY/export", tokens::PRIVACY).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert!(body["detail"].as_str().unwrap_or("").contains("E-NOBODY"), "{body}");
-    let (status, body) =
         privacy_post(app, "/api/privacy/candidates/seven/export", tokens::PRIVACY).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["detail"].as_str().unwrap_or("").contains("seven"), "{body}");
-    let (status, body) =
-        privacy_post(app, "/api/privacy/candidates/1/export", tokens::OPS).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "ops may not read a person's data: {body}");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("seven"),
+        "{body}"
+    );
+    let (status, body) = privacy_post(app, "/api/privacy/candidates/1/export", tokens::OPS).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "ops may not read a person's data: {body}"
+    );
     let response = app
         .client
         .post(app.url("/api/privacy/candidates/1/erase"))
@@ -303,7 +359,9 @@ async fn requests_for_nobody_or_without_the_scope_are_refused_by_name(setup: Set
         .expect("post");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
-        audit_with(app_db(app), "privacy.candidate_erased").await.is_empty(),
+        audit_with(app_db(app), "privacy.candidate_erased")
+            .await
+            .is_empty(),
         "nothing changed"
     );
     world.cleanup().await;
@@ -323,8 +381,14 @@ async fn a_referrer_is_erased_only_once_the_hris_reports_them_gone(setup: Setup)
     let (status, body) =
         privacy_post(app, "/api/privacy/referrers/E-GONE/erase", tokens::PRIVACY).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["detail"].as_str().unwrap_or("").contains("active"), "{body}");
-    assert_eq!(employee_row(db, "E-GONE").await.email, "leaving.soon@acme-example.com");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("active"),
+        "{body}"
+    );
+    assert_eq!(
+        employee_row(db, "E-GONE").await.email,
+        "leaving.soon@acme-example.com"
+    );
 
     put_employee(app, "E-GONE", "leaving.soon@acme-example.com", false).await;
     let export = ok(app, "/api/privacy/referrers/E-GONE/export").await;
@@ -336,7 +400,14 @@ async fn a_referrer_is_erased_only_once_the_hris_reports_them_gone(setup: Setup)
     assert_eq!(report["erased"], true, "{report}");
     assert_eq!(report["links_revoked"], 1, "{report}");
     let e = employee_row(db, "E-GONE").await;
-    assert_eq!((e.email.as_str(), e.email_canonical.as_str(), e.name.as_str()), ("", "", ""));
+    assert_eq!(
+        (
+            e.email.as_str(),
+            e.email_canonical.as_str(),
+            e.name.as_str()
+        ),
+        ("", "", "")
+    );
     assert!(e.erased_at.is_some());
     let tombstone = e.erasure_tombstone.clone().expect("a tombstone");
     let events = audit_with(db, "privacy.referrer_erased").await;
@@ -385,7 +456,10 @@ async fn the_retention_purge_erases_referrers_inactive_longer_than_referrer_afte
         .await
         .expect("dry run");
     assert_eq!(dry.referrers, vec!["E-LEFT-LONG-AGO".to_owned()]);
-    assert_eq!(employee_row(db, "E-LEFT-LONG-AGO").await.email, "long.ago@acme-example.com");
+    assert_eq!(
+        employee_row(db, "E-LEFT-LONG-AGO").await.email,
+        "long.ago@acme-example.com"
+    );
     assert!(audit_with(db, "retention.referrer_purged").await.is_empty());
 
     let run = jobs::maintenance::retention::purge_referrers(ctx, after, false, "ops:test")
@@ -401,8 +475,14 @@ async fn the_retention_purge_erases_referrers_inactive_longer_than_referrer_afte
         events[0].data["tombstone_sha256"],
         sha256_hex(gone.erasure_tombstone.as_deref().expect("tombstone"))
     );
-    assert_eq!(employee_row(db, "E-LEFT-LATELY").await.email, "lately@acme-example.com");
-    assert_eq!(employee_row(db, "E-STAYS").await.email, "stays@acme-example.com");
+    assert_eq!(
+        employee_row(db, "E-LEFT-LATELY").await.email,
+        "lately@acme-example.com"
+    );
+    assert_eq!(
+        employee_row(db, "E-STAYS").await.email,
+        "stays@acme-example.com"
+    );
 
     let second = jobs::maintenance::retention::purge_referrers(ctx, after, false, "ops:test")
         .await
@@ -446,7 +526,10 @@ async fn the_privacy_commands_name_bad_input_and_act_like_the_api() {
     let (code, _, stderr) = run(&["privacy", "referrer", "erase", "E-CLI"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("active"), "{stderr}");
-    assert_eq!(employee_row(&app.state.db, "E-CLI").await.email, "cli.person@acme-example.com");
+    assert_eq!(
+        employee_row(&app.state.db, "E-CLI").await.email,
+        "cli.person@acme-example.com"
+    );
 
     put_employee(app, "E-CLI", "cli.person@acme-example.com", false).await;
     let (code, stdout, stderr) = run(&["privacy", "referrer", "erase", "E-CLI", "--json"]);

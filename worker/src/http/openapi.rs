@@ -70,7 +70,10 @@ const ONE: &[(&str, &str)] = &[
     ("404", "not found"),
 ];
 const PRIVACY: &[(&str, &str)] = &[
-    ("200", "the result (exports are sent with Cache-Control: no-store)"),
+    (
+        "200",
+        "the result (exports are sent with Cache-Control: no-store)",
+    ),
     ("400", "a malformed id (named)"),
     ("401", "no bearer token"),
     ("403", "unknown token or missing scope"),

@@ -97,7 +97,5 @@ pub async fn erase_referrer(
 ) -> Result<Json<referrer::ReferrerErasure>, ApiError> {
     caller.require(Scope::Privacy)?;
     let id = employee_id(&raw)?;
-    Ok(Json(
-        referrer::erase(&state.db, id, &caller.actor()).await?,
-    ))
+    Ok(Json(referrer::erase(&state.db, id, &caller.actor()).await?))
 }

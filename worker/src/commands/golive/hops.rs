@@ -310,7 +310,8 @@ fn written_back(
         .collect();
     let wb_ok = !wb_jobs.is_empty() && wb_jobs.iter().all(|j| j["state"] == "succeeded");
     let observed = wb_events.iter().any(|e| {
-        e["action"] == "attribution.written_back" || e["action"] == jobs::outbound::sandbox::RECORDED
+        e["action"] == "attribution.written_back"
+            || e["action"] == jobs::outbound::sandbox::RECORDED
     });
     hops.push(Hop {
         hop: "written back",
@@ -355,7 +356,10 @@ fn written_back(
             {
                 "written back".to_string()
             } else {
-                format!("no write-back recorded; {}", missing("written-back", allowed))
+                format!(
+                    "no write-back recorded; {}",
+                    missing("written-back", allowed)
+                )
             };
             format!("write_back_referral job(s) [{}]: {what}", states.join(", "))
         },

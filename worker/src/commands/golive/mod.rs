@@ -37,10 +37,11 @@ pub(super) async fn golive_check(args: GoliveArgs, settings: &Settings) -> anyho
     let run = connect(settings, &base, &args)?;
     let started = chrono::Utc::now();
     let mut hops: Vec<Hop> = Vec::new();
-    let (referral_id, outcome) = match golive_hops(&run, started, &args.allow_missing, &mut hops).await {
-        Ok(id) => (id, None),
-        Err(e) => (None, Some(e)),
-    };
+    let (referral_id, outcome) =
+        match golive_hops(&run, started, &args.allow_missing, &mut hops).await {
+            Ok(id) => (id, None),
+            Err(e) => (None, Some(e)),
+        };
     complete(&mut hops, outcome.as_ref());
     let failed = hops.iter().find(|h| !h.ok).cloned();
     if args.json {
