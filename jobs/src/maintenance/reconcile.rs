@@ -63,7 +63,7 @@ use crate::{
 const MAX_ATS_PAGES: u32 = 40;
 
 /// One difference found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Variance {
     /// What kind.
     pub kind: VarianceKind,
@@ -78,7 +78,7 @@ pub struct Variance {
 }
 
 /// What a run found and did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     /// The `reconciliation_runs` row.
     pub run_id: i64,
@@ -549,7 +549,7 @@ async fn start_dates(
 }
 
 /// A recorded run with its items, as ops and finance read it back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordedRun {
     /// The run.
     pub id: i64,
@@ -570,7 +570,7 @@ pub struct RecordedRun {
 }
 
 /// One recorded variance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordedItem {
     /// What kind.
     pub kind: VarianceKind,

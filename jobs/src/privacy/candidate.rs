@@ -31,7 +31,7 @@ use crate::{
 const MAX_MERGE_DEPTH: usize = 32;
 
 /// What erasing a candidate did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CandidateErasure {
     /// The candidate row the request named.
     pub candidate_id: i64,

@@ -34,7 +34,7 @@ use crate::{
 pub const ERASED_REFERRER_FIELDS: [&str; 3] = ["email", "email_canonical", "name"];
 
 /// What erasing a referrer did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReferrerErasure {
     /// The HRIS id.
     pub employee_id: String,

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{
     auth::Caller,
-    error::{ApiError, Id},
+    error::{ApiError, ErrorBody, Id},
 };
 use crate::{config::Scope, state::AppState};
 
@@ -57,6 +57,14 @@ fn employee_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// `POST /api/privacy/candidates/{id}/export`: everything we hold on them.
+#[utoipa::path(post, path = "/api/privacy/candidates/{id}/export", tag = "privacy",
+    summary = "Data-subject export: everything held on a candidate (and rows merged with it), as JSON",
+    security(("bearer" = ["privacy"])),
+    params(("id" = i64, Path, description = "the candidate's integer id")),
+    responses(
+        (status = 200, description = "the export (sent with Cache-Control: no-store)", body = Object),
+        (status = 404, description = "no such candidate", body = ErrorBody),
+    ))]
 pub async fn export_candidate(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,6 +75,14 @@ pub async fn export_candidate(
 }
 
 /// `POST /api/privacy/candidates/{id}/erase`: erase their personal data.
+#[utoipa::path(post, path = "/api/privacy/candidates/{id}/erase", tag = "privacy",
+    summary = "Data-subject erasure: a candidate's personal data replaced by an audited tombstone; referrals and payouts kept",
+    security(("bearer" = ["privacy"])),
+    params(("id" = i64, Path, description = "the candidate's integer id")),
+    responses(
+        (status = 200, description = "erased (or already erased)", body = candidate::CandidateErasure),
+        (status = 404, description = "no such candidate", body = ErrorBody),
+    ))]
 pub async fn erase_candidate(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +95,14 @@ pub async fn erase_candidate(
 }
 
 /// `POST /api/privacy/referrers/{employee_id}/export`.
+#[utoipa::path(post, path = "/api/privacy/referrers/{employee_id}/export", tag = "privacy",
+    summary = "Data-subject export: everything held on a referrer, as JSON",
+    security(("bearer" = ["privacy"])),
+    params(("employee_id" = String, Path, description = "the HRIS employee id")),
+    responses(
+        (status = 200, description = "the export (sent with Cache-Control: no-store)", body = Object),
+        (status = 404, description = "no such referrer", body = ErrorBody),
+    ))]
 pub async fn export_referrer(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,6 +114,15 @@ pub async fn export_referrer(
 }
 
 /// `POST /api/privacy/referrers/{employee_id}/erase` (409 while active).
+#[utoipa::path(post, path = "/api/privacy/referrers/{employee_id}/erase", tag = "privacy",
+    summary = "Data-subject erasure of an inactive referrer's email and name; HRIS id, referrals and payouts kept",
+    security(("bearer" = ["privacy"])),
+    params(("employee_id" = String, Path, description = "the HRIS employee id")),
+    responses(
+        (status = 200, description = "erased (or already erased)", body = referrer::ReferrerErasure),
+        (status = 404, description = "no such referrer", body = ErrorBody),
+        (status = 409, description = "the HRIS still lists them as active", body = ErrorBody),
+    ))]
 pub async fn erase_referrer(
     State(state): State<AppState>,
     caller: Caller,
