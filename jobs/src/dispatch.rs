@@ -38,6 +38,7 @@ impl Job {
                 trigger,
                 after_secs,
                 referrer_after_secs,
+                rejected_after_secs,
             } => {
                 let report = crate::maintenance::retention::purge(
                     ctx,
@@ -46,10 +47,17 @@ impl Job {
                     "system:retention",
                 )
                 .await?;
+                let rejected = crate::maintenance::retention::purge_rejected(
+                    &ctx.db,
+                    Duration::from_secs(rejected_after_secs),
+                    false,
+                )
+                .await?;
                 tracing::info!(
                     %trigger,
                     candidates = report.candidates.len(),
                     inbox_bodies = report.inbox_bodies,
+                    rejected_deliveries = rejected,
                     "retention purge done"
                 );
                 if let Some(secs) = referrer_after_secs {

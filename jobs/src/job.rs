@@ -71,6 +71,11 @@ pub enum Job {
         /// referrers were purged.
         #[serde(default)]
         referrer_after_secs: Option<u64>,
+        /// Delete refused deliveries older than this many seconds
+        /// (`retention.rejected_after`; jobs queued before it existed
+        /// carry none and use its default, 7 days).
+        #[serde(default = "default_rejected_after_secs")]
+        rejected_after_secs: u64,
     },
     /// One reconciliation run (see [`crate::maintenance::reconcile`]), once per trigger.
     Reconcile {
@@ -94,6 +99,11 @@ pub struct Probe {
     /// Fail permanently instead.
     #[serde(default)]
     pub permanent_failure: bool,
+}
+
+/// `retention.rejected_after`'s default: 7 days.
+fn default_rejected_after_secs() -> u64 {
+    7 * 24 * 3600
 }
 
 impl Job {
@@ -234,6 +244,7 @@ mod tests {
                 trigger: "t".into(),
                 after_secs: 1,
                 referrer_after_secs: Some(1),
+                rejected_after_secs: 1,
             },
             Job::Reconcile {
                 trigger: "t".into(),

@@ -66,6 +66,12 @@ pub(super) async fn retention_purge(
         &actor(),
     )
     .await?;
+    let rejected = jobs::maintenance::retention::purge_rejected(
+        &ctx.db,
+        settings.retention.rejected_after,
+        dry_run,
+    )
+    .await?;
     let referrers = jobs::maintenance::retention::purge_referrers(
         &ctx,
         settings.retention.referrer_after,
@@ -74,9 +80,10 @@ pub(super) async fn retention_purge(
     )
     .await?;
     if json {
-        let mut value = serde_json::to_value(&report)?;
-        value["referrers"] = serde_json::to_value(&referrers)?;
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let mut out = serde_json::to_value(&report)?;
+        out["rejected_deliveries"] = rejected.into();
+        out["referrers"] = serde_json::to_value(&referrers)?;
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
             "{} {} candidate(s) and {} inbox bodies older than {}",
@@ -84,6 +91,12 @@ pub(super) async fn retention_purge(
             report.candidates.len(),
             report.inbox_bodies,
             report.cutoff
+        );
+        println!(
+            "{} {} refused deliveries older than {}",
+            if dry_run { "would delete" } else { "deleted" },
+            rejected,
+            humantime::format_duration(settings.retention.rejected_after)
         );
         println!(
             "{} {} referrer(s) inactive since before {}",
