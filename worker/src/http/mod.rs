@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod ops_page;
+pub mod schemas;
 pub mod webhooks;
 
 use axum::{
@@ -76,6 +77,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/lever", post(webhooks::lever))
         .merge(finance::routes())
         .merge(ops_page::routes())
+        .merge(schemas::router())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())

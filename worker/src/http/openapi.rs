@@ -505,6 +505,32 @@ fn ops() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/schemas",
+            summary: "The outbound message types that have a JSON Schema, and where each is served",
+            scope: None,
+            params: &[],
+            body: None,
+            responses: &[("200", "`{schemas: [{type, url}]}`")],
+        },
+        Op {
+            method: "get",
+            path: "/api/schemas/{name}",
+            summary: "The JSON Schema (2020-12) of one outbound message (`docs/schemas/`)",
+            scope: None,
+            params: &[(
+                "name",
+                "path",
+                true,
+                "the message type, e.g. `referral.milestone_reached` (`.json` optional)",
+            )],
+            body: None,
+            responses: &[
+                ("200", "application/schema+json"),
+                ("404", "no such message type"),
+            ],
+        },
+        Op {
+            method: "get",
             path: "/r/{token}",
             summary: "Follow a referral link: counts the click, redirects to the share URL",
             scope: None,
@@ -699,6 +725,7 @@ mod tests {
         let mut routed = routes_in(include_str!("mod.rs"));
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
+        routed.extend(routes_in(include_str!("schemas.rs")));
         assert!(
             routed.len() > 20,
             "the source parser found too few routes: {routed:?}"
