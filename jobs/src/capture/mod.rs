@@ -19,6 +19,8 @@
 //! * [`attribution`]: deciding and storing referral claims;
 //! * [`stage`]: stage and status changes;
 //! * [`erasure`]: merges, deletions, anonymisation;
+//! * [`refetch`]: an unsigned event's application read back through its
+//!   connector;
 //! * [`write_back`]: the `write_back_referral` job.
 //!
 //! Called by [`crate::dispatch`] (the `process_delivery` and
@@ -27,6 +29,7 @@
 pub mod application;
 pub mod attribution;
 pub mod erasure;
+pub mod refetch;
 pub mod stage;
 pub mod write_back;
 
@@ -36,8 +39,10 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 pub use application::{Captured, capture_application, capture_application_marked};
 pub use stage::apply_stage_change;
 
+use entities::states::Ats;
+
 use crate::{
-    connectors::{careers_site, lever},
+    connectors::careers_site,
     context::JobContext,
     error::{Error, Result},
     intake::{self, IntakeEvent, StoredBodyError},
@@ -148,7 +153,8 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
             opportunity_id,
         } => {
             let ev =
-                lever::refetch_application(ctx.lever.as_deref(), &event, &opportunity_id).await?;
+                refetch::refetch_application(&ctx.connectors, Ats::Lever, &event, &opportunity_id)
+                    .await?;
             capture_application(ctx, &ev)
                 .await
                 .map(|_| Processed::Applied)

@@ -78,6 +78,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .merge(finance::routes())
         .merge(ops_page::routes())
         .merge(schemas::router())
+        .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())

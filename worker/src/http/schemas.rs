@@ -47,7 +47,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The message types with a schema, and where each is served.
-async fn index() -> Json<Value> {
+#[utoipa::path(get, path = "/api/schemas", tag = "webhooks",
+    summary = "The outbound message types that have a JSON Schema, and where each is served",
+    responses((status = 200, description = "`{schemas: [{type, url}]}`", body = Object)))]
+pub async fn index() -> Json<Value> {
     let schemas: Vec<Value> = SCHEMAS
         .iter()
         .map(|(name, _)| json!({ "type": name, "url": format!("/api/schemas/{name}.json") }))
@@ -57,7 +60,14 @@ async fn index() -> Json<Value> {
 
 /// One schema, by message type (`referral.milestone_reached`, with or
 /// without `.json`).
-async fn schema(Path(name): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/schemas/{name}", tag = "webhooks",
+    summary = "The JSON Schema (2020-12) of one outbound message (`docs/schemas/`)",
+    params(("name" = String, Path, description = "the message type, e.g. `referral.milestone_reached` (`.json` optional)")),
+    responses(
+        (status = 200, description = "application/schema+json", body = Object),
+        (status = 404, description = "no such message type", body = super::error::ErrorBody),
+    ))]
+pub async fn schema(Path(name): Path<String>) -> Result<Response, ApiError> {
     let wanted = name.strip_suffix(".json").unwrap_or(&name);
     match SCHEMAS.iter().find(|(n, _)| *n == wanted) {
         Some((_, text)) => {

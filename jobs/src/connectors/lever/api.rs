@@ -34,7 +34,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint};
+use async_trait::async_trait;
+use entities::states::Ats;
+
+use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::connector::{
+    ApplicationState, AtsJob, AtsStatus, AttributionPart, CandidateMatch, CandidateQuery,
+    Connector, Page, PageToken, WriteBack, WriteReport,
+};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -122,7 +129,7 @@ impl LeverClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            config.api_key,
+            Auth::ApiKey(config.api_key),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,
@@ -174,15 +181,39 @@ impl LeverClient {
         })
     }
 
-    /// Every opportunity updated since `since` (`GET /v1/opportunities`,
-    /// 100 per page, following `next`), at most `max_pages` pages, for
-    /// reconciliation.
+    /// One page (100) of the opportunities updated since `since`
+    /// (`GET /v1/opportunities?updated_at_start=…`), from `offset` (Lever's
+    /// `next` token of the previous page), for reconciliation.
     ///
     /// # Errors
     /// As for every call.
-    pub async fn list_opportunities(
+    pub async fn list_opportunities_page(
         &self,
-        since: chrono::DateTime<chrono::Utc>,
+        since: DateTime<Utc>,
+        offset: Option<&str>,
+    ) -> Result<(Vec<LeverOpportunity>, Option<String>)> {
+        let mut url = endpoint(&self.base_url, &["opportunities"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", "100")
+                .append_pair("updated_at_start", &since.timestamp_millis().to_string())
+                .append_pair("expand", "applications");
+            if let Some(o) = offset {
+                q.append_pair("offset", o);
+            }
+        }
+        let value = self.get_json("GET opportunities", url).await?;
+        Ok(LeverOpportunity::page_from_json(&value))
+    }
+
+    /// The opportunities of the contact with this email
+    /// (`GET /v1/opportunities?email=…`), every page up to `max_pages`.
+    ///
+    /// # Errors
+    /// As for every call.
+    pub async fn opportunities_by_email(
+        &self,
+        email: &str,
         max_pages: u32,
     ) -> Result<Vec<LeverOpportunity>> {
         let mut all = Vec::new();
@@ -191,23 +222,12 @@ impl LeverClient {
             let mut url = endpoint(&self.base_url, &["opportunities"])?;
             {
                 let mut q = url.query_pairs_mut();
-                q.append_pair("limit", "100")
-                    .append_pair("updated_at_start", &since.timestamp_millis().to_string())
-                    .append_pair("expand", "applications");
+                q.append_pair("email", email).append_pair("limit", "100");
                 if let Some(o) = &offset {
                     q.append_pair("offset", o);
                 }
             }
-            let body = self
-                .transport
-                .send(Call {
-                    method: Method::GET,
-                    url,
-                    headers: &[],
-                    json: None,
-                })
-                .await?;
-            let value = self.transport.parse_json("GET opportunities", &body)?;
+            let value = self.get_json("GET opportunities", url).await?;
             let (items, next) = LeverOpportunity::page_from_json(&value);
             all.extend(items);
             match next {
@@ -216,6 +236,41 @@ impl LeverClient {
             }
         }
         Ok(all)
+    }
+
+    /// `GET /v1/postings/{id}`: the posting's categories (team, department,
+    /// location, level) as [`AtsJob`].
+    ///
+    /// # Errors
+    /// As for every call; a 404 is permanent.
+    pub async fn get_posting(&self, id: &str) -> Result<AtsJob> {
+        let url = endpoint(&self.base_url, &["postings", id])?;
+        let value = self.get_json("GET posting", url).await?;
+        let posting = value
+            .get("data")
+            .filter(|d| d.is_object())
+            .unwrap_or(&value);
+        let categories = posting.get("categories");
+        let category = |name: &str| text(categories.and_then(|c| c.get(name)));
+        Ok(AtsJob {
+            job_id: id.to_owned(),
+            level: category("level"),
+            department: category("department").or_else(|| category("team")),
+            location: category("location"),
+        })
+    }
+
+    async fn get_json(&self, what: &str, url: Url) -> Result<Value> {
+        let body = self
+            .transport
+            .send(Call {
+                method: Method::GET,
+                url,
+                headers: &[],
+                json: None,
+            })
+            .await?;
+        self.transport.parse_json(what, &body)
     }
 
     /// `POST /v1/opportunities/{id}/addTags`.
@@ -253,8 +308,13 @@ impl LeverClient {
     }
 }
 
-impl AtsClient for LeverClient {
-    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
+#[async_trait]
+impl Connector for LeverClient {
+    fn ats(&self) -> Ats {
+        Ats::Lever
+    }
+
+    async fn write_attribution(&self, w: &WriteBack) -> Result<WriteReport> {
         let opportunity = w.ats_application_id.as_str();
         if opportunity.is_empty() {
             return Err(Error::permanent(format!(
@@ -262,15 +322,72 @@ impl AtsClient for LeverClient {
                 w.referrer_employee_id
             )));
         }
+        let mut report = WriteReport::default();
         let tag = w.tag.trim();
-        if !tag.is_empty() {
+        if tag.is_empty() {
+            report.skip(AttributionPart::Tag, "no tag configured");
+        } else {
             self.add_tags(opportunity, &[tag]).await?;
+            report.wrote(AttributionPart::Tag);
         }
-        if !self.referral_source.is_empty() {
+        if self.referral_source.is_empty() {
+            report.skip(AttributionPart::Source, "no referral source configured");
+        } else {
             self.add_sources(opportunity, &[&self.referral_source])
                 .await?;
+            report.wrote(AttributionPart::Source);
         }
-        Ok(())
+        report.skip(
+            AttributionPart::CustomField,
+            "Lever has no verified write for a field on an existing opportunity",
+        );
+        report.skip(
+            AttributionPart::Referrer,
+            "Lever records referrals only through its own referral form",
+        );
+        Ok(report)
+    }
+
+    async fn find_candidates(&self, q: &CandidateQuery) -> Result<Vec<CandidateMatch>> {
+        let Some(email) = q.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return Err(Error::permanent(
+                "lever can look candidates up by email only, and none was given",
+            ));
+        };
+        let mut by_contact: Vec<CandidateMatch> = Vec::new();
+        for opp in self.opportunities_by_email(email.trim(), 10).await? {
+            let contact = opp.contact.clone().unwrap_or_else(|| opp.id.clone());
+            match by_contact.iter_mut().find(|m| m.candidate_id == contact) {
+                Some(m) => m.application_ids.push(opp.id),
+                None => by_contact.push(CandidateMatch {
+                    candidate_id: contact,
+                    application_ids: vec![opp.id],
+                }),
+            }
+        }
+        Ok(by_contact)
+    }
+
+    async fn application_state(&self, application_id: &str) -> Result<ApplicationState> {
+        Ok(self.get_opportunity(application_id).await?.state())
+    }
+
+    async fn job_facts(&self, job_id: &str) -> Result<AtsJob> {
+        self.get_posting(job_id).await
+    }
+
+    async fn list_changes(
+        &self,
+        since: DateTime<Utc>,
+        page: Option<PageToken>,
+    ) -> Result<Page<ApplicationState>> {
+        let (items, next) = self
+            .list_opportunities_page(since, page.as_ref().map(|p| p.0.as_str()))
+            .await?;
+        Ok(Page {
+            items: items.iter().map(LeverOpportunity::state).collect(),
+            next: next.map(PageToken),
+        })
     }
 }
 
@@ -432,6 +549,39 @@ impl LeverOpportunity {
             .is_some_and(|r| r.to_ascii_lowercase().contains("hire"))
     }
 
+    /// The opportunity as the connector seam states it. Hired only when
+    /// archived as hired ([`Self::is_hired`]).
+    pub fn state(&self) -> ApplicationState {
+        let (first_name, last_name) = match self.name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => match name.rsplit_once(' ') {
+                Some((f, l)) => (Some(f.to_string()), Some(l.to_string())),
+                None => (Some(name.to_string()), None),
+            },
+            _ => (None, None),
+        };
+        let status = if self.is_hired() {
+            AtsStatus::Hired
+        } else if self.is_archived() {
+            AtsStatus::Closed
+        } else {
+            AtsStatus::Active
+        };
+        ApplicationState {
+            application_id: self.id.clone(),
+            candidate_id: self.contact.clone(),
+            job_id: self.posting_id().map(str::to_owned),
+            status,
+            stage: self.stage.as_ref().and_then(|s| s.text.clone()),
+            start_date: None,
+            referrer_user_id: self.referring_user().map(str::to_owned),
+            emails: self.emails.clone(),
+            phones: self.phones.iter().map(|p| p.value.clone()).collect(),
+            first_name,
+            last_name,
+            applied_at: self.created_at,
+        }
+    }
+
     /// `GET /v1/opportunities?updated_at_start=…` pages: the opportunities
     /// that moved since `since_ms`, parsed; used by reconciliation.
     pub fn page_from_json(value: &Value) -> (Vec<Self>, Option<String>) {
@@ -527,6 +677,7 @@ mod tests {
             ats_candidate_id: "contact-1".into(),
             ats_application_id: "250d8f03-738a-4bba-a671-8a3d73477145".into(),
             referrer_employee_id: "E-42".into(),
+            referrer_email: None,
             referrer_ats_user_id: None,
             referral_token: Some("tok_abc".into()),
             tag: "Employee Referral".into(),
@@ -575,7 +726,7 @@ mod tests {
     async fn write_referral_adds_the_tag_and_the_source_as_the_configured_user() {
         let server = TestServer::start(lever).await;
         let client = client_with(&server, |c| c.perform_as = Some("user-7".into()));
-        client.write_referral(&write_back()).await.unwrap();
+        client.write_attribution(&write_back()).await.unwrap();
 
         let seen = server.seen();
         assert_eq!(seen.len(), 2);
@@ -597,7 +748,7 @@ mod tests {
     async fn write_referral_without_perform_as_sends_no_query() {
         let server = TestServer::start(lever).await;
         client_with(&server, |_| {})
-            .write_referral(&write_back())
+            .write_attribution(&write_back())
             .await
             .unwrap();
         assert!(server.seen().iter().all(|s| !s.uri.contains('?')));
@@ -743,7 +894,7 @@ mod tests {
         };
 
         let err = client_with(&server, |c| c.api_key = "k1".into())
-            .write_referral(&w("throttled"))
+            .write_attribution(&w("throttled"))
             .await
             .unwrap_err();
         assert!(
@@ -752,13 +903,13 @@ mod tests {
         );
 
         let err = client_with(&server, |c| c.api_key = "k2".into())
-            .write_referral(&w("down"))
+            .write_attribution(&w("down"))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Retryable(_)), "{err:?}");
 
         let err = client_with(&server, |c| c.api_key = "k3".into())
-            .write_referral(&w("bad"))
+            .write_attribution(&w("bad"))
             .await
             .unwrap_err();
         assert!(
@@ -767,7 +918,7 @@ mod tests {
         );
 
         let err = client_with(&server, |c| c.api_key = "k4".into())
-            .write_referral(&w("moved"))
+            .write_attribution(&w("moved"))
             .await
             .unwrap_err();
         assert!(
