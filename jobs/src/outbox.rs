@@ -118,9 +118,11 @@ pub async fn stage(
     Ok(Some(row.id))
 }
 
-/// Stages an alert for ops: `text` plus the job and its ops-API link.
-/// Logged as an error too, so an unconfigured alert webhook still leaves a
-/// trace.
+/// Stages an alert for ops: `text` plus the job and its ops-API link,
+/// escaped for Slack (`&`, `<`, `>`). Logged as an error too, so an
+/// unconfigured alert webhook still leaves a trace. Receiver bodies in
+/// `text` arrive already cut, masked and escaped
+/// ([`crate::outbound::redact`]).
 ///
 /// # Errors
 /// Database errors.
@@ -150,9 +152,16 @@ pub async fn alert_with_context(
 ) -> Result<()> {
     tracing::error!(job_id = job_id.unwrap_or(""), subject = subject.kind, subject_id = ?subject.id, "alert: {text}");
     let link = job_id.map(|id| ctx.notifications.job_link(id));
-    let mut message = format!(":rotating_light: referral-worker: {text}");
+    // Slack reads `<...>` as links and mentions (`<!channel>`) and `&` as
+    // an entity: the text is escaped as its formatting rules ask.
+    let mut message = format!(
+        ":rotating_light: referral-worker: {}",
+        crate::outbound::redact::slack_text(text)
+    );
     if let (Some(id), Some(link)) = (job_id, &link) {
-        message.push_str(&format!("\nJob {id}: {link}"));
+        message.push_str(&crate::outbound::redact::slack_text(&format!(
+            "\nJob {id}: {link}"
+        )));
     }
     let mut data = json!({ "text": message, "job_id": job_id, "link": link });
     if let Some(context) = context {

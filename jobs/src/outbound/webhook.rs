@@ -431,6 +431,9 @@ fn signer(secret: &str) -> Result<Webhook> {
 pub struct OutboundClient {
     destination: Destination,
     http: reqwest::Client,
+    /// What the client was built from; with a proxy, its guard checks the
+    /// destination before each call.
+    transport: http::HttpOptions,
     /// `None` for an unsigned (Slack-compatible) destination.
     webhook: Option<Webhook>,
     limiter: Arc<AccountLimiter>,
@@ -499,6 +502,7 @@ impl OutboundClient {
         Ok(Self {
             destination,
             http,
+            transport: options.http.clone(),
             webhook,
             limiter,
             max_wait: options.max_wait,
@@ -577,6 +581,18 @@ impl OutboundClient {
                 after,
                 reason: format!("{dest}: not sent: {reason}"),
                 status: None,
+            };
+        }
+
+        if let Err(e) = self.transport.check_target(&self.destination.url).await {
+            let reason = format!("{dest}: {e}");
+            return match e {
+                Error::Retryable(_) => SendOutcome::Retry {
+                    after: None,
+                    reason,
+                    status: None,
+                },
+                _ => SendOutcome::Failed { status: 0, reason },
             };
         }
 
@@ -667,7 +683,9 @@ impl OutboundClient {
                 status: s.as_u16(),
                 reason: format!(
                     "{dest}: {s} redirect to {} not followed",
-                    location.as_deref().unwrap_or("no Location")
+                    location
+                        .as_deref()
+                        .map_or_else(|| "no Location".to_owned(), |l| self.excerpt(l.as_bytes()))
                 ),
             },
             s => SendOutcome::Failed {

@@ -20,6 +20,9 @@
 //! - [`finance`]: `audit verify`, the exports and the KPIs.
 //! - [`golive`]: sandbox mode and `golive-check`.
 //! - [`hostile`]: hundreds of hostile requests, each refused and recorded.
+//! - [`hostile_network`]: slow headers and bodies, idle sockets beyond the
+//!   connection cap, a flood of unsigned posts, proxy variables in the
+//!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
 //! - [`logs`]: no personal data in the real binary's logs.
 //! - [`migrations`]: the shipped migrations on SQLite and PostgreSQL.
@@ -48,6 +51,7 @@ mod crash;
 mod finance;
 mod golive;
 mod hostile;
+mod hostile_network;
 mod intake;
 mod logs;
 mod migrations;

@@ -47,6 +47,22 @@ fn validate_http(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) 
         "http.shutdown_delay",
         "must be at most 5m",
     );
+    for (key, timeout) in [
+        ("http.header_read_timeout", http.header_read_timeout),
+        ("http.body_timeout", http.body_timeout),
+        ("http.request_timeout", http.request_timeout),
+    ] {
+        check(
+            timeout >= Duration::from_millis(100) && timeout <= Duration::from_secs(3600),
+            key,
+            "must be between 100ms and 1h (no timeout is what lets idle sockets exhaust the process)",
+        );
+    }
+    check(
+        (1..=1_000_000).contains(&http.max_connections),
+        "http.max_connections",
+        "must be between 1 and 1000000",
+    );
     if let Some(ops) = http.ops_listen {
         check(
             ops != http.listen || ops.port() == 0,
@@ -233,6 +249,24 @@ fn validate_workflow(settings: &Settings, check: &mut impl FnMut(bool, &str, &st
     validate_referrals(settings, check);
     validate_ats(settings, check);
     validate_sandbox(settings, check);
+    validate_outbound(settings, check);
+}
+
+/// `[outbound]`: the proxy, when one is set, is an http(s) URL with a host.
+/// It may be private (a proxy usually is): the guard checks the targets.
+fn validate_outbound(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let proxy = &settings.outbound.proxy;
+    if proxy.is_empty() {
+        return;
+    }
+    if let Err(message) = proxy.check_scheme(&["http", "https"]) {
+        check(false, "outbound.proxy", &message);
+        return;
+    }
+    let usable = url::Url::parse(proxy.expose_secret())
+        .map(|u| u.host().is_some())
+        .unwrap_or(false);
+    check(usable, "outbound.proxy", "not a URL with a host");
 }
 
 /// `[payouts]`: the bonus rules, the sweep and the bonus destination.
@@ -302,6 +336,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         settings.retention.purge_after >= Duration::from_secs(24 * 3600),
         "retention.purge_after",
         "must be at least 1 day",
+    );
+    check(
+        settings.retention.rejected_after >= Duration::from_secs(3600),
+        "retention.rejected_after",
+        "must be at least 1h",
     );
     check(
         !settings.reconciliation.delivery_window.is_zero(),

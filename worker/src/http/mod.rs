@@ -40,6 +40,15 @@ pub fn ops_router(state: AppState) -> Router {
     observe::layer(router)
 }
 
+/// The probes alone: what a listener still answers on a connection over
+/// `http.max_connections` (`runtime::limits::connections`).
+pub fn probes_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}
+
 /// Every route of the service.
 pub fn router(state: AppState, _settings: &Settings) -> Router {
     let router = Router::new()
