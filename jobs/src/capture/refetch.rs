@@ -66,5 +66,6 @@ pub async fn refetch_application(
         stage: state.stage,
         department: None,
         location: None,
+        consent: None,
     })
 }

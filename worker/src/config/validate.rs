@@ -83,6 +83,14 @@ fn validate_webhooks(settings: &Settings, check: &mut impl FnMut(bool, &str, &st
         "webhooks.lever_max_age",
         "must be between 1s and 3650days (a re-cut delivery is 15 years or more off)",
     );
+    // The check the intake makes on every delivery, so a bad secret stops
+    // `config check` and start-up alike instead of refusing every delivery.
+    let careers = settings.webhooks.careers_site_secret.expose();
+    if !careers.is_empty()
+        && let Err(why) = jobs::outbound::webhook::standard_webhook(careers)
+    {
+        check(false, "webhooks.careers_site_secret", &why);
+    }
 }
 
 /// `[database]`.
@@ -281,11 +289,17 @@ fn validate_payouts(settings: &Settings, check: &mut impl FnMut(bool, &str, &str
         if let Err(message) = check_outbound_url(&settings.payouts.destination_url, private) {
             check(false, "payouts.destination_url", &message);
         }
-        check(
-            !settings.payouts.destination_secret.is_empty(),
-            "payouts.destination_secret",
-            "must be set when payouts.destination_url is",
-        );
+        let secret = &settings.payouts.destination_secret;
+        if secret.is_empty() {
+            check(
+                false,
+                "payouts.destination_secret",
+                "must be set when payouts.destination_url is",
+            );
+        } else if let Err(why) = jobs::outbound::webhook::standard_webhook(secret.expose()) {
+            // The check start-up makes when it builds the signer.
+            check(false, "payouts.destination_secret", &why);
+        }
     }
     check(
         !settings.payouts.retry_schedule.is_empty() && settings.payouts.retry_schedule.len() < 100,
@@ -321,6 +335,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
     check(
         settings.retention.purge_after >= Duration::from_secs(24 * 3600),
         "retention.purge_after",
+        "must be at least 1 day",
+    );
+    check(
+        settings.retention.referrer_after >= Duration::from_secs(24 * 3600),
+        "retention.referrer_after",
         "must be at least 1 day",
     );
     check(

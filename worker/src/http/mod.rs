@@ -17,6 +17,8 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod ops_page;
+pub mod privacy;
+pub mod schemas;
 pub mod webhooks;
 
 use axum::{
@@ -88,6 +90,8 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/ashby", post(webhooks::ashby))
         .merge(finance::routes())
         .merge(ops_page::routes())
+        .merge(privacy::routes())
+        .merge(schemas::router())
         .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
