@@ -49,5 +49,6 @@ fn inbox_source(source: Source) -> InboxSource {
         Source::CareersSite => InboxSource::CareersSite,
         Source::Greenhouse => InboxSource::Greenhouse,
         Source::Lever => InboxSource::Lever,
+        Source::Ashby => InboxSource::Ashby,
     }
 }

@@ -372,10 +372,15 @@ async fn a_referral_link_on_an_ashby_application_is_written_back_and_its_hire_pa
     })
     .await;
     let rows = payouts(db).await;
-    let referral = rows[0].referral_id;
+    let referral = referrals(db)
+        .await
+        .into_iter()
+        .find(|r| r.id == rows[0].referral_id)
+        .expect("the paid referral")
+        .public_id;
     let once: BTreeMap<String, usize> = [
-        (format!("{referral}:hire"), 1),
-        (format!("{referral}:probation_complete"), 1),
+        (format!("{referral}:hired"), 1),
+        (format!("{referral}:probation_completed"), 1),
     ]
     .into_iter()
     .collect();

@@ -229,6 +229,8 @@ fn application(action: &str, app: &Obj<'_>) -> Result<ApplicationEvent, IntakeEr
         // Ashby sends only `job.departmentId` / `job.locationId`.
         department: None,
         location: None,
+        // Ashby's webhook carries no consent record of the applicant's.
+        consent: None,
     })
 }
 
