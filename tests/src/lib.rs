@@ -24,6 +24,7 @@
 //! - [`hostile`]: refused requests as table rows, sent and checked for their
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
+//! - [`vendors`]: fakes of the vendors' APIs that behave like them.
 
 pub mod app;
 pub mod db;
@@ -33,3 +34,4 @@ pub mod hostile;
 pub mod queue;
 pub mod receiver;
 pub mod tls;
+pub mod vendors;

@@ -19,6 +19,8 @@
 //! * [`attribution`]: deciding and storing referral claims;
 //! * [`stage`]: stage and status changes;
 //! * [`erasure`]: merges, deletions, anonymisation;
+//! * `lever`: a Lever opportunity, re-fetched and captured as the API
+//!   states it;
 //! * [`write_back`]: the `write_back_referral` job.
 //!
 //! Called by [`crate::dispatch`] (the `process_delivery` and
@@ -27,6 +29,7 @@
 pub mod application;
 pub mod attribution;
 pub mod erasure;
+mod lever;
 pub mod stage;
 pub mod write_back;
 
@@ -37,7 +40,7 @@ pub use application::{Captured, capture_application, capture_application_marked}
 pub use stage::apply_stage_change;
 
 use crate::{
-    connectors::{careers_site, lever},
+    connectors::careers_site,
     context::JobContext,
     error::{Error, Result},
     intake::{self, IntakeEvent, StoredBodyError},
@@ -146,13 +149,7 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         IntakeEvent::LeverOpportunity {
             event,
             opportunity_id,
-        } => {
-            let ev =
-                lever::refetch_application(ctx.lever.as_deref(), &event, &opportunity_id).await?;
-            capture_application(ctx, &ev)
-                .await
-                .map(|_| Processed::Applied)
-        }
+        } => lever::capture_opportunity(ctx, &event, &opportunity_id).await,
         IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
     }
 }

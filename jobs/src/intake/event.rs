@@ -156,6 +156,10 @@ pub struct ApplicationEvent {
     pub department: Option<String>,
     /// Job location / office, when given.
     pub location: Option<String>,
+    /// The day the hire starts (probation counts from it), when the ATS
+    /// confirmed one (Lever: the signed offer's).
+    #[serde(default)]
+    pub start_date: Option<DateTime<Utc>>,
 }
 
 /// A stage or status change of an application.

@@ -20,11 +20,12 @@
 //!   outcome (reported: a human decides);
 //! * the same payout acknowledged twice (from the audit log's attempts);
 //! * armed probation timers without a live job (re-armed);
-//! * from the Greenhouse API, when configured: referred applications that
-//!   moved within `ats_lookback` and that we never saw, hires the ATS
-//!   has and we do not, and accepted offers starting on another day than
-//!   the start date we count probation from (fixed: the timer is re-armed
-//!   from the ATS's date).
+//! * from the Greenhouse and Lever APIs, when configured: referred
+//!   applications that moved within `ats_lookback` and that we never saw,
+//!   hires the ATS has and we do not (Lever: archived for a reason whose
+//!   type is `hired`), and accepted (Lever: signed) offers starting on
+//!   another day than the start date we count probation from (fixed: the
+//!   timer is re-armed from the ATS's date).
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -48,6 +49,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
+    connectors::lever::{LeverOffer, LeverStatus},
     context::JobContext,
     db::audit::AuditEntry,
     db::begin_locked,
@@ -56,7 +58,8 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-/// Most Greenhouse pages (500 applications each) one run reads.
+/// Most ATS pages (Greenhouse: 500 applications each; Lever: 100
+/// opportunities) one run reads.
 const MAX_ATS_PAGES: u32 = 40;
 
 /// One difference found.
@@ -197,7 +200,7 @@ async fn checks(
         greenhouse(ctx, started_at, dry_run, &mut variances).await?;
     }
     if ctx.lever.is_some() {
-        lever(ctx, started_at, &mut variances).await?;
+        lever(ctx, started_at, dry_run, &mut variances).await?;
     }
 
     let mut summary: HashMap<String, usize> = HashMap::new();
@@ -502,9 +505,16 @@ async fn greenhouse(
 }
 
 /// Lever's opportunities that moved within the lookback: referred ones
-/// (a referral application naming a Lever user) we never saw, and hires
-/// (archived as hired) we do not have.
-async fn lever(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) -> Result<()> {
+/// (origin `referred`, or a referral application) we never saw; hires
+/// (archived for a reason whose type is `hired`) we do not have; and hires
+/// we have whose signed offer starts on another day than the start date
+/// we count probation from (fixed: the timer is re-armed from Lever's).
+async fn lever(
+    ctx: &JobContext,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
     let Some(client) = &ctx.lever else {
         return Ok(());
     };
@@ -517,22 +527,47 @@ async fn lever(ctx: &JobContext, now: DateTime<Utc>, out: &mut Vec<Variance>) ->
             .filter(application::Column::AtsApplicationId.eq(&opp.id))
             .one(&ctx.db)
             .await?;
+        let hired = client.status_of(&opp).await? == LeverStatus::Hired;
         match ours {
-            None if opp.referring_user().is_some() => out.push(variance(
+            None if opp.is_referred() => out.push(variance(
                 VarianceKind::AtsReferralUnseen,
                 "ats_application",
                 &opp.id,
                 json!({ "ats": "lever", "ats_application_id": opp.id,
-                        "referring_user": opp.referring_user(), "hired": opp.is_hired() }),
+                        "referring_user": opp.referring_user(), "hired": hired }),
             )),
-            Some(app) if opp.is_hired() && app.status != ApplicationStatus::Hired => {
-                out.push(variance(
-                    VarianceKind::AtsHireUnseen,
+            Some(app) if hired && app.status != ApplicationStatus::Hired => out.push(variance(
+                VarianceKind::AtsHireUnseen,
+                "application",
+                app.id,
+                json!({ "ats": "lever", "ats_application_id": opp.id,
+                        "ours": app.status, "theirs": "hired" }),
+            )),
+            Some(app) if hired => {
+                let offers = client.offers(&opp.id).await?;
+                let Some(theirs) = LeverOffer::start_date_of(&offers) else {
+                    continue;
+                };
+                if app.start_date == Some(theirs) {
+                    continue;
+                }
+                let mut v = variance(
+                    VarianceKind::StartDateMismatch,
                     "application",
                     app.id,
                     json!({ "ats": "lever", "ats_application_id": opp.id,
-                            "ours": app.status, "theirs": "hired" }),
-                ))
+                            "ours": app.start_date, "theirs": theirs }),
+                );
+                if !dry_run {
+                    let id = app.id;
+                    let mut a: application::ActiveModel = app.into();
+                    a.start_date = Set(Some(theirs));
+                    a.updated_at = Set(Utc::now());
+                    a.update(&ctx.db).await?;
+                    crate::milestones::sync_application(ctx, id).await?;
+                    v.fixed = true;
+                }
+                out.push(v);
             }
             _ => {}
         }

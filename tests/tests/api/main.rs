@@ -21,6 +21,8 @@
 //! - [`golive`]: sandbox mode and `golive-check`.
 //! - [`hostile`]: hundreds of hostile requests, each refused and recorded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`lever`]: Lever against a fake Lever API: hires only on the API's
+//!   state, start dates from offers, Lever's own referrals, token places.
 //! - [`logs`]: no personal data in the real binary's logs.
 //! - [`migrations`]: the shipped migrations on SQLite and PostgreSQL.
 //! - [`milestone_sources`]: offer events, generic status events, hire
@@ -49,6 +51,7 @@ mod finance;
 mod golive;
 mod hostile;
 mod intake;
+mod lever;
 mod logs;
 mod migrations;
 mod milestone_sources;

@@ -268,6 +268,7 @@ fn decodes_the_sample_application() {
             stage: None,
             department: None,
             location: Some("Berlin, Germany".into()),
+            start_date: None,
         }
     );
     assert_eq!(
