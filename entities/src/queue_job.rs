@@ -13,10 +13,21 @@ use serde::{Deserialize, Serialize};
 /// store keeps the same names in its job hashes); only the stores move jobs
 /// between states, and the `queue` crate documents the transitions.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "snake_case")]
+#[schema(as = JobState)]
 pub enum QueueJobState {
     /// Waiting for its `run_at` (a delayed job or a durable timer). Moved to
     /// `ready` by any worker's fetch once due; ops may cancel it.

@@ -16,7 +16,7 @@ use entities::outbound_message::OutboundChannel;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    connectors::{greenhouse::GreenhouseClient, lever::LeverClient},
+    connectors::Connectors,
     outbound::{sandbox::Sandbox, webhook::OutboundClient},
     payout::rules::BonusRules,
     referral::attribution::Rules,
@@ -133,16 +133,14 @@ pub struct JobContext {
     pub notifications: Notifications,
     /// Reconciliation windows.
     pub reconcile: ReconcileSettings,
-    /// Greenhouse Harvest, when configured.
-    pub greenhouse: Option<Arc<GreenhouseClient>>,
-    /// Lever, when configured.
-    pub lever: Option<Arc<LeverClient>>,
+    /// The ATS connectors that have API credentials, one per ATS.
+    pub connectors: Connectors,
     /// Sandbox mode: which calls are recorded instead of made.
     pub sandbox: Sandbox,
 }
 
 impl JobContext {
-    /// A context without ATS clients.
+    /// A context without ATS connectors.
     pub fn new(
         db: DatabaseConnection,
         queue: QueueStore,
@@ -157,8 +155,7 @@ impl JobContext {
             payouts: PayoutSettings::default(),
             notifications: Notifications::default(),
             reconcile: ReconcileSettings::default(),
-            greenhouse: None,
-            lever: None,
+            connectors: Connectors::new(),
             sandbox: Sandbox::default(),
         }
     }

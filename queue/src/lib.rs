@@ -116,7 +116,9 @@ pub fn clean_error(message: &str) -> String {
 
 /// A job's identifier: a ULID, so ids sort by creation time (a timer's,
 /// derived from its due time and key, by due time; see [`NewJob::timer`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct JobId(String);
 
@@ -306,7 +308,7 @@ pub struct Completion {
 }
 
 /// A failed attempt, kept with the job for ops and finance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptError {
     /// The attempt number.
     pub attempt: u32,

@@ -1,6 +1,6 @@
-//! A Lever delivery: the opportunity re-fetched from the API
-//! ([`crate::connectors::lever::refetch`]) and captured as the API states
-//! it, never as the unsigned body claims.
+//! A Lever delivery: the opportunity re-fetched through its connector
+//! ([`super::refetch`]) and captured as the API states it, never as the
+//! unsigned body claims.
 //!
 //! * A `candidateHired` whose opportunity the API does not show as hired
 //!   (archived for a reason of type `hired`) is recorded in the audit log
@@ -13,13 +13,13 @@
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]).
 
-use entities::employee;
+use entities::{employee, states::Ats};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::{Processed, capture_application};
+use super::{Processed, capture_application, refetch};
 use crate::{
-    connectors::lever::{self, HIRED_EVENT, LeverStatus, Referrer},
+    connectors::{AtsReferrer, AtsStatus, lever::HIRED_EVENT},
     context::JobContext,
     db::{audit::AuditEntry, begin_locked},
     error::Result,
@@ -36,8 +36,8 @@ pub(super) async fn capture_opportunity(
     event: &str,
     opportunity_id: &str,
 ) -> Result<Processed> {
-    let state = lever::refetch(ctx.lever.as_deref(), event, opportunity_id).await?;
-    if event == HIRED_EVENT && state.status != LeverStatus::Hired {
+    let mut state = refetch::refetch_state(&ctx.connectors, Ats::Lever, opportunity_id).await?;
+    if event == HIRED_EVENT && state.status != AtsStatus::Hired {
         tracing::warn!(
             opportunity = opportunity_id,
             status = ?state.status,
@@ -50,15 +50,16 @@ pub(super) async fn capture_opportunity(
             opportunity_id,
             json!({
                 "ats": "lever", "event": event, "ats_application_id": opportunity_id,
-                "status": state.status, "archive_reason": state.archive_reason,
+                "status": state.status,
             }),
         ));
         tx.commit().await?;
         return Ok(Processed::Ignored);
     }
-    let mut ev = state.application;
-    if !state.referrers.is_empty() {
-        ev.credited_employee_id = referring_employee(ctx, opportunity_id, &state.referrers).await?;
+    let referrers = std::mem::take(&mut state.referrers);
+    let mut ev = refetch::state_as_event(Ats::Lever, event, state);
+    if !referrers.is_empty() {
+        ev.credited_employee_id = referring_employee(ctx, opportunity_id, &referrers).await?;
     }
     capture_application(ctx, &ev).await?;
     Ok(Processed::Applied)
@@ -69,7 +70,7 @@ pub(super) async fn capture_opportunity(
 async fn referring_employee(
     ctx: &JobContext,
     opportunity_id: &str,
-    referrers: &[Referrer],
+    referrers: &[AtsReferrer],
 ) -> Result<Option<String>> {
     let mut unmatched = Vec::new();
     let mut found = None;

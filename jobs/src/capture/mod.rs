@@ -19,8 +19,11 @@
 //! * [`attribution`]: deciding and storing referral claims;
 //! * [`stage`]: stage and status changes;
 //! * [`erasure`]: merges, deletions, anonymisation;
-//! * `lever`: a Lever opportunity, re-fetched and captured as the API
-//!   states it;
+//! * [`refetch`]: an unsigned event's application read back through its
+//!   connector;
+//! * `lever`: a Lever delivery: its opportunity re-fetched, a
+//!   `candidateHired` the API does not confirm recorded and dropped,
+//!   Lever's referrers mapped to employees;
 //! * [`write_back`]: the `write_back_referral` job.
 //!
 //! Called by [`crate::dispatch`] (the `process_delivery` and
@@ -30,6 +33,7 @@ pub mod application;
 pub mod attribution;
 pub mod erasure;
 mod lever;
+pub mod refetch;
 pub mod stage;
 pub mod write_back;
 

@@ -9,12 +9,14 @@
 //! instead) is skipped and audited as `attribution.write_back_skipped`;
 //! one that happened is audited as `attribution.written_back`.
 
-use entities::{application, candidate_ats_id, referral, referral::ReferralState, states::Ats};
+use entities::{
+    application, candidate_ats_id, employee, referral, referral::ReferralState, states::Ats,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::{
-    connectors::{AtsClient, WriteBack},
+    connectors::WriteBack,
     context::JobContext,
     db::{audit::AuditEntry, begin_locked},
     error::{Error, Result},
@@ -50,60 +52,62 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
         .one(&ctx.db)
         .await?
         .map(|m| m.ats_candidate_id);
+    let referrer_email = employee::Entity::find()
+        .filter(employee::Column::EmployeeId.eq(&r.employee_id))
+        .one(&ctx.db)
+        .await?
+        .map(|e| e.email);
     let wb = WriteBack {
         ats_candidate_id: ats_candidate_id.unwrap_or_default(),
         ats_application_id: app.ats_application_id.clone(),
         referrer_employee_id: r.employee_id.clone(),
+        referrer_email,
         referrer_ats_user_id: None,
         referral_token: r.link_token.clone(),
         tag: ctx.capture.ats_tag.clone(),
     };
-    let configured = match app.ats {
-        Ats::Greenhouse => ctx.greenhouse.is_some(),
-        Ats::Lever => ctx.lever.is_some(),
-        Ats::CareersSite | Ats::Generic => false,
+    if matches!(app.ats, Ats::CareersSite | Ats::Generic) {
+        // Moved to the ATS application when that arrives (capture
+        // re-points the referral and enqueues write-back again).
+        return note_skip(
+            ctx,
+            referral_id,
+            "no ATS application yet; written back when it arrives",
+        )
+        .await;
+    }
+    let Some(connector) = ctx.connectors.get(app.ats) else {
+        let reason = format!("{} API not configured", vendor_name(app.ats));
+        return note_skip(ctx, referral_id, &reason).await;
     };
-    if configured
-        && ctx
-            .sandbox
-            .record_write_back(app.ats, referral_id, &app.ats_application_id)
-            .await?
+    if ctx
+        .sandbox
+        .record_write_back(app.ats, referral_id, &app.ats_application_id)
+        .await?
     {
         return note_skip(ctx, referral_id, "sandbox: write-back recorded, not sent").await;
     }
-    match app.ats {
-        Ats::Greenhouse => match &ctx.greenhouse {
-            Some(c) => c.write_referral(&wb).await?,
-            None => {
-                return note_skip(ctx, referral_id, "Greenhouse API not configured").await;
-            }
-        },
-        Ats::Lever => match &ctx.lever {
-            Some(c) => c.write_referral(&wb).await?,
-            None => {
-                return note_skip(ctx, referral_id, "Lever API not configured").await;
-            }
-        },
-        Ats::CareersSite | Ats::Generic => {
-            // Moved to the ATS application when that arrives (capture
-            // re-points the referral and enqueues write-back again).
-            return note_skip(
-                ctx,
-                referral_id,
-                "no ATS application yet; written back when it arrives",
-            )
-            .await;
-        }
-    }
+    let report = connector.write_attribution(&wb).await?;
     let tx = begin_locked(&ctx.db, &[]).await?;
     tx.audit(AuditEntry::system(
         "attribution.written_back",
         "referral",
         referral_id,
-        json!({ "application_id": app.id, "ats": app.ats }),
+        json!({ "application_id": app.id, "ats": app.ats,
+                "written": report.written, "skipped": report.skipped }),
     ));
     tx.commit().await?;
     Ok(())
+}
+
+/// How the skip reason names the vendor (`Greenhouse API not configured`).
+fn vendor_name(ats: Ats) -> &'static str {
+    match ats {
+        Ats::Greenhouse => "Greenhouse",
+        Ats::Lever => "Lever",
+        Ats::CareersSite => "careers site",
+        Ats::Generic => "generic ATS",
+    }
 }
 
 async fn note_skip(ctx: &JobContext, referral_id: i64, reason: &str) -> Result<()> {

@@ -1,9 +1,7 @@
-//! What the ATS API clients share: the write-back contract ([`WriteBack`],
-//! [`AtsClient`]) and the transport every call goes through (auth, the
-//! account's rate limit, turning answers into retry decisions). The vendor
-//! clients are `greenhouse::api` and `lever::api` next door; the worker
-//! builds them (`worker/src/runtime/context.rs`) and the write-back job, the Lever
-//! re-fetch and reconciliation call them.
+//! What the ATS API clients share: the transport every call goes through
+//! (auth, the account's rate limit, turning answers into retry decisions).
+//! The vendor clients are `greenhouse::api` and `lever::api` next door; they
+//! implement [`super::Connector`], which is what callers use.
 //!
 //! # Failures are retry decisions
 //!
@@ -18,11 +16,13 @@
 //! | other `4xx` | [`Error::Permanent`] with status and body excerpt | dead-letters |
 //! | a local or server rate-limit pause longer than `max_wait` | [`Error::RetryAfter`] | retries then |
 //!
+//! | `401` with an OAuth token | the token is minted again and the request sent once more | — |
+//!
 //! Redirects are refused because a Harvest or Lever API never redirects a
 //! correct request: a 3xx means a wrong base URL or a login page, and
-//! following it would replay the Basic credentials to another location.
+//! following it would replay the credentials to another location.
 //! Error messages name the vendor, method, path and status, never the API
-//! key (a body that echoes it has it replaced).
+//! key, client secret or token (a body that echoes one has it replaced).
 //!
 //! Both write-backs are idempotent (PATCH sets the same values, tags and
 //! sources are sets), so a job retried after a partial success simply does
@@ -31,61 +31,50 @@
 //! Rate limits are shared per account across the process: see
 //! [`crate::outbound::limiter`].
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::oauth::TokenSource;
 use crate::error::{Error, Result};
 use crate::outbound::{
     http::{self, HttpOptions, count_request, read_body},
     limiter::{self, AccountLimiter},
 };
 
-/// What we write back to the ATS when a referral is attributed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteBack {
-    /// The ATS's candidate id (Greenhouse candidate; Lever contact).
-    pub ats_candidate_id: String,
-    /// The ATS's application id (Greenhouse application; Lever
-    /// opportunity, which is where Lever keeps tags and sources).
-    pub ats_application_id: String,
-    /// Our employee id of the referrer (for logs and messages).
-    pub referrer_employee_id: String,
-    /// The referrer's user id in the ATS, when they have one. Greenhouse can
-    /// credit only its own users; without one we write the token only.
-    pub referrer_ats_user_id: Option<String>,
-    /// The referral token from the referral link, written to a custom field
-    /// where the ATS has one (Greenhouse).
-    pub referral_token: Option<String>,
-    /// The tag to add, e.g. `"Employee Referral"`.
-    pub tag: String,
-}
-
-/// An ATS that can record a referral.
-///
-/// Native `async fn` in a trait: not object-safe, so use
-/// [`super::Ats`] where the vendor is chosen at run time.
-pub trait AtsClient: Send + Sync {
-    /// Records the referral in the ATS. Idempotent: safe to retry after a
-    /// partial success.
-    ///
-    /// # Errors
-    /// An [`Error`] whose variant is the retry decision (see the module docs).
-    fn write_referral(&self, w: &WriteBack) -> impl Future<Output = Result<()>> + Send;
-}
-
 /// Most of a success body we accept (an application or opportunity is a few
 /// KiB; this only stops a runaway response).
 const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-/// The HTTP machinery both clients share: auth, rate limiting, and turning
+/// How requests authenticate.
+#[derive(Clone)]
+pub(crate) enum Auth {
+    /// HTTP Basic with the API key as username and an empty password
+    /// (Lever).
+    ApiKey(String),
+    /// `Authorization: Bearer` with a shared OAuth token (Greenhouse
+    /// Harvest v3); a 401 refreshes it once.
+    #[allow(dead_code)] // the Harvest v3 client (next commit) builds it
+    Bearer(Arc<TokenSource>),
+}
+
+impl Auth {
+    /// What identifies the account for its shared rate limiter.
+    fn account(&self) -> String {
+        match self {
+            Auth::ApiKey(key) => key.clone(),
+            Auth::Bearer(source) => format!("{source:?}"),
+        }
+    }
+}
+
+/// The HTTP machinery the clients share: auth, rate limiting, and turning
 /// responses into retry decisions.
 pub(crate) struct Transport {
     vendor: &'static str,
     http: reqwest::Client,
-    api_key: String,
+    auth: Auth,
     limiter: Arc<AccountLimiter>,
     /// Longest wait for the limiter before the job is handed back.
     max_wait: Duration,
@@ -98,7 +87,7 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
             .field("vendor", &self.vendor)
-            .field("api_key", &"[redacted]")
+            .field("auth", &"[redacted]")
             .field("limiter", &self.limiter)
             .field("max_wait", &self.max_wait)
             .finish_non_exhaustive()
@@ -109,17 +98,25 @@ impl std::fmt::Debug for Transport {
 pub(crate) struct Call<'a> {
     pub method: Method,
     pub url: Url,
-    /// `(name, value)` headers beyond auth, e.g. `On-Behalf-Of`.
+    /// `(name, value)` headers beyond auth.
     pub headers: &'a [(&'static str, &'a str)],
     /// A JSON body, if any.
     pub json: Option<&'a serde_json::Value>,
+}
+
+/// A 2xx answer: its body, and the `Link: <…>; rel="next"` URL when the
+/// API paginates with one.
+pub(crate) struct Answer {
+    pub body: Vec<u8>,
+    #[allow(dead_code)] // read by the Harvest v3 client (next commit)
+    pub next: Option<String>,
 }
 
 impl Transport {
     pub(crate) fn new(
         vendor: &'static str,
         base_url: &Url,
-        api_key: String,
+        auth: Auth,
         quota: governor::Quota,
         max_wait: Duration,
         fallback_pause: Duration,
@@ -130,15 +127,16 @@ impl Transport {
                 "{vendor} base URL {base_url} is not an http(s) URL"
             )));
         }
-        if api_key.is_empty() {
+        if matches!(&auth, Auth::ApiKey(key) if key.is_empty()) {
             return Err(Error::permanent(format!("{vendor} API key is empty")));
         }
         http.check_url("base_url", base_url)?;
-        let limiter = AccountLimiter::shared(&limiter::account_key(base_url, &api_key), quota);
+        let limiter =
+            AccountLimiter::shared(&limiter::account_key(base_url, &auth.account()), quota);
         Ok(Self {
             vendor,
             http: http.build_client()?,
-            api_key,
+            auth,
             limiter,
             max_wait,
             fallback_pause,
@@ -152,50 +150,79 @@ impl Transport {
     /// Sends one request under the account's rate limit and returns the
     /// body of a 2xx; everything else becomes the matching [`Error`].
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>> {
+        Ok(self.send_paged(call).await?.body)
+    }
+
+    /// As [`Self::send`], with the next page's URL from the `Link` header.
+    /// With bearer auth, a 401 mints a new token and sends once more.
+    pub(crate) async fn send_paged(&self, call: Call<'_>) -> Result<Answer> {
         let what = format!("{} {} {}", self.vendor, call.method, call.url.path());
-        self.limiter.acquire(self.max_wait).await?;
+        let mut refreshed = false;
+        loop {
+            self.limiter.acquire(self.max_wait).await?;
+            let mut req = self
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .header(reqwest::header::ACCEPT, "application/json");
+            let used_token = match &self.auth {
+                // Basic auth with the key as username and an empty password
+                // is what Lever documents; reqwest marks the header sensitive.
+                Auth::ApiKey(key) => {
+                    req = req.basic_auth(key, Some(""));
+                    None
+                }
+                Auth::Bearer(source) => {
+                    let token = source.bearer().await?;
+                    req = req.bearer_auth(&token);
+                    Some(token)
+                }
+            };
+            for (name, value) in call.headers {
+                req = req.header(*name, *value);
+            }
+            if let Some(body) = call.json {
+                req = req.json(body);
+            }
 
-        // Basic auth with the key as username and an empty password is what
-        // both Harvest and Lever document; reqwest marks the header sensitive.
-        let mut req = self
-            .http
-            .request(call.method, call.url)
-            .basic_auth(&self.api_key, Some(""))
-            .header(reqwest::header::ACCEPT, "application/json");
-        for (name, value) in call.headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(body) = call.json {
-            req = req.json(body);
-        }
-
-        let started = std::time::Instant::now();
-        let mut resp = req
-            .send()
-            .await
-            .inspect(|r| count_request(self.vendor, Ok(r.status()), started.elapsed()))
-            .inspect_err(|e| count_request(self.vendor, Err(e), started.elapsed()))
-            .map_err(|e| self.transport_error(&what, &e))?;
-        let status = resp.status();
-        let asked = self
-            .limiter
-            .observe(status, resp.headers(), self.fallback_pause);
-
-        if status.is_success() {
-            return read_body(&mut resp, SUCCESS_BODY_LIMIT)
+            let started = std::time::Instant::now();
+            let mut resp = req
+                .send()
                 .await
-                .map_err(|e| self.transport_error(&what, &e));
-        }
+                .inspect(|r| count_request(self.vendor, Ok(r.status()), started.elapsed()))
+                .inspect_err(|e| count_request(self.vendor, Err(e), started.elapsed()))
+                .map_err(|e| self.transport_error(&what, &e))?;
+            let status = resp.status();
+            let asked = self
+                .limiter
+                .observe(status, resp.headers(), self.fallback_pause);
 
-        let (location, body) = http::failure_answer(&mut resp).await;
-        let excerpt = self.excerpt(&body);
-        Err(classify(
-            &what,
-            status,
-            asked,
-            location.as_deref(),
-            &excerpt,
-        ))
+            if status.is_success() {
+                let next = next_link(resp.headers());
+                let body = read_body(&mut resp, SUCCESS_BODY_LIMIT)
+                    .await
+                    .map_err(|e| self.transport_error(&what, &e))?;
+                return Ok(Answer { body, next });
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && !refreshed
+                && let (Auth::Bearer(source), Some(token)) = (&self.auth, &used_token)
+            {
+                // Expired or revoked early: one new token, one more try.
+                source.invalidate(token);
+                refreshed = true;
+                continue;
+            }
+
+            let (location, body) = http::failure_answer(&mut resp).await;
+            let excerpt = self.excerpt(&body);
+            return Err(classify(
+                &what,
+                status,
+                asked,
+                location.as_deref(),
+                &excerpt,
+            ));
+        }
     }
 
     /// A failure below HTTP (DNS, connect, TLS, timeout, reset mid-body).
@@ -231,22 +258,50 @@ impl Transport {
         })
     }
 
-    /// The start of a body, on one line, with the API key removed should a
-    /// server (or a proxy) echo it back.
+    /// The start of a body, on one line, with the credentials removed
+    /// should a server (or a proxy) echo them back.
     fn excerpt(&self, body: &[u8]) -> String {
-        http::excerpt(body, &[&self.basic_credentials(), &self.api_key])
+        let secrets = self.secrets();
+        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        http::excerpt(body, &refs)
     }
 
     fn scrub(&self, text: &str) -> String {
-        http::scrub(text, &[&self.basic_credentials(), &self.api_key])
+        let secrets = self.secrets();
+        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        http::scrub(text, &refs)
     }
 
-    /// The key as it travels in the `Authorization` header (base64 of
-    /// `key:`), which a proxy's error page may echo too.
-    fn basic_credentials(&self) -> String {
+    /// The credentials as they may be echoed: the key and its Basic form
+    /// (base64 of `key:`), or the client secret and current token.
+    fn secrets(&self) -> Vec<String> {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.api_key))
+        match &self.auth {
+            Auth::ApiKey(key) => vec![
+                base64::engine::general_purpose::STANDARD.encode(format!("{key}:")),
+                key.clone(),
+            ],
+            Auth::Bearer(source) => source.secrets(),
+        }
     }
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), if any.
+pub(crate) fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|part| {
+            let (target, params) = part.trim().split_once(';')?;
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            (is_next && !target.is_empty()).then(|| target.to_owned())
+        })
 }
 
 /// Maps a non-2xx status to the job's verdict. `asked` is the wait the
@@ -319,6 +374,27 @@ pub(crate) fn json_id(id: &str) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_link_is_read_from_a_link_header() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(next_link(&h), None);
+        h.insert(
+            reqwest::header::LINK,
+            "<https://harvest.greenhouse.io/v3/applications?cursor=eyJ>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://harvest.greenhouse.io/v3/applications?cursor=eyJ")
+        );
+        h.insert(
+            reqwest::header::LINK,
+            "<https://x/prev>; rel=\"prev\"".parse().unwrap(),
+        );
+        assert_eq!(next_link(&h), None);
+    }
 
     #[test]
     fn endpoint_encodes_ids_and_refuses_dot_segments() {

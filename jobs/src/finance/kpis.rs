@@ -34,7 +34,7 @@ use crate::error::Result;
 pub const TOP_REFERRERS: usize = 10;
 
 /// Every KPI for one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Kpis {
     /// The period, `[from, until)`.
     pub period: Period,
@@ -49,7 +49,7 @@ pub struct Kpis {
 }
 
 /// Referral conversion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Conversion {
     /// Applications applied in the period with a credited referral.
     pub referred_applications: u64,
@@ -60,7 +60,7 @@ pub struct Conversion {
 }
 
 /// Time to hire of referred candidates against everyone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimeToHire {
     /// Hires with a credited referral.
     pub referred: HireTimes,
@@ -69,7 +69,7 @@ pub struct TimeToHire {
 }
 
 /// Days from application to hire over a set of hires.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HireTimes {
     /// Hires counted.
     pub hires: u64,
@@ -98,7 +98,7 @@ impl HireTimes {
 }
 
 /// Payouts delivered in one month in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MonthlyPayouts {
     /// `YYYY-MM`, UTC.
     pub month: String,
@@ -111,7 +111,7 @@ pub struct MonthlyPayouts {
 }
 
 /// An amount in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Amount {
     /// ISO 4217 code.
     pub currency: String,
@@ -120,7 +120,7 @@ pub struct Amount {
 }
 
 /// One referrer's results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TopReferrer {
     /// HRIS id.
     pub employee_id: String,

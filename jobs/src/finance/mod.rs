@@ -71,7 +71,7 @@ impl fmt::Display for DateBound {
 /// all of January (`until` is February 1st, midnight), and an RFC 3339 `to`
 /// includes that instant (`until` is one microsecond later, the precision
 /// both databases store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Period {
     /// First instant included.
     pub from: DateTime<Utc>,

@@ -20,12 +20,12 @@
 //!   outcome (reported: a human decides);
 //! * the same payout acknowledged twice (from the audit log's attempts);
 //! * armed probation timers without a live job (re-armed);
-//! * from the Greenhouse and Lever APIs, when configured: referred
-//!   applications that moved within `ats_lookback` and that we never saw,
-//!   hires the ATS has and we do not (Lever: archived for a reason whose
-//!   type is `hired`), and accepted (Lever: signed) offers starting on
-//!   another day than the start date we count probation from (fixed: the
-//!   timer is re-armed from the ATS's date).
+//! * from every configured ATS connector ([`crate::connectors::Connector`],
+//!   every page within its rate limit): referred applications that moved
+//!   within `ats_lookback` and that we never saw, hires the ATS confirms
+//!   and we do not have, and accepted offers starting on another day than
+//!   the start date we count probation from (fixed: the timer is re-armed
+//!   from the ATS's date).
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -49,7 +49,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    connectors::lever::{LeverOffer, LeverStatus},
+    connectors::{AtsStatus, Connector, StartDate, connector::all_pages},
     context::JobContext,
     db::audit::AuditEntry,
     db::begin_locked,
@@ -58,12 +58,12 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-/// Most ATS pages (Greenhouse: 500 applications each; Lever: 100
-/// opportunities) one run reads.
+/// Most pages of one listing (Greenhouse: 500 applications each; Lever:
+/// 100) one run reads.
 const MAX_ATS_PAGES: u32 = 40;
 
 /// One difference found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Variance {
     /// What kind.
     pub kind: VarianceKind,
@@ -78,7 +78,7 @@ pub struct Variance {
 }
 
 /// What a run found and did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     /// The `reconciliation_runs` row.
     pub run_id: i64,
@@ -196,11 +196,8 @@ async fn checks(
     payouts(ctx, dry_run, started_at, &mut variances).await?;
     duplicate_deliveries(ctx, &mut variances).await?;
     timers(ctx, dry_run, &mut variances).await?;
-    if ctx.greenhouse.is_some() {
-        greenhouse(ctx, started_at, dry_run, &mut variances).await?;
-    }
-    if ctx.lever.is_some() {
-        lever(ctx, started_at, dry_run, &mut variances).await?;
+    for connector in ctx.connectors.all() {
+        ats_listings(ctx, connector.as_ref(), started_at, dry_run, &mut variances).await?;
     }
 
     let mut summary: HashMap<String, usize> = HashMap::new();
@@ -453,156 +450,71 @@ async fn timers(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Res
     Ok(())
 }
 
-/// Greenhouse's applications that moved within the lookback: referred ones
-/// we never saw, hires we do not have.
-async fn greenhouse(
+/// One ATS's applications that moved within the lookback, read page by
+/// page through its connector: referred ones (the ATS credits a referrer)
+/// we never saw, hires the ATS confirms and we do not have; then its
+/// accepted offers starting on another day than the start date we count
+/// probation from (fixed: the timer is re-armed from the ATS's date).
+async fn ats_listings(
     ctx: &JobContext,
+    connector: &dyn Connector,
     now: DateTime<Utc>,
     dry_run: bool,
     out: &mut Vec<Variance>,
 ) -> Result<()> {
-    let Some(client) = &ctx.greenhouse else {
-        return Ok(());
-    };
-    let listed = client
-        .list_applications(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
-        .await?;
-    offers(ctx, client, now, dry_run, out).await?;
+    let ats = connector.ats();
+    let since = now - ctx.reconcile.ats_lookback;
+    let listed = all_pages(MAX_ATS_PAGES, |page| connector.list_changes(since, page)).await?;
+    let starts = all_pages(MAX_ATS_PAGES, |page| {
+        connector.list_start_dates(since.date_naive(), page)
+    })
+    .await?;
+    start_dates(ctx, ats, starts, dry_run, out).await?;
     for item in listed {
-        let Some(id) = item.get("id").and_then(id_text) else {
-            continue;
-        };
-        let credited = item
-            .get("credited_to")
-            .and_then(|c| c.get("employee_id").or_else(|| c.get("id")))
-            .and_then(id_text);
-        let ats_status = item.get("status").and_then(Value::as_str).unwrap_or("");
+        let id = item.application_id;
         let ours = application::Entity::find()
-            .filter(application::Column::Ats.eq(Ats::Greenhouse))
+            .filter(application::Column::Ats.eq(ats))
             .filter(application::Column::AtsApplicationId.eq(&id))
             .one(&ctx.db)
             .await?;
+        let hired = item.status == AtsStatus::Hired;
         match ours {
-            None if credited.is_some() => out.push(variance(
+            None if item.referrer_user_id.is_some() => out.push(variance(
                 VarianceKind::AtsReferralUnseen,
                 "ats_application",
                 &id,
-                json!({ "ats": "greenhouse", "ats_application_id": id, "credited_to": credited,
-                        "status": ats_status }),
-            )),
-            Some(app) if ats_status == "hired" && app.status != ApplicationStatus::Hired => out
-                .push(variance(
-                    VarianceKind::AtsHireUnseen,
-                    "application",
-                    app.id,
-                    json!({ "ats": "greenhouse", "ats_application_id": id,
-                            "ours": app.status, "theirs": ats_status }),
-                )),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Lever's opportunities that moved within the lookback: referred ones
-/// (origin `referred`, or a referral application) we never saw; hires
-/// (archived for a reason whose type is `hired`) we do not have; and hires
-/// we have whose signed offer starts on another day than the start date
-/// we count probation from (fixed: the timer is re-armed from Lever's).
-async fn lever(
-    ctx: &JobContext,
-    now: DateTime<Utc>,
-    dry_run: bool,
-    out: &mut Vec<Variance>,
-) -> Result<()> {
-    let Some(client) = &ctx.lever else {
-        return Ok(());
-    };
-    let listed = client
-        .list_opportunities(now - ctx.reconcile.ats_lookback, MAX_ATS_PAGES)
-        .await?;
-    for opp in listed {
-        let ours = application::Entity::find()
-            .filter(application::Column::Ats.eq(Ats::Lever))
-            .filter(application::Column::AtsApplicationId.eq(&opp.id))
-            .one(&ctx.db)
-            .await?;
-        let hired = client.status_of(&opp).await? == LeverStatus::Hired;
-        match ours {
-            None if opp.is_referred() => out.push(variance(
-                VarianceKind::AtsReferralUnseen,
-                "ats_application",
-                &opp.id,
-                json!({ "ats": "lever", "ats_application_id": opp.id,
-                        "referring_user": opp.referring_user(), "hired": hired }),
+                json!({ "ats": ats, "ats_application_id": id,
+                        "referrer_user_id": item.referrer_user_id, "status": item.status }),
             )),
             Some(app) if hired && app.status != ApplicationStatus::Hired => out.push(variance(
                 VarianceKind::AtsHireUnseen,
                 "application",
                 app.id,
-                json!({ "ats": "lever", "ats_application_id": opp.id,
-                        "ours": app.status, "theirs": "hired" }),
+                json!({ "ats": ats, "ats_application_id": id,
+                        "ours": app.status, "theirs": item.status }),
             )),
-            Some(app) if hired => {
-                let offers = client.offers(&opp.id).await?;
-                let Some(theirs) = LeverOffer::start_date_of(&offers) else {
-                    continue;
-                };
-                if app.start_date == Some(theirs) {
-                    continue;
-                }
-                let mut v = variance(
-                    VarianceKind::StartDateMismatch,
-                    "application",
-                    app.id,
-                    json!({ "ats": "lever", "ats_application_id": opp.id,
-                            "ours": app.start_date, "theirs": theirs }),
-                );
-                if !dry_run {
-                    let id = app.id;
-                    let mut a: application::ActiveModel = app.into();
-                    a.start_date = Set(Some(theirs));
-                    a.updated_at = Set(Utc::now());
-                    a.update(&ctx.db).await?;
-                    crate::milestones::sync_application(ctx, id).await?;
-                    v.fixed = true;
-                }
-                out.push(v);
-            }
             _ => {}
         }
     }
     Ok(())
 }
 
-/// Accepted Greenhouse offers whose start date differs from the one our
-/// hired application counts probation from.
-async fn offers(
+/// Accepted offers whose start date differs from the one our hired
+/// application counts probation from.
+async fn start_dates(
     ctx: &JobContext,
-    client: &crate::connectors::greenhouse::GreenhouseClient,
-    now: DateTime<Utc>,
+    ats: Ats,
+    starts: Vec<StartDate>,
     dry_run: bool,
     out: &mut Vec<Variance>,
 ) -> Result<()> {
-    let since = (now - ctx.reconcile.ats_lookback).date_naive();
-    for offer in client.list_offers(since, MAX_ATS_PAGES).await? {
-        if offer.get("status").and_then(Value::as_str) != Some("accepted") {
-            continue;
-        }
-        let Some(application_id) = offer.get("application_id").and_then(id_text) else {
-            continue;
-        };
-        let Some(theirs) = offer
-            .get("starts_at")
-            .and_then(Value::as_str)
-            .and_then(|d| {
-                chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(""), "%Y-%m-%d").ok()
-            })
-        else {
-            continue;
-        };
+    for StartDate {
+        application_id,
+        starts_on: theirs,
+    } in starts
+    {
         let Some(app) = application::Entity::find()
-            .filter(application::Column::Ats.eq(Ats::Greenhouse))
+            .filter(application::Column::Ats.eq(ats))
             .filter(application::Column::AtsApplicationId.eq(&application_id))
             .one(&ctx.db)
             .await?
@@ -620,7 +532,7 @@ async fn offers(
             VarianceKind::StartDateMismatch,
             "application",
             app.id,
-            json!({ "ats": "greenhouse", "ats_application_id": application_id,
+            json!({ "ats": ats, "ats_application_id": application_id,
                     "ours": ours, "theirs": theirs }),
         );
         if !dry_run && let Some(start) = theirs.and_hms_opt(0, 0, 0) {
@@ -636,17 +548,8 @@ async fn offers(
     Ok(())
 }
 
-/// An id that Greenhouse sends as a number or a string.
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
 /// A recorded run with its items, as ops and finance read it back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordedRun {
     /// The run.
     pub id: i64,
@@ -667,7 +570,7 @@ pub struct RecordedRun {
 }
 
 /// One recorded variance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordedItem {
     /// What kind.
     pub kind: VarianceKind,

@@ -13,7 +13,7 @@ use crate::{
 use queue::{JobFilter, JobId, JobInfo, JobState};
 
 /// What a retry or cancel did (or, on a dry run, would do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct JobActionOutcome {
     /// `retry` or `cancel`.
     pub action: &'static str,
@@ -146,7 +146,7 @@ pub async fn cancel_job(
 }
 
 /// A job in a short listing (requeue-dead's dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct JobBrief {
     /// The job.
     pub id: String,
@@ -159,7 +159,7 @@ pub struct JobBrief {
 }
 
 /// What requeue-dead did (or would do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RequeueOutcome {
     /// The kind.
     pub kind: String,

@@ -46,7 +46,7 @@ pub const SCAN_PER_STATE: u64 = 20_000;
 const PAGE: u32 = 500;
 
 /// One hour of the chart.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HourBucket {
     /// Start of the hour (UTC).
     pub start: DateTime<Utc>,
@@ -60,7 +60,7 @@ pub struct HourBucket {
 }
 
 /// The window's sums.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     /// Jobs that succeeded.
     pub succeeded: u64,
@@ -71,7 +71,7 @@ pub struct Totals {
 }
 
 /// Throughput per hour over a window ending now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Throughput {
     /// Hours in the window.
     pub hours: u32,

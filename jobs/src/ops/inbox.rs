@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// An inbox row without its body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromQueryResult, utoipa::ToSchema)]
 pub struct InboxRow {
     /// The row.
     pub id: i64,
@@ -97,7 +97,7 @@ pub async fn inbox(
 }
 
 /// What a replay did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     /// The row replayed (left as it was).
     pub inbox_id: i64,

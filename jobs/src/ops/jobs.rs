@@ -25,7 +25,7 @@ use queue::{AttemptError, JobFilter, JobId, JobInfo, JobState, Millis};
 pub const JOB_SCAN: u64 = 5000;
 
 /// One entry of a job's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEvent {
     /// When.
     pub at: DateTime<Utc>,
@@ -45,7 +45,7 @@ pub struct TimelineEvent {
 
 /// A job as ops see it: the queue's record, the payload with personal
 /// data masked, and a timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The job.
     pub id: String,
@@ -216,7 +216,7 @@ pub fn timeline(info: &JobInfo) -> Vec<TimelineEvent> {
 }
 
 /// An ops action recorded in the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     /// The audit event.
     pub id: i64,
@@ -231,7 +231,7 @@ pub struct AuditView {
 }
 
 /// A job with its ops history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JobDetail {
     /// The job.
     #[serde(flatten)]
@@ -333,7 +333,7 @@ pub struct JobQuery {
 }
 
 /// A page of jobs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JobListing {
     /// The jobs, in each state's listing order.
     pub jobs: Vec<JobView>,

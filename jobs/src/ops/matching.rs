@@ -39,7 +39,7 @@ pub const INBOX_SCAN: u64 = 5000;
 /// * `process_delivery`: inbox deliveries (among the [`INBOX_SCAN`] most
 ///   recent with a body) whose decoded event names the application's ATS
 ///   application id or one of the candidate's ATS candidate ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PayloadMatch {
     /// Referrals (`write_back_referral`).
     pub referral_ids: BTreeSet<i64>,

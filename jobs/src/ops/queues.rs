@@ -9,7 +9,7 @@ use crate::error::Result;
 use queue::{JobFilter, JobState, QueueStore, now_millis};
 
 /// The job standing for a state's age in [`QueueSummary`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OldestJob {
     /// The job.
     pub job_id: String,
@@ -26,7 +26,7 @@ pub struct OldestJob {
 }
 
 /// One state of a queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StateSummary {
     /// The state.
     pub state: JobState,
@@ -38,7 +38,7 @@ pub struct StateSummary {
 }
 
 /// One queue's counts and ages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueSummary {
     /// The queue's name.
     pub queue: String,

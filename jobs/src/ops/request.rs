@@ -123,7 +123,7 @@ pub(super) async fn record(
 }
 
 /// A page of payouts or referrals, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The rows.
     pub items: Vec<T>,

@@ -39,7 +39,7 @@ pub const STUCK_AFTER: Duration = Duration::minutes(1);
 pub const STUCK_SCAN: u64 = 1000;
 
 /// Something that is not moving, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StuckItem {
     /// What kind of thing: `milestone_overdue`, `milestone_timer_missing`,
     /// `payout_send_missing`, `payout_awaiting_approval`,

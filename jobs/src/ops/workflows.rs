@@ -22,7 +22,7 @@ use crate::{
 use queue::{JobId, JobState, QueueStore};
 
 /// A job's liveness as a row pointing at it sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct JobLink {
     /// The job id the row records.
     pub job_id: Option<String>,
@@ -49,7 +49,7 @@ pub(super) async fn job_link(queue: &QueueStore, id: Option<&str>) -> Result<Job
 }
 
 /// A payout as ops see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PayoutView {
     /// The payout.
     pub id: i64,
@@ -153,7 +153,7 @@ pub async fn payouts(
 }
 
 /// A referral as ops see it (ids and states; no personal data).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReferralView {
     /// The referral.
     pub id: i64,
@@ -222,7 +222,7 @@ pub async fn referrals(
 }
 
 /// An application as ops see it (ids, status and dates).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApplicationView {
     /// The application.
     pub id: i64,
@@ -253,7 +253,7 @@ pub struct ApplicationView {
 }
 
 /// A milestone with its timer job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MilestoneView {
     /// The milestone.
     pub id: i64,
@@ -272,7 +272,7 @@ pub struct MilestoneView {
 }
 
 /// An outbox message (without its body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     /// The message.
     pub id: i64,
@@ -301,7 +301,7 @@ pub struct MessageView {
 }
 
 /// A referral's whole workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Workflow {
     /// The referral.
     pub referral: ReferralView,

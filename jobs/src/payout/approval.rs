@@ -73,7 +73,7 @@ pub async fn hold(
 }
 
 /// How ops settle a payout whose outcome is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// The bonus system confirms it got it: `delivered`, nothing is sent.

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// An employee as the HRIS describes them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmployeeRecord {
     /// The HRIS id.
@@ -58,7 +58,7 @@ impl EmployeeRecord {
 }
 
 /// Whether an upsert created or changed a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Upserted {
     /// A new employee.
@@ -141,7 +141,7 @@ pub async fn upsert(
 }
 
 /// A CSV row that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     /// 1-based line number in the file (the header is line 1).
     pub line: u64,

@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// A freshly minted link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MintedLink {
     /// The token (the `ref` URL parameter).
     pub token: String,

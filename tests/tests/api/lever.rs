@@ -147,11 +147,7 @@ async fn a_candidate_hired_whose_opportunity_is_not_hired_pays_nothing() {
     let unconfirmed = audit_with(db, "lever.hire_unconfirmed").await;
     assert_eq!(unconfirmed.len(), 2, "{unconfirmed:#?}");
     assert_eq!(unconfirmed[0].data["status"], "active");
-    assert_eq!(unconfirmed[1].data["status"], "archived");
-    assert_eq!(
-        unconfirmed[1].data["archive_reason"],
-        HIRED_ELSEWHERE_REASON
-    );
+    assert_eq!(unconfirmed[1].data["status"], "closed");
     let app_row = application_by_ats_id(db, opp).await.unwrap();
     assert_eq!(app_row.status, ApplicationStatus::Active);
     assert_eq!(app_row.hired_at, None);

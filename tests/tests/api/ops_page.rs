@@ -632,3 +632,84 @@ async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_i
     );
     capture.cleanup().await;
 }
+
+/// `/api/docs`: Swagger UI over `/api/openapi.json`, rendered by Chromium
+/// from files the binary serves itself (the browser here has no network,
+/// and the test checks that every resource it loaded came from the app).
+#[tokio::test]
+async fn the_api_docs_render_the_document_from_the_binarys_own_files() {
+    let (chromium, chromedriver) = browser_binaries();
+    let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let app = &capture.app;
+
+    // Over plain HTTP: the page names its assets relatively, and the
+    // initializer points at our document.
+    let r = app.get("/api/docs").await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let html = app.get("/api/docs/").await.text().await.expect("html");
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    assert!(
+        !html.contains("://"),
+        "the page names an absolute URL: {html}"
+    );
+    let init = app.get("/api/docs/swagger-initializer.js").await;
+    assert_eq!(init.status(), StatusCode::OK);
+    let init = init.text().await.expect("initializer");
+    assert!(init.contains("/api/openapi.json"), "{init}");
+    let bundle = app.get("/api/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status(), StatusCode::OK);
+
+    let driver = Driver::start(&chromedriver).await;
+    let browser = open_browser(&driver, &chromium).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        browser
+            .goto(&app.url("/api/docs/"))
+            .await
+            .expect("open /api/docs/");
+        wait_text(
+            &browser,
+            ".swagger-ui .info .title",
+            "the document's title",
+            |t| t.contains("referral-worker"),
+        )
+        .await;
+        // An operation from each group is listed, with its summary.
+        for (css, summary) in [
+            (
+                "#operations-ops-retry_job",
+                "Run a dead, retrying or cancelled job",
+            ),
+            ("#operations-payouts-approve_payout", "Approve a payout"),
+            ("#operations-webhooks-greenhouse", "Greenhouse webhooks"),
+        ] {
+            wait_text(&browser, css, summary, |t| t.contains(summary)).await;
+        }
+        let loaded = browser
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name);",
+                vec![],
+            )
+            .await
+            .expect("resource timings");
+        let loaded: Vec<String> = serde_json::from_value(loaded).expect("names");
+        assert!(
+            loaded.iter().any(|u| u.ends_with("/api/openapi.json")),
+            "{loaded:?}"
+        );
+        let origin = app.url("");
+        let foreign: Vec<_> = loaded.iter().filter(|u| !u.starts_with(&origin)).collect();
+        assert!(foreign.is_empty(), "loaded from elsewhere: {foreign:?}");
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    capture.cleanup().await;
+}

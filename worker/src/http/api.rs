@@ -10,23 +10,41 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use jobs::referral::{employees, links};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{
     auth::Caller,
     body::{parse_json, read_limited, require_json},
-    error::{ApiError, Id},
+    error::{ApiError, ErrorBody, Id},
 };
 use crate::{config::Scope, state::AppState};
 
+/// `POST /api/employees`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmployeeUpserted {
+    /// The HRIS id, trimmed.
+    employee_id: String,
+    /// What the upsert did.
+    result: employees::Upserted,
+}
+
 /// `POST /api/employees` (scope `employees`): create or update a referrer.
+#[utoipa::path(post, path = "/api/employees", tag = "referrals",
+    summary = "Create or update a referrer (an inactive one ends their referred hires' pending milestones)",
+    security(("bearer" = ["employees"])),
+    request_body = employees::EmployeeRecord,
+    responses(
+        (status = 200, description = "updated or unchanged", body = EmployeeUpserted),
+        (status = 201, description = "created", body = EmployeeUpserted),
+        (status = 415, description = "body is not application/json", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named)", body = ErrorBody),
+    ))]
 pub async fn upsert_employee(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EmployeeUpserted>), ApiError> {
     caller.require(Scope::Employees)?;
     require_json(&headers)?;
     let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
@@ -49,22 +67,40 @@ pub async fn upsert_employee(
     };
     Ok((
         status,
-        Json(json!({ "employee_id": rec.employee_id.trim(), "result": outcome })),
+        Json(EmployeeUpserted {
+            employee_id: rec.employee_id.trim().to_string(),
+            result: outcome,
+        }),
     ))
 }
 
 /// Body of `POST /api/referral-links`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewLink {
+pub struct NewLink {
+    /// The referrer's HRIS id (an active employee).
     employee_id: String,
+    /// The ATS job the link points to.
     job_id: String,
-    /// A humantime duration (`"30days"`) or seconds.
+    /// How long the link attributes: a humantime duration (`"30days"`) or
+    /// seconds, 1s to 5 years; `referrals.link_ttl` when absent.
     #[serde(default)]
-    expires_in: Option<Value>,
+    #[schema(value_type = Option<ExpiresIn>)]
+    expires_in: Option<serde_json::Value>,
 }
 
-fn parse_expires_in(v: &Value) -> Result<Duration, ApiError> {
+/// A link's lifetime as the API takes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only describes `NewLink::expires_in` in the OpenAPI document.
+pub enum ExpiresIn {
+    /// Seconds.
+    Seconds(u64),
+    /// A humantime duration, e.g. `"30days"`.
+    Duration(String),
+}
+
+fn parse_expires_in(v: &serde_json::Value) -> Result<Duration, ApiError> {
+    use serde_json::Value;
     let invalid = |problem: &str| ApiError::Unprocessable {
         field: "expires_in".into(),
         problem: problem.into(),
@@ -86,6 +122,15 @@ fn parse_expires_in(v: &Value) -> Result<Duration, ApiError> {
 }
 
 /// `POST /api/referral-links` (scope `links`): mint a token and share URL.
+#[utoipa::path(post, path = "/api/referral-links", tag = "referrals",
+    summary = "Mint a referral link",
+    security(("bearer" = ["links"])),
+    request_body = NewLink,
+    responses(
+        (status = 201, description = "minted", body = links::MintedLink),
+        (status = 415, description = "body is not application/json", body = ErrorBody),
+        (status = 422, description = "unknown or inactive employee, or a bad field (named)", body = ErrorBody),
+    ))]
 pub async fn create_link(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +158,14 @@ pub async fn create_link(
 }
 
 /// `DELETE /api/referral-links/{token}` (scope `links`): revoke.
+#[utoipa::path(delete, path = "/api/referral-links/{token}", tag = "referrals",
+    summary = "Revoke a referral link",
+    security(("bearer" = ["links"])),
+    params(("token" = String, Path, description = "the link's token")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "no such link", body = ErrorBody),
+    ))]
 pub async fn revoke_link(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,6 +177,14 @@ pub async fn revoke_link(
 }
 
 /// `GET /r/{token}`: count the click and send the visitor to the job.
+#[utoipa::path(get, path = "/r/{token}", tag = "referrals",
+    summary = "Follow a referral link: counts the click, redirects to the share URL",
+    params(("token" = String, Path, description = "the link's token")),
+    responses(
+        (status = 303, description = "to the job's page on the careers site",
+            headers(("location" = String, description = "the job's URL with the ref parameter"))),
+        (status = 404, description = "unknown, expired or revoked link", body = ErrorBody),
+    ))]
 pub async fn follow_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -141,15 +202,26 @@ pub async fn follow_link(
 }
 
 /// Body of `POST /api/hires/{application}/terminated` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Termination {
+pub struct Termination {
+    /// Why; `reported by <caller>` when absent.
     #[serde(default)]
     reason: Option<String>,
 }
 
 /// `POST /api/hires/{application}/terminated` (scope `hires`): the hired
 /// person left; pending milestones are cancelled with the reason.
+#[utoipa::path(post, path = "/api/hires/{application}/terminated", tag = "referrals",
+    summary = "The hired person left: pending milestones are cancelled with the reason",
+    security(("bearer" = ["hires"])),
+    params(("application" = i64, Path, description = "the application's id")),
+    request_body(content = Option<Termination>, description = "optional"),
+    responses(
+        (status = 204, description = "done"),
+        (status = 404, description = "no such application", body = ErrorBody),
+        (status = 415, description = "a body that is not application/json", body = ErrorBody),
+    ))]
 pub async fn hire_terminated(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,20 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A short code: `unauthorized`, `forbidden`, `not_found`,
+    /// `bad_request`, `invalid_field`, `payload_too_large`,
+    /// `unsupported_media_type`, `method_not_allowed`, `conflict`,
+    /// `unavailable` or `internal`.
+    #[schema(example = "invalid_field")]
+    pub error: &'static str,
+    /// A sentence naming the problem (the field, the parameter, the state).
+    #[schema(example = "expires_in: must be between 1s and 5 years")]
+    pub detail: String,
+}
 
 /// What went wrong, from the client's point of view.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +151,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": code, "detail": detail }))).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: code,
+                detail,
+            }),
+        )
+            .into_response()
     }
 }
 

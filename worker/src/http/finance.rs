@@ -25,7 +25,7 @@ use jobs::finance::{
 
 use super::{
     auth::Caller,
-    error::{ApiError, Id},
+    error::{ApiError, ErrorBody, Id},
 };
 use crate::{config::Scope, state::AppState};
 
@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/reconciliation/runs` (scope `ops_read`): the 50 latest runs.
+#[utoipa::path(get, path = "/api/reconciliation/runs", tag = "finance",
+    summary = "The 50 latest reconciliation runs (without their items)",
+    security(("bearer" = ["ops_read"])),
+    responses((status = 200, description = "newest first", body = Vec<jobs::maintenance::reconcile::RecordedRun>)))]
 pub async fn reconciliation_runs(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +58,20 @@ pub async fn reconciliation_runs(
 
 /// `GET /api/reconciliation/runs/{id}[?format=csv]` (scope `ops_read`): a
 /// run with its variances, as JSON or as a CSV download.
+#[utoipa::path(get, path = "/api/reconciliation/runs/{id}", tag = "finance",
+    summary = "A reconciliation run with its variances (JSON, or CSV with format=csv)",
+    security(("bearer" = ["ops_read"])),
+    params(
+        ("id" = i64, Path, description = "the run's id"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+    ),
+    responses(
+        (status = 200, description = "the run", content(
+            (jobs::maintenance::reconcile::RecordedRun = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "no such run", body = ErrorBody),
+    ))]
 pub async fn reconciliation_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,16 +99,28 @@ pub async fn reconciliation_run(
 }
 
 /// Body of `POST /api/reconciliation/runs`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReconcileRequest {
+pub struct ReconcileRequest {
+    /// Only look: find variances, fix nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Why (recorded with the run's actor).
     reason: String,
 }
 
 /// `POST /api/reconciliation/runs` (scope `ops_admin`, body `{dry_run?,
 /// reason}`): reconciles now and answers the run's report (201).
+#[utoipa::path(post, path = "/api/reconciliation/runs", tag = "finance",
+    summary = "Reconcile now and answer the run's report",
+    security(("bearer" = ["ops_admin"])),
+    request_body = ReconcileRequest,
+    responses(
+        (status = 201, description = "the run's report", body = jobs::maintenance::reconcile::RunReport),
+        (status = 409, description = "that run already ran", body = ErrorBody),
+        (status = 415, description = "body is not application/json", body = ErrorBody),
+        (status = 422, description = "reason missing", body = ErrorBody),
+    ))]
 pub async fn reconcile_now(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +189,23 @@ fn period(params: &HashMap<String, String>) -> Result<Period, ApiError> {
 
 /// `GET /api/exports/{dataset}?from=&to=[&format=csv|json][&include_test=true]`
 /// (scope `ops_read`): the export as a streamed CSV or JSON download.
+#[utoipa::path(get, path = "/api/exports/{dataset}", tag = "finance",
+    summary = "Export payouts, referrals or the audit log (CSV or JSON, streamed)",
+    security(("bearer" = ["ops_read"])),
+    params(
+        ("dataset" = String, Path, description = "payouts, referrals or audit"),
+        ("from" = String, Query, format = Date, description = "first day included: YYYY-MM-DD or RFC 3339"),
+        ("to" = String, Query, format = Date, description = "last day included: YYYY-MM-DD (the whole day) or RFC 3339"),
+        ("format" = Option<String>, Query, description = "csv (default) or json"),
+        ("include_test" = Option<bool>, Query, description = "true to include test records"),
+    ),
+    responses(
+        (status = 200, description = "the rows, as an attachment", content(
+            (String = "text/csv"),
+            (Vec<serde_json::Value> = "application/json"),
+        )),
+        (status = 404, description = "no such dataset", body = ErrorBody),
+    ))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +263,12 @@ pub async fn export(
 }
 
 /// `GET /api/reports/kpis?from=&to=` (scope `ops_read`): the KPIs as JSON.
+#[utoipa::path(get, path = "/api/reports/kpis", tag = "finance",
+    summary = "Conversion, time to hire, payouts by month, top referrers",
+    security(("bearer" = ["ops_read"])),
+    params(("from" = String, Query, format = Date, description = "first day included: YYYY-MM-DD or RFC 3339"),
+        ("to" = String, Query, format = Date, description = "last day included: YYYY-MM-DD (the whole day) or RFC 3339")),
+    responses((status = 200, description = "the KPIs", body = Kpis)))]
 pub async fn kpis(
     State(state): State<AppState>,
     caller: Caller,

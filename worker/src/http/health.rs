@@ -10,23 +10,62 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::state::AppState;
 
+/// `GET /healthz`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `GET /readyz`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready`, `not_ready` or `draining` (stopping after SIGTERM).
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// `ok` or `error: ...` (absent while draining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// `ok` or `error: ...` (absent while draining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<String>,
+    /// `redis` or `sql` (absent while draining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_backend: Option<&'static str>,
+}
+
 /// `GET /healthz`.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    summary = "Liveness: answers while the process runs (never touches dependencies)",
+    responses((status = 200, description = "up", body = Liveness)))]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
 }
 
 /// `GET /readyz`: 200 when the database and the queue answer within 2 s each,
 /// 503 naming the failing dependency otherwise, 503 `draining` once the
 /// process is stopping.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    summary = "Readiness: the database and the queue both respond, and the process is not stopping",
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "names what did not respond, or `draining`", body = Readiness),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     if state.stopping.is_cancelled() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "draining" })),
+            Json(Readiness {
+                status: "draining",
+                database: None,
+                queue: None,
+                queue_backend: None,
+            }),
         );
     }
     let limit = Duration::from_secs(2);
@@ -48,11 +87,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     (
         status,
-        Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
-            "database": db,
-            "queue": queue,
-            "queue_backend": state.queue.backend_name(),
-        })),
+        Json(Readiness {
+            status: if ready { "ready" } else { "not_ready" },
+            database: Some(db),
+            queue: Some(queue),
+            queue_backend: Some(state.queue.backend_name()),
+        }),
     )
 }

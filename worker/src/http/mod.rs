@@ -76,6 +76,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/lever", post(webhooks::lever))
         .merge(finance::routes())
         .merge(ops_page::routes())
+        .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())

@@ -1,642 +1,241 @@
-//! `GET /api/openapi.json`: an OpenAPI 3.1 description of every route the
-//! service answers (the `/api` routes, the redirect, the webhooks and the
-//! health checks).
+//! `GET /api/openapi.json` and the viewer at `/api/docs`: an OpenAPI 3.1
+//! description of every route the service answers, derived by `utoipa` from
+//! the handlers' own `#[utoipa::path]` attributes and from the types they
+//! read and answer (`ToSchema` on the request bodies here, the views in
+//! `jobs::ops`, the states in `entities` and `queue`).
 //!
-//! Written by hand with `serde_json` rather than generated (utoipa): the
-//! handlers read raw bodies (limits, signatures, field-naming errors)
-//! instead of typed extractors, so annotations would describe types the
-//! handlers never see. A unit test reads the router's source
-//! (`http/mod.rs`, `http/finance.rs`) and fails when an `/api` route is
-//! missing here, or when a path described here is not routed.
+//! Handlers read raw bodies (limits, signatures, errors naming the field),
+//! so each attribute names its request body type; the response types are
+//! the handlers' return types. What every route shares is added once by
+//! [`Shared`]: the security schemes, 401/403 on bearer routes (with the
+//! scope in the description and in `x-scope`), 400 where a parameter or
+//! body can be malformed, 503 when storage is down. The viewer is Swagger
+//! UI, whose files are compiled into the binary (`utoipa-swagger-ui` with
+//! `vendored`): the page loads nothing from elsewhere.
+//!
+//! A unit test reads the router's source (`http/mod.rs`, `http/finance.rs`,
+//! `http/ops_page.rs`) and fails when an `/api` route is missing here, or
+//! when a path described here is not routed.
 
-use axum::Json;
-use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
 
-/// One operation of the document.
-struct Op {
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    /// The bearer-token scope required; `None` for public routes.
-    scope: Option<&'static str>,
-    /// `(name, in, required, description)`; path parameters are strings
-    /// or integers as the description says.
-    params: &'static [(&'static str, &'static str, bool, &'static str)],
-    /// The JSON request body's schema.
-    body: Option<Value>,
-    /// `(status, description)`.
-    responses: &'static [(&'static str, &'static str)],
-}
+use axum::{Json, Router, http::header, response::IntoResponse};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        self, Content, RefOr, ResponseBuilder,
+        extensions::ExtensionsBuilder,
+        path::ParameterIn,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-const ID: (&str, &str, bool, &str) = ("id", "path", true, "the row's integer id");
-const JOB_ID: (&str, &str, bool, &str) = ("id", "path", true, "the job's id (a ULID)");
-const DRY_RUN: (&str, &str, bool, &str) = (
-    "dry_run",
-    "query",
-    false,
-    "true: answer what would happen without doing it",
-);
-const CURSOR: (&str, &str, bool, &str) = (
-    "cursor",
-    "query",
-    false,
-    "the previous page's `next` (the last id shown; pages go newest first)",
-);
-const LIMIT: (&str, &str, bool, &str) = ("limit", "query", false, "rows per page, 1..=500 (50)");
+use super::{api, error::ErrorBody, finance, health, ops, ops_page, webhooks};
 
-const ACTION: &[(&str, &str)] = &[
-    ("200", "done (or, with dry_run, what would be done)"),
-    ("401", "no bearer token"),
-    ("403", "unknown token or missing scope"),
-    ("404", "no such row or job"),
-    ("409", "not allowed in its current state"),
-    ("415", "body is not application/json"),
-    ("422", "a field is missing or invalid (named)"),
-];
-const READ: &[(&str, &str)] = &[
-    ("200", "the result"),
-    (
-        "400",
-        "an unknown, repeated or malformed query parameter (named)",
+/// The document's root: every annotated handler and the schemas that no
+/// handler names directly.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "referral-worker",
+        description = "Employee-referral attribution, milestones and bonus payouts.\n\n\
+            Every error body is `{\"error\", \"detail\"}` (`ErrorBody`). Bearer tokens carry scopes \
+            (`employees`, `links`, `hires`, `ops_read`, `ops_admin`); each operation names the one \
+            it needs. Ops routes never return personal data: job payloads hold ids only, inbox \
+            listings omit bodies. Ops actions require a `reason`, written to the audit log."
     ),
-    ("401", "no bearer token"),
-    ("403", "unknown token or missing scope"),
-];
-const ONE: &[(&str, &str)] = &[
-    ("200", "the result"),
-    ("401", "no bearer token"),
-    ("403", "unknown token or missing scope"),
-    ("404", "not found"),
-];
-const WEBHOOK: &[(&str, &str)] = &[
-    ("200", "a repeated delivery: nothing changed"),
-    ("202", "verified, stored in the inbox and enqueued"),
-    ("400", "the body is not JSON"),
-    ("401", "bad signature"),
-    ("413", "body over http.body_limit"),
-    ("415", "not application/json"),
-    ("422", "a missing or mistyped field (named)"),
-    ("503", "storage down; retry"),
-];
+    paths(
+        health::healthz,
+        health::readyz,
+        api::upsert_employee,
+        api::create_link,
+        api::revoke_link,
+        api::follow_link,
+        api::hire_terminated,
+        ops::approve_payout,
+        ops::hold_payout,
+        ops::resolve_payout,
+        ops::enable_destination,
+        ops::queues,
+        ops::jobs,
+        ops::requeue_dead,
+        ops::job,
+        ops::retry_job,
+        ops::cancel_job,
+        ops::workflows,
+        ops::workflow,
+        ops::stuck,
+        ops::inbox,
+        ops::replay_inbox,
+        ops::payouts,
+        ops_page::throughput,
+        finance::export,
+        finance::kpis,
+        finance::reconciliation_runs,
+        finance::reconcile_now,
+        finance::reconciliation_run,
+        document,
+        webhooks::careers_site,
+        webhooks::greenhouse,
+        webhooks::lever,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Shared),
+    tags(
+        (name = "referrals", description = "Referrers, referral links and hires (the HRIS sync and the referral portal)"),
+        (name = "payouts", description = "The payout ledger and its approvals"),
+        (name = "ops", description = "Queues, jobs, workflows, the inbox: what ops see and do"),
+        (name = "finance", description = "Exports, KPIs and reconciliation"),
+        (name = "webhooks", description = "Intake from the careers site and the ATSs"),
+        (name = "health", description = "Probes for load balancers and orchestrators"),
+    )
+)]
+pub struct ApiDoc;
 
-fn reason_body() -> Value {
-    json!({ "type": "object", "required": ["reason"], "additionalProperties": false,
-            "properties": { "reason": { "type": "string", "description": "why (recorded in the audit log)" } } })
-}
+/// What every operation shares, added after the derive.
+struct Shared;
 
-fn ops() -> Vec<Op> {
-    vec![
-        Op {
-            method: "get",
-            path: "/healthz",
-            summary: "Liveness: answers while the process runs",
-            scope: None,
-            params: &[],
-            body: None,
-            responses: &[("200", "`{\"status\":\"ok\"}`")],
-        },
-        Op {
-            method: "get",
-            path: "/readyz",
-            summary: "Readiness: the database and the queue both respond",
-            scope: None,
-            params: &[],
-            body: None,
-            responses: &[("200", "ready"), ("503", "names what did not respond")],
-        },
-        Op {
-            method: "post",
-            path: "/api/employees",
-            summary: "Create or update a referrer",
-            scope: Some("employees"),
-            params: &[],
-            body: Some(
-                json!({ "type": "object", "required": ["employee_id", "email", "name", "active"],
-                "properties": { "employee_id": {"type": "string"}, "email": {"type": "string"},
-                                "name": {"type": "string"}, "active": {"type": "boolean"} } }),
+impl Modify for Shared {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from `[[api.tokens]]`; the scope each operation needs is in its security requirement and `x-scope`",
+                    ))
+                    .build(),
             ),
-            responses: &[
-                ("200", "updated"),
-                ("201", "created"),
-                ("401", "no bearer token"),
-                ("403", "missing scope"),
-                ("422", "a field is invalid (named)"),
-            ],
-        },
-        Op {
-            method: "post",
-            path: "/api/referral-links",
-            summary: "Mint a referral link",
-            scope: Some("links"),
-            params: &[],
-            body: Some(
-                json!({ "type": "object", "required": ["employee_id", "job_id"],
-                "properties": { "employee_id": {"type": "string"}, "job_id": {"type": "string"},
-                                "expires_in": {"description": "a humantime duration (\"30days\") or seconds"} } }),
-            ),
-            responses: &[
-                ("201", "`{token, url, expires_at, ...}`"),
-                ("401", "no bearer token"),
-                ("403", "missing scope"),
-                ("422", "unknown or inactive employee, bad field"),
-            ],
-        },
-        Op {
-            method: "delete",
-            path: "/api/referral-links/{token}",
-            summary: "Revoke a referral link",
-            scope: Some("links"),
-            params: &[("token", "path", true, "the link's token")],
-            body: None,
-            responses: &[
-                ("204", "revoked"),
-                ("401", "no bearer token"),
-                ("403", "missing scope"),
-                ("404", "no such link"),
-            ],
-        },
-        Op {
-            method: "post",
-            path: "/api/hires/{application}/terminated",
-            summary: "The hired person left: pending milestones are cancelled with the reason",
-            scope: Some("hires"),
-            params: &[("application", "path", true, "the application's integer id")],
-            body: Some(json!({ "type": "object", "properties": { "reason": {"type": "string"} } })),
-            responses: &[
-                ("204", "done"),
-                ("401", "no bearer token"),
-                ("403", "missing scope"),
-                ("404", "no such application"),
-            ],
-        },
-        Op {
-            method: "post",
-            path: "/api/payouts/{id}/approve",
-            summary: "Approve a payout awaiting approval, or release a held one; it is sent",
-            scope: Some("ops_admin"),
-            params: &[ID],
-            body: Some(reason_body()),
-            responses: ACTION,
-        },
-        Op {
-            method: "post",
-            path: "/api/payouts/{id}/hold",
-            summary: "Freeze an unsent payout (eligible, approved or failed)",
-            scope: Some("ops_admin"),
-            params: &[ID],
-            body: Some(reason_body()),
-            responses: ACTION,
-        },
-        Op {
-            method: "post",
-            path: "/api/payouts/{id}/resolve",
-            summary: "Settle an outcome_unknown payout: mark it delivered, or resend it under the same webhook-id",
-            scope: Some("ops_admin"),
-            params: &[ID],
-            body: Some(
-                json!({ "type": "object", "required": ["resolution", "reason"], "additionalProperties": false,
-                "properties": { "resolution": {"type": "string", "enum": ["delivered", "resend"]},
-                                "reason": {"type": "string"} } }),
-            ),
-            responses: ACTION,
-        },
-        Op {
-            method: "post",
-            path: "/api/ops/destinations/{name}/enable",
-            summary: "Switch a destination disabled by a 410 back on",
-            scope: Some("ops_admin"),
-            params: &[("name", "path", true, "bonus, status_sync, crm or alert")],
-            body: Some(reason_body()),
-            responses: ACTION,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/queues",
-            summary: "Counts per state and the age of the oldest job per state",
-            scope: Some("ops_read"),
-            params: &[],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/jobs",
-            summary: "Jobs, filtered and paged (`next` is an opaque `state:offset` cursor)",
-            scope: Some("ops_read"),
-            params: &[
-                (
-                    "queue",
-                    "query",
-                    false,
-                    "the queue's name (this service has one)",
-                ),
-                ("kind", "query", false, "a job kind, e.g. send_payout"),
-                (
-                    "state",
-                    "query",
-                    false,
-                    "scheduled, ready, running, retrying, succeeded, dead or cancelled; all when absent",
-                ),
-                (
-                    "referral_id",
-                    "query",
-                    false,
-                    "only jobs of this referral: its payouts' send_payout, its milestones' probation_due, its write_back_referral, deliver_message for messages about those, process_delivery for inbox deliveries naming its application or candidate",
-                ),
-                (
-                    "candidate_ats_id",
-                    "query",
-                    false,
-                    "only jobs about the candidate with this ATS candidate id (as referral_id, for all its referrals and applications)",
-                ),
-                (
-                    "from",
-                    "query",
-                    false,
-                    "enqueued at or after: YYYY-MM-DD or RFC 3339",
-                ),
-                (
-                    "to",
-                    "query",
-                    false,
-                    "enqueued at or before: YYYY-MM-DD (the whole day) or RFC 3339",
-                ),
-                ("cursor", "query", false, "the previous page's `next`"),
-                LIMIT,
-            ],
-            body: None,
-            responses: &[
-                ("200", "`{jobs, next, matched?}`"),
-                (
-                    "400",
-                    "an unknown, repeated or malformed query parameter (named)",
-                ),
-                ("401", "no bearer token"),
-                ("403", "unknown token or missing scope"),
-                ("404", "unknown referral or candidate"),
-            ],
-        },
-        Op {
-            method: "post",
-            path: "/api/ops/jobs/requeue-dead",
-            summary: "Retry every dead job of a kind (dry run: list and count them)",
-            scope: Some("ops_admin"),
-            params: &[DRY_RUN],
-            body: Some(
-                json!({ "type": "object", "required": ["kind", "reason"], "additionalProperties": false,
-                "properties": { "kind": {"type": "string"}, "reason": {"type": "string"} } }),
-            ),
-            responses: ACTION,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/jobs/{id}",
-            summary: "One job: attempts, errors, timeline, ops actions; payloads hold ids only",
-            scope: Some("ops_read"),
-            params: &[JOB_ID],
-            body: None,
-            responses: ONE,
-        },
-        Op {
-            method: "post",
-            path: "/api/ops/jobs/{id}/retry",
-            summary: "Run a dead, retrying or cancelled job again now (attempts reset)",
-            scope: Some("ops_admin"),
-            params: &[JOB_ID, DRY_RUN],
-            body: Some(reason_body()),
-            responses: ACTION,
-        },
-        Op {
-            method: "post",
-            path: "/api/ops/jobs/{id}/cancel",
-            summary: "Cancel a scheduled, ready or retrying job",
-            scope: Some("ops_admin"),
-            params: &[JOB_ID, DRY_RUN],
-            body: Some(reason_body()),
-            responses: ACTION,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/workflows",
-            summary: "Referrals, newest first",
-            scope: Some("ops_read"),
-            params: &[
-                (
-                    "state",
-                    "query",
-                    false,
-                    "credited, lost, ineligible or void",
-                ),
-                CURSOR,
-                LIMIT,
-            ],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/workflows/{referral_id}",
-            summary: "A referral with its application, milestones (timer jobs), payouts (send jobs) and outbox messages",
-            scope: Some("ops_read"),
-            params: &[("referral_id", "path", true, "the referral's integer id")],
-            body: None,
-            responses: ONE,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/stuck",
-            summary: "What is not moving: each item with its kind, ids, a plain-English reason and next_check",
-            scope: Some("ops_read"),
-            params: &[],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/inbox",
-            summary: "Webhook deliveries, newest first, without their bodies",
-            scope: Some("ops_read"),
-            params: &[
-                (
-                    "source",
-                    "query",
-                    false,
-                    "careers_site, greenhouse, lever or generic",
-                ),
-                (
-                    "status",
-                    "query",
-                    false,
-                    "received, enqueued, processed, ignored, rejected or failed",
-                ),
-                CURSOR,
-                LIMIT,
-            ],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "post",
-            path: "/api/ops/inbox/{id}/replay",
-            summary: "Store the row's body again as a new delivery and enqueue it, as the webhook does",
-            scope: Some("ops_admin"),
-            params: &[ID],
-            body: Some(reason_body()),
-            responses: &[
-                (
-                    "202",
-                    "`{inbox_id, replay_inbox_id, job_id, audit_event_id}`",
-                ),
-                ("401", "no bearer token"),
-                ("403", "unknown token or missing scope"),
-                ("404", "no such row"),
-                ("409", "no stored body, or it no longer decodes (named)"),
-                ("422", "reason missing"),
-            ],
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/payouts",
-            summary: "The payout ledger, newest first",
-            scope: Some("ops_read"),
-            params: &[
-                (
-                    "state",
-                    "query",
-                    false,
-                    "pending, eligible, approved, sending, delivered, failed, dead, outcome_unknown, ineligible, cancelled or held",
-                ),
-                CURSOR,
-                LIMIT,
-            ],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/exports/{dataset}",
-            summary: "Export payouts, referrals or the audit log (CSV or JSON, streamed)",
-            scope: Some("ops_read"),
-            params: &[
-                ("dataset", "path", true, "payouts, referrals or audit"),
-                ("from", "query", true, "YYYY-MM-DD or RFC 3339"),
-                ("to", "query", true, "YYYY-MM-DD or RFC 3339"),
-                ("format", "query", false, "csv (default) or json"),
-                (
-                    "include_test",
-                    "query",
-                    false,
-                    "true to include test records",
-                ),
-            ],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/reports/kpis",
-            summary: "Conversion, time to hire, payouts by month, top referrers",
-            scope: Some("ops_read"),
-            params: &[
-                ("from", "query", true, "YYYY-MM-DD or RFC 3339"),
-                ("to", "query", true, "YYYY-MM-DD or RFC 3339"),
-            ],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/reconciliation/runs",
-            summary: "The latest reconciliation runs",
-            scope: Some("ops_read"),
-            params: &[],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "post",
-            path: "/api/reconciliation/runs",
-            summary: "Reconcile now and answer the run's report",
-            scope: Some("ops_admin"),
-            params: &[],
-            body: Some(
-                json!({ "type": "object", "required": ["reason"], "additionalProperties": false,
-                "properties": { "dry_run": {"type": "boolean"}, "reason": {"type": "string"} } }),
-            ),
-            responses: &[
-                ("201", "the run's report"),
-                ("401", "no bearer token"),
-                ("403", "unknown token or missing scope"),
-                ("409", "that run already ran"),
-                ("422", "reason missing"),
-            ],
-        },
-        Op {
-            method: "get",
-            path: "/api/reconciliation/runs/{id}",
-            summary: "A reconciliation run with its variances (JSON, or CSV with format=csv)",
-            scope: Some("ops_read"),
-            params: &[ID, ("format", "query", false, "json (default) or csv")],
-            body: None,
-            responses: ONE,
-        },
-        Op {
-            method: "get",
-            path: "/api/ops/throughput",
-            summary: "Succeeded, failed (retried) and dead jobs per UTC hour, from the jobs the queue still retains (for the /ops chart)",
-            scope: Some("ops_read"),
-            params: &[(
-                "hours",
-                "query",
-                false,
-                "hours back, 1..=168 (24); older than queue.retention_succeeded / retention_dead shows nothing",
-            )],
-            body: None,
-            responses: READ,
-        },
-        Op {
-            method: "get",
-            path: "/api/openapi.json",
-            summary: "This document",
-            scope: None,
-            params: &[],
-            body: None,
-            responses: &[("200", "OpenAPI 3.1")],
-        },
-        Op {
-            method: "get",
-            path: "/r/{token}",
-            summary: "Follow a referral link: counts the click, redirects to the share URL",
-            scope: None,
-            params: &[("token", "path", true, "the link's token")],
-            body: None,
-            responses: &[
-                ("302", "to the job's page"),
-                ("404", "unknown, expired or revoked link"),
-            ],
-        },
-        Op {
-            method: "post",
-            path: "/webhooks/applications",
-            summary: "Careers site and generic ATS events (Standard Webhooks signature)",
-            scope: None,
-            params: &[],
-            body: Some(json!({ "type": "object" })),
-            responses: WEBHOOK,
-        },
-        Op {
-            method: "post",
-            path: "/webhooks/greenhouse",
-            summary: "Greenhouse webhooks (`Signature: sha256 <hex>`, deduplicated on Greenhouse-Event-ID)",
-            scope: None,
-            params: &[],
-            body: Some(json!({ "type": "object" })),
-            responses: WEBHOOK,
-        },
-        Op {
-            method: "post",
-            path: "/webhooks/lever",
-            summary: "Lever webhooks (HMAC of token + triggeredAt)",
-            scope: None,
-            params: &[],
-            body: Some(json!({ "type": "object" })),
-            responses: WEBHOOK,
-        },
-    ]
-}
-
-/// The document.
-pub fn spec() -> Value {
-    let mut paths = Map::new();
-    for op in ops() {
-        let mut o = Map::new();
-        o.insert("summary".into(), json!(op.summary));
-        o.insert(
-            "operationId".into(),
-            json!(format!(
-                "{}_{}",
-                op.method,
-                op.path
-                    .trim_start_matches('/')
-                    .replace(['/', '-', '.'], "_")
-                    .replace(['{', '}'], "")
-            )),
         );
-        if let Some(scope) = op.scope {
-            o.insert("security".into(), json!([{ "bearer": [] }]));
-            o.insert("x-scope".into(), json!(scope));
-            o.insert(
-                "description".into(),
-                json!(format!("Requires a bearer token with the `{scope}` scope.")),
-            );
-        }
-        if !op.params.is_empty() {
-            let params: Vec<Value> = op
-                .params
-                .iter()
-                .map(|(name, place, required, description)| {
-                    json!({ "name": name, "in": place, "required": required,
-                            "description": description, "schema": { "type": "string" } })
-                })
-                .collect();
-            o.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some(schema) = op.body {
-            o.insert(
-                "requestBody".into(),
-                json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
-            );
-        }
-        let mut responses = Map::new();
-        for (status, description) in op.responses {
-            let mut r = json!({ "description": description });
-            if status.starts_with('4') || status.starts_with('5') {
-                r["content"] = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
-            }
-            responses.insert((*status).to_string(), r);
-        }
-        o.insert("responses".into(), Value::Object(responses));
-        let entry = paths
-            .entry(op.path.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(methods) = entry {
-            methods.insert(op.method.to_string(), Value::Object(o));
-        }
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "referral-worker",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Employee-referral attribution, milestones and bonus payouts. \
-                Every error body is {\"error\", \"detail\"}. Ops routes never return personal data: \
-                job payloads hold ids only, inbox listings omit bodies."
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "detail"],
-                    "properties": {
-                        "error": { "type": "string", "description": "a short code" },
-                        "detail": { "type": "string", "description": "a sentence naming the problem" }
-                    }
+        components.add_security_scheme(
+            "standard_webhooks",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "webhook-signature",
+                "Standard Webhooks: `v1,<base64 HMAC-SHA256>` over `webhook-id.webhook-timestamp.body` \
+                 with `webhooks.careers_site_secret`; `webhook-id` and `webhook-timestamp` headers required",
+            ))),
+        );
+        components.add_security_scheme(
+            "greenhouse_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Signature",
+                "`sha256 <hex HMAC-SHA256 of the body>` with `webhooks.greenhouse_secret`",
+            ))),
+        );
+        let error = || {
+            ResponseBuilder::new().content(
+                "application/json",
+                Content::new(Some(RefOr::Ref(openapi::Ref::from_schema_name(
+                    "ErrorBody",
+                )))),
+            )
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for op in operations(item) {
+                let responses = &mut op.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| RefOr::T(error().description(description).build()));
+                };
+                let scope = op.security.as_ref().and_then(|reqs| {
+                    let json = serde_json::to_value(reqs).ok()?;
+                    json.get(0)?
+                        .get("bearer")?
+                        .get(0)?
+                        .as_str()
+                        .map(str::to_owned)
+                });
+                if let Some(scope) = &scope {
+                    add("401", "no bearer token");
+                    add("403", "unknown token, or a token without this scope");
+                    let sentence = format!("Requires a bearer token with the `{scope}` scope.");
+                    op.description = Some(match op.description.take() {
+                        Some(d) if !d.is_empty() => format!("{d}\n\n{sentence}"),
+                        _ => sentence,
+                    });
+                    op.extensions = Some(
+                        ExtensionsBuilder::new()
+                            .add("x-scope", scope.clone())
+                            .build(),
+                    );
+                }
+                let malformed_input = op.request_body.is_some()
+                    || op.parameters.iter().flatten().any(|p| {
+                        p.parameter_in == ParameterIn::Query
+                            || (p.parameter_in == ParameterIn::Path
+                                && serde_json::to_value(&p.schema).is_ok_and(|s| {
+                                    s["type"] == "integer" || s["format"] == "int64"
+                                }))
+                    });
+                if path.starts_with("/api") && malformed_input {
+                    add(
+                        "400",
+                        "an unknown, repeated or malformed query parameter, a non-numeric id, or a body that is not JSON (named)",
+                    );
+                }
+                if path.starts_with("/api") && scope.is_some() {
+                    add("503", "the database or the queue is unavailable; retry");
                 }
             }
         }
+    }
+}
+
+/// Every operation of a path item.
+fn operations(item: &mut openapi::PathItem) -> impl Iterator<Item = &mut openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+        item.head.as_mut(),
+        item.options.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The document (built once).
+pub fn spec() -> &'static openapi::OpenApi {
+    static SPEC: OnceLock<openapi::OpenApi> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        doc
     })
 }
 
 /// `GET /api/openapi.json` (public): [`spec`].
-pub async fn document() -> Json<Value> {
-    Json(spec())
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+    summary = "This document (OpenAPI 3.1); a viewer is at /api/docs",
+    responses((status = 200, description = "the document", content_type = "application/json")))]
+pub async fn document() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Json(spec()))
+}
+
+/// `/api/docs`: Swagger UI over `/api/openapi.json`, from files compiled
+/// into the binary. Public, like the document.
+pub fn viewer<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    // `validator_url("none")`: Swagger UI would otherwise send the document
+    // to an online validator for its badge.
+    let config = Config::from("/api/openapi.json")
+        .validator_url("none")
+        .try_it_out_enabled(false)
+        .persist_authorization(false);
+    Router::from(SwaggerUi::new("/api/docs").config(config))
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use serde_json::Value;
 
     use super::*;
 
@@ -683,12 +282,27 @@ mod tests {
         out
     }
 
+    fn json() -> Value {
+        serde_json::to_value(spec()).expect("the document serializes")
+    }
+
     fn documented() -> BTreeSet<(String, String)> {
-        let spec = spec();
+        let spec = json();
         let mut out = BTreeSet::new();
         for (path, methods) in spec["paths"].as_object().expect("paths") {
             for method in methods.as_object().expect("methods").keys() {
                 out.insert((path.clone(), method.clone()));
+            }
+        }
+        out
+    }
+
+    /// Every `(path, method, operation)`.
+    fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, methods) in spec["paths"].as_object().expect("paths") {
+            for (method, op) in methods.as_object().expect("methods") {
+                out.push((path.clone(), method.clone(), op.clone()));
             }
         }
         out
@@ -706,7 +320,7 @@ mod tests {
         let documented = documented();
         // Every `/api` route must be described; the others (health, the
         // redirect, webhooks) are described today, but a new non-API route
-        // (e.g. metrics) need not be.
+        // (e.g. metrics, the /ops page's assets) need not be.
         let missing: Vec<_> = routed
             .difference(&documented)
             .filter(|(path, _)| path.starts_with("/api"))
@@ -730,19 +344,189 @@ mod tests {
 
     #[test]
     fn ops_routes_name_their_scope() {
-        let spec = spec();
-        for (path, methods) in spec["paths"].as_object().expect("paths") {
+        let spec = json();
+        for (path, method, op) in operations(&spec) {
             if path.starts_with("/api/ops") || path.starts_with("/api/payouts") {
-                for (method, op) in methods.as_object().expect("methods") {
-                    let scope = op["x-scope"].as_str().unwrap_or("");
-                    let want = if method == "get" {
-                        "ops_read"
-                    } else {
-                        "ops_admin"
-                    };
-                    assert_eq!(scope, want, "{method} {path}");
+                let want = if method == "get" {
+                    "ops_read"
+                } else {
+                    "ops_admin"
+                };
+                assert_eq!(op["x-scope"], want, "{method} {path}");
+                assert_eq!(op["security"][0]["bearer"][0], want, "{method} {path}");
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                assert!(op["responses"]["403"].is_object(), "{method} {path}");
+            }
+        }
+        for name in ["bearer", "standard_webhooks", "greenhouse_signature"] {
+            assert!(
+                spec["components"]["securitySchemes"][name].is_object(),
+                "security scheme {name}"
+            );
+        }
+    }
+
+    /// A schema, following one `$ref` into `components.schemas`.
+    fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(r) => {
+                let name = r.trim_start_matches("#/components/schemas/");
+                &spec["components"]["schemas"][name]
+            }
+            None => schema,
+        }
+    }
+
+    /// The property names of a schema, through `$ref` and `allOf`.
+    fn fields(spec: &Value, schema: &Value) -> BTreeSet<String> {
+        let schema = resolve(spec, schema);
+        let mut out: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            out.extend(fields(spec, part));
+        }
+        out
+    }
+
+    #[test]
+    fn every_success_has_a_body_schema_and_every_error_is_the_error_body() {
+        let spec = json();
+        for (path, method, op) in operations(&spec) {
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('2') || s.starts_with('3')),
+                "{method} {path}: no 2xx or 3xx response"
+            );
+            for (status, response) in responses {
+                let content = &response["content"];
+                match status.as_bytes()[0] {
+                    // No body: 204, and the redirect (a Location header).
+                    _ if status == "204" || status == "303" => {
+                        assert!(content.is_null(), "{method} {path} {status}")
+                    }
+                    b'2' if path == "/api/openapi.json" => {}
+                    b'2' => {
+                        let content = content
+                            .as_object()
+                            .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
+                        for (media, c) in content {
+                            let schema = resolve(&spec, &c["schema"]);
+                            assert!(
+                                schema.as_object().is_some_and(|o| !o.is_empty())
+                                    || path.starts_with("/webhooks"),
+                                "{method} {path} {status} {media}: empty schema"
+                            );
+                        }
+                    }
+                    // Not ready is an answer, not an error: the same body.
+                    _ if path == "/readyz" => assert_eq!(
+                        content["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Readiness"
+                    ),
+                    _ => assert_eq!(
+                        content["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    ),
                 }
             }
+        }
+        let error = &spec["components"]["schemas"]["ErrorBody"];
+        assert_eq!(error["required"], serde_json::json!(["error", "detail"]));
+    }
+
+    #[test]
+    fn parameters_are_typed() {
+        let spec = json();
+        let typed = |path: &str, method: &str, name: &str| -> Value {
+            let op = &spec["paths"][path][method];
+            let param = op["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .unwrap_or_else(|| panic!("{method} {path}: no parameter {name}"));
+            resolve(&spec, &param["schema"]).clone()
+        };
+        assert_eq!(
+            typed("/api/payouts/{id}/approve", "post", "id")["type"],
+            "integer"
+        );
+        assert_eq!(typed("/api/ops/jobs", "get", "limit")["maximum"], 500);
+        assert_eq!(
+            typed("/api/ops/jobs/{id}/retry", "post", "dry_run")["type"],
+            "boolean"
+        );
+        let states = typed("/api/ops/jobs", "get", "state");
+        let states = states["enum"].as_array().expect("an enum of job states");
+        assert!(states.contains(&Value::from("dead")), "{states:?}");
+        let payout_states = typed("/api/ops/payouts", "get", "state");
+        assert!(
+            payout_states["enum"]
+                .as_array()
+                .is_some_and(|s| s.contains(&Value::from("outcome_unknown"))),
+            "{payout_states}"
+        );
+        // Every parameter has a schema, and not every one is a string.
+        let mut types = BTreeSet::new();
+        for (path, method, op) in operations(&spec) {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = resolve(&spec, &p["schema"]);
+                assert!(schema.is_object(), "{method} {path} {}", p["name"]);
+                types.insert(schema["type"].to_string());
+            }
+        }
+        assert!(types.len() >= 3, "{types:?}");
+    }
+
+    #[test]
+    fn bodies_are_the_handlers_types() {
+        let spec = json();
+        let body = |path: &str, method: &str| {
+            resolve(
+                &spec,
+                &spec["paths"][path][method]["requestBody"]["content"]["application/json"]
+                    ["schema"],
+            )
+            .clone()
+        };
+        let reason = body("/api/ops/jobs/{id}/retry", "post");
+        assert_eq!(reason["required"], serde_json::json!(["reason"]));
+        let resolve_body = body("/api/payouts/{id}/resolve", "post");
+        assert!(resolve_body["properties"]["resolution"].is_object());
+        let link = body("/api/referral-links", "post");
+        assert!(link["properties"]["expires_in"].is_object(), "{link}");
+        // A 2xx answer's schema carries the view's fields (`JobDetail`
+        // flattens `JobView` and adds `audit`).
+        let detail = fields(
+            &spec,
+            &spec["paths"]["/api/ops/jobs/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+                ["schema"],
+        );
+        for field in ["timeline", "errors", "audit", "attempts", "payload_masked"] {
+            assert!(
+                detail.contains(field),
+                "JobDetail lacks {field}: {detail:?}"
+            );
+        }
+        let workflow = fields(
+            &spec,
+            &spec["paths"]["/api/ops/workflows/{referral_id}"]["get"]["responses"]["200"]["content"]
+                ["application/json"]["schema"],
+        );
+        for field in [
+            "referral",
+            "application",
+            "milestones",
+            "payouts",
+            "messages",
+        ] {
+            assert!(
+                workflow.contains(field),
+                "Workflow lacks {field}: {workflow:?}"
+            );
         }
     }
 }

@@ -23,7 +23,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde_json::{Value, json};
 
 use super::{auth::Caller, error::ApiError};
 use crate::{config::Scope, state::AppState};
@@ -86,15 +85,41 @@ pub async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
 }
 
+/// `GET /api/ops/throughput`'s answer: the tally and how far back the
+/// queue keeps finished jobs.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ThroughputAnswer {
+    #[serde(flatten)]
+    throughput: jobs::ops::history::Throughput,
+    retention: Retention,
+}
+
+/// `queue.retention_succeeded` and `queue.retention_dead`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Retention {
+    /// Humantime, e.g. `1day`.
+    succeeded: String,
+    succeeded_secs: u64,
+    /// Humantime, e.g. `30days`.
+    dead: String,
+    dead_secs: u64,
+}
+
 /// `GET /api/ops/throughput?hours=24` (scope `ops_read`): succeeded, failed
 /// (retried) and dead jobs per UTC hour over the last `hours` (1..=168,
 /// default 24), from the jobs the queue still retains; with the retention,
 /// so a reader knows how far back the numbers can go.
+#[utoipa::path(get, path = "/api/ops/throughput", tag = "ops",
+    summary = "Succeeded, failed (retried) and dead jobs per UTC hour, from the jobs the queue still retains (for the /ops chart)",
+    security(("bearer" = ["ops_read"])),
+    params(("hours" = Option<u32>, Query, minimum = 1, maximum = 168,
+        description = "hours back (24); older than queue.retention_succeeded / retention_dead shows nothing")),
+    responses((status = 200, description = "the hourly tally", body = ThroughputAnswer)))]
 pub async fn throughput(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ThroughputAnswer>, ApiError> {
     caller.require(Scope::OpsRead)?;
     let Query(pairs) =
         query.map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))?;
@@ -124,14 +149,15 @@ pub async fn throughput(
     let hours = jobs::ops::history::window_hours(hours);
     let t = jobs::ops::history::throughput(&state.queue, hours, chrono::Utc::now()).await?;
     let q = &state.settings.queue;
-    let mut body = serde_json::to_value(&t).map_err(|e| ApiError::Internal(e.into()))?;
-    body["retention"] = json!({
-        "succeeded": humantime::format_duration(q.retention_succeeded).to_string(),
-        "succeeded_secs": q.retention_succeeded.as_secs(),
-        "dead": humantime::format_duration(q.retention_dead).to_string(),
-        "dead_secs": q.retention_dead.as_secs(),
-    });
-    Ok(Json(body))
+    Ok(Json(ThroughputAnswer {
+        throughput: t,
+        retention: Retention {
+            succeeded: humantime::format_duration(q.retention_succeeded).to_string(),
+            succeeded_secs: q.retention_succeeded.as_secs(),
+            dead: humantime::format_duration(q.retention_dead).to_string(),
+            dead_secs: q.retention_dead.as_secs(),
+        },
+    }))
 }
 
 #[cfg(test)]

@@ -18,17 +18,56 @@ use jobs::{
     intake::inbox::{self, Delivery},
     intake::{self, Source},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{
     body::{read_limited, require_json},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
 };
 use crate::state::AppState;
 
-type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+type Answer = Result<(StatusCode, Json<Receipt>), ApiError>;
+
+/// What a webhook sender is answered when its delivery is stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// `accepted` (202) or `duplicate` (200: seen before, nothing changed).
+    status: ReceiptStatus,
+    /// The inbox row (the first one, for a duplicate).
+    inbox_id: i64,
+    /// The `process_delivery` job.
+    job_id: Option<String>,
+}
+
+/// Whether a delivery was new.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Stored in the inbox and enqueued.
+    Accepted,
+    /// Seen before (same delivery id): nothing changed.
+    Duplicate,
+}
+
+/// A vendor's event, read by the source's decoder (see docs/ for the
+/// payloads); authenticated over its exact bytes.
+type VendorEvent = serde_json::Value;
 
 /// `POST /webhooks/applications`: our careers site (Standard Webhooks).
+#[utoipa::path(post, path = "/webhooks/applications", tag = "webhooks",
+    summary = "Careers site and generic ATS events (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature)",
+    security(("standard_webhooks" = [])),
+    request_body(content = VendorEvent, description = "an application event"),
+    responses(
+        (status = 200, description = "a repeated delivery: nothing changed", body = Receipt),
+        (status = 202, description = "verified, stored in the inbox and enqueued", body = Receipt),
+        (status = 400, description = "the body is not JSON", body = ErrorBody),
+        (status = 401, description = "bad or missing signature, or a stale timestamp", body = ErrorBody),
+        (status = 413, description = "body over http.body_limit", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "a missing or mistyped field (named)", body = ErrorBody),
+        (status = 503, description = "storage down; retry", body = ErrorBody),
+    ))]
 pub async fn careers_site(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
     let secret = state
         .settings
@@ -64,6 +103,21 @@ pub async fn careers_site(State(state): State<AppState>, headers: HeaderMap, bod
 
 /// `POST /webhooks/greenhouse`: `Signature: sha256 <hex>`, deduplicated on
 /// `Greenhouse-Event-ID`.
+#[utoipa::path(post, path = "/webhooks/greenhouse", tag = "webhooks",
+    summary = "Greenhouse webhooks (`Signature: sha256 <hex>`, deduplicated on Greenhouse-Event-ID)",
+    security(("greenhouse_signature" = [])),
+    params(("Greenhouse-Event-ID" = String, Header, description = "the delivery's id; a repeated one is a duplicate")),
+    request_body(content = VendorEvent, description = "a Greenhouse web hook payload"),
+    responses(
+        (status = 200, description = "a repeated delivery: nothing changed", body = Receipt),
+        (status = 202, description = "verified, stored in the inbox and enqueued", body = Receipt),
+        (status = 400, description = "the body is not JSON, or Greenhouse-Event-ID missing", body = ErrorBody),
+        (status = 401, description = "bad or missing signature, or a stale timestamp", body = ErrorBody),
+        (status = 413, description = "body over http.body_limit", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "a missing or mistyped field (named)", body = ErrorBody),
+        (status = 503, description = "storage down; retry", body = ErrorBody),
+    ))]
 pub async fn greenhouse(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
     let secret = state
         .settings
@@ -101,6 +155,19 @@ pub async fn greenhouse(State(state): State<AppState>, headers: HeaderMap, body:
 
 /// `POST /webhooks/lever`: HMAC over `token + triggeredAt`; a repeated token
 /// is a duplicate, a stale `triggeredAt` is refused.
+#[utoipa::path(post, path = "/webhooks/lever", tag = "webhooks",
+    summary = "Lever webhooks (HMAC-SHA256 of token + triggeredAt, carried in the body's `signature`)",
+    request_body(content = VendorEvent, description = "a Lever webhook: `event`, `triggeredAt`, `token`, `signature`, `data`"),
+    responses(
+        (status = 200, description = "a repeated delivery: nothing changed", body = Receipt),
+        (status = 202, description = "verified, stored in the inbox and enqueued", body = Receipt),
+        (status = 400, description = "the body is not JSON", body = ErrorBody),
+        (status = 401, description = "bad or missing signature, or a stale timestamp", body = ErrorBody),
+        (status = 413, description = "body over http.body_limit", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "a missing or mistyped field (named)", body = ErrorBody),
+        (status = 503, description = "storage down; retry", body = ErrorBody),
+    ))]
 pub async fn lever(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
     let secret = state
         .settings
@@ -192,17 +259,21 @@ async fn intake(
         count(source, "duplicate", 200);
         return Ok((
             StatusCode::OK,
-            Json(
-                json!({ "status": "duplicate", "inbox_id": receipt.inbox_id, "job_id": receipt.job_id }),
-            ),
+            Json(Receipt {
+                status: ReceiptStatus::Duplicate,
+                inbox_id: receipt.inbox_id,
+                job_id: receipt.job_id,
+            }),
         ));
     }
     count(source, "accepted", 202);
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "status": "accepted", "inbox_id": receipt.inbox_id, "job_id": receipt.job_id }),
-        ),
+        Json(Receipt {
+            status: ReceiptStatus::Accepted,
+            inbox_id: receipt.inbox_id,
+            job_id: receipt.job_id,
+        }),
     ))
 }
 

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use governor::Quota;
 use jobs::{
     connectors::{
+        Connector,
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
     },
@@ -53,8 +54,12 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
     };
-    ctx.greenhouse = greenhouse(settings, &transport, &mut ctx.sandbox)?;
-    ctx.lever = lever(settings, &transport, &mut ctx.sandbox)?;
+    if let Some(c) = greenhouse(settings, &transport, &mut ctx.sandbox)? {
+        ctx.connectors.insert(c);
+    }
+    if let Some(c) = lever(settings, &transport, &mut ctx.sandbox)? {
+        ctx.connectors.insert(c);
+    }
     Ok(ctx)
 }
 
@@ -160,7 +165,7 @@ fn greenhouse(
     settings: &Settings,
     transport: &Transport,
     sandbox: &mut Sandbox,
-) -> anyhow::Result<Option<Arc<GreenhouseClient>>> {
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let gh = &settings.ats.greenhouse;
     if gh.api_key.is_empty() {
         return Ok(None);
@@ -191,7 +196,7 @@ fn lever(
     settings: &Settings,
     transport: &Transport,
     sandbox: &mut Sandbox,
-) -> anyhow::Result<Option<Arc<LeverClient>>> {
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let lv = &settings.ats.lever;
     if lv.api_key.is_empty() {
         return Ok(None);

@@ -50,7 +50,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint, json_id};
+use async_trait::async_trait;
+use entities::states::Ats;
+
+use crate::connectors::api::{Auth, Call, Transport, endpoint, json_id};
+use crate::connectors::connector::{
+    ApplicationState, AtsJob, AtsStatus, AttributionPart, CandidateMatch, CandidateQuery,
+    Connector, Page, PageToken, StartDate, WriteBack, WriteReport,
+};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -154,7 +161,7 @@ impl GreenhouseClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            config.api_key,
+            Auth::ApiKey(config.api_key),
             config.quota,
             config.max_wait,
             WINDOW,
@@ -195,75 +202,67 @@ impl GreenhouseClient {
         self.transport.parse_json("GET application", &body)
     }
 
-    /// `GET /v1/applications?last_activity_after=…`, every page (500 per
-    /// page, until a short page): the applications that moved since
-    /// `since`, for reconciliation. At most `max_pages` pages are read, so
-    /// a huge account cannot hold a reconciliation run for hours.
+    /// One page (500) of `GET /v1/applications?last_activity_after=…`:
+    /// the applications that moved since `since`, for reconciliation. The
+    /// page token is the next page number (v1 pages until a short page).
     ///
     /// # Errors
     /// As for every call; a body that is not a JSON array is permanent.
-    pub async fn list_applications(
+    pub async fn list_applications_page(
         &self,
         since: chrono::DateTime<chrono::Utc>,
-        max_pages: u32,
-    ) -> Result<Vec<Value>> {
+        page: u32,
+    ) -> Result<(Vec<Value>, Option<u32>)> {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.list("applications", ("last_activity_after", &since), max_pages)
+        self.list_page("applications", ("last_activity_after", &since), page)
             .await
     }
 
-    /// `GET /v1/offers?starts_after=…`, every page: offers whose start date
+    /// One page of `GET /v1/offers?starts_after=…`: offers whose start date
     /// is on or after `since`, for reconciliation (`application_id`,
-    /// `status`, `starts_at`). At most `max_pages` pages.
+    /// `status`, `starts_at`).
     ///
     /// # Errors
     /// As for every call; a body that is not a JSON array is permanent.
-    pub async fn list_offers(
+    pub async fn list_offers_page(
         &self,
         since: chrono::NaiveDate,
-        max_pages: u32,
-    ) -> Result<Vec<Value>> {
+        page: u32,
+    ) -> Result<(Vec<Value>, Option<u32>)> {
         let since = since.format("%Y-%m-%d").to_string();
-        self.list("offers", ("starts_after", &since), max_pages)
+        self.list_page("offers", ("starts_after", &since), page)
             .await
     }
 
-    /// `GET /v1/{resource}?{filter}`, 500 per page, until a short page or
-    /// `max_pages`.
-    async fn list(
+    /// Page `page` of `GET /v1/{resource}?{filter}`, 500 per page; the
+    /// next page number unless this page was short.
+    async fn list_page(
         &self,
         resource: &str,
         filter: (&str, &str),
-        max_pages: u32,
-    ) -> Result<Vec<Value>> {
+        page: u32,
+    ) -> Result<(Vec<Value>, Option<u32>)> {
         const PER_PAGE: usize = 500;
         let what = format!("GET {resource}");
-        let mut all = Vec::new();
-        for page in 1..=max_pages {
-            let mut url = endpoint(&self.base_url, &[resource])?;
-            url.query_pairs_mut()
-                .append_pair("per_page", &PER_PAGE.to_string())
-                .append_pair("page", &page.to_string())
-                .append_pair(filter.0, filter.1);
-            let body = self
-                .transport
-                .send(Call {
-                    method: Method::GET,
-                    url,
-                    headers: &[],
-                    json: None,
-                })
-                .await?;
-            let Value::Array(items) = self.transport.parse_json(&what, &body)? else {
-                return Err(Error::permanent(format!("{what} did not return a list")));
-            };
-            let short = items.len() < PER_PAGE;
-            all.extend(items);
-            if short {
-                break;
-            }
-        }
-        Ok(all)
+        let mut url = endpoint(&self.base_url, &[resource])?;
+        url.query_pairs_mut()
+            .append_pair("per_page", &PER_PAGE.to_string())
+            .append_pair("page", &page.to_string())
+            .append_pair(filter.0, filter.1);
+        let body = self
+            .transport
+            .send(Call {
+                method: Method::GET,
+                url,
+                headers: &[],
+                json: None,
+            })
+            .await?;
+        let Value::Array(items) = self.transport.parse_json(&what, &body)? else {
+            return Err(Error::permanent(format!("{what} did not return a list")));
+        };
+        let next = (items.len() >= PER_PAGE).then_some(page + 1);
+        Ok((items, next))
     }
 
     /// The `PATCH /v1/applications/{id}` body for a write-back, or `None`
@@ -334,25 +333,162 @@ impl GreenhouseClient {
     }
 }
 
-impl AtsClient for GreenhouseClient {
-    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
+/// The page number a v1 page token names (the first page without one).
+fn page_number(page: Option<PageToken>) -> Result<u32> {
+    page.map_or(Ok(1), |p| {
+        p.0.parse()
+            .map_err(|_| Error::permanent(format!("greenhouse page token {:?} is not a page", p.0)))
+    })
+}
+
+/// A v1 application (`GET /v1/applications`) as the seam states it.
+fn application_state(v: &Value) -> Option<ApplicationState> {
+    let id = |v: Option<&Value>| match v? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let status = match v.get("status").and_then(Value::as_str) {
+        Some("hired") => AtsStatus::Hired,
+        Some("rejected") => AtsStatus::Rejected,
+        Some("converted") => AtsStatus::Closed,
+        _ => AtsStatus::Active,
+    };
+    let credited = v.get("credited_to").filter(|c| c.is_object());
+    Some(ApplicationState {
+        application_id: id(v.get("id"))?,
+        candidate_id: id(v.get("candidate_id")),
+        job_id: id(v.pointer("/jobs/0/id")),
+        status,
+        stage: v
+            .pointer("/current_stage/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        start_date: None,
+        referrer_user_id: credited
+            .and_then(|c| id(c.get("id")).or_else(|| id(c.get("employee_id")))),
+        referrers: Vec::new(),
+        referral_token: None,
+        emails: Vec::new(),
+        phones: Vec::new(),
+        first_name: None,
+        last_name: None,
+        applied_at: v
+            .get("applied_at")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+    })
+}
+
+/// Harvest v1 has no candidate search or job read wired into this client;
+/// the Harvest v3 client replaces it (issue 17).
+fn not_in_v1(what: &str) -> Error {
+    Error::permanent(format!(
+        "greenhouse: {what} is not available with the Harvest v1 client"
+    ))
+}
+
+#[async_trait]
+impl Connector for GreenhouseClient {
+    fn ats(&self) -> Ats {
+        Ats::Greenhouse
+    }
+
+    async fn write_attribution(&self, w: &WriteBack) -> Result<WriteReport> {
         if w.ats_application_id.is_empty() || w.ats_candidate_id.is_empty() {
             return Err(Error::permanent(format!(
                 "greenhouse write-back for referrer {} lacks a candidate or application id",
                 w.referrer_employee_id
             )));
         }
+        let mut report = WriteReport::default();
         // The application first: the referrer and token are the attribution
         // itself, the tag only a convenience for recruiters.
         if let Some(patch) = self.application_patch(w) {
             let url = endpoint(&self.base_url, &["applications", &w.ats_application_id])?;
             self.write(Method::PATCH, url, Some(&patch)).await?;
+            for (key, part) in [
+                ("custom_fields", AttributionPart::CustomField),
+                ("referrer", AttributionPart::Referrer),
+                ("source_id", AttributionPart::Source),
+            ] {
+                if patch.get(key).is_some() {
+                    report.wrote(part);
+                } else {
+                    report.skip(part, "nothing to set");
+                }
+            }
         }
-        if !w.tag.trim().is_empty() {
+        if w.tag.trim().is_empty() {
+            report.skip(AttributionPart::Tag, "no tag configured");
+        } else {
             self.tag_candidate(&w.ats_candidate_id, w.tag.trim())
                 .await?;
+            report.wrote(AttributionPart::Tag);
         }
-        Ok(())
+        Ok(report)
+    }
+
+    async fn find_candidates(&self, _q: &CandidateQuery) -> Result<Vec<CandidateMatch>> {
+        Err(not_in_v1("candidate look-up"))
+    }
+
+    async fn application_state(&self, application_id: &str) -> Result<ApplicationState> {
+        let v = self.get_application(application_id).await?;
+        application_state(&v).ok_or_else(|| {
+            Error::permanent(format!(
+                "greenhouse GET application {application_id}: response has no id"
+            ))
+        })
+    }
+
+    async fn job_facts(&self, _job_id: &str) -> Result<AtsJob> {
+        Err(not_in_v1("the job read"))
+    }
+
+    async fn list_changes(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        page: Option<PageToken>,
+    ) -> Result<Page<ApplicationState>> {
+        let (items, next) = self
+            .list_applications_page(since, page_number(page)?)
+            .await?;
+        Ok(Page {
+            items: items.iter().filter_map(application_state).collect(),
+            next: next.map(|n| PageToken(n.to_string())),
+        })
+    }
+
+    async fn list_start_dates(
+        &self,
+        since: chrono::NaiveDate,
+        page: Option<PageToken>,
+    ) -> Result<Page<StartDate>> {
+        let (items, next) = self.list_offers_page(since, page_number(page)?).await?;
+        let items = items
+            .iter()
+            .filter(|o| o.get("status").and_then(Value::as_str) == Some("accepted"))
+            .filter_map(|o| {
+                let application_id = match o.get("application_id")? {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) if !s.is_empty() => s.clone(),
+                    _ => return None,
+                };
+                let day = o.get("starts_at")?.as_str()?;
+                let starts_on =
+                    chrono::NaiveDate::parse_from_str(day.get(..10)?, "%Y-%m-%d").ok()?;
+                Some(StartDate {
+                    application_id,
+                    starts_on,
+                })
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next: next.map(|n| PageToken(n.to_string())),
+        })
     }
 }
 
@@ -385,6 +521,7 @@ mod tests {
             ats_candidate_id: "57683957".into(),
             ats_application_id: "69306314".into(),
             referrer_employee_id: "E-42".into(),
+            referrer_email: None,
             referrer_ats_user_id: Some("4080".into()),
             referral_token: Some("tok_abc".into()),
             tag: "Employee Referral".into(),
@@ -435,7 +572,10 @@ mod tests {
     #[tokio::test]
     async fn write_referral_patches_the_application_then_tags_the_candidate() {
         let server = TestServer::start(greenhouse).await;
-        client(&server).write_referral(&write_back()).await.unwrap();
+        client(&server)
+            .write_attribution(&write_back())
+            .await
+            .unwrap();
 
         let seen = server.seen();
         let calls: Vec<_> = seen
@@ -479,7 +619,7 @@ mod tests {
             referrer_ats_user_id: None,
             ..write_back()
         };
-        client.write_referral(&w).await.unwrap();
+        client.write_attribution(&w).await.unwrap();
         assert_eq!(
             server.seen()[0].json(),
             serde_json::json!({
@@ -497,7 +637,7 @@ mod tests {
             referrer_ats_user_id: None,
             ..write_back()
         };
-        client.write_referral(&w).await.unwrap();
+        client.write_attribution(&w).await.unwrap();
         let seen = server.seen();
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].uri, "/v1/tags/candidate");
@@ -525,7 +665,7 @@ mod tests {
         })
         .await;
         let client = client(&server);
-        match client.write_referral(&write_back()).await {
+        match client.write_attribution(&write_back()).await {
             Err(Error::RetryAfter { after, reason }) => {
                 assert_eq!(after, Duration::from_secs(7));
                 assert!(reason.contains("429"), "{reason}");
@@ -600,7 +740,7 @@ mod tests {
         let server =
             TestServer::start(|_| (StatusCode::SERVICE_UNAVAILABLE, vec![], "down".into())).await;
         let err = client(&server)
-            .write_referral(&write_back())
+            .write_attribution(&write_back())
             .await
             .unwrap_err();
         assert!(
@@ -621,7 +761,7 @@ mod tests {
         })
         .await;
         let err = client(&server)
-            .write_referral(&write_back())
+            .write_attribution(&write_back())
             .await
             .unwrap_err();
         let Error::Permanent(msg) = &err else {
@@ -652,7 +792,7 @@ mod tests {
         })
         .await;
         let err = client(&server)
-            .write_referral(&write_back())
+            .write_attribution(&write_back())
             .await
             .unwrap_err();
         assert!(

@@ -29,7 +29,7 @@
 //!
 //! # Writes
 //!
-//! `write_referral` sends
+//! The write-back (`write_attribution`, in [`super::connector`]) sends
 //!
 //! 1. `POST /v1/opportunities/{id}/addTags {"tags": ["<tag>"]}`
 //! 2. `POST /v1/opportunities/{id}/addSources {"sources": ["Employee Referral"]}`
@@ -67,7 +67,8 @@ use super::model::{
     LeverStatus, LeverUser,
 };
 use super::token::TokenPlace;
-use crate::connectors::api::{AtsClient, Call, Transport, WriteBack, endpoint};
+use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::connector::AtsJob;
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
 
@@ -163,7 +164,7 @@ struct ReasonCache {
 pub struct LeverClient {
     base_url: Url,
     perform_as: Option<String>,
-    referral_source: String,
+    pub(super) referral_source: String,
     token_from: Vec<TokenPlace>,
     max_wait: Duration,
     transport: Transport,
@@ -184,7 +185,7 @@ impl LeverClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            config.api_key,
+            Auth::ApiKey(config.api_key),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,
@@ -240,29 +241,78 @@ impl LeverClient {
         })
     }
 
-    /// Every opportunity updated since `since` (`GET /v1/opportunities`,
-    /// 100 per page, following `next`), at most `max_pages` pages, for
-    /// reconciliation.
+    /// One page (100) of the opportunities updated since `since`
+    /// (`GET /v1/opportunities?updated_at_start=…`), from `offset` (Lever's
+    /// `next` token of the previous page), for reconciliation.
     ///
     /// # Errors
     /// As for every call.
-    pub async fn list_opportunities(
+    pub async fn list_opportunities_page(
         &self,
         since: chrono::DateTime<chrono::Utc>,
+        offset: Option<&str>,
+    ) -> Result<(Vec<LeverOpportunity>, Option<String>)> {
+        let mut url = endpoint(&self.base_url, &["opportunities"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", "100")
+                .append_pair("updated_at_start", &since.timestamp_millis().to_string())
+                .append_pair("expand", "applications");
+            if let Some(o) = offset {
+                q.append_pair("offset", o);
+            }
+        }
+        let value = self.get_json("GET opportunities", url).await?;
+        Ok(LeverOpportunity::page_from_json(&value))
+    }
+
+    /// The opportunities of the contact with this email
+    /// (`GET /v1/opportunities?email=…`, Lever's exact match), every page
+    /// up to `max_pages`.
+    ///
+    /// # Errors
+    /// As for every call.
+    pub async fn opportunities_by_email(
+        &self,
+        email: &str,
         max_pages: u32,
     ) -> Result<Vec<LeverOpportunity>> {
-        let since = since.timestamp_millis().to_string();
         self.list(
             "GET opportunities",
             &["opportunities"],
-            &[
-                ("updated_at_start", since.as_str()),
-                ("expand", "applications"),
-            ],
+            &[("email", email)],
             max_pages,
             LeverOpportunity::from_json,
         )
         .await
+    }
+
+    /// `GET /v1/postings/{id}`: the posting's categories (team, department,
+    /// location, level) as [`AtsJob`].
+    ///
+    /// # Errors
+    /// As for every call; a 404 is permanent.
+    pub async fn get_posting(&self, id: &str) -> Result<AtsJob> {
+        let url = endpoint(&self.base_url, &["postings", id])?;
+        let value = self.get_json("GET posting", url).await?;
+        let posting = value
+            .get("data")
+            .filter(|d| d.is_object())
+            .unwrap_or(&value);
+        let category = |name: &str| {
+            posting
+                .get("categories")
+                .and_then(|c| c.get(name))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(AtsJob {
+            job_id: id.to_owned(),
+            level: category("level"),
+            department: category("department").or_else(|| category("team")),
+            location: category("location"),
+        })
     }
 
     /// Where `opp` stands: active, hired (archived for a reason whose type
@@ -475,27 +525,6 @@ impl LeverClient {
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::permanent("lever user cache lock poisoned")
-}
-
-impl AtsClient for LeverClient {
-    async fn write_referral(&self, w: &WriteBack) -> Result<()> {
-        let opportunity = w.ats_application_id.as_str();
-        if opportunity.is_empty() {
-            return Err(Error::permanent(format!(
-                "lever write-back for referrer {} lacks an opportunity id",
-                w.referrer_employee_id
-            )));
-        }
-        let tag = w.tag.trim();
-        if !tag.is_empty() {
-            self.add_tags(opportunity, &[tag]).await?;
-        }
-        if !self.referral_source.is_empty() {
-            self.add_sources(opportunity, &[&self.referral_source])
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, NaiveDate};
 
 use super::*;
+use crate::connectors::connector::{
+    AtsStatus, AttributionPart, Connector, PageToken, WriteBack, all_pages,
+};
 use crate::test_support::{
     lever::{FakeLever, HIRED, HIRED_ELSEWHERE},
     server::{TestServer, basic},
@@ -26,6 +29,7 @@ fn write_back() -> WriteBack {
         ats_candidate_id: "contact-1".into(),
         ats_application_id: OPP.into(),
         referrer_employee_id: "E-42".into(),
+        referrer_email: None,
         referrer_ats_user_id: None,
         referral_token: Some("tok_abc".into()),
         tag: "Employee Referral".into(),
@@ -66,9 +70,13 @@ async fn write_referral_adds_the_tag_and_the_source_as_the_configured_user() {
     let fake = FakeLever::start(KEY).await;
     fake.put_opportunity(opportunity(OPP, Value::Null));
     let client = client(&fake, |c| c.perform_as = Some(" user-7 ".into()));
-    client.write_referral(&write_back()).await.unwrap();
+    let report = client.write_attribution(&write_back()).await.unwrap();
+    assert_eq!(
+        report.written,
+        [AttributionPart::Tag, AttributionPart::Source]
+    );
     // Again: tags and sources are sets, so a retried job changes nothing.
-    client.write_referral(&write_back()).await.unwrap();
+    client.write_attribution(&write_back()).await.unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 4);
@@ -97,7 +105,7 @@ async fn write_referral_without_perform_as_sends_no_query() {
     let fake = FakeLever::start(KEY).await;
     fake.put_opportunity(opportunity(OPP, Value::Null));
     client(&fake, |c| c.perform_as = Some("   ".into()))
-        .write_referral(&write_back())
+        .write_attribution(&write_back())
         .await
         .unwrap();
     assert_eq!(fake.seen().len(), 2);
@@ -209,9 +217,12 @@ async fn listing_follows_next_over_every_page_and_waits_out_a_429() {
     let client = client(&fake, |_| {});
     let since = DateTime::from_timestamp_millis(2_000).unwrap();
 
+    let list = async |pages: u32| {
+        all_pages(pages, |p: Option<PageToken>| client.list_changes(since, p)).await
+    };
     fake.throttle(1, 1);
-    let all = client.list_opportunities(since, 10).await.unwrap();
-    let ids: Vec<_> = all.iter().map(|o| o.id.as_str()).collect();
+    let all = list(10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|o| o.application_id.as_str()).collect();
     assert_eq!(ids, ["opp-0", "opp-1", "opp-2", "opp-3", "opp-4"]);
     let uris: Vec<_> = fake.seen().iter().map(|s| s.uri.clone()).collect();
     let first = "/v1/opportunities?limit=100&updated_at_start=2000&expand=applications";
@@ -228,7 +239,7 @@ async fn listing_follows_next_over_every_page_and_waits_out_a_429() {
 
     // A wait longer than max_wait goes back to the queue with the wait.
     fake.throttle(1, 30);
-    let err = client.list_opportunities(since, 10).await.unwrap_err();
+    let err = list(10).await.unwrap_err();
     assert!(
         matches!(err, Error::RetryAfter { after, .. } if after == Duration::from_secs(30)),
         "{err:?}"
@@ -242,8 +253,9 @@ async fn a_listing_stops_at_max_pages() {
     for n in 0..4 {
         fake.put_opportunity(json!({"id": format!("opp-{n}"), "updatedAt": 5}));
     }
-    let all = client(&fake, |_| {})
-        .list_opportunities(DateTime::from_timestamp_millis(0).unwrap(), 3)
+    let client = client(&fake, |_| {});
+    let since = DateTime::from_timestamp_millis(0).unwrap();
+    let all = all_pages(3, |p| client.list_changes(since, p))
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
@@ -359,7 +371,7 @@ async fn errors_map_to_retry_decisions() {
     };
 
     let err = client("k1")
-        .write_referral(&w("throttled"))
+        .write_attribution(&w("throttled"))
         .await
         .unwrap_err();
     assert!(
@@ -367,16 +379,22 @@ async fn errors_map_to_retry_decisions() {
         "{err:?}"
     );
 
-    let err = client("k2").write_referral(&w("down")).await.unwrap_err();
+    let err = client("k2")
+        .write_attribution(&w("down"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Retryable(_)), "{err:?}");
 
-    let err = client("k3").write_referral(&w("bad")).await.unwrap_err();
+    let err = client("k3").write_attribution(&w("bad")).await.unwrap_err();
     assert!(
         matches!(&err, Error::Permanent(m) if m.contains("400") && m.contains("BadRequestError")),
         "{err:?}"
     );
 
-    let err = client("k4").write_referral(&w("moved")).await.unwrap_err();
+    let err = client("k4")
+        .write_attribution(&w("moved"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Permanent(m) if m.contains("301")),
         "{err:?}"
@@ -395,4 +413,115 @@ fn the_default_quota_is_lever_s_bucket_of_twenty() {
         assert!(limiter.governor().check().is_ok());
     }
     assert!(limiter.governor().check().is_err());
+}
+
+/// The seam's answer for a hired, referred opportunity: status from the
+/// archive reason, start date from the newest signed offer, referrers from
+/// the referral forms (oldest first) with their users' emails, the token
+/// from the configured place. An active one reads no offers.
+#[tokio::test]
+async fn application_state_reads_what_decides_and_only_what_is_needed() {
+    let fake = FakeLever::start(KEY).await;
+    let mut opp = opportunity(OPP, archived(HIRED));
+    opp["tags"] = json!(["Full-time", "ref-TOKEN42"]);
+    fake.put_opportunity(opp);
+    fake.put_offers(
+        OPP,
+        vec![
+            json!({"id": "offer-1", "status": "signed", "createdAt": 2, "fields": [
+            {"identifier": "anticipated_start_date", "value": "2026-04-01"}]}),
+        ],
+    );
+    fake.put_referrals(
+        OPP,
+        vec![
+            json!({"id": "ref-2", "referrer": "u-late", "createdAt": 20}),
+            json!({"id": "ref-1", "referrer": "u-early", "createdAt": 10}),
+        ],
+    );
+    fake.put_user(json!({"id": "u-early", "email": "early@acme.example"}));
+    // u-late is gone from Lever; the application's user is u-rachel's id.
+    fake.put_user(
+        json!({"id": "c6f3e1e5-7e1c-4b25-9c0c-2cf2a3b6d1a1", "email": "rachel@acme.example"}),
+    );
+    let client = client(&fake, |c| {
+        c.token_from = vec![
+            "question:Code".parse().unwrap(),
+            "tag:ref-".parse().unwrap(),
+        ];
+    });
+    let state = client.application_state(OPP).await.unwrap();
+    assert_eq!(state.status, AtsStatus::Hired);
+    assert_eq!(state.start_date, NaiveDate::from_ymd_opt(2026, 4, 1));
+    assert_eq!(state.referral_token.as_deref(), Some("TOKEN42"));
+    let referrers: Vec<_> = state
+        .referrers
+        .iter()
+        .map(|r| (r.user_id.as_str(), r.email.as_deref()))
+        .collect();
+    assert_eq!(
+        referrers,
+        [
+            ("u-early", Some("early@acme.example")),
+            ("u-late", None),
+            (
+                "c6f3e1e5-7e1c-4b25-9c0c-2cf2a3b6d1a1",
+                Some("rachel@acme.example")
+            ),
+        ]
+    );
+    assert_eq!(state.referrer_user_id.as_deref(), Some("u-early"));
+
+    let mut active = opportunity("opp-active", Value::Null);
+    active["origin"] = json!("applied");
+    active["applications"][0]["type"] = json!("posting");
+    fake.put_opportunity(active);
+    let before = fake.paths().len();
+    let state = client.application_state("opp-active").await.unwrap();
+    assert_eq!(state.status, AtsStatus::Active);
+    assert_eq!(state.start_date, None);
+    assert!(state.referrers.is_empty());
+    assert_eq!(
+        fake.paths()[before..],
+        ["/v1/opportunities/opp-active"],
+        "no offers, referral forms or users read for it"
+    );
+}
+
+/// Reconciliation's start dates: the hired opportunities of the listing,
+/// each with its signed offer's day; and candidates by email.
+#[tokio::test]
+async fn start_dates_are_listed_for_hires_and_candidates_found_by_email() {
+    let fake = FakeLever::start(KEY).await;
+    fake.page_size(1);
+    for (id, reason) in [
+        ("o-hired", archived(HIRED)),
+        ("o-lost", archived(HIRED_ELSEWHERE)),
+    ] {
+        let mut o = opportunity(id, reason);
+        o["updatedAt"] = json!(5_000_000_000_000_i64);
+        fake.put_opportunity(o);
+        fake.put_offers(
+            id,
+            vec![json!({"id": "x", "status": "signed", "fields": [
+                {"identifier": "anticipated_start_date", "value": "2026-05-04"}]})],
+        );
+    }
+    let client = client(&fake, |_| {});
+    let since = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let starts = all_pages(10, |p| client.list_start_dates(since, p))
+        .await
+        .unwrap();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].application_id, "o-hired");
+    assert_eq!(
+        starts[0].starts_on,
+        NaiveDate::from_ymd_opt(2026, 5, 4).unwrap()
+    );
+
+    let err = client
+        .find_candidates(&crate::connectors::CandidateQuery::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Permanent(_)), "{err:?}");
 }
