@@ -336,12 +336,16 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
     // Outbound calls: the two bonus POSTs, the Greenhouse write-back.
     grew(
         "referral_worker_outbound_requests_total",
-        &[("destination", "bonus-system"), ("status", "200")],
+        &[
+            ("destination", "bonus"),
+            ("status", "200"),
+            ("error", "none"),
+        ],
         2.0,
     );
     grew(
         "referral_worker_outbound_request_duration_seconds_count",
-        &[("destination", "bonus-system")],
+        &[("destination", "bonus")],
         2.0,
     );
     grew(
@@ -349,6 +353,122 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
         &[("destination", "greenhouse")],
         2.0,
     );
+
+    // One destination naming scheme: the names `enable` takes.
+    for s in after
+        .iter()
+        .filter(|s| s.name == "referral_worker_outbound_requests_total")
+    {
+        let d = s.labels["destination"].as_str();
+        assert!(
+            [
+                "bonus",
+                "status_sync",
+                "crm",
+                "alert",
+                "greenhouse",
+                "lever"
+            ]
+            .contains(&d),
+            "destination {d:?}"
+        );
+        let (status, error) = (&s.labels["status"], &s.labels["error"]);
+        assert!(
+            (status.parse::<u16>().is_ok() && error == "none")
+                || (status == "none"
+                    && ["timeout", "connect", "transport"].contains(&error.as_str())),
+            "status {status:?} with error {error:?}"
+        );
+    }
+
+    // The HTTP server, by route pattern (never the raw URI) and status.
+    let served = "http_server_request_duration_seconds_count";
+    grew(
+        served,
+        &[
+            ("method", "POST"),
+            ("route", "/webhooks/greenhouse"),
+            ("status", "202"),
+        ],
+        3.0,
+    );
+    grew(
+        served,
+        &[
+            ("method", "POST"),
+            ("route", "/webhooks/greenhouse"),
+            ("status", "401"),
+        ],
+        1.0,
+    );
+    grew(
+        served,
+        &[
+            ("method", "POST"),
+            ("route", "/webhooks/applications"),
+            ("status", "200"),
+        ],
+        1.0,
+    );
+    grew(
+        served,
+        &[("method", "GET"), ("route", "/metrics"), ("status", "200")],
+        1.0,
+    );
+    let flaky_url = format!("/api/ops/jobs/{flaky}");
+    let r = app
+        .client
+        .get(app.url(&flaky_url))
+        .bearer_auth(tests::fixtures::tokens::OPS)
+        .send()
+        .await
+        .expect("job detail");
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get("/no/such/route/42").await.status(), 404);
+    let (text, after) = scrape(app).await;
+    assert!(
+        has(
+            &after,
+            served,
+            &[
+                ("method", "GET"),
+                ("route", "/api/ops/jobs/{id}"),
+                ("status", "200")
+            ]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &after,
+            served,
+            &[("method", "GET"), ("route", "unmatched"), ("status", "404")]
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(&flaky_url), "a raw URI became a label");
+    assert!(!text.contains("/no/such/route"), "a raw URI became a label");
+
+    // What is running, and the process's own figures.
+    assert_eq!(
+        value(
+            &after,
+            "referral_worker_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        value(&after, "process_resident_memory_bytes", &[]) > 0.0,
+        "{text}"
+    );
+    assert!(
+        value(&after, "process_start_time_seconds", &[]) > 0.0,
+        "{text}"
+    );
+    assert!(has(&after, "process_cpu_seconds_total", &[]), "{text}");
+    assert!(has(&after, "process_open_fds", &[]), "{text}");
 
     // The rate limiter made the write-back wait (1 request a second).
     grew("referral_worker_rate_limiter_wait_seconds_count", &[], 1.0);
@@ -407,10 +527,13 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
     // No label carries an id, an email or a URL.
     for s in &after {
         for (k, v) in &s.labels {
+            // A route is a pattern: `{id}` stands for the id.
+            let extra = if k == "route" { "/{}*" } else { "" };
             assert!(
                 v.len() <= 40
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c)),
+                    && v.chars().all(|c| c.is_ascii_alphanumeric()
+                        || "_-.+".contains(c)
+                        || extra.contains(c)),
                 "label {k}={v:?} on {} looks like data, not a category",
                 s.name
             );

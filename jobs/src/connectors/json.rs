@@ -195,6 +195,23 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Optional numeric id `key` (Greenhouse's ids are integers): a JSON
+    /// integer, or a string of digits; anything else is refused by path,
+    /// since it would address another record or none.
+    pub(crate) fn num_id(&self, key: &str) -> Result<Option<String>, IntakeError> {
+        let path = self.path_of(key);
+        match self.id(key)? {
+            None => Ok(None),
+            Some(id) => numeric(path, id).map(Some),
+        }
+    }
+
+    /// Required numeric id `key`.
+    pub(crate) fn req_num_id(&self, key: &str) -> Result<String, IntakeError> {
+        let path = self.path_of(key);
+        numeric(path, self.req_id(key)?)
+    }
+
     /// Optional boolean `key`.
     pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, IntakeError> {
         match self.get(key) {
@@ -243,6 +260,15 @@ fn id_value(path: String, value: &Value) -> Result<Option<String>, IntakeError> 
         // digits, so it is refused rather than guessed at.
         Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
         other => Err(wrong_type(path, "a string or an integer", other)),
+    }
+}
+
+fn numeric(path: String, id: String) -> Result<String, IntakeError> {
+    let digits = id.trim();
+    if !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits.to_owned())
+    } else {
+        Err(invalid(path, "expected a numeric id"))
     }
 }
 

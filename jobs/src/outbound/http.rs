@@ -126,23 +126,27 @@ impl HttpOptions {
 }
 
 /// Counts one outbound request in `referral_worker_outbound_requests_total`
-/// (status code, or the transport failure's class) and its duration. Shared
-/// by the ATS clients and the webhook sender; `destination` is a configured name, never a URL.
+/// and its duration. `status` is the HTTP code (`none` when no response
+/// came), `error` the transport failure's class (`timeout`, `connect`,
+/// `transport`; `none` when a response came). Shared by the ATS clients and
+/// the webhook sender; `destination` is a configured name (`bonus`,
+/// `status_sync`, `crm`, `alert`, `greenhouse`, `lever`), never a URL.
 pub(crate) fn count_request(
     destination: &str,
     result: std::result::Result<StatusCode, &reqwest::Error>,
     duration: Duration,
 ) {
-    let status = match result {
-        Ok(s) => s.as_u16().to_string(),
-        Err(e) if e.is_timeout() => "timeout".to_string(),
-        Err(e) if e.is_connect() => "connect_error".to_string(),
-        Err(_) => "transport_error".to_string(),
+    let (status, error) = match result {
+        Ok(s) => (s.as_u16().to_string(), "none"),
+        Err(e) if e.is_timeout() => ("none".to_string(), "timeout"),
+        Err(e) if e.is_connect() => ("none".to_string(), "connect"),
+        Err(_) => ("none".to_string(), "transport"),
     };
     metrics::counter!(
         "referral_worker_outbound_requests_total",
         "destination" => destination.to_string(),
-        "status" => status
+        "status" => status,
+        "error" => error
     )
     .increment(1);
     metrics::histogram!(

@@ -53,7 +53,7 @@ impl std::fmt::Debug for Recorder {
 /// One call that was not made.
 #[derive(Debug, Clone)]
 pub struct Recorded<'a> {
-    /// The destination's configured name (`bonus-system`, `status_sync`,
+    /// The destination's configured name (`bonus`, `status_sync`,
     /// `crm`, `alert`, `greenhouse`, `lever`).
     pub destination: &'a str,
     /// The HTTP method.

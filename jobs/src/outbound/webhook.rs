@@ -129,7 +129,7 @@ pub const MIN_SECRET_BYTES: usize = 24;
 /// Where signed messages go, from configuration.
 #[derive(Clone)]
 pub struct Destination {
-    /// A short name for logs and alerts, e.g. `"bonus-system"`.
+    /// A short name for logs and alerts, e.g. `"bonus"`.
     pub name: String,
     /// The URL messages are POSTed to (http or https).
     pub url: Url,

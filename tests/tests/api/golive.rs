@@ -89,7 +89,7 @@ async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
         .iter()
         .filter_map(|e| e.data["destination"].as_str())
         .collect();
-    for d in ["bonus-system", "status_sync", "crm", "greenhouse"] {
+    for d in ["bonus", "status_sync", "crm", "greenhouse"] {
         assert!(destinations.contains(&d), "{d} recorded: {destinations:?}");
     }
     let hire = payouts(db)
@@ -99,7 +99,7 @@ async fn sandbox_without_urls_records_every_call_and_sends_nothing() {
         .expect("hire tranche");
     let bonus = recorded
         .iter()
-        .find(|e| e.data["destination"] == "bonus-system")
+        .find(|e| e.data["destination"] == "bonus")
         .expect("the bonus POST recorded");
     assert_eq!(bonus.data["message_id"], hire.webhook_id.as_str());
     assert_eq!(bonus.data["message_type"], "referral.milestone_reached");
@@ -159,7 +159,7 @@ async fn a_sandbox_bonus_url_gets_the_bonus_post_instead_of_the_real_one() {
         audit_with(db, "sandbox.recorded")
             .await
             .iter()
-            .all(|e| e.data["destination"] != "bonus-system"),
+            .all(|e| e.data["destination"] != "bonus"),
         "a bonus POST sent to the sandbox is not also recorded"
     );
     app.cleanup().await;

@@ -834,6 +834,23 @@ async fn logs_carry_delivery_ids() {
         "no log line carries inbox_id or delivery_id; our lines:\n{}",
         captured.ours()
     );
+    // And with the request that brought it: the HTTP span's request id.
+    let stored: Vec<&Value> = captured
+        .lines
+        .iter()
+        .filter(|l| l["message"] == "webhook delivery stored")
+        .collect();
+    assert!(
+        !stored.is_empty(),
+        "no stored delivery logged:\n{}",
+        captured.ours()
+    );
+    for line in stored {
+        assert!(
+            has_field(line, "request_id") && has_field(line, "route"),
+            "a stored delivery logged without its request: {line}"
+        );
+    }
 }
 
 /// The search itself: it finds the samples' personal data in a log line,

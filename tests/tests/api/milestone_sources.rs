@@ -800,3 +800,50 @@ async fn a_submission_processed_after_its_hired_ats_application_still_credits_it
     assert_eq!(tranches.len(), 2, "both tranches: {tranches:?}");
     world.cleanup().await;
 }
+
+/// Greenhouse documents `offer_created`/`offer_updated`'s `start_date` as
+/// `MM/DD/YYYY`: a start pushed later and then pulled earlier, both sent
+/// that way, move the probation timer each time (issue 17).
+#[tokio::test]
+async fn an_offer_update_in_us_date_format_moves_the_probation_timer_later_and_earlier() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, with_probation).await;
+    let (app, db) = (&world.app, world.db());
+    let gh = referred_application(app, 171).await;
+    let id = hire(app, &gh, Some("2031-03-01")).await;
+    let first = probation_milestone(db, id).await;
+    assert_eq!(first.due_at, Some(day("2031-03-01") + probation()));
+
+    for (version, sent, start) in [
+        (2, "04/15/2031", "2031-04-15"),
+        (3, "02/03/2031", "2031-02-03"),
+    ] {
+        deliver(
+            app,
+            &offer_event(
+                "offer_updated",
+                &gh,
+                json!({ "version": version, "start_date": sent,
+                        "updated_at": format!("2030-12-0{version}T10:00:00Z") }),
+            ),
+        )
+        .await;
+        let moved = probation_milestone(db, id).await;
+        assert_eq!(moved.id, first.id, "the same milestone, re-armed");
+        assert_eq!(moved.state, MilestoneState::Armed);
+        assert_eq!(moved.due_at, Some(day(start) + probation()), "{sent}");
+        assert_eq!(application_row(db, id).await.start_date, Some(day(start)));
+        let due = day(start) + probation();
+        assert!(
+            scheduled_timers(app)
+                .await
+                .contains(&due.timestamp_millis()),
+            "a timer job at {due} for {sent}"
+        );
+    }
+    assert_eq!(
+        audit_with(db, "milestone.probation_rearmed").await.len(),
+        2,
+        "re-armed once later, once earlier"
+    );
+    world.cleanup().await;
+}

@@ -836,3 +836,60 @@ async fn the_openapi_document_lists_every_route() {
     }
     capture.cleanup().await;
 }
+
+/// Every answer carries `x-request-id`: the caller's when it is a short
+/// token (echoed on errors too), a new ULID otherwise.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let app = &capture.app;
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let first = id_of(&app.get("/healthz").await);
+    let second = id_of(&app.get("/healthz").await);
+    assert!(ulid::Ulid::from_string(&first).is_ok(), "{first:?}");
+    assert!(ulid::Ulid::from_string(&second).is_ok(), "{second:?}");
+    assert_ne!(first, second, "each request gets its own");
+
+    let sent = "lb-7f3a.42:retry";
+    let refused = app
+        .client
+        .get(app.url("/api/ops/queues"))
+        .header("x-request-id", sent)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(id_of(&refused), sent);
+    let unknown = app
+        .client
+        .get(app.url("/no/such/route"))
+        .header("x-request-id", sent)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(id_of(&unknown), sent);
+
+    for unusable in ["x".repeat(200), "two words".to_string()] {
+        let r = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", &unusable)
+            .send()
+            .await
+            .expect("answer");
+        let id = id_of(&r);
+        assert!(
+            ulid::Ulid::from_string(&id).is_ok(),
+            "{unusable:?} became {id:?}"
+        );
+    }
+    capture.cleanup().await;
+}

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --bin bench -- --backlogs 1000,100000,1000000
+//! cargo run --release -p worker --bin bench -- --drain-only --backlogs 50000 --concurrency 1024 --fetch-batch 512
 //! ```
 //!
 //! It uses the production path end to end: `QueueStore` enqueue, the apalis
@@ -10,6 +11,13 @@
 //! renewed by heartbeat and acked in the store), and the store's own counts
 //! to decide when a backlog is drained. Each run uses a fresh key prefix and
 //! deletes it afterwards.
+//!
+//! The worker runs at the shipped defaults (`queue.concurrency`,
+//! `queue.fetch_batch`, lease and heartbeat as `BackendSettings::default()`)
+//! unless `--concurrency`/`--fetch-batch` tune it, and every drain reports
+//! redis-server's CPU time per job beside the rate: Redis is what limits
+//! the drain, and CPU time per job compares across runs on a busy machine
+//! where jobs per second do not.
 
 use std::{
     sync::{
@@ -25,7 +33,7 @@ use clap::Parser;
 use jobs::job::Job;
 use queue::{
     BackendSettings, Handled, JobState, NewJob, QueueBackend, QueueStore, RedisStore, Retention,
-    RetryPolicies, SqlStore,
+    SqlStore,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -49,12 +57,18 @@ struct Args {
     /// Push-to-start samples on an idle worker.
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
-    /// Jobs a worker holds at most.
-    #[arg(long, default_value_t = 1024)]
-    concurrency: usize,
-    /// Jobs leased per fetch.
-    #[arg(long, default_value_t = 512)]
-    fetch_batch: usize,
+    /// Jobs a worker holds at most; the shipped default
+    /// (`queue.concurrency`) when not given.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Jobs leased per fetch; the shipped default (`queue.fetch_batch`)
+    /// when not given.
+    #[arg(long)]
+    fetch_batch: Option<usize>,
+    /// Only the drains (no enqueue, latency or SQLite runs): what the peer
+    /// comparison in `benches/peers/` runs beside the other queues.
+    #[arg(long)]
+    drain_only: bool,
     /// Also drain this many jobs on the embedded SQLite queue (0 = skip).
     #[arg(long, default_value_t = 10_000)]
     sqlite_jobs: usize,
@@ -147,6 +161,38 @@ async fn bench_job(
     Handled(Ok(()))
 }
 
+/// The worker's settings: the shipped defaults (what `queue.*` config
+/// starts with) unless the command line tunes concurrency or fetch size.
+fn backend_settings(args: &Args) -> BackendSettings {
+    let shipped = BackendSettings::default();
+    BackendSettings {
+        concurrency: args.concurrency.unwrap_or(shipped.concurrency),
+        fetch_batch: args.fetch_batch.unwrap_or(shipped.fetch_batch),
+        ..shipped
+    }
+}
+
+/// redis-server's own CPU time so far (`INFO cpu`: user + system), in
+/// seconds. CPU time, not wall time: the figure per job holds when other
+/// work shares the machine, which wall-clock rates do not.
+async fn redis_cpu_seconds(url: &str) -> Option<f64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
+}
+
 struct RunningWorker {
     stop: CancellationToken,
     handle: tokio::task::JoinHandle<()>,
@@ -157,14 +203,7 @@ fn start_worker(
     args: &Args,
     signal: Option<mpsc::UnboundedSender<Instant>>,
 ) -> RunningWorker {
-    let settings = BackendSettings {
-        concurrency: args.concurrency,
-        fetch_batch: args.fetch_batch,
-        lease: Duration::from_secs(30),
-        heartbeat: Duration::from_secs(5),
-        poll_interval: Duration::from_secs(1),
-        retry: RetryPolicies::default(),
-    };
+    let settings = backend_settings(args);
     let stop = CancellationToken::new();
     let token = stop.clone();
     let handle = tokio::spawn(async move {
@@ -202,15 +241,25 @@ async fn wait_succeeded(store: &QueueStore, n: u64) -> anyhow::Result<()> {
 
 async fn drain(store: QueueStore, backend: &str, n: usize, args: &Args) -> anyhow::Result<()> {
     fill(&store, n).await?;
+    let settings = backend_settings(args);
+    let cpu0 = redis_cpu_seconds(&args.redis_url).await;
     let t0 = Instant::now();
     let worker = start_worker(store.clone(), args, None);
     wait_succeeded(&store, n as u64).await?;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = redis_cpu_seconds(&args.redis_url).await;
     worker.stop().await;
+    // Only meaningful for the Redis backend (the SQLite drain does not
+    // touch Redis); rounded to 0.1 µs.
+    let redis_us_per_job = match (backend, cpu0, cpu1) {
+        ("redis", Some(a), Some(b)) => json!(((b - a) * 1e7 / n as f64).round() / 10.0),
+        _ => json!(null),
+    };
     emit(json!({
         "bench": "drain_noop", "backend": backend, "backlog": n, "seconds": secs,
-        "jobs_per_sec": (n as f64 / secs).round(), "concurrency": args.concurrency,
-        "fetch_batch": args.fetch_batch, "crash_safe_leases": true,
+        "jobs_per_sec": (n as f64 / secs).round(), "concurrency": settings.concurrency,
+        "fetch_batch": settings.fetch_batch, "crash_safe_leases": true,
+        "redis_cpu_us_per_job": redis_us_per_job,
         "process_peak_rss_mib": peak_rss_mib(),
     }));
     Ok(())
@@ -221,31 +270,33 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let url = args.redis_url.clone();
 
-    // Enqueue, one awaited call per job.
-    let p = prefix();
-    let store = redis_store(&url, &p).await.context("connecting to Redis")?;
-    let t0 = Instant::now();
-    for _ in 0..args.single_enqueues {
-        store.enqueue(noop()).await?;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    emit(
-        json!({"bench": "enqueue_single", "backend": "redis", "jobs": args.single_enqueues,
-        "seconds": secs, "jobs_per_sec": (args.single_enqueues as f64 / secs).round()}),
-    );
-    delete_prefix(&url, &p).await;
+    if !args.drain_only {
+        // Enqueue, one awaited call per job.
+        let p = prefix();
+        let store = redis_store(&url, &p).await.context("connecting to Redis")?;
+        let t0 = Instant::now();
+        for _ in 0..args.single_enqueues {
+            store.enqueue(noop()).await?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        emit(
+            json!({"bench": "enqueue_single", "backend": "redis", "jobs": args.single_enqueues,
+            "seconds": secs, "jobs_per_sec": (args.single_enqueues as f64 / secs).round()}),
+        );
+        delete_prefix(&url, &p).await;
 
-    // Enqueue in batches of 1,000.
-    let p = prefix();
-    let store = redis_store(&url, &p).await?;
-    let t0 = Instant::now();
-    fill(&store, args.batched_enqueues).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    emit(
-        json!({"bench": "enqueue_batch_1000", "backend": "redis", "jobs": args.batched_enqueues,
-        "seconds": secs, "jobs_per_sec": (args.batched_enqueues as f64 / secs).round()}),
-    );
-    delete_prefix(&url, &p).await;
+        // Enqueue in batches of 1,000.
+        let p = prefix();
+        let store = redis_store(&url, &p).await?;
+        let t0 = Instant::now();
+        fill(&store, args.batched_enqueues).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        emit(
+            json!({"bench": "enqueue_batch_1000", "backend": "redis", "jobs": args.batched_enqueues,
+            "seconds": secs, "jobs_per_sec": (args.batched_enqueues as f64 / secs).round()}),
+        );
+        delete_prefix(&url, &p).await;
+    }
 
     // Drain at each backlog.
     for &n in &args.backlogs {
@@ -253,6 +304,10 @@ async fn main() -> anyhow::Result<()> {
         let store = redis_store(&url, &p).await?;
         drain(store, "redis", n, &args).await?;
         delete_prefix(&url, &p).await;
+    }
+
+    if args.drain_only {
+        return Ok(());
     }
 
     // Push-to-start latency on an idle worker.

@@ -75,6 +75,13 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows queue and payout states only");
         }
         describe();
+        process_collector().describe();
+        // A constant 1 whose labels say what is running.
+        metrics::gauge!(
+            "referral_worker_build_info",
+            "version" => env!("CARGO_PKG_VERSION")
+        )
+        .set(1.0);
         let upkeep = handle.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-upkeep".into())
@@ -128,7 +135,16 @@ fn describe() {
     );
     describe_counter!(
         "referral_worker_outbound_requests_total",
-        "Outbound HTTP requests per destination and status code (or transport error)"
+        "Outbound HTTP requests per destination, status code (none without a response) and error (timeout, connect, transport; none with a response)"
+    );
+    describe_histogram!(
+        "http_server_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP requests served, per method, route (the matched pattern, `unmatched` for 404s) and status code"
+    );
+    metrics::describe_gauge!(
+        "referral_worker_build_info",
+        "Always 1; the labels name the running version"
     );
     describe_histogram!(
         "referral_worker_outbound_request_duration_seconds",
@@ -147,9 +163,19 @@ fn describe() {
     );
 }
 
+/// The process's own figures (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_open_fds`, `process_threads`,
+/// `process_start_time_seconds`, ...), read from `/proc` at scrape time.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
 /// `GET /metrics`.
 pub async fn render(State(state): State<AppState>) -> Response {
-    let mut text = install().render();
+    let handle = install();
+    process_collector().collect();
+    let mut text = handle.render();
     scrape_time(&state, &mut text).await;
     (
         StatusCode::OK,

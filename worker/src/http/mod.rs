@@ -13,6 +13,7 @@ pub mod error;
 pub mod finance;
 mod health;
 pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod ops_page;
@@ -29,17 +30,18 @@ use crate::{config::Settings, state::AppState};
 /// The routes of a `work` process's ops listener (`http.ops_listen`):
 /// metrics and probes, nothing that reaches workflow state.
 pub fn ops_router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .fallback(error::not_found)
-        .with_state(state)
+        .with_state(state);
+    observe::layer(router)
 }
 
 /// Every route of the service.
 pub fn router(state: AppState, _settings: &Settings) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
@@ -80,5 +82,6 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .with_state(state);
+    observe::layer(router)
 }

@@ -147,7 +147,12 @@ fn bonus_destination(
         "payouts.destination_url"
     })?;
     let rps = NonZeroU32::new(p.destination_requests_per_second).unwrap_or(NonZeroU32::MIN);
-    let mut destination = Destination::new("bonus-system", url, p.destination_secret.expose(), rps);
+    let mut destination = Destination::new(
+        jobs::outbox::BONUS_DESTINATION,
+        url,
+        p.destination_secret.expose(),
+        rps,
+    );
     destination.idempotent = p.destination_idempotent;
     let client = OutboundClient::with_options(
         destination,

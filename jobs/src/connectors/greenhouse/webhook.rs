@@ -155,20 +155,20 @@ pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
         "merge_candidate" => {
             let person = payload.obj("person")?;
             Ok(IntakeEvent::CandidateMerged {
-                from_candidate_id: person.req_id("id")?,
-                into_candidate_id: person.req_id("new_candidate_id")?,
+                from_candidate_id: person.req_num_id("id")?,
+                into_candidate_id: person.req_num_id("new_candidate_id")?,
             })
         }
         "delete_application" => {
             let app = payload.obj("application")?;
             Ok(IntakeEvent::ApplicationDeleted {
-                application_id: app.req_id("id")?,
-                candidate_id: app.id("candidate_id")?,
-                job_id: app.id("job_id")?,
+                application_id: app.req_num_id("id")?,
+                candidate_id: app.num_id("candidate_id")?,
+                job_id: app.num_id("job_id")?,
             })
         }
         "candidate_anonymized" => Ok(IntakeEvent::CandidateAnonymized {
-            candidate_id: payload.req_id("candidate_id")?,
+            candidate_id: payload.req_num_id("candidate_id")?,
         }),
         other => Ok(IntakeEvent::Ignored {
             event: other.to_owned(),
@@ -177,15 +177,19 @@ pub fn decode(body: &[u8]) -> Result<IntakeEvent, IntakeError> {
 }
 
 fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> {
-    let ats_application_id = app.req_id("id")?;
+    let ats_application_id = app.req_num_id("id")?;
     let job = primary_job(app)?;
     if !job.is_present() {
         return Ok(IntakeEvent::Ignored {
             event: action.to_owned(),
         });
     }
-    let job_id = job.req_id("id")?;
+    let job_id = job.req_num_id("id")?;
     let candidate = app.obj("candidate")?;
+    // Every application belongs to a candidate: one without is not a
+    // Greenhouse delivery we can attribute or write back to.
+    let ats_candidate_id = candidate_id(app, &candidate)?
+        .ok_or_else(|| json::invalid(app.path_of("candidate"), "missing"))?;
 
     // Custom fields on applications are an Enterprise-tier feature, so some
     // customers can only put the token on the candidate. The key is the
@@ -200,7 +204,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
         source: Source::Greenhouse,
         event: action.to_owned(),
         ats: ATS,
-        ats_candidate_id: candidate_id(app, &candidate)?,
+        ats_candidate_id: Some(ats_candidate_id),
         ats_application_id,
         job_id,
         requisition_id: job.id("requisition_id")?,
@@ -226,7 +230,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
 }
 
 fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> {
-    let ats_application_id = app.req_id("id")?;
+    let ats_application_id = app.req_num_id("id")?;
     let candidate = app.obj("candidate")?;
     let offer = app.obj("offer")?;
     let own_time = match action {
@@ -240,11 +244,11 @@ fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError>
         ats: ATS,
         ats_application_id,
         ats_candidate_id: candidate_id(app, &candidate)?,
-        job_id: primary_job(app)?.id("id")?,
+        job_id: primary_job(app)?.num_id("id")?,
         stage: owned(app.obj("current_stage")?.str("name")?),
         status: owned(app.str("status")?),
         changed_at: own_time.or_else(|| app.time_lenient("last_activity_at")),
-        starts_at: json::non_blank(offer.str("starts_at")?),
+        starts_at: start_date(&offer, "starts_at")?,
     }))
 }
 
@@ -260,22 +264,21 @@ fn offer_change(action: &str, payload: &Obj<'_>) -> Result<IntakeEvent, IntakeEr
     } else {
         payload.clone()
     };
-    let starts_at = match json::non_blank(offer.str("start_date")?) {
+    let starts_at = match start_date(&offer, "start_date")? {
         Some(date) => Some(date),
-        None => json::non_blank(offer.str("starts_at")?),
+        None => start_date(&offer, "starts_at")?,
     };
     Ok(IntakeEvent::StageChanged(StageChange {
         source: Source::Greenhouse,
         event: action.to_owned(),
         ats: ATS,
-        ats_application_id: offer.req_id("application_id")?,
-        ats_candidate_id: offer.id("candidate_id")?,
-        job_id: offer.id("job_id")?,
+        ats_application_id: offer.req_num_id("application_id")?,
+        ats_candidate_id: offer.num_id("candidate_id")?,
+        job_id: offer.num_id("job_id")?,
         stage: None,
         status: (action == "offer_deleted").then(|| "offer_deleted".to_owned()),
         changed_at: offer.time_lenient("updated_at"),
-        // A date-time start is cut to its date, as `starts_at` is.
-        starts_at: starts_at.map(|d| d.chars().take(10).collect()),
+        starts_at,
     }))
 }
 
@@ -292,10 +295,31 @@ fn primary_job<'a>(app: &Obj<'a>) -> Result<Obj<'a>, IntakeError> {
 
 /// `candidate.id`, else the flat `candidate_id` that some payloads carry.
 fn candidate_id(app: &Obj<'_>, candidate: &Obj<'_>) -> Result<Option<String>, IntakeError> {
-    match candidate.id("id")? {
+    match candidate.num_id("id")? {
         Some(id) => Ok(Some(id)),
-        None => app.id("candidate_id"),
+        None => app.num_id("candidate_id"),
     }
+}
+
+/// A start date `key` of `offer` as `YYYY-MM-DD`. Greenhouse documents
+/// `MM/DD/YYYY` for the offer events' `start_date` and `YYYY-MM-DD` for
+/// the embedded offer's `starts_at`; both are read, a date-time is cut to
+/// its date, and anything else is refused by path rather than dropped (a
+/// dropped date would leave the probation timer on the old day).
+fn start_date(offer: &Obj<'_>, key: &str) -> Result<Option<String>, IntakeError> {
+    let Some(raw) = json::non_blank(offer.str(key)?) else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    let day = chrono::NaiveDate::parse_from_str(raw.get(..10).unwrap_or(raw), "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%m/%d/%Y"))
+        .map_err(|_| {
+            json::invalid(
+                offer.path_of(key),
+                "expected a date as YYYY-MM-DD or MM/DD/YYYY",
+            )
+        })?;
+    Ok(Some(day.format("%Y-%m-%d").to_string()))
 }
 
 /// `custom_fields.referral_token.value` of `owner`, if set.

@@ -649,3 +649,93 @@ proptest! {
         );
     }
 }
+
+/// An `offer_updated` as Greenhouse documents it: flat payload, start date
+/// in `MM/DD/YYYY`.
+fn offer_updated(start_date: Value) -> Value {
+    json!({
+        "action": "offer_updated",
+        "payload": {
+            "id": 3001, "application_id": 120450001, "job_id": 4012345, "user_id": 52,
+            "version": 2, "sent_on": "2013-03-01", "resolved_at": null,
+            "start_date": start_date, "offer_status": "Accepted", "custom_fields": {}
+        }
+    })
+}
+
+#[test]
+fn offer_start_dates_are_read_in_both_documented_formats() {
+    for (sent, read) in [
+        ("04/15/2013", "2013-04-15"),
+        ("2013-04-15", "2013-04-15"),
+        ("12/01/2025", "2025-12-01"),
+        ("2025-12-01T00:00:00Z", "2025-12-01"),
+    ] {
+        let change = stage_change_of(decode_value(&offer_updated(sent.into())));
+        assert_eq!(change.starts_at.as_deref(), Some(read), "{sent}");
+        assert_eq!(change.ats_application_id, "120450001");
+    }
+    // No date is no date; a date we cannot read is refused by its path,
+    // never silently dropped.
+    let change = stage_change_of(decode_value(&offer_updated(json!(null))));
+    assert_eq!(change.starts_at, None);
+    for bad in ["15/04/2013", "April 15", "2013-13-01"] {
+        assert_eq!(
+            decode_value(&offer_updated(bad.into())),
+            Err(json::invalid(
+                "payload.start_date",
+                "expected a date as YYYY-MM-DD or MM/DD/YYYY"
+            )),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn greenhouse_ids_must_be_numeric() {
+    for (name, field) in [
+        (NEW_APPLICATION, "payload.application.id"),
+        (NEW_APPLICATION, "payload.application.candidate.id"),
+        (NEW_APPLICATION, "payload.application.jobs[0].id"),
+        (STAGE_CHANGE, "payload.application.id"),
+        (MERGE, "payload.person.new_candidate_id"),
+    ] {
+        let mut value = fixture_value(name);
+        let pointer = format!("/{}", field.replace('.', "/").replace("[0]", "/0"));
+        *value.pointer_mut(&pointer).unwrap() = "abc".into();
+        assert_eq!(
+            decode_value(&value),
+            Err(json::invalid(field, "expected a numeric id")),
+            "{name} {field}"
+        );
+    }
+    let mut offer = offer_updated("04/15/2013".into());
+    offer["payload"]["application_id"] = "12/../34".into();
+    assert_eq!(
+        decode_value(&offer),
+        Err(json::invalid(
+            "payload.application_id",
+            "expected a numeric id"
+        ))
+    );
+}
+
+#[test]
+fn an_application_without_a_candidate_is_refused() {
+    let mut value = fixture_value(NEW_APPLICATION);
+    let app = value["payload"]["application"].as_object_mut().unwrap();
+    app.remove("candidate");
+    app.remove("candidate_id");
+    assert_eq!(
+        decode_value(&value),
+        Err(json::invalid("payload.application.candidate", "missing"))
+    );
+    // The flat `candidate_id` some payloads carry is enough.
+    value["payload"]["application"]["candidate_id"] = 90077001.into();
+    assert_eq!(
+        application_of(decode_value(&value))
+            .ats_candidate_id
+            .as_deref(),
+        Some("90077001")
+    );
+}
