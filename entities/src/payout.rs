@@ -7,7 +7,8 @@
 //! it to the bonus system (`jobs::payout::send`) and by ops
 //! (`jobs::payout::approval`). The states below say what the code does;
 //! `jobs/src/payout/ledger.rs` draws the whole machine.
-//! `idempotency_key` (`{referral_id}:{milestone}`, e.g. `12:hire`) and
+//! `idempotency_key` (`{referral public id}:{milestone}`, e.g.
+//! `ref_01JB…:hired`) and
 //! `webhook_id` (the Standard Webhooks message id, identical across retries)
 //! are both unique so the receiver and we can each deduplicate.
 //! The unique `(referral_id, tranche)` constraint is the last line of defence
@@ -104,9 +105,13 @@ pub enum PayoutState {
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payouts")]
 pub struct Model {
-    /// Surrogate key.
+    /// Surrogate key: local to this database, never shown outside.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The id every message and export shows (`pay_<ULID>`), globally
+    /// unique. Given on insert (see [`ActiveModelBehavior`] below); unique.
+    #[sea_orm(unique)]
+    pub public_id: String,
     /// The credited referral this payout rewards.
     #[sea_orm(unique_key = "referral_tranche")]
     pub referral_id: i64,
@@ -127,8 +132,10 @@ pub struct Model {
     /// that moved it (`payout.held by ops:ana: …`).
     #[sea_orm(column_type = "Text")]
     pub reason: Option<String>,
-    /// Stable key sent to the bonus system as `Idempotency-Key`
-    /// (`{referral_id}:{milestone}`); unique.
+    /// Stable key sent to the bonus system as `Idempotency-Key` and as the
+    /// body's `idempotency_key`: `{referral public id}:{milestone}`
+    /// (`ref_01J…:probation_completed`). Rows made before public ids keep
+    /// the key they were made with (`12:hire`); unique.
     #[sea_orm(unique)]
     pub idempotency_key: String,
     /// Standard Webhooks `webhook-id`, the same across retries; unique.
@@ -158,6 +165,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row last changed.
     pub updated_at: DateTimeUtc,
+    /// The bonus rule that made the row (`payouts.rules[].id`); `None` on
+    /// rows made before it was recorded.
+    pub rule_id: Option<String>,
     /// The referral being rewarded.
     #[sea_orm(belongs_to, from = "referral_id", to = "id")]
     pub referral: BelongsTo<super::referral::Entity>,
@@ -166,4 +176,21 @@ pub struct Model {
     pub milestone: BelongsTo<Option<super::milestone::Entity>>,
 }
 
-impl ActiveModelBehavior for ActiveModel {}
+/// The prefix of a payout's [`Model::public_id`].
+pub const PUBLIC_ID_PREFIX: &str = "pay_";
+
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// Every new row gets its public id in the insert itself, so no send
+    /// job can read the row without it.
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        if insert && self.public_id.is_not_set() {
+            self.public_id =
+                sea_orm::ActiveValue::Set(format!("{PUBLIC_ID_PREFIX}{}", ulid::Ulid::generate()));
+        }
+        Ok(self)
+    }
+}

@@ -77,9 +77,15 @@ pub enum ReferralState {
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "referrals")]
 pub struct Model {
-    /// Surrogate key.
+    /// Surrogate key: local to this database, never shown outside.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The id every message and export shows (`ref_<ULID>`): globally
+    /// unique, so no two deployments or environments ever share one, and
+    /// the stem of the bonus `Idempotency-Key`. Given on insert (see
+    /// [`ActiveModelBehavior`] below); unique.
+    #[sea_orm(unique)]
+    pub public_id: String,
     /// The referred candidate.
     #[sea_orm(indexed)]
     pub candidate_id: i64,
@@ -124,4 +130,21 @@ pub struct Model {
     pub payouts: HasMany<super::payout::Entity>,
 }
 
-impl ActiveModelBehavior for ActiveModel {}
+/// The prefix of a referral's [`Model::public_id`].
+pub const PUBLIC_ID_PREFIX: &str = "ref_";
+
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// Every new row gets its public id in the insert itself, so nothing
+    /// (a message, a job) can see the row without it.
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        if insert && self.public_id.is_not_set() {
+            self.public_id =
+                sea_orm::ActiveValue::Set(format!("{PUBLIC_ID_PREFIX}{}", ulid::Ulid::generate()));
+        }
+        Ok(self)
+    }
+}

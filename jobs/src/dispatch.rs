@@ -37,6 +37,7 @@ impl Job {
             Job::PurgePersonalData {
                 trigger,
                 after_secs,
+                rejected_after_secs,
             } => {
                 let report = crate::maintenance::retention::purge(
                     ctx,
@@ -45,10 +46,17 @@ impl Job {
                     "system:retention",
                 )
                 .await?;
+                let rejected = crate::maintenance::retention::purge_rejected(
+                    &ctx.db,
+                    Duration::from_secs(rejected_after_secs),
+                    false,
+                )
+                .await?;
                 tracing::info!(
                     %trigger,
                     candidates = report.candidates.len(),
                     inbox_bodies = report.inbox_bodies,
+                    rejected_deliveries = rejected,
                     "retention purge done"
                 );
                 Ok(())

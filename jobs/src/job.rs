@@ -66,6 +66,11 @@ pub enum Job {
         trigger: String,
         /// Erase what is older than this many seconds.
         after_secs: u64,
+        /// Delete refused deliveries older than this many seconds
+        /// (`retention.rejected_after`; jobs queued before it existed
+        /// carry none and use its default, 7 days).
+        #[serde(default = "default_rejected_after_secs")]
+        rejected_after_secs: u64,
     },
     /// One reconciliation run (see [`crate::maintenance::reconcile`]), once per trigger.
     Reconcile {
@@ -89,6 +94,11 @@ pub struct Probe {
     /// Fail permanently instead.
     #[serde(default)]
     pub permanent_failure: bool,
+}
+
+/// `retention.rejected_after`'s default: 7 days.
+fn default_rejected_after_secs() -> u64 {
+    7 * 24 * 3600
 }
 
 impl Job {
@@ -228,6 +238,7 @@ mod tests {
             Job::PurgePersonalData {
                 trigger: "t".into(),
                 after_secs: 1,
+                rejected_after_secs: 1,
             },
             Job::Reconcile {
                 trigger: "t".into(),

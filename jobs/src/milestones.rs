@@ -46,23 +46,15 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-fn kind_name(kind: MilestoneKind) -> &'static str {
-    match kind {
-        MilestoneKind::Hire => "hire",
-        MilestoneKind::ProbationComplete => "probation_complete",
-    }
-}
-
 /// Stages the referral platform's status sync for a milestone's new state
 /// (only for milestones of a referral: nobody else is following them).
 async fn notify(ctx: &JobContext, conn: &impl ConnectionTrait, m: &milestone::Model) -> Result<()> {
     let Some(referral_id) = m.referral_id else {
         return Ok(());
     };
-    let referrer = referral::Entity::find_by_id(referral_id)
-        .one(conn)
-        .await?
-        .map(|r| r.employee_id);
+    let Some(r) = referral::Entity::find_by_id(referral_id).one(conn).await? else {
+        return Ok(());
+    };
     outbox::stage(
         ctx,
         conn,
@@ -73,11 +65,11 @@ async fn notify(ctx: &JobContext, conn: &impl ConnectionTrait, m: &milestone::Mo
             id: Some(m.id),
         },
         json!({
-            "referral_id": referral_id.to_string(),
-            "referring_employee_id": referrer,
+            "referral_id": r.public_id,
+            "referring_employee_id": r.employee_id,
             "subject": "milestone",
             "milestone_id": m.id.to_string(),
-            "milestone": kind_name(m.kind),
+            "milestone": crate::payout::ledger::milestone_name(m.kind),
             "state": m.state,
             "occurred_at": m.occurred_at,
             "due_at": m.due_at,
@@ -110,12 +102,13 @@ async fn confirm_hire(
             id: Some(hire.id),
         },
         json!({
-            "referral_id": r.id.to_string(),
+            "referral_id": r.public_id,
             "referring_employee_id": r.employee_id,
             "attribution": { "source": r.source, "credited_at": r.decided_at },
             "candidate": { "ats": app.ats, "ats_application_id": app.ats_application_id },
             "job": { "ats_job_id": app.job_id, "requisition_id": app.requisition_id },
-            "hire": { "hired_at": hire.occurred_at, "start_date": app.start_date },
+            "hire": { "hired_at": hire.occurred_at,
+                      "start_date": app.start_date.map(|d| d.date_naive().to_string()) },
         }),
     )
     .await?;

@@ -118,9 +118,11 @@ pub async fn stage(
     Ok(Some(row.id))
 }
 
-/// Stages an alert for ops: `text` plus the job and its ops-API link.
-/// Logged as an error too, so an unconfigured alert webhook still leaves a
-/// trace.
+/// Stages an alert for ops: `text` plus the job and its ops-API link,
+/// escaped for Slack (`&`, `<`, `>`). Logged as an error too, so an
+/// unconfigured alert webhook still leaves a trace. Receiver bodies in
+/// `text` arrive already cut, masked and escaped
+/// ([`crate::outbound::redact`]).
 ///
 /// # Errors
 /// Database errors.
@@ -131,11 +133,39 @@ pub async fn alert(
     job_id: Option<&str>,
     subject: Subject<'_>,
 ) -> Result<()> {
+    alert_with_context(ctx, conn, text, job_id, subject, None).await
+}
+
+/// [`alert`] with `context`: the subject's identifiers, field by field, for
+/// a receiver that files or searches alerts (`docs/schemas/ops.alert.json`;
+/// a payout's come from [`crate::payout::alert`]).
+///
+/// # Errors
+/// Database errors.
+pub async fn alert_with_context(
+    ctx: &JobContext,
+    conn: &impl ConnectionTrait,
+    text: &str,
+    job_id: Option<&str>,
+    subject: Subject<'_>,
+    context: Option<Value>,
+) -> Result<()> {
     tracing::error!(job_id = job_id.unwrap_or(""), subject = subject.kind, subject_id = ?subject.id, "alert: {text}");
     let link = job_id.map(|id| ctx.notifications.job_link(id));
-    let mut message = format!(":rotating_light: referral-worker: {text}");
+    // Slack reads `<...>` as links and mentions (`<!channel>`) and `&` as
+    // an entity: the text is escaped as its formatting rules ask.
+    let mut message = format!(
+        ":rotating_light: referral-worker: {}",
+        crate::outbound::redact::slack_text(text)
+    );
     if let (Some(id), Some(link)) = (job_id, &link) {
-        message.push_str(&format!("\nJob {id}: {link}"));
+        message.push_str(&crate::outbound::redact::slack_text(&format!(
+            "\nJob {id}: {link}"
+        )));
+    }
+    let mut data = json!({ "text": message, "job_id": job_id, "link": link });
+    if let Some(context) = context {
+        data["context"] = context;
     }
     stage(
         ctx,
@@ -143,7 +173,7 @@ pub async fn alert(
         OutboundChannel::Alert,
         "ops.alert",
         subject,
-        json!({ "text": message, "job_id": job_id, "link": link }),
+        data,
     )
     .await?;
     Ok(())
@@ -175,15 +205,38 @@ pub async fn kick(ctx: &JobContext) -> Result<usize> {
         let job = Job::DeliverMessage { message_id: m.id }
             .to_new_job(&ctx.retry)?
             .idempotency_key(format!("message:{}:after:{previous}", m.id));
-        let queued = ctx.queue.enqueue(job).await?;
-        outbound_message::Entity::update_many()
+        let job_id = job.id.as_str().to_string();
+        // The row names its job before the job can run (the alert a dead
+        // message raises names it), and only if no other kick did meanwhile.
+        let still = match &m.job_id {
+            Some(recorded) => outbound_message::Column::JobId.eq(recorded.clone()),
+            None => outbound_message::Column::JobId.is_null(),
+        };
+        let recorded = outbound_message::Entity::update_many()
             .set(outbound_message::ActiveModel {
-                job_id: Set(Some(queued.id.as_str().to_string())),
+                job_id: Set(Some(job_id.clone())),
                 ..Default::default()
             })
             .filter(outbound_message::Column::Id.eq(m.id))
+            .filter(still)
             .exec(&ctx.db)
             .await?;
+        if recorded.rows_affected == 0 {
+            continue;
+        }
+        let queued = ctx.queue.enqueue(job).await?;
+        if queued.id.as_str() != job_id {
+            // The key was taken: the job that holds it delivers the row.
+            outbound_message::Entity::update_many()
+                .set(outbound_message::ActiveModel {
+                    job_id: Set(Some(queued.id.as_str().to_string())),
+                    ..Default::default()
+                })
+                .filter(outbound_message::Column::Id.eq(m.id))
+                .filter(outbound_message::Column::JobId.eq(job_id))
+                .exec(&ctx.db)
+                .await?;
+        }
         if !queued.duplicate {
             enqueued += 1;
         }

@@ -13,6 +13,9 @@
 //! - `m20261122_000004_create_queue_table`: the embedded job queue.
 //! - `m20261123_000005_create_outbound_tables`: the outbox of signed
 //!   notifications, disabled destinations, and payout approval.
+//! - `m20261123_000006_audit_lanes`: the audit log's lanes.
+//! - `m20261207_000010_public_ids`: `ref_…`/`pay_…` public ids (filled for
+//!   existing rows) and `payouts.rule_id`.
 //!
 //! # Rules
 //!
@@ -37,6 +40,7 @@ mod m20261122_000003_create_inbox_table;
 mod m20261122_000004_create_queue_table;
 mod m20261123_000005_create_outbound_tables;
 mod m20261123_000006_audit_lanes;
+mod m20261207_000010_public_ids;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -52,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_queue_table::Migration),
             Box::new(m20261123_000005_create_outbound_tables::Migration),
             Box::new(m20261123_000006_audit_lanes::Migration),
+            Box::new(m20261207_000010_public_ids::Migration),
         ]
     }
 }

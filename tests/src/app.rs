@@ -150,6 +150,10 @@ pub fn test_settings(database_url: &str, redis: Option<(&str, &str)>) -> Setting
     s.log.filter = "warn".to_string();
     // Every fake receiver and ATS listens on 127.0.0.1.
     s.outbound.allow_private_networks = true;
+    // Every test client is 127.0.0.1, and many tests send hundreds of
+    // requests the service refuses on purpose: the per-address limit would
+    // answer them 429. `hostile_network` turns it on where it is the subject.
+    s.http.refused_per_minute = 0;
     if let Err(e) = s.validate() {
         panic!("test settings do not validate: {e}");
     }
@@ -509,6 +513,8 @@ pub fn worker_env(database_url: &str, redis: Option<(&str, &str)>) -> Vec<(Strin
         ("log.format", "json".to_string()),
         ("log.filter", "info".to_string()),
         ("outbound.allow_private_networks", "true".to_string()),
+        // As in `test_settings`: the refusal limit is a subject of its own.
+        ("http.refused_per_minute", "0".to_string()),
     ] {
         env.push((setting_var(key), value));
     }

@@ -17,6 +17,8 @@
 //!   scenario).
 //! - [`fixtures`]: sample payloads, signing, fake ATS servers, a running
 //!   app wired to them, API calls, and readers for the rows the app writes.
+//! - [`contract`]: every outbound message checked against its published
+//!   JSON Schema.
 //! - [`receiver`]: a fake receiver for systems the app POSTs to, verifying
 //!   Standard Webhooks signatures and answering from a script.
 //! - [`destinations`]: the secrets of those systems and all of them started
@@ -27,6 +29,7 @@
 //! - [`vendors`]: fakes of the vendors' APIs that behave like them.
 
 pub mod app;
+pub mod contract;
 pub mod db;
 pub mod destinations;
 pub mod fixtures;

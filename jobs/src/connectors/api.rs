@@ -74,6 +74,9 @@ impl Auth {
 pub(crate) struct Transport {
     vendor: &'static str,
     http: reqwest::Client,
+    /// What `http` was built from; with a proxy, its guard checks each
+    /// call's target first.
+    transport: HttpOptions,
     auth: Auth,
     limiter: Arc<AccountLimiter>,
     /// Longest wait for the limiter before the job is handed back.
@@ -136,6 +139,7 @@ impl Transport {
         Ok(Self {
             vendor,
             http: http.build_client()?,
+            transport: http.clone(),
             auth,
             limiter,
             max_wait,
@@ -160,6 +164,13 @@ impl Transport {
         let mut refreshed = false;
         loop {
             self.limiter.acquire(self.max_wait).await?;
+            self.transport
+                .check_target(&call.url)
+                .await
+                .map_err(|e| match e {
+                    Error::Retryable(m) => Error::Retryable(format!("{what}: {m}")),
+                    other => Error::Permanent(format!("{what}: {other}")),
+                })?;
             let mut req = self
                 .http
                 .request(call.method.clone(), call.url.clone())
@@ -215,6 +226,8 @@ impl Transport {
 
             let (location, body) = http::failure_answer(&mut resp).await;
             let excerpt = self.excerpt(&body);
+            // The Location is the server's text too: cut, masked, escaped.
+            let location = location.map(|l| self.excerpt(l.as_bytes()));
             return Err(classify(
                 &what,
                 status,

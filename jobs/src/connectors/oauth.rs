@@ -73,6 +73,9 @@ pub struct TokenSource {
     vendor: &'static str,
     credentials: ClientCredentials,
     http: reqwest::Client,
+    /// What `http` was built from; with a proxy, its guard checks the
+    /// token endpoint before each mint.
+    transport: HttpOptions,
     token: Mutex<Option<Token>>,
     /// Held while minting, so concurrent tasks wait for one request
     /// instead of each minting a token.
@@ -137,6 +140,7 @@ impl TokenSource {
             vendor,
             credentials,
             http: options.build_client()?,
+            transport: options.clone(),
             token: Mutex::new(None),
             minting: tokio::sync::Mutex::new(()),
             minted: std::sync::atomic::AtomicU64::new(0),
@@ -218,6 +222,14 @@ impl TokenSource {
             form.finish()
         };
         let scrub = |text: &str| http::scrub(text, &[&c.client_secret]);
+        // Through a proxy, the guard checks the token endpoint first.
+        self.transport
+            .check_target(&c.token_url)
+            .await
+            .map_err(|e| match e {
+                Error::Retryable(m) => Error::Retryable(format!("{what}: {m}")),
+                other => Error::Permanent(format!("{what}: {other}")),
+            })?;
         let mut resp = self
             .http
             .post(c.token_url.clone())

@@ -13,6 +13,7 @@
 
 pub mod export;
 pub mod kpis;
+pub mod spreadsheet;
 
 use std::{
     collections::{HashMap, HashSet},

@@ -643,7 +643,8 @@ pub async fn recorded_run(conn: &impl sea_orm::ConnectionTrait, id: i64) -> Resu
 }
 
 /// A run's items as CSV (`kind,subject_type,subject_id,resolved,detail`),
-/// for finance's spreadsheet.
+/// for finance's spreadsheet, formula-leading cells neutralised
+/// ([`crate::finance::spreadsheet`]).
 ///
 /// # Errors
 /// Only if writing to memory fails.
@@ -660,14 +661,19 @@ pub fn items_csv(run: &RecordedRun) -> Result<Vec<u8>> {
     let io = |e: csv::Error| crate::error::Error::permanent(format!("writing CSV: {e}"));
     w.write_record(header).map_err(io)?;
     for i in &run.items {
-        w.write_record([
+        let cells = [
             run.id.to_string(),
             kind_name(i.kind),
             i.subject_type.clone(),
             i.subject_id.clone(),
             i.resolved.to_string(),
             i.detail.to_string(),
-        ])
+        ];
+        w.write_record(
+            cells
+                .iter()
+                .map(|c| crate::finance::spreadsheet::neutralise(c.as_bytes())),
+        )
         .map_err(io)?;
     }
     w.into_inner()

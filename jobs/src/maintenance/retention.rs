@@ -28,6 +28,13 @@
 //! finished yet: it still needs the body, and the next purge after it
 //! finishes clears it.
 //!
+//! Refused deliveries (`rejected` inbox rows) are deleted outright once
+//! older than `retention.rejected_after` (default 7 days) by
+//! [`purge_rejected`], run by the same schedule: a flood of unsigned or
+//! forged posts must not grow storage without bound, and a refusal holds
+//! nothing worth keeping longer (its body was never stored unless the
+//! sender was authenticated; the metrics and logs counted it).
+//!
 //! Every purged candidate gets a `retention.candidate_purged` audit event and
 //! every run one `retention.purged` event with the counts, both carrying the
 //! caller's `actor` and no personal data. A dry run writes nothing at all.
@@ -177,6 +184,54 @@ pub async fn purge(
         "retention purge"
     );
     Ok(report)
+}
+
+/// Deletes `rejected` inbox rows received more than `after` ago, [`BATCH`]
+/// per statement, and returns how many (with `dry_run`, how many would
+/// go). Nothing refers to an inbox row, so nothing else changes.
+///
+/// # Errors
+/// `after` too long to subtract from now, and database errors (rows
+/// deleted before one stay deleted; a rerun carries on).
+pub async fn purge_rejected(
+    db: &impl ConnectionTrait,
+    after: std::time::Duration,
+    dry_run: bool,
+) -> Result<u64> {
+    let cutoff = cutoff(Utc::now(), after)?;
+    let old = || {
+        inbox::Entity::find()
+            .filter(inbox::Column::Status.eq(InboxStatus::Rejected))
+            .filter(inbox::Column::ReceivedAt.lt(cutoff))
+    };
+    if dry_run {
+        return Ok(old().count(db).await?);
+    }
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = old()
+            .select_only()
+            .column(inbox::Column::Id)
+            .order_by_asc(inbox::Column::Id)
+            .limit(BATCH)
+            .into_tuple::<i64>()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        let done = inbox::Entity::delete_many()
+            .filter(inbox::Column::Id.is_in(ids.iter().copied()))
+            .filter(inbox::Column::Status.eq(InboxStatus::Rejected))
+            .exec(db)
+            .await?;
+        deleted += done.rows_affected;
+        if (ids.len() as u64) < BATCH {
+            break;
+        }
+    }
+    tracing::info!(cutoff = %rfc3339(cutoff), deleted, "rejected deliveries purged");
+    Ok(deleted)
 }
 
 /// Now − `after`, to the microsecond both databases store, so the cutoff

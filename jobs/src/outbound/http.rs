@@ -12,7 +12,8 @@
 //! * bodies are read up to a cap (`read_body`), so a runaway response
 //!   cannot fill memory;
 //! * what reaches an error message or a log is one line, cut short, with
-//!   the caller's secrets removed (`excerpt`, `scrub`, `error_chain`);
+//!   the caller's secrets removed, personal data masked and markup escaped
+//!   (`excerpt`, `scrub`, `error_chain`; [`super::redact`]);
 //! * every request is counted in the outbound metrics (`count_request`).
 
 use std::time::Duration;
@@ -23,8 +24,6 @@ use url::Url;
 use super::net_guard;
 use crate::error::{Error, Result};
 
-/// Longest body excerpt put into an error message.
-pub(crate) const EXCERPT_CHARS: usize = 300;
 /// Most of an error body read at all: enough for a JSON error, not a whole
 /// HTML page.
 const ERROR_BODY_LIMIT: usize = 8 * 1024;
@@ -61,6 +60,30 @@ pub struct HttpOptions {
     /// besides the platform's store: a receiver behind a private CA
     /// (on-premise payroll). `None`: the platform's store alone.
     pub ca_pem: Option<String>,
+    /// The forward proxy every call goes through (`outbound.proxy`).
+    /// `None`: calls go directly, whatever `HTTP_PROXY`, `HTTPS_PROXY` or
+    /// `ALL_PROXY` say: a proxy picked up from the environment would see the
+    /// target's name instead of the guard, and the guard only the proxy's
+    /// address. With a proxy, the guard checks the target before each call
+    /// ([`HttpOptions::check_target`]).
+    pub proxy: Option<ProxyUrl>,
+}
+
+/// A forward proxy's URL; its password never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(pub Url);
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = &self.0;
+        write!(
+            f,
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default().unwrap_or(0)
+        )
+    }
 }
 
 impl Default for HttpOptions {
@@ -71,6 +94,7 @@ impl Default for HttpOptions {
             user_agent: concat!("referral-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_private_networks: false,
             ca_pem: None,
+            proxy: None,
         }
     }
 }
@@ -95,8 +119,22 @@ impl HttpOptions {
             .timeout(self.timeout)
             .redirect(redirect::Policy::none())
             .user_agent(self.user_agent.clone());
-        if let Some(resolver) = net_guard::resolver(self.allow_private_networks) {
-            builder = builder.dns_resolver(resolver);
+        match &self.proxy {
+            // No proxy from the environment either (see `proxy`).
+            None => {
+                builder = builder.no_proxy();
+                if let Some(resolver) = net_guard::resolver(self.allow_private_networks) {
+                    builder = builder.dns_resolver(resolver);
+                }
+            }
+            // Through the proxy, the resolver only ever sees the proxy's
+            // own name, which ops configured (often a private address): the
+            // target is checked by `check_target` instead.
+            Some(proxy) => {
+                let proxy = reqwest::Proxy::all(proxy.0.clone())
+                    .map_err(|e| Error::invalid("proxy", format!("not a proxy URL: {e}")))?;
+                builder = builder.proxy(proxy);
+            }
         }
         if let Some(pem) = &self.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -122,6 +160,27 @@ impl HttpOptions {
     /// [`Error::Invalid`] naming `field`.
     pub fn check_url(&self, field: &str, url: &Url) -> Result<()> {
         net_guard::check_url(field, url, self.allow_private_networks)
+    }
+
+    /// Whether calls go through a proxy while the guard is on: then each
+    /// call's target is checked by [`HttpOptions::check_target`] first.
+    pub fn guards_targets(&self) -> bool {
+        self.proxy.is_some() && !self.allow_private_networks
+    }
+
+    /// Before a call through a proxy with the guard on: refuses a target
+    /// whose host is, or resolves here to, a non-public address
+    /// ([`net_guard::check_proxied_target`]). Without a proxy the resolver
+    /// guards every connection and this does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Permanent`] for an inward target, [`Error::Retryable`] for a
+    /// name that does not resolve here (nothing was sent either way).
+    pub async fn check_target(&self, url: &Url) -> Result<()> {
+        if !self.guards_targets() {
+            return Ok(());
+        }
+        net_guard::check_proxied_target(url).await
     }
 }
 
@@ -197,16 +256,13 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// The start of a body, on one line, with `secrets` removed should a server
-/// (or a proxy) echo one back.
+/// The start of a body as errors, logs and alerts may show it: `secrets`
+/// removed should a server (or a proxy) echo one back, then one short line
+/// with personal data and tokens masked and markup escaped
+/// ([`super::redact::excerpt`]).
 pub(crate) fn excerpt(body: &[u8], secrets: &[&str]) -> String {
-    let text = scrub(&String::from_utf8_lossy(body), secrets);
-    let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some((cut, _)) = out.char_indices().nth(EXCERPT_CHARS) {
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
+    let head = &body[..body.len().min(ERROR_BODY_LIMIT)];
+    super::redact::excerpt(&scrub(&String::from_utf8_lossy(head), secrets))
 }
 
 /// reqwest's error and its causes: its `Display` omits the cause

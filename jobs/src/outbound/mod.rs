@@ -7,6 +7,7 @@
 //!   read up to a cap, one-line excerpts with secrets scrubbed, the outbound
 //!   request metrics);
 //! * [`net_guard`]: the SSRF guard, refusing private and reserved addresses;
+//! * [`redact`]: what of a receiver's answer errors, logs and alerts keep;
 //! * [`limiter`]: process-wide rate limits per ATS account and per webhook
 //!   destination, obeying the server's `Retry-After`;
 //! * [`webhook`]: the signed, idempotent POST (Standard Webhooks) to the
@@ -23,6 +24,7 @@
 pub mod http;
 pub mod limiter;
 pub mod net_guard;
+pub mod redact;
 pub mod sandbox;
 pub mod service_client;
 pub mod webhook;

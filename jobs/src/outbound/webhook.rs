@@ -385,19 +385,29 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
         .map_err(|e| Error::permanent(format!("signing message {msg_id}: {e}")))
 }
 
-/// A Standard Webhooks secret as the `standardwebhooks` crate uses it:
-/// `whsec_` (optional) followed by base64 of at least [`MIN_SECRET_BYTES`]
-/// bytes. The one check both directions share: the careers-site intake
-/// verifies with it, [`sign`] and [`OutboundClient`] sign with it.
+/// A Standard Webhooks secret: `whsec_` (optional) followed by base64 of
+/// at least [`MIN_SECRET_BYTES`] bytes, padded or not. The one check both
+/// directions and `config check` share: the careers-site intake verifies
+/// with it, [`sign`] and [`OutboundClient`] sign with it, and the
+/// configuration's validation (run by `config check` and at start-up)
+/// calls it for every `whsec_` secret.
 ///
 /// The key is decoded here rather than by `Webhook::new` because the crate
-/// hides the key, so its length could not be checked.
+/// hides the key, so its length could not be checked, and because the
+/// crate insists on padding where the official Standard Webhooks
+/// libraries accept an unpadded secret (`whsec_…` as some providers show
+/// it); the padding carries no key bits, so both decode to the same key.
 ///
 /// # Errors
 /// What is wrong with the secret, never the secret itself.
 pub fn standard_webhook(secret: &str) -> std::result::Result<Webhook, String> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const PADDED_OR_NOT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = base64::engine::general_purpose::STANDARD
+    let key = PADDED_OR_NOT
         .decode(encoded)
         .map_err(|_| "configured secret is not whsec_ followed by base64".to_owned())?;
     if key.len() < MIN_SECRET_BYTES {
@@ -414,15 +424,16 @@ pub fn standard_webhook(secret: &str) -> std::result::Result<Webhook, String> {
 fn signer(secret: &str) -> Result<Webhook> {
     // Worded as the intake words a bad secret (`signature: …`), which is
     // what this reported when it called the intake's check.
-    standard_webhook(secret)
-        .map_err(|why| Error::invalid("secret", format!("signature: {why}")))?;
-    Webhook::new(secret).map_err(|_| Error::invalid("secret", "not whsec_ followed by base64"))
+    standard_webhook(secret).map_err(|why| Error::invalid("secret", format!("signature: {why}")))
 }
 
 /// Sends signed [`Message`]s to one [`Destination`].
 pub struct OutboundClient {
     destination: Destination,
     http: reqwest::Client,
+    /// What the client was built from; with a proxy, its guard checks the
+    /// destination before each call.
+    transport: http::HttpOptions,
     /// `None` for an unsigned (Slack-compatible) destination.
     webhook: Option<Webhook>,
     limiter: Arc<AccountLimiter>,
@@ -491,6 +502,7 @@ impl OutboundClient {
         Ok(Self {
             destination,
             http,
+            transport: options.http.clone(),
             webhook,
             limiter,
             max_wait: options.max_wait,
@@ -569,6 +581,18 @@ impl OutboundClient {
                 after,
                 reason: format!("{dest}: not sent: {reason}"),
                 status: None,
+            };
+        }
+
+        if let Err(e) = self.transport.check_target(&self.destination.url).await {
+            let reason = format!("{dest}: {e}");
+            return match e {
+                Error::Retryable(_) => SendOutcome::Retry {
+                    after: None,
+                    reason,
+                    status: None,
+                },
+                _ => SendOutcome::Failed { status: 0, reason },
             };
         }
 
@@ -659,7 +683,9 @@ impl OutboundClient {
                 status: s.as_u16(),
                 reason: format!(
                     "{dest}: {s} redirect to {} not followed",
-                    location.as_deref().unwrap_or("no Location")
+                    location
+                        .as_deref()
+                        .map_or_else(|| "no Location".to_owned(), |l| self.excerpt(l.as_bytes()))
                 ),
             },
             s => SendOutcome::Failed {

@@ -60,20 +60,47 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-fn milestone_name(m: MilestoneKind) -> &'static str {
+/// A milestone as the published bonus contract names it
+/// (`docs/schemas/referral.milestone_reached.json`): `hired`,
+/// `probation_completed`. The status sync and the CRM use the same names.
+pub fn milestone_name(m: MilestoneKind) -> &'static str {
     match m {
-        MilestoneKind::Hire => "hire",
-        MilestoneKind::ProbationComplete => "probation_complete",
+        MilestoneKind::Hire => "hired",
+        MilestoneKind::ProbationComplete => "probation_completed",
     }
 }
 
-/// The milestone a row pays for, from its idempotency key.
-pub(super) fn milestone_of(p: &payout::Model) -> &'static str {
-    if p.idempotency_key.ends_with(":hire") {
-        "hire"
+/// The milestone a row pays for, from its idempotency key: new keys end in
+/// the contract's name, rows made before it in the old one (`:hire`,
+/// `:probation_complete`); both map to the contract's name.
+pub fn milestone_of(p: &payout::Model) -> &'static str {
+    if p.idempotency_key.ends_with(":hire") || p.idempotency_key.ends_with(":hired") {
+        milestone_name(MilestoneKind::Hire)
     } else {
-        "probation_complete"
+        milestone_name(MilestoneKind::ProbationComplete)
     }
+}
+
+/// The row's tranche as the contract counts it: its 1-based position among
+/// its referral's tranches (made in the rule's order, so in id order), and
+/// how many there are.
+///
+/// # Errors
+/// Database errors.
+pub async fn tranche_position(
+    conn: &impl ConnectionTrait,
+    p: &payout::Model,
+) -> Result<(u64, u64)> {
+    let ids: Vec<i64> = payout::Entity::find()
+        .select_only()
+        .column(payout::Column::Id)
+        .filter(payout::Column::ReferralId.eq(p.referral_id))
+        .order_by_asc(payout::Column::Id)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let position = ids.iter().position(|&id| id == p.id).unwrap_or(0) as u64 + 1;
+    Ok((position, ids.len().max(1) as u64))
 }
 
 /// A state as stored and serialised (`outcome_unknown`).
@@ -98,10 +125,13 @@ pub(super) fn sendable(p: &payout::Model) -> bool {
 /// # Errors
 /// Database errors.
 pub async fn notify(ctx: &JobContext, conn: &LockedTx, p: &payout::Model) -> Result<()> {
-    let referrer = referral::Entity::find_by_id(p.referral_id)
+    let Some(r) = referral::Entity::find_by_id(p.referral_id)
         .one(conn)
         .await?
-        .map(|r| r.employee_id);
+    else {
+        return Ok(());
+    };
+    let (tranche, of_tranches) = tranche_position(conn, p).await?;
     outbox::stage(
         ctx,
         conn,
@@ -112,12 +142,14 @@ pub async fn notify(ctx: &JobContext, conn: &LockedTx, p: &payout::Model) -> Res
             id: Some(p.id),
         },
         json!({
-            "referral_id": p.referral_id.to_string(),
-            "referring_employee_id": referrer,
+            "referral_id": r.public_id,
+            "referring_employee_id": r.employee_id,
             "subject": "payout",
-            "payout_id": p.id.to_string(),
+            "payout_id": p.public_id,
             "milestone": milestone_of(p),
-            "tranche": p.tranche,
+            "tranche": tranche,
+            "of_tranches": of_tranches,
+            "tranche_name": p.tranche,
             "amount_minor": p.amount_minor,
             "currency": p.currency,
             "state": p.state,
@@ -151,6 +183,9 @@ pub async fn on_hire(
             referral_id,
             json!({ "application_id": app.id, "job_id": app.job_id }),
         ));
+        return Ok(Vec::new());
+    };
+    let Some(referral) = referral::Entity::find_by_id(referral_id).one(conn).await? else {
         return Ok(Vec::new());
     };
     let referrer_active = referrer_active(conn, referral_id).await?;
@@ -189,7 +224,14 @@ pub async fn on_hire(
             currency: Set(rule.currency.clone()),
             state: Set(state),
             reason: Set(reason),
-            idempotency_key: Set(format!("{referral_id}:{}", milestone_name(milestone))),
+            // Built from the referral's global id, never a row number: no
+            // two deployments or environments share a key.
+            idempotency_key: Set(format!(
+                "{}:{}",
+                referral.public_id,
+                milestone_name(milestone)
+            )),
+            rule_id: Set(Some(rule.id.clone())),
             webhook_id: Set(format!("msg_{}", ulid::Ulid::generate())),
             attempts: Set(0),
             last_status_code: Set(None),
@@ -400,15 +442,39 @@ pub async fn enqueue_sends(ctx: &JobContext, ids: &[i64]) -> Result<usize> {
         let job = Job::SendPayout { payout_id: id }
             .to_new_job(&ctx.retry)?
             .idempotency_key(format!("send:{id}:after:{previous}"));
-        let queued = ctx.queue.enqueue(job).await?;
-        payout::Entity::update_many()
+        let job_id = job.id.as_str().to_string();
+        // The row names its job before the job exists, so the send (its
+        // alerts, the ops link) never runs ahead of its own id; and only if
+        // no other process gave the row a job meanwhile.
+        let still = match &p.send_job_id {
+            Some(recorded) => payout::Column::SendJobId.eq(recorded.clone()),
+            None => payout::Column::SendJobId.is_null(),
+        };
+        let recorded = payout::Entity::update_many()
             .set(payout::ActiveModel {
-                send_job_id: Set(Some(queued.id.as_str().to_string())),
+                send_job_id: Set(Some(job_id.clone())),
                 ..Default::default()
             })
             .filter(payout::Column::Id.eq(id))
+            .filter(still)
             .exec(&ctx.db)
             .await?;
+        if recorded.rows_affected == 0 {
+            continue;
+        }
+        let queued = ctx.queue.enqueue(job).await?;
+        if queued.id.as_str() != job_id {
+            // The key was taken: the job that holds it sends the row.
+            payout::Entity::update_many()
+                .set(payout::ActiveModel {
+                    send_job_id: Set(Some(queued.id.as_str().to_string())),
+                    ..Default::default()
+                })
+                .filter(payout::Column::Id.eq(id))
+                .filter(payout::Column::SendJobId.eq(job_id))
+                .exec(&ctx.db)
+                .await?;
+        }
         if !queued.duplicate {
             enqueued += 1;
         }

@@ -9,6 +9,7 @@
 //!   webhook sender ([`crate::outbound::webhook`]);
 //! * [`approval`]: what ops do by hand (approve, hold, resolve).
 
+pub mod alert;
 pub mod approval;
 pub mod ledger;
 pub mod rules;

@@ -25,19 +25,20 @@ use entities::{
     referral,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
 };
 use serde_json::json;
 
-use super::ledger::{milestone_of, notify, sendable, state_name};
+use super::alert::payout_alert;
+use super::ledger::{milestone_of, notify, sendable, state_name, tranche_position};
 use crate::{
     context::JobContext,
     db::{LockedTx, audit::AuditEntry, begin_locked},
     error::{Error, Result},
     job::Job,
     outbound::webhook::{Message, OutboundClient, SendOutcome},
-    outbox::{self, BONUS_DESTINATION, Subject},
+    outbox::{self, BONUS_DESTINATION},
+    payout::rules::JobFacts,
 };
 
 /// The `send_payout` job: one attempt at POSTing the bonus event.
@@ -110,7 +111,7 @@ async fn claim(
         give_up_interrupted(ctx, tx, p).await?;
         return Ok(None);
     }
-    let message = bonus_message(ctx, &tx, &p, client).await?;
+    let message = bonus_message(ctx, &tx, &p).await?;
     let mut a: payout::ActiveModel = p.clone().into();
     a.state = Set(PayoutState::Sending);
     a.attempts = Set(p.attempts + 1);
@@ -165,15 +166,11 @@ async fn give_up_interrupted(ctx: &JobContext, tx: LockedTx, p: payout::Model) -
         json!({ "reason": reason }),
     ));
     notify(ctx, &tx, &row).await?;
-    outbox::alert(
+    payout_alert(
         ctx,
         &tx,
-        &format!("payout {payout_id} needs ops: {reason}"),
-        row.send_job_id.as_deref(),
-        Subject {
-            kind: "payout",
-            id: Some(payout_id),
-        },
+        &row,
+        &format!("outcome_unknown and needs ops: {reason}"),
     )
     .await?;
     tx.commit().await?;
@@ -182,13 +179,12 @@ async fn give_up_interrupted(ctx: &JobContext, tx: LockedTx, p: payout::Model) -
 }
 
 /// The `referral.milestone_reached` message for `p`, built from the rows
-/// alone, so every attempt sends the same bytes under the same id.
-async fn bonus_message(
-    ctx: &JobContext,
-    tx: &LockedTx,
-    p: &payout::Model,
-    client: &OutboundClient,
-) -> Result<Message> {
+/// alone, so every attempt sends the same bytes under the same id. Its
+/// shape is the published contract (`docs/schemas/referral.milestone_reached.json`,
+/// the sample `outbound_referral_milestone_reached.json`): the milestone's
+/// contract name, the tranche as an integer with `of_tranches`, and
+/// `idempotency_key` equal to the `Idempotency-Key` header.
+async fn bonus_message(ctx: &JobContext, tx: &LockedTx, p: &payout::Model) -> Result<Message> {
     let r = referral::Entity::find_by_id(p.referral_id)
         .one(tx)
         .await?
@@ -214,29 +210,31 @@ async fn bonus_message(
             .map(|c| c.ats_candidate_id),
         None => None,
     };
-    let of_tranches = payout::Entity::find()
-        .filter(payout::Column::ReferralId.eq(p.referral_id))
-        .count(tx)
-        .await?;
+    let (tranche, of_tranches) = tranche_position(tx, p).await?;
+    // The rule that made the row; rows made before it was recorded name the
+    // rule their job matches now.
+    let rule = match &p.rule_id {
+        Some(id) => ctx.payouts.rules.rules().iter().find(|r| &r.id == id),
+        None => app
+            .as_ref()
+            .and_then(|a| ctx.payouts.rules.select(&JobFacts::from(a))),
+    };
+    let rule_id = p.rule_id.clone().or_else(|| rule.map(|r| r.id.clone()));
+    let probation_days = rule.map(|r| r.probation.as_secs() / 86_400);
     // The body's timestamp is when the milestone happened, never this
     // attempt's time: every retry under this webhook-id carries the same
     // event (the attempt's time is in the webhook-timestamp header).
     let occurred_at = milestone_at.or(p.eligible_at).unwrap_or(p.created_at);
-    // Where it goes, without a query string (which might hold a credential).
-    let sent_to = {
-        let mut url = client.destination().url.clone();
-        url.set_query(None);
-        url.to_string()
-    };
     Ok(Message {
         id: p.webhook_id.clone(),
         event_type: "referral.milestone_reached".into(),
         occurred_at,
         data: json!({
-            "referral_id": r.id.to_string(),
-            "referring_employee_id": r.employee_id,
+            "referral_id": r.public_id,
             "milestone": milestone,
             "milestone_at": milestone_at,
+            "probation_days": probation_days,
+            "referring_employee_id": r.employee_id,
             "candidate": {
                 "ats": app.as_ref().map(|a| a.ats),
                 "ats_candidate_id": ats_candidate_id,
@@ -245,12 +243,12 @@ async fn bonus_message(
             "job": { "ats_job_id": app.as_ref().map(|a| a.job_id.clone()),
                      "requisition_id": app.as_ref().and_then(|a| a.requisition_id.clone()) },
             "hire": { "hired_at": app.as_ref().and_then(|a| a.hired_at),
-                      "start_date": app.as_ref().and_then(|a| a.start_date) },
-            "bonus": { "tranche": p.tranche, "of_tranches": of_tranches,
+                      // A day, as the contract and the ATS give it.
+                      "start_date": app.as_ref().and_then(|a| a.start_date)
+                          .map(|d| d.date_naive().to_string()) },
+            "bonus": { "rule_id": rule_id, "tranche": tranche, "of_tranches": of_tranches,
                        "amount_minor": p.amount_minor, "currency": p.currency },
             "idempotency_key": p.idempotency_key,
-            "sent_from": p.send_job_id.as_deref().map(|id| ctx.notifications.job_link(id)),
-            "sent_to": sent_to,
         }),
         idempotency_key: p.idempotency_key.clone(),
     })
@@ -349,10 +347,6 @@ async fn record(
         notify(ctx, &tx, &row).await?;
     }
     let job_id = row.send_job_id.as_deref();
-    let subject = Subject {
-        kind: "payout",
-        id: Some(payout_id),
-    };
     match outcome {
         SendOutcome::Gone { reason } => {
             outbox::disable(ctx, &tx, BONUS_DESTINATION, reason, job_id).await?;
@@ -362,21 +356,8 @@ async fn record(
             PayoutState::Failed | PayoutState::Dead | PayoutState::OutcomeUnknown
         ) =>
         {
-            outbox::alert(
-                ctx,
-                &tx,
-                &format!(
-                    "payout {payout_id} ({} {} minor units, tranche {}) is {}: {}",
-                    row.currency,
-                    row.amount_minor,
-                    row.tranche,
-                    state_name(state),
-                    reason.as_deref().unwrap_or("")
-                ),
-                job_id,
-                subject,
-            )
-            .await?;
+            let what = format!("{}: {}", state_name(state), reason.as_deref().unwrap_or(""));
+            payout_alert(ctx, &tx, &row, &what).await?;
         }
         _ => {}
     }

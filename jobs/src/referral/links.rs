@@ -115,6 +115,10 @@ pub async fn mint(
     if job_id == "." || job_id == ".." {
         return Err(Error::invalid("job_id", "must not be . or .."));
     }
+    // The HTTP API refuses these before; the CLI's `--expires-in` lands here.
+    if ttl < std::time::Duration::from_secs(1) {
+        return Err(Error::invalid("expires_in", "must be at least 1s"));
+    }
     let ttl =
         chrono::Duration::from_std(ttl).map_err(|_| Error::invalid("expires_in", "too long"))?;
     let tx = begin_locked(db, &[]).await?;
@@ -276,6 +280,26 @@ mod tests {
             share_url("https://c.example", "a b/c", "rt_x"),
             "https://c.example/jobs/a%20b%2Fc?ref=rt_x"
         );
+    }
+
+    /// The CLI's `--expires-in 1ns` parses as a duration; the minimum is
+    /// enforced here, before the database is touched (the connection below
+    /// has none behind it).
+    #[tokio::test]
+    async fn a_validity_under_one_second_is_refused() {
+        let db = DatabaseConnection::default();
+        for ttl in [
+            std::time::Duration::from_nanos(1),
+            std::time::Duration::from_millis(999),
+        ] {
+            let err = mint(&db, "cli", "E-1", "J-1", ttl, "https://c.example")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field, problem } if field == "expires_in" && problem.contains("1s")),
+                "{ttl:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

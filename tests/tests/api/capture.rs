@@ -936,6 +936,15 @@ async fn link_requests_are_validated() {
             json!({ "employee_id": "E-12", "job_id": "J-1", "expires_in": -5 }),
             "expires_in",
         ),
+        // Durations under the documented minimum of 1s (issue 18).
+        (
+            json!({ "employee_id": "E-12", "job_id": "J-1", "expires_in": "1ns" }),
+            "expires_in",
+        ),
+        (
+            json!({ "employee_id": "E-12", "job_id": "J-1", "expires_in": "999ms" }),
+            "expires_in",
+        ),
         (
             json!({ "employee_id": "E-12", "job_id": "J-1", "expires_in": "10years" }),
             "expires_in",

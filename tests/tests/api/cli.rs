@@ -142,6 +142,54 @@ fn a_bad_value_from_the_environment_exits_2_naming_the_key() {
     assert!(stderr.contains("queue.lease"), "{stderr}");
 }
 
+/// `config check` refuses a signing secret exactly as start-up does (exit
+/// 2 naming the key, the secret never printed), and accepts what the
+/// official Standard Webhooks libraries accept: padded or unpadded base64.
+#[test]
+fn config_check_validates_whsec_secrets_as_start_up_does() {
+    // 32 bytes: base64 ends in one `=`, dropped in the unpadded spelling.
+    let padded = "whsec_dGVzdC1vbmx5LXNlY3JldC0zMi1ieXRlcy1sb25nISE=";
+    let unpadded = padded.trim_end_matches('=');
+    for key in [
+        "REFERRAL_WORKER__WEBHOOKS__CAREERS_SITE_SECRET",
+        "REFERRAL_WORKER__PAYOUTS__DESTINATION_SECRET",
+    ] {
+        let with_url = |secret: &str| {
+            let mut env = vec![(key, secret.to_string())];
+            if key.contains("PAYOUTS") {
+                env.push((
+                    "REFERRAL_WORKER__PAYOUTS__DESTINATION_URL",
+                    "https://bonus.example.com/hook".into(),
+                ));
+            }
+            env
+        };
+        for good in [padded, unpadded] {
+            let env = with_url(good);
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let out = run(&["config", "check"], &env);
+            assert!(out.status.success(), "{key}={good}: {}", text(&out).1);
+        }
+        for bad in ["whsec_not*base64!", "whsec_c2hvcnQ", "whsec_"] {
+            let env = with_url(bad);
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let out = run(&["config", "check"], &env);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{key}={bad}: {stdout}{stderr}");
+            let named = key
+                .trim_start_matches("REFERRAL_WORKER__")
+                .replace("__", ".")
+                .to_lowercase();
+            assert!(stderr.contains(&named), "{named} named: {stderr}");
+            // (A bare `whsec_` is only the prefix, which the message names.)
+            assert!(
+                bad == "whsec_" || !stderr.contains(bad),
+                "the secret is not printed: {stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_missing_config_file_exits_2() {
     let out = run(

@@ -20,6 +20,9 @@
 //! - [`finance`]: `audit verify`, the exports and the KPIs.
 //! - [`golive`]: sandbox mode and `golive-check`.
 //! - [`hostile`]: hundreds of hostile requests, each refused and recorded.
+//! - [`hostile_network`]: slow headers and bodies, idle sockets beyond the
+//!   connection cap, a flood of unsigned posts, proxy variables in the
+//!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
 //! - [`lever`]: Lever against a fake Lever API: hires only on the API's
 //!   state, start dates from offers, Lever's own referrals, token places.
@@ -50,6 +53,7 @@ mod crash;
 mod finance;
 mod golive;
 mod hostile;
+mod hostile_network;
 mod intake;
 mod lever;
 mod logs;

@@ -477,6 +477,93 @@ fn assert_unique_violation<T: std::fmt::Debug>(result: Result<T, DbErr>, what: &
     }
 }
 
+/// Rows made before public ids get one (`ref_…`, `pay_…`), and their
+/// payouts keep the `webhook_id` and `idempotency_key` they may already
+/// have been sent with, so a receiver still recognises a retry.
+async fn existing_rows_get_public_ids_and_keep_their_keys(db: &TestDb) {
+    // Everything before `m20261207_000010_public_ids`.
+    Migrator::up(&db.conn, Some(6))
+        .await
+        .expect("the first six");
+    let backend = db.backend();
+    for sql in [
+        "INSERT INTO candidates (first_name, is_test, created_at, updated_at) \
+         VALUES ('Ana', false, '2026-11-22 10:00:00+00:00', '2026-11-22 10:00:00+00:00')",
+        "INSERT INTO referrals (candidate_id, employee_id, source, state, referred_at, is_test, \
+         created_at, updated_at) VALUES (1, 'E-OLD', 'ats_credited', 'credited', \
+         '2026-11-22 10:00:00+00:00', false, '2026-11-22 10:00:00+00:00', '2026-11-22 10:00:00+00:00')",
+        "INSERT INTO payouts (referral_id, tranche, amount_minor, currency, state, \
+         idempotency_key, webhook_id, attempts, is_test, needs_approval, created_at, updated_at) \
+         VALUES (1, 'hire', 50000, 'EUR', 'delivered', '1:hire', 'msg_old', 1, false, false, \
+         '2026-11-22 10:00:00+00:00', '2026-11-22 10:00:00+00:00')",
+    ] {
+        db.conn
+            .execute_raw(Statement::from_string(backend, sql))
+            .await
+            .expect(sql);
+    }
+    db.migrate().await.expect("the rest");
+    let read = |sql: &'static str| {
+        let conn = db.conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .expect(sql)
+                .expect("a row");
+            (0..3)
+                .map(|i| row.try_get_by_index::<String>(i).expect("text"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let referral = read("SELECT public_id, employee_id, state FROM referrals").await;
+    assert!(
+        referral[0].starts_with("ref_") && referral[0].len() == 30,
+        "{referral:?}"
+    );
+    let payout = read("SELECT public_id, idempotency_key, webhook_id FROM payouts").await;
+    assert!(
+        payout[0].starts_with("pay_") && payout[0].len() == 30,
+        "{payout:?}"
+    );
+    assert_eq!(
+        payout[1..],
+        ["1:hire", "msg_old"],
+        "the old key and id stay"
+    );
+    // New rows get theirs on insert.
+    let fresh = referral::ActiveModel {
+        candidate_id: Set(1),
+        employee_id: Set("E-NEW".into()),
+        source: Set(ReferralSource::AtsCredited),
+        state: Set(ReferralState::Credited),
+        referred_at: Set(at(11)),
+        is_test: Set(false),
+        created_at: Set(at(11)),
+        updated_at: Set(at(11)),
+        ..Default::default()
+    }
+    .insert(&db.conn)
+    .await
+    .expect("insert");
+    assert!(fresh.public_id.starts_with("ref_"));
+    assert_ne!(fresh.public_id, referral[0]);
+}
+
+#[tokio::test]
+async fn existing_rows_get_public_ids_on_sqlite() {
+    let db = fresh_sqlite().await;
+    existing_rows_get_public_ids_and_keep_their_keys(&db).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn existing_rows_get_public_ids_on_postgres() {
+    let db = fresh_postgres().await;
+    existing_rows_get_public_ids_and_keep_their_keys(&db).await;
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn migrations_apply_on_sqlite() {
     let db = fresh_sqlite().await;

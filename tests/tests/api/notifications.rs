@@ -16,6 +16,7 @@ use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
+    contract::{assert_all_alerts_follow_contract, assert_all_follow_contract},
     destinations::Destinations,
     fixtures::{
         GreenhouseApplication, application_by_ats_id, audit_with, credited_hire, payouts,
@@ -247,6 +248,43 @@ async fn a_payout_that_dies_raises_an_alert_naming_its_job() {
             .any(|t| t.contains("is dead") && t.contains(&job_id))
     })
     .await;
+    // The alert names what finance and ops search by, in its text and field
+    // by field, and follows its published schema.
+    let gh = GreenhouseApplication::new(880_003, 550_003, 4_012_345, "notified3@example.org");
+    let referral = referral::Entity::find_by_id(hire.referral_id)
+        .one(db)
+        .await
+        .expect("referrals")
+        .expect("the referral");
+    let alerts = world.slack.bodies();
+    assert_all_alerts_follow_contract(&alerts);
+    let alert = alerts
+        .iter()
+        .find(|b| b["text"].as_str().is_some_and(|t| t.contains("is dead")))
+        .expect("the alert");
+    let text = alert["text"].as_str().unwrap_or_default();
+    for wanted in [
+        hire.public_id.as_str(),
+        referral.public_id.as_str(),
+        "E-NOTE",
+        &gh.application_id.to_string(),
+        &gh.candidate_id.to_string(),
+        "4012345",
+        hire.idempotency_key.as_str(),
+        "/api/ops/jobs/",
+    ] {
+        assert!(text.contains(wanted), "the alert names {wanted}: {text}");
+    }
+    let context = &alert["context"];
+    assert_eq!(context["payout_id"], hire.public_id.as_str());
+    assert_eq!(context["payout_state"], "dead");
+    assert_eq!(context["referral_id"], referral.public_id.as_str());
+    assert_eq!(context["referring_employee_id"], "E-NOTE");
+    assert_eq!(context["idempotency_key"], hire.idempotency_key.as_str());
+    assert_eq!(context["ats"], "greenhouse");
+    assert_eq!(context["ats_application_id"], gh.application_id.to_string());
+    assert_eq!(context["ats_candidate_id"], gh.candidate_id.to_string());
+    assert_eq!(context["ats_job_id"], "4012345");
     let job = tests::fixtures::job(&app.app, &job_id).await.expect("job");
     assert_eq!(job.state, queue::JobState::Dead);
     app.cleanup().await;
@@ -266,13 +304,19 @@ async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire()
         p.len() == 2 && p.iter().all(|p| p.state == PayoutState::Delivered)
     })
     .await;
-    let referral_id = payouts(db).await[0].referral_id.to_string();
+    let referral_row = payouts(db).await[0].referral_id;
+    let referral_id = referral::Entity::find_by_id(referral_row)
+        .one(db)
+        .await
+        .expect("referrals")
+        .expect("the referral")
+        .public_id;
     let seen = |subject: &str, what: &str, state: &str| {
         let bodies = world.status.bodies();
         bodies.iter().any(|b| {
             b["type"] == "referral.status_changed"
                 && b["data"]["subject"] == subject
-                && (b["data"]["milestone"] == what || b["data"]["tranche"] == what)
+                && (b["data"]["milestone"] == what || b["data"]["tranche_name"] == what)
                 && b["data"]["state"] == state
                 && b["data"]["referral_id"] == referral_id.as_str()
         })
@@ -281,9 +325,9 @@ async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire()
     // (receivers order them by `changed_at`): wait for every one, not for
     // the last change made.
     let expected = [
-        ("milestone", "hire", "reached"),
-        ("milestone", "probation_complete", "armed"),
-        ("milestone", "probation_complete", "reached"),
+        ("milestone", "hired", "reached"),
+        ("milestone", "probation_completed", "armed"),
+        ("milestone", "probation_completed", "reached"),
         ("payout", "hire", "eligible"),
         ("payout", "hire", "delivered"),
         ("payout", "probation", "pending"),
@@ -311,8 +355,10 @@ async fn every_milestone_and_payout_change_is_synced_and_the_crm_gets_the_hire()
         "the in-flight marker is not a state referrers see"
     );
 
+    assert_all_follow_contract(&world.status.bodies());
     let crm = world.crm.bodies();
     assert_eq!(crm.len(), 1, "one hand-off for one hire: {crm:?}");
+    assert_all_follow_contract(&crm);
     assert_eq!(crm[0]["type"], "referral.hire_confirmed");
     assert_eq!(crm[0]["data"]["referral_id"], referral_id.as_str());
     assert_eq!(crm[0]["data"]["referring_employee_id"], "E-NOTE");

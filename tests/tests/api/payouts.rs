@@ -21,6 +21,7 @@ use jobs::{
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tests::{
     app::{Setup, TestApp, delete_redis_prefix, idle_app},
+    contract::assert_all_follow_contract,
     destinations::BONUS_SECRET,
     fixtures::{
         self, CareersApplication, GreenhouseApplication, application_by_ats_id, credited_hire,
@@ -137,10 +138,15 @@ async fn assert_two_tranches_paid_once(db: &DatabaseConnection, receiver: &Recei
     let rows = payouts(db).await;
     let total: i64 = rows.iter().map(|p| p.amount_minor).sum();
     assert_eq!(total, 100_000, "the tranches add up to the rule's amount");
-    let referral = rows[0].referral_id;
+    let referral = referrals(db)
+        .await
+        .into_iter()
+        .find(|r| r.id == rows[0].referral_id)
+        .expect("the paid referral")
+        .public_id;
     let once: BTreeMap<String, usize> = [
-        (format!("{referral}:hire"), 1),
-        (format!("{referral}:probation_complete"), 1),
+        (format!("{referral}:hired"), 1),
+        (format!("{referral}:probation_completed"), 1),
     ]
     .into_iter()
     .collect();
@@ -156,6 +162,48 @@ async fn assert_two_tranches_paid_once(db: &DatabaseConnection, receiver: &Recei
     expected.sort();
     assert_eq!(ids, expected, "one webhook-id per tranche, the row's");
     assert_all_signed(receiver);
+    assert_all_follow_contract(&receiver.bodies());
+    let probation = receiver
+        .bodies()
+        .into_iter()
+        .find(|b| b["data"]["milestone"] == "probation_completed")
+        .expect("the probation message");
+    let sample = fixtures::payload_json("outbound_referral_milestone_reached.json");
+    assert_eq!(
+        shape(&probation),
+        shape(&sample),
+        "the same fields as the published sample"
+    );
+    assert_eq!(probation["data"]["bonus"]["tranche"], 2);
+    assert_eq!(probation["data"]["bonus"]["of_tranches"], 2);
+    for r in receiver.requests() {
+        assert_eq!(
+            r.idempotency_key(),
+            r.body["data"]["idempotency_key"].as_str(),
+            "the body's key is the header's"
+        );
+    }
+}
+
+/// The field names of `v`, nested, without the values.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), shape(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The sample the bonus contract is published with follows the schema
+/// the service publishes (and the tests check every message against).
+#[test]
+fn the_published_bonus_sample_follows_the_schema() {
+    assert_all_follow_contract(&[fixtures::payload_json(
+        "outbound_referral_milestone_reached.json",
+    )]);
 }
 
 // ---------------------------------------------------------------------------
@@ -171,6 +219,20 @@ async fn hire_then_probation_pays_two_tranches_each_once(setup: Setup) {
     let (app, db) = (&world.app, world.db());
     referred_hire(app, 1).await;
     assert_two_tranches_paid_once(db, &receiver).await;
+    // The schema is served as documented.
+    let served = app
+        .client
+        .get(app.url("/api/schemas/referral.milestone_reached.json"))
+        .send()
+        .await
+        .expect("GET schema");
+    assert_eq!(served.status(), 200);
+    let served: serde_json::Value = served.json().await.expect("a JSON schema");
+    let documented: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../docs/schemas/referral.milestone_reached.json"
+    ))
+    .expect("docs schema");
+    assert_eq!(served, documented);
     world.cleanup().await;
 }
 
@@ -583,7 +645,7 @@ async fn the_greenhouse_samples_pay_the_hire_and_probation_tranches_each_once() 
         .iter()
         .map(|b| b["data"]["milestone"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(milestones, ["hire", "probation_complete"]);
+    assert_eq!(milestones, ["hired", "probation_completed"]);
     for b in &bodies {
         assert_eq!(b["type"], "referral.milestone_reached");
         let data = &b["data"];

@@ -39,6 +39,7 @@ tests::both_setups!(
     old_inbox_bodies_are_cleared_and_recent_and_unfinished_ones_kept,
     a_second_purge_finds_nothing_new,
     a_purge_larger_than_one_batch_purges_every_candidate,
+    refused_deliveries_older_than_rejected_after_are_deleted,
 );
 
 /// The retention period of every test.
@@ -570,5 +571,61 @@ async fn a_purge_larger_than_one_batch_purges_every_candidate(setup: Setup) {
         n
     );
     assert_chain_intact(db).await;
+    world.cleanup().await;
+}
+
+/// Refused deliveries (unsigned posts here) are deleted once older than
+/// `retention.rejected_after`; recent refusals and accepted deliveries of
+/// any age stay.
+async fn refused_deliveries_older_than_rejected_after_are_deleted(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
+    let app = &world.app;
+    let db = world.db();
+    let mut refused = Vec::new();
+    for n in 0..5 {
+        let answer = app
+            .client
+            .post(app.url("/webhooks/greenhouse"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"unsigned\": {n}}}"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 401);
+    }
+    for row in inbox_rows(db).await {
+        assert_eq!(row.status, InboxStatus::Rejected);
+        refused.push(row.id);
+    }
+    assert_eq!(refused.len(), 5);
+    let (_, kept) = applied(app, 770_001, "kept@example.org").await;
+    let week = Duration::from_secs(7 * 86_400);
+    let eight_days_ago = Utc::now() - chrono::Duration::days(8);
+    backdate_inbox(db, &refused[..3], eight_days_ago).await;
+    backdate_inbox(db, &[kept], eight_days_ago).await;
+
+    let would = retention::purge_rejected(db, week, true)
+        .await
+        .expect("dry run");
+    assert_eq!(would, 3);
+    assert_eq!(inbox_rows(db).await.len(), 6, "a dry run deletes nothing");
+    let deleted = retention::purge_rejected(db, week, false)
+        .await
+        .expect("purge");
+    assert_eq!(deleted, 3);
+
+    let left: Vec<i64> = inbox_rows(db).await.iter().map(|r| r.id).collect();
+    let mut expected = refused[3..].to_vec();
+    expected.push(kept);
+    expected.sort_unstable();
+    let mut left_sorted = left.clone();
+    left_sorted.sort_unstable();
+    assert_eq!(left_sorted, expected);
+    assert_eq!(
+        retention::purge_rejected(db, week, false)
+            .await
+            .expect("again"),
+        0
+    );
     world.cleanup().await;
 }

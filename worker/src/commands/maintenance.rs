@@ -66,8 +66,16 @@ pub(super) async fn retention_purge(
         &actor(),
     )
     .await?;
+    let rejected = jobs::maintenance::retention::purge_rejected(
+        &ctx.db,
+        settings.retention.rejected_after,
+        dry_run,
+    )
+    .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut out = serde_json::to_value(&report)?;
+        out["rejected_deliveries"] = rejected.into();
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
             "{} {} candidate(s) and {} inbox bodies older than {}",
@@ -75,6 +83,12 @@ pub(super) async fn retention_purge(
             report.candidates.len(),
             report.inbox_bodies,
             report.cutoff
+        );
+        println!(
+            "{} {} refused deliveries older than {}",
+            if dry_run { "would delete" } else { "deleted" },
+            rejected,
+            humantime::format_duration(settings.retention.rejected_after)
         );
     }
     Ok(())

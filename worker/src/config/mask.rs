@@ -15,7 +15,7 @@ use super::formats::string_like;
 /// `layers` reads a `*_FILE` variant of each, for secrets handed over as
 /// files (Docker secrets, systemd credentials); a test checks that the
 /// list names every masked key.
-pub(super) const SECRET_KEYS: [&str; 12] = [
+pub(super) const SECRET_KEYS: [&str; 13] = [
     "database.url",
     "queue.redis_url",
     "webhooks.careers_site_secret",
@@ -28,6 +28,7 @@ pub(super) const SECRET_KEYS: [&str; 12] = [
     "notifications.crm_secret",
     "notifications.alert_webhook_url",
     "sandbox.alert_webhook_url",
+    "outbound.proxy",
 ];
 
 /// A connection URL that may contain a password.
@@ -89,6 +90,13 @@ impl SecretUrl {
             )),
             None => Err(format!("not a URL (expected one of {list})")),
         }
+    }
+}
+
+/// The empty URL: "not configured".
+impl Default for SecretUrl {
+    fn default() -> SecretUrl {
+        SecretUrl::new("")
     }
 }
 

@@ -98,6 +98,38 @@ pub struct HttpSettings {
     /// `listen` because behind a proxy the two differ.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub public_base_url: String,
+    /// Longest time a client may take to send a request's headers. hyper's
+    /// timer starts as soon as a connection waits for a request, so this is
+    /// also how long a kept-alive connection may sit idle between requests.
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Longest pause while a request body arrives (between two chunks).
+    #[serde(with = "duration")]
+    pub body_timeout: Duration,
+    /// Longest time from a request's headers to its response's headers,
+    /// body reading included; past it the answer is 408. A streamed
+    /// response body (an export) is not cut by it.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// Most connections served at once. Past it, a connection is answered
+    /// only on `/healthz` and `/readyz` (anything else gets 503 and
+    /// `Connection: close`), in a small overflow pool whose oldest
+    /// connection makes room for a new one; nothing piles up.
+    pub max_connections: usize,
+    /// Refused requests (answered 400, 401, 403, 404, 405, 408, 413,
+    /// 415 or 422) allowed per source IP address and minute, in a burst as large;
+    /// past it, that address gets 429 with `Retry-After` on everything but
+    /// the probes and `/metrics`, without the request reaching a handler (so
+    /// a flood of unsigned webhooks writes no more rejected inbox rows).
+    /// 0 turns it off. Behind a reverse proxy, list it in
+    /// `trusted_proxies`, or every client counts as the proxy's address.
+    pub refused_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, by exact
+    /// address. A request from one of them is counted against the
+    /// right-most address in `X-Forwarded-For` that is not itself a trusted
+    /// proxy, so a proxy in front does not make every client one address.
+    /// Empty (the default): the TCP peer counts, the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpSettings {
@@ -108,6 +140,12 @@ impl Default for HttpSettings {
             shutdown_delay: Duration::from_secs(5),
             body_limit: 1024 * 1024,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            refused_per_minute: 120,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -47,6 +47,22 @@ fn validate_http(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) 
         "http.shutdown_delay",
         "must be at most 5m",
     );
+    for (key, timeout) in [
+        ("http.header_read_timeout", http.header_read_timeout),
+        ("http.body_timeout", http.body_timeout),
+        ("http.request_timeout", http.request_timeout),
+    ] {
+        check(
+            timeout >= Duration::from_millis(100) && timeout <= Duration::from_secs(3600),
+            key,
+            "must be between 100ms and 1h (no timeout is what lets idle sockets exhaust the process)",
+        );
+    }
+    check(
+        (1..=1_000_000).contains(&http.max_connections),
+        "http.max_connections",
+        "must be between 1 and 1000000",
+    );
     if let Some(ops) = http.ops_listen {
         check(
             ops != http.listen || ops.port() == 0,
@@ -67,6 +83,14 @@ fn validate_webhooks(settings: &Settings, check: &mut impl FnMut(bool, &str, &st
         "webhooks.lever_max_age",
         "must be between 1s and 3650days (a re-cut delivery is 15 years or more off)",
     );
+    // The check the intake makes on every delivery, so a bad secret stops
+    // `config check` and start-up alike instead of refusing every delivery.
+    let careers = settings.webhooks.careers_site_secret.expose();
+    if !careers.is_empty()
+        && let Err(why) = jobs::outbound::webhook::standard_webhook(careers)
+    {
+        check(false, "webhooks.careers_site_secret", &why);
+    }
 }
 
 /// `[database]`.
@@ -225,6 +249,24 @@ fn validate_workflow(settings: &Settings, check: &mut impl FnMut(bool, &str, &st
     validate_referrals(settings, check);
     validate_ats(settings, check);
     validate_sandbox(settings, check);
+    validate_outbound(settings, check);
+}
+
+/// `[outbound]`: the proxy, when one is set, is an http(s) URL with a host.
+/// It may be private (a proxy usually is): the guard checks the targets.
+fn validate_outbound(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let proxy = &settings.outbound.proxy;
+    if proxy.is_empty() {
+        return;
+    }
+    if let Err(message) = proxy.check_scheme(&["http", "https"]) {
+        check(false, "outbound.proxy", &message);
+        return;
+    }
+    let usable = url::Url::parse(proxy.expose_secret())
+        .map(|u| u.host().is_some())
+        .unwrap_or(false);
+    check(usable, "outbound.proxy", "not a URL with a host");
 }
 
 /// `[payouts]`: the bonus rules, the sweep and the bonus destination.
@@ -247,11 +289,17 @@ fn validate_payouts(settings: &Settings, check: &mut impl FnMut(bool, &str, &str
         if let Err(message) = check_outbound_url(&settings.payouts.destination_url, private) {
             check(false, "payouts.destination_url", &message);
         }
-        check(
-            !settings.payouts.destination_secret.is_empty(),
-            "payouts.destination_secret",
-            "must be set when payouts.destination_url is",
-        );
+        let secret = &settings.payouts.destination_secret;
+        if secret.is_empty() {
+            check(
+                false,
+                "payouts.destination_secret",
+                "must be set when payouts.destination_url is",
+            );
+        } else if let Err(why) = jobs::outbound::webhook::standard_webhook(secret.expose()) {
+            // The check start-up makes when it builds the signer.
+            check(false, "payouts.destination_secret", &why);
+        }
     }
     check(
         !settings.payouts.retry_schedule.is_empty() && settings.payouts.retry_schedule.len() < 100,
@@ -288,6 +336,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         settings.retention.purge_after >= Duration::from_secs(24 * 3600),
         "retention.purge_after",
         "must be at least 1 day",
+    );
+    check(
+        settings.retention.rejected_after >= Duration::from_secs(3600),
+        "retention.rejected_after",
+        "must be at least 1h",
     );
     check(
         !settings.reconciliation.delivery_window.is_zero(),

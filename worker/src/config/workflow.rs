@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::formats::{duration, durations, string_like};
-use super::mask::Secret;
+use super::mask::{Secret, SecretUrl};
 
 /// `[outbound]`: the SSRF guard on every outbound call (ATS APIs, the
 /// bonus destination, status sync, CRM, alerts, sandbox URLs). Redirects are
@@ -29,6 +29,12 @@ pub struct OutboundSettings {
     /// payroll). Empty: the platform's store alone.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub ca_file: String,
+    /// The forward proxy every outbound call goes through, `http://` or
+    /// `https://` (credentials in the URL are kept secret). Empty (the
+    /// default): calls go directly, and `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` in the environment are ignored. With a proxy, the SSRF
+    /// guard checks each call's target host before it is sent.
+    pub proxy: SecretUrl,
 }
 
 /// `[sandbox]`: a deployment that must not reach real systems (staging, a
@@ -103,6 +109,10 @@ pub struct RetentionSettings {
     /// rejected or withdrawn this long ago, and raw inbox bodies this old.
     #[serde(with = "duration")]
     pub purge_after: Duration,
+    /// Delete refused deliveries (`rejected` inbox rows) this old, so a
+    /// flood of forged or unsigned posts never grows storage for good.
+    #[serde(with = "duration")]
+    pub rejected_after: Duration,
     /// Cron expression with seconds; empty turns the schedule off.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub schedule: String,
@@ -115,6 +125,7 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         RetentionSettings {
             purge_after: Duration::from_secs(365 * 24 * 3600),
+            rejected_after: Duration::from_secs(7 * 24 * 3600),
             schedule: "0 30 3 * * *".to_owned(),
             time_zone: "UTC".to_owned(),
         }

@@ -115,7 +115,8 @@ fn parse_expires_in(v: &serde_json::Value) -> Result<Duration, ApiError> {
         }
         _ => return Err(invalid("must be seconds or a duration such as \"30days\"")),
     };
-    if d.is_zero() || d > Duration::from_secs(5 * 365 * 86_400) {
+    // Sub-second strings ("1ns", "500ms") parse as durations too.
+    if d < Duration::from_secs(1) || d > Duration::from_secs(5 * 365 * 86_400) {
         return Err(invalid("must be between 1s and 5 years"));
     }
     Ok(d)

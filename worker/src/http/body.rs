@@ -15,7 +15,8 @@ use super::error::ApiError;
 /// refused before reading anything.
 ///
 /// # Errors
-/// [`ApiError::PayloadTooLarge`], or [`ApiError::BadRequest`] for a broken stream.
+/// [`ApiError::PayloadTooLarge`], [`ApiError::RequestTimeout`] for a body
+/// that stalled, or [`ApiError::BadRequest`] for a broken stream.
 pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
@@ -34,10 +35,28 @@ pub async fn read_limited(
             || e.to_string().contains("length limit");
         if too_large {
             ApiError::PayloadTooLarge { limit }
+        } else if stalled(&e) {
+            ApiError::RequestTimeout(
+                "the body stopped arriving (http.body_timeout); send it without pauses".into(),
+            )
         } else {
             ApiError::BadRequest(format!("could not read the body: {e}"))
         }
     })
+}
+
+/// Whether a body read failed because the body stalled past
+/// `http.body_timeout` (tower-http's `RequestBodyTimeout`, set by
+/// `runtime::limits`).
+fn stalled(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Requires `Content-Type: application/json` (parameters such as charset allowed).

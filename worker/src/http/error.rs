@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The body is not `application/json` (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request did not arrive in time (408): its body stalled.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The action does not apply to the resource's current state (409),
     /// e.g. approving a payout that was already delivered.
     #[error("{0}")]
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod ops_page;
+pub mod schemas;
 pub mod webhooks;
 
 use axum::{
@@ -37,6 +38,15 @@ pub fn ops_router(state: AppState) -> Router {
         .fallback(error::not_found)
         .with_state(state);
     observe::layer(router)
+}
+
+/// The probes alone: what a listener still answers on a connection over
+/// `http.max_connections` (`runtime::limits::connections`).
+pub fn probes_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
 }
 
 /// Every route of the service.
@@ -78,6 +88,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/lever", post(webhooks::lever))
         .merge(finance::routes())
         .merge(ops_page::routes())
+        .merge(schemas::router())
         .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)

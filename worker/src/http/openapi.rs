@@ -31,7 +31,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{api, error::ErrorBody, finance, health, ops, ops_page, webhooks};
+use super::{api, error::ErrorBody, finance, health, ops, ops_page, schemas, webhooks};
 
 /// The document's root: every annotated handler and the schemas that no
 /// handler names directly.
@@ -70,6 +70,8 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, webhooks};
         ops::replay_inbox,
         ops::payouts,
         ops_page::throughput,
+        schemas::index,
+        schemas::schema,
         finance::export,
         finance::kpis,
         finance::reconciliation_runs,
@@ -313,6 +315,7 @@ mod tests {
         let mut routed = routes_in(include_str!("mod.rs"));
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
+        routed.extend(routes_in(include_str!("schemas.rs")));
         assert!(
             routed.len() > 20,
             "the source parser found too few routes: {routed:?}"

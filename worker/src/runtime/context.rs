@@ -64,10 +64,11 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
 }
 
 /// `[outbound]` as every outbound client's transport takes it, the CA
-/// bundle read once.
+/// bundle read once, the proxy parsed once.
 struct Transport {
     allow_private_networks: bool,
     ca_pem: Option<String>,
+    proxy: Option<jobs::outbound::http::ProxyUrl>,
 }
 
 impl Transport {
@@ -81,16 +82,25 @@ impl Transport {
                 .with_context(|| format!("outbound.ca_file: reading {}", o.ca_file))?;
             Some(pem)
         };
+        let proxy = if o.proxy.is_empty() {
+            None
+        } else {
+            let url = url::Url::parse(o.proxy.expose_secret())
+                .map_err(|e| anyhow::anyhow!("outbound.proxy: not a URL: {e}"))?;
+            Some(jobs::outbound::http::ProxyUrl(url))
+        };
         Ok(Transport {
             allow_private_networks: o.allow_private_networks,
             ca_pem,
+            proxy,
         })
     }
 
-    /// Sets the SSRF guard and the extra CAs on `http`.
+    /// Sets the SSRF guard, the extra CAs and the proxy on `http`.
     fn apply(&self, http: &mut HttpOptions) {
         http.allow_private_networks = self.allow_private_networks;
         http.ca_pem.clone_from(&self.ca_pem);
+        http.proxy.clone_from(&self.proxy);
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `connect.rs` | the database pool, the queue, retry policies, the [`AppState`] over them; [`connect_job_context`] for one-shot commands |
 //! | `context.rs` | [`job_context`]: the job context (capture rules, outbound and ATS clients, sandbox routing) from the settings |
 //! | `wiring.rs` | [`Role`] and [`Application`]: build, then run HTTP and/or workers until shutdown |
+//! | `limits/` | the `[http]` limits: the accept loop (connection cap, header timeout, overflow pool for the probes), body and request timeouts, the per-address limit on refused requests |
 //! | `workers.rs` | the apalis monitor over the queue and the handler of one job attempt |
 //! | `schedules.rs` | the timer sweeper and the cron schedules beside the workers |
 //! | `signals.rs` | SIGTERM/SIGINT → the shutdown token |
@@ -29,6 +30,7 @@
 
 mod connect;
 mod context;
+pub mod limits;
 mod schedules;
 mod signals;
 mod wiring;

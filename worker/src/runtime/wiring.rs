@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     connect::{app_state, connect_database, connect_queue},
+    limits::{HttpLimits, connections},
     workers::run_workers,
 };
 use crate::{config::Settings, http, state::AppState};
@@ -147,16 +148,21 @@ impl Application {
             "referral-worker starting"
         );
         let delay = settings.http.shutdown_delay;
+        let limits = HttpLimits::from_settings(&settings.http);
         let http = listener.map(|listener| {
             let router = http::router(state.clone(), &settings);
-            spawn_server(listener, router, after_delay(shutdown.clone(), delay))
+            let probes = http::probes_router(state.clone());
+            let stop = after_delay(shutdown.clone(), delay);
+            spawn_server(listener, router, probes, limits.clone(), stop)
         });
         // Cancelled once the workers have drained (or failed).
         let drained = CancellationToken::new();
         let ops = ops_listener.map(|listener| {
             let router = http::ops_router(state.clone());
+            let probes = http::probes_router(state.clone());
             let done = drained.clone();
-            spawn_server(listener, router, async move { done.cancelled().await })
+            let stop = async move { done.cancelled().await };
+            spawn_server(listener, router, probes, limits.clone(), stop)
         });
         let workers = role.runs_workers().then(|| {
             let token = shutdown.clone();
@@ -186,19 +192,17 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpLis
         .with_context(|| format!("binding {what} to {addr}"))
 }
 
-/// Serves `router` on `listener` until `stop` completes, then finishes the
-/// requests in flight.
+/// Serves `router` on `listener` within the `[http]` limits until `stop`
+/// completes, then finishes the requests in flight (see
+/// [`super::limits`]).
 fn spawn_server(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    probes: axum::Router,
+    limits: HttpLimits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("HTTP server")
-    })
+    tokio::spawn(connections::serve(listener, router, probes, limits, stop))
 }
 
 /// Completes `delay` after `token` is cancelled.

@@ -14,7 +14,10 @@ use sea_orm::ActiveEnum;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    finance::spreadsheet::neutralise,
+};
 
 /// One payout ledger row with the facts finance reconciles it against.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -268,8 +271,11 @@ where
         .has_headers(false)
         .from_writer(Vec::new());
     for record in records {
+        let cells = record
+            .into_iter()
+            .map(|cell| neutralise(cell.as_ref()).into_owned());
         writer
-            .write_record(record)
+            .write_record(cells)
             .map_err(|e| Error::permanent(format!("encoding CSV: {e}")))?;
     }
     let encoded = writer

@@ -127,3 +127,16 @@ fn the_file_name_shows_the_last_day_included() {
     };
     assert_eq!(request.file_name(), "payouts_2026-01-01_2026-01-31.csv");
 }
+
+#[test]
+fn csv_cells_that_a_spreadsheet_would_run_are_written_as_text() {
+    let mut row = payout_row();
+    row.reason = Some("=HYPERLINK(\"http://evil.example\",\"x\")".into());
+    row.job_id = Some("@SUM(A1)".into());
+    let mut out = Vec::new();
+    write_csv(&mut out, [row.fields()]).expect("encodes");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.contains(",'@SUM(A1),"), "{text}");
+    assert!(text.contains("\"'=HYPERLINK("), "{text}");
+    assert!(!text.contains(",=") && !text.contains(",@"), "{text}");
+}
