@@ -37,6 +37,9 @@ pub struct Model {
     pub merged_into_id: Option<i64>,
     /// When the personal columns were erased.
     pub anonymized_at: Option<DateTimeUtc>,
+    /// What replaced the erased columns (JSON: which fields, when, why);
+    /// the erasure's audit event records its SHA-256.
+    pub erasure_tombstone: Option<String>,
     /// Test data (e.g. ATS sandbox candidates): never paid, excluded from reports.
     pub is_test: bool,
     /// When the row was created.
@@ -52,6 +55,9 @@ pub struct Model {
     /// Every referral (attribution) of this candidate, won or lost.
     #[sea_orm(has_many)]
     pub referrals: HasMany<super::referral::Entity>,
+    /// The consents given with this candidate's applications.
+    #[sea_orm(has_many)]
+    pub consents: HasMany<super::consent::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

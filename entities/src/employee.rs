@@ -31,6 +31,14 @@ pub struct Model {
     pub name: String,
     /// False once the employee has left; they then stop earning new tranches.
     pub active: bool,
+    /// Since when `active` is false (`None` while active):
+    /// `retention.referrer_after` counts from here.
+    pub deactivated_at: Option<DateTimeUtc>,
+    /// When their personal data (email, name) was erased.
+    pub erased_at: Option<DateTimeUtc>,
+    /// What replaced the erased columns (JSON); the erasure's audit event
+    /// records its SHA-256.
+    pub erasure_tombstone: Option<String>,
     /// When the row was first synced.
     pub created_at: DateTimeUtc,
     /// When the row was last changed by a sync.

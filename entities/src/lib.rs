@@ -50,6 +50,7 @@ pub mod application;
 pub mod audit_event;
 pub mod candidate;
 pub mod candidate_ats_id;
+pub mod consent;
 pub mod employee;
 pub mod inbox;
 pub mod milestone;

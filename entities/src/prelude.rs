@@ -7,6 +7,7 @@ pub use crate::application::Entity as Application;
 pub use crate::audit_event::Entity as AuditEvent;
 pub use crate::candidate::Entity as Candidate;
 pub use crate::candidate_ats_id::Entity as CandidateAtsId;
+pub use crate::consent::Entity as Consent;
 pub use crate::employee::Entity as Employee;
 pub use crate::inbox::Entity as Inbox;
 pub use crate::milestone::Entity as Milestone;

@@ -37,6 +37,7 @@ impl Job {
             Job::PurgePersonalData {
                 trigger,
                 after_secs,
+                referrer_after_secs,
                 rejected_after_secs,
             } => {
                 let report = crate::maintenance::retention::purge(
@@ -59,6 +60,15 @@ impl Job {
                     rejected_deliveries = rejected,
                     "retention purge done"
                 );
+                if let Some(secs) = referrer_after_secs {
+                    crate::maintenance::retention::purge_referrers(
+                        ctx,
+                        Duration::from_secs(secs),
+                        false,
+                        "system:retention",
+                    )
+                    .await?;
+                }
                 Ok(())
             }
             Job::Reconcile { trigger, dry_run } => {

@@ -66,6 +66,11 @@ pub enum Job {
         trigger: String,
         /// Erase what is older than this many seconds.
         after_secs: u64,
+        /// Erase referrers inactive for longer than this many seconds
+        /// (`retention.referrer_after`); absent in jobs enqueued before
+        /// referrers were purged.
+        #[serde(default)]
+        referrer_after_secs: Option<u64>,
         /// Delete refused deliveries older than this many seconds
         /// (`retention.rejected_after`; jobs queued before it existed
         /// carry none and use its default, 7 days).
@@ -238,6 +243,7 @@ mod tests {
             Job::PurgePersonalData {
                 trigger: "t".into(),
                 after_secs: 1,
+                referrer_after_secs: Some(1),
                 rejected_after_secs: 1,
             },
             Job::Reconcile {

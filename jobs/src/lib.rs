@@ -19,6 +19,7 @@
 //! | the outbox: status sync, CRM hand-off, alerts | [`outbox`] |
 //! | the sweeper, reconciliation, the retention purge, cron schedules | [`maintenance`] |
 //! | exports and KPIs for HR and finance | [`finance`] |
+//! | data-subject requests: a person's export and erasure, consent | [`privacy`] |
 //! | what ops see and do: queues, jobs, workflows, the stuck finder, the inbox | [`ops`] |
 //!
 //! # What the steps stand on
@@ -62,6 +63,7 @@ pub mod ops;
 pub mod outbound;
 pub mod outbox;
 pub mod payout;
+pub mod privacy;
 pub mod referral;
 
 pub use error::{Error, Result};

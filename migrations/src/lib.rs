@@ -16,6 +16,8 @@
 //! - `m20261123_000006_audit_lanes`: the audit log's lanes.
 //! - `m20261207_000010_public_ids`: `ref_…`/`pay_…` public ids (filled for
 //!   existing rows) and `payouts.rule_id`.
+//! - `m20261207_000011_privacy`: consents, erasure tombstones, when an
+//!   employee left.
 //!
 //! # Rules
 //!
@@ -41,6 +43,7 @@ mod m20261122_000004_create_queue_table;
 mod m20261123_000005_create_outbound_tables;
 mod m20261123_000006_audit_lanes;
 mod m20261207_000010_public_ids;
+mod m20261207_000011_privacy;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -57,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_outbound_tables::Migration),
             Box::new(m20261123_000006_audit_lanes::Migration),
             Box::new(m20261207_000010_public_ids::Migration),
+            Box::new(m20261207_000011_privacy::Migration),
         ]
     }
 }

@@ -700,6 +700,8 @@ pub mod tokens {
     pub const EMPLOYEES: &str = "hris-token-0123456789abcdef";
     /// Ops: `ops_read` and `ops_admin`.
     pub const OPS: &str = "ops-token-0123456789abcdef";
+    /// The data-protection officer: scope `privacy`.
+    pub const PRIVACY: &str = "dpo-token-0123456789abcdef";
 }
 
 /// The Harvest API key in tests.
@@ -739,6 +741,11 @@ pub fn configure_capture(s: &mut Settings, harvest: Option<&str>, lever: Option<
             name: "ops".into(),
             token: Secret::new(tokens::OPS),
             scopes: vec![Scope::OpsRead, Scope::OpsAdmin],
+        },
+        ApiToken {
+            name: "dpo".into(),
+            token: Secret::new(tokens::PRIVACY),
+            scopes: vec![Scope::Privacy],
         },
     ];
     s.referrals.careers_base_url = CAREERS_BASE_URL.into();

@@ -21,7 +21,9 @@
 //!   export payouts|referrals|audit --from DATE --to DATE [--format csv|json] [--out FILE]
 //!   report kpis --from DATE --to DATE [--json]
 //!   ops queues|jobs|job|retry|cancel|requeue-dead|stuck|inbox|replay|payouts|approve|hold|resolve|workflow [--json]
-//!   golive-check [--base-url URL] [--json] [--timeout 60s]
+//!   retention purge [--dry-run] [--json]
+//!   privacy candidate export|erase ID | privacy referrer export|erase EMPLOYEE_ID
+//!   golive-check [--base-url URL] [--json] [--timeout 60s] [--allow-missing HOP]...
 //! ```
 
 use std::net::SocketAddr;
@@ -141,11 +143,17 @@ pub enum TaskCommand {
     /// Personal-data retention.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Data-subject requests: export or erase one candidate's or one
+    /// referrer's personal data (the `/api/privacy` API on the command line).
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Go-live check against a running service: mint a test referral link,
     /// submit a signed test application through the real intake, hire it,
     /// and print each hop (received, attributed, written back, status
     /// synced, milestone, payout sent, audit) with its time and result.
-    /// Exits 1 naming the first hop that failed.
+    /// Every hop must be observed: a skipped write-back or an unconfigured
+    /// status sync fails unless `--allow-missing HOP`. Exits 1 naming the
+    /// first hop that failed.
     GoliveCheck(GoliveArgs),
 }
 
@@ -161,6 +169,87 @@ pub struct GoliveArgs {
     /// How long to wait for the service to move the test referral along.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Let this hop pass when it was skipped or is not configured (it is
+    /// reported as missing); without it such a hop fails the check.
+    /// Repeatable.
+    #[arg(long = "allow-missing", value_name = "HOP", value_enum)]
+    pub allow_missing: Vec<MissableHop>,
+}
+
+/// The go-live hops that can be skipped or unconfigured rather than fail
+/// outright, as `--allow-missing` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MissableHop {
+    /// `written back`: the write-back to the ATS was skipped (no ATS
+    /// application yet, no ATS API configured).
+    #[value(alias = "written back")]
+    WrittenBack,
+    /// `status synced`: no status-sync or CRM destination is configured.
+    #[value(alias = "status synced")]
+    StatusSynced,
+}
+
+/// `referral-worker privacy ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum PrivacyCommand {
+    /// A candidate, by our integer id (`ops workflow` and exports show it).
+    Candidate {
+        /// Export or erase.
+        #[command(subcommand)]
+        action: CandidateRequest,
+    },
+    /// A referrer, by HRIS employee id.
+    Referrer {
+        /// Export or erase.
+        #[command(subcommand)]
+        action: ReferrerRequest,
+    },
+}
+
+/// What to do for a candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CandidateRequest {
+    /// Print everything held on them (and rows merged with them) as JSON.
+    Export {
+        /// The candidate's id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Erase their personal data (an audited tombstone replaces it;
+    /// referrals and payouts stay) and their stored webhook bodies.
+    Erase {
+        /// The candidate's id.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to do for a referrer.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ReferrerRequest {
+    /// Print everything held on them as JSON.
+    Export {
+        /// The HRIS employee id.
+        employee_id: String,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Erase their email and name (refused while the HRIS lists them as
+    /// active); their HRIS id, referrals and payouts stay.
+    Erase {
+        /// The HRIS employee id.
+        employee_id: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `referral-worker retention ...`.
@@ -189,6 +278,7 @@ impl TaskCommand {
             TaskCommand::Ops(_) => "ops",
             TaskCommand::Reconcile { .. } => "reconcile",
             TaskCommand::Retention(_) => "retention purge",
+            TaskCommand::Privacy(_) => "privacy",
             TaskCommand::GoliveCheck(_) => "golive-check",
         }
     }

@@ -1,6 +1,7 @@
 //! An application arriving: the candidate found or created by their
 //! canonical email and phone ([`crate::identity`]), the application
-//! upserted by its ATS id, every referral claim decided
+//! upserted by its ATS id, the applicant's consent recorded
+//! ([`crate::privacy::consent`]), every referral claim decided
 //! ([`super::attribution`]), all in one locked transaction; then
 //! write-back and milestones.
 //!
@@ -98,6 +99,10 @@ pub async fn capture_application_marked(
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys, is_test).await?;
     let (app, was_hired) = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    if let Some(consent) = &ev.consent {
+        crate::privacy::consent::record(&tx, cand.id, app.id, ev.source, ev.applied_at, consent)
+            .await?;
+    }
     let adopted = if ats != Ats::CareersSite {
         adopt_careers_site_referrals(&tx, cand.id, &app).await?
     } else {

@@ -4,8 +4,8 @@
 //! says who referred whom is lost, personal data is.
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]); the
-//! retention purge ([`crate::maintenance::retention`]) erases through
-//! `erase_personal_data` too.
+//! retention purge ([`crate::maintenance::retention`]) and data-subject
+//! requests ([`crate::privacy`]) erase through `erase_personal_data` too.
 
 use chrono::Utc;
 use entities::{
@@ -24,6 +24,7 @@ use crate::{
     context::JobContext,
     db::{audit::AuditEntry, begin_locked},
     error::Result,
+    privacy::tombstone::{self, Tombstone},
 };
 
 /// Greenhouse merged `from` into `into`: attributions follow the survivor.
@@ -180,29 +181,53 @@ pub(super) async fn anonymize_candidate(ctx: &JobContext, ats_candidate_id: &str
         return Ok(false);
     };
     let id = c.id;
-    erase_personal_data(&tx, c).await?;
+    let (_, tombstone) = erase_personal_data(&tx, c, "candidate.anonymized").await?;
     tx.audit(AuditEntry::system(
         "candidate.anonymized",
         "candidate",
         id,
-        json!({}),
+        json!({ "tombstone_sha256": tombstone.sha256 }),
     ));
     tx.commit().await?;
     Ok(true)
 }
 
-/// Erases candidate `c`'s personal columns (email, phone, names) and stamps
-/// `anonymized_at`. The row, its ATS ids, applications, referrals and
-/// payouts stay: they hold ids only, and finance must still trace payouts.
+/// The personal columns [`erase_personal_data`] erases, as its tombstone
+/// names them.
+pub const ERASED_CANDIDATE_FIELDS: [&str; 6] = [
+    "email_raw",
+    "email_canonical",
+    "phone_raw",
+    "phone_e164",
+    "first_name",
+    "last_name",
+];
+
+/// Erases candidate `c`'s personal columns (email, phone, names), stamps
+/// `anonymized_at` and stores the sealed tombstone
+/// ([`crate::privacy::tombstone`]) in their place. The row, its ATS ids,
+/// applications, referrals and payouts stay: they hold ids only, and
+/// finance must still trace payouts.
 ///
-/// The one erasure both Greenhouse's `candidate_anonymized` (above) and the
-/// retention purge ([`crate::maintenance::retention`]) use, so "anonymised" means the same
-/// thing whichever asked. Call it inside a [`begin_locked`] transaction and
-/// audit the erasure in the same transaction; the caller chooses the event.
+/// The one erasure Greenhouse's `candidate_anonymized` (above), the
+/// retention purge ([`crate::maintenance::retention`]) and a data-subject
+/// request ([`crate::privacy`]) use, so "erased" means the same thing
+/// whichever asked. Call it inside a [`begin_locked`] transaction and audit
+/// the erasure in the same transaction, with the returned tombstone's
+/// `sha256` in the event's data; `cause` is that event's action.
 pub(crate) async fn erase_personal_data(
     conn: &impl ConnectionTrait,
     c: candidate::Model,
-) -> Result<candidate::Model> {
+    cause: &str,
+) -> Result<(candidate::Model, Tombstone)> {
+    let now = Utc::now();
+    let tombstone = tombstone::seal(
+        "candidate",
+        &c.id.to_string(),
+        &ERASED_CANDIDATE_FIELDS,
+        cause,
+        now,
+    );
     let mut a: candidate::ActiveModel = c.into();
     a.email_raw = Set(None);
     a.email_canonical = Set(None);
@@ -210,7 +235,8 @@ pub(crate) async fn erase_personal_data(
     a.phone_e164 = Set(None);
     a.first_name = Set(String::new());
     a.last_name = Set(None);
-    a.anonymized_at = Set(Some(Utc::now()));
-    a.updated_at = Set(Utc::now());
-    Ok(a.update(conn).await?)
+    a.anonymized_at = Set(Some(now));
+    a.erasure_tombstone = Set(Some(tombstone.text.clone()));
+    a.updated_at = Set(now);
+    Ok((a.update(conn).await?, tombstone))
 }

@@ -85,5 +85,6 @@ pub fn state_as_event(ats: Ats, event: &str, state: ApplicationState) -> Applica
             .start_date
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| d.and_utc()),
+        consent: None,
     }
 }

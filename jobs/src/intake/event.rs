@@ -160,6 +160,29 @@ pub struct ApplicationEvent {
     /// confirmed one (Lever: the signed offer's).
     #[serde(default)]
     pub start_date: Option<DateTime<Utc>>,
+    /// The consent the applicant gave with it (the careers site's
+    /// `consent`), when the source sends one.
+    #[serde(default)]
+    pub consent: Option<Consent>,
+}
+
+/// What an applicant agreed to, as the careers site sends it. A flag the
+/// sender left out is `None` (not given, not refused). Stored by capture
+/// with its time and source ([`crate::privacy::consent`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// `consent.privacy_notice_version`: the notice the applicant saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_notice_version: Option<String>,
+    /// `consent.processing`: processing of the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing: Option<bool>,
+    /// `consent.retention`: keeping the data after the process ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<bool>,
+    /// `consent.referral_data_sharing`: sharing with the referral program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_data_sharing: Option<bool>,
 }
 
 /// A stage or status change of an application.

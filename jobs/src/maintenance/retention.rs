@@ -28,6 +28,10 @@
 //! finished yet: it still needs the body, and the next purge after it
 //! finishes clears it.
 //!
+//! Referrers (employees) the HRIS reported inactive longer ago than
+//! `retention.referrer_after` are purged by [`purge_referrers`]
+//! (`retention/referrers.rs`), after the candidates.
+//!
 //! Refused deliveries (`rejected` inbox rows) are deleted outright once
 //! older than `retention.rejected_after` (default 7 days) by
 //! [`purge_rejected`], run by the same schedule: a flood of unsigned or
@@ -74,6 +78,10 @@ use crate::{
     db::begin_locked,
     error::{Error, Result},
 };
+
+mod referrers;
+
+pub use referrers::{ReferrerPurgeReport, purge_referrers};
 
 /// Candidates (and inbox rows) handled per transaction or statement. Small
 /// enough that a batch's transaction is short and, on PostgreSQL, its
@@ -286,13 +294,13 @@ async fn purge_batch(
             continue;
         }
         let id = c.id;
-        erase_personal_data(&tx, c).await?;
+        let (_, tombstone) = erase_personal_data(&tx, c, "retention.candidate_purged").await?;
         tx.audit(AuditEntry {
             actor: actor.to_string(),
             action: "retention.candidate_purged".into(),
             subject_type: "candidate".into(),
             subject_id: id.to_string(),
-            data: json!({ "cutoff": rfc3339(cutoff) }),
+            data: json!({ "cutoff": rfc3339(cutoff), "tombstone_sha256": tombstone.sha256 }),
         });
         purged.push(id);
     }

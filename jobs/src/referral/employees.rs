@@ -95,6 +95,7 @@ pub async fn upsert(
                 email_canonical: Set(canonical.as_str().to_string()),
                 name: Set(rec.name.trim().to_string()),
                 active: Set(rec.active),
+                deactivated_at: Set((!rec.active).then_some(now)),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -110,6 +111,10 @@ pub async fn upsert(
         {
             Upserted::Unchanged
         }
+        // Erased on request or by retention: an HRIS feed that still lists
+        // them as gone must not bring their data back (see
+        // `crate::privacy`). Rehired, they are a referrer again.
+        Some(e) if e.erased_at.is_some() && !e.active && !rec.active => Upserted::Unchanged,
         Some(e) => {
             let was_active = e.active;
             let mut a: employee::ActiveModel = e.into();
@@ -117,6 +122,13 @@ pub async fn upsert(
             a.email_canonical = Set(canonical.as_str().to_string());
             a.name = Set(rec.name.trim().to_string());
             a.active = Set(rec.active);
+            if was_active != rec.active {
+                a.deactivated_at = Set((!rec.active).then_some(now));
+            }
+            if rec.active {
+                a.erased_at = Set(None);
+                a.erasure_tombstone = Set(None);
+            }
             a.updated_at = Set(now);
             a.update(&tx).await?;
             if was_active != rec.active {

@@ -2033,6 +2033,12 @@ async fn candidate_anonymized_erases_personal_data_and_keeps_referrals() {
     let events = audit_with(db, "candidate.anonymized").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject_id, c.id.to_string());
+    let tombstone = c.erasure_tombstone.as_deref().expect("a tombstone");
+    assert_eq!(
+        events[0].data["tombstone_sha256"],
+        jobs::db::audit::sha256_hex(tombstone),
+        "the audit event records the hash of the tombstone on the row"
+    );
 
     // A later application of the same ATS candidate, with the old email
     // and phone: it joins the erased record and brings nothing back.

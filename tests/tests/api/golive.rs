@@ -232,6 +232,10 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
             &base,
             "--timeout",
             "45s",
+            // The test application lives in the careers site, which has
+            // no ATS to write back to: the write-back is skipped.
+            "--allow-missing",
+            "written-back",
         ],
         worker_env(&database_url, None),
     );
@@ -262,6 +266,15 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
         "probation reported armed:\n{stdout}"
     );
     assert!(stdout.contains("recorded in sandbox"), "{stdout}");
+    let written_back = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("written back"))
+        .unwrap_or_default();
+    assert!(
+        written_back.contains("no ATS application yet")
+            && written_back.contains("missing, allowed by --allow-missing written-back"),
+        "a skipped write-back passes only as allowed-missing: {written_back}"
+    );
     assert_eq!(world.requests(), 0, "the sandbox sent nothing for real");
 
     // The test records are marked and left out of the export.
@@ -295,7 +308,8 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
     let with_test = export_payouts(&app.app, true).await;
     assert!(in_export(&with_test), "{with_test:?}");
 
-    // Run it again with --json: the hops as JSON, all passing.
+    // Run it again with --json and without --allow-missing: the skipped
+    // write-back is not observed, so the check fails there, naming it.
     let mut process = spawn_process(
         &[
             "--config",
@@ -309,9 +323,97 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
     );
     let status = process.wait_exit(Duration::from_secs(90)).await;
     let report: Value = serde_json::from_str(&process.stdout()).expect("JSON report");
-    assert!(status.success(), "{report}");
-    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["hops"].as_array().map(Vec::len), Some(7), "{report}");
+    let failed: Vec<&str> = report["hops"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .filter(|h| h["ok"] == false)
+        .filter_map(|h| h["hop"].as_str())
+        .collect();
+    assert_eq!(failed, vec!["written back"], "{report}");
+    assert!(
+        report["hops"][2]["result"]
+            .as_str()
+            .is_some_and(|r| r.contains("no ATS application yet")
+                && r.contains("--allow-missing written-back")),
+        "{report}"
+    );
+    assert!(
+        process.stderr().contains("failed at hop `written back`"),
+        "{}",
+        process.stderr()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.cleanup().await;
+}
+
+/// No status-sync or CRM destination configured: the `status synced` hop
+/// fails as not configured, unless allowed to be missing.
+#[tokio::test]
+async fn golive_check_fails_an_unconfigured_status_sync_unless_allowed_missing() {
+    let world = Destinations::start(vec![]).await;
+    let app = spawn_capture_app(tests::app::Setup::EMBEDDED_SQLITE, |s| {
+        sandboxed(&world, s);
+        s.notifications.status_sync_url = String::new();
+        s.notifications.crm_url = String::new();
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("rw-golive-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let config = config_file(&dir);
+    let database_url = app.app.settings.database.url.expose_secret().to_owned();
+    let base = format!("http://{}", app.app.address);
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "golive-check",
+            "--base-url",
+            &base,
+            "--json",
+            "--allow-missing",
+            "written-back",
+        ];
+        args.extend_from_slice(extra);
+        spawn_process(&args, worker_env(&database_url, None))
+    };
+
+    let mut process = check(&[]);
+    let status = process.wait_exit(Duration::from_secs(90)).await;
+    let report: Value = serde_json::from_str(&process.stdout()).expect("JSON report");
+    assert_eq!(status.code(), Some(1), "{report}");
+    let synced = &report["hops"][3];
+    assert_eq!(synced["hop"], "status synced", "{report}");
+    assert_eq!(synced["ok"], false, "{report}");
+    assert!(
+        synced["result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("not configured")),
+        "{report}"
+    );
+
+    let mut process = check(&["--allow-missing", "status-synced"]);
+    let status = process.wait_exit(Duration::from_secs(90)).await;
+    let report: Value = serde_json::from_str(&process.stdout()).expect("JSON report");
+    assert!(status.success(), "{report}");
+    assert!(
+        report["hops"][3]["result"]
+            .as_str()
+            .is_some_and(|r| r.contains("missing, allowed by --allow-missing status-synced")),
+        "{report}"
+    );
+
+    let mut process = check(&["--allow-missing", "payout-sent"]);
+    let status = process.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(2), "only skippable hops may be missing");
+    assert!(
+        process.stderr().contains("payout-sent"),
+        "{}",
+        process.stderr()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     app.cleanup().await;
 }

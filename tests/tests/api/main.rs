@@ -39,6 +39,8 @@
 //! - [`queue_conformance`]: one queue suite run on Redis, SQLite and
 //!   PostgreSQL.
 //! - [`queue_redis`]: Redis-only queue behaviour (hash tags, TTLs, outages).
+//! - [`privacy`]: data-subject exports and erasures, consent, the
+//!   retention purge of referrers, the `privacy` commands.
 //! - [`races`]: the races the global audit lock used to hide.
 //! - [`rate_limits`]: the bonus rate limit with two worker processes.
 //! - [`reconciliation`]: variances found, fixed and recorded; one run per
@@ -64,6 +66,7 @@ mod notifications;
 mod ops;
 mod ops_page;
 mod payouts;
+mod privacy;
 mod queue_conformance;
 mod queue_redis;
 mod races;

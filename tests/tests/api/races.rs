@@ -280,6 +280,7 @@ fn greenhouse_event(n: u64) -> ApplicationEvent {
         department: None,
         location: None,
         start_date: None,
+        consent: None,
     }
 }
 

@@ -251,9 +251,17 @@ async fn an_old_rejected_candidate_loses_personal_data_but_keeps_its_ids(setup: 
     assert_eq!(purged[0].subject_type, "candidate");
     assert_eq!(purged[0].subject_id, before.id.to_string());
     assert_eq!(purged[0].actor, ACTOR);
+    let tombstone = after
+        .erasure_tombstone
+        .as_deref()
+        .expect("a tombstone replaces the erased fields");
     assert_eq!(
         purged[0].data,
-        json!({ "cutoff": report.cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true) })
+        json!({
+            "cutoff": report.cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "tombstone_sha256": jobs::db::audit::sha256_hex(tombstone),
+        }),
+        "the audit event records the tombstone's hash"
     );
     let runs = audit_with(db, "retention.purged").await;
     assert_eq!(runs.len(), 1, "{runs:?}");

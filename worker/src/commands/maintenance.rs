@@ -72,9 +72,17 @@ pub(super) async fn retention_purge(
         dry_run,
     )
     .await?;
+    let referrers = jobs::maintenance::retention::purge_referrers(
+        &ctx,
+        settings.retention.referrer_after,
+        dry_run,
+        &actor(),
+    )
+    .await?;
     if json {
         let mut out = serde_json::to_value(&report)?;
         out["rejected_deliveries"] = rejected.into();
+        out["referrers"] = serde_json::to_value(&referrers)?;
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
@@ -89,6 +97,12 @@ pub(super) async fn retention_purge(
             if dry_run { "would delete" } else { "deleted" },
             rejected,
             humantime::format_duration(settings.retention.rejected_after)
+        );
+        println!(
+            "{} {} referrer(s) inactive since before {}",
+            if dry_run { "would erase" } else { "erased" },
+            referrers.referrers.len(),
+            referrers.cutoff
         );
     }
     Ok(())

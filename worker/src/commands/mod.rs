@@ -13,6 +13,7 @@
 //! | `employees.rs` | `employees import` |
 //! | `links.rs` | `links create` |
 //! | `maintenance.rs` | `reconcile`, `retention purge` |
+//! | `privacy.rs` | `privacy candidate ...`, `privacy referrer ...`: data-subject exports and erasures |
 //! | `audit.rs` | `audit verify` |
 //! | `finance.rs` | `export`, `report kpis` |
 //! | `ops.rs` | `ops ...` (the `/api/ops` API on the command line) |
@@ -31,6 +32,7 @@ mod links;
 mod maintenance;
 mod migrate;
 mod ops;
+mod privacy;
 mod render;
 
 pub use links::links;
@@ -83,6 +85,7 @@ pub async fn task(cmd: TaskCommand, settings: &Settings) -> anyhow::Result<()> {
         TaskCommand::Retention(RetentionCommand::Purge { dry_run, json }) => {
             maintenance::retention_purge(dry_run, json, settings).await
         }
+        TaskCommand::Privacy(cmd) => privacy::privacy(cmd, settings).await,
         TaskCommand::GoliveCheck(args) => golive::golive_check(args, settings).await,
     }
 }

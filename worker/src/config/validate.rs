@@ -338,6 +338,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         "must be at least 1 day",
     );
     check(
+        settings.retention.referrer_after >= Duration::from_secs(24 * 3600),
+        "retention.referrer_after",
+        "must be at least 1 day",
+    );
+    check(
         settings.retention.rejected_after >= Duration::from_secs(3600),
         "retention.rejected_after",
         "must be at least 1h",

@@ -100,8 +100,8 @@ impl Default for ReconciliationSettings {
     }
 }
 
-/// `[retention]`: when personal data of candidates who were not hired is
-/// erased.
+/// `[retention]`: when personal data of candidates who were not hired, and
+/// of referrers who left, is erased.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionSettings {
@@ -109,6 +109,10 @@ pub struct RetentionSettings {
     /// rejected or withdrawn this long ago, and raw inbox bodies this old.
     #[serde(with = "duration")]
     pub purge_after: Duration,
+    /// Erase the email and name of referrers (employees) the HRIS has
+    /// reported inactive for this long.
+    #[serde(with = "duration")]
+    pub referrer_after: Duration,
     /// Delete refused deliveries (`rejected` inbox rows) this old, so a
     /// flood of forged or unsigned posts never grows storage for good.
     #[serde(with = "duration")]
@@ -125,6 +129,7 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         RetentionSettings {
             purge_after: Duration::from_secs(365 * 24 * 3600),
+            referrer_after: Duration::from_secs(365 * 24 * 3600),
             rejected_after: Duration::from_secs(7 * 24 * 3600),
             schedule: "0 30 3 * * *".to_owned(),
             time_zone: "UTC".to_owned(),
@@ -272,6 +277,8 @@ pub enum Scope {
     OpsRead,
     /// Act through the ops API (retry, cancel, replay, approve).
     OpsAdmin,
+    /// Answer data-subject requests: export or erase one person's data.
+    Privacy,
 }
 
 /// One bearer token accepted by `/api/...`.

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod ops_page;
+pub mod privacy;
 pub mod schemas;
 pub mod webhooks;
 
@@ -88,6 +89,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/lever", post(webhooks::lever))
         .merge(finance::routes())
         .merge(ops_page::routes())
+        .merge(privacy::routes())
         .merge(schemas::router())
         .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -14,7 +14,7 @@
 //! `vendored`): the page loads nothing from elsewhere.
 //!
 //! A unit test reads the router's source (`http/mod.rs`, `http/finance.rs`,
-//! `http/ops_page.rs`) and fails when an `/api` route is missing here, or
+//! `http/ops_page.rs`, `http/privacy.rs`) and fails when an `/api` route is missing here, or
 //! when a path described here is not routed.
 
 use std::sync::OnceLock;
@@ -31,7 +31,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{api, error::ErrorBody, finance, health, ops, ops_page, schemas, webhooks};
+use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, schemas, webhooks};
 
 /// The document's root: every annotated handler and the schemas that no
 /// handler names directly.
@@ -41,7 +41,7 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, schemas, webh
         title = "referral-worker",
         description = "Employee-referral attribution, milestones and bonus payouts.\n\n\
             Every error body is `{\"error\", \"detail\"}` (`ErrorBody`). Bearer tokens carry scopes \
-            (`employees`, `links`, `hires`, `ops_read`, `ops_admin`); each operation names the one \
+            (`employees`, `links`, `hires`, `ops_read`, `ops_admin`, `privacy`); each operation names the one \
             it needs. Ops routes never return personal data: job payloads hold ids only, inbox \
             listings omit bodies. Ops actions require a `reason`, written to the audit log."
     ),
@@ -77,6 +77,10 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, schemas, webh
         finance::reconciliation_runs,
         finance::reconcile_now,
         finance::reconciliation_run,
+        privacy::export_candidate,
+        privacy::erase_candidate,
+        privacy::export_referrer,
+        privacy::erase_referrer,
         document,
         webhooks::careers_site,
         webhooks::greenhouse,
@@ -89,6 +93,7 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, schemas, webh
         (name = "payouts", description = "The payout ledger and its approvals"),
         (name = "ops", description = "Queues, jobs, workflows, the inbox: what ops see and do"),
         (name = "finance", description = "Exports, KPIs and reconciliation"),
+        (name = "privacy", description = "Data-subject requests: one person's export or erasure (scope `privacy`)"),
         (name = "webhooks", description = "Intake from the careers site and the ATSs"),
         (name = "health", description = "Probes for load balancers and orchestrators"),
     )
@@ -315,6 +320,7 @@ mod tests {
         let mut routed = routes_in(include_str!("mod.rs"));
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
+        routed.extend(routes_in(include_str!("privacy.rs")));
         routed.extend(routes_in(include_str!("schemas.rs")));
         assert!(
             routed.len() > 20,

@@ -66,6 +66,7 @@ pub(super) fn spawn_schedules(
         )
         .map_err(|e| anyhow::anyhow!("retention.{e}"))?;
         let after_secs = settings.retention.purge_after.as_secs();
+        let referrer_after_secs = Some(settings.retention.referrer_after.as_secs());
         let rejected_after_secs = settings.retention.rejected_after.as_secs();
         schedules.push(tokio::spawn(run_schedule(
             schedule,
@@ -74,6 +75,7 @@ pub(super) fn spawn_schedules(
             move |trigger| Job::PurgePersonalData {
                 trigger,
                 after_secs,
+                referrer_after_secs,
                 rejected_after_secs,
             },
         )));

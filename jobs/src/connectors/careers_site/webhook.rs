@@ -61,7 +61,9 @@ use crate::connectors::{
     json::{self, Obj},
     signature::HeaderLookup,
 };
-use crate::intake::event::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
+use crate::intake::event::{
+    ApplicationEvent, Consent, IntakeError, IntakeEvent, Source, StageChange,
+};
 use crate::outbound::webhook::standard_webhook;
 
 /// How far `webhook-timestamp` may be from now, either way, in seconds
@@ -203,6 +205,7 @@ pub fn verify_at<H: HeaderLookup + ?Sized>(
 /// | `first_name`, `last_name` | `applicant.first_name`, `applicant.last_name` |
 /// | `referral_token` | `tracking.ref` |
 /// | `location` | `job.location` |
+/// | `consent` | `consent` (flags and `privacy_notice_version`; optional) |
 ///
 /// The careers site knows no ATS candidate id, credited employee, stage,
 /// status or department, so those are `None`, and `prospect` is `false`.
@@ -296,6 +299,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         ));
     }
     let tracking = root.obj("tracking")?;
+    let consent = consent_of(&root.obj("consent")?)?;
     // A test submission (`golive-check`); its flag is read by [`is_test`].
     root.bool("test")?;
 
@@ -321,6 +325,23 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         department: None,
         location: job.str("location")?.map(str::to_owned),
         start_date: None,
+        consent,
+    }))
+}
+
+/// `consent`: the flags and the notice version, each optional; a flag of
+/// the wrong type is refused (422) like any other field. The IP address
+/// and user agent beside them are not read (not kept; see
+/// `entities::consent`).
+fn consent_of(consent: &Obj<'_>) -> Result<Option<Consent>, IntakeError> {
+    if !consent.is_present() {
+        return Ok(None);
+    }
+    Ok(Some(Consent {
+        privacy_notice_version: json::non_blank(consent.str("privacy_notice_version")?),
+        processing: consent.bool("processing")?,
+        retention: consent.bool("retention")?,
+        referral_data_sharing: consent.bool("referral_data_sharing")?,
     }))
 }
 

@@ -226,6 +226,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
         department: owned(job.first("departments")?.str("name")?),
         location: owned(job.first("offices")?.str("name")?),
         start_date: None,
+        consent: None,
     }))
 }
 

@@ -3,11 +3,17 @@
 //! did with it: written back, status synced, milestone, payout sent,
 //! audit. Each step pushes its [`Hop`] as it is judged; a step that cannot
 //! run returns an error, which `golive` reports as that hop's failure.
+//!
+//! A hop passes only when what it stands for was observed: a write-back
+//! that was skipped, or a status sync with no destination configured, fails
+//! its hop, naming why, unless the operator passed `--allow-missing` for it
+//! (then it passes, reported as missing).
 
 use anyhow::bail;
 use serde_json::{Value, json};
 
 use super::service::Golive;
+use crate::cli::MissableHop;
 
 /// The employee the go-live check refers from (upserted every run).
 pub(super) const GOLIVE_EMPLOYEE: &str = "golive-check";
@@ -38,6 +44,7 @@ pub(super) struct Hop {
 pub(super) async fn golive_hops(
     run: &Golive,
     started: chrono::DateTime<chrono::Utc>,
+    allow_missing: &[MissableHop],
     hops: &mut Vec<Hop>,
 ) -> anyhow::Result<Option<i64>> {
     let tag = ulid::Ulid::generate().to_string().to_lowercase();
@@ -51,8 +58,18 @@ pub(super) async fn golive_hops(
     }
     let (wf, jobs) = hire_and_settle(run, &submission, referral_id).await?;
     let audit = run.audit(started).await?;
-    written_back(referral_id, &jobs, &audit, hops);
-    status_synced(&wf, hops);
+    written_back(
+        referral_id,
+        &jobs,
+        &audit,
+        allow_missing.contains(&MissableHop::WrittenBack),
+        hops,
+    );
+    status_synced(
+        &wf,
+        allow_missing.contains(&MissableHop::StatusSynced),
+        hops,
+    );
     milestone(&wf, hops);
     let payout = payout_sent(&wf, &audit, hops);
     audited(&wf, referral_id, payout.as_ref(), &audit, hops);
@@ -265,9 +282,17 @@ fn hire_payout(wf: &Value) -> Option<Value> {
         .cloned()
 }
 
-/// Hop `written back`: every write-back job of the referral succeeded;
-/// says whether it was written, skipped (and why) or recorded in sandbox.
-fn written_back(referral_id: i64, jobs: &[Value], audit: &[Value], hops: &mut Vec<Hop>) {
+/// Hop `written back`: every write-back job of the referral succeeded and
+/// the write-back was observed, written to the ATS or recorded in sandbox;
+/// one skipped (and why) fails unless `allowed` (`--allow-missing
+/// written-back`).
+fn written_back(
+    referral_id: i64,
+    jobs: &[Value],
+    audit: &[Value],
+    allowed: bool,
+    hops: &mut Vec<Hop>,
+) {
     let wb_jobs: Vec<&Value> = jobs
         .iter()
         .filter(|j| j["kind"] == "write_back_referral")
@@ -284,9 +309,13 @@ fn written_back(referral_id: i64, jobs: &[Value], audit: &[Value], hops: &mut Ve
         })
         .collect();
     let wb_ok = !wb_jobs.is_empty() && wb_jobs.iter().all(|j| j["state"] == "succeeded");
+    let observed = wb_events.iter().any(|e| {
+        e["action"] == "attribution.written_back"
+            || e["action"] == jobs::outbound::sandbox::RECORDED
+    });
     hops.push(Hop {
         hop: "written back",
-        ok: wb_ok,
+        ok: wb_ok && (observed || allowed),
         at: wb_events
             .last()
             .and_then(|e| value_str(&e["at"]))
@@ -316,22 +345,41 @@ fn written_back(referral_id: i64, jobs: &[Value], audit: &[Value], hops: &mut Ve
                 .rev()
                 .find(|e| e["action"] == "attribution.write_back_skipped")
             {
-                format!("skipped: {}", e["data"]["reason"].as_str().unwrap_or(""))
+                format!(
+                    "skipped: {}; {}",
+                    e["data"]["reason"].as_str().unwrap_or(""),
+                    missing("written-back", allowed)
+                )
             } else if wb_events
                 .iter()
                 .any(|e| e["action"] == "attribution.written_back")
             {
                 "written back".to_string()
             } else {
-                "no write-back recorded".to_string()
+                format!(
+                    "no write-back recorded; {}",
+                    missing("written-back", allowed)
+                )
             };
             format!("write_back_referral job(s) [{}]: {what}", states.join(", "))
         },
     });
 }
 
-/// Hop `status synced`: every status-sync and CRM message delivered.
-fn status_synced(wf: &Value, hops: &mut Vec<Hop>) {
+/// What a hop that was not observed says: missing and let pass, or how to
+/// let it pass.
+fn missing(hop: &str, allowed: bool) -> String {
+    if allowed {
+        format!("missing, allowed by --allow-missing {hop}")
+    } else {
+        format!("not observed (pass --allow-missing {hop} to accept)")
+    }
+}
+
+/// Hop `status synced`: every status-sync and CRM message delivered, and at
+/// least one sent; none (no destination configured) fails unless `allowed`
+/// (`--allow-missing status-synced`).
+fn status_synced(wf: &Value, allowed: bool, hops: &mut Vec<Hop>) {
     let messages = wf["messages"].as_array().cloned().unwrap_or_default();
     let syncs: Vec<&Value> = messages
         .iter()
@@ -340,13 +388,17 @@ fn status_synced(wf: &Value, hops: &mut Vec<Hop>) {
     let delivered = syncs.iter().filter(|m| m["state"] == "delivered").count();
     hops.push(Hop {
         hop: "status synced",
-        ok: delivered == syncs.len(),
+        ok: delivered == syncs.len() && (!syncs.is_empty() || allowed),
         at: syncs
             .iter()
             .filter_map(|m| value_str(&m["delivered_at"]))
             .max(),
         result: if syncs.is_empty() {
-            "no status-sync or CRM message (destinations not configured)".to_string()
+            format!(
+                "not configured: no status-sync or CRM message (notifications.status_sync_url, \
+                 notifications.crm_url); {}",
+                missing("status-synced", allowed)
+            )
         } else {
             let summary: Vec<String> = syncs
                 .iter()

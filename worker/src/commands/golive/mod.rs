@@ -1,7 +1,9 @@
-//! `golive-check [--base-url URL] [--json] [--timeout D]`: drives a test
-//! referral through a running service, over its public HTTP API only, and
-//! prints each hop (`received` … `audit`) with when it happened and what
-//! was seen; exits 1 naming the first hop that failed.
+//! `golive-check [--base-url URL] [--json] [--timeout D] [--allow-missing
+//! HOP]...`: drives a test referral through a running service, over its
+//! public HTTP API only, and prints each hop (`received` … `audit`) with
+//! when it happened and what was seen; exits 1 naming the first hop that
+//! failed. A hop passes only when observed: a skipped write-back or an
+//! unconfigured status sync fails unless `--allow-missing` names it.
 //!
 //! `service.rs` talks to the service (signed deliveries, the ops API and
 //! the audit export, polled until settled); `hops.rs` runs the steps and
@@ -35,10 +37,11 @@ pub(super) async fn golive_check(args: GoliveArgs, settings: &Settings) -> anyho
     let run = connect(settings, &base, &args)?;
     let started = chrono::Utc::now();
     let mut hops: Vec<Hop> = Vec::new();
-    let (referral_id, outcome) = match golive_hops(&run, started, &mut hops).await {
-        Ok(id) => (id, None),
-        Err(e) => (None, Some(e)),
-    };
+    let (referral_id, outcome) =
+        match golive_hops(&run, started, &args.allow_missing, &mut hops).await {
+            Ok(id) => (id, None),
+            Err(e) => (None, Some(e)),
+        };
     complete(&mut hops, outcome.as_ref());
     let failed = hops.iter().find(|h| !h.ok).cloned();
     if args.json {

@@ -269,6 +269,13 @@ fn decodes_the_sample_application() {
             department: None,
             location: Some("Berlin, Germany".into()),
             start_date: None,
+            // The flags and the notice version; not the IP or user agent.
+            consent: Some(Consent {
+                privacy_notice_version: Some("2025-06".into()),
+                processing: Some(true),
+                retention: Some(true),
+                referral_data_sharing: Some(true),
+            }),
         }
     );
     assert_eq!(
@@ -384,6 +391,37 @@ fn wrong_types_name_their_path() {
         panic!("expected an application")
     };
     assert_eq!(app.job_id, "4012345");
+}
+
+#[test]
+fn consent_is_optional_and_a_mistyped_flag_is_named() {
+    let without = sample_with(|v| {
+        v.as_object_mut().unwrap().remove("consent");
+    });
+    let IntakeEvent::Application(app) = decode(&without).unwrap() else {
+        panic!("an application");
+    };
+    assert_eq!(app.consent, None, "no consent sent: none recorded");
+
+    let partial = sample_with(|v| v["consent"] = serde_json::json!({ "processing": false }));
+    let IntakeEvent::Application(app) = decode(&partial).unwrap() else {
+        panic!("an application");
+    };
+    assert_eq!(
+        app.consent,
+        Some(Consent {
+            processing: Some(false),
+            ..Consent::default()
+        }),
+        "a flag left out is neither given nor refused"
+    );
+
+    let mistyped = sample_with(|v| v["consent"]["retention"] = "yes".into());
+    assert!(
+        matches!(decode(&mistyped), Err(IntakeError::InvalidField { ref field, .. }) if field == "consent.retention"),
+        "{:?}",
+        decode(&mistyped)
+    );
 }
 
 #[test]

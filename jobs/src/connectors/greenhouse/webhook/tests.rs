@@ -91,6 +91,7 @@ fn decodes_new_candidate_application() {
             department: Some("Engineering".into()),
             location: Some("Berlin".into()),
             start_date: None,
+            consent: None,
         }
     );
 }
