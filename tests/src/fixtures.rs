@@ -25,7 +25,6 @@
 //! fakes and quick retries, so tests wait on rows instead of sleeping.
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
     sync::{
@@ -676,42 +675,12 @@ pub async fn fake_greenhouse() -> FakeAts {
     .await
 }
 
-/// A fake Lever API: `GET /v1/opportunities/:id` answers `{"data": ...}`
-/// from [`FakeLever::set_opportunity`], 404 for others; every other request
-/// `200 {}`.
-pub struct FakeLever {
-    /// The server.
-    pub ats: FakeAts,
-    opportunities: Arc<Mutex<HashMap<String, Value>>>,
-}
+pub use crate::vendors::lever::FakeLever;
 
-impl FakeLever {
-    /// Starts it with no opportunities.
-    pub async fn start() -> Self {
-        let opportunities: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-        let map = opportunities.clone();
-        let ats = FakeAts::start(move |seen| {
-            if seen.method == "GET"
-                && let Some(id) = seen.path.strip_prefix("/v1/opportunities/")
-            {
-                return match map.lock().expect("lock").get(id) {
-                    Some(o) => (200, json!({ "data": o })),
-                    None => (404, json!({ "code": "ResourceNotFound" })),
-                };
-            }
-            (200, json!({}))
-        })
-        .await;
-        Self { ats, opportunities }
-    }
-
-    /// What `GET /opportunities/{id}` answers from now on (the `data` object).
-    pub fn set_opportunity(&self, id: &str, data: Value) {
-        self.opportunities
-            .lock()
-            .expect("lock")
-            .insert(id.to_owned(), data);
-    }
+/// `opportunity` archived by Lever as hired (for the fake account's
+/// `hired` archive reason): what a hire is in Lever.
+pub fn lever_hired(opportunity: Value) -> Value {
+    crate::vendors::lever::archived(opportunity, crate::vendors::lever::HIRED_REASON, Utc::now())
 }
 
 /// A Lever opportunity as the API returns it (`data` of `GET

@@ -27,6 +27,7 @@
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
+//! - [`vendors`]: fakes of the vendors' APIs that behave like them.
 
 pub mod app;
 pub mod ashby;
@@ -38,3 +39,4 @@ pub mod hostile;
 pub mod queue;
 pub mod receiver;
 pub mod tls;
+pub mod vendors;

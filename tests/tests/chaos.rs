@@ -38,7 +38,7 @@ use tests::{
     destinations::BONUS_SECRET,
     fixtures::{
         CAREERS_SITE_SECRET, CareersApplication, FakeLever, GreenhouseApplication,
-        careers_site_headers, greenhouse_secret, greenhouse_signature, lever_body,
+        careers_site_headers, greenhouse_secret, greenhouse_signature, lever_body, lever_hired,
         lever_opportunity, lever_signature_token, payouts, tokens, unique,
     },
     queue::redis_url,
@@ -328,7 +328,7 @@ async fn send_referral(client: &reqwest::Client, base: &str, lever: &FakeLever, 
                 // The fixture's phone is shared by every opportunity; the
                 // phone fallback would rightly match them to one another.
                 opp["phones"] = json!([{ "type": "mobile", "value": format!("+4930{:07}", n) }]);
-                lever.set_opportunity(&opportunity, opp);
+                lever.set_opportunity(&opportunity, lever_hired(opp));
                 let body =
                     serde_json::to_vec(&lever_body("candidateHired", &opportunity)).expect("json");
                 deliver(

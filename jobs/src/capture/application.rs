@@ -383,7 +383,7 @@ async fn upsert_application(
         stage: Set(ev.stage.clone()),
         applied_at: Set(ev.applied_at),
         hired_at: Set(hired_now),
-        start_date: Set(None),
+        start_date: Set(ev.start_date),
         rejected_at: Set(None),
         job_level: Set(None),
         department: Set(ev.department.clone()),
@@ -441,6 +441,11 @@ async fn upsert_application(
     }
     if ev.stage.is_some() {
         a.stage = Set(ev.stage.clone());
+    }
+    // A start date the ATS confirmed moves the probation timer (the
+    // milestone sync below re-arms it); none said keeps the one on record.
+    if ev.start_date.is_some() {
+        a.start_date = Set(ev.start_date);
     }
     if ev.department.is_some() {
         a.department = Set(ev.department.clone());

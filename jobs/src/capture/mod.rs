@@ -21,6 +21,9 @@
 //! * [`erasure`]: merges, deletions, anonymisation;
 //! * [`refetch`]: an unsigned event's application read back through its
 //!   connector;
+//! * `lever`: a Lever delivery: its opportunity re-fetched, a
+//!   `candidateHired` the API does not confirm recorded and dropped,
+//!   Lever's referrers mapped to employees;
 //! * [`write_back`]: the `write_back_referral` job.
 //!
 //! Called by [`crate::dispatch`] (the `process_delivery` and
@@ -29,6 +32,7 @@
 pub mod application;
 pub mod attribution;
 pub mod erasure;
+mod lever;
 pub mod refetch;
 pub mod stage;
 pub mod write_back;
@@ -166,14 +170,7 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         IntakeEvent::LeverOpportunity {
             event,
             opportunity_id,
-        } => {
-            let ev =
-                refetch::refetch_application(&ctx.connectors, Ats::Lever, &event, &opportunity_id)
-                    .await?;
-            capture_application(ctx, &ev)
-                .await
-                .map(|_| Processed::Applied)
-        }
+        } => lever::capture_opportunity(ctx, &event, &opportunity_id).await,
         IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
     }
 }

@@ -2,50 +2,64 @@
 //! contents (Lever signs only `token + triggeredAt`, not the body, so its
 //! events only name the opportunity): the application is read from the
 //! ATS through the connector seam ([`crate::connectors::Connector`]) and
-//! stated as the [`ApplicationEvent`] capture acts on. Called by the
-//! `process_delivery` job ([`crate::capture`]).
+//! stated as the [`ApplicationEvent`] capture acts on. Only the ATS's
+//! confirmed state decides: the status, the start date and the token are
+//! the connector's, never the event's. Called by the `process_delivery`
+//! job ([`crate::capture`], through its Lever step).
 
 use chrono::Utc;
 use entities::states::Ats;
 
 use crate::{
-    connectors::{AtsStatus, Connectors},
+    connectors::{ApplicationState, Connectors},
     error::{Error, Result},
     intake::event::{ApplicationEvent, Source},
 };
 
-/// Reads application `application_id` from `ats`'s connector and states it
-/// as an application event named `event`.
+/// Reads application `application_id` from `ats`'s connector.
 ///
 /// # Errors
 /// Permanent when `ats` has no connector configured; the connector's
 /// verdict otherwise.
+pub async fn refetch_state(
+    connectors: &Connectors,
+    ats: Ats,
+    application_id: &str,
+) -> Result<ApplicationState> {
+    let connector = connectors.get(ats).ok_or_else(|| {
+        Error::permanent(format!(
+            "{ats:?} API not configured: cannot re-fetch application {application_id}"
+        ))
+    })?;
+    connector.application_state(application_id).await
+}
+
+/// Reads application `application_id` from `ats`'s connector and states it
+/// as an application event named `event` ([`state_as_event`]).
+///
+/// # Errors
+/// As [`refetch_state`].
 pub async fn refetch_application(
     connectors: &Connectors,
     ats: Ats,
     event: &str,
     application_id: &str,
 ) -> Result<ApplicationEvent> {
-    let connector = connectors.get(ats).ok_or_else(|| {
-        Error::permanent(format!(
-            "{ats:?} API not configured: cannot re-fetch application {application_id}"
-        ))
-    })?;
-    let state = connector.application_state(application_id).await?;
-    // Lever: the event name still counts as a hire here; issue 17 item 3
-    // makes only the opportunity's confirmed state decide.
-    let status = if ats == Ats::Lever && event == "candidateHired" {
-        AtsStatus::Hired
-    } else {
-        state.status
-    };
+    let state = refetch_state(connectors, ats, application_id).await?;
+    Ok(state_as_event(ats, event, state))
+}
+
+/// `state`, read from `ats`, as the application event capture acts on.
+/// Referrers are not credited here: mapping them to employees is the
+/// caller's (it needs the database).
+pub fn state_as_event(ats: Ats, event: &str, state: ApplicationState) -> ApplicationEvent {
     let source = match ats {
         Ats::Greenhouse => Source::Greenhouse,
         Ats::Lever => Source::Lever,
         Ats::Ashby => Source::Ashby,
         Ats::CareersSite | Ats::Generic => Source::CareersSite,
     };
-    Ok(ApplicationEvent {
+    ApplicationEvent {
         source,
         event: event.to_string(),
         ats,
@@ -58,14 +72,20 @@ pub async fn refetch_application(
         phone_region: None,
         first_name: state.first_name,
         last_name: state.last_name,
-        referral_token: None,
+        referral_token: state.referral_token,
         credited_employee_id: None,
         prospect: false,
         applied_at: state.applied_at.unwrap_or_else(Utc::now),
-        status: Some(status.as_capture_status().to_string()),
+        status: Some(state.status.as_capture_status().to_string()),
         stage: state.stage,
         department: None,
         location: None,
+        // The probation clock starts at the beginning of the day, in UTC,
+        // as for Greenhouse's offer dates.
+        start_date: state
+            .start_date
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc()),
         consent: None,
-    })
+    }
 }

@@ -170,6 +170,14 @@ pub struct ApplicationState {
     pub start_date: Option<NaiveDate>,
     /// The ATS user credited with referring, in the ATS's user id space.
     pub referrer_user_id: Option<String>,
+    /// Everyone the ATS records as having referred the candidate, first
+    /// referral first, with the email capture maps to an employee (Lever:
+    /// the users its referral forms name). Empty where the vendor's
+    /// webhook carries the credit itself (Greenhouse `credited_to`).
+    pub referrers: Vec<AtsReferrer>,
+    /// Our referral token, when the customer keeps it in the ATS (Lever:
+    /// where `ats.lever.token_from` says).
+    pub referral_token: Option<String>,
     /// The candidate's email addresses, when this read gives them.
     pub emails: Vec<String>,
     /// The candidate's phone numbers, as entered.
@@ -180,6 +188,16 @@ pub struct ApplicationState {
     pub last_name: Option<String>,
     /// When the candidate applied.
     pub applied_at: Option<DateTime<Utc>>,
+}
+
+/// A user of the ATS who referred the candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtsReferrer {
+    /// Their user id in the ATS.
+    pub user_id: String,
+    /// Their email as the ATS has it (`None`: it has none, or the user is
+    /// gone), which capture maps to an employee.
+    pub email: Option<String>,
 }
 
 /// A job's facts bonus rules are decided on; `None` where the ATS does not

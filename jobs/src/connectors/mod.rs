@@ -60,6 +60,6 @@ pub mod oauth;
 pub mod signature;
 
 pub use connector::{
-    ApplicationState, AtsJob, AtsStatus, AttributionPart, CandidateMatch, CandidateQuery,
-    Connector, Connectors, Page, PageToken, StartDate, WriteBack, WriteReport,
+    ApplicationState, AtsJob, AtsReferrer, AtsStatus, AttributionPart, CandidateMatch,
+    CandidateQuery, Connector, Connectors, Page, PageToken, StartDate, WriteBack, WriteReport,
 };

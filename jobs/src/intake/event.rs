@@ -158,6 +158,10 @@ pub struct ApplicationEvent {
     pub department: Option<String>,
     /// Job location / office, when given.
     pub location: Option<String>,
+    /// The day the hire starts (probation counts from it), when the ATS
+    /// confirmed one (Lever: the signed offer's).
+    #[serde(default)]
+    pub start_date: Option<DateTime<Utc>>,
     /// The consent the applicant gave with it (the careers site's
     /// `consent`), when the source sends one.
     #[serde(default)]

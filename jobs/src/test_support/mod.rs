@@ -1,5 +1,7 @@
 //! Helpers the crate's unit tests share, in one place: the recorded vendor
-//! payloads and a real local HTTP server that plays a vendor.
+//! payloads, a real local HTTP server that plays a vendor, and a fake
+//! Lever built on it.
 
+pub(crate) mod lever;
 pub(crate) mod payloads;
 pub(crate) mod server;

@@ -362,14 +362,14 @@ async fn every_sample_payload_end_to_end(setup: Setup) {
     // 8. Lever hired.
     world.lever.set_opportunity(
         sample::LEVER_OPPORTUNITY,
-        fixtures::lever_opportunity(
+        fixtures::lever_hired(fixtures::lever_opportunity(
             sample::LEVER_OPPORTUNITY,
             sample::LEVER_CONTACT,
             "Jose.Almeida+jobs@Example.org",
             "Hired",
             "lever-posting-1",
             time("2025-10-01T08:00:00Z"),
-        ),
+        )),
     );
     let id = processed(app, post_lever_sample(app, fixtures::LEVER_HIRED).await).await;
     delivered.push((fixtures::LEVER_HIRED, id));
@@ -673,7 +673,9 @@ async fn lever_events_act_on_the_refetched_opportunity() {
     assert_eq!(ids[0].ats, Ats::Lever);
     assert_eq!(ids[0].ats_candidate_id, "contact-refetch-1");
 
-    world.lever.set_opportunity(opp, opportunity("Hired"));
+    world
+        .lever
+        .set_opportunity(opp, fixtures::lever_hired(opportunity("Hired")));
     let body = serde_json::to_vec(&lever_body("candidateHired", opp)).unwrap();
     processed(app, post_lever(app, &body).await).await;
     let a = application_by_ats_id(db, opp).await.unwrap();

@@ -624,6 +624,11 @@ async fn run_the_samples_through_the_service() -> Captured {
             "lever-posting-1",
             time("2025-10-01T08:00:00Z"),
         );
+        let opportunity = if stage == "Hired" {
+            fixtures::lever_hired(opportunity)
+        } else {
+            opportunity
+        };
         personal.collect(&opportunity, &hints);
         lever.set_opportunity(sample::LEVER_OPPORTUNITY, opportunity);
         let id = accepted(name, service.sample(name).await);

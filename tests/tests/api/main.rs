@@ -26,6 +26,8 @@
 //!   connection cap, a flood of unsigned posts, proxy variables in the
 //!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`lever`]: Lever against a fake Lever API: hires only on the API's
+//!   state, start dates from offers, Lever's own referrals, token places.
 //! - [`logs`]: no personal data in the real binary's logs.
 //! - [`migrations`]: the shipped migrations on SQLite and PostgreSQL.
 //! - [`milestone_sources`]: offer events, generic status events, hire
@@ -59,6 +61,7 @@ mod hostile;
 mod hostile_ashby;
 mod hostile_network;
 mod intake;
+mod lever;
 mod logs;
 mod migrations;
 mod milestone_sources;

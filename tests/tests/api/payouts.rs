@@ -25,9 +25,9 @@ use tests::{
     destinations::BONUS_SECRET,
     fixtures::{
         self, CareersApplication, GreenhouseApplication, application_by_ats_id, credited_hire,
-        find_tranche, lever_opportunity, mint_link, payload, payouts, post_careers_site,
-        post_greenhouse, post_greenhouse_sample, post_lever_sample, processed, put_employee,
-        referrals, sample, seed_link, spawn_capture_app, tranche, unique, wait_until,
+        find_tranche, lever_hired, lever_opportunity, mint_link, payload, payouts,
+        post_careers_site, post_greenhouse, post_greenhouse_sample, post_lever_sample, processed,
+        put_employee, referrals, sample, seed_link, spawn_capture_app, tranche, unique, wait_until,
     },
     receiver::{Receiver, Reply},
     tls::TestCa,
@@ -726,7 +726,7 @@ async fn the_lever_samples_pay_the_hire_and_probation_tranches_each_once() {
 
     world
         .lever
-        .set_opportunity(sample::LEVER_OPPORTUNITY, opportunity("Hired"));
+        .set_opportunity(sample::LEVER_OPPORTUNITY, lever_hired(opportunity("Hired")));
     processed(app, post_lever_sample(app, fixtures::LEVER_HIRED).await).await;
     let hired = application_by_ats_id(db, sample::LEVER_OPPORTUNITY)
         .await

@@ -279,6 +279,7 @@ fn greenhouse_event(n: u64) -> ApplicationEvent {
         stage: None,
         department: None,
         location: None,
+        start_date: None,
         consent: None,
     }
 }

@@ -686,6 +686,24 @@ fn lever_max_age_is_bounded() {
 }
 
 #[test]
+fn lever_perform_as_and_token_places_are_checked() {
+    let ok = "[ats.lever]\nperform_as = \"8d49b010-cc6a-4f40-ace5-e86061c677ed\"\n\
+              token_from = [\"question:Referral code\", \"source:ref-\", \"tag:ref:\"]\n";
+    assert!(problem_keys(ok).is_empty());
+    assert_eq!(
+        problem_keys("[ats.lever]\nperform_as = \"user 7?x=1\""),
+        ["ats.lever.perform_as"]
+    );
+    let bad = "[ats.lever]\ntoken_from = [\"cookie:ref\", \"tag:\"]";
+    assert_eq!(
+        problem_keys(bad),
+        ["ats.lever.token_from", "ats.lever.token_from"]
+    );
+    let err = from_toml(bad).unwrap_err().to_string();
+    assert!(err.contains("question:<question text>"), "{err}");
+}
+
+#[test]
 fn sandbox_rules() {
     assert!(problem_keys("[sandbox]\nenabled = true").is_empty());
     assert_eq!(

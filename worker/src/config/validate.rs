@@ -529,6 +529,19 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
         "ats.lever.requests_per_second",
         "must be at least 1",
     );
+    let perform_as = &settings.ats.lever.perform_as;
+    check(
+        perform_as
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "ats.lever.perform_as",
+        "must be a Lever user id (a UUID), or empty",
+    );
+    for place in &settings.ats.lever.token_from {
+        if let Err(e) = place.parse::<jobs::connectors::lever::TokenPlace>() {
+            check(false, "ats.lever.token_from", &e.to_string());
+        }
+    }
 }
 
 /// `[sandbox]`: its URLs, and a secret for each signed one.

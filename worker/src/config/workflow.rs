@@ -418,6 +418,13 @@ pub struct LeverSettings {
     pub api_key: Secret,
     /// Requests per second (Lever allows 10 steady).
     pub requests_per_second: u32,
+    /// The Lever user id writes are made as (`?perform_as=`); empty: the
+    /// API key's owner.
+    pub perform_as: String,
+    /// Where the customer puts our referral token in Lever, tried in
+    /// order: `question:<question text>`, `source:<prefix>`,
+    /// `tag:<prefix>`. Empty: only a careers-site twin carries one.
+    pub token_from: Vec<String>,
 }
 
 impl Default for LeverSettings {
@@ -426,6 +433,8 @@ impl Default for LeverSettings {
             base_url: "https://api.lever.co/v1".to_owned(),
             api_key: Secret::default(),
             requests_per_second: 10,
+            perform_as: String::new(),
+            token_from: Vec::new(),
         }
     }
 }

@@ -223,6 +223,13 @@ fn lever(
     let sb = &settings.sandbox;
     let mut config = LeverConfig::new(lv.api_key.expose());
     config.base_url = url::Url::parse(&lv.base_url).context("ats.lever.base_url")?;
+    config.perform_as = Some(lv.perform_as.clone()).filter(|u| !u.trim().is_empty());
+    config.token_from = lv
+        .token_from
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()
+        .context("ats.lever.token_from")?;
     if sb.enabled {
         if sb.lever_base_url.is_empty() {
             // Write-backs are recorded; re-fetches (reads) still go to

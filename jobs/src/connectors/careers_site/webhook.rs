@@ -324,6 +324,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         stage: None,
         department: None,
         location: job.str("location")?.map(str::to_owned),
+        start_date: None,
         consent,
     }))
 }

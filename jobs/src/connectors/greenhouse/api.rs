@@ -367,6 +367,8 @@ fn application_state(v: &Value) -> Option<ApplicationState> {
         start_date: None,
         referrer_user_id: credited
             .and_then(|c| id(c.get("id")).or_else(|| id(c.get("employee_id")))),
+        referrers: Vec::new(),
+        referral_token: None,
         emails: Vec::new(),
         phones: Vec::new(),
         first_name: None,

@@ -225,6 +225,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
         stage: owned(app.obj("current_stage")?.str("name")?),
         department: owned(job.first("departments")?.str("name")?),
         location: owned(job.first("offices")?.str("name")?),
+        start_date: None,
         consent: None,
     }))
 }

@@ -268,6 +268,7 @@ fn decodes_the_sample_application() {
             stage: None,
             department: None,
             location: Some("Berlin, Germany".into()),
+            start_date: None,
             // The flags and the notice version; not the IP or user agent.
             consent: Some(Consent {
                 privacy_notice_version: Some("2025-06".into()),

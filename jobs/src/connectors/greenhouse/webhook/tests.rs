@@ -90,6 +90,7 @@ fn decodes_new_candidate_application() {
             stage: Some("Application Review".into()),
             department: Some("Engineering".into()),
             location: Some("Berlin".into()),
+            start_date: None,
             consent: None,
         }
     );
