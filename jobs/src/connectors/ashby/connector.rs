@@ -202,6 +202,19 @@ fn state_of(a: &Value) -> Option<ApplicationState> {
         stage: text(&a["currentInterviewStage"]["title"]),
         start_date: None,
         referrer_user_id: text(&a["creditedToUser"]["id"]),
+        // Ashby credits users, not referrer records (not mapped yet).
+        referrers: Vec::new(),
+        referral_token: a["customFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| {
+                text(&f["title"]).is_some_and(|t| {
+                    super::webhook::title_key(&t)
+                        == super::webhook::title_key(super::webhook::TOKEN_FIELD_TITLE)
+                })
+            })
+            .and_then(|f| text(&f["value"])),
         emails: text(&a["candidate"]["primaryEmailAddress"]["value"])
             .into_iter()
             .collect(),

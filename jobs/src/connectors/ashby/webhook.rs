@@ -229,6 +229,9 @@ fn application(action: &str, app: &Obj<'_>) -> Result<ApplicationEvent, IntakeEr
         // Ashby sends only `job.departmentId` / `job.locationId`.
         department: None,
         location: None,
+        // An application event carries no offer; hires and offer events
+        // carry the start date (`StageChange::starts_at`).
+        start_date: None,
         // Ashby's webhook carries no consent record of the applicant's.
         consent: None,
     })
