@@ -93,6 +93,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row last changed.
     pub updated_at: DateTimeUtc,
+    /// The HRIS id of the employee this hire became, once the HRIS named
+    /// it (by the ATS candidate or application id); terminations of that
+    /// employee end this hire's probation.
+    pub hire_employee_id: Option<String>,
     /// The applicant.
     #[sea_orm(belongs_to, from = "candidate_id", to = "id")]
     pub candidate: BelongsTo<super::candidate::Entity>,

@@ -146,6 +146,9 @@ pub struct Model {
     pub error: Option<String>,
     /// The HTTP status we answered the sender with.
     pub http_status: i32,
+    /// SHA-256 (hex) of the raw body, set when the delivery is processed:
+    /// a signed body re-posted under another delivery id is known by it.
+    pub body_sha256: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -11,6 +11,8 @@
 //! - [`application`]: a candidate's application to one job in one ATS.
 //! - [`referral`]: the attribution decision (who gets credit, or why nobody does).
 //! - [`milestone`]: hire / probation-complete events per application.
+//! - [`application_fact`]: the vendor's time of the event that last changed
+//!   each fact of an application (events applied by their own time).
 //!
 //! Money and accountability:
 //!
@@ -22,6 +24,7 @@
 //! Plumbing:
 //!
 //! - [`inbox`]: every webhook delivery received, authenticated or not.
+//! - [`unmatched_termination`]: HRIS terminations no hire matched, for ops.
 //! - [`outbound_message`]: the outbox of status syncs, CRM hand-offs and
 //!   alerts; [`outbound_destination`]: destinations stopped by a `410`.
 //! - [`queue_job`]: the embedded SQL job queue's table.
@@ -47,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod application;
+pub mod application_fact;
 pub mod audit_event;
 pub mod candidate;
 pub mod candidate_ats_id;
@@ -64,3 +68,4 @@ pub mod reconciliation_run;
 pub mod referral;
 pub mod referral_link;
 pub mod states;
+pub mod unmatched_termination;

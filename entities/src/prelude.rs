@@ -4,6 +4,7 @@
 //! (e.g. `entities::payout::PayoutState`) so their origin stays visible.
 
 pub use crate::application::Entity as Application;
+pub use crate::application_fact::Entity as ApplicationFact;
 pub use crate::audit_event::Entity as AuditEvent;
 pub use crate::candidate::Entity as Candidate;
 pub use crate::candidate_ats_id::Entity as CandidateAtsId;
@@ -19,3 +20,4 @@ pub use crate::reconciliation_item::Entity as ReconciliationItem;
 pub use crate::reconciliation_run::Entity as ReconciliationRun;
 pub use crate::referral::Entity as Referral;
 pub use crate::referral_link::Entity as ReferralLink;
+pub use crate::unmatched_termination::Entity as UnmatchedTermination;

@@ -532,46 +532,6 @@ pub async fn terminate(ctx: &JobContext, application_id: i64, reason: &str) -> R
     Ok(())
 }
 
-/// The HRIS reports an employee inactive: if they are a hire we are
-/// counting probation for (matched by canonical email to a hired
-/// candidate), the probation is cancelled as a termination. Returns the
-/// applications terminated.
-///
-/// # Errors
-/// Database and queue errors.
-pub async fn terminate_employee(
-    ctx: &JobContext,
-    email_canonical: &str,
-    reason: &str,
-) -> Result<Vec<i64>> {
-    let candidates: Vec<i64> = entities::candidate::Entity::find()
-        .filter(entities::candidate::Column::EmailCanonical.eq(email_canonical))
-        .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let hired = application::Entity::find()
-        .filter(application::Column::CandidateId.is_in(candidates))
-        .filter(application::Column::Status.eq(ApplicationStatus::Hired))
-        .all(&ctx.db)
-        .await?;
-    let mut terminated = Vec::new();
-    for app in hired {
-        let armed = find(&ctx.db, app.id, MilestoneKind::ProbationComplete)
-            .await?
-            .is_some_and(|p| matches!(p.state, MilestoneState::Armed | MilestoneState::Waiting));
-        if armed {
-            terminate(ctx, app.id, reason).await?;
-            terminated.push(app.id);
-        }
-    }
-    Ok(terminated)
-}
-
 /// The `probation_due` job: completes the probation milestone if it is
 /// still armed for exactly this due time.
 ///

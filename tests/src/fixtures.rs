@@ -411,6 +411,27 @@ pub struct GreenhouseApplication {
     pub status: String,
     /// `current_stage.name`.
     pub stage: String,
+    /// `last_activity_at`, which orders Greenhouse's events; `None`: the
+    /// moment the body is made (as Greenhouse stamps each event when it
+    /// happens), from [`event_time`].
+    pub last_activity_at: Option<DateTime<Utc>>,
+}
+
+/// A time for the next vendor event a test makes: now, to the
+/// microsecond, and always later than the one before (two events made in
+/// the same microsecond would be equal, and the later one stale).
+pub fn event_time() -> DateTime<Utc> {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = Utc::now().timestamp_micros();
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return DateTime::from_timestamp_micros(next).expect("a time"),
+            Err(seen) => prev = seen,
+        }
+    }
 }
 
 impl GreenhouseApplication {
@@ -428,6 +449,7 @@ impl GreenhouseApplication {
             applied_at: Utc::now(),
             status: "active".into(),
             stage: "Application Review".into(),
+            last_activity_at: None,
         }
     }
 
@@ -471,7 +493,10 @@ impl GreenhouseApplication {
                 "prospect": false,
                 "status": self.status,
                 "applied_at": self.applied_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                "last_activity_at": self.applied_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "last_activity_at": self
+                    .last_activity_at
+                    .unwrap_or_else(event_time)
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
                 "source": { "id": 77, "name": "Referral" },
                 "credited_to": credited,
                 "current_stage": { "id": 3300101, "name": self.stage },

@@ -1,6 +1,8 @@
 //! An application arriving: the candidate found or created by their
 //! canonical email and phone ([`crate::identity`]), the application
-//! upserted by its ATS id, the applicant's consent recorded
+//! upserted by its ATS id (what it states of the status, stage and start
+//! date only when newer than what is on record: [`super::facts`]), the
+//! applicant's consent recorded
 //! ([`crate::privacy::consent`]), every referral claim decided
 //! ([`super::attribution`]), all in one locked transaction; then
 //! write-back and milestones.
@@ -24,8 +26,12 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::attribution::{
-    OnRecord, adopt_careers_site_referrals, decide_and_store, enqueue_write_back, referral_claims,
+use super::{
+    attribution::{
+        OnRecord, adopt_careers_site_referrals, decide_and_store, enqueue_write_back,
+        referral_claims,
+    },
+    facts::{self, ApplicationFact, EventTime},
 };
 use crate::{
     context::{CaptureSettings, JobContext},
@@ -402,8 +408,21 @@ async fn upsert_application(
     )
     .exec_with_returning(tx)
     .await;
+    // The facts this event states, each ordered by its time.
+    let named = [
+        (ev.status.is_some(), ApplicationFact::Status),
+        (ev.stage.is_some(), ApplicationFact::Stage),
+        (ev.start_date.is_some(), ApplicationFact::StartDate),
+    ];
+    let facts: Vec<ApplicationFact> = named.iter().filter(|(n, _)| *n).map(|(_, f)| *f).collect();
+    let time = EventTime::new(ev.changed_at, None);
     match inserted {
-        Ok(app) => return Ok((app, false)),
+        Ok(app) => {
+            // New: nothing on record to be stale against; this records
+            // the event's time for what it stated.
+            facts::admit(tx, app.id, &ev.event, time, &facts).await?;
+            return Ok((app, false));
+        }
         // The insert skipped for the conflict: sea-orm 2.0.4 reports that
         // as `RecordNotFound` when it asked for the row back with
         // RETURNING (`TryInsert` only knows `RecordNotInserted`).
@@ -423,28 +442,29 @@ async fn upsert_application(
         })?;
     let was_hired = app.status == ApplicationStatus::Hired;
     let hired_at = app.hired_at;
-    // A pushed application snapshot saying `active` may be older than the
-    // hire already recorded (deliveries are retried and run concurrently);
-    // only an explicit unhire, rejection or withdrawal undoes a hire.
-    // Lever's state is re-fetched from its API, so it is current and is
-    // believed.
-    if was_hired && status == ApplicationStatus::Active && ev.source != Source::Lever {
+    // A snapshot older than (or as old as) what is on record changes
+    // nothing of what it states ([`facts`]).
+    let admitted = facts::admit(tx, app.id, &ev.event, time, &facts).await?;
+    // A snapshot without a time of its own saying `active` may be older
+    // than the hire already recorded: only an explicit unhire, rejection
+    // or withdrawal undoes a hire then. (A timed one is ordered above.)
+    if was_hired && status == ApplicationStatus::Active && ev.changed_at.is_none() {
         status = ApplicationStatus::Hired;
     }
     let mut a: application::ActiveModel = app.into();
     a.candidate_id = Set(candidate_id);
-    if ev.status.is_some() {
+    if admitted.allows(ApplicationFact::Status) {
         a.status = Set(status);
         if hired_at.is_none() {
             a.hired_at = Set(hired_now);
         }
     }
-    if ev.stage.is_some() {
+    if admitted.allows(ApplicationFact::Stage) {
         a.stage = Set(ev.stage.clone());
     }
     // A start date the ATS confirmed moves the probation timer (the
     // milestone sync below re-arms it); none said keeps the one on record.
-    if ev.start_date.is_some() {
+    if admitted.allows(ApplicationFact::StartDate) {
         a.start_date = Set(ev.start_date);
     }
     if ev.department.is_some() {

@@ -13,6 +13,7 @@
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]).
 
+use chrono::Utc;
 use entities::{employee, states::Ats};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -36,6 +37,9 @@ pub(super) async fn capture_opportunity(
     event: &str,
     opportunity_id: &str,
 ) -> Result<Processed> {
+    // The opportunity as the API states it now is at least as new as the
+    // read's start: that time orders it against other events.
+    let read_at = Utc::now();
     let mut state = refetch::refetch_state(&ctx.connectors, Ats::Lever, opportunity_id).await?;
     if event == HIRED_EVENT && state.status != AtsStatus::Hired {
         tracing::warn!(
@@ -57,7 +61,7 @@ pub(super) async fn capture_opportunity(
         return Ok(Processed::Ignored);
     }
     let referrers = std::mem::take(&mut state.referrers);
-    let mut ev = refetch::state_as_event(Ats::Lever, event, state);
+    let mut ev = refetch::state_as_event(Ats::Lever, event, state, read_at);
     if !referrers.is_empty() {
         ev.credited_employee_id = referring_employee(ctx, opportunity_id, &referrers).await?;
     }

@@ -10,14 +10,18 @@
 //!
 //! Deliveries are at least once and out of order: each step is idempotent
 //! (an application is upserted by its ATS id, a referral by candidate,
-//! employee and application) and a stage change for an application not yet
-//! seen fails retryably, so the queue keeps it until the application arrives.
+//! employee and application), a fact changes only for an event newer than
+//! the one that last changed it ([`facts`]), and a stage change for an
+//! application not yet seen fails retryably, so the queue keeps it until
+//! the application arrives.
 //!
 //! * this file: the `process_delivery` job, which decodes the stored body
 //!   ([`crate::intake::decode_stored`]) and hands the event to its step;
 //! * [`application`]: an application arriving (dedup, upsert, claims);
 //! * [`attribution`]: deciding and storing referral claims;
 //! * [`stage`]: stage and status changes;
+//! * [`facts`]: the rule that orders them: a fact changes only for an
+//!   event newer than the one that last changed it;
 //! * [`erasure`]: merges, deletions, anonymisation;
 //! * [`refetch`]: an unsigned event's application read back through its
 //!   connector;
@@ -32,6 +36,7 @@
 pub mod application;
 pub mod attribution;
 pub mod erasure;
+pub mod facts;
 mod lever;
 pub mod refetch;
 pub mod stage;
@@ -41,7 +46,8 @@ use entities::{
     inbox::{self, InboxSource, InboxStatus},
     states::Ats,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
 
 pub use application::{Captured, capture_application, capture_application_marked};
 pub use stage::apply_stage_change;
@@ -74,7 +80,9 @@ impl Processed {
     }
 }
 
-/// The `process_delivery` job: decode the stored body and act on it.
+/// The `process_delivery` job: decode the stored body and act on it. A
+/// Greenhouse body already applied under another delivery id is a
+/// duplicate and changes nothing (recorded `ignored` on its inbox row).
 ///
 /// # Errors
 /// Retryable for transient failures and for events that wait on others
@@ -92,6 +100,17 @@ pub async fn process_delivery(ctx: &JobContext, inbox_id: i64, attempt: u32) -> 
         } else {
             Processed::Applied
         });
+    }
+    let digest = row.raw_body.as_deref().map(body_sha256);
+    if let Some(first) = applied_before(ctx, &row, digest.as_deref()).await? {
+        let mut active: inbox::ActiveModel = row.into();
+        active.status = Set(InboxStatus::Ignored);
+        active.error = Set(Some(format!(
+            "duplicate: the same body was applied as inbox row {first}"
+        )));
+        active.body_sha256 = Set(digest);
+        active.update(&ctx.db).await?;
+        return Ok(Processed::Ignored);
     }
     let result = act(ctx, &row).await;
     let (status, error) = match &result {
@@ -111,9 +130,40 @@ pub async fn process_delivery(ctx: &JobContext, inbox_id: i64, attempt: u32) -> 
         let mut active: inbox::ActiveModel = row.into();
         active.status = Set(status);
         active.error = Set(error);
+        active.body_sha256 = Set(digest);
         active.update(&ctx.db).await?;
     }
     result
+}
+
+/// SHA-256 (hex) of a raw body, as `inbox.body_sha256` keeps it.
+fn body_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// The inbox row that already applied the same body as Greenhouse
+/// delivery `row`, if one did. Greenhouse signs the body but not its
+/// `Greenhouse-Event-ID`, so a captured delivery re-posted under a new id
+/// passes the signature and the inbox's id check; its body (action and
+/// payload, signed bytes that cannot change) is what gives it away.
+/// Other sources sign their delivery id (Ashby's `webhookActionId`, the
+/// careers site's `webhook-id`) or are re-fetched (Lever).
+async fn applied_before(
+    ctx: &JobContext,
+    row: &inbox::Model,
+    digest: Option<&str>,
+) -> Result<Option<i64>> {
+    let Some(digest) = digest.filter(|_| row.source == InboxSource::Greenhouse) else {
+        return Ok(None);
+    };
+    Ok(inbox::Entity::find()
+        .filter(inbox::Column::Source.eq(InboxSource::Greenhouse))
+        .filter(inbox::Column::BodySha256.eq(digest))
+        .filter(inbox::Column::Status.eq(InboxStatus::Processed))
+        .filter(inbox::Column::Id.ne(row.id))
+        .one(&ctx.db)
+        .await?
+        .map(|first| first.id))
 }
 
 /// Whose candidate ids a merge or an erasure names: the ATS that sent it
@@ -143,9 +193,7 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
         IntakeEvent::Application(ev) => capture_application_marked(ctx, &ev, is_test)
             .await
             .map(|_| Processed::Applied),
-        IntakeEvent::StageChanged(sc) => apply_stage_change(ctx, &sc)
-            .await
-            .map(|_| Processed::Applied),
+        IntakeEvent::StageChanged(sc) => apply_stage_change(ctx, &sc).await.map(Processed::acted),
         IntakeEvent::CandidateMerged {
             from_candidate_id,
             into_candidate_id,

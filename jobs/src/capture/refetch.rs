@@ -7,7 +7,7 @@
 //! the connector's, never the event's. Called by the `process_delivery`
 //! job ([`crate::capture`], through its Lever step).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entities::states::Ats;
 
 use crate::{
@@ -45,14 +45,23 @@ pub async fn refetch_application(
     event: &str,
     application_id: &str,
 ) -> Result<ApplicationEvent> {
+    let read_at = Utc::now();
     let state = refetch_state(connectors, ats, application_id).await?;
-    Ok(state_as_event(ats, event, state))
+    Ok(state_as_event(ats, event, state, read_at))
 }
 
-/// `state`, read from `ats`, as the application event capture acts on.
+/// `state`, read from `ats` at `read_at` (when the read began), as the
+/// application event capture acts on. The state is the vendor's as of the
+/// read, so the read's time orders it against other events
+/// ([`super::facts`]).
 /// Referrers are not credited here: mapping them to employees is the
 /// caller's (it needs the database).
-pub fn state_as_event(ats: Ats, event: &str, state: ApplicationState) -> ApplicationEvent {
+pub fn state_as_event(
+    ats: Ats,
+    event: &str,
+    state: ApplicationState,
+    read_at: DateTime<Utc>,
+) -> ApplicationEvent {
     let source = match ats {
         Ats::Greenhouse => Source::Greenhouse,
         Ats::Lever => Source::Lever,
@@ -87,5 +96,6 @@ pub fn state_as_event(ats: Ats, event: &str, state: ApplicationState) -> Applica
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| d.and_utc()),
         consent: None,
+        changed_at: Some(read_at),
     }
 }

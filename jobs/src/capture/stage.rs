@@ -1,5 +1,6 @@
 //! A stage or status change on an application we know: the application's
-//! status follows the vendor's (or a configured hire stage), and milestones
+//! status follows the vendor's (or a configured hire stage) when the change
+//! is newer than the one on record ([`super::facts`]), and milestones
 //! catch up ([`crate::milestones::sync_application`]). Called by the
 //! `process_delivery` job ([`super::process_delivery`]) for every
 //! [`StageChange`].
@@ -9,7 +10,10 @@ use entities::application::{self, ApplicationStatus};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::application::{is_hire_stage, status_of};
+use super::{
+    application::{is_hire_stage, status_of},
+    facts::{self, ApplicationFact, EventTime},
+};
 use crate::{
     context::JobContext,
     db::{audit::AuditEntry, begin_locked},
@@ -17,11 +21,14 @@ use crate::{
     intake::event::StageChange,
 };
 
-/// Records a stage or status change on a known application.
+/// Records a stage or status change on a known application, each fact it
+/// names only if the change is newer than the one on record
+/// ([`super::facts`]). Returns whether it changed anything (`false`: every
+/// fact it names was stale).
 ///
 /// # Errors
 /// Retryable while the application is unknown (it may arrive later).
-pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()> {
+pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<bool> {
     let ats = sc.ats;
     let tx = begin_locked(&ctx.db, &[format!("app:{ats:?}:{}", sc.ats_application_id)]).await?;
     let Some(app) = application::Entity::find()
@@ -36,20 +43,14 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
         )));
     };
     let at = sc.changed_at.unwrap_or_else(Utc::now);
-    let mut a: application::ActiveModel = app.clone().into();
-    if sc.stage.is_some() {
-        a.stage = Set(sc.stage.clone());
-    }
     // Greenhouse sends the offer's start date as a plain date; the
     // probation clock starts at its beginning, in UTC.
-    if let Some(start) = sc
+    let start = sc
         .starts_at
         .as_deref()
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        a.start_date = Set(Some(start.and_utc()));
-    }
+        .map(|d| d.and_utc());
     // A configured hire stage hires as the vendor's own hired status does.
     let hire_stage = is_hire_stage(&ctx.capture, sc.ats, sc.stage.as_deref());
     let status_text = match sc.status.as_deref() {
@@ -63,7 +64,26 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
         _ if hire_stage => Some("hired"),
         other => other,
     };
-    if let Some(status) = status_text {
+    let named = [
+        (sc.stage.is_some(), ApplicationFact::Stage),
+        (start.is_some(), ApplicationFact::StartDate),
+        (status_text.is_some(), ApplicationFact::Status),
+    ];
+    let facts: Vec<ApplicationFact> = named.iter().filter(|(n, _)| *n).map(|(_, f)| *f).collect();
+    let time = EventTime::new(sc.changed_at, sc.version);
+    let admitted = facts::admit(&tx, app.id, &sc.event, time, &facts).await?;
+    if admitted.all_stale() {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    let mut a: application::ActiveModel = app.clone().into();
+    if admitted.allows(ApplicationFact::Stage) {
+        a.stage = Set(sc.stage.clone());
+    }
+    if admitted.allows(ApplicationFact::StartDate) {
+        a.start_date = Set(start);
+    }
+    if let Some(status) = status_text.filter(|_| admitted.allows(ApplicationFact::Status)) {
         let status = status_of(Some(status));
         a.status = Set(status);
         match status {
@@ -82,5 +102,5 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<()
     ));
     tx.commit().await?;
     crate::milestones::sync_application(ctx, app.id).await?;
-    Ok(())
+    Ok(true)
 }

@@ -221,6 +221,18 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Optional integer `key` (a version number); anything else is refused
+    /// by path.
+    pub(crate) fn int(&self, key: &str) -> Result<Option<i64>, IntakeError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| wrong_type(self.path_of(key), "an integer", value)),
+        }
+    }
+
     /// Optional RFC 3339 timestamp `key`, converted to UTC.
     pub(crate) fn time(&self, key: &str) -> Result<Option<DateTime<Utc>>, IntakeError> {
         let Some(raw) = self.str(key)? else {

@@ -166,6 +166,13 @@ pub struct ApplicationEvent {
     /// `consent`), when the source sends one.
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The vendor's time of the state this event states (Greenhouse
+    /// `last_activity_at`, Ashby `updatedAt`, the careers site's
+    /// `submitted_at`, a re-fetch's read time), which orders its status,
+    /// stage and start date against other events
+    /// ([`crate::capture::facts`]); `None` when the vendor gives none.
+    #[serde(default)]
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 /// What an applicant agreed to, as the careers site sends it. A flag the
@@ -206,8 +213,14 @@ pub struct StageChange {
     pub stage: Option<String>,
     /// The new status (`active`, `rejected`, `hired`), when given.
     pub status: Option<String>,
-    /// When it happened (the delivery's own timestamp when the vendor gives none).
+    /// When it happened, as the vendor says; orders the change against
+    /// others ([`crate::capture::facts`]). `None` when the vendor gives no
+    /// readable time (the hire or rejection is then dated when processed).
     pub changed_at: Option<DateTime<Utc>>,
     /// Greenhouse `offer.starts_at`, when present.
     pub starts_at: Option<String>,
+    /// The vendor's version of the changed object, where it numbers them
+    /// (Greenhouse's offer `version`): on equal times, the higher is newer.
+    #[serde(default)]
+    pub version: Option<i64>,
 }

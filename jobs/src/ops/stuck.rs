@@ -1,7 +1,7 @@
 //! The stuck finder: everything that is not moving and why, in plain
 //! English, with what moves it. One step per kind of row: probation
 //! timers, payouts, running jobs whose lease ran out, inbox rows, pending
-//! messages, disabled destinations.
+//! messages, disabled destinations, HRIS terminations no hire matched.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +13,7 @@ use entities::{
     outbound_destination,
     outbound_message::{self, OutboundState},
     payout::{self, PayoutState},
+    unmatched_termination,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
@@ -45,7 +46,7 @@ pub struct StuckItem {
     /// `payout_send_missing`, `payout_awaiting_approval`,
     /// `payout_outcome_unknown`, `payout_failed`, `payout_dead`,
     /// `job_lease_expired`, `inbox_stuck`, `message_unsent`,
-    /// `destination_disabled`.
+    /// `destination_disabled`, `termination_unmatched`.
     pub kind: &'static str,
     /// The ids that name it (`milestone_id`, `payout_id`, `referral_id`,
     /// `job_id`, `inbox_id`, `message_id`, `destination`).
@@ -92,6 +93,7 @@ pub async fn stuck(ctx: &JobContext, sweep_every: std::time::Duration) -> Result
     inbox_rows(ctx, now, &mut found).await?;
     unsent_messages(ctx, &mut found).await?;
     disabled_destinations(ctx, &mut found).await?;
+    unmatched_terminations(ctx, &mut found).await?;
     Ok(found.items)
 }
 
@@ -454,6 +456,39 @@ async fn disabled_destinations(ctx: &JobContext, found: &mut Found) -> Result<()
                 d.name
             ),
             Some(d.updated_at),
+        );
+    }
+    Ok(())
+}
+
+/// HRIS terminations that matched no hire while an unlinked hire was in
+/// probation ([`crate::referral::hires`]): one of those hires may have
+/// left, and its probation tranche would still be paid.
+async fn unmatched_terminations(ctx: &JobContext, found: &mut Found) -> Result<()> {
+    let open = unmatched_termination::Entity::find()
+        .filter(unmatched_termination::Column::ResolvedAt.is_null())
+        .order_by_asc(unmatched_termination::Column::Id)
+        .limit(STUCK_SCAN)
+        .all(&ctx.db)
+        .await?;
+    for t in open {
+        found.push(
+            "termination_unmatched",
+            ids(&[
+                ("unmatched_termination_id", json!(t.id)),
+                ("employee_id", json!(t.employee_id)),
+                ("ats_candidate_id", json!(t.ats_candidate_id)),
+                ("ats_application_id", json!(t.ats_application_id)),
+            ]),
+            format!(
+                "the HRIS reported employee {} inactive ({}), but no hire matched by employee \
+                 id, ATS ids or work email while a hire with no linked employee is in \
+                 probation. If they are that hire, end it: POST \
+                 /api/hires/{{application}}/terminated with {{\"employee_id\": \"{}\"}}; or \
+                 re-send the HRIS record with their ats_candidate_id / ats_application_id",
+                t.employee_id, t.reported_by, t.employee_id
+            ),
+            Some(t.reported_at),
         );
     }
     Ok(())

@@ -33,6 +33,13 @@ pub struct EmployeeRecord {
     /// Still employed.
     #[serde(default = "yes")]
     pub active: bool,
+    /// For a new hire: their candidate id in the ATS, which links the hire
+    /// to this employee ([`super::hires`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ats_candidate_id: Option<String>,
+    /// For a new hire: their application id in the ATS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ats_application_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -48,6 +55,14 @@ impl EmployeeRecord {
         let id = self.employee_id.trim();
         if id.is_empty() || id.len() > 64 {
             return Err(Error::invalid("employee_id", "must be 1 to 64 characters"));
+        }
+        for (field, value) in [
+            ("ats_candidate_id", &self.ats_candidate_id),
+            ("ats_application_id", &self.ats_application_id),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().len() > 255) {
+                return Err(Error::invalid(field, "must be at most 255 characters"));
+            }
         }
         if self.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
@@ -165,7 +180,9 @@ pub struct RowError {
 pub type ParsedCsv = (Vec<(u64, EmployeeRecord)>, Vec<RowError>);
 
 /// Reads an HRIS export with columns `employee_id, email, name, active`
-/// (header required, any order; `active` is true/false/yes/no/1/0). Returns
+/// and, optionally, `ats_candidate_id` and `ats_application_id` for new
+/// hires (header required, any order; `active` is true/false/yes/no/1/0;
+/// a blank id is none). Returns
 /// the good rows with their line numbers and the bad rows' errors.
 ///
 /// # Errors
@@ -191,6 +208,9 @@ pub fn parse_csv(text: &str) -> Result<ParsedCsv> {
         col("name")?,
         col("active")?,
     );
+    let optional = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (c_candidate, c_application) =
+        (optional("ats_candidate_id"), optional("ats_application_id"));
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for record in reader.records() {
@@ -218,11 +238,14 @@ pub fn parse_csv(text: &str) -> Result<ParsedCsv> {
                 continue;
             }
         };
+        let id_in = |c: Option<usize>| c.map(field).filter(|v| !v.is_empty());
         let rec = EmployeeRecord {
             employee_id: field(c_id),
             email: field(c_email),
             name: field(c_name),
             active,
+            ats_candidate_id: id_in(c_candidate),
+            ats_application_id: id_in(c_application),
         };
         match rec.validate() {
             Ok(_) => good.push((line, rec)),
@@ -259,6 +282,18 @@ mod tests {
             vec![3, 4, 5]
         );
         assert!(bad[0].problem.contains("email"));
+    }
+
+    #[test]
+    fn a_new_hire_row_may_name_its_ats_ids() {
+        let text = "employee_id,email,name,active,ats_candidate_id,ats_application_id\n\
+                    E7,new@acme.example,New,false,90077001,120450001\n\
+                    E8,old@acme.example,Old,true,,\n";
+        let (good, bad) = parse_csv(text).expect("header ok");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(good[0].1.ats_candidate_id.as_deref(), Some("90077001"));
+        assert_eq!(good[0].1.ats_application_id.as_deref(), Some("120450001"));
+        assert_eq!(good[1].1.ats_candidate_id, None, "a blank id is none");
     }
 
     #[test]

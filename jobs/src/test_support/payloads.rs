@@ -178,6 +178,8 @@ const KEYS: &[&str] = &[
     "offer",
     "starts_at",
     "resolved_at",
+    "version",
+    "updated_at",
     "person",
     "new_candidate_id",
     "event",

@@ -26,6 +26,8 @@
 //!   connection cap, a flood of unsigned posts, proxy variables in the
 //!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`event_order`]: deliveries applied by the vendor's time: replay and
+//!   reorder tables per vendor, any arrival order ends in the newest state.
 //! - [`lever`]: Lever against a fake Lever API: hires only on the API's
 //!   state, start dates from offers, Lever's own referrals, token places.
 //! - [`logs`]: no personal data in the real binary's logs.
@@ -50,11 +52,14 @@
 //! - [`retention`]: the retention purge.
 //! - [`runtime`]: the service in-process: start-up, readiness, jobs, stop,
 //!   a `rediss://` queue behind a private CA.
+//! - [`terminations`]: HRIS terminations matched to hires by identity;
+//!   unmatched ones listed for ops.
 
 mod ashby;
 mod capture;
 mod cli;
 mod crash;
+mod event_order;
 mod finance;
 mod golive;
 mod hostile;
@@ -78,3 +83,4 @@ mod rate_limits;
 mod reconciliation;
 mod retention;
 mod runtime;
+mod terminations;

@@ -281,6 +281,7 @@ fn greenhouse_event(n: u64) -> ApplicationEvent {
         location: None,
         start_date: None,
         consent: None,
+        changed_at: None,
     }
 }
 

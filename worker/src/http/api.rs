@@ -9,7 +9,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
 };
-use jobs::referral::{employees, links};
+use jobs::referral::{employees, hires, links};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -26,6 +26,10 @@ pub struct EmployeeUpserted {
     employee_id: String,
     /// What the upsert did.
     result: employees::Upserted,
+    /// For an inactive employee: the hires their termination matched (and
+    /// how), or the unmatched termination listed for ops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    termination: Option<hires::TerminationOutcome>,
 }
 
 /// `POST /api/employees` (scope `employees`): create or update a referrer.
@@ -50,16 +54,23 @@ pub async fn upsert_employee(
     let bytes = read_limited(&headers, body, state.settings.http.body_limit).await?;
     let rec: employees::EmployeeRecord = parse_json(&bytes)?;
     let outcome = employees::upsert(&state.db, &caller.actor(), &rec).await?;
-    if !rec.active {
-        // An inactive employee may be a referred hire still in probation.
-        let email = rec.validate()?;
-        jobs::milestones::terminate_employee(
-            &state.jobs,
-            email.as_str(),
-            &format!("the HRIS reports them inactive ({})", caller.actor()),
+    // An inactive employee may be a referred hire still in probation,
+    // found by identity (`jobs::referral::hires`); an active new hire's
+    // ATS ids link their hire to them for a later termination.
+    let termination = if rec.active {
+        hires::link(&state.jobs, &caller.actor(), &rec).await?;
+        None
+    } else {
+        Some(
+            hires::terminated(
+                &state.jobs,
+                &caller.actor(),
+                &rec,
+                &format!("the HRIS reports them inactive ({})", caller.actor()),
+            )
+            .await?,
         )
-        .await?;
-    }
+    };
     let status = if outcome == employees::Upserted::Created {
         StatusCode::CREATED
     } else {
@@ -70,6 +81,7 @@ pub async fn upsert_employee(
         Json(EmployeeUpserted {
             employee_id: rec.employee_id.trim().to_string(),
             result: outcome,
+            termination,
         }),
     ))
 }
@@ -209,6 +221,10 @@ pub struct Termination {
     /// Why; `reported by <caller>` when absent.
     #[serde(default)]
     reason: Option<String>,
+    /// The HRIS id of the employee the hire became: links the hire to them
+    /// and resolves their unmatched terminations (`ops stuck`).
+    #[serde(default)]
+    employee_id: Option<String>,
 }
 
 /// `POST /api/hires/{application}/terminated` (scope `hires`): the hired
@@ -243,5 +259,13 @@ pub async fn hire_terminated(
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| format!("reported by {}", caller.actor()));
     jobs::milestones::terminate(&state.jobs, application_id, &reason).await?;
+    if let Some(employee_id) = req
+        .employee_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        hires::resolved_by_ops(&state.jobs, &caller.actor(), employee_id, application_id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -35,6 +35,7 @@
 //! field), so nothing else ever reaches an API call. Field paths in errors
 //! start at the body root (`data.application.candidate.id`).
 
+use chrono::{DateTime, Utc};
 use entities::states::Ats;
 use sha2::{Digest, Sha256};
 
@@ -234,6 +235,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<ApplicationEvent, IntakeEr
         start_date: None,
         // Ashby's webhook carries no consent record of the applicant's.
         consent: None,
+        changed_at: app.time_lenient("updatedAt"),
     })
 }
 
@@ -244,9 +246,12 @@ fn stage_change(
 ) -> Result<IntakeEvent, IntakeError> {
     let ats_application_id = uuid(app, "id")?;
     let status = status(app, app.req_str("status")?)?;
-    let changed_at = offer
-        .and_then(|o| o.time_lenient("decidedAt"))
-        .or_else(|| app.time_lenient("updatedAt"));
+    // The latest time the payload gives: a hire updates the application
+    // when (or after) its offer is decided.
+    let changed_at = latest([
+        offer.and_then(|o| o.time_lenient("decidedAt")),
+        app.time_lenient("updatedAt"),
+    ]);
     Ok(IntakeEvent::StageChanged(StageChange {
         source: Source::Ashby,
         event: action.to_owned(),
@@ -258,6 +263,7 @@ fn stage_change(
         status: Some(status.to_owned()),
         changed_at,
         starts_at: offer.map(start_date).transpose()?.flatten(),
+        version: None,
     }))
 }
 
@@ -275,11 +281,23 @@ fn offer_change(action: &str, offer: &Obj<'_>) -> Result<IntakeEvent, IntakeErro
         job_id: None,
         stage: None,
         status: withdrawn.then(|| "offer_deleted".to_owned()),
-        changed_at: offer
-            .time_lenient("decidedAt")
-            .or_else(|| offer.obj("latestVersion").ok()?.time_lenient("createdAt")),
+        // A new offer version (a moved start date) is created after the
+        // offer was decided: the later of the two is this change's time.
+        changed_at: latest([
+            offer.time_lenient("decidedAt"),
+            offer
+                .obj("latestVersion")
+                .ok()
+                .and_then(|v| v.time_lenient("createdAt")),
+        ]),
         starts_at: if accepted { start_date(offer)? } else { None },
+        version: None,
     }))
+}
+
+/// The latest of the times given, `None` when none is.
+fn latest<const N: usize>(times: [Option<DateTime<Utc>>; N]) -> Option<DateTime<Utc>> {
+    times.into_iter().flatten().max()
 }
 
 /// Ashby's application `status` as our status text.

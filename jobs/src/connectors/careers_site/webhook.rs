@@ -276,6 +276,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
             status,
             changed_at: root.time_lenient("changed_at"),
             starts_at: start_day,
+            version: None,
         }));
     }
     if kind != APPLICATION_SUBMITTED {
@@ -326,6 +327,7 @@ pub fn decode_with(body: &[u8], start_date_field: &str) -> Result<IntakeEvent, I
         location: job.str("location")?.map(str::to_owned),
         start_date: None,
         consent,
+        changed_at: Some(submitted_at),
     }))
 }
 

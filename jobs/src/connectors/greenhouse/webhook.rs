@@ -227,6 +227,7 @@ fn application(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError> 
         location: owned(job.first("offices")?.str("name")?),
         start_date: None,
         consent: None,
+        changed_at: app.time_lenient("last_activity_at"),
     }))
 }
 
@@ -250,6 +251,7 @@ fn stage_change(action: &str, app: &Obj<'_>) -> Result<IntakeEvent, IntakeError>
         status: owned(app.str("status")?),
         changed_at: own_time.or_else(|| app.time_lenient("last_activity_at")),
         starts_at: start_date(&offer, "starts_at")?,
+        version: offer.int("version")?,
     }))
 }
 
@@ -280,6 +282,7 @@ fn offer_change(action: &str, payload: &Obj<'_>) -> Result<IntakeEvent, IntakeEr
         status: (action == "offer_deleted").then(|| "offer_deleted".to_owned()),
         changed_at: offer.time_lenient("updated_at"),
         starts_at,
+        version: offer.int("version")?,
     }))
 }
 

@@ -24,6 +24,8 @@ pub(super) async fn capture(
                 email: format!("employee{e}@acme.example"),
                 name: format!("Employee {e}"),
                 active: true,
+                ats_candidate_id: None,
+                ats_application_id: None,
             };
             jobs::referral::employees::upsert(&ctx.db, "bench", &rec).await?;
             let link = jobs::referral::links::mint(

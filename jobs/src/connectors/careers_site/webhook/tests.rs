@@ -276,6 +276,12 @@ fn decodes_the_sample_application() {
                 retention: Some(true),
                 referral_data_sharing: Some(true),
             }),
+            // The submission's own time orders what it states.
+            changed_at: Some(
+                DateTime::parse_from_rfc3339("2025-09-02T10:15:29.512Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            ),
         }
     );
     assert_eq!(

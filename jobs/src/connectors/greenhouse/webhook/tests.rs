@@ -92,6 +92,7 @@ fn decodes_new_candidate_application() {
             location: Some("Berlin".into()),
             start_date: None,
             consent: None,
+            changed_at: Some(time("2025-09-02T10:15:31Z")),
         }
     );
 }
@@ -112,6 +113,7 @@ fn decodes_stage_change_to_offer() {
             status: Some("active".into()),
             changed_at: Some(time("2025-10-21T14:03:09Z")),
             starts_at: None,
+            version: None,
         }
     );
 }
