@@ -24,8 +24,8 @@ use jobs::{
 };
 use reqwest::StatusCode;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 use tests::{
@@ -528,6 +528,7 @@ async fn insert_payout(db: &DatabaseConnection, p: NewPayout<'_>) -> i64 {
 ///   delivered in February.
 /// * Dora, not referred, applied Jan 2, hired Jan 12.
 struct World {
+    ana: i64,
     ana_referral: i64,
     ana_hire: i64,
     ana_probation: i64,
@@ -690,6 +691,7 @@ async fn seed(db: &DatabaseConnection) -> World {
     .await;
 
     World {
+        ana,
         ana_referral,
         ana_hire,
         ana_probation,
@@ -727,12 +729,43 @@ async fn get_json(app: &TestApp, path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
 }
 
-fn ids_of(rows: &Value, key: &str) -> Vec<i64> {
-    rows.as_array()
-        .expect("an array")
-        .iter()
-        .map(|r| r[key].as_i64().expect("an id"))
-        .collect()
+/// Our row ids of the payouts an export names by public id (`pay_…`).
+async fn payout_ids(db: &DatabaseConnection, rows: &Value) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for row in rows.as_array().expect("an array") {
+        let public = row["payout_id"].as_str().expect("a public payout id");
+        assert!(public.starts_with("pay_"), "{row}");
+        ids.push(
+            payout::Entity::find()
+                .filter(payout::Column::PublicId.eq(public))
+                .one(db)
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("no payout {public}"))
+                .id,
+        );
+    }
+    ids
+}
+
+/// The public id (`ref_…`) of referral `id`, as exports name it.
+async fn referral_public_id(db: &DatabaseConnection, id: i64) -> String {
+    referral::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read")
+        .expect("the referral")
+        .public_id
+}
+
+/// The public id (`pay_…`) and idempotency key of payout `id`.
+async fn payout_public(db: &DatabaseConnection, id: i64) -> (String, String) {
+    let p = payout::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read")
+        .expect("the payout");
+    (p.public_id, p.idempotency_key)
 }
 
 async fn payouts_export_carries_each_ledger_row_with_its_referral_facts(setup: Setup) {
@@ -744,13 +777,20 @@ async fn payouts_export_carries_each_ledger_row_with_its_referral_facts(setup: S
         "/api/exports/payouts?from=2026-01-01&to=2026-01-31&format=json",
     )
     .await;
+    let db = &app.state.db;
     assert_eq!(
-        ids_of(&rows, "payout_id"),
+        payout_ids(db, &rows).await,
         vec![world.ana_hire, world.ana_probation],
         "January's real payouts, in id order; test data and February left out"
     );
     let hire = &rows[0];
-    assert_eq!(hire["referral_id"], json!(world.ana_referral));
+    assert_eq!(
+        hire["referral_id"],
+        json!(referral_public_id(db, world.ana_referral).await)
+    );
+    let (_, key) = payout_public(db, world.ana_hire).await;
+    assert_eq!(hire["idempotency_key"], json!(key));
+    assert_eq!(hire["candidate_id"], json!(world.ana));
     assert_eq!(hire["employee_id"], "E-1");
     assert_eq!(hire["ats"], "greenhouse");
     assert_eq!(hire["candidate_ats_ids"], json!(["9001"]));
@@ -789,7 +829,7 @@ async fn payouts_export_carries_each_ledger_row_with_its_referral_facts(setup: S
     )
     .await;
     assert_eq!(
-        ids_of(&with_test, "payout_id"),
+        payout_ids(db, &with_test).await,
         vec![
             world.ana_hire,
             world.ana_probation,
@@ -809,7 +849,7 @@ async fn payouts_export_carries_each_ledger_row_with_its_referral_facts(setup: S
         "/api/exports/payouts?from=2026-02-01T00:00:00Z&to=2026-02-28&format=json",
     )
     .await;
-    assert_eq!(ids_of(&february, "payout_id"), vec![world.carl_february]);
+    assert_eq!(payout_ids(db, &february).await, vec![world.carl_february]);
     assert_eq!(
         february[0]["candidate_ats_ids"],
         json!(["9003"]),
@@ -859,25 +899,36 @@ async fn the_csv_export_is_a_download_with_a_header_row() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "referral_id,employee_id,candidate_ats_ids,ats,application,job_id,source,state,reason,referred_at,created_at,is_test"
+        "referral_id,employee_id,candidate_id,candidate_ats_ids,ats,application,job_id,source,state,reason,referred_at,created_at,is_test"
     );
     let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
     let ids: Vec<String> = rows.iter().map(|r| r[0].to_string()).collect();
+    let db = &app.state.db;
+    let mut expected = Vec::new();
+    for id in [
+        world.ana_referral,
+        world.carl_referral,
+        world.carl_lost_referral,
+    ] {
+        expected.push(referral_public_id(db, id).await);
+    }
     assert_eq!(
-        ids,
-        [
-            world.ana_referral,
-            world.carl_referral,
-            world.carl_lost_referral
-        ]
-        .map(|id| id.to_string())
-        .to_vec(),
+        ids, expected,
         "the sandbox candidate's referral is test data:\n{text}"
     );
+    assert!(
+        rows[1][2].parse::<i64>().is_ok(),
+        "our candidate id: {text}"
+    );
     assert_eq!(
-        &rows[1][1..9],
+        rows[1][2], rows[2][2],
+        "Carl's two referrals are one person"
+    );
+    assert_eq!(
+        &rows[1][1..10],
         [
             "E-2",
+            rows[1][2],
             "9003;lev-3",
             "greenhouse",
             "1203",
@@ -887,7 +938,7 @@ async fn the_csv_export_is_a_download_with_a_header_row() {
             ""
         ]
     );
-    assert_eq!(rows[2][7..9], ["lost", "first_referrer_wins"]);
+    assert_eq!(rows[2][8..10], ["lost", "first_referrer_wins"]);
     app.cleanup().await;
 }
 
@@ -1157,14 +1208,20 @@ async fn the_cli_exports_payouts_to_a_file() {
     let text = std::fs::read_to_string(&out).expect("the export file");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("payout_id,referral_id,employee_id,ats,candidate_ats_ids,"));
+    assert!(
+        lines[0]
+            .starts_with("payout_id,referral_id,employee_id,ats,candidate_id,candidate_ats_ids,")
+    );
+    let (payout_id, key) = payout_public(&db.conn, world.ana_hire).await;
     assert!(
         lines[1].starts_with(&format!(
-            "{},{},E-1,greenhouse,9001,1201,40,hire,hire,",
-            world.ana_hire, world.ana_referral
+            "{payout_id},{},E-1,greenhouse,{},9001,1201,40,hire,hire,",
+            referral_public_id(&db.conn, world.ana_referral).await,
+            world.ana
         )),
         "{text}"
     );
+    assert!(lines[1].contains(&format!(",{key},")), "{text}");
     assert!(lines[1].contains(",100000,EUR,delivered,"), "{text}");
     assert!(
         !dir.join("january.csv.partial").exists(),

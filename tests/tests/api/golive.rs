@@ -298,10 +298,11 @@ async fn golive_check_walks_every_hop_and_its_records_are_test_data() {
         .collect();
     assert!(!test_payouts.is_empty());
     assert!(test_payouts.iter().all(|p| p.is_test));
-    let ids: Vec<i64> = test_payouts.iter().map(|p| p.id).collect();
+    // Exports name payouts by their public ids.
+    let ids: Vec<&str> = test_payouts.iter().map(|p| p.public_id.as_str()).collect();
     let in_export = |rows: &[Value]| {
         rows.iter()
-            .any(|r| r["payout_id"].as_i64().is_some_and(|id| ids.contains(&id)))
+            .any(|r| r["payout_id"].as_str().is_some_and(|id| ids.contains(&id)))
     };
     let default_export = export_payouts(&app.app, false).await;
     assert!(!in_export(&default_export), "{default_export:?}");

@@ -17,7 +17,10 @@
 //! are test data when they are included. The audit log has no test records.
 //!
 //! Exports contain ids, dates, amounts and reason codes, never candidates'
-//! names, emails or phones.
+//! names, emails or phones. Payouts and referrals are named by their
+//! public ids (`pay_…`, `ref_…`), as the bonus system, alerts and the ops
+//! API name them, with the idempotency key and our candidate id beside
+//! the ATS ids.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -348,10 +351,11 @@ impl Exporter {
                 .map(|mapped| ids_in(mapped, app.map(|a| a.ats)))
                 .unwrap_or_default();
             rows.push(PayoutRow {
-                payout_id: p.id,
-                referral_id: p.referral_id,
+                payout_id: p.public_id,
+                referral_id: r.map(|r| r.public_id.clone()),
                 employee_id: r.map(|r| r.employee_id.clone()),
                 ats: app.map(|a| a.ats),
+                candidate_id: r.map(|r| r.candidate_id),
                 candidate_ats_ids,
                 application: app.map(|a| a.ats_application_id.clone()),
                 job_id: app.map(|a| a.job_id.clone()),
@@ -369,6 +373,7 @@ impl Exporter {
                 currency: p.currency,
                 state: p.state,
                 reason: p.reason,
+                idempotency_key: p.idempotency_key,
                 created_at: p.created_at,
                 is_test,
             });
@@ -427,8 +432,9 @@ impl Exporter {
                     .cloned()
             });
             rows.push(ReferralRow {
-                referral_id: r.id,
+                referral_id: r.public_id,
                 employee_id: r.employee_id,
+                candidate_id: r.candidate_id,
                 candidate_ats_ids: ats_ids
                     .get(&r.candidate_id)
                     .map(|mapped| ids_in(mapped, None))

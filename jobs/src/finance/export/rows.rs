@@ -22,14 +22,17 @@ use crate::{
 /// One payout ledger row with the facts finance reconciles it against.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PayoutRow {
-    /// Our payout id.
-    pub payout_id: i64,
-    /// The credited referral it rewards.
-    pub referral_id: i64,
+    /// The payout's public id (`pay_…`), as the bonus system and alerts
+    /// name it.
+    pub payout_id: String,
+    /// The public id (`ref_…`) of the credited referral it rewards.
+    pub referral_id: Option<String>,
     /// HRIS id of the referrer.
     pub employee_id: Option<String>,
     /// The ATS the application lives in.
     pub ats: Option<Ats>,
+    /// Our candidate id: one person, whichever ATS ids they have.
+    pub candidate_id: Option<i64>,
     /// The candidate's ids in that ATS (several only for duplicates the ATS
     /// has not merged).
     pub candidate_ats_ids: Vec<String>,
@@ -59,6 +62,8 @@ pub struct PayoutRow {
     pub state: PayoutState,
     /// Why it is ineligible, cancelled, held or dead.
     pub reason: Option<String>,
+    /// The `Idempotency-Key` the bonus system files it under.
+    pub idempotency_key: String,
     /// When the ledger row was made (what the period filters on).
     pub created_at: DateTime<Utc>,
     /// The payout, its referral or its candidate is test data.
@@ -68,10 +73,13 @@ pub struct PayoutRow {
 /// One attribution claim.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReferralRow {
-    /// Our referral id.
-    pub referral_id: i64,
+    /// The referral's public id (`ref_…`).
+    pub referral_id: String,
     /// HRIS id of the referrer.
     pub employee_id: String,
+    /// Our candidate id: two referrals with the same one are one person,
+    /// before (or without) any ATS id.
+    pub candidate_id: i64,
     /// The candidate's ATS ids, in every ATS.
     pub candidate_ats_ids: Vec<String>,
     /// The ATS of the application, once known.
@@ -153,6 +161,7 @@ impl Record for PayoutRow {
         "referral_id",
         "employee_id",
         "ats",
+        "candidate_id",
         "candidate_ats_ids",
         "application",
         "job_id",
@@ -167,16 +176,18 @@ impl Record for PayoutRow {
         "currency",
         "state",
         "reason",
+        "idempotency_key",
         "created_at",
         "is_test",
     ];
 
     fn fields(&self) -> Vec<String> {
         vec![
-            self.payout_id.to_string(),
-            self.referral_id.to_string(),
+            self.payout_id.clone(),
+            opt(self.referral_id.as_deref()),
             opt(self.employee_id.as_deref()),
             enum_text(self.ats),
+            self.candidate_id.map(|c| c.to_string()).unwrap_or_default(),
             self.candidate_ats_ids.join(";"),
             opt(self.application.as_deref()),
             opt(self.job_id.as_deref()),
@@ -191,6 +202,7 @@ impl Record for PayoutRow {
             self.currency.clone(),
             self.state.to_value(),
             opt(self.reason.as_deref()),
+            self.idempotency_key.clone(),
             time(self.created_at),
             self.is_test.to_string(),
         ]
@@ -201,6 +213,7 @@ impl Record for ReferralRow {
     const COLUMNS: &'static [&'static str] = &[
         "referral_id",
         "employee_id",
+        "candidate_id",
         "candidate_ats_ids",
         "ats",
         "application",
@@ -215,8 +228,9 @@ impl Record for ReferralRow {
 
     fn fields(&self) -> Vec<String> {
         vec![
-            self.referral_id.to_string(),
+            self.referral_id.clone(),
             self.employee_id.clone(),
+            self.candidate_id.to_string(),
             self.candidate_ats_ids.join(";"),
             enum_text(self.ats),
             opt(self.application.as_deref()),

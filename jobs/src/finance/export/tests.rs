@@ -35,10 +35,11 @@ fn at() -> DateTime<Utc> {
 
 fn payout_row() -> PayoutRow {
     PayoutRow {
-        payout_id: 7,
-        referral_id: 3,
+        payout_id: "pay_01JDQZ6Y3V1R9N8XK2M4P5T7WA".into(),
+        referral_id: Some("ref_01JDQZ6Y3V1R9N8XK2M4P5T7WB".into()),
         employee_id: Some("E-1".into()),
         ats: Some(Ats::Greenhouse),
+        candidate_id: Some(12),
         candidate_ats_ids: vec!["901".into(), "902".into()],
         application: Some("1201".into()),
         job_id: Some("40".into()),
@@ -53,6 +54,7 @@ fn payout_row() -> PayoutRow {
         currency: "EUR".into(),
         state: PayoutState::Eligible,
         reason: Some("a, \"quoted\"\nreason".into()),
+        idempotency_key: "ref_01JDQZ6Y3V1R9N8XK2M4P5T7WB:hired".into(),
         created_at: at(),
         is_test: false,
     }
@@ -61,8 +63,9 @@ fn payout_row() -> PayoutRow {
 #[test]
 fn csv_columns_are_the_json_keys() {
     let referral = ReferralRow {
-        referral_id: 1,
+        referral_id: "ref_01JDQZ6Y3V1R9N8XK2M4P5T7WB".into(),
         employee_id: "E-1".into(),
+        candidate_id: 12,
         candidate_ats_ids: vec![],
         ats: None,
         application: None,
@@ -101,10 +104,17 @@ fn csv_quotes_what_needs_quoting_and_joins_lists() {
     write_csv(&mut out, [payout_row().fields()]).expect("encodes");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(
-        text.starts_with("7,3,E-1,greenhouse,901;902,1201,40,hire,hire,2026-01-15T09:30:00Z,,"),
+        text.starts_with(
+            "pay_01JDQZ6Y3V1R9N8XK2M4P5T7WA,ref_01JDQZ6Y3V1R9N8XK2M4P5T7WB,E-1,greenhouse,12,\
+             901;902,1201,40,hire,hire,2026-01-15T09:30:00Z,,"
+        ),
         "{text}"
     );
     assert!(text.contains("\"a, \"\"quoted\"\"\nreason\""), "{text}");
+    assert!(
+        text.contains(",ref_01JDQZ6Y3V1R9N8XK2M4P5T7WB:hired,"),
+        "the idempotency key: {text}"
+    );
 }
 
 #[test]
