@@ -147,13 +147,17 @@ fn body_sha256(body: &[u8]) -> String {
 /// passes the signature and the inbox's id check; its body (action and
 /// payload, signed bytes that cannot change) is what gives it away.
 /// Other sources sign their delivery id (Ashby's `webhookActionId`, the
-/// careers site's `webhook-id`) or are re-fetched (Lever).
+/// careers site's `webhook-id`) or are re-fetched (Lever). A replay ops
+/// asked for is processed again (its facts are still ordered by time).
 async fn applied_before(
     ctx: &JobContext,
     row: &inbox::Model,
     digest: Option<&str>,
 ) -> Result<Option<i64>> {
-    let Some(digest) = digest.filter(|_| row.source == InboxSource::Greenhouse) else {
+    let replayed = row
+        .delivery_id
+        .starts_with(crate::ops::inbox::REPLAY_PREFIX);
+    let Some(digest) = digest.filter(|_| row.source == InboxSource::Greenhouse && !replayed) else {
         return Ok(None);
     };
     Ok(inbox::Entity::find()

@@ -114,6 +114,10 @@ pub struct Replayed {
 #[error("{0}")]
 pub struct ReplayRefused(pub String);
 
+/// How a replayed delivery's id starts (`replay:<inbox id>:<ulid>`): ops
+/// asked for it again on purpose, so it is no duplicate of the original.
+pub const REPLAY_PREFIX: &str = "replay:";
+
 /// Replays an inbox row: its stored body is decoded with the source's
 /// decoder and stored as a new delivery (`replay:<id>:<ulid>`) through
 /// [`crate::intake::inbox::receive`], the path the webhooks use, which enqueues its
@@ -167,7 +171,7 @@ pub async fn replay(
         &ctx.retry,
         Delivery {
             source,
-            delivery_id: format!("replay:{inbox_id}:{}", ulid::Ulid::generate()),
+            delivery_id: format!("{REPLAY_PREFIX}{inbox_id}:{}", ulid::Ulid::generate()),
             event: Some(event.event_name()),
             body,
         },

@@ -1848,9 +1848,14 @@ async fn a_stage_change_before_its_application_waits_for_it(setup: Setup) {
     .await;
     let app = &world.app;
     let db = world.db();
+    // Greenhouse stamps the application before the stage change that
+    // follows it (`last_activity_at`); their deliveries arrive the other
+    // way round.
     let mut application = GreenhouseApplication::new(70_020, 80_020, 90_020, "early@example.org");
+    application.last_activity_at = Some(fixtures::event_time());
     let mut change = application.clone();
     change.stage = "Offer".into();
+    change.last_activity_at = Some(fixtures::event_time());
     let early = accepted(
         post_greenhouse(
             app,

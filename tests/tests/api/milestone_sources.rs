@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
     fixtures::{
-        CareersApplication, GreenhouseApplication, application_by_ats_id, audit_with, inbox_rows,
-        mint_link, payouts, post_careers_site, post_greenhouse, processed, put_employee, referrals,
-        spawn_capture_app, time, tranche, unique,
+        CareersApplication, GreenhouseApplication, application_by_ats_id, audit_with, event_time,
+        inbox_rows, mint_link, payouts, post_careers_site, post_greenhouse, processed,
+        put_employee, referrals, spawn_capture_app, time, tranche, unique,
     },
 };
 use worker::config::Settings;
@@ -745,9 +745,14 @@ async fn a_stale_active_snapshot_does_not_undo_a_hire() {
     let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, with_probation).await;
     let app = &world.app;
     let db = world.db();
+    // Greenhouse stamps each snapshot with its `last_activity_at`: the late
+    // copy carries the time it was taken, before the hire.
+    let first_snapshot = event_time();
     let gh = referred_application(app, 900).await;
     let id = hire(app, &gh, None).await;
-    deliver(app, &gh.json()).await;
+    let mut late = gh.clone();
+    late.last_activity_at = Some(first_snapshot);
+    deliver(app, &late.json()).await;
     assert_eq!(
         application_row(db, id).await.status,
         ApplicationStatus::Hired
