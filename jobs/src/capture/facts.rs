@@ -30,7 +30,8 @@
 //! | Greenhouse `offer_*` | the offer's `updated_at` | the offer's `version` |
 //! | Lever | when the opportunity was read back from its API (its state is at least that new) | |
 //! | Ashby application events | `application.updatedAt` | |
-//! | Ashby stage changes, offers | the latest of `decidedAt`, `updatedAt`, `latestVersion.createdAt` given | |
+//! | Ashby stage changes | an offer's `decidedAt`, else `application.updatedAt` | |
+//! | Ashby offers | the later of `decidedAt` and `latestVersion.createdAt` | |
 //! | Careers site | `submitted_at`; `changed_at` for status changes | |
 //!
 //! Called by [`super::application`] (an application's status, stage and

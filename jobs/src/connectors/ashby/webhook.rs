@@ -246,12 +246,11 @@ fn stage_change(
 ) -> Result<IntakeEvent, IntakeError> {
     let ats_application_id = uuid(app, "id")?;
     let status = status(app, app.req_str("status")?)?;
-    // The latest time the payload gives: a hire updates the application
-    // when (or after) its offer is decided.
-    let changed_at = latest([
-        offer.and_then(|o| o.time_lenient("decidedAt")),
-        app.time_lenient("updatedAt"),
-    ]);
+    // A hire happened when its offer was decided; other changes when the
+    // application was last updated.
+    let changed_at = offer
+        .and_then(|o| o.time_lenient("decidedAt"))
+        .or_else(|| app.time_lenient("updatedAt"));
     Ok(IntakeEvent::StageChanged(StageChange {
         source: Source::Ashby,
         event: action.to_owned(),
