@@ -666,8 +666,10 @@ async fn run_the_samples_through_the_service() -> Captured {
         candidate["last_name"] = json!("Quistorp-Lindqvist");
         body
     };
-    let early = greenhouse("candidate_stage_change", "Phone Screen");
+    // Greenhouse stamps the application (`last_activity_at`) before the
+    // stage change that follows it; the deliveries arrive the other way.
     let created = greenhouse("new_candidate_application", "Application Review");
+    let early = greenhouse("candidate_stage_change", "Phone Screen");
     personal.collect(&early, &hints);
     personal.collect(&created, &hints);
     let early_id = accepted("early stage change", service.greenhouse(&early).await);
