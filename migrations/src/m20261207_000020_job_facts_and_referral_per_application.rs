@@ -90,7 +90,7 @@ impl MigrationTrait for Migration {
 async fn detach_duplicate_referrals(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let rows = db
-        .query_all(Statement::from_string(
+        .query_all_raw(Statement::from_string(
             db.get_database_backend(),
             "SELECT id, employee_id, candidate_id, application_id, state FROM referrals \
              WHERE application_id IS NOT NULL \
@@ -105,9 +105,7 @@ async fn detach_duplicate_referrals(manager: &SchemaManager<'_>) -> Result<(), D
         let candidate: i64 = row.try_get("", "candidate_id")?;
         let application: i64 = row.try_get("", "application_id")?;
         match &kept {
-            Some((e, c, a, keeper))
-                if *e == employee && *c == candidate && *a == application =>
-            {
+            Some((e, c, a, keeper)) if *e == employee && *c == candidate && *a == application => {
                 let why = format!(
                     "duplicate of referral {keeper} on application {application}: \
                      detached when referrals became one per application"

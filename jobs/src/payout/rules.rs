@@ -154,7 +154,11 @@ impl RuleMatch {
         let mut missing = Vec::new();
         for (fact, allowed, value) in [
             (Fact::Level, &self.job_levels, job.job_level.as_deref()),
-            (Fact::Department, &self.departments, job.department.as_deref()),
+            (
+                Fact::Department,
+                &self.departments,
+                job.department.as_deref(),
+            ),
             (Fact::Location, &self.locations, job.location.as_deref()),
         ] {
             match value {

@@ -188,9 +188,12 @@ async fn a_senior_posting_pays_the_senior_tier_and_an_engineering_one_the_engine
     .await;
     let db = world.db();
     put_employee(&world.app, "E-TIER", "tier.referrer@acme-example.com", true).await;
-    world
-        .lever
-        .set_posting("posting-senior", Some("Senior"), Some("Sales"), Some("Paris"));
+    world.lever.set_posting(
+        "posting-senior",
+        Some("Senior"),
+        Some("Sales"),
+        Some("Paris"),
+    );
     world.lever.set_posting(
         "posting-eng",
         Some("Mid"),
@@ -399,7 +402,13 @@ async fn a_second_job_referral_is_paid_once_for_its_own_hire(setup: Setup) {
     })
     .await;
     let db = world.db();
-    put_employee(&world.app, "E-TWICE", "twice.referrer@acme-example.com", true).await;
+    put_employee(
+        &world.app,
+        "E-TWICE",
+        "twice.referrer@acme-example.com",
+        true,
+    )
+    .await;
     world
         .lever
         .set_posting("posting-first", Some("Junior"), Some("Sales"), None);
@@ -464,7 +473,11 @@ async fn a_second_job_referral_is_paid_once_for_its_own_hire(setup: Setup) {
     })
     .await;
     assert_eq!(
-        hire_tranche(db, first_app).await.unwrap().rule_id.as_deref(),
+        hire_tranche(db, first_app)
+            .await
+            .unwrap()
+            .rule_id
+            .as_deref(),
         Some("everyone-else")
     );
     let keys: Vec<String> = receiver

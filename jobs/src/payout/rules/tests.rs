@@ -454,7 +454,10 @@ fn a_level_the_ats_does_not_say_leaves_the_tier_undecided_not_the_catch_all() {
         "undecided senior-eng-berlin on [Level, Department, Location], fallback Some(\"catch-all\")"
     );
     // A job id rule decides without any other fact.
-    assert_eq!(chosen(&rules, &job("JOB-42", None, None, None)), "rule special-job");
+    assert_eq!(
+        chosen(&rules, &job("JOB-42", None, None, None)),
+        "rule special-job"
+    );
 }
 
 #[test]
