@@ -21,6 +21,10 @@
 //!   attribution, write-back, merges, erasure, storage outages.
 //! - [`cli`]: the binary's configuration handling (`config check`, exit 2,
 //!   `PORT` and secret files), `migrate` and `migrate status`.
+//! - [`connector_conformance`]: one suite of connector behaviours run
+//!   against a fake of each ATS (write-back once, look-up by email, hires
+//!   only on the vendor's state, start dates, every page within the rate
+//!   limit, 5xx and credential expiry).
 //! - [`crash`]: the real binary as processes: SIGKILL, SIGTERM (`/readyz`
 //!   503 while draining), no Redis, a `work` process's ops listener.
 //! - [`finance`]: `audit verify`, the exports and the KPIs.
@@ -59,6 +63,7 @@ mod ashby;
 mod bonus_tiers;
 mod capture;
 mod cli;
+mod connector_conformance;
 mod crash;
 mod finance;
 mod golive;
