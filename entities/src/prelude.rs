@@ -5,6 +5,7 @@
 
 pub use crate::application::Entity as Application;
 pub use crate::application_fact::Entity as ApplicationFact;
+pub use crate::ats_job::Entity as AtsJob;
 pub use crate::audit_event::Entity as AuditEvent;
 pub use crate::candidate::Entity as Candidate;
 pub use crate::candidate_ats_id::Entity as CandidateAtsId;

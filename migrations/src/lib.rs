@@ -18,9 +18,12 @@
 //!   existing rows) and `payouts.rule_id`.
 //! - `m20261207_000011_privacy`: consents, erasure tombstones, when an
 //!   employee left.
-//! - `m20261207_000016_event_order`: per application and fact, the vendor's
+//! - `m20261207_000020_job_facts_and_referral_per_application`: the ATS's
+//!   job facts cached for bonus rules (`ats_jobs`), and one referral per
+//!   (referrer, candidate, application).
+//! - `m20261207_000021_event_order`: per application and fact, the vendor's
 //!   time of the event that last changed it; processed bodies' SHA-256.
-//! - `m20261207_000017_hire_identity`: the employee a hire became, and the
+//! - `m20261207_000022_hire_identity`: the employee a hire became, and the
 //!   terminations no hire matched.
 //!
 //! # Rules
@@ -48,8 +51,9 @@ mod m20261123_000005_create_outbound_tables;
 mod m20261123_000006_audit_lanes;
 mod m20261207_000010_public_ids;
 mod m20261207_000011_privacy;
-mod m20261207_000016_event_order;
-mod m20261207_000017_hire_identity;
+mod m20261207_000020_job_facts_and_referral_per_application;
+mod m20261207_000021_event_order;
+mod m20261207_000022_hire_identity;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -67,8 +71,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_audit_lanes::Migration),
             Box::new(m20261207_000010_public_ids::Migration),
             Box::new(m20261207_000011_privacy::Migration),
-            Box::new(m20261207_000016_event_order::Migration),
-            Box::new(m20261207_000017_hire_identity::Migration),
+            Box::new(m20261207_000020_job_facts_and_referral_per_application::Migration),
+            Box::new(m20261207_000021_event_order::Migration),
+            Box::new(m20261207_000022_hire_identity::Migration),
         ]
     }
 }

@@ -5,7 +5,10 @@
 //! * `GET /opportunities/:id` (`{"data": …}`, 404 for others),
 //!   `/opportunities` (filtered by `updated_at_start` against
 //!   `updatedAt`), `/opportunities/:id/offers`,
-//!   `/opportunities/:id/referrals`, `/archive_reasons`, `/users/:id`;
+//!   `/opportunities/:id/referrals`, `/archive_reasons`, `/users/:id`,
+//!   `/postings/:id` (`{"data": posting}` with Lever's `categories`:
+//!   `team`, `department`, `location`, `commitment`, `level`; 404 for
+//!   others);
 //!   `GET /opportunities?email=` matches a contact's address exactly but
 //!   for case, as Lever's look-up does;
 //!   lists page with `limit` and an opaque `offset` token returned as
@@ -50,6 +53,7 @@ struct State {
     offers: HashMap<String, Vec<Value>>,
     referrals: HashMap<String, Vec<Value>>,
     users: HashMap<String, Value>,
+    postings: HashMap<String, Value>,
     faults: Faults,
 }
 
@@ -118,6 +122,35 @@ impl FakeLever {
         self.state.lock().expect("lock").users.insert(
             id.into(),
             json!({"id": id, "name": name, "email": email, "accessRole": "interviewer"}),
+        );
+    }
+
+    /// Adds a posting whose `categories` say `level`, `department` and
+    /// `location` (each left out when `None`, as Lever leaves an unset
+    /// category out).
+    pub fn set_posting(
+        &self,
+        id: &str,
+        level: Option<&str>,
+        department: Option<&str>,
+        location: Option<&str>,
+    ) {
+        let mut categories = json!({ "team": "Platform", "commitment": "Full-time" });
+        for (name, value) in [
+            ("level", level),
+            ("department", department),
+            ("location", location),
+        ] {
+            if let Some(value) = value {
+                categories[name] = json!(value);
+            }
+        }
+        self.state.lock().expect("lock").postings.insert(
+            id.into(),
+            json!({
+                "id": id, "text": "Software Engineer", "state": "published",
+                "categories": categories, "tags": [], "createdAt": 1_700_000_000_000i64,
+            }),
         );
     }
 
@@ -242,6 +275,10 @@ fn answer(s: &mut State, seen: &Seen) -> Reply {
             s.page_size,
             &param,
         )),
+        ("GET", ["postings", id]) => match s.postings.get(*id) {
+            Some(p) => ok(json!({ "data": p })),
+            None => not_found,
+        },
         ("GET", ["users", id]) => match s.users.get(*id) {
             Some(u) => ok(json!({ "data": u })),
             None => not_found,

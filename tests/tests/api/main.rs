@@ -13,6 +13,10 @@
 //!
 //! - [`ashby`]: Ashby's webhooks captured, refused per the intake
 //!   contract, written back to a fake Ashby and paid once.
+//! - [`bonus_tiers`]: bonus tiers chosen on the job's level, department
+//!   and location read from the ATS; an undecided tier waits for approval;
+//!   an ex-employee referrer is ineligible; a second job's referral is paid
+//!   for its own hire.
 //! - [`capture`]: referral capture over HTTP: links, employees, dedup,
 //!   attribution, write-back, merges, erasure, storage outages.
 //! - [`cli`]: the binary's configuration handling (`config check`, exit 2,
@@ -60,6 +64,7 @@
 //!   unmatched ones listed for ops.
 
 mod ashby;
+mod bonus_tiers;
 mod capture;
 mod cli;
 mod connector_conformance;
