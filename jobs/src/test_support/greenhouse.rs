@@ -176,7 +176,14 @@ impl FakeHarvest {
 
     /// Seeds an application: `status` as v3 answers it (`in_process`,
     /// `hired`, …), updated at `updated_at`.
-    pub fn application(&self, id: u64, candidate_id: u64, job_id: u64, status: &str, updated_at: DateTime<Utc>) {
+    pub fn application(
+        &self,
+        id: u64,
+        candidate_id: u64,
+        job_id: u64,
+        status: &str,
+        updated_at: DateTime<Utc>,
+    ) {
         let at = updated_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         self.put(
             "applications",
@@ -375,7 +382,10 @@ impl FakeHarvest {
         let rate_headers = |used: u32| {
             vec![
                 ("x-ratelimit-limit", limit.to_string()),
-                ("x-ratelimit-remaining", limit.saturating_sub(used).to_string()),
+                (
+                    "x-ratelimit-remaining",
+                    limit.saturating_sub(used).to_string(),
+                ),
                 ("x-ratelimit-reset", reset.to_string()),
             ]
         };
@@ -395,7 +405,11 @@ impl FakeHarvest {
 }
 
 fn error(status: u16, message: &str) -> Answer {
-    (status, Vec::new(), json!({ "message": message, "errors": [] }))
+    (
+        status,
+        Vec::new(),
+        json!({ "message": message, "errors": [] }),
+    )
 }
 
 fn form(body: &[u8]) -> BTreeMap<String, String> {
@@ -405,13 +419,16 @@ fn form(body: &[u8]) -> BTreeMap<String, String> {
 fn token(s: &mut State, req: &Request<'_>) -> Answer {
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", s.client_id, s.client_secret))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", s.client_id, s.client_secret))
     );
     if req.method != "POST" || req.authorization != Some(expected.as_str()) {
         return (401, Vec::new(), json!({"error": "invalid_client"}));
     }
     let f = form(req.body);
-    let sub_ok = f.get("sub").is_some_and(|sub| !sub.is_empty() && sub.chars().all(|c| c.is_ascii_digit()));
+    let sub_ok = f
+        .get("sub")
+        .is_some_and(|sub| !sub.is_empty() && sub.chars().all(|c| c.is_ascii_digit()));
     if f.get("grant_type").map(String::as_str) != Some("client_credentials") || !sub_ok {
         return (400, Vec::new(), json!({"error": "invalid_request"}));
     }
@@ -466,14 +483,18 @@ fn encode_cursor(query: &Query, offset: usize) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<(Query, usize)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     let q = serde_json::from_value(v["q"].clone()).ok()?;
     Some((q, usize::try_from(v["o"].as_u64()?).ok()?))
 }
 
 fn list(s: &State, r: &'static str, raw: &str) -> Answer {
-    let given: Query = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let given: Query = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
     let (query, offset) = match given.iter().find(|(k, _)| k == "cursor") {
         Some((_, c)) if given.len() == 1 => match decode_cursor(c) {
             Some(decoded) => decoded,
@@ -498,10 +519,19 @@ fn list(s: &State, r: &'static str, raw: &str) -> Answer {
             Err(message) => return error(422, &message),
         }
     }
-    let page: Vec<Value> = matched.iter().skip(offset).take(per_page).map(|v| (*v).clone()).collect();
+    let page: Vec<Value> = matched
+        .iter()
+        .skip(offset)
+        .take(per_page)
+        .map(|v| (*v).clone())
+        .collect();
     let mut headers = Vec::new();
     if offset + per_page < matched.len() {
-        let next = format!("{}/v3/{r}?cursor={}", s.root, encode_cursor(&query, offset + per_page));
+        let next = format!(
+            "{}/v3/{r}?cursor={}",
+            s.root,
+            encode_cursor(&query, offset + per_page)
+        );
         headers.push(("link", format!("<{next}>; rel=\"next\"")));
     }
     (200, headers, Value::Array(page))
@@ -519,7 +549,11 @@ fn matches(r: &str, record: &Value, query: &Query) -> Result<bool, String> {
             "candidate_tag_ids" => in_list(&record["candidate_tag_id"], value),
             "updated_at" | "created_at" | "starts_on" => pipe_filter(&record[key.as_str()], value)?,
             "status" if r == "applications" => {
-                let want = if value == "active" { "in_process" } else { value.as_str() };
+                let want = if value == "active" {
+                    "in_process"
+                } else {
+                    value.as_str()
+                };
                 if value == "in_process" {
                     return Err("status must be one of active, rejected, hired, converted".into());
                 }
@@ -527,9 +561,13 @@ fn matches(r: &str, record: &Value, query: &Query) -> Result<bool, String> {
             }
             "status" => record["status"] == value.as_str(),
             "current_only" => value != "true" || record["status"] != "Deprecated",
-            "email" => record["email_addresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|e| e["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(value)))),
+            "email" => record["email_addresses"].as_array().is_some_and(|a| {
+                a.iter().any(|e| {
+                    e["value"]
+                        .as_str()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                })
+            }),
             "primary_email" => record["primary_email"].as_str() == Some(value.as_str()),
             other => return Err(format!("unknown parameter {other}")),
         };
@@ -573,7 +611,10 @@ fn pipe_filter(field: &Value, filter: &str) -> Result<bool, String> {
 }
 
 fn compare(have: &str, want: &str) -> Option<std::cmp::Ordering> {
-    if let (Ok(a), Ok(b)) = (DateTime::parse_from_rfc3339(have), DateTime::parse_from_rfc3339(want)) {
+    if let (Ok(a), Ok(b)) = (
+        DateTime::parse_from_rfc3339(have),
+        DateTime::parse_from_rfc3339(want),
+    ) {
         return Some(a.cmp(&b));
     }
     let day = |s: &str| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok();
@@ -581,7 +622,10 @@ fn compare(have: &str, want: &str) -> Option<std::cmp::Ordering> {
 }
 
 fn body_json(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    serde_json::from_slice::<Value>(body).ok()?.as_object().cloned()
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .as_object()
+        .cloned()
 }
 
 fn patch_application(s: &mut State, id: &str, body: &[u8]) -> Answer {
@@ -592,12 +636,20 @@ fn patch_application(s: &mut State, id: &str, body: &[u8]) -> Answer {
         return error(404, "no such application");
     };
     if let Some(r) = body.get("referrer_id").filter(|r| !r.is_null()) {
-        let known = r.as_u64().is_some_and(|r| s.records.get("referrers").is_some_and(|m| m.contains_key(&r)));
+        let known = r.as_u64().is_some_and(|r| {
+            s.records
+                .get("referrers")
+                .is_some_and(|m| m.contains_key(&r))
+        });
         if !known {
             return error(422, "referrer_id is not a referrer");
         }
     }
-    let Some(app) = s.records.get_mut("applications").and_then(|m| m.get_mut(&id)) else {
+    let Some(app) = s
+        .records
+        .get_mut("applications")
+        .and_then(|m| m.get_mut(&id))
+    else {
         return error(404, "no such application");
     };
     for key in ["source_id", "referrer_id"] {
@@ -613,7 +665,8 @@ fn patch_application(s: &mut State, id: &str, body: &[u8]) -> Answer {
             let Some(key) = f["name_key"].as_str() else {
                 return error(422, "custom_fields[].name_key is required");
             };
-            app["custom_fields"][key] = json!({"name": key, "type": "short_text", "value": f["value"]});
+            app["custom_fields"][key] =
+                json!({"name": key, "type": "short_text", "value": f["value"]});
         }
     }
     app["updated_at"] = json!(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
@@ -621,7 +674,8 @@ fn patch_application(s: &mut State, id: &str, body: &[u8]) -> Answer {
 }
 
 fn create_tag(s: &mut State, body: &[u8]) -> Answer {
-    let Some(name) = body_json(body).and_then(|b| b.get("name")?.as_str().map(str::to_owned)) else {
+    let Some(name) = body_json(body).and_then(|b| b.get("name")?.as_str().map(str::to_owned))
+    else {
         return error(422, "name is required");
     };
     s.next_id += 1;
@@ -640,7 +694,10 @@ fn apply_tag(s: &mut State, body: &[u8]) -> Answer {
         b.get("candidate_id").and_then(Value::as_u64),
         b.get("candidate_tag_id").and_then(Value::as_u64),
     ) else {
-        return error(422, "candidate_id and candidate_tag_id are required integers");
+        return error(
+            422,
+            "candidate_id and candidate_tag_id are required integers",
+        );
     };
     let applied = s.records.get("applied_candidate_tags").is_some_and(|rows| {
         rows.values()

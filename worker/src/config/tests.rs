@@ -759,7 +759,8 @@ fn harvest_v1_keys_are_refused_naming_the_v3_credential_to_set() {
     }
     let err = from_toml("[ats.greenhouse]\nrequests_per_second = 5\n").unwrap_err();
     assert!(
-        err.to_string().contains("ats.greenhouse.requests_per_window"),
+        err.to_string()
+            .contains("ats.greenhouse.requests_per_window"),
         "{err}"
     );
 }

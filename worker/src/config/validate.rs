@@ -499,7 +499,10 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     let private = settings.outbound.allow_private_networks;
     for (key, url) in [
         ("ats.greenhouse.base_url", &settings.ats.greenhouse.base_url),
-        ("ats.greenhouse.token_url", &settings.ats.greenhouse.token_url),
+        (
+            "ats.greenhouse.token_url",
+            &settings.ats.greenhouse.token_url,
+        ),
         ("ats.lever.base_url", &settings.ats.lever.base_url),
         ("ats.ashby.base_url", &settings.ats.ashby.base_url),
     ] {
@@ -573,9 +576,9 @@ pub(super) fn retired_key(key: &str) -> Option<&'static str> {
         ats.greenhouse.client_id, ats.greenhouse.client_secret and ats.greenhouse.user_id (the numeric \
         user id of a Site Admin)";
     match key {
-        "ats.greenhouse.api_key" | "ats.greenhouse.api_key_file" | "ats.greenhouse.on_behalf_of" => {
-            Some(HARVEST_V1)
-        }
+        "ats.greenhouse.api_key"
+        | "ats.greenhouse.api_key_file"
+        | "ats.greenhouse.on_behalf_of" => Some(HARVEST_V1),
         "ats.greenhouse.requests_per_second" => Some(
             "Harvest v3 limits requests per 30-second window: set ats.greenhouse.requests_per_window",
         ),

@@ -94,7 +94,11 @@ impl GreenhouseClient {
 
 /// An application as the seam states it (no contact details, no start
 /// date: those take further reads).
-fn state_of(a: &Application, referrer_user: Option<u64>, token_field: Option<&str>) -> ApplicationState {
+fn state_of(
+    a: &Application,
+    referrer_user: Option<u64>,
+    token_field: Option<&str>,
+) -> ApplicationState {
     ApplicationState {
         application_id: a.id.to_string(),
         candidate_id: a.candidate_id.map(|c| c.to_string()),
@@ -131,7 +135,10 @@ impl Connector for GreenhouseClient {
         let candidate = numeric_id("candidate id", &w.ats_candidate_id)?;
         let mut report = WriteReport::default();
         let mut patch = serde_json::Map::new();
-        match (&self.token_field_key, w.referral_token.as_deref().filter(|t| !t.is_empty())) {
+        match (
+            &self.token_field_key,
+            w.referral_token.as_deref().filter(|t| !t.is_empty()),
+        ) {
             (Some(key), Some(token)) => {
                 patch.insert(
                     "custom_fields".into(),
@@ -157,8 +164,12 @@ impl Connector for GreenhouseClient {
         // attribution, the tag a convenience for recruiters.
         if !patch.is_empty() {
             let app = application.to_string();
-            self.write(Method::PATCH, &["applications", &app], &Value::Object(patch.clone()))
-                .await?;
+            self.write(
+                Method::PATCH,
+                &["applications", &app],
+                &Value::Object(patch.clone()),
+            )
+            .await?;
             for (key, part) in [
                 ("custom_fields", AttributionPart::CustomField),
                 ("source_id", AttributionPart::Source),
@@ -184,7 +195,8 @@ impl Connector for GreenhouseClient {
                 "greenhouse candidate look-up needs an email (v3 cannot search by phone)",
             ));
         };
-        let candidates: Vec<Candidate> = self.list_all("candidates", &[("email", email)], 1).await?;
+        let candidates: Vec<Candidate> =
+            self.list_all("candidates", &[("email", email)], 1).await?;
         let mut matches = Vec::new();
         for c in candidates.iter().take(MAX_CANDIDATES) {
             let id = c.id.to_string();

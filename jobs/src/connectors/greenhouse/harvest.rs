@@ -350,7 +350,9 @@ impl GreenhouseClient {
     /// would send our token there.
     fn cursor_url(&self, resource: &str, next: &str) -> Result<Url> {
         let url = Url::parse(next).map_err(|e| {
-            Error::permanent(format!("greenhouse GET /v3/{resource}: next page {next:?}: {e}"))
+            Error::permanent(format!(
+                "greenhouse GET /v3/{resource}: next page {next:?}: {e}"
+            ))
         })?;
         let expected = endpoint(&self.base_url, &[resource])?;
         if url.origin() != expected.origin() || url.path() != expected.path() {
@@ -387,9 +389,8 @@ impl GreenhouseClient {
 
     fn parse<T: DeserializeOwned>(&self, what: &str, body: &[u8]) -> Result<Vec<T>> {
         let value = self.transport.parse_json(what, body)?;
-        serde_json::from_value(value).map_err(|e| {
-            Error::permanent(format!("greenhouse {what}: not the v3 list shape: {e}"))
-        })
+        serde_json::from_value(value)
+            .map_err(|e| Error::permanent(format!("greenhouse {what}: not the v3 list shape: {e}")))
     }
 
     /// The referrer id of the Greenhouse user with primary email `email`

@@ -298,7 +298,10 @@ async fn a_cursor_with_other_parameters_is_refused_by_the_fake() {
     let first = client.list_changes(at(2), None).await.unwrap();
     let next = first.next.unwrap();
     let tampered = PageToken(format!("{}&per_page=50", next.0));
-    let err = client.list_changes(at(2), Some(tampered)).await.unwrap_err();
+    let err = client
+        .list_changes(at(2), Some(tampered))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Permanent(m) if m.contains("422")),
         "{err:?}"
@@ -312,7 +315,9 @@ async fn a_next_link_to_another_host_is_not_followed() {
     let err = client
         .list_changes(
             at(2),
-            Some(PageToken("https://evil.example/v3/applications?cursor=x".into())),
+            Some(PageToken(
+                "https://evil.example/v3/applications?cursor=x".into(),
+            )),
         )
         .await
         .unwrap_err();
@@ -367,12 +372,19 @@ async fn application_state_reads_v3_shapes_contact_details_and_the_start_date() 
     let (fake, server) = harvest().await;
     seed(&fake);
     fake.application(69_306_314, 57_683_957, 301, "hired", at(2));
-    fake.offer(1, 69_306_314, "Deprecated", NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
-    fake.offer(2, 69_306_314, "Accepted", NaiveDate::from_ymd_opt(2026, 10, 15).unwrap());
-    let state = client(&server)
-        .application_state("69306314")
-        .await
-        .unwrap();
+    fake.offer(
+        1,
+        69_306_314,
+        "Deprecated",
+        NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+    );
+    fake.offer(
+        2,
+        69_306_314,
+        "Accepted",
+        NaiveDate::from_ymd_opt(2026, 10, 15).unwrap(),
+    );
+    let state = client(&server).application_state("69306314").await.unwrap();
     assert_eq!(state.status, AtsStatus::Hired);
     assert_eq!(state.candidate_id.as_deref(), Some("57683957"));
     assert_eq!(state.job_id.as_deref(), Some("301"));
@@ -389,7 +401,10 @@ async fn application_state_reads_v3_shapes_contact_details_and_the_start_date() 
 async fn a_non_numeric_id_is_refused_before_any_call() {
     let (fake, server) = harvest().await;
     let err = client(&server).application_state("abc").await.unwrap_err();
-    assert!(matches!(&err, Error::Permanent(m) if m.contains("\"abc\"")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Permanent(m) if m.contains("\"abc\"")),
+        "{err:?}"
+    );
     assert!(fake.requests().is_empty());
 }
 
@@ -480,5 +495,8 @@ fn the_config_redacts_the_secret_and_the_client_wants_a_numeric_user() {
     let config = GreenhouseConfig::new(CLIENT_ID, SECRET, "not-a-number");
     assert!(!format!("{config:?}").contains(SECRET));
     let err = GreenhouseClient::new(config).unwrap_err();
-    assert!(matches!(&err, Error::Permanent(m) if m.contains("Site Admin")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Permanent(m) if m.contains("Site Admin")),
+        "{err:?}"
+    );
 }
