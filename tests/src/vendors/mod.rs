@@ -2,4 +2,5 @@
 //! servers that answer like the vendor in what the service relies on
 //! (auth, paging, rate limits, the documented field shapes).
 
+pub mod greenhouse;
 pub mod lever;
