@@ -587,7 +587,7 @@ fn in_list(field: &Value, list: &str) -> bool {
 /// `op|value[|op|value…]` against a datetime or date field.
 fn pipe_filter(field: &Value, filter: &str) -> Result<bool, String> {
     let parts: Vec<&str> = filter.split('|').collect();
-    if parts.len() % 2 != 0 || parts.is_empty() {
+    if !parts.len().is_multiple_of(2) || parts.is_empty() {
         return Err(format!("filter {filter:?} is not op|value"));
     }
     let Some(have) = field.as_str() else {
