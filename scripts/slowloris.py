@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Slowloris against a running referral-worker, measuring /healthz meanwhile.
 
-Opens CONNECTIONS sockets that send a request's headers a byte at a time
+Opens CONNECTIONS sockets that send a request's headers a line at a time
 (one every DRIP seconds) and reopens each as soon as the server closes it;
 meanwhile GETs /healthz on a fresh connection every 100 ms and reports the
-answers and their latencies. Used once to record README "Security"'s figure:
+answers and their latencies. The slowloris runs in a child process of its
+own, so that its thousand sockets and reconnects never delay the probes'
+event loop: a probe's latency is the server's, not this script's. Used once to record README "Security"'s figure:
 
     scripts/slowloris.py 127.0.0.1:8080 --connections 1024 --seconds 60
 """
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import time
 
@@ -52,6 +55,21 @@ async def probe(host, port):
     return ok, (time.monotonic() - started) * 1000
 
 
+async def attack(host, port, connections, drip, seconds, opened_total):
+    stop = asyncio.Event()
+    opened = [0]
+    tasks = [asyncio.create_task(loris(host, port, drip, stop, opened)) for _ in range(connections)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    opened_total.value = opened[0]
+
+
+def attacker(host, port, connections, drip, seconds, opened_total):
+    asyncio.run(attack(host, port, connections, drip, seconds, opened_total))
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("address")
@@ -60,25 +78,27 @@ async def main():
     p.add_argument("--drip", type=float, default=5)
     a = p.parse_args()
     host, port = a.address.rsplit(":", 1)
-    stop = asyncio.Event()
-    opened = [0]
-    tasks = [asyncio.create_task(loris(host, int(port), a.drip, stop, opened)) for _ in range(a.connections)]
+    opened = multiprocessing.Value("q", 0)
+    child = multiprocessing.Process(
+        target=attacker,
+        args=(host, int(port), a.connections, a.drip, a.seconds + 2, opened),
+    )
+    child.start()
     await asyncio.sleep(2)
     results = []
     end = time.monotonic() + a.seconds
     while time.monotonic() < end:
         results.append(await probe(host, int(port)))
         await asyncio.sleep(0.1)
-    stop.set()
-    for t in tasks:
-        t.cancel()
+    child.join()
     lat = sorted(ms for ok, ms in results if ok)
     failed = sum(1 for ok, _ in results if not ok)
-    print(f"slowloris sockets: {a.connections} (opened {opened[0]} in all)")
+    print(f"slowloris sockets: {a.connections} (opened {opened.value} in all)")
     print(f"/healthz probes: {len(results)}, failed: {failed}")
     if lat:
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         print(f"latency ms: median {statistics.median(lat):.1f}, p99 {p99:.1f}, max {lat[-1]:.1f}")
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

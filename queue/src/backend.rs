@@ -48,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 
 use crate::error::{Error, Result};
+pub use crate::lease::Lease;
 use crate::{
     Completion, JobId, LeasedJob, Outcome, QueueStore, now_millis,
     retry::RetryPolicies,
@@ -82,22 +83,6 @@ impl Default for BackendSettings {
             retry: RetryPolicies::default(),
         }
     }
-}
-
-/// What the worker knows about the lease a task runs under; stored in the
-/// task's extensions for [`AckLayer`].
-#[derive(Debug, Clone)]
-pub struct Lease {
-    /// The job.
-    pub id: JobId,
-    /// Its kind.
-    pub kind: String,
-    /// This attempt's number (1-based).
-    pub attempt: u32,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-    /// The lease's sequence number in the store.
-    pub lease: u64,
 }
 
 /// A lease this worker holds and has not yet acknowledged.

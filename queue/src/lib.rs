@@ -28,6 +28,8 @@
 //!   heartbeat) and the ack layer that records each attempt's outcome.
 //! * [`verdict`]: what a failed attempt means ([`Verdict`], [`Failure`],
 //!   [`Handled`]) and how it becomes the job's next state.
+//! * `lease`: [`backend::Lease`], the lease a task runs under (read by the
+//!   ack layer and by the verdict).
 //! * [`retry`]: attempts and backoff per job kind.
 //! * `error`: [`Error`], what the stores and backend return.
 //!
@@ -70,6 +72,7 @@
 
 pub mod backend;
 mod error;
+mod lease;
 mod redis_store;
 pub mod retry;
 mod sql_store;

@@ -228,6 +228,40 @@ impl RedisStore {
         })
     }
 
+    /// Deletes every key under `prefix` on the Redis at `url` (`SCAN` +
+    /// `UNLINK`, 10,000 keys a round), whatever wrote them; returns how many.
+    /// For runs that create a throw-away prefix and must leave Redis as they
+    /// found it: the benchmarks. Never point it at a production prefix.
+    ///
+    /// # Errors
+    /// An invalid URL or a Redis error.
+    pub async fn delete_prefix(url: &str, prefix: &str) -> Result<u64> {
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let pattern = format!("{prefix}:*");
+        let (mut cursor, mut deleted) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                deleted += redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut conn)
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.inner.base)
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use apalis_core::{error::BoxDynError, task::into_response::IntoResponse};
 
-use crate::{Outcome, backend::Lease, now_millis, retry::RetryPolicies};
+use crate::{Outcome, lease::Lease, now_millis, retry::RetryPolicies};
 
 /// What a failed attempt means for its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,35 +107,6 @@ async fn redis_store(url: &str, prefix: &str) -> anyhow::Result<QueueStore> {
     ))
 }
 
-async fn delete_prefix(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let mut cursor: u64 = 0;
-    loop {
-        let reply: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = reply else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> =
-                redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await;
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
-    }
-}
-
 async fn fill(store: &QueueStore, n: usize) -> anyhow::Result<()> {
     let mut left = n;
     while left > 0 {
@@ -283,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
             json!({"bench": "enqueue_single", "backend": "redis", "jobs": args.single_enqueues,
             "seconds": secs, "jobs_per_sec": (args.single_enqueues as f64 / secs).round()}),
         );
-        delete_prefix(&url, &p).await;
+        let _ = RedisStore::delete_prefix(&url, &p).await;
 
         // Enqueue in batches of 1,000.
         let p = prefix();
@@ -295,7 +266,7 @@ async fn main() -> anyhow::Result<()> {
             json!({"bench": "enqueue_batch_1000", "backend": "redis", "jobs": args.batched_enqueues,
             "seconds": secs, "jobs_per_sec": (args.batched_enqueues as f64 / secs).round()}),
         );
-        delete_prefix(&url, &p).await;
+        let _ = RedisStore::delete_prefix(&url, &p).await;
     }
 
     // Drain at each backlog.
@@ -303,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
         let p = prefix();
         let store = redis_store(&url, &p).await?;
         drain(store, "redis", n, &args).await?;
-        delete_prefix(&url, &p).await;
+        let _ = RedisStore::delete_prefix(&url, &p).await;
     }
 
     if args.drain_only {
@@ -325,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
         samples.push(started.duration_since(t0).as_secs_f64() * 1000.0);
     }
     worker.stop().await;
-    delete_prefix(&url, &p).await;
+    let _ = RedisStore::delete_prefix(&url, &p).await;
     samples.sort_by(|a, b| a.total_cmp(b));
     let pct = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     emit(

@@ -220,7 +220,7 @@ pub(super) async fn intake(
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    delete_prefix(&args.redis_url, &prefix).await;
+    let _ = RedisStore::delete_prefix(&args.redis_url, &prefix).await;
     db.drop().await;
     result
 }

@@ -267,35 +267,6 @@ impl FreshDb {
     }
 }
 
-async fn delete_prefix(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let mut cursor: u64 = 0;
-    loop {
-        let reply: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = reply else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> =
-                redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await;
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
-    }
-}
-
 fn settings(db_url: &str, redis_url: &str, prefix: &str, pool: u32) -> anyhow::Result<Settings> {
     let mut s = Settings::default();
     s.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));

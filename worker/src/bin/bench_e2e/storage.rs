@@ -97,7 +97,7 @@ pub(super) async fn capture(
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    delete_prefix(&args.redis_url, &prefix).await;
+    let _ = RedisStore::delete_prefix(&args.redis_url, &prefix).await;
     db.drop().await;
     result
 }
@@ -218,7 +218,7 @@ pub(super) async fn inbox(
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    delete_prefix(&args.redis_url, &prefix).await;
+    let _ = RedisStore::delete_prefix(&args.redis_url, &prefix).await;
     db.drop().await;
     result
 }

@@ -146,6 +146,6 @@ pub(super) async fn timers(args: &Args, n: usize, due: usize, lead: u64) -> anyh
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    delete_prefix(&args.redis_url, &prefix).await;
+    let _ = RedisStore::delete_prefix(&args.redis_url, &prefix).await;
     result
 }
