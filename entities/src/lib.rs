@@ -9,6 +9,8 @@
 //! - [`referral_link`]: the `?ref=<token>` links employees share.
 //! - [`candidate`] and [`candidate_ats_id`]: one person, possibly known to several ATS.
 //! - [`application`]: a candidate's application to one job in one ATS.
+//! - [`ats_job`]: a job's level, department and location as its ATS says,
+//!   cached for the bonus rules.
 //! - [`referral`]: the attribution decision (who gets credit, or why nobody does).
 //! - [`milestone`]: hire / probation-complete events per application.
 //!
@@ -47,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod application;
+pub mod ats_job;
 pub mod audit_event;
 pub mod candidate;
 pub mod candidate_ats_id;

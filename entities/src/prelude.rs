@@ -4,6 +4,7 @@
 //! (e.g. `entities::payout::PayoutState`) so their origin stays visible.
 
 pub use crate::application::Entity as Application;
+pub use crate::ats_job::Entity as AtsJob;
 pub use crate::audit_event::Entity as AuditEvent;
 pub use crate::candidate::Entity as Candidate;
 pub use crate::candidate_ats_id::Entity as CandidateAtsId;

@@ -1,9 +1,13 @@
-//! `referrals`: attribution decisions, one row per (employee, candidate) claim.
+//! `referrals`: attribution decisions, one row per (employee, candidate,
+//! application) claim.
 //!
 //! Written by attribution (in `jobs`) when a referral link is used or the ATS
 //! credits an employee. Every competing claim gets a row, winners and losers
 //! alike, so HR can see why someone did *not* get credit. Payouts hang off the
-//! credited row.
+//! credited row. The same employee referring the same candidate for another
+//! job makes another row, on that job's application, decided on its own and
+//! paid when *that* application is hired; unique on `(employee_id,
+//! candidate_id, application_id)`.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -87,14 +91,14 @@ pub struct Model {
     #[sea_orm(unique)]
     pub public_id: String,
     /// The referred candidate.
-    #[sea_orm(indexed)]
+    #[sea_orm(indexed, unique_key = "employee_candidate_application")]
     pub candidate_id: i64,
     /// The application the referral applies to; `None` while the referral is
     /// known (a link click plus a careers-site form) but the ATS application is not.
-    #[sea_orm(indexed)]
+    #[sea_orm(indexed, unique_key = "employee_candidate_application")]
     pub application_id: Option<i64>,
     /// HRIS id of the referring employee.
-    #[sea_orm(indexed)]
+    #[sea_orm(indexed, unique_key = "employee_candidate_application")]
     pub employee_id: String,
     /// How the referral reached us.
     pub source: ReferralSource,

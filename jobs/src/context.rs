@@ -55,12 +55,25 @@ impl Default for CaptureSettings {
 }
 
 /// Settings for milestones and payouts (from `[payouts]`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PayoutSettings {
     /// Bonus rules: the tranches and the probation period per job.
     pub rules: BonusRules,
     /// Where bonus events are POSTed; `None` keeps eligible payouts waiting.
     pub destination: Option<Arc<OutboundClient>>,
+    /// How long a job's facts read from its ATS are trusted
+    /// (`payouts.job_facts_ttl`).
+    pub job_facts_ttl: std::time::Duration,
+}
+
+impl Default for PayoutSettings {
+    fn default() -> Self {
+        Self {
+            rules: BonusRules::default(),
+            destination: None,
+            job_facts_ttl: std::time::Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 /// Where notifications go: one client per configured channel.

@@ -43,7 +43,7 @@ use crate::{
     error::{Error, Result},
     job::Job,
     outbox::{self, Subject},
-    payout::rules::JobFacts,
+    payout::{job_facts::KnownJob, rules::JobFacts},
 };
 
 /// Stages the referral platform's status sync for a milestone's new state
@@ -146,6 +146,7 @@ async fn find(
 /// # Errors
 /// Database and queue errors (retryable).
 pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<()> {
+    let job = hired_job_facts(ctx, application_id).await?;
     let tx = begin_locked(&ctx.db, &[format!("milestones:{application_id}")]).await?;
     let Some(app) = application::Entity::find_by_id(application_id)
         .one(&tx)
@@ -173,10 +174,18 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
                 arm_probation(ctx, &tx, &app, referral_id, probation, hire_id, due, now).await?;
             arm = step.arm;
             if let Some(referral_id) = referral_id {
+                // Read before the lock; an application hired meanwhile is
+                // priced on what it holds (a rule needing more waits for
+                // approval).
+                let job = job.unwrap_or_else(|| KnownJob {
+                    facts: JobFacts::from(&app),
+                    unknown_reason: None,
+                });
                 send = crate::payout::ledger::on_hire(
                     ctx,
                     &tx,
                     &app,
+                    &job,
                     referral_id,
                     hire_id,
                     Some(step.id),
@@ -198,6 +207,31 @@ pub async fn sync_application(ctx: &JobContext, application_id: i64) -> Result<(
     crate::payout::ledger::enqueue_sends(ctx, &send).await?;
     outbox::kick(ctx).await?;
     Ok(())
+}
+
+/// The job facts of a hired application with a credited referral, read
+/// (through the cache) before [`sync_application`] takes its lock: the
+/// ATS may be asked, and no lock is held across an HTTP call. `None` for
+/// an application with nothing to price.
+async fn hired_job_facts(ctx: &JobContext, application_id: i64) -> Result<Option<KnownJob>> {
+    let Some(app) = application::Entity::find_by_id(application_id)
+        .one(&ctx.db)
+        .await?
+        .filter(|a| a.status == ApplicationStatus::Hired)
+    else {
+        return Ok(None);
+    };
+    let credited = referral::Entity::find()
+        .filter(referral::Column::ApplicationId.eq(app.id))
+        .filter(referral::Column::State.eq(ReferralState::Credited))
+        .one(&ctx.db)
+        .await?;
+    if credited.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(
+        crate::payout::job_facts::for_application(ctx, &app).await?,
+    ))
 }
 
 /// A hired application's hire milestone: reached now (`hire` is `None`),

@@ -18,6 +18,9 @@
 //!   existing rows) and `payouts.rule_id`.
 //! - `m20261207_000011_privacy`: consents, erasure tombstones, when an
 //!   employee left.
+//! - `m20261207_000020_job_facts_and_referral_per_application`: the ATS's
+//!   job facts cached for bonus rules (`ats_jobs`), and one referral per
+//!   (referrer, candidate, application).
 //!
 //! # Rules
 //!
@@ -44,6 +47,7 @@ mod m20261123_000005_create_outbound_tables;
 mod m20261123_000006_audit_lanes;
 mod m20261207_000010_public_ids;
 mod m20261207_000011_privacy;
+mod m20261207_000020_job_facts_and_referral_per_application;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -61,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_audit_lanes::Migration),
             Box::new(m20261207_000010_public_ids::Migration),
             Box::new(m20261207_000011_privacy::Migration),
+            Box::new(m20261207_000020_job_facts_and_referral_per_application::Migration),
         ]
     }
 }

@@ -14,6 +14,13 @@
 //! item per page with `moreDataAvailable` / `nextCursor`. What the service
 //! writes (custom field values, tags, the credited user) is kept per
 //! object, so tests assert the state Ashby would show, not the calls.
+//!
+//! For the connector conformance suite it also answers
+//! `candidate.search {email}` (exact but for case), `offer.list` (by
+//! application, or the accepted ones, paged) and `application.list` (paged
+//! by `limit` and `cursor`), and takes [`Faults`]: forced `429` +
+//! `Retry-After` or `5xx`, a revoked key, and on request the budget
+//! [`ASHBY_RATE_LIMIT`].
 
 use std::{
     collections::HashMap,
@@ -24,7 +31,16 @@ use serde_json::{Value, json};
 
 use crate::{
     app::TestApp,
-    fixtures::{FakeAts, Seen, payload, post_raw, signed},
+    fixtures::{FakeAts, Reply, Seen, payload, post_raw, signed},
+    vendors::faults::{Fault, Faults, RateLimit, retry_after},
+};
+
+/// Ashby's general API budget: 1,000 requests a minute per key (the only
+/// figure published, by Airbyte's connector; `docs/ashby.md` §2.4), as a
+/// bucket that holds a minute's worth.
+pub const ASHBY_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 1000.0 / 60.0,
+    burst: 1000,
 };
 
 /// `applicationSubmit` sample.
@@ -194,6 +210,15 @@ pub struct AshbyState {
     pub candidate_tags: HashMap<String, Vec<String>>,
     /// Credited user per application, as `application.update` set it.
     pub credited: HashMap<String, String>,
+    /// Candidates (what `candidate.search` searches), in the order added.
+    pub candidates: Vec<Value>,
+    /// Offers (what `offer.list` lists), in the order added.
+    pub offers: Vec<Value>,
+    /// Items per page of `application.list` and `offer.list` (100 unless
+    /// made smaller).
+    pub page_size: Option<usize>,
+    /// Forced failures, a revoked key, the rate limit.
+    pub faults: Faults,
 }
 
 /// The API key [`FakeAshby`] accepts.
@@ -220,8 +245,18 @@ impl FakeAshby {
             "email": "priya.raman@acme-example.com", "globalRole": "Elevated Access", "isEnabled": true
         }));
         let shared = state.clone();
-        let ats = FakeAts::start(move |seen| answer(&shared, seen)).await;
+        let ats = FakeAts::start_with_headers(move |seen| answer_with_faults(&shared, seen)).await;
         Self { ats, state }
+    }
+
+    /// Adds a candidate object as `candidate.search` answers it.
+    pub fn add_candidate(&self, candidate: Value) {
+        self.state.lock().expect("lock").candidates.push(candidate);
+    }
+
+    /// Adds an offer object as `offer.list` answers it.
+    pub fn add_offer(&self, offer: Value) {
+        self.state.lock().expect("lock").offers.push(offer);
     }
 
     /// What `application.info` answers for `application.id` from now on.
@@ -293,6 +328,65 @@ fn page(items: &[Value], cursor: Option<&str>) -> (u16, Value) {
     (200, body)
 }
 
+/// One page of a listing that takes `limit` and `cursor`.
+fn limited_page(items: &[Value], body: &Value, page_size: Option<usize>) -> (u16, Value) {
+    let limit = body["limit"]
+        .as_u64()
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(100)
+        .clamp(1, 100)
+        .min(page_size.unwrap_or(100));
+    let at: usize = body["cursor"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("ashby-cursor-"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let end = (at + limit).min(items.len());
+    let more = end < items.len();
+    let mut page = json!({
+        "success": true,
+        "results": items.get(at..end).unwrap_or_default(),
+        "moreDataAvailable": more,
+    });
+    if more {
+        page["nextCursor"] = format!("ashby-cursor-{end}").into();
+    } else {
+        page["syncToken"] = "sync-token".into();
+    }
+    (200, page)
+}
+
+/// [`answer`] behind the fake's [`Faults`]: a 429 with `Retry-After` or a
+/// 5xx in place of the answer when one is due, a 401 once the key is
+/// revoked.
+fn answer_with_faults(state: &Mutex<AshbyState>, seen: &Seen) -> Reply {
+    let (fault, revoked) = {
+        let mut s = state.lock().expect("lock");
+        (s.faults.intercept(), s.faults.credentials_revoked)
+    };
+    match fault {
+        Some(Fault::Throttled { retry_after: secs }) => (
+            429,
+            retry_after(secs),
+            json!({"success": false, "errorInfo": {"code": "rate_limit_exceeded"}}),
+        ),
+        Some(Fault::ServerError(status)) => (
+            status,
+            Vec::new(),
+            json!({"message": "Internal Server Error"}),
+        ),
+        None if revoked => (
+            401,
+            Vec::new(),
+            json!({ "success": false, "errorInfo": { "code": "unauthenticated" } }),
+        ),
+        None => {
+            let (status, body) = answer(state, seen);
+            (status, Vec::new(), body)
+        }
+    }
+}
+
 fn answer(state: &Mutex<AshbyState>, seen: &Seen) -> (u16, Value) {
     use base64::Engine as _;
     let expected = format!(
@@ -356,6 +450,40 @@ fn answer(state: &Mutex<AshbyState>, seen: &Seen) -> (u16, Value) {
                 tags.push(tag);
             }
             ok(json!({"id": text("candidateId")}))
+        }
+        "candidate.search" => {
+            let email = text("email").to_lowercase();
+            let found: Vec<Value> = s
+                .candidates
+                .iter()
+                .filter(|c| {
+                    c["emailAddresses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e["value"].as_str().map(str::to_lowercase) == Some(email.clone()))
+                })
+                .cloned()
+                .collect();
+            ok(Value::Array(found))
+        }
+        "offer.list" => {
+            let application = body["applicationId"].as_str();
+            let accepted_only = body["acceptanceStatus"].is_array();
+            let offers: Vec<Value> = s
+                .offers
+                .iter()
+                .filter(|o| application.is_none_or(|a| o["applicationId"] == a))
+                .filter(|o| !accepted_only || o["acceptanceStatus"] == "Accepted")
+                .cloned()
+                .collect();
+            limited_page(&offers, &body, s.page_size)
+        }
+        "application.list" => {
+            let mut apps: Vec<(&String, &Value)> = s.applications.iter().collect();
+            apps.sort_by_key(|(id, _)| id.as_str());
+            let apps: Vec<Value> = apps.into_iter().map(|(_, a)| a.clone()).collect();
+            limited_page(&apps, &body, s.page_size)
         }
         "user.search" => {
             let email = text("email").to_lowercase();

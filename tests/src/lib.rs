@@ -27,10 +27,13 @@
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
+//! - [`connectors`]: the connector conformance harness each vendor's fake
+//!   implements, with each vendor's declared capabilities.
 //! - [`vendors`]: fakes of the vendors' APIs that behave like them.
 
 pub mod app;
 pub mod ashby;
+pub mod connectors;
 pub mod contract;
 pub mod db;
 pub mod destinations;

@@ -97,6 +97,9 @@ pub(super) async fn adopt_careers_site_referrals(
             .await?;
         for r in moved {
             let rid = r.id;
+            if already_on(tx, &r, app.id).await? {
+                continue;
+            }
             if r.state == ReferralState::Credited {
                 credited.push(rid);
             }
@@ -115,6 +118,34 @@ pub(super) async fn adopt_careers_site_referrals(
     Ok(credited)
 }
 
+/// What is on record about the candidate, for a claim on `app`: its
+/// unreferred applications (to any job) and the credited referrals for
+/// `app`'s job. Referrals are per application: a credit for another job
+/// neither blocks this one (first referral wins per candidate *and* job)
+/// nor makes it a duplicate.
+/// Whether `app_id` already has a referral by `r`'s referrer for `r`'s
+/// candidate (one referral per referrer, candidate and application):
+/// then `r` stays where it is, and the audit says why it did not move.
+pub(super) async fn already_on(tx: &LockedTx, r: &referral::Model, app_id: i64) -> Result<bool> {
+    let Some(there) = referral::Entity::find()
+        .filter(referral::Column::CandidateId.eq(r.candidate_id))
+        .filter(referral::Column::EmployeeId.eq(&r.employee_id))
+        .filter(referral::Column::ApplicationId.eq(app_id))
+        .one(tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    tx.audit(AuditEntry::system(
+        "attribution.not_moved",
+        "referral",
+        r.id,
+        json!({ "application_id": app_id, "existing_referral_id": there.id,
+                "reason": "the referrer already has a referral on that application" }),
+    ));
+    Ok(true)
+}
+
 pub(super) async fn candidate_facts(
     tx: &LockedTx,
     cand: &candidate::Model,
@@ -128,22 +159,38 @@ pub(super) async fn candidate_facts(
         .filter(referral::Column::CandidateId.eq(cand.id))
         .all(tx)
         .await?;
+    let job_of = |application_id: Option<i64>| {
+        application_id.and_then(|id| apps.iter().find(|a| a.id == id).map(|a| &a.job_id))
+    };
+    // A careers-site submission and its ATS twin are one candidacy: same
+    // job, applied within a day of each other.
+    let twins = |a: &application::Model, b: &application::Model| {
+        a.job_id == b.job_id && (a.applied_at - b.applied_at).abs() <= chrono::Duration::days(1)
+    };
+    let referred = |a: &application::Model| {
+        refs.iter().any(|r| {
+            r.application_id == Some(a.id)
+                || r.application_id
+                    .and_then(|id| apps.iter().find(|b| b.id == id))
+                    .is_some_and(|b| twins(a, b))
+        })
+    };
     let unreferred_applications = apps
         .iter()
-        // A careers-site submission and its ATS twin are one candidacy, not
-        // a prior application: same job, applied within a day of each other.
-        // An unreferred application to the same job long before still counts.
-        .filter(|a| {
-            a.id != app.id
-                && !(a.job_id == app.job_id
-                    && (a.applied_at - app.applied_at).abs() <= chrono::Duration::days(1))
-        })
-        .filter(|a| !refs.iter().any(|r| r.application_id == Some(a.id)))
+        // This candidacy's own twin is not a prior application. An
+        // unreferred application to the same job long before still counts;
+        // so does one to another job, unless it (or its twin, whose
+        // referral moved to the ATS application) was referred.
+        .filter(|a| a.id != app.id && !twins(a, app))
+        .filter(|a| !referred(a))
         .map(|a| a.applied_at)
         .collect();
     let credits = refs
         .iter()
         .filter(|r| r.state == ReferralState::Credited)
+        // A referral not yet on an application is not known to be for
+        // another job: it still counts.
+        .filter(|r| job_of(r.application_id).is_none_or(|job| *job == app.job_id))
         .map(|r| ExistingCredit {
             referral_id: r.id,
             employee_id: r.employee_id.clone(),

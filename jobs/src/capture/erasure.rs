@@ -160,6 +160,11 @@ pub(super) async fn delete_application(ctx: &JobContext, ats_application_id: &st
         .await?;
     for r in refs {
         let rid = r.id;
+        if let Some(s) = &survivor
+            && super::attribution::already_on(&tx, &r, s.id).await?
+        {
+            continue;
+        }
         let mut a: referral::ActiveModel = r.into();
         if let Some(s) = &survivor {
             a.application_id = Set(Some(s.id));

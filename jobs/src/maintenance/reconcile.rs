@@ -298,7 +298,11 @@ async fn hires(ctx: &JobContext, dry_run: bool, out: &mut Vec<Variance>) -> Resu
                     .filter(payout::Column::ReferralId.eq(referral.id))
                     .all(&ctx.db)
                     .await?;
-                let pays = ctx.payouts.rules.select(&JobFacts::from(&app)).is_some();
+                // An undecided tier pays too (its payouts wait for approval).
+                let pays = !matches!(
+                    ctx.payouts.rules.choose(&JobFacts::from(&app)),
+                    crate::payout::rules::Choice::NoRule
+                );
                 if rows.is_empty() && pays {
                     Some(variance(
                         VarianceKind::HireWithoutPayout,

@@ -198,9 +198,18 @@ async fn payouts(ctx: &JobContext, found: &mut Found) -> Result<()> {
                 "payout_awaiting_approval",
                 the_ids,
                 format!(
-                    "payout {} ({} {} minor units, tranche {}) waits for ops to approve it: \
+                    "payout {} ({} {} minor units, tranche {}) waits for ops to approve it{}: \
                      POST /api/payouts/{}/approve or `referral-worker ops approve {}`",
-                    p.id, p.currency, p.amount_minor, p.tranche, p.id, p.id
+                    p.id,
+                    p.currency,
+                    p.amount_minor,
+                    p.tranche,
+                    p.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    p.id,
+                    p.id
                 ),
                 p.eligible_at.or(Some(p.updated_at)),
             ),

@@ -57,7 +57,10 @@ use crate::{
     error::Result,
     job::Job,
     outbox::{self, BONUS_DESTINATION, Subject},
-    payout::rules::JobFacts,
+    payout::{
+        job_facts::KnownJob,
+        rules::{BonusRule, Choice, Fact, JobFacts},
+    },
 };
 
 /// A milestone as the published bonus contract names it
@@ -167,23 +170,42 @@ pub async fn notify(ctx: &JobContext, conn: &LockedTx, p: &payout::Model) -> Res
 ///
 /// # Errors
 /// Database errors.
+///
+/// The rule is chosen on `job` (the facts [`super::job_facts`] read from
+/// the ATS). When the ATS does not say a fact a rule depends on, the tier
+/// is undecided: the rows are priced by the first rule that applies on
+/// what is known (else the undecided one), and every one of them waits
+/// for approval with the reason, so no amount is paid on a guess.
+#[allow(clippy::too_many_arguments)]
 pub async fn on_hire(
     ctx: &JobContext,
     conn: &LockedTx,
     app: &application::Model,
+    job: &KnownJob,
     referral_id: i64,
     hire_milestone_id: i64,
     probation_milestone_id: Option<i64>,
 ) -> Result<Vec<i64>> {
-    let facts = JobFacts::from(app);
-    let Some(rule) = ctx.payouts.rules.select(&facts) else {
-        conn.audit(AuditEntry::system(
-            "payout.no_rule",
-            "referral",
-            referral_id,
-            json!({ "application_id": app.id, "job_id": app.job_id }),
-        ));
-        return Ok(Vec::new());
+    let (rule, undecided) = match ctx.payouts.rules.choose(&job.facts) {
+        Choice::Rule(rule) => (rule, None),
+        Choice::Undecided {
+            rule: tier,
+            missing,
+            fallback,
+        } => {
+            let priced = fallback.unwrap_or(tier);
+            let why = undecided_reason(app, job, tier, &missing, priced);
+            (priced, Some(why))
+        }
+        Choice::NoRule => {
+            conn.audit(AuditEntry::system(
+                "payout.no_rule",
+                "referral",
+                referral_id,
+                json!({ "application_id": app.id, "job_id": app.job_id }),
+            ));
+            return Ok(Vec::new());
+        }
     };
     let Some(referral) = referral::Entity::find_by_id(referral_id).one(conn).await? else {
         return Ok(Vec::new());
@@ -208,10 +230,11 @@ pub async fn on_hire(
                 Some("referrer is no longer an active employee".to_string()),
             )
         } else if at_hire {
-            (PayoutState::Eligible, None)
+            (PayoutState::Eligible, undecided.clone())
         } else {
-            (PayoutState::Pending, None)
+            (PayoutState::Pending, undecided.clone())
         };
+        let needs_approval = rule.require_approval || undecided.is_some();
         let row = payout::ActiveModel {
             referral_id: Set(referral_id),
             milestone_id: Set(if at_hire {
@@ -239,7 +262,7 @@ pub async fn on_hire(
             sent_at: Set(None),
             delivered_at: Set(None),
             is_test: Set(is_test),
-            needs_approval: Set(rule.require_approval),
+            needs_approval: Set(needs_approval),
             send_job_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -253,7 +276,7 @@ pub async fn on_hire(
             row.id,
             json!({ "referral_id": referral_id, "tranche": tranche, "amount_minor": amount,
                     "currency": rule.currency, "state": state, "rule": rule.id,
-                    "needs_approval": rule.require_approval }),
+                    "needs_approval": needs_approval, "tier_undecided": undecided }),
         ));
         notify(ctx, conn, &row).await?;
         if sendable(&row) {
@@ -261,6 +284,33 @@ pub async fn on_hire(
         }
     }
     Ok(ready)
+}
+
+/// Why a hire's tier is undecided, in words ops act on: what the ATS does
+/// not say, which rule needed it, what the rows are priced by.
+fn undecided_reason(
+    app: &application::Model,
+    job: &KnownJob,
+    tier: &BonusRule,
+    missing: &[Fact],
+    priced: &BonusRule,
+) -> String {
+    let facts: Vec<&str> = missing.iter().map(|f| f.name()).collect();
+    let because = match &job.unknown_reason {
+        Some(why) => format!(" ({why})"),
+        None => String::new(),
+    };
+    format!(
+        "bonus tier undecided: the ATS does not say the {} of job {}{because}, which rule {:?} \
+         depends on; priced by rule {:?} ({} minor units {}) until someone checks: \
+         approve to pay this amount, or hold it",
+        facts.join(" and "),
+        app.job_id,
+        tier.id,
+        priced.id,
+        priced.amount_minor,
+        priced.currency,
+    )
 }
 
 /// Whether the referral is test data (its own flag or its candidate's), so

@@ -3,6 +3,8 @@
 //!
 //! * [`rules`]: the bonus rules (`[payouts] rules`): which tranches a hire
 //!   earns and the probation period per job;
+//! * [`job_facts`]: the job's level, department and location as the ATS
+//!   states them (cached), when a rule depends on them;
 //! * [`ledger`]: the payout rows, made and moved by the milestones that
 //!   earn them ([`crate::milestones`]), and re-sent by the sweeper;
 //! * [`send`]: the `send_payout` job, POSTing one row through the signed
@@ -11,6 +13,7 @@
 
 pub mod alert;
 pub mod approval;
+pub mod job_facts;
 pub mod ledger;
 pub mod rules;
 pub mod send;

@@ -8,7 +8,10 @@
 //! it reads no database, calls no HRIS and sends nothing. Payout creation asks
 //! it three questions and writes the answers into the ledger:
 //!
-//! 1. Which rule applies to this job? [`BonusRules::select`], first match wins.
+//! 1. Which rule applies to this job? [`BonusRules::choose`], first match
+//!    wins; a rule that depends on a fact the ATS does not say (a level
+//!    it leaves empty) makes the choice undecided, and the payouts wait for
+//!    a human instead of paying a later rule's amount.
 //! 2. How much is each tranche? [`BonusRule::tranche_amounts`], which always
 //!    adds up to the rule's total to the minor unit.
 //! 3. When does probation end? [`BonusRule::probation_due`].
@@ -72,10 +75,14 @@ const DEFAULT_PROBATION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
 /// The facts about a job that rules can match on.
 ///
-/// They come from the hire payload or, where the ATS does not send them, from
-/// a configured job mapping. A missing fact (`None`) never matches a rule that
-/// constrains it: a rule for `senior` jobs must not pay a job whose level is
-/// unknown. It does match a rule that leaves that fact unconstrained.
+/// They come from the ATS: the application's webhook where it sends them
+/// (Greenhouse's departments and offices), and the job as the ATS's API
+/// states it ([`crate::payout::job_facts`], cached per job). A missing fact
+/// (`None`) never matches a rule that constrains it: a rule for `senior`
+/// jobs must not pay a job whose level is unknown. It does match a rule that
+/// leaves that fact unconstrained. And a rule that constrains a missing fact
+/// leaves the choice undecided ([`BonusRules::choose`]) rather than letting
+/// a later rule pay as if the fact were known to differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFacts {
     /// The ATS job id.
@@ -136,6 +143,51 @@ impl RuleMatch {
             && one_of(&self.locations, job.location.as_deref())
     }
 
+    /// Whether `job` satisfies this match, as far as its facts tell:
+    /// [`Fit::No`] as soon as a fact the job has is not listed;
+    /// [`Fit::Unknown`] (naming the facts) when every fact it has fits but
+    /// a constrained one is missing, i.e. the ATS does not say.
+    pub fn fit(&self, job: &JobFacts) -> Fit {
+        if !one_of(&self.job_ids, Some(job.job_id.as_str())) {
+            return Fit::No;
+        }
+        let mut missing = Vec::new();
+        for (fact, allowed, value) in [
+            (Fact::Level, &self.job_levels, job.job_level.as_deref()),
+            (
+                Fact::Department,
+                &self.departments,
+                job.department.as_deref(),
+            ),
+            (Fact::Location, &self.locations, job.location.as_deref()),
+        ] {
+            match value {
+                _ if allowed.is_empty() => {}
+                None => missing.push(fact),
+                Some(_) if !one_of(allowed, value) => return Fit::No,
+                Some(_) => {}
+            }
+        }
+        if missing.is_empty() {
+            Fit::Yes
+        } else {
+            Fit::Unknown(missing)
+        }
+    }
+
+    /// The job facts this match constrains (an ATS must say them).
+    pub fn facts(&self) -> Vec<Fact> {
+        [
+            (Fact::Level, &self.job_levels),
+            (Fact::Department, &self.departments),
+            (Fact::Location, &self.locations),
+        ]
+        .into_iter()
+        .filter(|(_, allowed)| !allowed.is_empty())
+        .map(|(fact, _)| fact)
+        .collect()
+    }
+
     /// Whether the match constrains nothing, i.e. the rule is a catch-all.
     pub fn is_any(&self) -> bool {
         self.job_levels.is_empty()
@@ -143,6 +195,61 @@ impl RuleMatch {
             && self.locations.is_empty()
             && self.job_ids.is_empty()
     }
+}
+
+/// A fact of a job that a rule can depend on and only the ATS can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
+    /// The job's level.
+    Level,
+    /// The job's department.
+    Department,
+    /// The job's office or location.
+    Location,
+}
+
+impl Fact {
+    /// The fact in words, for reasons shown to ops.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fact::Level => "level",
+            Fact::Department => "department",
+            Fact::Location => "office/location",
+        }
+    }
+}
+
+/// Whether a rule applies to a job, as far as the job's known facts tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fit {
+    /// It applies.
+    Yes,
+    /// It does not.
+    No,
+    /// It would, depending on these facts, which the job does not have.
+    Unknown(Vec<Fact>),
+}
+
+/// Which rule prices a job ([`BonusRules::choose`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice<'a> {
+    /// This rule, decided on facts the job has.
+    Rule(&'a BonusRule),
+    /// No rule covers the job: it earns no bonus.
+    NoRule,
+    /// Undecided: `rule`, tried before any that applies, depends on
+    /// `missing` facts the ATS does not say. `fallback` is the first rule
+    /// that applies on what is known (what [`BonusRules::select`] picks),
+    /// if any. Never paid without a human: the payouts wait for approval.
+    Undecided {
+        /// The first rule that could not be decided.
+        rule: &'a BonusRule,
+        /// The facts it needs that the job lacks.
+        missing: Vec<Fact>,
+        /// The first rule that applies on what is known.
+        fallback: Option<&'a BonusRule>,
+    },
 }
 
 /// `allowed` empty means "any value, even none"; otherwise `value` must be
@@ -429,6 +536,46 @@ impl BonusRules {
     /// the file top to bottom: specific tiers first, a catch-all last.
     pub fn select(&self, job: &JobFacts) -> Option<&BonusRule> {
         self.0.iter().find(|rule| rule.when.matches(job))
+    }
+}
+
+impl BonusRules {
+    /// The rule that prices `job`, or why none can be chosen: like
+    /// [`select`](Self::select), first match wins, but a rule that depends
+    /// on a fact the job lacks (the ATS does not say its level, say) and
+    /// comes before the first that applies makes the choice
+    /// [`Choice::Undecided`] instead of silently falling through to a
+    /// later rule (a catch-all): a Senior job whose level is unknown must
+    /// not be paid the catch-all amount as if it were known not to be
+    /// Senior.
+    pub fn choose(&self, job: &JobFacts) -> Choice<'_> {
+        for (index, rule) in self.0.iter().enumerate() {
+            match rule.when.fit(job) {
+                Fit::Yes => return Choice::Rule(rule),
+                Fit::No => {}
+                Fit::Unknown(missing) => {
+                    let fallback = self.0[index + 1..].iter().find(|r| r.when.matches(job));
+                    return Choice::Undecided {
+                        rule,
+                        missing,
+                        fallback,
+                    };
+                }
+            }
+        }
+        Choice::NoRule
+    }
+
+    /// The job facts any rule depends on: when empty, no job needs to be
+    /// read from its ATS to be priced.
+    pub fn facts(&self) -> Vec<Fact> {
+        let mut all: Vec<Fact> = Vec::new();
+        for fact in self.0.iter().flat_map(|r| r.when.facts()) {
+            if !all.contains(&fact) {
+                all.push(fact);
+            }
+        }
+        all
     }
 }
 

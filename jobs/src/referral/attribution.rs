@@ -10,10 +10,17 @@
 //! 3. self-referral (the referrer's email is the candidate's) earns nothing;
 //! 4. a candidate who applied *without* a referral within the prior-applicant
 //!    window before this referral earns nobody credit;
-//! 5. the same employee claiming the same candidate again is a duplicate;
-//! 6. first referral wins within the ownership window: a later claim by
-//!    someone else `lost`; an *earlier* claim (deliveries arrive out of
-//!    order) takes over and the later credited ones are demoted.
+//! 5. the same employee claiming the same candidate for the same job again
+//!    is a duplicate;
+//! 6. first referral wins within the ownership window, per candidate and
+//!    job: a later claim by someone else `lost`; an *earlier* claim
+//!    (deliveries arrive out of order) takes over and the later credited
+//!    ones are demoted.
+//!
+//! Referrals are one per (referrer, candidate, application): a referral of
+//! the same candidate for another job is decided on its own (the credits
+//! [`CandidateFacts`] holds are those for the claim's job) and paid when
+//! that application is hired.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -65,7 +72,8 @@ pub struct CandidateFacts {
     pub email_canonical: Option<String>,
     /// When the candidate's *other* applications without any referral were made.
     pub unreferred_applications: Vec<DateTime<Utc>>,
-    /// Credited referrals already on record.
+    /// Credited referrals already on record for the same job (those for
+    /// other jobs are other referrals and do not compete).
     pub credits: Vec<ExistingCredit>,
 }
 
@@ -83,7 +91,7 @@ pub enum Verdict {
     Lost(String),
     /// Recorded, can never earn credit.
     Ineligible(String),
-    /// Already on record for this employee: nothing new to store.
+    /// Already on record for this employee and job: nothing new to store.
     Duplicate,
 }
 

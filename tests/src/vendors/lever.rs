@@ -5,7 +5,12 @@
 //! * `GET /opportunities/:id` (`{"data": …}`, 404 for others),
 //!   `/opportunities` (filtered by `updated_at_start` against
 //!   `updatedAt`), `/opportunities/:id/offers`,
-//!   `/opportunities/:id/referrals`, `/archive_reasons`, `/users/:id`;
+//!   `/opportunities/:id/referrals`, `/archive_reasons`, `/users/:id`,
+//!   `/postings/:id` (`{"data": posting}` with Lever's `categories`:
+//!   `team`, `department`, `location`, `commitment`, `level`; 404 for
+//!   others);
+//!   `GET /opportunities?email=` matches a contact's address exactly but
+//!   for case, as Lever's look-up does;
 //!   lists page with `limit` and an opaque `offset` token returned as
 //!   `next` while `hasNext` is true (the page size can be made small);
 //! * `POST /opportunities/:id/addTags|addSources`: sets, applied to the
@@ -13,7 +18,9 @@
 //! * archive reasons: [`HIRED_REASON`] (type `hired`) and
 //!   [`HIRED_ELSEWHERE_REASON`] (type `non-hired`, though its label says
 //!   "Hired"), as every Lever account has a hired reason and others;
-//! * a throttle: the next N requests are answered `429` with `Retry-After`.
+//! * faults ([`Faults`]): the next N requests answered `429` with
+//!   `Retry-After` or a `5xx`, the key revoked, and on request Lever's
+//!   documented budget enforced ([`LEVER_RATE_LIMIT`]).
 
 use std::{
     collections::HashMap,
@@ -23,7 +30,15 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::faults::{Fault, Faults, RateLimit, retry_after};
 use crate::fixtures::{FakeAts, LEVER_KEY, Reply, Seen};
+
+/// Lever's documented budget: a token bucket per key, 10 requests a
+/// second with bursts of 20.
+pub const LEVER_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 10.0,
+    burst: 20,
+};
 
 /// The id of the fake account's `hired` archive reason.
 pub const HIRED_REASON: &str = "8b4d4a25-hired-reason-0001";
@@ -38,7 +53,8 @@ struct State {
     offers: HashMap<String, Vec<Value>>,
     referrals: HashMap<String, Vec<Value>>,
     users: HashMap<String, Value>,
-    throttle: Option<(u32, u64)>,
+    postings: HashMap<String, Value>,
+    faults: Faults,
 }
 
 /// The fake Lever.
@@ -109,6 +125,35 @@ impl FakeLever {
         );
     }
 
+    /// Adds a posting whose `categories` say `level`, `department` and
+    /// `location` (each left out when `None`, as Lever leaves an unset
+    /// category out).
+    pub fn set_posting(
+        &self,
+        id: &str,
+        level: Option<&str>,
+        department: Option<&str>,
+        location: Option<&str>,
+    ) {
+        let mut categories = json!({ "team": "Platform", "commitment": "Full-time" });
+        for (name, value) in [
+            ("level", level),
+            ("department", department),
+            ("location", location),
+        ] {
+            if let Some(value) = value {
+                categories[name] = json!(value);
+            }
+        }
+        self.state.lock().expect("lock").postings.insert(
+            id.into(),
+            json!({
+                "id": id, "text": "Software Engineer", "state": "published",
+                "categories": categories, "tags": [], "createdAt": 1_700_000_000_000i64,
+            }),
+        );
+    }
+
     /// At most `n` items per page.
     pub fn page_size(&self, n: usize) {
         self.state.lock().expect("lock").page_size = n.max(1);
@@ -116,7 +161,12 @@ impl FakeLever {
 
     /// The next `n` requests are answered 429 with `Retry-After: secs`.
     pub fn throttle(&self, n: u32, secs: u64) {
-        self.state.lock().expect("lock").throttle = Some((n, secs));
+        self.state.lock().expect("lock").faults.throttle(n, secs);
+    }
+
+    /// The fake's faults, to force failures or enforce the rate limit.
+    pub fn faults<T>(&self, f: impl FnOnce(&mut Faults) -> T) -> T {
+        f(&mut self.state.lock().expect("lock").faults)
     }
 }
 
@@ -167,28 +217,24 @@ pub fn referral_form(id: &str, referrer: &str, created_at: DateTime<Utc>) -> Val
 }
 
 fn answer(s: &mut State, seen: &Seen) -> Reply {
-    if let Some((n, secs)) = s.throttle.take() {
-        if n > 1 {
-            s.throttle = Some((n - 1, secs));
+    match s.faults.intercept() {
+        Some(Fault::Throttled { retry_after: secs }) => {
+            return (429, retry_after(secs), json!({"code": "TooManyRequests"}));
         }
-        return (
-            429,
-            vec![("retry-after", secs.to_string())],
-            json!({"code": "TooManyRequests"}),
-        );
+        Some(Fault::ServerError(status)) => {
+            return (status, Vec::new(), json!({"code": "ServiceUnavailable"}));
+        }
+        None => {}
     }
-    if seen.header("authorization") != Some(basic(LEVER_KEY).as_str()) {
+    if s.faults.credentials_revoked
+        || seen.header("authorization") != Some(basic(LEVER_KEY).as_str())
+    {
         return (401, Vec::new(), json!({"code": "UnauthorizedError"}));
     }
-    // The service sends plain values (ids, digits, our own offset tokens).
-    let query: Vec<(String, String)> = seen
-        .query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(seen.query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let parts: Vec<&str> = seen.path.trim_start_matches("/v1/").split('/').collect();
     let not_found = (404, Vec::new(), json!({"code": "ResourceNotFound"}));
@@ -197,10 +243,20 @@ fn answer(s: &mut State, seen: &Seen) -> Reply {
         ("GET", ["archive_reasons"]) => ok(paged(&s.archive_reasons, s.page_size, &param)),
         ("GET", ["opportunities"]) => {
             let since = param("updated_at_start").and_then(|v| v.parse::<i64>().ok());
+            let email = param("email").map(|e| e.to_lowercase());
             let items: Vec<Value> = s
                 .opportunities
                 .iter()
                 .filter(|o| since.is_none_or(|t| o["updatedAt"].as_i64().unwrap_or(t) >= t))
+                .filter(|o| {
+                    email.as_ref().is_none_or(|e| {
+                        o["emails"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == *e))
+                    })
+                })
                 .cloned()
                 .collect();
             ok(paged(&items, s.page_size, &param))
@@ -219,6 +275,10 @@ fn answer(s: &mut State, seen: &Seen) -> Reply {
             s.page_size,
             &param,
         )),
+        ("GET", ["postings", id]) => match s.postings.get(*id) {
+            Some(p) => ok(json!({ "data": p })),
+            None => not_found,
+        },
         ("GET", ["users", id]) => match s.users.get(*id) {
             Some(u) => ok(json!({ "data": u })),
             None => not_found,

@@ -2,5 +2,6 @@
 //! servers that answer like the vendor in what the service relies on
 //! (auth, paging, rate limits, the documented field shapes).
 
+pub mod faults;
 pub mod greenhouse;
 pub mod lever;

@@ -1579,8 +1579,10 @@ async fn dummy_phones_never_match() {
 // Attribution rules
 // ---------------------------------------------------------------------------
 
-/// Two employees refer the same person: the first wins, the second is kept
-/// as `lost` with the reason naming the winner.
+/// Two employees refer the same person for the same job: the first wins,
+/// the second is kept as `lost` with the reason naming the winner. The
+/// window is per candidate and job: the loser's referral of the same
+/// person for another job is credited.
 async fn first_referral_wins_and_the_second_referrer_loses(setup: Setup) {
     let world = spawn_capture_app(setup, |_| {}).await;
     let app = &world.app;
@@ -1588,7 +1590,7 @@ async fn first_referral_wins_and_the_second_referrer_loses(setup: Setup) {
     put_employee(app, "E-1", "first@acme-example.com", true).await;
     put_employee(app, "E-2", "second@acme-example.com", true).await;
     let t1 = mint_link(app, "E-1", "J-1").await;
-    let t2 = mint_link(app, "E-2", "J-2").await;
+    let t2 = mint_link(app, "E-2", "J-1").await;
     let first = apply(
         app,
         &CareersApplication::new("J-1", "wanted@example.org")
@@ -1598,7 +1600,7 @@ async fn first_referral_wins_and_the_second_referrer_loses(setup: Setup) {
     .await;
     let second = apply(
         app,
-        &CareersApplication::new("J-2", "Wanted@Example.org").referred_by(&t2),
+        &CareersApplication::new("J-1", "Wanted@Example.org").referred_by(&t2),
     )
     .await;
     assert_eq!(first.candidate_id, second.candidate_id);
@@ -1618,11 +1620,28 @@ async fn first_referral_wins_and_the_second_referrer_loses(setup: Setup) {
     assert_eq!(lost[0].subject_id, loser.id.to_string());
     assert!(audit_with(db, "attribution.superseded").await.is_empty());
     assert_eq!(referrals(db).await.len(), 2);
+
+    let t3 = mint_link(app, "E-2", "J-2").await;
+    let other_job = apply(
+        app,
+        &CareersApplication::new("J-2", "wanted@example.org").referred_by(&t3),
+    )
+    .await;
+    assert_eq!(other_job.candidate_id, first.candidate_id);
+    let own = only_referral(db, &other_job.ats_application_id).await;
+    assert_eq!(own.state, ReferralState::Credited, "{:?}", own.reason);
+    assert_eq!(own.employee_id, "E-2");
+    assert_eq!(
+        only_referral(db, &first.ats_application_id).await.state,
+        ReferralState::Credited,
+        "the first job's referral is untouched"
+    );
     world.cleanup().await;
 }
 
-/// Deliveries arrive out of order: an earlier referral processed later takes
-/// the credit, and the one credited before it is demoted with the reason.
+/// Deliveries arrive out of order: an earlier referral (for the same job)
+/// processed later takes the credit, and the one credited before it is
+/// demoted with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_earlier_referral_processed_later_takes_over() {
     let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
@@ -1631,10 +1650,10 @@ async fn an_earlier_referral_processed_later_takes_over() {
     put_employee(app, "E-1", "early@acme-example.com", true).await;
     put_employee(app, "E-2", "late@acme-example.com", true).await;
     let t1 = mint_link(app, "E-1", "J-1").await;
-    let t2 = mint_link(app, "E-2", "J-2").await;
+    let t2 = mint_link(app, "E-2", "J-1").await;
     let later = apply(
         app,
-        &CareersApplication::new("J-2", "late.arrival@example.org").referred_by(&t2),
+        &CareersApplication::new("J-1", "late.arrival@example.org").referred_by(&t2),
     )
     .await;
     assert_eq!(
@@ -1674,7 +1693,7 @@ async fn a_referral_after_the_ownership_window_is_credited_again() {
     put_employee(app, "E-1", "old@acme-example.com", true).await;
     put_employee(app, "E-2", "new@acme-example.com", true).await;
     let t1 = mint_link(app, "E-1", "J-1").await;
-    let t2 = mint_link(app, "E-2", "J-2").await;
+    let t2 = mint_link(app, "E-2", "J-1").await;
     let old = apply(
         app,
         &CareersApplication::new("J-1", "returner@example.org")
@@ -1684,7 +1703,7 @@ async fn a_referral_after_the_ownership_window_is_credited_again() {
     .await;
     let new = apply(
         app,
-        &CareersApplication::new("J-2", "returner@example.org").referred_by(&t2),
+        &CareersApplication::new("J-1", "returner@example.org").referred_by(&t2),
     )
     .await;
     assert_eq!(old.candidate_id, new.candidate_id);

@@ -13,10 +13,18 @@
 //!
 //! - [`ashby`]: Ashby's webhooks captured, refused per the intake
 //!   contract, written back to a fake Ashby and paid once.
+//! - [`bonus_tiers`]: bonus tiers chosen on the job's level, department
+//!   and location read from the ATS; an undecided tier waits for approval;
+//!   an ex-employee referrer is ineligible; a second job's referral is paid
+//!   for its own hire.
 //! - [`capture`]: referral capture over HTTP: links, employees, dedup,
 //!   attribution, write-back, merges, erasure, storage outages.
 //! - [`cli`]: the binary's configuration handling (`config check`, exit 2,
 //!   `PORT` and secret files), `migrate` and `migrate status`.
+//! - [`connector_conformance`]: one suite of connector behaviours run
+//!   against a fake of each ATS (write-back once, look-up by email, hires
+//!   only on the vendor's state, start dates, every page within the rate
+//!   limit, 5xx and credential expiry).
 //! - [`crash`]: the real binary as processes: SIGKILL, SIGTERM (`/readyz`
 //!   503 while draining), no Redis, a `work` process's ops listener.
 //! - [`finance`]: `audit verify`, the exports and the KPIs.
@@ -52,8 +60,10 @@
 //!   a `rediss://` queue behind a private CA.
 
 mod ashby;
+mod bonus_tiers;
 mod capture;
 mod cli;
+mod connector_conformance;
 mod crash;
 mod finance;
 mod golive;

@@ -45,6 +45,7 @@ const TABLES: &[&str] = &[
     "queue_jobs",
     "outbound_messages",
     "outbound_destinations",
+    "ats_jobs",
 ];
 
 /// A fixed instant with whole seconds, so values compare equal after a round
@@ -548,6 +549,79 @@ async fn existing_rows_get_public_ids_and_keep_their_keys(db: &TestDb) {
     .expect("insert");
     assert!(fresh.public_id.starts_with("ref_"));
     assert_ne!(fresh.public_id, referral[0]);
+}
+
+/// Referrals become one per (referrer, candidate, application): two rows of
+/// one referrer on one application, made before the index, are both kept;
+/// the credited one stays on the application and the other is detached
+/// with the reason. After it, a third such row is refused.
+async fn duplicate_referrals_are_detached_not_deleted(db: &TestDb) {
+    // Everything before `m20261207_000020_job_facts_and_referral_per_application`.
+    Migrator::up(&db.conn, Some(8))
+        .await
+        .expect("the first eight");
+    let backend = db.backend();
+    let now = "'2026-11-22 10:00:00+00:00'";
+    for sql in [
+        format!(
+            "INSERT INTO candidates (first_name, is_test, created_at, updated_at) \
+             VALUES ('Ana', false, {now}, {now})"
+        ),
+        format!(
+            "INSERT INTO applications (candidate_id, ats, ats_application_id, job_id, status, \
+             applied_at, created_at, updated_at) \
+             VALUES (1, 'greenhouse', '77', 'J-1', 'active', {now}, {now}, {now})"
+        ),
+        format!(
+            "INSERT INTO referrals (candidate_id, application_id, employee_id, source, state, \
+             referred_at, is_test, created_at, updated_at, public_id) VALUES \
+             (1, 1, 'E-1', 'referral_link', 'ineligible', {now}, false, {now}, {now}, 'ref_a'), \
+             (1, 1, 'E-1', 'ats_credited', 'credited', {now}, false, {now}, {now}, 'ref_b')"
+        ),
+    ] {
+        db.conn
+            .execute_raw(Statement::from_string(backend, sql.clone()))
+            .await
+            .expect(&sql);
+    }
+    db.migrate().await.expect("the rest");
+    let rows = referral::Entity::find().all(&db.conn).await.expect("read");
+    assert_eq!(rows.len(), 2, "nothing deleted");
+    let credited = rows.iter().find(|r| r.public_id == "ref_b").unwrap();
+    assert_eq!(credited.application_id, Some(1));
+    let detached = rows.iter().find(|r| r.public_id == "ref_a").unwrap();
+    assert_eq!(detached.application_id, None);
+    let reason = detached.reason.clone().unwrap_or_default();
+    assert!(reason.contains("duplicate of referral"), "{reason}");
+    let again = referral::ActiveModel {
+        candidate_id: Set(1),
+        application_id: Set(Some(1)),
+        employee_id: Set("E-1".into()),
+        source: Set(ReferralSource::AtsCredited),
+        state: Set(ReferralState::Lost),
+        referred_at: Set(at(11)),
+        is_test: Set(false),
+        created_at: Set(at(11)),
+        updated_at: Set(at(11)),
+        ..Default::default()
+    }
+    .insert(&db.conn)
+    .await;
+    assert_unique_violation(again, "a second referral of E-1 on application 1");
+}
+
+#[tokio::test]
+async fn duplicate_referrals_are_detached_on_sqlite() {
+    let db = fresh_sqlite().await;
+    duplicate_referrals_are_detached_not_deleted(&db).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn duplicate_referrals_are_detached_on_postgres() {
+    let db = fresh_postgres().await;
+    duplicate_referrals_are_detached_not_deleted(&db).await;
+    db.drop_database().await;
 }
 
 #[tokio::test]

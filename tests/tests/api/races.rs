@@ -895,7 +895,7 @@ async fn hold_or_approve_racing_cancel_never_revives_a_cancelled_payout() {
 // ---------------------------------------------------------------------------
 
 /// T6 (P3a). A candidate known by email E and phone P; one delivery carries
-/// only E, another only P, for different jobs, credited to different
+/// only E, another only P, for the same job, credited to different
 /// employees. Their capture keys are disjoint, so only the candidate row
 /// lock keeps them from both deciding "no earlier referral": exactly one
 /// referral is credited.
@@ -917,7 +917,6 @@ async fn two_deliveries_one_candidate_one_credit() {
         by_email.credited_employee_id = Some("E-ONE".into());
         let mut by_phone = greenhouse_event(2 * i + 1);
         by_phone.phone = Some(phone);
-        by_phone.job_id = "4099999".into();
         by_phone.credited_employee_id = Some("E-TWO".into());
 
         let (first, second) = capture_both(&app, i, c.id, by_email, by_phone).await;

@@ -285,6 +285,11 @@ fn validate_payouts(settings: &Settings, check: &mut impl FnMut(bool, &str, &str
         "payouts.timer_sweep",
         "must be longer than 0s",
     );
+    check(
+        !settings.payouts.job_facts_ttl.is_zero(),
+        "payouts.job_facts_ttl",
+        "must be longer than 0s",
+    );
     if !settings.payouts.destination_url.is_empty() {
         if let Err(message) = check_outbound_url(&settings.payouts.destination_url, private) {
             check(false, "payouts.destination_url", &message);

@@ -221,6 +221,11 @@ pub struct PayoutsSettings {
     /// from the queue (after a Redis wipe).
     #[serde(with = "duration")]
     pub timer_sweep: Duration,
+    /// How long a job's level, department and location, read from the ATS
+    /// when a rule depends on them, are trusted before the ATS is asked
+    /// again (`ats_jobs.fetched_at`).
+    #[serde(with = "duration")]
+    pub job_facts_ttl: Duration,
     /// Where bonus events are POSTed (the referral program system); empty
     /// keeps eligible payouts waiting, visible to ops.
     #[serde(deserialize_with = "string_like::deserialize")]
@@ -251,6 +256,7 @@ impl Default for PayoutsSettings {
         PayoutsSettings {
             rules: jobs::payout::rules::default_rules(),
             timer_sweep: Duration::from_secs(60),
+            job_facts_ttl: Duration::from_secs(24 * 60 * 60),
             destination_url: String::new(),
             destination_secret: Secret::default(),
             destination_idempotent: true,

@@ -41,6 +41,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         capture_settings(settings)?,
     );
     ctx.payouts.rules = settings.payouts.rules.clone();
+    ctx.payouts.job_facts_ttl = settings.payouts.job_facts_ttl;
     let sb = &settings.sandbox;
     let recorder = sb.enabled.then(|| Recorder::new(state.db.clone()));
     ctx.sandbox.enabled = sb.enabled;

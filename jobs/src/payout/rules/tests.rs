@@ -407,3 +407,83 @@ proptest! {
         prop_assert_eq!(r.tranche_amounts(), split);
     }
 }
+
+fn chosen(rules: &BonusRules, job: &JobFacts) -> String {
+    match rules.choose(job) {
+        Choice::Rule(r) => format!("rule {}", r.id),
+        Choice::NoRule => "no rule".into(),
+        Choice::Undecided {
+            rule,
+            missing,
+            fallback,
+        } => format!(
+            "undecided {} on {missing:?}, fallback {:?}",
+            rule.id,
+            fallback.map(|r| r.id.as_str())
+        ),
+    }
+}
+
+#[test]
+fn a_tier_is_chosen_on_the_facts_the_ats_gives() {
+    let rules = tiered();
+    let senior = job("1", Some("Senior"), Some("Sales"), Some("Paris"));
+    assert_eq!(chosen(&rules, &senior), "rule senior");
+    let berlin = job("1", Some("Staff"), Some("Engineering"), Some("Berlin"));
+    assert_eq!(chosen(&rules, &berlin), "rule senior-eng-berlin");
+    // Known not to be Senior: the catch-all, decided.
+    let junior = job("1", Some("Junior"), None, None);
+    assert_eq!(chosen(&rules, &junior), "rule catch-all");
+}
+
+#[test]
+fn a_level_the_ats_does_not_say_leaves_the_tier_undecided_not_the_catch_all() {
+    let rules = tiered();
+    // `select` would fall through to the catch-all; `choose` refuses to.
+    let unknown = job("1", None, Some("Sales"), Some("Paris"));
+    assert_eq!(selected(&rules, &unknown).as_deref(), Some("catch-all"));
+    assert_eq!(
+        chosen(&rules, &unknown),
+        "undecided senior on [Level], fallback Some(\"catch-all\")"
+    );
+    // A rule ruled out by a fact the job has is not undecided by the
+    // facts it lacks: "senior-eng-berlin" fails on Paris.
+    let nothing = job("1", None, None, None);
+    assert_eq!(
+        chosen(&rules, &nothing),
+        "undecided senior-eng-berlin on [Level, Department, Location], fallback Some(\"catch-all\")"
+    );
+    // A job id rule decides without any other fact.
+    assert_eq!(
+        chosen(&rules, &job("JOB-42", None, None, None)),
+        "rule special-job"
+    );
+}
+
+#[test]
+fn undecided_without_a_catch_all_has_no_fallback_and_no_match_is_no_rule() {
+    let rules = BonusRules::new(vec![rule(
+        "eng",
+        RuleMatch {
+            departments: strings(&["Engineering"]),
+            ..RuleMatch::default()
+        },
+    )]);
+    assert_eq!(
+        chosen(&rules, &job("1", None, None, None)),
+        "undecided eng on [Department], fallback None"
+    );
+    assert_eq!(
+        chosen(&rules, &job("1", None, Some("Sales"), None)),
+        "no rule"
+    );
+}
+
+#[test]
+fn the_facts_rules_depend_on_say_whether_the_ats_must_be_asked() {
+    assert!(default_rules().facts().is_empty());
+    assert_eq!(
+        tiered().facts(),
+        vec![Fact::Level, Fact::Department, Fact::Location]
+    );
+}

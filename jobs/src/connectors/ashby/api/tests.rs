@@ -380,3 +380,47 @@ fn the_default_quota_stays_under_a_thousand_a_minute() {
     }
     assert!(limiter.governor().check().is_err());
 }
+
+/// The facts bonus tiers are chosen on: `job.info` (expanded location, the
+/// job custom field titled "Level") and the department's name from
+/// `department.info`; a job without them leaves them `None`.
+#[tokio::test]
+async fn job_facts_read_the_level_field_the_department_and_the_location() {
+    use crate::connectors::Connector;
+    let server = TestServer::start(|seen: &Seen| {
+        let body = seen.json();
+        match (method_of(seen), body["id"].as_str()) {
+            ("job.info", Some("job-senior")) => ok(json!({
+                "id": "job-senior", "title": "Staff Engineer", "status": "Open",
+                "departmentId": "dep-eng", "locationId": "loc-ber",
+                "location": {"id": "loc-ber", "name": "Berlin"},
+                "customFields": [
+                    {"id": "cf-1", "title": "Cost centre", "value": "4711", "isPrivate": false},
+                    {"id": "cf-2", "title": "Level", "value": "opt-7", "valueLabel": "Senior", "isPrivate": false},
+                ],
+            })),
+            ("job.info", _) => ok(json!({
+                "id": body["id"], "title": "Intern", "status": "Open", "customFields": [],
+            })),
+            ("department.info", _) if body["departmentId"] == "dep-eng" => {
+                ok(json!({"id": "dep-eng", "name": "Engineering", "isArchived": false}))
+            }
+            _ => reply_json(
+                StatusCode::NOT_FOUND,
+                json!({"success": false, "errorInfo": {"code": "not_found"}}),
+            ),
+        }
+    })
+    .await;
+    let client = client_with(&server, |_| {});
+    let senior = client.job_facts("job-senior").await.unwrap();
+    assert_eq!(senior.level.as_deref(), Some("Senior"));
+    assert_eq!(senior.department.as_deref(), Some("Engineering"));
+    assert_eq!(senior.location.as_deref(), Some("Berlin"));
+    let bare = client.job_facts("job-bare").await.unwrap();
+    assert_eq!(
+        (bare.level, bare.department, bare.location),
+        (None, None, None)
+    );
+    assert_eq!(request(&server, "job.info")["expand"], json!(["location"]));
+}
