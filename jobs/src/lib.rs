@@ -68,5 +68,5 @@ pub mod referral;
 
 pub use error::{Error, Result};
 
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "fakes"))]
+pub mod test_support;

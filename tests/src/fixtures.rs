@@ -14,8 +14,8 @@
 //! # The ATS
 //!
 //! [`FakeAts`] is a real axum server on `127.0.0.1:0` that records every
-//! request and answers with a test's responder. [`fake_greenhouse`] plays
-//! Harvest v1 (tags get an id), [`FakeLever`] answers `GET
+//! request and answers with a test's responder. [`FakeGreenhouse`] plays
+//! Harvest v3 (`vendors::greenhouse`), [`FakeLever`] answers `GET
 //! /opportunities/:id` from a map the test fills.
 //!
 //! # The app
@@ -683,24 +683,7 @@ async fn fake_handle(
     response
 }
 
-/// The Harvest tag id the fake Greenhouse hands out.
-pub const FAKE_TAG_ID: u64 = 4242;
-
-/// A fake Harvest v1: `POST /v1/tags/candidate` answers a tag with
-/// [`FAKE_TAG_ID`], every other request `200 {}`.
-pub async fn fake_greenhouse() -> FakeAts {
-    FakeAts::start(|seen| {
-        if seen.method == "POST" && seen.path == "/v1/tags/candidate" {
-            let name = seen.json()["name"].clone();
-            (201, json!({ "id": FAKE_TAG_ID, "name": name }))
-        } else {
-            (200, json!({}))
-        }
-    })
-    .await
-}
-
-pub use crate::vendors::lever::FakeLever;
+pub use crate::vendors::{greenhouse::FakeGreenhouse, lever::FakeLever};
 
 /// `opportunity` archived by Lever as hired (for the fake account's
 /// `hired` archive reason): what a hire is in Lever.
@@ -750,10 +733,6 @@ pub mod tokens {
     pub const PRIVACY: &str = "dpo-token-0123456789abcdef";
 }
 
-/// The Harvest API key in tests.
-pub const HARVEST_KEY: &str = "harvest-test-key";
-/// The Greenhouse user id sent as `On-Behalf-Of`.
-pub const ON_BEHALF_OF: &str = "4410007";
 /// The Lever API key in tests.
 pub const LEVER_KEY: &str = "lever-test-key";
 /// Where share URLs point.
@@ -767,7 +746,7 @@ pub const LEVER_SAMPLE_MAX_AGE: Duration = Duration::from_secs(10 * 365 * 86_400
 /// Everything capture needs: webhook secrets, API tokens, ATS clients (when
 /// given base URLs), quick retries for `process_delivery` and
 /// `write_back_referral`.
-pub fn configure_capture(s: &mut Settings, harvest: Option<&str>, lever: Option<&str>) {
+pub fn configure_capture(s: &mut Settings, harvest: Option<&FakeGreenhouse>, lever: Option<&str>) {
     s.webhooks.careers_site_secret = Secret::new(CAREERS_SITE_SECRET);
     s.webhooks.greenhouse_secret = Secret::new(greenhouse_secret());
     s.webhooks.lever_signature_token = Secret::new(lever_signature_token());
@@ -796,11 +775,8 @@ pub fn configure_capture(s: &mut Settings, harvest: Option<&str>, lever: Option<
         },
     ];
     s.referrals.careers_base_url = CAREERS_BASE_URL.into();
-    if let Some(url) = harvest {
-        s.ats.greenhouse.base_url = url.into();
-        s.ats.greenhouse.api_key = Secret::new(HARVEST_KEY);
-        s.ats.greenhouse.on_behalf_of = ON_BEHALF_OF.into();
-        s.ats.greenhouse.requests_per_second = 100;
+    if let Some(fake) = harvest {
+        crate::vendors::greenhouse::configure(s, &fake.base_url(), &fake.token_url());
     }
     if let Some(url) = lever {
         s.ats.lever.base_url = url.into();
@@ -823,8 +799,8 @@ pub fn configure_capture(s: &mut Settings, harvest: Option<&str>, lever: Option<
 pub struct CaptureApp {
     /// The app.
     pub app: TestApp,
-    /// Fake Greenhouse Harvest.
-    pub harvest: FakeAts,
+    /// Fake Greenhouse Harvest v3.
+    pub harvest: FakeGreenhouse,
     /// Fake Lever.
     pub lever: FakeLever,
 }
@@ -844,19 +820,19 @@ impl CaptureApp {
 /// Starts the app on `setup` with [`configure_capture`] against fresh fake
 /// ATS servers, then `configure`.
 pub async fn spawn_capture_app(setup: Setup, configure: impl FnOnce(&mut Settings)) -> CaptureApp {
-    spawn_capture_app_with(setup, fake_greenhouse().await, configure).await
+    spawn_capture_app_with(setup, FakeGreenhouse::start().await, configure).await
 }
 
 /// [`spawn_capture_app`] with a Harvest of the test's own.
 pub async fn spawn_capture_app_with(
     setup: Setup,
-    harvest: FakeAts,
+    harvest: FakeGreenhouse,
     configure: impl FnOnce(&mut Settings),
 ) -> CaptureApp {
     let lever = FakeLever::start().await;
-    let (h, l) = (harvest.base_url.clone(), lever.ats.base_url.clone());
+    let l = lever.ats.base_url.clone();
     let app = spawn_app_with(setup, |s| {
-        configure_capture(s, Some(&h), Some(&l));
+        configure_capture(s, Some(&harvest), Some(&l));
         configure(s);
     })
     .await;

@@ -185,8 +185,9 @@ async fn metrics_show_jobs_webhooks_outbound_calls_payouts_and_timers() {
         s.payouts.timer_sweep = Duration::from_millis(300);
         s.payouts.destination_url = bonus_url.clone();
         s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-        // One request a second: the write-back's second call waits.
-        s.ats.greenhouse.requests_per_second = 1;
+        // 30 per window, one request a second with bursts of 3: the
+        // write-back's later calls wait.
+        s.ats.greenhouse.requests_per_window = 30;
     })
     .await;
     let app = &world.app;

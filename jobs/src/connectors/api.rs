@@ -1,6 +1,6 @@
 //! What the ATS API clients share: the transport every call goes through
 //! (auth, the account's rate limit, turning answers into retry decisions).
-//! The vendor clients are `greenhouse::api` and `lever::api` next door; they
+//! The vendor clients are `greenhouse::harvest` and `lever::api` next door; they
 //! implement [`super::Connector`], which is what callers use.
 //!
 //! # Failures are retry decisions
@@ -55,7 +55,6 @@ pub(crate) enum Auth {
     ApiKey(String),
     /// `Authorization: Bearer` with a shared OAuth token (Greenhouse
     /// Harvest v3); a 401 refreshes it once.
-    #[allow(dead_code)] // the Harvest v3 client (next commit) builds it
     Bearer(Arc<TokenSource>),
 }
 
@@ -111,7 +110,6 @@ pub(crate) struct Call<'a> {
 /// API paginates with one.
 pub(crate) struct Answer {
     pub body: Vec<u8>,
-    #[allow(dead_code)] // read by the Harvest v3 client (next commit)
     pub next: Option<String>,
 }
 
@@ -411,17 +409,17 @@ mod tests {
 
     #[test]
     fn endpoint_encodes_ids_and_refuses_dot_segments() {
-        let base = Url::parse("https://harvest.greenhouse.io/v1").unwrap();
+        let base = Url::parse("https://harvest.greenhouse.io/v3").unwrap();
         assert_eq!(
             endpoint(&base, &["applications", "12"]).unwrap().as_str(),
-            "https://harvest.greenhouse.io/v1/applications/12"
+            "https://harvest.greenhouse.io/v3/applications/12"
         );
-        let slash = Url::parse("https://harvest.greenhouse.io/v1/").unwrap();
+        let slash = Url::parse("https://harvest.greenhouse.io/v3/").unwrap();
         assert_eq!(
             endpoint(&slash, &["applications", "a/b?c"])
                 .unwrap()
                 .as_str(),
-            "https://harvest.greenhouse.io/v1/applications/a%2Fb%3Fc"
+            "https://harvest.greenhouse.io/v3/applications/a%2Fb%3Fc"
         );
         assert!(matches!(
             endpoint(&base, &["applications", ".."]),

@@ -4,7 +4,7 @@
 //! | connector | webhook: verify + decode to an [`IntakeEvent`](crate::intake::IntakeEvent) | API client |
 //! |---|---|---|
 //! | [`careers_site`] (our own careers site, and the generic JSON any ATS without a connector can send) | Standard Webhooks | none |
-//! | [`greenhouse`] | `Signature: sha256 <hex>` over the body | Harvest: write-back, offers and applications for reconciliation |
+//! | [`greenhouse`] | `Signature: sha256 <hex>` over the body | Harvest v3 (OAuth client credentials): write-back, candidate and job look-ups, applications and offers for reconciliation |
 //! | [`lever`] | HMAC over `token + triggeredAt` (the body is not signed, so events only name the opportunity to re-fetch) | write-back, opportunity re-fetch, reconciliation reads |
 //! | [`ashby`] | `Ashby-Signature: sha256=<hex>` over the body; inbox key (`webhookActionId`, `action`) | write-back (custom field, tag, credited-to user), application and candidate look-ups |
 //!
@@ -40,11 +40,11 @@
 //! [`Connector::write_attribution`] with a [`WriteBack`]. What that means
 //! per vendor:
 //!
-//! * **Greenhouse** ([`greenhouse`]): set the referrer and our referral
-//!   token (a custom field) on the *application*, then tag the *candidate*.
-//!   Greenhouse's own referral credit only works for users who have signed
-//!   in, so the custom field is what carries the attribution for everyone
-//!   else.
+//! * **Greenhouse** ([`greenhouse`]): set our referral token (a custom
+//!   field), the source and the referrer *record* on the *application*,
+//!   then tag the *candidate*. v3 referrer records are read-only (created
+//!   in Greenhouse's UI), so the custom field is what carries the
+//!   attribution for an employee without one.
 //! * **Lever** ([`lever`]): add a tag and a source to the *opportunity*.
 //!   Lever also needs reading back (its webhooks carry only ids), hence
 //!   [`Connector::application_state`].

@@ -1,8 +1,9 @@
 //! Process-wide rate limiting per ATS account (and, the same way, per
 //! webhook destination: [`super::webhook`]).
 //!
-//! An ATS rate-limits per API key (Greenhouse Harvest: `X-RateLimit-Limit`
-//! requests per 10 seconds, 50 in the docs' example; Lever: a token bucket of
+//! An ATS rate-limits per credential (Greenhouse Harvest v3:
+//! `X-RateLimit-Limit` requests per fixed 30-second window, 75 in the docs'
+//! example; Lever: a token bucket of
 //! 10 req/s with bursts of 20). Every job that writes to the same account
 //! must therefore share one budget, however many clients the process builds.
 //! Two mechanisms cooperate here:
@@ -364,10 +365,10 @@ mod tests {
 
     #[test]
     fn account_key_hides_the_api_key_but_tells_accounts_apart() {
-        let base = url::Url::parse("https://harvest.greenhouse.io/v1/").unwrap();
+        let base = url::Url::parse("https://harvest.greenhouse.io/v3/").unwrap();
         let a = account_key(&base, "secret-key-a");
         assert!(!a.contains("secret"));
-        assert!(a.starts_with("https://harvest.greenhouse.io/v1#"));
+        assert!(a.starts_with("https://harvest.greenhouse.io/v3#"));
         assert_eq!(a, account_key(&base, "secret-key-a"));
         assert_ne!(a, account_key(&base, "secret-key-b"));
     }

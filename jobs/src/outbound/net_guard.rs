@@ -383,8 +383,8 @@ mod tests {
             greenhouse::{GreenhouseClient, GreenhouseConfig},
             lever::{LeverClient, LeverConfig},
         };
-        let inward = Url::parse("http://10.1.2.3/v1").unwrap();
-        let mut greenhouse = GreenhouseConfig::new("key", "9001");
+        let inward = Url::parse("http://10.1.2.3/v3").unwrap();
+        let mut greenhouse = GreenhouseConfig::new("client", "secret", "9001");
         greenhouse.base_url = inward.clone();
         assert!(matches!(
             GreenhouseClient::new(greenhouse.clone()),

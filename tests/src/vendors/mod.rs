@@ -3,4 +3,5 @@
 //! (auth, paging, rate limits, the documented field shapes).
 
 pub mod faults;
+pub mod greenhouse;
 pub mod lever;

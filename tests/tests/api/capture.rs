@@ -7,13 +7,7 @@
 //! binary for the CLI) and reads the rows it wrote; nothing is mocked but
 //! the ATS APIs, which are real local HTTP servers.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::Utc;
 use entities::{
@@ -29,14 +23,14 @@ use serde_json::{Value, json};
 use tests::{
     app::{self, Setup, TestApp},
     fixtures::{
-        self, CAREERS_BASE_URL, CAREERS_SITE_SECRET, CareersApplication, FAKE_TAG_ID, FakeAts,
-        GreenhouseApplication, HARVEST_KEY, LEVER_KEY, ON_BEHALF_OF, OTHER_CAREERS_SITE_SECRET,
-        SwitchProxy, accepted, application_by_ats_id, applications, audit, audit_with,
-        candidate_ats_ids, candidates, careers_site_headers, employees, inbox_rows, job,
-        lever_body, link_row, mint_link, mint_link_with, payload, post_careers_site,
-        post_greenhouse, post_greenhouse_sample, post_lever, post_lever_sample, processed,
-        put_employee, redis_socket_addr, referrals, sample, seed_link, spawn_capture_app,
-        spawn_capture_app_with, submit, time, tokens, unique, wait_inbox, wait_until,
+        self, CAREERS_BASE_URL, CAREERS_SITE_SECRET, CareersApplication, FakeGreenhouse,
+        GreenhouseApplication, LEVER_KEY, OTHER_CAREERS_SITE_SECRET, SwitchProxy, accepted,
+        application_by_ats_id, applications, audit, audit_with, candidate_ats_ids, candidates,
+        careers_site_headers, employees, inbox_rows, job, lever_body, link_row, mint_link,
+        mint_link_with, payload, post_careers_site, post_greenhouse, post_greenhouse_sample,
+        post_lever, post_lever_sample, processed, put_employee, redis_socket_addr, referrals,
+        sample, seed_link, spawn_capture_app, spawn_capture_app_with, submit, time, tokens, unique,
+        wait_inbox, wait_until,
     },
 };
 use worker::config::{RetryOverride, SecretUrl};
@@ -58,6 +52,31 @@ tests::both_setups!(
 
 fn days(n: i64) -> chrono::Duration {
     chrono::Duration::days(n)
+}
+
+/// The samples' Greenhouse application and candidate, as v3's integer ids.
+const GH_APPLICATION_ID: u64 = 120_450_001;
+const GH_CANDIDATE_ID: u64 = 90_077_001;
+
+/// Every Harvest call went out as v3 does it: a bearer token minted at the
+/// token endpoint with the test credential (the fake refuses any other
+/// with 401, and refused none), never v1's Basic key or `On-Behalf-Of`.
+fn assert_v3_auth(fake: &FakeGreenhouse) {
+    let seen = fake.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "POST" && s.path == "/token"),
+        "{:?}",
+        fake.summary()
+    );
+    for s in &seen {
+        assert_eq!(s.header("on-behalf-of"), None, "{s:?}");
+        if s.path.starts_with("/v3/") {
+            let auth = s.header("authorization").unwrap_or_default();
+            assert!(auth.starts_with("Bearer "), "{s:?}");
+        }
+    }
+    assert_eq!(fake.harvest.unauthorized(), 0, "{:?}", fake.summary());
 }
 
 /// `Authorization: Basic base64(key:)`, as the ATS clients send it.
@@ -195,6 +214,12 @@ async fn every_sample_payload_end_to_end(setup: Setup) {
         s.webhooks.lever_max_age = fixtures::LEVER_SAMPLE_MAX_AGE;
     })
     .await;
+    // Greenhouse has the application, and the referrer as a user with a
+    // referrer record (created in its UI).
+    world.harvest.seed_samples();
+    let gh_fake = &world.harvest.harvest;
+    gh_fake.user(4_410_042, sample::REFERRER_EMAIL);
+    gh_fake.referrer(5_501, Some(4_410_042));
     let app = &world.app;
     let db = world.db();
     put_employee(app, sample::REFERRER, sample::REFERRER_EMAIL, true).await;
@@ -259,30 +284,33 @@ async fn every_sample_payload_end_to_end(setup: Setup) {
     .await;
     let patches = world.harvest.requests(
         "PATCH",
-        &format!("/v1/applications/{}", sample::GH_APPLICATION),
+        &format!("/v3/applications/{}", sample::GH_APPLICATION),
     );
     assert!(!patches.is_empty(), "{:?}", world.harvest.summary());
     for p in &patches {
+        // The employee's Greenhouse user 4410042 stands for referrer 5501:
+        // v3 credits the referrer record, not the user.
         assert_eq!(
             p.json(),
-            json!({ "custom_fields": [{ "name_key": "referral_token", "value": sample::TOKEN }] })
+            json!({ "custom_fields": [{ "name_key": "referral_token", "value": sample::TOKEN }],
+                    "referrer_id": 5501 })
         );
     }
-    let tag_posts = world.harvest.requests("POST", "/v1/tags/candidate");
-    assert!(!tag_posts.is_empty(), "{:?}", world.harvest.summary());
-    assert_eq!(tag_posts[0].json(), json!({ "name": "Employee Referral" }));
-    let tag_puts = world.harvest.requests(
-        "PUT",
-        &format!("/v1/candidates/{}/tags/{FAKE_TAG_ID}", sample::GH_CANDIDATE),
+    let stored = world
+        .harvest
+        .harvest
+        .record("applications", GH_APPLICATION_ID)
+        .expect("the application");
+    assert_eq!(
+        stored["custom_fields"]["referral_token"]["value"],
+        sample::TOKEN
     );
-    assert!(!tag_puts.is_empty(), "{:?}", world.harvest.summary());
-    for seen in world.harvest.seen() {
-        assert_eq!(seen.header("on-behalf-of"), Some(ON_BEHALF_OF), "{seen:?}");
-        assert_eq!(
-            seen.header("authorization"),
-            Some(basic(HARVEST_KEY).as_str())
-        );
-    }
+    assert_eq!(stored["referrer_id"], 5501);
+    assert_eq!(
+        world.harvest.harvest.tags_of(GH_CANDIDATE_ID),
+        ["Employee Referral"]
+    );
+    assert_v3_auth(&world.harvest);
 
     // 3. Offer.
     let id = processed(
@@ -493,21 +521,24 @@ async fn greenhouse_credited_to_is_a_referral_source() {
     assert!(
         world
             .harvest
-            .requests("PATCH", "/v1/applications/70001")
+            .requests("PATCH", "/v3/applications/70001")
             .is_empty(),
-        "nothing to set on the application without a token: {:?}",
+        "nothing to set on the application without a token or a referrer record: {:?}",
         world.harvest.summary()
-    );
-    assert_eq!(
-        world.harvest.requests("POST", "/v1/tags/candidate").len(),
-        1
     );
     assert_eq!(
         world
             .harvest
-            .requests("PUT", &format!("/v1/candidates/80001/tags/{FAKE_TAG_ID}"))
+            .requests("POST", "/v3/applied_candidate_tags")
             .len(),
         1
+    );
+    assert_eq!(world.harvest.harvest.tags_of(80_001), ["Employee Referral"]);
+    let report = audit_with(db, "attribution.written_back").await;
+    let skipped = report[0].data["skipped"].to_string();
+    assert!(
+        skipped.contains("referrer") && skipped.contains("no Greenhouse referrer record"),
+        "{skipped}"
     );
     world.cleanup().await;
 }
@@ -517,6 +548,10 @@ async fn greenhouse_credited_to_is_a_referral_source() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_in_the_greenhouse_custom_field_attributes_and_is_written_back() {
     let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    world
+        .harvest
+        .harvest
+        .application(70_002, 80_002, 90_002, "in_process", Utc::now());
     let app = &world.app;
     let db = world.db();
     put_employee(app, "E-2", "finn@acme-example.com", true).await;
@@ -534,24 +569,14 @@ async fn a_token_in_the_greenhouse_custom_field_attributes_and_is_written_back()
         !audit_with(db, "attribution.written_back").await.is_empty()
     })
     .await;
-    let patches = world.harvest.requests("PATCH", "/v1/applications/70002");
+    let patches = world.harvest.requests("PATCH", "/v3/applications/70002");
     assert_eq!(patches.len(), 1, "{:?}", world.harvest.summary());
     assert_eq!(
         patches[0].json(),
         json!({ "custom_fields": [{ "name_key": "referral_token", "value": token }] })
     );
-    assert_eq!(patches[0].header("on-behalf-of"), Some(ON_BEHALF_OF));
-    assert_eq!(
-        patches[0].header("authorization"),
-        Some(basic(HARVEST_KEY).as_str())
-    );
-    assert_eq!(
-        world
-            .harvest
-            .requests("PUT", &format!("/v1/candidates/80002/tags/{FAKE_TAG_ID}"))
-            .len(),
-        1
-    );
+    assert_v3_auth(&world.harvest);
+    assert_eq!(world.harvest.harvest.tags_of(80_002), ["Employee Referral"]);
     world.cleanup().await;
 }
 
@@ -559,23 +584,11 @@ async fn a_token_in_the_greenhouse_custom_field_attributes_and_is_written_back()
 /// write-back job is retried after that wait, and then succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_back_refused_with_429_is_retried_after_the_servers_wait() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let harvest = FakeAts::start_with_headers(move |seen| {
-        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-            return (
-                429,
-                vec![("retry-after", "1".to_owned())],
-                json!({ "message": "slow down" }),
-            );
-        }
-        if seen.method == "POST" && seen.path == "/v1/tags/candidate" {
-            (201, Vec::new(), json!({ "id": FAKE_TAG_ID, "name": "x" }))
-        } else {
-            (200, Vec::new(), json!({}))
-        }
-    })
-    .await;
+    let harvest = FakeGreenhouse::start().await;
+    harvest
+        .harvest
+        .application(70_003, 80_003, 90_003, "in_process", Utc::now());
+    harvest.harvest.throttle_writes(1, 1);
     let world = spawn_capture_app_with(Setup::EMBEDDED_SQLITE, harvest, |_| {}).await;
     let app = &world.app;
     let db = world.db();
@@ -589,7 +602,7 @@ async fn a_write_back_refused_with_429_is_retried_after_the_servers_wait() {
         !audit_with(db, "attribution.written_back").await.is_empty()
     })
     .await;
-    let patches = world.harvest.requests("PATCH", "/v1/applications/70003");
+    let patches = world.harvest.requests("PATCH", "/v3/applications/70003");
     assert_eq!(patches.len(), 2, "{:?}", world.harvest.summary());
     let waited = patches[1].at.duration_since(patches[0].at);
     assert!(

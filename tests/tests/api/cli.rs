@@ -131,6 +131,58 @@ fn an_unknown_key_in_the_file_exits_2_naming_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Harvest v1's keys, from a file or the environment, stop `config check`
+/// and start-up alike (exit 2) with what to set instead; the old key's
+/// value is never printed.
+#[test]
+fn the_harvest_v1_keys_are_refused_saying_what_to_set_instead() {
+    let dir = std::env::temp_dir().join(format!("rw-cli-gh-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("v1.toml");
+    std::fs::write(
+        &file,
+        "[ats.greenhouse]\napi_key = \"v1-key-do-not-print\"\non_behalf_of = \"4410007\"\n",
+    )
+    .expect("write config");
+    let path = file.to_str().expect("utf-8 path");
+    for args in [
+        vec!["--config", path, "config", "check"],
+        vec!["--config", path, "serve"],
+    ] {
+        let out = run(&args, &[]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for needle in [
+            "ats.greenhouse.api_key",
+            "Harvest v1 is gone",
+            "Harvest V3 (OAuth)",
+            "ats.greenhouse.client_id",
+            "ats.greenhouse.client_secret",
+            "ats.greenhouse.user_id",
+            "Site Admin",
+        ] {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} in {stderr}");
+        }
+        assert!(
+            !stdout.contains("v1-key-do-not-print") && !stderr.contains("v1-key-do-not-print"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = run(
+        &["config", "check"],
+        &[("REFERRAL_WORKER__ATS__GREENHOUSE__ON_BEHALF_OF", "4410007")],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ats.greenhouse.on_behalf_of")
+            && stderr.contains("REFERRAL_WORKER__ATS__GREENHOUSE__ON_BEHALF_OF")
+            && stderr.contains("ats.greenhouse.user_id"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_bad_value_from_the_environment_exits_2_naming_the_key() {
     let out = run(

@@ -32,14 +32,14 @@ use tests::{
     app::{TestProcess, delete_redis_prefix, redis_store, setting_var, spawn_process, worker_env},
     db,
     fixtures::{
-        self, CAREERS_BASE_URL, CAREERS_SITE_SECRET, CareersApplication, FakeLever,
-        GreenhouseApplication, HARVEST_KEY, LEVER_KEY, ON_BEHALF_OF, OTHER_CAREERS_SITE_SECRET,
-        careers_site_headers, fake_greenhouse, greenhouse_secret, greenhouse_signature,
-        lever_opportunity, lever_signature_token, payload, payload_json, sample, seed_link, signed,
-        time, tokens, unique,
+        self, CAREERS_BASE_URL, CAREERS_SITE_SECRET, CareersApplication, FakeGreenhouse, FakeLever,
+        GreenhouseApplication, LEVER_KEY, OTHER_CAREERS_SITE_SECRET, careers_site_headers,
+        greenhouse_secret, greenhouse_signature, lever_opportunity, lever_signature_token, payload,
+        payload_json, sample, seed_link, signed, time, tokens, unique,
     },
     queue::{redis_url, unique_prefix},
     receiver::{Receiver, Reply},
+    vendors::greenhouse as gh,
 };
 
 /// The Standard Webhooks secret of every receiver in this test.
@@ -462,7 +462,8 @@ impl Captured {
 async fn run_the_samples_through_the_service() -> Captured {
     let test_db = db::fresh_postgres().await;
     let prefix = unique_prefix();
-    let harvest = fake_greenhouse().await;
+    let harvest = FakeGreenhouse::start().await;
+    harvest.seed_samples();
     let lever = FakeLever::start().await;
     // The bonus system asks for a pause once: the retry is logged with the job.
     let bonus = Receiver::builder()
@@ -494,10 +495,12 @@ async fn run_the_samples_through_the_service() -> Captured {
         // The Lever samples were triggered in October 2025.
         ("webhooks.lever_max_age", "3650days".to_owned()),
         ("referrals.careers_base_url", CAREERS_BASE_URL.to_owned()),
-        ("ats.greenhouse.base_url", harvest.base_url.clone()),
-        ("ats.greenhouse.api_key", HARVEST_KEY.to_owned()),
-        ("ats.greenhouse.on_behalf_of", ON_BEHALF_OF.to_owned()),
-        ("ats.greenhouse.requests_per_second", "100".to_owned()),
+        ("ats.greenhouse.base_url", harvest.base_url()),
+        ("ats.greenhouse.token_url", harvest.token_url()),
+        ("ats.greenhouse.client_id", gh::CLIENT_ID.to_owned()),
+        ("ats.greenhouse.client_secret", gh::CLIENT_SECRET.to_owned()),
+        ("ats.greenhouse.user_id", gh::USER_ID.to_owned()),
+        ("ats.greenhouse.requests_per_window", "3000".to_owned()),
         ("ats.lever.base_url", lever.ats.base_url.clone()),
         ("ats.lever.api_key", LEVER_KEY.to_owned()),
         ("ats.lever.requests_per_second", "100".to_owned()),

@@ -616,6 +616,7 @@ async fn the_greenhouse_samples_pay_the_hire_and_probation_tranches_each_once() 
         configure(s, &receiver.url(BONUS_PATH), Duration::from_secs(3))
     })
     .await;
+    world.harvest.seed_samples();
     let (app, db) = (&world.app, world.db());
     put_employee(app, sample::REFERRER, sample::REFERRER_EMAIL, true).await;
     seed_link(

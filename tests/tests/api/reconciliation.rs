@@ -22,7 +22,7 @@ use tests::{
     app::{Setup, TestApp, setting_var, spawn_process, worker_env},
     destinations::BONUS_SECRET,
     fixtures::{
-        FakeAts, GreenhouseApplication, application_by_ats_id, credited_hire,
+        FakeGreenhouse, GreenhouseApplication, application_by_ats_id, credited_hire,
         spawn_capture_app_with, wait_until,
     },
     queue::redis_url,
@@ -35,33 +35,28 @@ const UNSEEN: u64 = 9_990_001;
 /// One we have as active and Greenhouse has as hired.
 const LAGGING: u64 = 9_990_002;
 
-/// A Harvest that lists two applications that disagree with us.
-async fn harvest() -> FakeAts {
-    FakeAts::start(|seen| {
-        if seen.method == "GET" && seen.path == "/v1/applications" {
-            (
-                200,
-                json!([
-                    { "id": UNSEEN, "status": "active", "credited_to": { "employee_id": "E-GONE" } },
-                    { "id": LAGGING, "status": "hired", "credited_to": null },
-                ]),
-            )
-        } else if seen.method == "GET" && seen.path == "/v1/offers" {
-            // Hire C's accepted offer starts on a day we never heard of.
-            (
-                200,
-                json!([
-                    { "id": 71, "application_id": 3, "status": "accepted", "starts_at": "2030-01-07" },
-                    { "id": 72, "application_id": 1, "status": "rejected", "starts_at": "2030-02-01" },
-                ]),
-            )
-        } else if seen.method == "POST" && seen.path == "/v1/tags/candidate" {
-            (201, json!({ "id": 1, "name": "Employee Referral" }))
-        } else {
-            (200, json!({}))
-        }
-    })
-    .await
+/// A Harvest v3 that lists two applications that disagree with us, one
+/// record a page (so every listing follows `Link` cursors).
+async fn harvest() -> FakeGreenhouse {
+    let fake = FakeGreenhouse::start().await;
+    let h = &fake.harvest;
+    let now = Utc::now();
+    // Referred to a Greenhouse user (4410500) through referrer record 5501.
+    h.application(UNSEEN, 77_001, 4_012_345, "in_process", now);
+    h.referrer(5_501, Some(4_410_500));
+    let mut unseen = h.record("applications", UNSEEN).expect("seeded");
+    unseen["referrer_id"] = json!(5_501);
+    h.put("applications", unseen);
+    h.application(LAGGING, 1, 4_012_345, "hired", now);
+    // Hire C's accepted offer starts on a day we never heard of.
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a day");
+    h.offer(71, 3, "Accepted", day(2030, 1, 7));
+    h.offer(72, 1, "Rejected", day(2030, 2, 1));
+    // An accepted offer of an application we do not have: nothing to fix,
+    // but a second page of offers.
+    h.offer(73, 9_990_003, "Accepted", day(2030, 3, 2));
+    h.page_size(1);
+    fake
 }
 
 fn configure(s: &mut Settings, bonus: &Receiver, slack: &Receiver) {
@@ -229,6 +224,30 @@ async fn reconciliation_finds_each_planted_discrepancy_and_rearms_a_deleted_time
     ];
     expected.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(kinds(&dry), expected, "{:#?}", dry.variances);
+    // The referrer record's user, in the id space webhooks credit.
+    let unseen = dry
+        .variances
+        .iter()
+        .find(|v| v.kind == VarianceKind::AtsReferralUnseen)
+        .expect("the unseen referral");
+    assert_eq!(unseen.detail["referrer_user_id"], "4410500", "{unseen:?}");
+    // Harvest v3 was read page by page: each next page is the `Link`
+    // cursor alone, exactly as given (the fake answers 422 otherwise).
+    for path in ["/v3/applications", "/v3/offers"] {
+        let pages = world.harvest.requests("GET", path);
+        let cursors = pages
+            .iter()
+            .filter(|s| s.query.as_deref().is_some_and(|q| q.starts_with("cursor=")))
+            .count();
+        assert!(cursors >= 1, "{path}: {:?}", world.harvest.summary());
+        assert!(
+            pages.iter().all(|s| s
+                .query
+                .as_deref()
+                .is_some_and(|q| !q.starts_with("cursor=") || !q.contains('&'))),
+            "{path}: a cursor with other parameters"
+        );
+    }
     assert!(dry.variances.iter().all(|v| !v.fixed));
     assert!(
         payouts_of(db, referral_of(a).await).await.is_empty(),

@@ -151,7 +151,9 @@ impl Problem {
                 if path.last() != Some(field) {
                     path.push(field.clone());
                 }
-                if expected.is_empty() {
+                if let Some(instead) = super::validate::retired_key(&path.join(".")) {
+                    format!("no longer read: {instead}")
+                } else if expected.is_empty() {
                     "unknown key".to_owned()
                 } else {
                     format!("unknown key (expected one of: {})", expected.join(", "))

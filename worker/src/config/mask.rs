@@ -21,7 +21,7 @@ pub(super) const SECRET_KEYS: [&str; 15] = [
     "webhooks.careers_site_secret",
     "webhooks.greenhouse_secret",
     "webhooks.lever_signature_token",
-    "ats.greenhouse.api_key",
+    "ats.greenhouse.client_secret",
     "ats.lever.api_key",
     "ats.ashby.webhook_secret",
     "ats.ashby.api_key",

@@ -643,7 +643,7 @@ fn outbound_urls_pointing_inward_are_refused_unless_allowed() {
              [notifications]\ncrm_url = \"http://10.0.0.5:6379/\"\ncrm_secret = \"{SECRET}\"\n\
              alert_webhook_url = \"http://[::1]/hooks/T0/secretpart\"\n\
              [ats.lever]\nbase_url = \"http://localhost:8080/v1\"\n\
-             [sandbox]\ngreenhouse_base_url = \"http://192.168.1.10/v1\"\n"
+             [sandbox]\ngreenhouse_base_url = \"http://192.168.1.10/v3\"\n"
     );
     assert_eq!(
         problem_keys(&inward),
@@ -737,4 +737,44 @@ fn log_format_resolution() {
     assert!(!LogFormat::Auto.is_human(false));
     assert!(LogFormat::Pretty.is_human(false));
     assert!(!LogFormat::Json.is_human(true));
+}
+
+#[test]
+fn harvest_v1_keys_are_refused_naming_the_v3_credential_to_set() {
+    for key in ["api_key", "on_behalf_of"] {
+        let err = from_toml(&format!("[ats.greenhouse]\n{key} = \"v1-value\"\n")).unwrap_err();
+        let problem = &err.problems()[0];
+        assert_eq!(problem.key, format!("ats.greenhouse.{key}"));
+        for needle in [
+            "Harvest v1 is gone",
+            "Harvest V3 (OAuth)",
+            "ats.greenhouse.client_id",
+            "ats.greenhouse.client_secret",
+            "ats.greenhouse.user_id",
+            "Site Admin",
+        ] {
+            assert!(problem.message.contains(needle), "{needle}: {problem}");
+        }
+        assert!(!err.to_string().contains("v1-value"), "{err}");
+    }
+    let err = from_toml("[ats.greenhouse]\nrequests_per_second = 5\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ats.greenhouse.requests_per_window"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_harvest_v3_credential_needs_its_client_id_and_a_numeric_user() {
+    assert_eq!(
+        problem_keys("[ats.greenhouse]\nclient_secret = \"s\"\nuser_id = \"admin\"\n"),
+        ["ats.greenhouse.client_id", "ats.greenhouse.user_id"]
+    );
+    let ok = from_toml(
+        "[ats.greenhouse]\nclient_id = \"c\"\nclient_secret = \"s3cr3t-v3\"\nuser_id = \"4410007\"\n",
+    )
+    .unwrap();
+    assert!(!ok.to_masked_toml().contains("s3cr3t-v3"));
+    assert!(!format!("{ok:?}").contains("s3cr3t-v3"));
 }

@@ -117,6 +117,9 @@ fn a_missing_or_empty_secret_file_names_the_variable_and_the_path() {
 #[test]
 fn every_secret_key_has_a_file_variable_and_stays_masked() {
     jailed(|jail| {
+        // A Greenhouse client secret comes with its client id and user.
+        jail.set_env("REFERRAL_WORKER__ATS__GREENHOUSE__CLIENT_ID", "gh-client");
+        jail.set_env("REFERRAL_WORKER__ATS__GREENHOUSE__USER_ID", "4410007");
         let mut whsec = Vec::new();
         for (i, key) in SECRET_KEYS.iter().enumerate() {
             let file = format!("secret-{i}");

@@ -504,6 +504,10 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     let private = settings.outbound.allow_private_networks;
     for (key, url) in [
         ("ats.greenhouse.base_url", &settings.ats.greenhouse.base_url),
+        (
+            "ats.greenhouse.token_url",
+            &settings.ats.greenhouse.token_url,
+        ),
         ("ats.lever.base_url", &settings.ats.lever.base_url),
         ("ats.ashby.base_url", &settings.ats.ashby.base_url),
     ] {
@@ -524,11 +528,7 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
         "ats.ashby.webhook_secret",
         "must be at least 16 characters (or empty to refuse Ashby deliveries)",
     );
-    check(
-        settings.ats.greenhouse.requests_per_second >= 1,
-        "ats.greenhouse.requests_per_second",
-        "must be at least 1",
-    );
+    validate_greenhouse(settings, check);
     check(
         settings.ats.lever.requests_per_second >= 1,
         "ats.lever.requests_per_second",
@@ -546,6 +546,48 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
         if let Err(e) = place.parse::<jobs::connectors::lever::TokenPlace>() {
             check(false, "ats.lever.token_from", &e.to_string());
         }
+    }
+}
+
+/// `[ats.greenhouse]`: a Harvest V3 (OAuth) credential is a client id,
+/// a secret and a numeric Site Admin user id, all three or none.
+fn validate_greenhouse(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let gh = &settings.ats.greenhouse;
+    check(
+        (1..=10_000).contains(&gh.requests_per_window),
+        "ats.greenhouse.requests_per_window",
+        "must be between 1 and 10000 (requests per 30-second window)",
+    );
+    if gh.client_secret.is_empty() {
+        return;
+    }
+    check(
+        !gh.client_id.trim().is_empty(),
+        "ats.greenhouse.client_id",
+        "must be set with client_secret (the Harvest V3 (OAuth) credential's client id)",
+    );
+    check(
+        !gh.user_id.is_empty() && gh.user_id.chars().all(|c| c.is_ascii_digit()),
+        "ats.greenhouse.user_id",
+        "must be the numeric Greenhouse user id of a Site Admin (the OAuth token's sub)",
+    );
+}
+
+/// What to set instead of a key the service no longer reads, for the
+/// "unknown key" problem `layers` reports on it.
+pub(super) fn retired_key(key: &str) -> Option<&'static str> {
+    const HARVEST_V1: &str = "Harvest v1 is gone (Greenhouse removed Harvest v1/v2 on 31 Aug 2026): create \
+        Harvest V3 (OAuth) credentials in Greenhouse (Configure > Dev Center > API Credentials) and set \
+        ats.greenhouse.client_id, ats.greenhouse.client_secret and ats.greenhouse.user_id (the numeric \
+        user id of a Site Admin)";
+    match key {
+        "ats.greenhouse.api_key"
+        | "ats.greenhouse.api_key_file"
+        | "ats.greenhouse.on_behalf_of" => Some(HARVEST_V1),
+        "ats.greenhouse.requests_per_second" => Some(
+            "Harvest v3 limits requests per 30-second window: set ats.greenhouse.requests_per_window",
+        ),
+        _ => None,
     }
 }
 

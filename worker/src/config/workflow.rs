@@ -382,33 +382,53 @@ impl Default for ReferralSettings {
     }
 }
 
-/// `[ats.greenhouse]`: the Harvest API.
+/// `[ats.greenhouse]`: Harvest v3 with a Harvest V3 (OAuth) credential.
+/// The v1 keys `api_key` and `on_behalf_of` are refused with what to set
+/// instead (`super::validate::retired_key`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GreenhouseSettings {
-    /// Harvest base URL.
+    /// Harvest v3 base URL.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub base_url: String,
-    /// Harvest API key; empty disables write-back to Greenhouse.
-    pub api_key: Secret,
-    /// Greenhouse user id sent as `On-Behalf-Of` (Harvest requires one for writes).
+    /// OAuth token endpoint.
     #[serde(deserialize_with = "string_like::deserialize")]
-    pub on_behalf_of: String,
-    /// Immutable key of the application custom field holding our token.
+    pub token_url: String,
+    /// The credential's client id.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub client_id: String,
+    /// The credential's client secret; empty disables Greenhouse API calls.
+    pub client_secret: Secret,
+    /// The acting user (the token's `sub`): a Site Admin's numeric id.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub user_id: String,
+    /// `name_key` of the application custom field holding our token.
     #[serde(deserialize_with = "string_like::deserialize")]
     pub token_field: String,
-    /// Requests per second to this account.
-    pub requests_per_second: u32,
+    /// `name_key` of the job custom field holding the job's level; empty:
+    /// the level is unknown (v3 jobs have no level of their own).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub job_level_field: String,
+    /// A `/v3/sources` id to set on referred applications; empty leaves
+    /// the source.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub source_id: String,
+    /// Requests per 30-second rate-limit window.
+    pub requests_per_window: u32,
 }
 
 impl Default for GreenhouseSettings {
     fn default() -> Self {
         GreenhouseSettings {
-            base_url: "https://harvest.greenhouse.io/v1".to_owned(),
-            api_key: Secret::default(),
-            on_behalf_of: String::new(),
+            base_url: "https://harvest.greenhouse.io/v3".to_owned(),
+            token_url: "https://auth.greenhouse.io/token".to_owned(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            user_id: String::new(),
             token_field: "referral_token".to_owned(),
-            requests_per_second: 5,
+            job_level_field: String::new(),
+            source_id: String::new(),
+            requests_per_window: 50,
         }
     }
 }

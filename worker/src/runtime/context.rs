@@ -180,19 +180,25 @@ fn bonus_destination(
     })))
 }
 
-/// The Greenhouse Harvest client, when `ats.greenhouse.api_key` is set.
+/// The Greenhouse Harvest v3 client, when `ats.greenhouse.client_secret`
+/// is set.
 fn greenhouse(
     settings: &Settings,
     transport: &Transport,
     sandbox: &mut Sandbox,
 ) -> anyhow::Result<Option<Arc<dyn Connector>>> {
     let gh = &settings.ats.greenhouse;
-    if gh.api_key.is_empty() {
+    if gh.client_secret.is_empty() {
         return Ok(None);
     }
     let sb = &settings.sandbox;
-    let mut config = GreenhouseConfig::new(gh.api_key.expose(), gh.on_behalf_of.clone());
+    let mut config = GreenhouseConfig::new(
+        gh.client_id.clone(),
+        gh.client_secret.expose(),
+        gh.user_id.clone(),
+    );
     config.base_url = url::Url::parse(&gh.base_url).context("ats.greenhouse.base_url")?;
+    config.token_url = url::Url::parse(&gh.token_url).context("ats.greenhouse.token_url")?;
     if sb.enabled {
         if sb.greenhouse_base_url.is_empty() {
             sandbox.greenhouse = Some(config.base_url.clone());
@@ -202,9 +208,11 @@ fn greenhouse(
         }
     }
     config.token_field_key = Some(gh.token_field.clone());
+    config.job_level_field = Some(gh.job_level_field.clone());
+    config.referral_source_id = Some(gh.source_id.clone());
     transport.apply(&mut config.http);
-    if let Some(n) = NonZeroU32::new(gh.requests_per_second) {
-        config.quota = Quota::per_second(n);
+    if let Some(n) = NonZeroU32::new(gh.requests_per_window) {
+        config.quota = jobs::connectors::greenhouse::harvest::window_quota(n);
     }
     Ok(Some(Arc::new(
         GreenhouseClient::new(config).map_err(|e| anyhow::anyhow!("ats.greenhouse: {e}"))?,
