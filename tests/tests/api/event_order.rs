@@ -1,5 +1,6 @@
-//! Events applied by their own time (issue 23.1): per vendor, a table of
-//! replayed and reordered deliveries and the state each must end in; a
+//! Events applied by their own time (issue 23.1): per vendor (Greenhouse,
+//! Ashby, Lever, the careers site), a table of replayed and reordered
+//! deliveries and the state each must end in; a
 //! property test that any arrival order of a hire/unhire/start-date
 //! sequence ends in the state of the newest event; and a replayed signed
 //! hire through the HTTP endpoint that must not re-hire.
@@ -21,9 +22,11 @@ use serde_json::{Value, json};
 use tests::{
     app::{IdleApp, Setup, idle_app},
     fixtures::{
-        GreenhouseApplication, accepted, audit_with, payload_json, post_greenhouse, processed,
-        put_employee, spawn_capture_app, unique, wait_inbox,
+        CaptureApp, GreenhouseApplication, accepted, audit_with, lever_body, lever_hired,
+        lever_opportunity, payload_json, post_greenhouse, post_lever, processed, put_employee,
+        spawn_capture_app, unique, wait_inbox, wait_until,
     },
+    vendors::lever::{HIRED_ELSEWHERE_REASON, archived},
 };
 
 const JOB: u64 = 4_012_345;
@@ -357,6 +360,137 @@ async fn ashby_replays_and_reorders_end_in_the_newest_state() {
     ];
     run_table(ctx, InboxSource::Ashby, cases).await;
     w.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------
+// Lever
+// ---------------------------------------------------------------------------
+
+/// Lever bodies carry only ids and are signed over `token + triggeredAt`;
+/// every event re-reads the opportunity, so the API's state at processing
+/// time decides whatever order (or how often) the events arrive.
+/// Posts `body`; a repeated token is answered 200 and changes nothing, a
+/// new one is processed or ignored (an unconfirmed hire).
+async fn post_lever_event(world: &CaptureApp, body: &Value) {
+    let app = &world.app;
+    let bytes = serde_json::to_vec(body).expect("json");
+    let response = post_lever(app, &bytes).await;
+    if response.status() == reqwest::StatusCode::OK {
+        let receipt: Value = response.json().await.expect("a receipt");
+        assert_eq!(receipt["status"], "duplicate", "{receipt}");
+        return;
+    }
+    let id = accepted(response).await.inbox_id;
+    wait_until("the Lever delivery settled", || async {
+        inbox::Entity::find_by_id(id)
+            .one(world.db())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|r| matches!(r.status, InboxStatus::Processed | InboxStatus::Ignored))
+    })
+    .await;
+}
+
+/// One step of a Lever case: what the API shows from now on (if it
+/// changes), then the delivery.
+struct LeverStep {
+    api: Option<Value>,
+    body: Value,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lever_replays_and_reorders_end_in_the_api_s_state() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let opp = |n: u32| format!("opp-order-{n}");
+    let state = |n: u32, stage: &str| {
+        lever_opportunity(
+            &opp(n),
+            &format!("contact-order-{n}"),
+            &format!("lever.order{n}@example.org"),
+            stage,
+            "lever-posting-order",
+            t(0),
+        )
+    };
+    let step = |api: Option<Value>, body: &Value| LeverStep {
+        api,
+        body: body.clone(),
+    };
+
+    let hire_1 = lever_body("candidateHired", &opp(1));
+    let early_hire_2 = lever_body("candidateHired", &opp(2));
+    let early_change_3 = lever_body("candidateStageChange", &opp(3));
+    let early_hire_4 = lever_body("candidateHired", &opp(4));
+    let cases: Vec<(&str, u32, Vec<LeverStep>, ApplicationStatus)> = vec![
+        (
+            "hired, Lever unarchives it, the hire redelivered (its retry: the same token)",
+            1,
+            vec![
+                step(Some(lever_hired(state(1, "Hired"))), &hire_1),
+                step(
+                    Some(state(1, "Offer")),
+                    &lever_body("candidateStageChange", &opp(1)),
+                ),
+                step(None, &hire_1),
+            ],
+            ApplicationStatus::Active,
+        ),
+        (
+            "an earlier candidateHired (another token) delivered after Lever unarchived it",
+            2,
+            vec![
+                step(
+                    Some(state(2, "Offer")),
+                    &lever_body("candidateStageChange", &opp(2)),
+                ),
+                step(None, &early_hire_2),
+            ],
+            ApplicationStatus::Active,
+        ),
+        (
+            "the stage change from before the hire delivered after it",
+            3,
+            vec![
+                step(
+                    Some(lever_hired(state(3, "Hired"))),
+                    &lever_body("candidateHired", &opp(3)),
+                ),
+                step(None, &early_change_3),
+            ],
+            ApplicationStatus::Hired,
+        ),
+        (
+            "a candidateHired delivered after Lever archived it for a non-hired reason",
+            4,
+            vec![
+                step(
+                    Some(state(4, "Offer")),
+                    &lever_body("candidateStageChange", &opp(4)),
+                ),
+                step(
+                    Some(archived(
+                        state(4, "Hired"),
+                        HIRED_ELSEWHERE_REASON,
+                        Utc::now(),
+                    )),
+                    &early_hire_4,
+                ),
+            ],
+            ApplicationStatus::Active,
+        ),
+    ];
+    for (name, n, steps, status) in cases {
+        for s in steps {
+            if let Some(api) = s.api {
+                world.lever.set_opportunity(&opp(n), api);
+            }
+            post_lever_event(&world, &s.body).await;
+        }
+        let app = application_of_db(world.db(), &opp(n)).await;
+        assert_eq!(app.status, status, "{name}");
+    }
+    world.cleanup().await;
 }
 
 // ---------------------------------------------------------------------------
