@@ -29,6 +29,15 @@ use tests::{
     vendors::lever::{HIRED_ELSEWHERE_REASON, archived},
 };
 
+tests::both_setups!(
+    greenhouse_replays_and_reorders_end_in_the_newest_state,
+    a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id,
+    ashby_replays_and_reorders_end_in_the_newest_state,
+    lever_replays_and_reorders_end_in_the_api_s_state,
+    careers_site_reorders_end_in_the_newest_state,
+    a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone,
+);
+
 const JOB: u64 = 4_012_345;
 
 /// `minute` minutes into a fixed morning: the vendors' event times.
@@ -63,8 +72,8 @@ async fn application_of(ctx: &JobContext, ats_id: &str) -> application::Model {
     application_of_db(&ctx.db, ats_id).await
 }
 
-async fn world() -> IdleApp {
-    idle_app(Setup::EMBEDDED_SQLITE, |_| {}).await
+async fn world(setup: Setup) -> IdleApp {
+    idle_app(setup, |_| {}).await
 }
 
 /// One row of a vendor's table: the deliveries in arrival order and the
@@ -234,9 +243,8 @@ fn greenhouse_cases() -> Vec<(String, Case)> {
     cases
 }
 
-#[tokio::test]
-async fn greenhouse_replays_and_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn greenhouse_replays_and_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     run_table(ctx, InboxSource::Greenhouse, greenhouse_cases()).await;
     let stale = audit_with(&ctx.db, "application.stale").await;
@@ -247,9 +255,8 @@ async fn greenhouse_replays_and_reorders_end_in_the_newest_state() {
     w.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id() {
-    let w = world().await;
+async fn a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let id = 619_001;
     deliver(ctx, InboxSource::Greenhouse, &gh_new(id)).await;
@@ -312,9 +319,8 @@ fn ashby_offer(n: u64, date: &str, at: DateTime<Utc>) -> Value {
     body
 }
 
-#[tokio::test]
-async fn ashby_replays_and_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn ashby_replays_and_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let (a, b, c) = (620_001, 620_002, 620_003);
     let cases = vec![
@@ -399,9 +405,8 @@ struct LeverStep {
     body: Value,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lever_replays_and_reorders_end_in_the_api_s_state() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+async fn lever_replays_and_reorders_end_in_the_api_s_state(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
     let opp = |n: u32| format!("opp-order-{n}");
     let state = |n: u32, stage: &str| {
         lever_opportunity(
@@ -516,9 +521,8 @@ fn careers_status(submission: &str, status: &str, start: Option<&str>, at: DateT
     })
 }
 
-#[tokio::test]
-async fn careers_site_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn careers_site_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let (a, b) = (unique("sub_order_"), unique("sub_order_"));
     let cases = vec![
@@ -624,7 +628,9 @@ async fn check_sequence(ctx: &JobContext, id: u64, steps: &[Step], order: &[usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_arrival_order_ends_in_the_state_of_the_newest_event() {
-    let w = world().await;
+    // Hundreds of generated orders: the embedded default only (the tables
+    // above run on both setups).
+    let w = world(Setup::EMBEDDED_SQLITE).await;
     let ctx = w.state.jobs.clone();
     let handle = tokio::runtime::Handle::current();
     // proptest's runner is synchronous: it runs on a blocking thread, each
@@ -652,9 +658,8 @@ async fn any_arrival_order_ends_in_the_state_of_the_newest_event() {
 // Through the HTTP endpoint
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
     let (app, db) = (&world.app, world.db());
     put_employee(app, "E-ORDER", "e-order@acme-example.com", true).await;
     let at = |minute: i64| Utc::now().trunc_subsecs(0) + Duration::minutes(minute);

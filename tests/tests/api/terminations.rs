@@ -18,8 +18,15 @@ use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp, spawn_process, worker_env},
     fixtures::{GreenhouseApplication, api_post, credited_hire, spawn_capture_app, tokens, unique},
+    queue::redis_url,
 };
 use worker::config::{ApiToken, Scope, Secret, Settings};
+
+tests::both_setups!(
+    a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email,
+    an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire,
+    the_hris_csv_import_matches_terminations_by_its_ats_id_columns,
+);
 
 const JOB: u64 = 4_012_345;
 const HIRES_TOKEN: &str = "hires-token-terminations-0123456789";
@@ -77,9 +84,8 @@ fn employee(id: &str, email: &str, active: bool) -> Value {
     json!({ "employee_id": id, "email": email, "name": format!("Employee {id}"), "active": active })
 }
 
-#[tokio::test]
-async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, configure).await;
+async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
     let (app, db) = (&world.app, world.db());
 
     // 1. The HRIS first lists the new hire active, naming their ATS
@@ -138,9 +144,8 @@ async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_emai
     world.cleanup().await;
 }
 
-#[tokio::test]
-async fn an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, configure).await;
+async fn an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
     let (app, db) = (&world.app, world.db());
     let hire = hire_in_probation(app, 720_001).await;
 
@@ -227,9 +232,8 @@ async fn stuck_terminations(app: &TestApp) -> Vec<Value> {
 /// row naming nothing while an unlinked hire is in probation is printed
 /// with its unmatched termination and listed for ops; the hire no row
 /// names keeps waiting.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_hris_csv_import_matches_terminations_by_its_ats_id_columns() {
-    let world = spawn_capture_app(Setup::EMBEDDED_POSTGRES, configure).await;
+async fn the_hris_csv_import_matches_terminations_by_its_ats_id_columns(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
     let (app, db) = (&world.app, world.db());
     let by_application = hire_in_probation(app, 720_001).await;
     let by_candidate = hire_in_probation(app, 720_002).await;
@@ -248,7 +252,14 @@ async fn the_hris_csv_import_matches_terminations_by_its_ats_id_columns() {
     .expect("write the CSV");
     let url = app.db.as_ref().expect("a database").url.clone();
     let path = csv.display().to_string();
-    let mut import = spawn_process(&["employees", "import", &path], worker_env(&url, None));
+    // The import connects to the app's database and, on production's setup,
+    // its queue (ending a probation cancels what waits there).
+    let queue = app
+        .redis_prefix
+        .as_deref()
+        .map(|p| (redis_url(), p.to_owned()));
+    let env = worker_env(&url, queue.as_ref().map(|(u, p)| (u.as_str(), p.as_str())));
+    let mut import = spawn_process(&["employees", "import", &path], env);
     let status = import.wait_exit(Duration::from_secs(60)).await;
     let (stdout, stderr) = (import.stdout(), import.stderr());
     assert!(status.success(), "{stdout}\n{stderr}");
