@@ -74,8 +74,14 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<bo
     let admitted = facts::admit(&tx, app.id, &sc.event, time, &facts).await?;
     if admitted.all_stale() {
         tx.commit().await?;
+        // A retry of this very change is stale too when the change
+        // committed but the process died before the milestone sync below:
+        // the milestones must still catch up, or the hire is never paid.
+        // The sync reads the application as it is, so it is idempotent.
+        crate::milestones::sync_application(ctx, app.id).await?;
         return Ok(false);
     }
+    let before = StageOf::from(&app);
     let mut a: application::ActiveModel = app.clone().into();
     if admitted.allows(ApplicationFact::Stage) {
         a.stage = Set(sc.stage.clone());
