@@ -88,6 +88,9 @@ pub struct Notifications {
     /// Whether a hire undone by a rejection is reported to the referral
     /// platform (off by default).
     pub notify_rejections: bool,
+    /// Which referral decisions and stage changes the referral platform
+    /// hears of, and what they may say about the candidate.
+    pub engagement: crate::referral::engagement::Engagement,
     /// This service's public base URL, for links in alerts and messages.
     pub public_base_url: String,
 }

@@ -39,6 +39,7 @@ use crate::{
     error::{Error, Result},
     identity::CandidateKeys,
     intake::event::{ApplicationEvent, Source},
+    referral::engagement::{self, StageOf},
 };
 
 /// The result of capturing one application.
@@ -104,7 +105,13 @@ pub async fn capture_application_marked(
     let tx = begin_locked(&ctx.db, &locks).await?;
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys, is_test).await?;
-    let (app, was_hired) = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    let (app, was_hired, before) = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    // Referrals credited before this delivery hear of the move (one
+    // credited by it hears of the credit instead).
+    let mut told = match &before {
+        Some(before) => engagement::stage_changed(ctx, &tx, before, &app).await?,
+        None => false,
+    };
     if let Some(consent) = &ev.consent {
         crate::privacy::consent::record(&tx, cand.id, app.id, ev.source, ev.applied_at, consent)
             .await?;
@@ -164,6 +171,12 @@ pub async fn capture_application_marked(
         late = Some((ats_app.id, moved));
     }
     tx.commit().await?;
+    // Each referral written was told to the referral platform (when it
+    // listens): deliver now rather than at the sweeper's next pass.
+    told |= !written.is_empty() && engagement::active(ctx);
+    if told {
+        crate::outbox::kick(ctx).await?;
+    }
 
     let credited = written
         .iter()
@@ -366,7 +379,7 @@ async fn upsert_application(
     ev: &ApplicationEvent,
     ats: Ats,
     candidate_id: i64,
-) -> Result<(application::Model, bool)> {
+) -> Result<(application::Model, bool, Option<StageOf>)> {
     let now = Utc::now();
     let mut status = status_of(ev.status.as_deref());
     // A configured hire stage hires, as in a stage change: the vendor may
@@ -421,7 +434,7 @@ async fn upsert_application(
             // New: nothing on record to be stale against; this records
             // the event's time for what it stated.
             facts::admit(tx, app.id, &ev.event, time, &facts).await?;
-            return Ok((app, false));
+            return Ok((app, false, None));
         }
         // The insert skipped for the conflict: sea-orm 2.0.4 reports that
         // as `RecordNotFound` when it asked for the row back with
@@ -442,6 +455,7 @@ async fn upsert_application(
         })?;
     let was_hired = app.status == ApplicationStatus::Hired;
     let hired_at = app.hired_at;
+    let before = StageOf::from(&app);
     // A snapshot older than (or as old as) what is on record changes
     // nothing of what it states ([`facts`]).
     let admitted = facts::admit(tx, app.id, &ev.event, time, &facts).await?;
@@ -474,7 +488,7 @@ async fn upsert_application(
         a.location = Set(ev.location.clone());
     }
     a.updated_at = Set(now);
-    Ok((a.update(tx).await?, was_hired))
+    Ok((a.update(tx).await?, was_hired, Some(before)))
 }
 
 /// Candidate `id` as it is now, its row locked until the transaction ends

@@ -34,6 +34,9 @@
 //!   connection cap, a flood of unsigned posts, proxy variables in the
 //!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`engagement`]: what the referral platform hears of each referral
+//!   decision and stage change (`referral.credited`, `.lost`,
+//!   `.ineligible`, `.stage_changed`), by kind and field as configured.
 //! - [`event_order`]: deliveries applied by the vendor's time: replay and
 //!   reorder tables per vendor, any arrival order ends in the newest state.
 //! - [`lever`]: Lever against a fake Lever API: hires only on the API's
@@ -69,6 +72,7 @@ mod capture;
 mod cli;
 mod connector_conformance;
 mod crash;
+mod engagement;
 mod event_order;
 mod finance;
 mod golive;

@@ -353,6 +353,10 @@ fn notifications(
         crm: signed("crm", &sb.crm_url, &n.crm_url, n.crm_secret.expose())?,
         alert,
         notify_rejections: n.notify_rejections,
+        engagement: jobs::referral::engagement::Engagement {
+            events: n.engagement.clone(),
+            candidate_fields: n.engagement_candidate_fields.clone(),
+        },
         public_base_url: settings.http.public_base_url.clone(),
     })
 }
