@@ -738,7 +738,11 @@ async fn a_retried_hire_whose_milestone_sync_died_still_reaches_the_milestone(se
     hire.action = "hire_candidate".into();
     hire.status = "hired".into();
     hire.stage = "Hired".into();
-    let delivery = processed(app, post_greenhouse(app, &unique("evt"), &hire.body()).await).await;
+    let delivery = processed(
+        app,
+        post_greenhouse(app, &unique("evt"), &hire.body()).await,
+    )
+    .await;
     let stored = application_of_db(db, "650001").await;
     assert_eq!(stored.status, ApplicationStatus::Hired);
 
