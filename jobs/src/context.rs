@@ -149,6 +149,8 @@ pub struct JobContext {
     pub notifications: Notifications,
     /// Reconciliation windows.
     pub reconcile: ReconcileSettings,
+    /// The scheduled KPI report's settings.
+    pub reports: crate::finance::report::ReportSettings,
     /// The ATS connectors that have API credentials, one per ATS.
     pub connectors: Connectors,
     /// Sandbox mode: which calls are recorded instead of made.
@@ -171,6 +173,7 @@ impl JobContext {
             payouts: PayoutSettings::default(),
             notifications: Notifications::default(),
             reconcile: ReconcileSettings::default(),
+            reports: crate::finance::report::ReportSettings::default(),
             connectors: Connectors::new(),
             sandbox: Sandbox::default(),
         }

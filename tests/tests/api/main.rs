@@ -58,6 +58,8 @@
 //!   retention purge of referrers, the `privacy` commands.
 //! - [`races`]: the races the global audit lock used to hide.
 //! - [`rate_limits`]: the bonus rate limit with two worker processes.
+//! - [`reports`]: programme KPIs (participation, funnel, cost per hire) and
+//!   the scheduled KPI report, kept per tick and sent to the CRM.
 //! - [`reconciliation`]: variances found, fixed and recorded; one run per
 //!   cron tick.
 //! - [`retention`]: the retention purge.
@@ -95,6 +97,7 @@ mod queue_redis;
 mod races;
 mod rate_limits;
 mod reconciliation;
+mod reports;
 mod retention;
 mod runtime;
 mod terminations;

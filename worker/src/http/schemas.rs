@@ -50,6 +50,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../../docs/schemas/referral.hire_confirmed.json"),
     ),
     (
+        "report.kpis",
+        include_str!("../../../docs/schemas/report.kpis.json"),
+    ),
+    (
         "ops.alert",
         include_str!("../../../docs/schemas/ops.alert.json"),
     ),

@@ -56,6 +56,9 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
     };
+    ctx.reports = jobs::finance::report::ReportSettings {
+        program_costs: settings.reports.program_costs.clone(),
+    };
     if let Some(c) = greenhouse(settings, &transport, &mut ctx.sandbox)? {
         ctx.connectors.insert(c);
     }
