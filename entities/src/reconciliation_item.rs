@@ -63,6 +63,10 @@ pub enum VarianceKind {
     /// reached (fixed by the milestone sync, which releases it).
     #[sea_orm(string_value = "tranche_not_released")]
     TrancheNotReleased,
+    /// An ATS listing had more pages than one run reads
+    /// (`MAX_ATS_PAGES`): what lies beyond was not compared this run.
+    #[sea_orm(string_value = "ats_listing_truncated")]
+    AtsListingTruncated,
 }
 
 /// One variance.

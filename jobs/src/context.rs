@@ -121,6 +121,9 @@ pub struct ReconcileSettings {
     pub delivery_window: chrono::Duration,
     /// How far back the ATS is asked for applications that moved.
     pub ats_lookback: chrono::Duration,
+    /// Most pages of one ATS listing a run reads; a longer listing is a
+    /// variance (`ats_listing_truncated`), never cut short silently.
+    pub max_ats_pages: u32,
 }
 
 impl Default for ReconcileSettings {
@@ -128,6 +131,7 @@ impl Default for ReconcileSettings {
         Self {
             delivery_window: chrono::Duration::days(1),
             ats_lookback: chrono::Duration::days(30),
+            max_ats_pages: 1_000,
         }
     }
 }

@@ -25,7 +25,9 @@
 //!   within `ats_lookback` and that we never saw, hires the ATS confirms
 //!   and we do not have, and accepted offers starting on another day than
 //!   the start date we count probation from (fixed: the timer is re-armed
-//!   from the ATS's date).
+//!   from the ATS's date). Listings are read and compared a page at a
+//!   time, waiting out each `Retry-After`; one longer than
+//!   `reconciliation.max_ats_pages` is itself a variance.
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -49,7 +51,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    connectors::{AtsStatus, Connector, StartDate, connector::all_pages},
+    connectors::{AtsStatus, Connector, StartDate},
     context::JobContext,
     db::audit::AuditEntry,
     db::begin_locked,
@@ -58,9 +60,12 @@ use crate::{
     payout::rules::JobFacts,
 };
 
-/// Most pages of one listing (Greenhouse: 500 applications each; Lever:
-/// 100) one run reads.
-const MAX_ATS_PAGES: u32 = 40;
+/// The longest wait a vendor's `Retry-After` may ask of a listing before
+/// the run gives up (and its job is retried later).
+const MAX_LISTING_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Times one page is asked again after a `Retry-After`.
+const PAGE_RETRIES: u32 = 5;
 
 /// One difference found.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -468,12 +473,78 @@ async fn ats_listings(
 ) -> Result<()> {
     let ats = connector.ats();
     let since = now - ctx.reconcile.ats_lookback;
-    let listed = all_pages(MAX_ATS_PAGES, |page| connector.list_changes(since, page)).await?;
-    let starts = all_pages(MAX_ATS_PAGES, |page| {
-        connector.list_start_dates(since.date_naive(), page)
-    })
-    .await?;
-    start_dates(ctx, ats, starts, dry_run, out).await?;
+    // Page by page: each page is compared before the next is read, so a
+    // program of any size is held one page at a time.
+    let mut page = None;
+    for n in 0.. {
+        if n == ctx.reconcile.max_ats_pages {
+            out.push(truncated(ats, "applications", n));
+            break;
+        }
+        let listed = patiently(|| connector.list_changes(since, page.clone())).await?;
+        unseen(ctx, ats, listed.items, out).await?;
+        match listed.next {
+            Some(next) => page = Some(next),
+            None => break,
+        }
+    }
+    let mut page = None;
+    for n in 0.. {
+        if n == ctx.reconcile.max_ats_pages {
+            out.push(truncated(ats, "start_dates", n));
+            break;
+        }
+        let listed =
+            patiently(|| connector.list_start_dates(since.date_naive(), page.clone())).await?;
+        start_dates(ctx, ats, listed.items, dry_run, out).await?;
+        match listed.next {
+            Some(next) => page = Some(next),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// A listing longer than one run reads.
+fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
+    variance(
+        VarianceKind::AtsListingTruncated,
+        "ats_listing",
+        listing,
+        json!({ "ats": ats, "listing": listing, "pages_read": pages_read }),
+    )
+}
+
+/// `fetch` again after each `Retry-After` the vendor asks for (up to
+/// [`MAX_LISTING_WAIT`] each, [`PAGE_RETRIES`] times): a rate-limited
+/// listing slows down instead of failing the run.
+async fn patiently<T, F, Fut>(mut fetch: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match fetch().await {
+            Err(crate::Error::RetryAfter { after, .. })
+                if after <= MAX_LISTING_WAIT && tries < PAGE_RETRIES =>
+            {
+                tries += 1;
+                tokio::time::sleep(after).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Of one page of applications that moved: referred ones we never saw,
+/// and hires the ATS confirms that we do not have.
+async fn unseen(
+    ctx: &JobContext,
+    ats: Ats,
+    listed: Vec<crate::connectors::ApplicationState>,
+    out: &mut Vec<Variance>,
+) -> Result<()> {
     for item in listed {
         let id = item.application_id;
         let ours = application::Entity::find()

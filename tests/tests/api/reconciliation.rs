@@ -510,3 +510,73 @@ async fn ops_reconcile_on_demand_and_export_the_run() {
     assert!(audit[0].actor.contains("month-end check"), "{:?}", audit[0]);
     world.cleanup().await;
 }
+
+/// The ATS listings are compared a page at a time: a `429` with a long
+/// `Retry-After` slows the run down instead of failing it, and
+/// a listing longer than `reconciliation.max_ats_pages` is reported as a
+/// variance rather than silently cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_throttled_listing_is_read_through_and_a_longer_one_is_reported() {
+    let fake = FakeGreenhouse::start().await;
+    let now = Utc::now();
+    // Six referred applications we never saw, two a page: three pages.
+    fake.harvest.referrer(5_601, Some(4_410_600));
+    for n in 0..6 {
+        let id = 9_991_000 + n;
+        fake.harvest
+            .application(id, 78_000 + n, 4_012_345, "in_process", now);
+        let mut app = fake.harvest.record("applications", id).expect("seeded");
+        app["referrer_id"] = json!(5_601);
+        fake.harvest.put("applications", app);
+    }
+    fake.harvest.page_size(2);
+    let (bonus, slack) = (
+        Receiver::builder().start().await,
+        Receiver::builder().start().await,
+    );
+    let world = spawn_capture_app_with(Setup::EMBEDDED_SQLITE, fake, |s| {
+        configure(s, &bonus, &slack);
+    })
+    .await;
+    let (app, fake) = (&world.app, &world.harvest);
+    let unseen = |report: &jobs::maintenance::reconcile::RunReport, kind: VarianceKind| {
+        report.variances.iter().filter(|v| v.kind == kind).count()
+    };
+
+    // The first page is refused with a Retry-After longer than the client
+    // waits by itself (5 s): the run waits it out.
+    fake.harvest.throttle(1, 6);
+    let first =
+        jobs::maintenance::reconcile::run(&app.state.jobs, "manual:paged", true, "ops:test")
+            .await
+            .expect("a run")
+            .expect("recorded");
+    assert_eq!(
+        unseen(&first, VarianceKind::AtsReferralUnseen),
+        6,
+        "{first:?}"
+    );
+    assert_eq!(unseen(&first, VarianceKind::AtsListingTruncated), 0);
+
+    // The same listing with two pages allowed a run: reported, not hidden.
+    let mut ctx = (*app.state.jobs).clone();
+    ctx.reconcile.max_ats_pages = 2;
+    let capped = jobs::maintenance::reconcile::run(&ctx, "manual:capped", true, "ops:test")
+        .await
+        .expect("a run")
+        .expect("recorded");
+    assert_eq!(
+        unseen(&capped, VarianceKind::AtsReferralUnseen),
+        4,
+        "two pages read"
+    );
+    let truncated: Vec<_> = capped
+        .variances
+        .iter()
+        .filter(|v| v.kind == VarianceKind::AtsListingTruncated)
+        .collect();
+    assert_eq!(truncated.len(), 1, "{truncated:?}");
+    assert_eq!(truncated[0].subject_id, "applications");
+    assert_eq!(truncated[0].detail["pages_read"], 2);
+    world.cleanup().await;
+}

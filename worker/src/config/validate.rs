@@ -367,6 +367,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         }
     }
     check(
+        settings.reconciliation.max_ats_pages > 0,
+        "reconciliation.max_ats_pages",
+        "must be at least 1",
+    );
+    check(
         !settings.reconciliation.delivery_window.is_zero(),
         "reconciliation.delivery_window",
         "must be longer than 0s",

@@ -87,6 +87,9 @@ pub struct ReconciliationSettings {
     /// How far back the ATS is asked for applications that moved.
     #[serde(with = "duration")]
     pub ats_lookback: Duration,
+    /// Most pages of one ATS listing a run reads (Greenhouse: 500
+    /// applications a page); a longer listing is reported as a variance.
+    pub max_ats_pages: u32,
 }
 
 impl Default for ReconciliationSettings {
@@ -96,6 +99,7 @@ impl Default for ReconciliationSettings {
             time_zone: "UTC".to_owned(),
             delivery_window: Duration::from_secs(24 * 3600),
             ats_lookback: Duration::from_secs(30 * 24 * 3600),
+            max_ats_pages: 1_000,
         }
     }
 }

@@ -55,6 +55,7 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
             .context("reconciliation.delivery_window is too long")?,
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
+        max_ats_pages: rc.max_ats_pages,
     };
     ctx.reports = jobs::finance::report::ReportSettings {
         program_costs: settings.reports.program_costs.clone(),
