@@ -54,6 +54,7 @@ mod m20261207_000011_privacy;
 mod m20261207_000020_job_facts_and_referral_per_application;
 mod m20261207_000021_event_order;
 mod m20261207_000022_hire_identity;
+mod m20261207_000023_twin_waits;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_job_facts_and_referral_per_application::Migration),
             Box::new(m20261207_000021_event_order::Migration),
             Box::new(m20261207_000022_hire_identity::Migration),
+            Box::new(m20261207_000023_twin_waits::Migration),
         ]
     }
 }
