@@ -1,7 +1,7 @@
 //! Helpers for the fallback write-back's tests (`tests/tests/api/twin_fallback.rs`):
 //! an app whose careers-site referrals wait `twin_wait` for their ATS
-//! twin, a referred careers-site submission, and the wait's row, audit
-//! and `ops stuck` entries as the tests read them.
+//! twin, a referred careers-site submission, and the wait's row and audit
+//! as the tests read them.
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::{
     app::{Setup, TestApp},
     fixtures::{
         Audit, CaptureApp, CareersApplication, audit_with, mint_link, post_careers_site, processed,
-        put_employee, spawn_capture_app, tokens, unique, wait_until,
+        put_employee, spawn_capture_app, unique, wait_until,
     },
 };
 
@@ -92,24 +92,4 @@ pub async fn wait_for_state(db: &DatabaseConnection, state: TwinWaitState) -> tw
 /// The `attribution.twin_fallback` events, oldest first.
 pub async fn fallback_audits(db: &DatabaseConnection) -> Vec<Audit> {
     audit_with(db, "attribution.twin_fallback").await
-}
-
-/// The `ops stuck` items of `kind`.
-pub async fn stuck_of_kind(app: &TestApp, kind: &str) -> Vec<Value> {
-    let response = app
-        .client
-        .get(app.url("/api/ops/stuck"))
-        .bearer_auth(tokens::OPS)
-        .send()
-        .await
-        .expect("GET /api/ops/stuck");
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|i| i["kind"] == kind)
-        .cloned()
-        .collect()
 }

@@ -14,13 +14,10 @@ use serde_json::json;
 use tests::{
     app::{Setup, delete_redis_prefix, try_spawn_app},
     fixtures::{
-        GreenhouseApplication, audit_with, lever_opportunity, payouts, post_greenhouse, processed,
-        referrals, unique, wait_job_state, wait_until,
+        GreenhouseApplication, announce_hire, audit_with, lever_opportunity, payouts,
+        post_greenhouse, processed, referrals, stuck_of_kind, unique, wait_job_state, wait_until,
     },
-    twin::{
-        fallback_audits, referred_submission, spawn_waiting_app, stuck_of_kind, wait_for_state,
-        waits,
-    },
+    twin::{fallback_audits, referred_submission, spawn_waiting_app, wait_for_state, waits},
 };
 
 const TAG: &str = "Employee Referral";
@@ -148,18 +145,7 @@ async fn a_twin_after_the_fallback_changes_nothing_and_pays_once(setup: Setup) {
             .any(|a| a.subject_id == referral_id.to_string())
     })
     .await;
-    for action in ["candidate_stage_change", "hire_candidate"] {
-        let mut hired = twin.clone();
-        hired.action = action.into();
-        hired.status = "hired".into();
-        hired.stage = "Hired".into();
-        processed(
-            app,
-            post_greenhouse(app, &unique("evt"), &hired.body()).await,
-        )
-        .await;
-    }
-
+    announce_hire(app, &twin).await;
     wait_until("the hire tranche", || async {
         payouts(db).await.iter().any(|p| p.tranche == "hire")
     })
