@@ -36,6 +36,7 @@ tests::both_setups!(
     lever_replays_and_reorders_end_in_the_api_s_state,
     careers_site_reorders_end_in_the_newest_state,
     a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone,
+    a_retried_hire_whose_milestone_sync_died_still_reaches_the_milestone,
 );
 
 const JOB: u64 = 4_012_345;
@@ -719,6 +720,81 @@ async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone(setup: Se
         ApplicationStatus::Active
     );
     assert_eq!(audit_with(db, "application.stale").await.len(), 1);
+    world.cleanup().await;
+}
+
+/// The process dies after a hire's stage change committed and before the
+/// milestones caught up (the chaos suite's kills found it): the queue runs
+/// the same delivery again, which is stale now, and must still bring the
+/// milestones up, or the hire is never paid.
+async fn a_retried_hire_whose_milestone_sync_died_still_reaches_the_milestone(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
+    let (app, db) = (&world.app, world.db());
+    put_employee(app, "E-RETRY", "retry.referrer@acme-example.com", true).await;
+    let gh = GreenhouseApplication::new(650_001, 651_001, JOB, "retried.hire@example.org")
+        .credited_to("E-RETRY");
+    processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    let mut hire = gh.clone();
+    hire.action = "hire_candidate".into();
+    hire.status = "hired".into();
+    hire.stage = "Hired".into();
+    let delivery = processed(
+        app,
+        post_greenhouse(app, &unique("evt"), &hire.body()).await,
+    )
+    .await;
+    let stored = application_of_db(db, "650001").await;
+    assert_eq!(stored.status, ApplicationStatus::Hired);
+
+    // What the kill leaves: the hire committed, no milestone (nor the
+    // payouts that hang on it) written.
+    let written: Vec<i64> = milestone::Entity::find()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .all(db)
+        .await
+        .expect("read")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    entities::payout::Entity::delete_many()
+        .filter(entities::payout::Column::MilestoneId.is_in(written))
+        .exec(db)
+        .await
+        .expect("remove the payouts");
+    milestone::Entity::delete_many()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .exec(db)
+        .await
+        .expect("remove the milestones");
+    // Nor was the delivery marked done.
+    let mut row: inbox::ActiveModel = inbox::Entity::find_by_id(delivery)
+        .one(db)
+        .await
+        .expect("read")
+        .expect("the delivery")
+        .into();
+    row.status = Set(InboxStatus::Enqueued);
+    row.body_sha256 = Set(None);
+    row.update(db).await.expect("reset the delivery");
+    // The queue's retry of the same delivery.
+    jobs::capture::process_delivery(&app.state.jobs, delivery, 2)
+        .await
+        .expect("the retry runs");
+    assert!(
+        !audit_with(db, "application.stale").await.is_empty(),
+        "the retry is stale"
+    );
+    let hire_milestone = milestone::Entity::find()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .filter(milestone::Column::Kind.eq(MilestoneKind::Hire))
+        .one(db)
+        .await
+        .expect("read");
+    assert_eq!(
+        hire_milestone.map(|m| m.state),
+        Some(MilestoneState::Reached),
+        "the hire milestone is reached on the retry"
+    );
     world.cleanup().await;
 }
 
