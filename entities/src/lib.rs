@@ -73,4 +73,5 @@ pub mod reconciliation_run;
 pub mod referral;
 pub mod referral_link;
 pub mod states;
+pub mod twin_wait;
 pub mod unmatched_termination;

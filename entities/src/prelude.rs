@@ -21,4 +21,5 @@ pub use crate::reconciliation_item::Entity as ReconciliationItem;
 pub use crate::reconciliation_run::Entity as ReconciliationRun;
 pub use crate::referral::Entity as Referral;
 pub use crate::referral_link::Entity as ReferralLink;
+pub use crate::twin_wait::Entity as TwinWait;
 pub use crate::unmatched_termination::Entity as UnmatchedTermination;

@@ -39,6 +39,12 @@ pub struct CaptureSettings {
     pub hire_stages: std::collections::HashMap<String, Vec<String>>,
     /// The start date's field in `application.status_changed` events.
     pub start_date_field: String,
+    /// How long a credited careers-site referral waits for its ATS twin
+    /// before the fallback write-back looks the candidate up
+    /// (`ats.twin_wait`); `None`: the fallback is off.
+    pub twin_wait: Option<std::time::Duration>,
+    /// Look-ups before the fallback gives up (`ats.twin_lookups`).
+    pub twin_lookups: u32,
 }
 
 impl Default for CaptureSettings {
@@ -50,6 +56,8 @@ impl Default for CaptureSettings {
             ats_tag: "Employee Referral".into(),
             hire_stages: std::collections::HashMap::new(),
             start_date_field: crate::connectors::careers_site::DEFAULT_START_DATE_FIELD.into(),
+            twin_wait: Some(std::time::Duration::from_secs(10 * 60)),
+            twin_lookups: 3,
         }
     }
 }

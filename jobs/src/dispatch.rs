@@ -28,6 +28,9 @@ impl Job {
                 milestone_id,
                 due_at_ms,
             } => crate::milestones::probation_due(ctx, milestone_id, due_at_ms).await,
+            Job::TwinWaitDue { wait_id, due_at_ms } => {
+                crate::capture::twin_fallback::due(ctx, wait_id, due_at_ms).await
+            }
             Job::SendPayout { payout_id } => {
                 crate::payout::send::send(ctx, payout_id, attempt).await
             }

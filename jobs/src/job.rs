@@ -49,6 +49,16 @@ pub enum Job {
         /// this firing stale.
         due_at_ms: i64,
     },
+    /// A careers-site referral's wait for its ATS twin running out: the
+    /// fallback write-back looks the candidate up in the ATS (see
+    /// [`crate::capture::twin_fallback`]; the `twin_waits` row is the truth).
+    TwinWaitDue {
+        /// The `twin_waits` row.
+        wait_id: i64,
+        /// The due time it was armed for, Unix ms; a wait re-armed for a
+        /// later look-up makes this firing stale.
+        due_at_ms: i64,
+    },
     /// POST one payout's bonus event (see [`crate::payout::send`]).
     SendPayout {
         /// The `payouts` row.
@@ -128,6 +138,8 @@ impl Job {
     pub const WRITE_BACK_REFERRAL: &'static str = "write_back_referral";
     /// The kind name of [`Job::ProbationDue`].
     pub const PROBATION_DUE: &'static str = "probation_due";
+    /// The kind name of [`Job::TwinWaitDue`].
+    pub const TWIN_WAIT_DUE: &'static str = "twin_wait_due";
     /// The kind name of [`Job::SendPayout`].
     pub const SEND_PAYOUT: &'static str = "send_payout";
     /// The kind name of [`Job::DeliverMessage`].
@@ -148,6 +160,7 @@ impl Job {
             Job::ProcessDelivery { .. } => Self::PROCESS_DELIVERY,
             Job::WriteBackReferral { .. } => Self::WRITE_BACK_REFERRAL,
             Job::ProbationDue { .. } => Self::PROBATION_DUE,
+            Job::TwinWaitDue { .. } => Self::TWIN_WAIT_DUE,
             Job::SendPayout { .. } => Self::SEND_PAYOUT,
             Job::DeliverMessage { .. } => Self::DELIVER_MESSAGE,
             Job::Reconcile { .. } => Self::RECONCILE,
@@ -163,6 +176,7 @@ impl Job {
             Job::ProcessDelivery { inbox_id } => Some(("inbox_id", *inbox_id)),
             Job::WriteBackReferral { referral_id } => Some(("referral_id", *referral_id)),
             Job::ProbationDue { milestone_id, .. } => Some(("milestone_id", *milestone_id)),
+            Job::TwinWaitDue { wait_id, .. } => Some(("twin_wait_id", *wait_id)),
             Job::SendPayout { payout_id } => Some(("payout_id", *payout_id)),
             Job::DeliverMessage { message_id } => Some(("message_id", *message_id)),
             Job::Noop
@@ -252,6 +266,10 @@ mod tests {
             Job::WriteBackReferral { referral_id: 1 },
             Job::ProbationDue {
                 milestone_id: 1,
+                due_at_ms: 0,
+            },
+            Job::TwinWaitDue {
+                wait_id: 1,
                 due_at_ms: 0,
             },
             Job::SendPayout { payout_id: 1 },

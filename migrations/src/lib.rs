@@ -25,6 +25,8 @@
 //!   time of the event that last changed it; processed bodies' SHA-256.
 //! - `m20261207_000022_hire_identity`: the employee a hire became, and the
 //!   terminations no hire matched.
+//! - `m20261207_000023_twin_waits`: the fallback write-back's durable timer,
+//!   one row per careers-site referral waiting for its ATS application.
 //! - `m20261207_000026_kpi_reports`: the scheduled KPI reports sent to the
 //!   CRM, one per tick, for finance's export.
 //!
@@ -56,6 +58,7 @@ mod m20261207_000011_privacy;
 mod m20261207_000020_job_facts_and_referral_per_application;
 mod m20261207_000021_event_order;
 mod m20261207_000022_hire_identity;
+mod m20261207_000023_twin_waits;
 mod m20261207_000026_kpi_reports;
 mod support;
 
@@ -77,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_job_facts_and_referral_per_application::Migration),
             Box::new(m20261207_000021_event_order::Migration),
             Box::new(m20261207_000022_hire_identity::Migration),
+            Box::new(m20261207_000023_twin_waits::Migration),
             Box::new(m20261207_000026_kpi_reports::Migration),
         ]
     }

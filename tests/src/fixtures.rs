@@ -999,6 +999,14 @@ pub async fn credited_hire(
     .await;
     let gh = application.credited_to(referrer);
     processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    announce_hire(app, &gh).await;
+    gh
+}
+
+/// Greenhouse application `gh` hired, announced twice as Greenhouse fans a
+/// hire out (`candidate_stage_change` to Hired and `hire_candidate`); each
+/// delivery is processed before the next.
+pub async fn announce_hire(app: &TestApp, gh: &GreenhouseApplication) {
     for action in ["candidate_stage_change", "hire_candidate"] {
         let mut e = gh.clone();
         e.action = action.into();
@@ -1006,7 +1014,29 @@ pub async fn credited_hire(
         e.stage = "Hired".into();
         processed(app, post_greenhouse(app, &unique("evt"), &e.body()).await).await;
     }
-    gh
+}
+
+/// The `GET /api/ops/stuck` items of `kind`.
+///
+/// # Panics
+/// Unless the answer is 200 with `items`.
+pub async fn stuck_of_kind(app: &TestApp, kind: &str) -> Vec<Value> {
+    let response = app
+        .client
+        .get(app.url("/api/ops/stuck"))
+        .bearer_auth(tokens::OPS)
+        .send()
+        .await
+        .expect("GET /api/ops/stuck");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == kind)
+        .cloned()
+        .collect()
 }
 
 /// Mints a link through `POST /api/referral-links` and returns its token.

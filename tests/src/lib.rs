@@ -42,4 +42,5 @@ pub mod hostile;
 pub mod queue;
 pub mod receiver;
 pub mod tls;
+pub mod twin;
 pub mod vendors;

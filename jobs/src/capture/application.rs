@@ -32,6 +32,7 @@ use super::{
         referral_claims,
     },
     facts::{self, ApplicationFact, EventTime},
+    twin_fallback,
 };
 use crate::{
     context::{CaptureSettings, JobContext},
@@ -174,7 +175,21 @@ pub async fn capture_application_marked(
         let moved = adopt_careers_site_referrals(&tx, cand.id, &ats_app).await?;
         late = Some((ats_app.id, moved));
     }
+    // A credited referral on a submission waits for its ATS twin; if the
+    // twin never comes, the fallback looks it up ([`super::twin_fallback`]).
+    let mut waits = Vec::new();
+    if ats == Ats::CareersSite && late.is_none() {
+        let credited: Vec<i64> = written
+            .iter()
+            .filter(|(_, state)| *state == ReferralState::Credited)
+            .map(|(id, _)| *id)
+            .collect();
+        if !credited.is_empty() {
+            waits = twin_fallback::open(ctx, &tx, &credited, &app, ev.ats).await?;
+        }
+    }
     tx.commit().await?;
+    twin_fallback::arm_opened(ctx, &waits).await?;
     // Each referral written was told to the referral platform (when it
     // listens): deliver now rather than at the sweeper's next pass.
     told |= !written.is_empty() && engagement::active(ctx);

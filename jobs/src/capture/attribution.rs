@@ -78,14 +78,16 @@ pub(super) async fn referral_claims(
 
 /// A careers-site submission and the ATS application it becomes are one
 /// candidacy: referrals recorded against the submission move to the ATS
-/// application (same candidate, same job), where write-back can reach them.
-/// Returns the credited ones, which now need writing back.
+/// application (same candidate, same job), where write-back can reach them,
+/// and their fallback waits close. Returns the credited ones, which now
+/// need writing back.
 pub(super) async fn adopt_careers_site_referrals(
     tx: &LockedTx,
     candidate_id: i64,
     app: &application::Model,
 ) -> Result<Vec<i64>> {
     let mut credited = Vec::new();
+    let mut moved_ids = Vec::new();
     let submissions = application::Entity::find()
         .filter(application::Column::CandidateId.eq(candidate_id))
         .filter(application::Column::Ats.eq(Ats::CareersSite))
@@ -105,6 +107,7 @@ pub(super) async fn adopt_careers_site_referrals(
             if r.state == ReferralState::Credited {
                 credited.push(rid);
             }
+            moved_ids.push(rid);
             let mut a: referral::ActiveModel = r.into();
             a.application_id = Set(Some(app.id));
             a.updated_at = Set(Utc::now());
@@ -117,6 +120,7 @@ pub(super) async fn adopt_careers_site_referrals(
             ));
         }
     }
+    super::twin_fallback::twin_arrived(tx, &moved_ids).await?;
     Ok(credited)
 }
 

@@ -28,10 +28,13 @@
 //! * `lever`: a Lever delivery: its opportunity re-fetched, a
 //!   `candidateHired` the API does not confirm recorded and dropped,
 //!   Lever's referrers mapped to employees;
-//! * [`write_back`]: the `write_back_referral` job.
+//! * [`write_back`]: the `write_back_referral` job;
+//! * [`twin_fallback`]: the `twin_wait_due` job, which writes a careers-site
+//!   referral back through a look-up by email when its ATS application
+//!   never arrives.
 //!
-//! Called by [`crate::dispatch`] (the `process_delivery` and
-//! `write_back_referral` jobs).
+//! Called by [`crate::dispatch`] (the `process_delivery`,
+//! `write_back_referral` and `twin_wait_due` jobs).
 
 pub mod application;
 pub mod attribution;
@@ -40,6 +43,7 @@ pub mod facts;
 mod lever;
 pub mod refetch;
 pub mod stage;
+pub mod twin_fallback;
 pub mod write_back;
 
 use entities::{

@@ -8,6 +8,11 @@
 //! credited, the ATS has no API configured, sandbox mode records it
 //! instead) is skipped and audited as `attribution.write_back_skipped`;
 //! one that happened is audited as `attribution.written_back`.
+//!
+//! What a write-back carries ([`attribution_for`]) and how it reaches the
+//! ATS or the sandbox recorder ([`send`]) are shared with the fallback
+//! write-back ([`super::twin_fallback`]), which finds the ATS application
+//! by email when a careers-site referral's twin never arrives.
 
 use entities::{
     application, candidate_ats_id, employee, referral, referral::ReferralState, states::Ats,
@@ -16,7 +21,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::{
-    connectors::WriteBack,
+    connectors::{WriteBack, WriteReport},
     context::JobContext,
     db::{audit::AuditEntry, begin_locked},
     error::{Error, Result},
@@ -46,29 +51,10 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
             "application {app_id} does not exist"
         )));
     };
-    let ats_candidate_id = candidate_ats_id::Entity::find()
-        .filter(candidate_ats_id::Column::CandidateId.eq(r.candidate_id))
-        .filter(candidate_ats_id::Column::Ats.eq(app.ats))
-        .one(&ctx.db)
-        .await?
-        .map(|m| m.ats_candidate_id);
-    let referrer_email = employee::Entity::find()
-        .filter(employee::Column::EmployeeId.eq(&r.employee_id))
-        .one(&ctx.db)
-        .await?
-        .map(|e| e.email);
-    let wb = WriteBack {
-        ats_candidate_id: ats_candidate_id.unwrap_or_default(),
-        ats_application_id: app.ats_application_id.clone(),
-        referrer_employee_id: r.employee_id.clone(),
-        referrer_email,
-        referrer_ats_user_id: None,
-        referral_token: r.link_token.clone(),
-        tag: ctx.capture.ats_tag.clone(),
-    };
     if matches!(app.ats, Ats::CareersSite | Ats::Generic) {
         // Moved to the ATS application when that arrives (capture
-        // re-points the referral and enqueues write-back again).
+        // re-points the referral and enqueues write-back again); if it
+        // never does, the fallback looks it up ([`super::twin_fallback`]).
         return note_skip(
             ctx,
             referral_id,
@@ -76,18 +62,26 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
         )
         .await;
     }
-    let Some(connector) = ctx.connectors.get(app.ats) else {
-        let reason = format!("{} API not configured", vendor_name(app.ats));
-        return note_skip(ctx, referral_id, &reason).await;
-    };
-    if ctx
-        .sandbox
-        .record_write_back(app.ats, referral_id, &app.ats_application_id)
+    let ats_candidate_id = candidate_ats_id::Entity::find()
+        .filter(candidate_ats_id::Column::CandidateId.eq(r.candidate_id))
+        .filter(candidate_ats_id::Column::Ats.eq(app.ats))
+        .one(&ctx.db)
         .await?
-    {
-        return note_skip(ctx, referral_id, "sandbox: write-back recorded, not sent").await;
-    }
-    let report = connector.write_attribution(&wb).await?;
+        .map(|m| m.ats_candidate_id);
+    let wb = attribution_for(
+        ctx,
+        &r,
+        ats_candidate_id.unwrap_or_default(),
+        app.ats_application_id.clone(),
+    )
+    .await?;
+    let report = match send(ctx, referral_id, app.ats, &wb).await? {
+        Sent::Written(report) => report,
+        Sent::NotConfigured(reason) => return note_skip(ctx, referral_id, &reason).await,
+        Sent::Recorded => {
+            return note_skip(ctx, referral_id, "sandbox: write-back recorded, not sent").await;
+        }
+    };
     let tx = begin_locked(&ctx.db, &[]).await?;
     tx.audit(AuditEntry::system(
         "attribution.written_back",
@@ -100,8 +94,78 @@ pub async fn write_back(ctx: &JobContext, referral_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// What referral `r` writes back to the ATS application
+/// `ats_application_id` of candidate `ats_candidate_id`: the referrer
+/// (our employee id and work email), our token and the tag. The one
+/// definition of a write-back, for the normal path and the fallback
+/// ([`super::twin_fallback`]).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn attribution_for(
+    ctx: &JobContext,
+    r: &referral::Model,
+    ats_candidate_id: String,
+    ats_application_id: String,
+) -> Result<WriteBack> {
+    let referrer_email = employee::Entity::find()
+        .filter(employee::Column::EmployeeId.eq(&r.employee_id))
+        .one(&ctx.db)
+        .await?
+        .map(|e| e.email);
+    Ok(WriteBack {
+        ats_candidate_id,
+        ats_application_id,
+        referrer_employee_id: r.employee_id.clone(),
+        referrer_email,
+        referrer_ats_user_id: None,
+        referral_token: r.link_token.clone(),
+        tag: ctx.capture.ats_tag.clone(),
+    })
+}
+
+/// What [`send`] did.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// The ATS has no API configured (the reason names it).
+    NotConfigured(String),
+    /// Sandbox mode recorded the write instead of making it.
+    Recorded,
+    /// Written, with what the connector wrote and skipped.
+    Written(WriteReport),
+}
+
+/// Writes `wb` to `ats` through its connector, or records it in sandbox
+/// mode: the part of a write-back after the target is known, shared by the
+/// normal path and the fallback.
+///
+/// # Errors
+/// The connector's verdict (retry, retry-after, permanent); database
+/// errors of the sandbox recorder.
+pub(crate) async fn send(
+    ctx: &JobContext,
+    referral_id: i64,
+    ats: Ats,
+    wb: &WriteBack,
+) -> Result<Sent> {
+    let Some(connector) = ctx.connectors.get(ats) else {
+        return Ok(Sent::NotConfigured(format!(
+            "{} API not configured",
+            vendor_name(ats)
+        )));
+    };
+    if ctx
+        .sandbox
+        .record_write_back(ats, referral_id, &wb.ats_application_id)
+        .await?
+    {
+        return Ok(Sent::Recorded);
+    }
+    Ok(Sent::Written(connector.write_attribution(wb).await?))
+}
+
 /// How the skip reason names the vendor (`Greenhouse API not configured`).
-fn vendor_name(ats: Ats) -> &'static str {
+pub(crate) fn vendor_name(ats: Ats) -> &'static str {
     match ats {
         Ats::Greenhouse => "Greenhouse",
         Ats::Lever => "Lever",

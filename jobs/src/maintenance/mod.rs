@@ -4,8 +4,8 @@
 //!
 //! * [`sweeper`]: every `payouts.timer_sweep`, gives each row that waits
 //!   for work a job again when the queue no longer holds one (armed
-//!   probation timers, stored deliveries, sendable payouts, pending
-//!   notifications);
+//!   probation timers, waiting fallback write-backs, stored deliveries,
+//!   sendable payouts, pending notifications);
 //! * [`reconcile`]: the reconciliation run (`reconcile` job): our records
 //!   against the ATS and the ledger, variances recorded and fixed;
 //! * [`retention`]: the purge of personal data (`purge_personal_data` job);

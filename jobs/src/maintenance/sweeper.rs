@@ -9,17 +9,20 @@
 //! (`worker/src/runtime/schedules.rs`).
 
 use crate::{
-    context::JobContext, error::Result, intake::inbox, milestones, outbox, payout::ledger,
+    capture::twin_fallback, context::JobContext, error::Result, intake::inbox, milestones, outbox,
+    payout::ledger,
 };
 
-/// Re-enqueues the job of every armed probation timer, stored delivery,
-/// sendable payout and pending notification; returns how many timers were
-/// missing from the queue (re-armed).
+/// Re-enqueues the job of every armed probation timer, waiting fallback
+/// write-back ([`twin_fallback`]), stored delivery, sendable payout and
+/// pending notification; returns how many timers were missing from the
+/// queue (re-armed).
 ///
 /// # Errors
 /// Database and queue errors.
 pub async fn sweep(ctx: &JobContext) -> Result<u64> {
-    let rearmed = milestones::rearm_missing_timers(ctx, 1000).await?;
+    let rearmed = milestones::rearm_missing_timers(ctx, 1000).await?
+        + twin_fallback::rearm_missing(ctx, 1000).await?;
     inbox::sweep(ctx).await?;
     ledger::sweep(ctx).await?;
     outbox::kick(ctx).await?;

@@ -1,7 +1,8 @@
 //! The stuck finder: everything that is not moving and why, in plain
 //! English, with what moves it. One step per kind of row: probation
 //! timers, payouts, running jobs whose lease ran out, inbox rows, pending
-//! messages, disabled destinations, HRIS terminations no hire matched.
+//! messages, disabled destinations, HRIS terminations no hire matched,
+//! careers-site referrals the fallback write-back could not place.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +14,7 @@ use entities::{
     outbound_destination,
     outbound_message::{self, OutboundState},
     payout::{self, PayoutState},
+    twin_wait::{self, TwinWaitState},
     unmatched_termination,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -46,7 +48,9 @@ pub struct StuckItem {
     /// `payout_send_missing`, `payout_awaiting_approval`,
     /// `payout_outcome_unknown`, `payout_failed`, `payout_dead`,
     /// `job_lease_expired`, `inbox_stuck`, `message_unsent`,
-    /// `destination_disabled`, `termination_unmatched`.
+    /// `destination_disabled`, `termination_unmatched`,
+    /// `twin_wait_overdue`, `twin_fallback_not_found`,
+    /// `twin_fallback_failed`.
     pub kind: &'static str,
     /// The ids that name it (`milestone_id`, `payout_id`, `referral_id`,
     /// `job_id`, `inbox_id`, `message_id`, `destination`).
@@ -94,6 +98,7 @@ pub async fn stuck(ctx: &JobContext, sweep_every: std::time::Duration) -> Result
     unsent_messages(ctx, &mut found).await?;
     disabled_destinations(ctx, &mut found).await?;
     unmatched_terminations(ctx, &mut found).await?;
+    twin_waits(ctx, now, &mut found).await?;
     Ok(found.items)
 }
 
@@ -499,6 +504,73 @@ async fn unmatched_terminations(ctx: &JobContext, found: &mut Found) -> Result<(
             ),
             Some(t.reported_at),
         );
+    }
+    Ok(())
+}
+
+/// Careers-site referrals whose fallback write-back
+/// ([`crate::capture::twin_fallback`]) is overdue, or ended without
+/// reaching the ATS (not found, or refused): their attribution is not in
+/// the ATS.
+async fn twin_waits(ctx: &JobContext, now: DateTime<Utc>, found: &mut Found) -> Result<()> {
+    let rows = twin_wait::Entity::find()
+        .filter(twin_wait::Column::State.is_in([
+            TwinWaitState::Waiting,
+            TwinWaitState::NotFound,
+            TwinWaitState::Failed,
+        ]))
+        .order_by_asc(twin_wait::Column::Id)
+        .limit(STUCK_SCAN)
+        .all(&ctx.db)
+        .await?;
+    for w in rows {
+        let the_ids = ids(&[
+            ("twin_wait_id", json!(w.id)),
+            ("referral_id", json!(w.referral_id)),
+            ("application_id", json!(w.application_id)),
+            ("job_id", json!(w.job_id)),
+        ]);
+        let why = w.reason.as_deref().unwrap_or("no reason recorded");
+        let (kind, reason, since) = match w.state {
+            TwinWaitState::Waiting if w.due_at < now - STUCK_AFTER => {
+                let link = job_link(&ctx.queue, w.job_id.as_deref()).await?;
+                (
+                    "twin_wait_overdue",
+                    format!(
+                        "referral {}'s look-up in the ATS was due at {} but has not run; {}. \
+                         The timer sweeper re-arms a wait whose job is missing",
+                        w.referral_id,
+                        w.due_at.to_rfc3339(),
+                        describe(&link)
+                    ),
+                    w.due_at,
+                )
+            }
+            TwinWaitState::NotFound => (
+                "twin_fallback_not_found",
+                format!(
+                    "careers-site referral {} was never written back to the ATS: its ATS \
+                     application never arrived through the webhooks, and the look-up by email \
+                     found nothing to write to ({why}). Check the ATS webhook subscription, or \
+                     credit the referral in the ATS by hand; should the application arrive, it \
+                     is written back then",
+                    w.referral_id
+                ),
+                w.updated_at,
+            ),
+            TwinWaitState::Failed => (
+                "twin_fallback_failed",
+                format!(
+                    "careers-site referral {} was never written back to the ATS: the ATS refused \
+                     the look-up or the write ({why}). Fix the cause (credentials, scopes), then \
+                     credit the referral in the ATS by hand",
+                    w.referral_id
+                ),
+                w.updated_at,
+            ),
+            _ => continue,
+        };
+        found.push(kind, the_ids, reason, Some(since));
     }
     Ok(())
 }

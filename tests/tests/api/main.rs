@@ -67,6 +67,10 @@
 //!   a `rediss://` queue behind a private CA.
 //! - [`terminations`]: HRIS terminations matched to hires by identity;
 //!   unmatched ones listed for ops.
+//! - [`twin_fallback`]: a careers-site referral whose ATS application never
+//!   arrives found in the ATS by email and written back; idempotent with
+//!   a late twin; not found listed for ops; durable across a restart and a
+//!   wiped Redis.
 
 mod ashby;
 mod bonus_tiers;
@@ -101,3 +105,4 @@ mod reports;
 mod retention;
 mod runtime;
 mod terminations;
+mod twin_fallback;

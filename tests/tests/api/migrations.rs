@@ -46,6 +46,7 @@ const TABLES: &[&str] = &[
     "outbound_messages",
     "outbound_destinations",
     "ats_jobs",
+    "twin_waits",
 ];
 
 /// A fixed instant with whole seconds, so values compare equal after a round

@@ -17,7 +17,10 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp, spawn_process, worker_env},
-    fixtures::{GreenhouseApplication, api_post, credited_hire, spawn_capture_app, tokens, unique},
+    fixtures::{
+        GreenhouseApplication, api_post, credited_hire, spawn_capture_app, stuck_of_kind, tokens,
+        unique,
+    },
     queue::redis_url,
 };
 use worker::config::{ApiToken, Scope, Secret, Settings};
@@ -208,22 +211,7 @@ async fn an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire(setu
 }
 
 async fn stuck_terminations(app: &TestApp) -> Vec<Value> {
-    let response = app
-        .client
-        .get(app.url("/api/ops/stuck"))
-        .bearer_auth(tokens::OPS)
-        .send()
-        .await
-        .expect("GET /api/ops/stuck");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|i| i["kind"] == "termination_unmatched")
-        .cloned()
-        .collect()
+    stuck_of_kind(app, "termination_unmatched").await
 }
 
 /// The HRIS export through the real binary (`referral-worker employees

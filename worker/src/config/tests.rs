@@ -780,6 +780,19 @@ fn a_harvest_v3_credential_needs_its_client_id_and_a_numeric_user() {
 }
 
 #[test]
+fn the_fallback_write_back_waits_ten_minutes_and_turns_off_with_zero() {
+    let defaults = from_toml("").unwrap();
+    assert_eq!(defaults.ats.twin_wait, Duration::from_secs(600));
+    assert_eq!(defaults.ats.twin_lookups, 3);
+    let off = from_toml("[ats]\ntwin_wait = \"0s\"\n").unwrap();
+    assert!(off.ats.twin_wait.is_zero());
+    assert_eq!(
+        problem_keys("[ats]\ntwin_lookups = 0\ntwin_wait = \"60days\"\n"),
+        ["ats.twin_lookups", "ats.twin_wait"]
+    );
+}
+
+#[test]
 fn engagement_kinds_and_candidate_fields_parse_and_unknown_ones_are_named() {
     use jobs::referral::engagement::{CandidateField, EngagementEvent};
     let defaults = Settings::default().notifications;

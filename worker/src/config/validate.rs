@@ -566,6 +566,17 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
             check(false, "ats.lever.token_from", &e.to_string());
         }
     }
+    // Each miss doubles the wait: ten look-ups already span 1023 waits.
+    check(
+        (1..=10).contains(&settings.ats.twin_lookups),
+        "ats.twin_lookups",
+        "must be between 1 and 10",
+    );
+    check(
+        settings.ats.twin_wait <= std::time::Duration::from_secs(30 * 24 * 3600),
+        "ats.twin_wait",
+        "must be at most 30days (\"0s\" turns the fallback write-back off)",
+    );
 }
 
 /// `[ats.greenhouse]`: a Harvest V3 (OAuth) credential is a client id,

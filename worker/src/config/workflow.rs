@@ -507,14 +507,38 @@ impl Default for AshbySettings {
     }
 }
 
-/// `[ats]`: ATS API clients.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `[ats]`: ATS API clients, and the fallback write-back of careers-site
+/// referrals whose ATS application never arrives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AtsSettings {
+    /// How long a credited careers-site referral waits for its ATS twin
+    /// (the same application arriving through the ATS's webhooks) before
+    /// the candidate is looked up in the ATS by email and the referral
+    /// written back there (`jobs::capture::twin_fallback`). `"0s"` turns
+    /// the fallback off.
+    #[serde(with = "duration")]
+    pub twin_wait: Duration,
+    /// Look-ups before a candidate the ATS does not know is given up as
+    /// `not_found` (listed by `ops stuck`); each miss doubles the wait
+    /// before the next one. At least 1.
+    pub twin_lookups: u32,
     /// Greenhouse Harvest.
     pub greenhouse: GreenhouseSettings,
     /// Lever.
     pub lever: LeverSettings,
     /// Ashby.
     pub ashby: AshbySettings,
+}
+
+impl Default for AtsSettings {
+    fn default() -> Self {
+        AtsSettings {
+            twin_wait: Duration::from_secs(10 * 60),
+            twin_lookups: 3,
+            greenhouse: GreenhouseSettings::default(),
+            lever: LeverSettings::default(),
+            ashby: AshbySettings::default(),
+        }
+    }
 }

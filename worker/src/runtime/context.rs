@@ -113,7 +113,8 @@ impl Transport {
     }
 }
 
-/// `[referrals]` and `[milestones]` as capture reads them.
+/// `[referrals]`, `[milestones]` and the fallback write-back's `[ats]` keys
+/// as capture reads them.
 fn capture_settings(settings: &Settings) -> anyhow::Result<CaptureSettings> {
     let r = &settings.referrals;
     Ok(CaptureSettings {
@@ -142,6 +143,8 @@ fn capture_settings(settings: &Settings) -> anyhow::Result<CaptureSettings> {
             })
             .collect(),
         start_date_field: settings.milestones.start_date_field.clone(),
+        twin_wait: Some(settings.ats.twin_wait).filter(|w| !w.is_zero()),
+        twin_lookups: settings.ats.twin_lookups,
     })
 }
 
