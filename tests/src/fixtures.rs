@@ -1255,6 +1255,15 @@ pub async fn enqueue_once(app: &TestApp, job: jobs::job::Job) -> String {
     enqueue(app, new).await
 }
 
+/// A probe that succeeds at once, or (`dies`) fails for good at once.
+pub fn instant_probe(dies: bool) -> jobs::job::Job {
+    jobs::job::Job::Probe(jobs::job::Probe {
+        sleep_ms: 0,
+        fail_attempts: 0,
+        permanent_failure: dies,
+    })
+}
+
 /// Two dead jobs: a `deliver_message` for outbox message `message_id`,
 /// which dies because the row does not exist yet, and a probe that always
 /// fails. Then the row is written, already delivered, so a retry of the
@@ -1265,17 +1274,8 @@ pub async fn enqueue_once(app: &TestApp, job: jobs::job::Job) -> String {
 /// attempt would fail again: what a retry is for is a cause that has gone
 /// away, as the missing row here.
 pub async fn dead_jobs_one_fixable(app: &TestApp, message_id: i64) -> (String, String) {
-    use jobs::job::{Job, Probe};
-    let fixable = enqueue_once(app, Job::DeliverMessage { message_id }).await;
-    let hopeless = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: true,
-        }),
-    )
-    .await;
+    let fixable = enqueue_once(app, jobs::job::Job::DeliverMessage { message_id }).await;
+    let hopeless = enqueue_once(app, instant_probe(true)).await;
     wait_job_state(app, &fixable, JobState::Dead).await;
     wait_job_state(app, &hopeless, JobState::Dead).await;
     delivered_message(&app.state.db, message_id, &fixable).await;

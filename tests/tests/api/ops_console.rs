@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 
 use fantoccini::{Client, Locator};
-use jobs::job::{Job, Probe};
 use queue::JobState;
 use serde_json::Value;
 use tests::{
@@ -17,7 +16,8 @@ use tests::{
     browser::{click, eval, in_browser, sign_in_to_ops, text_of, wait_for, wait_text},
     fixtures::{
         GreenhouseApplication, audit_with, credited_hire, dead_jobs_one_fixable, enqueue_once,
-        post_greenhouse, processed, referrals, spawn_capture_app, tokens, wait_job_state,
+        instant_probe, post_greenhouse, processed, referrals, spawn_capture_app, tokens,
+        wait_job_state,
     },
 };
 
@@ -60,12 +60,7 @@ async fn an_operator_browses_searches_acts_with_a_reason_and_follows_a_workflow(
 
     let mut probes = Vec::new();
     for _ in 0..PROBES {
-        let probe = Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: false,
-        };
-        probes.push(enqueue_once(app, Job::Probe(probe)).await);
+        probes.push(enqueue_once(app, instant_probe(false)).await);
     }
     let (fixable, hopeless) = dead_jobs_one_fixable(app, MESSAGE_ID).await;
     for id in &probes {
@@ -252,11 +247,17 @@ async fn searched(c: &Client, w: &World) {
     search(c, "referral_id", &w.referral_id.to_string()).await;
     wait_for(
         c,
-        &format!("#jobs-table[data-query=\"limit=25&referral_id={}\"]", w.referral_id),
+        &format!(
+            "#jobs-table[data-query=\"limit=25&referral_id={}\"]",
+            w.referral_id
+        ),
     )
     .await;
     let listed = listed_jobs(c).await;
-    assert!(!listed.is_empty() && !listed.contains(&w.hopeless), "{listed:?}");
+    assert!(
+        !listed.is_empty() && !listed.contains(&w.hopeless),
+        "{listed:?}"
+    );
     let kinds: Vec<String> = serde_json::from_value(
         eval(
             c,
@@ -462,7 +463,10 @@ async fn the_workflow(c: &Client, w: &World) {
     wait_for(c, "#view-jobs:not([hidden])").await;
     wait_for(
         c,
-        &format!("#jobs-table[data-query=\"limit=25&referral_id={}\"]", w.referral_id),
+        &format!(
+            "#jobs-table[data-query=\"limit=25&referral_id={}\"]",
+            w.referral_id
+        ),
     )
     .await;
     assert!(!listed_jobs(c).await.is_empty(), "the referral has jobs");

@@ -18,7 +18,6 @@
 //! so nothing is sent), and the retry succeeds.
 
 use fantoccini::{Client, Locator};
-use jobs::job::{Job, Probe};
 use queue::JobState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,8 +25,8 @@ use tests::{
     app::{Setup, TestApp},
     browser::{in_browser, text_of, wait_for, wait_text},
     fixtures::{
-        audit_with, dead_jobs_one_fixable, enqueue_once, job, spawn_capture_app, tokens,
-        wait_job_state,
+        audit_with, dead_jobs_one_fixable, enqueue_once, instant_probe, job, spawn_capture_app,
+        tokens, wait_job_state,
     },
 };
 
@@ -321,24 +320,8 @@ async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_i
     }
 
     // A success and a death this hour.
-    let ok = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: false,
-        }),
-    )
-    .await;
-    let dead = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: true,
-        }),
-    )
-    .await;
+    let ok = enqueue_once(app, instant_probe(false)).await;
+    let dead = enqueue_once(app, instant_probe(true)).await;
     wait_job_state(app, &ok, JobState::Succeeded).await;
     wait_job_state(app, &dead, JobState::Dead).await;
 
