@@ -6,7 +6,7 @@
 //! refusal leaves no inbox row; neither writes an audit event.
 //!
 //! Shared by `tests/tests/api/intake.rs` (one case per bad-input class) and
-//! `tests/tests/api/hostile.rs` (hundreds, generated).
+//! `tests/tests/api/hostile/` (hundreds, generated).
 
 use std::time::Duration;
 

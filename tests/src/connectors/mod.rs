@@ -21,6 +21,7 @@
 //! One implementation per vendor, next to this file.
 
 pub mod ashby;
+pub mod greenhouse;
 pub mod lever;
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};

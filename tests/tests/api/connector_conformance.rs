@@ -25,6 +25,7 @@ use tests::{
     ashby::FakeAshby,
     connectors::{AuthKind, ConnectorFake, NewCandidate, Seeded},
     fixtures::{FakeLever, unique},
+    vendors::greenhouse::FakeGreenhouse,
 };
 
 /// The tag every write-back adds.
@@ -63,6 +64,7 @@ macro_rules! scenarios {
     };
 }
 
+vendor!(greenhouse, FakeGreenhouse);
 vendor!(lever, FakeLever);
 vendor!(ashby, FakeAshby);
 

@@ -1,6 +1,6 @@
 //! The hostile-input table's Ashby rows (sent by
 //! `hostile::hostile_requests_are_refused_recorded_and_change_nothing`,
-//! beside the oversized, media-type and malformed rows `hostile.rs` builds
+//! beside the oversized, media-type and malformed rows `hostile/` builds
 //! for every webhook endpoint):
 //!
 //! * **forged**: `Ashby-Signature` missing, empty, under another name
