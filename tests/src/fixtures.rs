@@ -1231,6 +1231,87 @@ pub async fn job(app: &TestApp, job_id: &str) -> Option<JobInfo> {
     app.queue().get(&id).await.ok().flatten()
 }
 
+/// Writes outbox message `id`, already delivered (so its
+/// `deliver_message` job `job_id` finds its work done and sends nothing):
+/// what makes a job that died for want of the row succeed on a retry.
+///
+/// # Panics
+/// If the insert fails.
+pub async fn delivered_message(db: &DatabaseConnection, id: i64, job_id: &str) {
+    use entities::outbound_message::{self, OutboundChannel, OutboundState};
+    outbound_message::ActiveModel {
+        id: Set(id),
+        channel: Set(OutboundChannel::StatusSync),
+        webhook_id: Set(format!("msg_{}", ulid::Ulid::generate())),
+        event_type: Set("referral.status_changed".into()),
+        data: Set("{}".into()),
+        state: Set(OutboundState::Delivered),
+        attempts: Set(1),
+        job_id: Set(Some(job_id.to_owned())),
+        last_status_code: Set(Some(200)),
+        created_at: Set(Utc::now()),
+        delivered_at: Set(Some(Utc::now())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("insert the outbox row");
+}
+
+/// Enqueues `new` on the app's queue; returns the job's id.
+///
+/// # Panics
+/// If it cannot be enqueued.
+pub async fn enqueue(app: &TestApp, new: queue::NewJob) -> String {
+    app.state
+        .queue
+        .enqueue(new)
+        .await
+        .expect("enqueue")
+        .id
+        .to_string()
+}
+
+/// Enqueues `job` with a single attempt (a failure kills it at once);
+/// returns its id.
+///
+/// # Panics
+/// If it cannot be enqueued.
+pub async fn enqueue_once(app: &TestApp, job: jobs::job::Job) -> String {
+    let new = job
+        .to_new_job(&app.state.retry)
+        .expect("a job")
+        .max_attempts(1);
+    enqueue(app, new).await
+}
+
+/// A probe that succeeds at once, or (`dies`) fails for good at once.
+pub fn instant_probe(dies: bool) -> jobs::job::Job {
+    jobs::job::Job::Probe(jobs::job::Probe {
+        sleep_ms: 0,
+        fail_attempts: 0,
+        permanent_failure: dies,
+    })
+}
+
+/// Two dead jobs: a `deliver_message` for outbox message `message_id`,
+/// which dies because the row does not exist yet, and a probe that always
+/// fails. Then the row is written, already delivered, so a retry of the
+/// first succeeds (nothing is sent) while the second would die again.
+/// Returns `(fixable, hopeless)`.
+///
+/// An ops retry resets a job's attempts, so a probe failing its first
+/// attempt would fail again: what a retry is for is a cause that has gone
+/// away, as the missing row here.
+pub async fn dead_jobs_one_fixable(app: &TestApp, message_id: i64) -> (String, String) {
+    let fixable = enqueue_once(app, jobs::job::Job::DeliverMessage { message_id }).await;
+    let hopeless = enqueue_once(app, instant_probe(true)).await;
+    wait_job_state(app, &fixable, JobState::Dead).await;
+    wait_job_state(app, &hopeless, JobState::Dead).await;
+    delivered_message(&app.state.db, message_id, &fixable).await;
+    (fixable, hopeless)
+}
+
 /// Waits until job `job_id` is in `state`.
 ///
 /// # Panics

@@ -26,6 +26,8 @@
 //! - [`hostile`]: refused requests as table rows, sent and checked for their
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
+//! - [`browser`]: headless Chromium through chromedriver, for the `/ops`
+//!   page and `/api/docs`.
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
 //! - [`connectors`]: the connector conformance harness each vendor's fake
 //!   implements, with each vendor's declared capabilities.
@@ -33,6 +35,7 @@
 
 pub mod app;
 pub mod ashby;
+pub mod browser;
 pub mod connectors;
 pub mod contract;
 pub mod db;

@@ -24,6 +24,7 @@
 //!   retention purge [--dry-run] [--json]
 //!   privacy candidate export|erase ID | privacy referrer export|erase EMPLOYEE_ID
 //!   golive-check [--base-url URL] [--json] [--timeout 60s] [--allow-missing HOP]...
+//!   demo [--data-dir DIR] [--timeout 60s] [--probation 5s]   one referral through a throw-away service
 //! ```
 
 use std::net::SocketAddr;
@@ -110,6 +111,33 @@ pub enum Command {
     /// Manage referral links.
     #[command(subcommand)]
     Links(LinksCommand),
+    /// Walk one referral through a throw-away service: starts it on SQLite
+    /// with the embedded queue (in a temporary directory unless
+    /// `--data-dir`), with a fake Greenhouse that signs its webhooks and a
+    /// bonus receiver that verifies the signed POSTs, then prints each hop
+    /// (link, application, attribution, hire, probation, bonus, audit)
+    /// with its time. Ignores the configuration file and environment
+    /// (except logging). Exits 1 naming the first hop that failed.
+    Demo(DemoArgs),
+}
+
+/// `referral-worker demo [--data-dir DIR] [--timeout D] [--probation D]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's SQLite database here (created if missing) instead
+    /// of a temporary directory that is deleted afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// How long the whole walk may take before the hop it waits for fails.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// The bonus rule's probation period, compressed from months.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub probation: std::time::Duration,
+    /// Give the bonus receiver a different secret than the service signs
+    /// with, to see the `bonus` hop fail on the signature check.
+    #[arg(long)]
+    pub break_bonus_secret: bool,
 }
 
 /// The one-shot tasks on the data that `commands::task` runs.
@@ -650,6 +678,7 @@ impl Command {
             Command::Config(ConfigCommand::Check) => "config check",
             Command::Task(task) => task.name(),
             Command::Links(_) => "links create",
+            Command::Demo(_) => "demo",
         }
     }
 
@@ -669,9 +698,11 @@ impl Command {
             Command::Serve { no_migrate, .. }
             | Command::Work { no_migrate }
             | Command::Web { no_migrate, .. } => !no_migrate,
-            Command::Migrate { .. } | Command::Config(_) | Command::Task(_) | Command::Links(_) => {
-                false
-            }
+            Command::Migrate { .. }
+            | Command::Config(_)
+            | Command::Task(_)
+            | Command::Links(_)
+            | Command::Demo(_) => false,
         }
     }
 }
@@ -682,7 +713,16 @@ impl Cli {
     ///
     /// Flags are applied last because they are the most specific thing the
     /// operator said: `--listen` beats `REFERRAL_WORKER__HTTP__LISTEN`.
+    /// `demo` reads neither file nor environment: it gets the defaults.
     pub fn load_settings(&self) -> Result<Settings, ConfigError> {
+        if let Command::Demo(_) = self.command {
+            // The demo builds its service's settings itself, the same on
+            // every machine; only its logging comes from here: warnings,
+            // so the hop lines stand out (RUST_LOG still wins).
+            let mut settings = Settings::default();
+            settings.log.filter = "warn".into();
+            return Ok(settings);
+        }
         let mut settings = Settings::load(self.config.as_deref())?;
         if let Some(listen) = self.command.listen() {
             settings.http.listen = listen;
@@ -851,6 +891,23 @@ mod tests {
         }
         let err = parse(&["ops", "payouts", "--state", "paid"]).unwrap_err();
         assert!(err.to_string().contains("outcome_unknown"), "{err}");
+    }
+
+    #[test]
+    fn demo_parses_and_ignores_the_config() {
+        let cli = parse(&["demo", "--probation", "3s", "--config", "/nowhere.toml"]).unwrap();
+        let Command::Demo(args) = &cli.command else {
+            panic!("{:?}", cli.command);
+        };
+        assert_eq!(args.probation, std::time::Duration::from_secs(3));
+        assert_eq!(args.timeout, std::time::Duration::from_secs(60));
+        assert!(args.data_dir.is_none() && !args.break_bonus_secret);
+        assert_eq!(cli.command.name(), "demo");
+        assert!(!cli.command.migrate_on_start());
+        // The missing file would be an error for any other command.
+        let settings = cli.load_settings().expect("the demo's defaults");
+        assert_eq!(settings.log.filter, "warn");
+        assert!(parse(&["demo", "--probation", "soon"]).is_err());
     }
 
     #[test]

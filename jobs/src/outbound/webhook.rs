@@ -385,6 +385,16 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
         .map_err(|e| Error::permanent(format!("signing message {msg_id}: {e}")))
 }
 
+/// A fresh Standard Webhooks secret: `whsec_` and the base64 of 32 random
+/// bytes (more than [`MIN_SECRET_BYTES`]). For `referral-worker demo`,
+/// which signs and verifies with secrets nobody configured.
+pub fn new_secret() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    )
+}
+
 /// A Standard Webhooks secret: `whsec_` (optional) followed by base64 of
 /// at least [`MIN_SECRET_BYTES`] bytes, padded or not. The one check both
 /// directions and `config check` share: the careers-site intake verifies

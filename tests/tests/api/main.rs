@@ -27,6 +27,8 @@
 //!   limit, 5xx and credential expiry).
 //! - [`crash`]: the real binary as processes: SIGKILL, SIGTERM (`/readyz`
 //!   503 while draining), no Redis, a `work` process's ops listener.
+//! - [`demo`]: `referral-worker demo`, the real binary walking one referral
+//!   through every hop, and failing the `bonus` hop on a wrong secret.
 //! - [`finance`]: `audit verify`, the exports and the KPIs.
 //! - [`golive`]: sandbox mode and `golive-check`.
 //! - [`hostile`]: hundreds of hostile requests, each refused and recorded.
@@ -49,6 +51,9 @@
 //! - [`notifications`]: approval, 410, alerts, status sync, CRM hand-off.
 //! - [`ops`]: the ops API end to end.
 //! - [`ops_page`]: the `/ops` page in headless Chromium.
+//! - [`ops_console`]: the `/ops` page's jobs, job, inbox and workflow
+//!   views in headless Chromium: browse, search, retry and replay with a
+//!   reason, hostile data shown as text.
 //! - [`payouts`]: the ledger and the signed, idempotent bonus POST (also
 //!   over HTTPS to a receiver behind a private CA).
 //! - [`queue_conformance`]: one queue suite run on Redis, SQLite and
@@ -78,6 +83,7 @@ mod capture;
 mod cli;
 mod connector_conformance;
 mod crash;
+mod demo;
 mod engagement;
 mod event_order;
 mod finance;
@@ -93,6 +99,7 @@ mod milestone_sources;
 mod milestones;
 mod notifications;
 mod ops;
+mod ops_console;
 mod ops_page;
 mod payouts;
 mod privacy;

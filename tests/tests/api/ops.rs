@@ -24,8 +24,8 @@ use tests::{
     app::{Setup, TestApp},
     destinations::{BONUS_SECRET, SYNC_SECRET},
     fixtures::{
-        GreenhouseApplication, audit_with, credited_hire, job, payouts, post_greenhouse, processed,
-        spawn_capture_app, tokens, unique, wait_inbox, wait_job_state, wait_until,
+        GreenhouseApplication, audit_with, credited_hire, enqueue, job, payouts, post_greenhouse,
+        processed, spawn_capture_app, tokens, unique, wait_inbox, wait_job_state, wait_until,
     },
     receiver::Receiver,
 };
@@ -96,13 +96,7 @@ async fn enqueue_probe(app: &TestApp, probe: Probe, delay: Option<Duration>) -> 
     if let Some(d) = delay {
         new = new.run_after(d);
     }
-    app.state
-        .queue
-        .enqueue(new)
-        .await
-        .expect("enqueue")
-        .id
-        .to_string()
+    enqueue(app, new).await
 }
 
 fn dying() -> Probe {

@@ -4,10 +4,8 @@
 //! and the dead jobs, retry one, and watch it succeed. Plus the page's
 //! headers and the throughput endpoint over plain HTTP.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
-//! `/usr/bin/chromedriver`; `.ci/run` installs them when missing, or set
-//! `OPS_E2E_CHROMIUM` / `OPS_E2E_CHROMEDRIVER`). Without them the test
-//! fails saying so: it is never skipped silently.
+//! The browser harness is `tests::browser` (Debian's `chromium` and
+//! `chromium-driver`; without them the test fails saying so, never skips).
 //!
 //! # The dead job that a retry fixes
 //!
@@ -19,225 +17,22 @@
 //! once (a permanent error); the row is then written (already delivered,
 //! so nothing is sent), and the retry succeeds.
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
-use chrono::Utc;
-use entities::outbound_message::{self, OutboundChannel, OutboundState};
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures::FutureExt;
-use jobs::job::{Job, Probe};
+use fantoccini::{Client, Locator};
 use queue::JobState;
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Value, json};
 use tests::{
     app::{Setup, TestApp},
-    fixtures::{audit_with, job, spawn_capture_app, tokens, wait_job_state},
+    browser::{in_browser, text_of, wait_for, wait_text},
+    fixtures::{
+        audit_with, dead_jobs_one_fixable, enqueue_once, instant_probe, job, spawn_capture_app,
+        tokens, wait_job_state,
+    },
 };
-
-/// How long the page gets for anything to show up.
-const PAGE_WAIT: Duration = Duration::from_secs(45);
 
 /// The message id the dying `deliver_message` job names (no row has it:
 /// the app has no notification channels, so it never stages one).
 const MESSAGE_ID: i64 = 9_001;
-
-fn binary(env: &str, default: &str) -> PathBuf {
-    std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(default))
-}
-
-/// The browser and its driver, or a failure saying how to install them.
-fn browser_binaries() -> (PathBuf, PathBuf) {
-    let chromium = binary("OPS_E2E_CHROMIUM", "/usr/bin/chromium");
-    let driver = binary("OPS_E2E_CHROMEDRIVER", "/usr/bin/chromedriver");
-    let missing: Vec<String> = [&chromium, &driver]
-        .iter()
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the /ops end-to-end test needs headless Chromium and chromedriver, and {} is missing: \
-         install them with `apt-get install -y chromium chromium-driver` (.ci/run does this), \
-         or point OPS_E2E_CHROMIUM / OPS_E2E_CHROMEDRIVER at them",
-        missing.join(" and ")
-    );
-    (chromium, driver)
-}
-
-/// chromedriver on a free port, in its own process group so that the
-/// browsers it started go with it.
-struct Driver {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Driver {
-    async fn start(path: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = std::env::temp_dir().join(format!(
-            "chromedriver-{port}-{}.log",
-            ulid::Ulid::generate()
-        ));
-        let child = std::os::unix::process::CommandExt::process_group(
-            Command::new(path)
-                .arg(format!("--port={port}"))
-                .arg(format!("--log-path={}", log.display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-            0,
-        )
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let http = tests::app::client_builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("client");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = http
-                .get(format!("{}/status", driver.url))
-                .send()
-                .await
-                .ok()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ready {
-                return driver;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not answer on {} within 20 s; its log: {}",
-                driver.url,
-                driver.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4000);
-        text[text.floor_char_boundary(start)..].to_string()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // The group is chromedriver and what it started (the browser).
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg("--")
-            .arg(format!("-{}", self.child.id()))
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-async fn open_browser(driver: &Driver, chromium: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium.display().to_string(),
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-proxy-server",
-                "--window-size=1280,1200",
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "no browser session from chromedriver: {e}; its log: {}",
-                driver.log_text()
-            )
-        })
-}
-
-/// `textContent` of the first element matching `css` (empty when there is
-/// none), so hidden elements read too.
-async fn text_of(c: &Client, css: &str) -> String {
-    match c.find(Locator::Css(css)).await {
-        Ok(e) => e
-            .prop("textContent")
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-/// Waits until the text of `css` satisfies `ok`; returns it.
-async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + PAGE_WAIT;
-    loop {
-        let text = text_of(c, css).await;
-        if ok(&text) {
-            return text;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "timed out after {PAGE_WAIT:?} waiting for {what} (`{css}` reads {text:?}); \
-                 page status {:?}, sign-in error {:?}",
-                text_of(c, "#status").await,
-                text_of(c, "#signin-error").await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits until `css` matches something.
-async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(PAGE_WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("`{css}` never appeared: {e}"))
-}
-
-/// Enqueues `job` with one attempt; returns its id.
-async fn enqueue_once(app: &TestApp, job: Job) -> String {
-    let new = job
-        .to_new_job(&app.state.retry)
-        .expect("a job")
-        .max_attempts(1);
-    app.state
-        .queue
-        .enqueue(new)
-        .await
-        .expect("enqueue")
-        .id
-        .to_string()
-}
 
 /// What the operator does, in the browser.
 async fn drive(app: &TestApp, c: &Client, fixable: &str, hopeless: &str) {
@@ -415,60 +210,15 @@ async fn drive(app: &TestApp, c: &Client, fixable: &str, hopeless: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_signs_in_retries_a_dead_job_and_sees_it_succeed() {
-    let (chromium, chromedriver) = browser_binaries();
     let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
     let app = &capture.app;
 
-    // Two dead jobs: one whose cause goes away, one that always fails.
-    let fixable = enqueue_once(
-        app,
-        Job::DeliverMessage {
-            message_id: MESSAGE_ID,
-        },
-    )
-    .await;
-    let hopeless = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: true,
-        }),
-    )
-    .await;
-    wait_job_state(app, &fixable, JobState::Dead).await;
-    wait_job_state(app, &hopeless, JobState::Dead).await;
+    // Two dead jobs: one whose cause goes away (its outbox row is written
+    // after it died), one that always fails.
+    let (fixable, hopeless) = dead_jobs_one_fixable(app, MESSAGE_ID).await;
 
-    // The outbox row it needed now exists (already delivered: nothing is
-    // sent, the job just finds its work done).
-    outbound_message::ActiveModel {
-        id: Set(MESSAGE_ID),
-        channel: Set(OutboundChannel::StatusSync),
-        webhook_id: Set(format!("msg_{}", ulid::Ulid::generate())),
-        event_type: Set("referral.status_changed".into()),
-        data: Set("{}".into()),
-        state: Set(OutboundState::Delivered),
-        attempts: Set(1),
-        job_id: Set(Some(fixable.clone())),
-        last_status_code: Set(Some(200)),
-        created_at: Set(Utc::now()),
-        delivered_at: Set(Some(Utc::now())),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .expect("insert the outbox row");
-
-    let driver = Driver::start(&chromedriver).await;
-    let browser = open_browser(&driver, &chromium).await;
-    let outcome = std::panic::AssertUnwindSafe(drive(app, &browser, &fixable, &hopeless))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let (f, h) = (fixable.clone(), hopeless.clone());
+    in_browser(|browser| async move { drive(app, &browser, &f, &h).await }).await;
 
     // The queue agrees, and the audit log has the retry with its reason.
     let retried = job(app, &fixable).await.expect("the job");
@@ -570,24 +320,8 @@ async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_i
     }
 
     // A success and a death this hour.
-    let ok = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: false,
-        }),
-    )
-    .await;
-    let dead = enqueue_once(
-        app,
-        Job::Probe(Probe {
-            sleep_ms: 0,
-            fail_attempts: 0,
-            permanent_failure: true,
-        }),
-    )
-    .await;
+    let ok = enqueue_once(app, instant_probe(false)).await;
+    let dead = enqueue_once(app, instant_probe(true)).await;
     wait_job_state(app, &ok, JobState::Succeeded).await;
     wait_job_state(app, &dead, JobState::Dead).await;
 
@@ -638,7 +372,6 @@ async fn the_page_is_served_locked_down_and_the_throughput_endpoint_checks_its_i
 /// and the test checks that every resource it loaded came from the app).
 #[tokio::test]
 async fn the_api_docs_render_the_document_from_the_binarys_own_files() {
-    let (chromium, chromedriver) = browser_binaries();
     let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
     let app = &capture.app;
 
@@ -663,9 +396,7 @@ async fn the_api_docs_render_the_document_from_the_binarys_own_files() {
     let bundle = app.get("/api/docs/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), StatusCode::OK);
 
-    let driver = Driver::start(&chromedriver).await;
-    let browser = open_browser(&driver, &chromium).await;
-    let outcome = std::panic::AssertUnwindSafe(async {
+    in_browser(|browser| async move {
         browser
             .goto(&app.url("/api/docs/"))
             .await
@@ -704,12 +435,6 @@ async fn the_api_docs_render_the_document_from_the_binarys_own_files() {
         let foreign: Vec<_> = loaded.iter().filter(|u| !u.starts_with(&origin)).collect();
         assert!(foreign.is_empty(), "loaded from elsewhere: {foreign:?}");
     })
-    .catch_unwind()
     .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
     capture.cleanup().await;
 }

@@ -18,6 +18,7 @@
 //! | `finance.rs` | `export`, `report kpis` |
 //! | `ops.rs` | `ops ...` (the `/api/ops` API on the command line) |
 //! | `golive/` | `golive-check`: the hops of a test referral through a running service |
+//! | `demo/` | `demo`: one referral through a throw-away service with a fake Greenhouse and bonus receiver, reusing `golive/`'s client |
 //! | `render.rs` | text tables and cells the `ops` commands print |
 //! | `actor.rs` | who a CLI action is recorded as |
 //!
@@ -25,6 +26,7 @@
 
 mod actor;
 mod audit;
+mod demo;
 mod employees;
 mod finance;
 mod golive;
@@ -62,6 +64,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Config(_) => return Ok(()),
         Command::Task(cmd) => return task(cmd.clone(), &settings).await,
         Command::Links(cmd) => return links(cmd.clone(), &settings).await,
+        Command::Demo(args) => return demo::demo(args.clone()).await,
     };
     runtime::serve(settings, role, command.migrate_on_start()).await
 }

@@ -1,14 +1,23 @@
 //! `GET /ops`: the ops page, a small static app over the ops JSON API.
 //!
-//! One HTML page, one stylesheet and one script, embedded in the binary
+//! One HTML page, one stylesheet and two scripts, embedded in the binary
 //! (`ops_page/`), no build step. The page itself is public (it holds no
 //! data); everything it shows comes from `/api/ops/...` with the bearer
 //! token the operator types in, kept in `sessionStorage` only, so a 401 or
-//! 403 is the API's own answer. What it shows: queue counts per state with
-//! the oldest age, the stuck list, dead jobs with Retry (reason required),
-//! payouts awaiting action with Approve, and a 24-hour chart of succeeded,
-//! failed and dead jobs from `GET /api/ops/throughput` (here, over
-//! `jobs::ops::history`).
+//! 403 is the API's own answer.
+//!
+//! `app.js` draws the overview: queue counts per state with the oldest
+//! age, the stuck list, dead jobs with Retry (reason required), payouts
+//! awaiting action with Approve, and a 24-hour chart of succeeded, failed
+//! and dead jobs from `GET /api/ops/throughput` (here, over
+//! `jobs::ops::history`); it also routes (`#/jobs`, `#/job/ID`, `#/inbox`,
+//! `#/workflows`, `#/workflow/ID`) and holds the dialog that asks every
+//! action for its reason. `browse.js` draws those views, Sidekiq Web- or
+//! River UI-like, over the existing ops API: jobs by state with paging and
+//! search by kind, job id or referral id; one job with its attempts,
+//! errors, timeline and audited ops actions, with Retry and Cancel; the
+//! inbox with Replay; a referral's workflow (referral → application →
+//! milestones → payouts with Approve and Hold → messages).
 //!
 //! Every asset is sent with a strict `Content-Security-Policy` (scripts and
 //! styles from this origin only, no inline code; requests to this origin
@@ -29,6 +38,7 @@ use crate::{config::Scope, state::AppState};
 
 const PAGE_HTML: &str = include_str!("ops_page/index.html");
 const APP_JS: &str = include_str!("ops_page/app.js");
+const BROWSE_JS: &str = include_str!("ops_page/browse.js");
 const APP_CSS: &str = include_str!("ops_page/app.css");
 
 /// The policy every asset of the page is served with.
@@ -41,6 +51,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ops", get(page))
         .route("/ops/app.js", get(script))
+        .route("/ops/browse.js", get(browse_script))
         .route("/ops/app.css", get(stylesheet))
         .route("/api/ops/throughput", get(throughput))
 }
@@ -78,6 +89,11 @@ pub async fn page() -> Response {
 /// `GET /ops/app.js`: the page's script.
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /ops/browse.js`: the script of the views beyond the overview.
+pub async fn browse_script() -> Response {
+    asset("text/javascript; charset=utf-8", BROWSE_JS)
 }
 
 /// `GET /ops/app.css`: the page's stylesheet.
@@ -167,6 +183,7 @@ mod tests {
     #[test]
     fn the_page_loads_only_its_own_assets() {
         assert!(PAGE_HTML.contains("src=\"/ops/app.js\""));
+        assert!(PAGE_HTML.contains("src=\"/ops/browse.js\""));
         assert!(PAGE_HTML.contains("href=\"/ops/app.css\""));
         // No inline script or style for the policy to block.
         assert!(!PAGE_HTML.contains("<script>"));
@@ -196,7 +213,11 @@ mod tests {
             "eval(",
         ] {
             assert!(!APP_JS.contains(forbidden), "app.js uses {forbidden}");
+            assert!(!BROWSE_JS.contains(forbidden), "browse.js uses {forbidden}");
         }
+        // Every action goes through the reason dialog, whose reason is sent.
+        assert!(APP_JS.contains("A reason is required"));
+        assert!(!BROWSE_JS.contains("sessionStorage"));
         assert!(APP_JS.contains("sessionStorage"));
         assert!(!APP_JS.contains("localStorage"));
     }

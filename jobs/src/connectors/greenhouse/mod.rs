@@ -25,4 +25,4 @@ pub mod model;
 pub mod webhook;
 
 pub use harvest::{GreenhouseClient, GreenhouseConfig};
-pub use webhook::{EVENT_ID_HEADER, SIGNATURE_HEADER, decode, verify};
+pub use webhook::{EVENT_ID_HEADER, SIGNATURE_HEADER, decode, sign, verify};

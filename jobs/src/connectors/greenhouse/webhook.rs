@@ -86,6 +86,16 @@ pub fn verify(
     }
 }
 
+/// The `Signature` header value Greenhouse sends for `body` under
+/// `secret`: `sha256 <lowercase hex HMAC-SHA256>`. What [`verify`] checks;
+/// `referral-worker demo` signs its fake Greenhouse's deliveries with it.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = signature::hmac_sha256(secret);
+    mac.update(body);
+    format!("sha256 {}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// Decodes a verified Greenhouse body.
 ///
 /// **Applications** (`new_candidate_application`,

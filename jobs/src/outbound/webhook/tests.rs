@@ -148,6 +148,19 @@ fn the_body_is_the_compact_envelope_and_stable() {
 }
 
 #[test]
+fn a_new_secret_is_usable_and_never_the_same_twice() {
+    let (a, b) = (new_secret(), new_secret());
+    assert!(a.starts_with("whsec_"), "{a}");
+    assert_ne!(a, b);
+    standard_webhook(&a).expect("a fresh secret is a usable one");
+    let msg = message();
+    let body = msg.body();
+    let signature = sign(&a, &msg.id, 1_700_000_000, &body).expect("signed");
+    let other = sign(&b, &msg.id, 1_700_000_000, &body).expect("signed");
+    assert_ne!(signature, other, "another secret, another signature");
+}
+
+#[test]
 fn secrets_are_checked_and_never_printed() {
     let dest = Destination::new(
         "bonus-system",

@@ -148,7 +148,7 @@ async fn received(
             "consent": { "processing": true },
         }))
         .await?;
-    let row = run.inbox_row(inbox_id).await?;
+    let row = run.inbox_row("careers_site", inbox_id).await?;
     let processed = row["status"] == "processed";
     hops.push(Hop {
         hop: "received",
@@ -216,7 +216,7 @@ async fn hire_and_settle(
                              "start_date": chrono::Utc::now().format("%Y-%m-%d").to_string() },
         }))
         .await?;
-    let row = run.inbox_row(hired).await?;
+    let row = run.inbox_row("careers_site", hired).await?;
     if row["status"] != "processed" {
         bail!(
             "the hire event (inbox {hired}) is {} {}",

@@ -11,7 +11,7 @@
 //! reports.
 
 mod hops;
-mod service;
+pub(super) mod service;
 
 use anyhow::bail;
 

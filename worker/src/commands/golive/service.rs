@@ -2,33 +2,35 @@
 //! signed careers-site deliveries in, and the ops API, workflow and audit
 //! export read back, each polled until it settles or the deadline passes.
 //! Knows HTTP and the API's JSON; what counts as a passed hop is `hops`'s.
+//! `referral-worker demo` (`commands/demo/`) talks to its throw-away
+//! service through the same [`Golive`].
 
 use anyhow::bail;
 use serde_json::Value;
 
 /// The go-live run: what the service was sent and what it answered.
-pub(super) struct Golive {
-    pub(super) client: jobs::outbound::service_client::ServiceClient,
-    pub(super) links: String,
-    pub(super) employees: String,
-    pub(super) ops: String,
-    pub(super) secret: String,
-    pub(super) deadline: tokio::time::Instant,
+pub(in crate::commands) struct Golive {
+    pub(in crate::commands) client: jobs::outbound::service_client::ServiceClient,
+    pub(in crate::commands) links: String,
+    pub(in crate::commands) employees: String,
+    pub(in crate::commands) ops: String,
+    pub(in crate::commands) secret: String,
+    pub(in crate::commands) deadline: tokio::time::Instant,
 }
 
 impl Golive {
     /// Whether the run's deadline (`--timeout`) has passed.
-    pub(super) fn timed_out(&self) -> bool {
+    pub(in crate::commands) fn timed_out(&self) -> bool {
         tokio::time::Instant::now() >= self.deadline
     }
 
     /// The wait between two polls.
-    pub(super) async fn pause(&self) {
+    pub(in crate::commands) async fn pause(&self) {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 
     /// Delivers a careers-site body, signed; returns the inbox id of a 202.
-    pub(super) async fn deliver(&self, body: &Value) -> anyhow::Result<i64> {
+    pub(in crate::commands) async fn deliver(&self, body: &Value) -> anyhow::Result<i64> {
         let bytes = serde_json::to_vec(body)?;
         let msg_id = format!(
             "msg_golive{}",
@@ -36,28 +38,41 @@ impl Golive {
         );
         let headers =
             jobs::outbound::service_client::careers_site_headers(&self.secret, &msg_id, &bytes)?;
-        let answer = self
-            .client
-            .post_raw("/webhooks/applications", &headers, bytes)
-            .await?;
+        self.post_delivery("/webhooks/applications", &headers, bytes)
+            .await
+    }
+
+    /// POSTs a signed delivery to the webhook endpoint `path`; returns the
+    /// inbox id of its 202.
+    pub(in crate::commands) async fn post_delivery(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<i64> {
+        let answer = self.client.post_raw(path, headers, bytes).await?;
         if answer.status != 202 {
-            bail!(
-                "POST /webhooks/applications answered {}: {}",
-                answer.status,
-                answer.body
-            );
+            bail!("POST {path} answered {}: {}", answer.status, answer.body);
         }
         answer.body["inbox_id"]
             .as_i64()
             .ok_or_else(|| anyhow::anyhow!("202 without inbox_id: {}", answer.body))
     }
 
-    /// Polls the inbox until row `id` is processed (or failed, or time is up).
-    pub(super) async fn inbox_row(&self, id: i64) -> anyhow::Result<Value> {
+    /// Polls the inbox until row `id` from `source` (`careers_site`,
+    /// `greenhouse`, …) is processed (or failed, or time is up).
+    pub(in crate::commands) async fn inbox_row(
+        &self,
+        source: &str,
+        id: i64,
+    ) -> anyhow::Result<Value> {
         loop {
             let answer = self
                 .client
-                .get("/api/ops/inbox?source=careers_site&limit=100", &self.ops)
+                .get(
+                    &format!("/api/ops/inbox?source={source}&limit=100"),
+                    &self.ops,
+                )
                 .await?;
             if !answer.ok() {
                 bail!(
@@ -86,7 +101,7 @@ impl Golive {
     }
 
     /// `GET /api/ops/workflows/{referral_id}`.
-    pub(super) async fn workflow(&self, referral_id: i64) -> anyhow::Result<Value> {
+    pub(in crate::commands) async fn workflow(&self, referral_id: i64) -> anyhow::Result<Value> {
         let answer = self
             .client
             .get(&format!("/api/ops/workflows/{referral_id}"), &self.ops)
@@ -103,7 +118,7 @@ impl Golive {
 
     /// The referral of `employee_id` whose application is the submission
     /// `submission_id`.
-    pub(super) async fn find_referral(
+    pub(in crate::commands) async fn find_referral(
         &self,
         employee_id: &str,
         submission_id: &str,
@@ -145,7 +160,7 @@ impl Golive {
 
     /// The audit events of the run (whole log between `from` and now, as
     /// the finance export serves it).
-    pub(super) async fn audit(
+    pub(in crate::commands) async fn audit(
         &self,
         from: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Vec<Value>> {
@@ -169,7 +184,10 @@ impl Golive {
     }
 
     /// The jobs about `referral_id` (`GET /api/ops/jobs?referral_id=`).
-    pub(super) async fn jobs_of(&self, referral_id: i64) -> anyhow::Result<Vec<Value>> {
+    pub(in crate::commands) async fn jobs_of(
+        &self,
+        referral_id: i64,
+    ) -> anyhow::Result<Vec<Value>> {
         let answer = self
             .client
             .get(

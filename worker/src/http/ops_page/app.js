@@ -3,6 +3,13 @@
 // The bearer token lives in sessionStorage (this tab only) and is sent to
 // this origin's /api only. Every value from the API is written with
 // textContent or as an SVG attribute, never parsed as HTML.
+//
+// This file: the helpers, the session, the overview (queue, chart, dead
+// jobs, stuck, payouts awaiting action), the reason dialog every action
+// goes through, and the router (`#/overview`, `#/jobs`, `#/job/ID`,
+// `#/inbox`, `#/workflows`, `#/workflow/ID`). browse.js draws the views
+// other than the overview, with the helpers exported here as
+// `window.referralWorkerOps`.
 'use strict';
 
 (function () {
@@ -508,6 +515,103 @@
     refreshTimer = setTimeout(refresh, REFRESH_EVERY_MS);
   }
 
+  // -------------------------------------------------------- reason dialog
+
+  // What the open dialog confirms: an async function of the reason.
+  let pendingAction = null;
+
+  // Asks for the reason an action needs (the audit log records it with the
+  // caller), then runs `act(reason)`; a failure is shown in the dialog.
+  function askReason(title, confirmLabel, act) {
+    pendingAction = act;
+    $('reason-title').textContent = title;
+    $('reason-confirm').textContent = confirmLabel;
+    $('reason-text').value = '';
+    setError('reason-error', '');
+    $('reason-dialog').showModal();
+    $('reason-text').focus();
+  }
+
+  async function confirmReason(event) {
+    event.preventDefault();
+    const reason = $('reason-text').value.trim();
+    if (!reason) {
+      setError('reason-error', 'A reason is required: the audit log records why.');
+      $('reason-text').focus();
+      return;
+    }
+    if (!pendingAction) return;
+    $('reason-confirm').disabled = true;
+    try {
+      await pendingAction(reason);
+      pendingAction = null;
+      $('reason-dialog').close();
+    } catch (e) {
+      if (e.auth && e.status === 401) {
+        $('reason-dialog').close();
+        signOut(e.message);
+        return;
+      }
+      setError('reason-error', e.message);
+    } finally {
+      $('reason-confirm').disabled = false;
+    }
+  }
+
+  function closeReason() {
+    pendingAction = null;
+    $('reason-dialog').close();
+  }
+
+  // ---------------------------------------------------------------- router
+
+  const views = {};
+
+  // `#/jobs?state=dead` → { view: 'jobs', id: null, params }.
+  function here() {
+    const hash = window.location.hash.replace(/^#\/?/, '');
+    const q = hash.indexOf('?');
+    const path = q < 0 ? hash : hash.slice(0, q);
+    const parts = path.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
+    return {
+      view: parts[0] || 'overview',
+      id: parts.length > 1 ? parts[1] : null,
+      params: new URLSearchParams(q < 0 ? '' : hash.slice(q + 1)),
+    };
+  }
+
+  function route() {
+    if (!token()) return;
+    const at = here();
+    const known = at.view === 'overview' || Object.prototype.hasOwnProperty.call(views, at.view);
+    const view = known ? at.view : 'overview';
+    for (const node of document.querySelectorAll('.view')) {
+      show(node, node.id === 'view-' + view);
+    }
+    const tab = view === 'job' ? 'jobs' : view === 'workflow' ? 'workflows' : view;
+    for (const a of document.querySelectorAll('#tabs a')) {
+      a.classList.toggle('current', a.getAttribute('data-view') === tab);
+    }
+    if (view === 'overview') {
+      refresh();
+    } else {
+      views[view](at.id, at.params).catch((e) => {
+        if (e.auth && e.status === 401) signOut(e.message);
+        else setStatus(e.message, true);
+      });
+    }
+  }
+
+  // Goes to `hash`; redraws when it is where the page already is.
+  function go(hash) {
+    if (window.location.hash === hash) route();
+    else window.location.hash = hash;
+  }
+
+  window.referralWorkerOps = Object.freeze({
+    $, el, td, clear, show, when, age, clip, money, api, setStatus, setError, askReason, go, views,
+  });
+
   // --------------------------------------------------------------- session
 
   function signedIn() {
@@ -515,7 +619,8 @@
     show($('dashboard'), true);
     show($('session'), true);
     setError('signin-error', '');
-    refresh();
+    route();
+    if (here().view !== 'overview') refresh();
     if (retried().length) watchRetried();
   }
 
@@ -526,6 +631,7 @@
     clearTimeout(refreshTimer);
     clearTimeout(watchTimer);
     watchTimer = null;
+    if ($('reason-dialog').open) $('reason-dialog').close();
     show($('dashboard'), false);
     show($('session'), false);
     show($('signin'), true);
@@ -558,7 +664,10 @@
 
   document.addEventListener('DOMContentLoaded', () => {
     $('signin-form').addEventListener('submit', signIn);
-    $('refresh').addEventListener('click', () => refresh());
+    $('reason-form').addEventListener('submit', confirmReason);
+    $('reason-cancel').addEventListener('click', closeReason);
+    window.addEventListener('hashchange', route);
+    $('refresh').addEventListener('click', () => route());
     $('signout').addEventListener('click', () => signOut(''));
     if (token()) signedIn();
   });

@@ -472,6 +472,16 @@ fn missing_header_wrong_secret_and_empty_secret_are_bad_signatures() {
 }
 
 #[test]
+fn sign_reproduces_every_recorded_greenhouse_signature() {
+    for name in payload_files("greenhouse_") {
+        let (body, secret, header) = delivery(&name);
+        assert_eq!(sign(&secret, &body), header, "{name}");
+    }
+    let (body, secret, _) = delivery(HIRE);
+    assert_ne!(sign(b"another secret", &body), sign(&secret, &body));
+}
+
+#[test]
 fn signature_header_format() {
     let (body, secret, header) = delivery(MERGE);
     let hex = header.strip_prefix("sha256 ").unwrap();
