@@ -97,7 +97,7 @@ pub use settings::{
     RetryPolicySettings, Settings,
 };
 pub use workflow::{
-    ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings,
+    ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings, WorkableSettings,
     MilestoneSettings, NotificationSettings, OutboundSettings, PayoutsSettings,
     ReconciliationSettings, ReferralSettings, RetentionSettings, SandboxSettings, Scope,
     WebhookSettings,
