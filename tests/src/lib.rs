@@ -29,7 +29,8 @@
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
 //! - [`connectors`]: the connector conformance harness each vendor's fake
 //!   implements, with each vendor's declared capabilities.
-//! - [`vendors`]: fakes of the vendors' APIs that behave like them.
+//! - [`vendors`]: fakes of the vendors' APIs that behave like them
+//!   (Workable's with its signing and posting helpers).
 
 pub mod app;
 pub mod ashby;

@@ -62,6 +62,9 @@
 //!   a `rediss://` queue behind a private CA.
 //! - [`terminations`]: HRIS terminations matched to hires by identity;
 //!   unmatched ones listed for ops.
+//! - [`workable`]: Workable's webhooks re-read through a fake Workable
+//!   API, written back, a hire paid only once the API confirms it; the
+//!   intake contract at `/webhooks/workable`.
 
 mod ashby;
 mod bonus_tiers;
@@ -74,6 +77,7 @@ mod finance;
 mod golive;
 mod hostile;
 mod hostile_ashby;
+mod hostile_workable;
 mod hostile_network;
 mod intake;
 mod lever;
@@ -94,3 +98,4 @@ mod reconciliation;
 mod retention;
 mod runtime;
 mod terminations;
+mod workable;
