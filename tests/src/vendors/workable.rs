@@ -246,9 +246,11 @@ fn answer_with_faults(state: &Mutex<WorkableState>, seen: &Seen) -> Reply {
             headers.push(("x-rate-limit-remaining", "0".to_owned()));
             (429, headers, json!({"error": "Too many requests"}))
         }
-        Some(Fault::ServerError(status)) => {
-            (status, Vec::new(), json!({"error": "Internal Server Error"}))
-        }
+        Some(Fault::ServerError(status)) => (
+            status,
+            Vec::new(),
+            json!({"error": "Internal Server Error"}),
+        ),
         None if revoked => (401, Vec::new(), json!({"error": "Not authorized"})),
         None => {
             let (status, body) = answer(state, seen);
@@ -267,12 +269,12 @@ fn answer(state: &Mutex<WorkableState>, seen: &Seen) -> (u16, Value) {
     let index = |s: &WorkableState, id: &str| s.candidates.iter().position(|c| c["id"] == id);
     match (seen.method.as_str(), segments.as_slice()) {
         ("GET", ["candidates"]) => list(&s, seen),
-        ("GET", ["candidates", id]) => match index(&s, *id) {
+        ("GET", ["candidates", id]) => match index(&s, id) {
             Some(i) => (200, json!({ "candidate": s.candidates[i] })),
             None => (404, json!({"error": "Not found"})),
         },
         ("PATCH", ["candidates", id, "update_custom_attribute_value"]) => {
-            if index(&s, *id).is_none() {
+            if index(&s, id).is_none() {
                 return (404, json!({"error": "Not found"}));
             }
             let body = seen.json();
@@ -281,13 +283,17 @@ fn answer(state: &Mutex<WorkableState>, seen: &Seen) -> (u16, Value) {
             };
             let value = body["value"].clone();
             if value.as_str().is_none_or(|v| v.chars().count() > 128) {
-                return (422, json!({"error": "value must be a text of at most 128 characters"}));
+                return (
+                    422,
+                    json!({"error": "value must be a text of at most 128 characters"}),
+                );
             }
-            s.attributes.insert(((*id).to_owned(), key.to_owned()), value);
+            s.attributes
+                .insert(((*id).to_owned(), key.to_owned()), value);
             (200, json!({}))
         }
         ("PUT", ["candidates", id, "tags"]) => {
-            let Some(i) = index(&s, *id) else {
+            let Some(i) = index(&s, id) else {
                 return (404, json!({"error": "Not found"}));
             };
             let body = seen.json();
@@ -354,7 +360,10 @@ fn list(s: &WorkableState, seen: &Seen) -> (u16, Value) {
             for (k, v) in query.iter().filter(|(k, _)| k != "since_id") {
                 pairs.append_pair(k, v);
             }
-            pairs.append_pair("since_id", page.last().and_then(|c| c["id"].as_str()).unwrap_or(""));
+            pairs.append_pair(
+                "since_id",
+                page.last().and_then(|c| c["id"].as_str()).unwrap_or(""),
+            );
         }
         paging["next"] = next.to_string().into();
     }

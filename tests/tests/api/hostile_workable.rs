@@ -85,7 +85,13 @@ pub fn forged() -> Vec<Case> {
     let b = body();
     let sig = good(&b);
     cases.push(with_headers(
-        workable("under Ashby's header", b, 401, "unauthorized", "missing X-Workable-Signature"),
+        workable(
+            "under Ashby's header",
+            b,
+            401,
+            "unauthorized",
+            "missing X-Workable-Signature",
+        ),
         |h| {
             without(h, "x-workable-signature");
             h.push(("ashby-signature".into(), format!("sha256={sig}")));
@@ -96,12 +102,36 @@ pub fn forged() -> Vec<Case> {
 
 /// Every wrong type of every field read, and every required one missing.
 pub fn wrongly_typed() -> Vec<Case> {
-    let text = || vec![("a number", json!(7)), ("a boolean", json!(true)), ("an object", json!({})), ("an array", json!(["x"]))];
+    let text = || {
+        vec![
+            ("a number", json!(7)),
+            ("a boolean", json!(true)),
+            ("an object", json!({})),
+            ("an array", json!(["x"])),
+        ]
+    };
     // (the field's pointer, its wrong values, whether it is required)
-    let fields: Vec<(&str, Vec<(&str, Value)>, bool)> = vec![
+    type Field = (&'static str, Vec<(&'static str, Value)>, bool);
+    let fields: Vec<Field> = vec![
         ("/event_type", text(), false),
-        ("/fired_at", vec![("a boolean", json!(true)), ("an object", json!({})), ("an array", json!([]))], false),
-        ("/data", vec![("a number", json!(7)), ("a string", json!("x")), ("an array", json!([{}]))], false),
+        (
+            "/fired_at",
+            vec![
+                ("a boolean", json!(true)),
+                ("an object", json!({})),
+                ("an array", json!([])),
+            ],
+            false,
+        ),
+        (
+            "/data",
+            vec![
+                ("a number", json!(7)),
+                ("a string", json!("x")),
+                ("an array", json!([{}])),
+            ],
+            false,
+        ),
         (
             "/data/id",
             vec![
@@ -119,7 +149,11 @@ pub fn wrongly_typed() -> Vec<Case> {
         ("/data/hired_at", text(), false),
         (
             "/data/disqualified",
-            vec![("a string", json!("no")), ("a number", json!(0)), ("an object", json!({}))],
+            vec![
+                ("a string", json!("no")),
+                ("a number", json!(0)),
+                ("an object", json!({})),
+            ],
             false,
         ),
     ];

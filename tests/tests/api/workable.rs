@@ -108,7 +108,10 @@ async fn a_referral_on_workable_is_written_back_and_only_a_confirmed_hire_is_pai
     );
     assert_eq!(
         fake.tags_of(&candidate.id),
-        [format!("{TOKEN_TAG_PREFIX}{token}"), "Employee Referral".into()]
+        [
+            format!("{TOKEN_TAG_PREFIX}{token}"),
+            "Employee Referral".into()
+        ]
     );
 
     // A move whose body claims a hire while the API says the candidate is
@@ -137,7 +140,8 @@ async fn a_referral_on_workable_is_written_back_and_only_a_confirmed_hire_is_pai
         c["hired_at"] = claimed.hired_at.clone().into();
     });
     let hire = claimed.delivery("candidate_moved");
-    let answers = futures::future::join_all([post_workable(app, &hire), post_workable(app, &hire)]).await;
+    let answers =
+        futures::future::join_all([post_workable(app, &hire), post_workable(app, &hire)]).await;
     let mut seen: Vec<String> = Vec::new();
     for answer in answers {
         let (status, body) = status_and_body(answer).await;
@@ -175,7 +179,8 @@ async fn a_referral_on_workable_is_written_back_and_only_a_confirmed_hire_is_pai
 async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
     let (app, db) = (&world.app, world.db());
-    let body = WorkableCandidate::new("ce4da98", JOB, "someone@example.org").delivery("candidate_created");
+    let body =
+        WorkableCandidate::new("ce4da98", JOB, "someone@example.org").delivery("candidate_created");
     let signed = |bytes: &[u8]| {
         vec![
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -190,7 +195,13 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     let no_id = br#"{"event_type":"candidate_moved","fired_at":"2026-12-07T10:00:00Z","data":{"stage":"hired"}}"#;
     let bad_id = br#"{"event_type":"candidate_moved","data":{"id":"../members"}}"#;
     // (what, headers, body, status, text the detail names)
-    type Refusal = (&'static str, Vec<(String, String)>, Vec<u8>, u16, &'static str);
+    type Refusal = (
+        &'static str,
+        Vec<(String, String)>,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
     let cases: Vec<Refusal> = vec![
         ("forged", forged, body.clone(), 401, "does not match"),
         (
@@ -200,9 +211,27 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
             401,
             "missing X-Workable-Signature",
         ),
-        ("signed, not JSON", signed(b"{not json"), b"{not json".to_vec(), 400, "malformed JSON"),
-        ("signed, no candidate id", signed(no_id), no_id.to_vec(), 422, "data.id"),
-        ("signed, an id that is not one", signed(bad_id), bad_id.to_vec(), 422, "data.id"),
+        (
+            "signed, not JSON",
+            signed(b"{not json"),
+            b"{not json".to_vec(),
+            400,
+            "malformed JSON",
+        ),
+        (
+            "signed, no candidate id",
+            signed(no_id),
+            no_id.to_vec(),
+            422,
+            "data.id",
+        ),
+        (
+            "signed, an id that is not one",
+            signed(bad_id),
+            bad_id.to_vec(),
+            422,
+            "data.id",
+        ),
     ];
     for (what, headers, bytes, status, detail) in cases {
         let before = inbox_rows(db).await.len();

@@ -97,8 +97,8 @@ pub use settings::{
     RetryPolicySettings, Settings,
 };
 pub use workflow::{
-    ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings, WorkableSettings,
+    ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings,
     MilestoneSettings, NotificationSettings, OutboundSettings, PayoutsSettings,
     ReconciliationSettings, ReferralSettings, RetentionSettings, SandboxSettings, Scope,
-    WebhookSettings,
+    WebhookSettings, WorkableSettings,
 };

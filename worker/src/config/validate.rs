@@ -368,8 +368,15 @@ fn validate_milestones(settings: &Settings, check: &mut impl FnMut(bool, &str, &
     );
     for (ats, stages) in &settings.milestones.hire_stages {
         check(
-            ["greenhouse", "lever", "ashby", "workable", "careers_site", "generic"]
-                .contains(&ats.as_str()),
+            [
+                "greenhouse",
+                "lever",
+                "ashby",
+                "workable",
+                "careers_site",
+                "generic",
+            ]
+            .contains(&ats.as_str()),
             &format!("milestones.hire_stages.{ats}"),
             "unknown ATS; one of greenhouse, lever, ashby, workable, careers_site, generic",
         );

@@ -15,9 +15,9 @@ use jobs::{
     connectors::{
         Connector,
         ashby::{AshbyClient, AshbyConfig},
-        workable::{WorkableClient, WorkableConfig, base_url_for},
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
+        workable::{WorkableClient, WorkableConfig, base_url_for},
     },
     context::{CaptureSettings, JobContext},
     outbound::http::HttpOptions,

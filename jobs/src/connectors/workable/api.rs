@@ -264,9 +264,8 @@ impl WorkableClient {
     /// A `paging.next` URL, accepted only on the configured API (same
     /// scheme, host, port, under the base path).
     fn same_api(&self, next: &str) -> Result<Url> {
-        let url = Url::parse(next).map_err(|e| {
-            Error::permanent(format!("workable paging.next is not a URL ({e})"))
-        })?;
+        let url = Url::parse(next)
+            .map_err(|e| Error::permanent(format!("workable paging.next is not a URL ({e})")))?;
         let base_path = self.base_url.path().trim_end_matches('/');
         let same = url.scheme() == self.base_url.scheme()
             && url.host_str() == self.base_url.host_str()
@@ -327,7 +326,10 @@ impl WorkableClient {
         };
         let candidate = self.candidate(id).await?;
         let token = w.referral_token.as_deref().map(str::trim);
-        match (token.filter(|t| !t.is_empty()), self.custom_attribute_key.as_str()) {
+        match (
+            token.filter(|t| !t.is_empty()),
+            self.custom_attribute_key.as_str(),
+        ) {
             (Some(_), "") => report.skip(
                 AttributionPart::CustomField,
                 "no custom attribute configured (ats.workable.custom_attribute_key)",

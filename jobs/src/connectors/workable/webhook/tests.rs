@@ -115,7 +115,10 @@ fn a_missing_or_hostile_candidate_id_is_refused_by_name() {
         decode(br#"{"event_type": "candidate_moved", "data": {"id": "a1", "stage_kind": 3}}"#),
         Err(IntakeError::InvalidField { ref field, .. }) if field == "data.stage_kind"
     ));
-    assert!(matches!(decode(b"{not json"), Err(IntakeError::MalformedJson(_))));
+    assert!(matches!(
+        decode(b"{not json"),
+        Err(IntakeError::MalformedJson(_))
+    ));
 }
 
 #[test]
