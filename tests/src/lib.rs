@@ -27,6 +27,8 @@
 //!   answer and for what they left behind.
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
+//! - [`ats_e2e`]: what the per-ATS end-to-end tests share (refusal
+//!   tables, quick payouts, the keys of a referral paid once).
 //! - [`connectors`]: the connector conformance harness each vendor's fake
 //!   implements, with each vendor's declared capabilities.
 //! - [`vendors`]: fakes of the vendors' APIs that behave like them
@@ -34,6 +36,7 @@
 
 pub mod app;
 pub mod ashby;
+pub mod ats_e2e;
 pub mod connectors;
 pub mod contract;
 pub mod db;

@@ -6,7 +6,7 @@
 //! receipt, since Workable replays anything else; 401 for a bad
 //! signature; 422 naming the field; 503 while no secret is configured).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use entities::{
     application::ApplicationStatus,
@@ -15,14 +15,14 @@ use entities::{
     referral::ReferralState,
     states::Ats,
 };
-use jobs::payout::rules::{BonusRules, default_rules};
 use serde_json::Value;
 use tests::{
     app::Setup,
-    destinations::BONUS_SECRET,
+    ats_e2e::{Refusal, assert_refused, both_tranches_once},
+    destinations::{BONUS_SECRET, pay_to_bonus},
     fixtures::{
-        application_by_ats_id, audit_with, inbox_rows, mint_link, payouts, post_raw, put_employee,
-        referrals, spawn_capture_app, wait_inbox, wait_until,
+        application_by_ats_id, audit_with, mint_link, payouts, put_employee, referrals,
+        spawn_capture_app, wait_inbox, wait_until,
     },
     receiver::Receiver,
     vendors::workable::{
@@ -30,7 +30,7 @@ use tests::{
         post_workable, stored, workable_signature,
     },
 };
-use worker::config::{RetryOverride, Secret, Settings};
+use worker::config::{Secret, Settings};
 
 /// The job the candidates apply to (a Workable shortcode).
 const JOB: &str = "GROOV005";
@@ -40,27 +40,13 @@ async fn status_and_body(response: reqwest::Response) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// The app's Workable client pointed at `fake`; one rule with a
-/// two-second probation, the bonus system at `bonus`.
+/// The app's Workable client pointed at `fake`, paying to `bonus`.
 fn workable_at(s: &mut Settings, fake: &str, bonus: &str) {
     s.ats.workable.token = Secret::new(WORKABLE_TOKEN);
     s.ats.workable.base_url = fake.to_owned();
     s.ats.workable.custom_attribute_key = TOKEN_ATTRIBUTE.into();
     s.ats.workable.token_tag_prefix = TOKEN_TAG_PREFIX.into();
-    let mut rule = default_rules().rules()[0].clone();
-    rule.probation = Duration::from_secs(2);
-    s.payouts.rules = BonusRules::new(vec![rule]);
-    s.payouts.timer_sweep = Duration::from_millis(300);
-    s.payouts.destination_url = bonus.to_owned();
-    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-    s.queue.kinds.insert(
-        "send_payout".into(),
-        RetryOverride {
-            max_attempts: Some(6),
-            base_delay: Some(Duration::from_millis(100)),
-            max_delay: Some(Duration::from_millis(200)),
-        },
-    );
+    pay_to_bonus(s, bonus, Duration::from_secs(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,19 +144,7 @@ async fn a_referral_on_workable_is_written_back_and_only_a_confirmed_hire_is_pai
     .await;
     let hired = application_by_ats_id(db, &candidate.id).await.unwrap();
     assert_eq!(hired.status, ApplicationStatus::Hired);
-    let rows = payouts(db).await;
-    let referral = referrals(db)
-        .await
-        .into_iter()
-        .find(|r| r.id == rows[0].referral_id)
-        .expect("the paid referral")
-        .public_id;
-    let once: BTreeMap<String, usize> = [
-        (format!("{referral}:hired"), 1),
-        (format!("{referral}:probation_completed"), 1),
-    ]
-    .into_iter()
-    .collect();
+    let once = both_tranches_once(db).await;
     assert_eq!(receiver.deliveries_by_idempotency_key(), once);
     world.cleanup().await;
 }
@@ -194,14 +168,6 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     forged[1].1 = workable_signature("not-the-secret-at-all", &body);
     let no_id = br#"{"event_type":"candidate_moved","fired_at":"2026-12-07T10:00:00Z","data":{"stage":"hired"}}"#;
     let bad_id = br#"{"event_type":"candidate_moved","data":{"id":"../members"}}"#;
-    // (what, headers, body, status, text the detail names)
-    type Refusal = (
-        &'static str,
-        Vec<(String, String)>,
-        Vec<u8>,
-        u16,
-        &'static str,
-    );
     let cases: Vec<Refusal> = vec![
         ("forged", forged, body.clone(), 401, "does not match"),
         (
@@ -233,24 +199,7 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
             "data.id",
         ),
     ];
-    for (what, headers, bytes, status, detail) in cases {
-        let before = inbox_rows(db).await.len();
-        let (got, answer) =
-            status_and_body(post_raw(app, "/webhooks/workable", &headers, bytes).await).await;
-        assert_eq!(got, status, "{what}: {answer}");
-        let text = answer["detail"].as_str().unwrap_or_default();
-        assert!(text.contains(detail), "{what}: {answer}");
-        let rows = inbox_rows(db).await;
-        assert_eq!(rows.len(), before + 1, "{what}: one refusal recorded");
-        let row = rows.last().unwrap();
-        assert_eq!(row.source, InboxSource::Workable, "{what}");
-        assert_eq!(row.status, InboxStatus::Rejected, "{what}");
-        assert_eq!(
-            row.raw_body.is_some(),
-            matches!(status, 400 | 422),
-            "{what}: the body is kept only from an authenticated sender"
-        );
-    }
+    assert_refused(app, db, "/webhooks/workable", InboxSource::Workable, cases).await;
     assert!(application_by_ats_id(db, "ce4da98").await.is_none());
     world.cleanup().await;
 
