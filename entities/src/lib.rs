@@ -26,6 +26,7 @@
 //! Plumbing:
 //!
 //! - [`inbox`]: every webhook delivery received, authenticated or not.
+//! - [`kpi_report`]: the scheduled KPI reports, for finance's export.
 //! - [`unmatched_termination`]: HRIS terminations no hire matched, for ops.
 //! - [`outbound_message`]: the outbox of status syncs, CRM hand-offs and
 //!   alerts; [`outbound_destination`]: destinations stopped by a `410`.
@@ -60,6 +61,7 @@ pub mod candidate_ats_id;
 pub mod consent;
 pub mod employee;
 pub mod inbox;
+pub mod kpi_report;
 pub mod milestone;
 pub mod outbound_destination;
 pub mod outbound_message;

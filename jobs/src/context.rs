@@ -88,6 +88,9 @@ pub struct Notifications {
     /// Whether a hire undone by a rejection is reported to the referral
     /// platform (off by default).
     pub notify_rejections: bool,
+    /// Which referral decisions and stage changes the referral platform
+    /// hears of, and what they may say about the candidate.
+    pub engagement: crate::referral::engagement::Engagement,
     /// This service's public base URL, for links in alerts and messages.
     pub public_base_url: String,
 }
@@ -146,6 +149,8 @@ pub struct JobContext {
     pub notifications: Notifications,
     /// Reconciliation windows.
     pub reconcile: ReconcileSettings,
+    /// The scheduled KPI report's settings.
+    pub reports: crate::finance::report::ReportSettings,
     /// The ATS connectors that have API credentials, one per ATS.
     pub connectors: Connectors,
     /// Sandbox mode: which calls are recorded instead of made.
@@ -168,6 +173,7 @@ impl JobContext {
             payouts: PayoutSettings::default(),
             notifications: Notifications::default(),
             reconcile: ReconcileSettings::default(),
+            reports: crate::finance::report::ReportSettings::default(),
             connectors: Connectors::new(),
             sandbox: Sandbox::default(),
         }

@@ -71,6 +71,13 @@ impl Job {
                 }
                 Ok(())
             }
+            Job::KpiReport {
+                trigger,
+                period,
+                time_zone,
+            } => crate::finance::report::run_tick(ctx, &trigger, period, &time_zone)
+                .await
+                .map(|_| ()),
             Job::Reconcile { trigger, dry_run } => {
                 crate::maintenance::reconcile::run(ctx, &trigger, dry_run, "system:reconciliation")
                     .await

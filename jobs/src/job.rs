@@ -85,6 +85,17 @@ pub enum Job {
         #[serde(default)]
         dry_run: bool,
     },
+    /// One scheduled KPI report (see [`crate::finance::report`]), once per
+    /// trigger.
+    KpiReport {
+        /// `cron:reports:<tick>`: the period is the one before the tick,
+        /// however late the job runs.
+        trigger: String,
+        /// Day, week or month.
+        period: crate::finance::report::ReportPeriod,
+        /// The IANA zone the period's days are read in.
+        time_zone: String,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -125,6 +136,8 @@ impl Job {
     pub const RECONCILE: &'static str = "reconcile";
     /// The kind name of [`Job::PurgePersonalData`].
     pub const PURGE_PERSONAL_DATA: &'static str = "purge_personal_data";
+    /// The kind name of [`Job::KpiReport`].
+    pub const KPI_REPORT: &'static str = "kpi_report";
 
     /// The kind's name, as stored and as used in config (`[queue.kinds.<kind>]`).
     /// The same as the `kind` tag of the payload (a test holds them together).
@@ -139,6 +152,7 @@ impl Job {
             Job::DeliverMessage { .. } => Self::DELIVER_MESSAGE,
             Job::Reconcile { .. } => Self::RECONCILE,
             Job::PurgePersonalData { .. } => Self::PURGE_PERSONAL_DATA,
+            Job::KpiReport { .. } => Self::KPI_REPORT,
         }
     }
 
@@ -151,9 +165,11 @@ impl Job {
             Job::ProbationDue { milestone_id, .. } => Some(("milestone_id", *milestone_id)),
             Job::SendPayout { payout_id } => Some(("payout_id", *payout_id)),
             Job::DeliverMessage { message_id } => Some(("message_id", *message_id)),
-            Job::Noop | Job::Probe(_) | Job::PurgePersonalData { .. } | Job::Reconcile { .. } => {
-                None
-            }
+            Job::Noop
+            | Job::Probe(_)
+            | Job::PurgePersonalData { .. }
+            | Job::Reconcile { .. }
+            | Job::KpiReport { .. } => None,
         }
     }
 
@@ -249,6 +265,11 @@ mod tests {
             Job::Reconcile {
                 trigger: "t".into(),
                 dry_run: false,
+            },
+            Job::KpiReport {
+                trigger: "cron:reports:1796626800".into(),
+                period: crate::finance::report::ReportPeriod::Week,
+                time_zone: "UTC".into(),
             },
         ];
         for job in every {

@@ -25,6 +25,8 @@
 //!   time of the event that last changed it; processed bodies' SHA-256.
 //! - `m20261207_000022_hire_identity`: the employee a hire became, and the
 //!   terminations no hire matched.
+//! - `m20261207_000026_kpi_reports`: the scheduled KPI reports sent to the
+//!   CRM, one per tick, for finance's export.
 //!
 //! # Rules
 //!
@@ -54,6 +56,7 @@ mod m20261207_000011_privacy;
 mod m20261207_000020_job_facts_and_referral_per_application;
 mod m20261207_000021_event_order;
 mod m20261207_000022_hire_identity;
+mod m20261207_000026_kpi_reports;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -74,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_job_facts_and_referral_per_application::Migration),
             Box::new(m20261207_000021_event_order::Migration),
             Box::new(m20261207_000022_hire_identity::Migration),
+            Box::new(m20261207_000026_kpi_reports::Migration),
         ]
     }
 }

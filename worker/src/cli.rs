@@ -18,7 +18,7 @@
 //!   employees import FILE.csv              import referrers
 //!   links create --employee E --job J      mint a referral link
 //!   audit verify                           check the audit log's hash chain
-//!   export payouts|referrals|audit --from DATE --to DATE [--format csv|json] [--out FILE]
+//!   export payouts|referrals|audit|reports --from DATE --to DATE [--format csv|json] [--out FILE]
 //!   report kpis --from DATE --to DATE [--json]
 //!   ops queues|jobs|job|retry|cancel|requeue-dead|stuck|inbox|replay|payouts|approve|hold|resolve|workflow [--json]
 //!   retention purge [--dry-run] [--json]
@@ -121,7 +121,7 @@ pub enum TaskCommand {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Export payouts, referrals or the audit log for HR and finance.
+    /// Export payouts, referrals, the audit log or the KPI reports for HR and finance.
     Export(ExportArgs),
     /// Reports for finance.
     #[command(subcommand)]
@@ -311,7 +311,7 @@ pub struct ExportArgs {
     /// What to export.
     #[arg(value_enum)]
     pub dataset: ExportDataset,
-    /// Which rows: created (payouts, referrals) or occurred (audit) in this period.
+    /// Which rows: created (payouts, referrals, reports) or occurred (audit) in this period.
     #[command(flatten)]
     pub period: PeriodArgs,
     /// Output encoding.
@@ -335,6 +335,8 @@ pub enum ExportDataset {
     Referrals,
     /// The audit log with its hash chain.
     Audit,
+    /// The scheduled KPI reports sent to the CRM.
+    Reports,
 }
 
 impl From<ExportDataset> for Dataset {
@@ -343,6 +345,7 @@ impl From<ExportDataset> for Dataset {
             ExportDataset::Payouts => Dataset::Payouts,
             ExportDataset::Referrals => Dataset::Referrals,
             ExportDataset::Audit => Dataset::Audit,
+            ExportDataset::Reports => Dataset::Reports,
         }
     }
 }

@@ -14,7 +14,7 @@
 use chrono::Utc;
 use entities::{
     application::{self, ApplicationStatus},
-    candidate, candidate_ats_id,
+    candidate, candidate_ats_id, milestone,
     referral::ReferralState,
     states::Ats,
 };
@@ -39,6 +39,7 @@ use crate::{
     error::{Error, Result},
     identity::CandidateKeys,
     intake::event::{ApplicationEvent, Source},
+    referral::engagement::{self, StageOf},
 };
 
 /// The result of capturing one application.
@@ -104,7 +105,17 @@ pub async fn capture_application_marked(
     let tx = begin_locked(&ctx.db, &locks).await?;
 
     let (cand, new_candidate) = find_or_create_candidate(&tx, ev, ats, &keys, is_test).await?;
-    let (app, was_hired) = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    let Upserted {
+        app,
+        was_hired,
+        before,
+    } = upsert_application(&tx, &ctx.capture, ev, ats, cand.id).await?;
+    // Referrals credited before this delivery hear of the move (one
+    // credited by it hears of the credit instead).
+    let mut told = match &before {
+        Some(before) => engagement::stage_changed(ctx, &tx, before, &app).await?,
+        None => false,
+    };
     if let Some(consent) = &ev.consent {
         crate::privacy::consent::record(&tx, cand.id, app.id, ev.source, ev.applied_at, consent)
             .await?;
@@ -164,6 +175,12 @@ pub async fn capture_application_marked(
         late = Some((ats_app.id, moved));
     }
     tx.commit().await?;
+    // Each referral written was told to the referral platform (when it
+    // listens): deliver now rather than at the sweeper's next pass.
+    told |= !written.is_empty() && engagement::active(ctx);
+    if told {
+        crate::outbox::kick(ctx).await?;
+    }
 
     let credited = written
         .iter()
@@ -183,9 +200,22 @@ pub async fn capture_application_marked(
     // application or attribution): milestones catch up now. An application
     // that neither is nor was hired has nothing to sync: it has no hire to
     // record, and any hire milestone an earlier unhire left behind is that
-    // unhire's own sync to cancel. Skipping it spares every new
-    // application a second locked transaction.
-    if was_hired || app.status == ApplicationStatus::Hired {
+    // unhire's own sync to cancel, unless the process died between that
+    // unhire's commit and its sync: a known application that has
+    // milestones syncs whatever its status, so a retry (or any later
+    // event) cancels them. Skipping the rest spares every new application
+    // a second locked transaction.
+    let has_milestones = || async {
+        milestone::Entity::find()
+            .filter(milestone::Column::ApplicationId.eq(app.id))
+            .one(&ctx.db)
+            .await
+            .map(|m| m.is_some())
+    };
+    if was_hired
+        || app.status == ApplicationStatus::Hired
+        || (before.is_some() && has_milestones().await?)
+    {
         crate::milestones::sync_application(ctx, app.id).await?;
     }
     Ok(Captured {
@@ -360,13 +390,23 @@ pub(super) fn status_of(text: Option<&str>) -> ApplicationStatus {
     }
 }
 
+/// What [`upsert_application`] did.
+struct Upserted {
+    /// The application as it is now.
+    app: application::Model,
+    /// Whether it was hired before.
+    was_hired: bool,
+    /// Its stage and status before, when it was on record.
+    before: Option<StageOf>,
+}
+
 async fn upsert_application(
     tx: &LockedTx,
     settings: &CaptureSettings,
     ev: &ApplicationEvent,
     ats: Ats,
     candidate_id: i64,
-) -> Result<(application::Model, bool)> {
+) -> Result<Upserted> {
     let now = Utc::now();
     let mut status = status_of(ev.status.as_deref());
     // A configured hire stage hires, as in a stage change: the vendor may
@@ -421,7 +461,11 @@ async fn upsert_application(
             // New: nothing on record to be stale against; this records
             // the event's time for what it stated.
             facts::admit(tx, app.id, &ev.event, time, &facts).await?;
-            return Ok((app, false));
+            return Ok(Upserted {
+                app,
+                was_hired: false,
+                before: None,
+            });
         }
         // The insert skipped for the conflict: sea-orm 2.0.4 reports that
         // as `RecordNotFound` when it asked for the row back with
@@ -442,6 +486,7 @@ async fn upsert_application(
         })?;
     let was_hired = app.status == ApplicationStatus::Hired;
     let hired_at = app.hired_at;
+    let before = StageOf::from(&app);
     // A snapshot older than (or as old as) what is on record changes
     // nothing of what it states ([`facts`]).
     let admitted = facts::admit(tx, app.id, &ev.event, time, &facts).await?;
@@ -474,7 +519,11 @@ async fn upsert_application(
         a.location = Set(ev.location.clone());
     }
     a.updated_at = Set(now);
-    Ok((a.update(tx).await?, was_hired))
+    Ok(Upserted {
+        app: a.update(tx).await?,
+        was_hired,
+        before: Some(before),
+    })
 }
 
 /// Candidate `id` as it is now, its row locked until the transaction ends

@@ -2,7 +2,8 @@
 //! carries (a referral link's token, an ATS-credited employee), decided by
 //! the rules in [`crate::referral::attribution`] against what is on record
 //! and stored with their audit events; careers-site referrals moved to the
-//! ATS application they became; write-back enqueued for what is credited.
+//! ATS application they became; write-back enqueued for what is credited;
+//! each decision told to the referrer ([`crate::referral::engagement`]).
 //!
 //! Called by [`super::application::capture_application`], inside its
 //! transaction (except `enqueue_write_back`, after the commit).
@@ -24,6 +25,7 @@ use crate::{
     job::Job,
     referral::{
         attribution::{self, CandidateFacts, ExistingCredit, Referrer, Verdict},
+        engagement,
         links::{self, LinkCheck},
     },
 };
@@ -296,6 +298,7 @@ pub(super) async fn decide_and_store(
     }
     .insert(tx)
     .await?;
+    engagement::decided(ctx, tx, &row, app, None).await?;
     let action = match state {
         ReferralState::Credited => "attribution.credited",
         ReferralState::Lost => "attribution.lost",
@@ -321,7 +324,14 @@ pub(super) async fn decide_and_store(
             a.reason = Set(Some(why.clone()));
             a.decided_at = Set(Some(now));
             a.updated_at = Set(now);
-            a.update(tx).await?;
+            let lost = a.update(tx).await?;
+            let on = match lost.application_id {
+                Some(id) if id != app.id => application::Entity::find_by_id(id).one(tx).await?,
+                _ => Some(app.clone()),
+            };
+            if let Some(on) = on {
+                engagement::decided(ctx, tx, &lost, &on, Some(&row)).await?;
+            }
             tx.audit(AuditEntry::system(
                 "attribution.superseded",
                 "referral",

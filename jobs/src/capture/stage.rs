@@ -1,7 +1,8 @@
 //! A stage or status change on an application we know: the application's
 //! status follows the vendor's (or a configured hire stage) when the change
 //! is newer than the one on record ([`super::facts`]), and milestones
-//! catch up ([`crate::milestones::sync_application`]). Called by the
+//! catch up ([`crate::milestones::sync_application`]); credited referrers
+//! hear of the move ([`crate::referral::engagement`]). Called by the
 //! `process_delivery` job ([`super::process_delivery`]) for every
 //! [`StageChange`].
 
@@ -19,6 +20,7 @@ use crate::{
     db::{audit::AuditEntry, begin_locked},
     error::{Error, Result},
     intake::event::StageChange,
+    referral::engagement::{self, StageOf},
 };
 
 /// Records a stage or status change on a known application, each fact it
@@ -74,8 +76,14 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<bo
     let admitted = facts::admit(&tx, app.id, &sc.event, time, &facts).await?;
     if admitted.all_stale() {
         tx.commit().await?;
+        // A retry of this very change is stale too when the change
+        // committed but the process died before the milestone sync below:
+        // the milestones must still catch up, or the hire is never paid.
+        // The sync reads the application as it is, so it is idempotent.
+        crate::milestones::sync_application(ctx, app.id).await?;
         return Ok(false);
     }
+    let before = StageOf::from(&app);
     let mut a: application::ActiveModel = app.clone().into();
     if admitted.allows(ApplicationFact::Stage) {
         a.stage = Set(sc.stage.clone());
@@ -93,7 +101,8 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<bo
         }
     }
     a.updated_at = Set(Utc::now());
-    a.update(&tx).await?;
+    let updated = a.update(&tx).await?;
+    let told = engagement::stage_changed(ctx, &tx, &before, &updated).await?;
     tx.audit(AuditEntry::system(
         "application.stage_changed",
         "application",
@@ -101,6 +110,9 @@ pub async fn apply_stage_change(ctx: &JobContext, sc: &StageChange) -> Result<bo
         json!({ "event": sc.event, "stage": sc.stage, "status": sc.status }),
     ));
     tx.commit().await?;
+    if told {
+        crate::outbox::kick(ctx).await?;
+    }
     crate::milestones::sync_application(ctx, app.id).await?;
     Ok(true)
 }

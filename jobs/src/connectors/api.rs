@@ -47,6 +47,42 @@ use crate::outbound::{
 /// KiB; this only stops a runaway response).
 const SUCCESS_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// A credential (an API key, a client secret) as the client configs hold
+/// it: `Debug` prints `[redacted]`, so a config can derive `Debug` and be
+/// logged whole without leaking it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty (not configured).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Credential {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for Credential {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// How requests authenticate.
 #[derive(Clone)]
 pub(crate) enum Auth {
@@ -484,5 +520,25 @@ mod tests {
             ),
             Error::Permanent(_)
         ));
+    }
+
+    #[test]
+    fn client_configs_print_without_their_credentials() {
+        use crate::connectors::{
+            ashby::AshbyConfig, greenhouse::GreenhouseConfig, lever::LeverConfig,
+        };
+        let printed = [
+            format!("{:?}", AshbyConfig::new("ashby-key-5ecret")),
+            format!("{:?}", LeverConfig::new("lever-key-5ecret")),
+            format!(
+                "{:?}",
+                GreenhouseConfig::new("client-id", "gh-client-5ecret", "4410007")
+            ),
+        ];
+        for text in &printed {
+            assert!(!text.contains("5ecret"), "{text}");
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+        assert!(printed[2].contains("client-id"), "the id is not a secret");
     }
 }

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use url::Url;
 
+use super::api::Credential;
 use crate::error::{Error, Result};
 use crate::outbound::http::{self, HttpOptions, read_body};
 
@@ -39,27 +40,16 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The credentials of a client-credentials grant.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ClientCredentials {
     /// The token endpoint, e.g. `https://auth.greenhouse.io/token`.
     pub token_url: Url,
     /// The client id.
     pub client_id: String,
     /// The client secret.
-    pub client_secret: String,
+    pub client_secret: Credential,
     /// The user the token acts as (`sub`), when the vendor takes one.
     pub sub: Option<String>,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("token_url", &self.token_url.as_str())
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("sub", &self.sub)
-            .finish()
-    }
 }
 
 #[derive(Clone)]
@@ -189,7 +179,7 @@ impl TokenSource {
     /// The strings that must never appear in an error message: the client
     /// secret, the current token.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        let mut secrets = vec![self.credentials.client_secret.clone()];
+        let mut secrets = vec![self.credentials.client_secret.expose().to_owned()];
         if let Some(t) = self
             .token
             .lock()
@@ -221,7 +211,7 @@ impl TokenSource {
             }
             form.finish()
         };
-        let scrub = |text: &str| http::scrub(text, &[&c.client_secret]);
+        let scrub = |text: &str| http::scrub(text, &[c.client_secret.expose()]);
         // Through a proxy, the guard checks the token endpoint first.
         self.transport
             .check_target(&c.token_url)
@@ -233,7 +223,7 @@ impl TokenSource {
         let mut resp = self
             .http
             .post(c.token_url.clone())
-            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .basic_auth(&c.client_id, Some(c.client_secret.expose()))
             .header(reqwest::header::ACCEPT, "application/json")
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -250,7 +240,7 @@ impl TokenSource {
             let (_, body) = http::failure_answer(&mut resp).await;
             let detail = format!(
                 "{what}: {status}: {}",
-                http::excerpt(&body, &[&c.client_secret])
+                http::excerpt(&body, &[c.client_secret.expose()])
             );
             return Err(match status {
                 StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {

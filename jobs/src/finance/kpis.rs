@@ -11,7 +11,9 @@
 //!   and currency. Amounts are never added across currencies;
 //! * top referrers: employees with referrals *credited* (referred) in the
 //!   period, how many of those are hired, and what they were paid in the
-//!   period; ranked by hires, then credited referrals, then employee id.
+//!   period; ranked by hires, then credited referrals, then employee id;
+//! * participation, the click → application → hire funnel and cost per
+//!   hire: [`super::programme`].
 //!
 //! Each figure walks its rows page by page, like the exports; only the
 //! per-hire durations (for the median) and the per-employee tallies are kept.
@@ -27,7 +29,11 @@ use entities::{
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
-use super::{Period, credited_applications, is_full, next_page, test_candidates};
+use super::{
+    Period, credited_applications, is_full, next_page,
+    programme::{self, ProgramCost, Programme},
+    test_candidates,
+};
 use crate::error::Result;
 
 /// How many referrers the ranking lists.
@@ -46,6 +52,8 @@ pub struct Kpis {
     pub payouts_delivered: Vec<MonthlyPayouts>,
     /// The best referrers, best first.
     pub top_referrers: Vec<TopReferrer>,
+    /// Participation, the funnel and cost per hire.
+    pub programme: Programme,
 }
 
 /// Referral conversion.
@@ -132,21 +140,29 @@ pub struct TopReferrer {
     pub paid: Vec<Amount>,
 }
 
-/// Computes every KPI for `period`.
+/// Computes every KPI for `period`, with the programme's own costs
+/// (`[reports] program_costs`) in its cost per hire.
 ///
 /// # Errors
-/// Database errors.
-pub async fn compute(conn: &impl ConnectionTrait, period: Period) -> Result<Kpis> {
+/// Database errors; a configured cost that cannot be read.
+pub async fn compute(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    costs: &[ProgramCost],
+) -> Result<Kpis> {
     let conversion = conversion(conn, period).await?;
     let time_to_hire = time_to_hire(conn, period).await?;
     let (payouts_delivered, paid) = delivered(conn, period).await?;
     let top_referrers = top_referrers(conn, period, paid).await?;
+    let hires = (time_to_hire.referred.hires, time_to_hire.all.hires);
+    let programme = programme::compute(conn, period, costs, &payouts_delivered, hires).await?;
     Ok(Kpis {
         period,
         conversion,
         time_to_hire,
         payouts_delivered,
         top_referrers,
+        programme,
     })
 }
 

@@ -13,6 +13,8 @@
 
 pub mod export;
 pub mod kpis;
+pub mod programme;
+pub mod report;
 pub mod spreadsheet;
 
 use std::{

@@ -25,7 +25,7 @@
 //!   no `/v3/referrers` row); `POST /v3/candidate_tags`, `POST
 //!   /v3/applied_candidate_tags` (422 when already applied);
 //! * `custom_fields` answered keyed, `{name_key: {name, type, value}}`;
-//! * a fixed 30-second window of [`RATE_LIMIT`] requests (settable),
+//! * a fixed 30-second window of [`RATE_LIMIT`] requests (both settable),
 //!   `X-RateLimit-Limit/Remaining/Reset` on every answer, 429 with
 //!   `Retry-After` past the limit; on demand the
 //!   next requests are 429 with `Retry-After`, or a 5xx.
@@ -39,12 +39,14 @@
 //! [`FakeHarvest::user`], [`FakeHarvest::referrer`],
 //! [`FakeHarvest::candidate_tag`] (or [`FakeHarvest::put`] for any
 //! record); shape with [`FakeHarvest::page_size`],
-//! [`FakeHarvest::token_lifetime`], [`FakeHarvest::rate_limit`]; force failures with
+//! [`FakeHarvest::token_lifetime`], [`FakeHarvest::rate_limit`],
+//! [`FakeHarvest::window_length`]; force failures with
 //! [`FakeHarvest::throttle`], [`FakeHarvest::throttle_writes`],
 //! [`FakeHarvest::fail_next`],
 //! [`FakeHarvest::expire_tokens`]; read back with
 //! [`FakeHarvest::record`], [`FakeHarvest::tags_of`],
 //! [`FakeHarvest::tokens_issued`], [`FakeHarvest::unauthorized`],
+//! [`FakeHarvest::over_limit`],
 //! [`FakeHarvest::requests`].
 
 use std::{
@@ -54,7 +56,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use serde_json::{Value, json};
 
 /// A request as the fake needs it.
@@ -80,7 +82,7 @@ pub type Answer = (u16, Vec<(&'static str, String)>, Value);
 pub const RATE_LIMIT: u32 = 75;
 
 /// Harvest v3's fixed rate-limit window.
-const WINDOW_SECS: i64 = 30;
+const WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -97,8 +99,12 @@ struct State {
     throttle: Option<(u32, u64, bool)>,
     failures: Option<(u32, u16)>,
     next_id: u64,
-    /// Requests allowed per 30-second window.
+    /// Requests allowed per window.
     rate_limit: u32,
+    /// The window's length: Harvest's 30 s unless a test shortens it.
+    window_length: Duration,
+    /// Requests refused 429 because the window's budget was spent.
+    over_limit: usize,
     /// When the current window started, and the requests used in it.
     window: Option<(DateTime<Utc>, u32)>,
     requests: Vec<String>,
@@ -142,6 +148,7 @@ impl FakeHarvest {
                 token_lifetime: Duration::from_secs(600),
                 page_size_cap: 500,
                 rate_limit: RATE_LIMIT,
+                window_length: WINDOW,
                 next_id: 900_000,
                 ..State::default()
             })),
@@ -293,9 +300,22 @@ impl FakeHarvest {
         self.lock().page_size_cap = n.max(1);
     }
 
-    /// Requests allowed per 30-second window (default [`RATE_LIMIT`]).
+    /// Requests allowed per window (default [`RATE_LIMIT`]).
     pub fn rate_limit(&self, n: u32) {
         self.lock().rate_limit = n.max(1);
+    }
+
+    /// The rate-limit window's length (default Harvest's 30 s; whole
+    /// seconds, as `X-RateLimit-Reset` counts them): a test that must
+    /// cross windows shortens it rather than wait for real ones.
+    pub fn window_length(&self, d: Duration) {
+        self.lock().window_length = d.max(Duration::from_secs(1));
+    }
+
+    /// How many API requests were refused 429 because the caller spent the
+    /// window's budget (forced throttles not counted).
+    pub fn over_limit(&self) -> usize {
+        self.lock().over_limit
     }
 
     /// How long new tokens live.
@@ -371,13 +391,16 @@ impl FakeHarvest {
             s.failures = Some((n - 1, status));
             return error(status, "Internal Server Error");
         }
-        // The fixed 30-second window: over the limit is 429 until it ends.
+        // The fixed window: over the limit is 429 until it ends.
         let now = Utc::now();
+        let length = i64::try_from(s.window_length.as_secs()).unwrap_or(30);
         let (start, used) = match s.window {
-            Some((start, used)) if (now - start).num_seconds() < WINDOW_SECS => (start, used),
-            _ => (now, 0),
+            Some((start, used)) if (now - start).num_seconds() < length => (start, used),
+            // Windows start on a whole second, so that `X-RateLimit-Reset`
+            // (epoch seconds) is exactly when the next one begins.
+            _ => (now.trunc_subsecs(0), 0),
         };
-        let reset = start.timestamp() + WINDOW_SECS;
+        let reset = start.timestamp() + length;
         let limit = s.rate_limit;
         let rate_headers = |used: u32| {
             vec![
@@ -390,6 +413,7 @@ impl FakeHarvest {
             ]
         };
         if used >= limit {
+            s.over_limit += 1;
             let mut answer = error(429, "Too Many Requests");
             answer.1 = rate_headers(used);
             answer

@@ -22,6 +22,7 @@
 //! One implementation per vendor, next to this file.
 
 pub mod ashby;
+pub mod greenhouse;
 pub mod lever;
 pub mod workable;
 

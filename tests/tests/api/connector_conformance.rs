@@ -25,7 +25,7 @@ use tests::{
     ashby::FakeAshby,
     connectors::{AuthKind, ConnectorFake, NewCandidate, Seeded},
     fixtures::{FakeLever, unique},
-    vendors::workable::FakeWorkable,
+    vendors::{greenhouse::FakeGreenhouse, workable::FakeWorkable},
 };
 
 /// The tag every write-back adds.
@@ -64,6 +64,7 @@ macro_rules! scenarios {
     };
 }
 
+vendor!(greenhouse, FakeGreenhouse);
 vendor!(lever, FakeLever);
 vendor!(ashby, FakeAshby);
 vendor!(workable, FakeWorkable);

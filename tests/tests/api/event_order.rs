@@ -1,5 +1,6 @@
-//! Events applied by their own time (issue 23.1): per vendor, a table of
-//! replayed and reordered deliveries and the state each must end in; a
+//! Events applied by their own time (issue 23.1): per vendor (Greenhouse,
+//! Ashby, Lever, the careers site), a table of replayed and reordered
+//! deliveries and the state each must end in; a
 //! property test that any arrival order of a hire/unhire/start-date
 //! sequence ends in the state of the newest event; and a replayed signed
 //! hire through the HTTP endpoint that must not re-hire.
@@ -21,10 +22,22 @@ use serde_json::{Value, json};
 use tests::{
     app::{IdleApp, Setup, idle_app},
     fixtures::{
-        GreenhouseApplication, accepted, audit_with, payload_json, post_greenhouse, processed,
-        put_employee, spawn_capture_app, unique, wait_inbox,
+        CaptureApp, GreenhouseApplication, accepted, audit_with, lever_body, lever_hired,
+        lever_opportunity, payload_json, post_greenhouse, post_lever, processed, put_employee,
+        spawn_capture_app, unique, wait_inbox, wait_until,
     },
+    vendors::lever::{HIRED_ELSEWHERE_REASON, archived},
 };
+
+tests::both_setups!(
+    greenhouse_replays_and_reorders_end_in_the_newest_state,
+    a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id,
+    ashby_replays_and_reorders_end_in_the_newest_state,
+    lever_replays_and_reorders_end_in_the_api_s_state,
+    careers_site_reorders_end_in_the_newest_state,
+    a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone,
+    a_retried_hire_whose_milestone_sync_died_still_reaches_the_milestone,
+);
 
 const JOB: u64 = 4_012_345;
 
@@ -60,8 +73,8 @@ async fn application_of(ctx: &JobContext, ats_id: &str) -> application::Model {
     application_of_db(&ctx.db, ats_id).await
 }
 
-async fn world() -> IdleApp {
-    idle_app(Setup::EMBEDDED_SQLITE, |_| {}).await
+async fn world(setup: Setup) -> IdleApp {
+    idle_app(setup, |_| {}).await
 }
 
 /// One row of a vendor's table: the deliveries in arrival order and the
@@ -231,9 +244,8 @@ fn greenhouse_cases() -> Vec<(String, Case)> {
     cases
 }
 
-#[tokio::test]
-async fn greenhouse_replays_and_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn greenhouse_replays_and_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     run_table(ctx, InboxSource::Greenhouse, greenhouse_cases()).await;
     let stale = audit_with(&ctx.db, "application.stale").await;
@@ -244,9 +256,8 @@ async fn greenhouse_replays_and_reorders_end_in_the_newest_state() {
     w.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id() {
-    let w = world().await;
+async fn a_greenhouse_body_already_applied_is_a_duplicate_whatever_its_event_id(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let id = 619_001;
     deliver(ctx, InboxSource::Greenhouse, &gh_new(id)).await;
@@ -309,9 +320,8 @@ fn ashby_offer(n: u64, date: &str, at: DateTime<Utc>) -> Value {
     body
 }
 
-#[tokio::test]
-async fn ashby_replays_and_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn ashby_replays_and_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let (a, b, c) = (620_001, 620_002, 620_003);
     let cases = vec![
@@ -360,6 +370,136 @@ async fn ashby_replays_and_reorders_end_in_the_newest_state() {
 }
 
 // ---------------------------------------------------------------------------
+// Lever
+// ---------------------------------------------------------------------------
+
+/// Lever bodies carry only ids and are signed over `token + triggeredAt`;
+/// every event re-reads the opportunity, so the API's state at processing
+/// time decides whatever order (or how often) the events arrive.
+/// Posts `body`; a repeated token is answered 200 and changes nothing, a
+/// new one is processed or ignored (an unconfirmed hire).
+async fn post_lever_event(world: &CaptureApp, body: &Value) {
+    let app = &world.app;
+    let bytes = serde_json::to_vec(body).expect("json");
+    let response = post_lever(app, &bytes).await;
+    if response.status() == reqwest::StatusCode::OK {
+        let receipt: Value = response.json().await.expect("a receipt");
+        assert_eq!(receipt["status"], "duplicate", "{receipt}");
+        return;
+    }
+    let id = accepted(response).await.inbox_id;
+    wait_until("the Lever delivery settled", || async {
+        inbox::Entity::find_by_id(id)
+            .one(world.db())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|r| matches!(r.status, InboxStatus::Processed | InboxStatus::Ignored))
+    })
+    .await;
+}
+
+/// One step of a Lever case: what the API shows from now on (if it
+/// changes), then the delivery.
+struct LeverStep {
+    api: Option<Value>,
+    body: Value,
+}
+
+async fn lever_replays_and_reorders_end_in_the_api_s_state(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
+    let opp = |n: u32| format!("opp-order-{n}");
+    let state = |n: u32, stage: &str| {
+        lever_opportunity(
+            &opp(n),
+            &format!("contact-order-{n}"),
+            &format!("lever.order{n}@example.org"),
+            stage,
+            "lever-posting-order",
+            t(0),
+        )
+    };
+    let step = |api: Option<Value>, body: &Value| LeverStep {
+        api,
+        body: body.clone(),
+    };
+
+    let hire_1 = lever_body("candidateHired", &opp(1));
+    let early_hire_2 = lever_body("candidateHired", &opp(2));
+    let early_change_3 = lever_body("candidateStageChange", &opp(3));
+    let early_hire_4 = lever_body("candidateHired", &opp(4));
+    let cases: Vec<(&str, u32, Vec<LeverStep>, ApplicationStatus)> = vec![
+        (
+            "hired, Lever unarchives it, the hire redelivered (its retry: the same token)",
+            1,
+            vec![
+                step(Some(lever_hired(state(1, "Hired"))), &hire_1),
+                step(
+                    Some(state(1, "Offer")),
+                    &lever_body("candidateStageChange", &opp(1)),
+                ),
+                step(None, &hire_1),
+            ],
+            ApplicationStatus::Active,
+        ),
+        (
+            "an earlier candidateHired (another token) delivered after Lever unarchived it",
+            2,
+            vec![
+                step(
+                    Some(state(2, "Offer")),
+                    &lever_body("candidateStageChange", &opp(2)),
+                ),
+                step(None, &early_hire_2),
+            ],
+            ApplicationStatus::Active,
+        ),
+        (
+            "the stage change from before the hire delivered after it",
+            3,
+            vec![
+                step(
+                    Some(lever_hired(state(3, "Hired"))),
+                    &lever_body("candidateHired", &opp(3)),
+                ),
+                step(None, &early_change_3),
+            ],
+            ApplicationStatus::Hired,
+        ),
+        (
+            "a candidateHired delivered after Lever archived it for a non-hired reason",
+            4,
+            vec![
+                step(
+                    Some(state(4, "Offer")),
+                    &lever_body("candidateStageChange", &opp(4)),
+                ),
+                step(
+                    Some(archived(
+                        state(4, "Hired"),
+                        HIRED_ELSEWHERE_REASON,
+                        Utc::now(),
+                    )),
+                    &early_hire_4,
+                ),
+            ],
+            ApplicationStatus::Active,
+        ),
+    ];
+    for (name, n, steps, status) in cases {
+        for s in steps {
+            if let Some(api) = s.api {
+                world.lever.set_opportunity(&opp(n), api);
+            }
+            post_lever_event(&world, &s.body).await;
+        }
+        let app = application_of_db(world.db(), &opp(n)).await;
+        assert_eq!(app.status, status, "{name}");
+    }
+    world.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------
 // The careers site
 // ---------------------------------------------------------------------------
 
@@ -382,9 +522,8 @@ fn careers_status(submission: &str, status: &str, start: Option<&str>, at: DateT
     })
 }
 
-#[tokio::test]
-async fn careers_site_reorders_end_in_the_newest_state() {
-    let w = world().await;
+async fn careers_site_reorders_end_in_the_newest_state(setup: Setup) {
+    let w = world(setup).await;
     let ctx = &w.state.jobs;
     let (a, b) = (unique("sub_order_"), unique("sub_order_"));
     let cases = vec![
@@ -490,7 +629,9 @@ async fn check_sequence(ctx: &JobContext, id: u64, steps: &[Step], order: &[usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_arrival_order_ends_in_the_state_of_the_newest_event() {
-    let w = world().await;
+    // Hundreds of generated orders: the embedded default only (the tables
+    // above run on both setups).
+    let w = world(Setup::EMBEDDED_SQLITE).await;
     let ctx = w.state.jobs.clone();
     let handle = tokio::runtime::Handle::current();
     // proptest's runner is synchronous: it runs on a blocking thread, each
@@ -518,9 +659,8 @@ async fn any_arrival_order_ends_in_the_state_of_the_newest_event() {
 // Through the HTTP endpoint
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
     let (app, db) = (&world.app, world.db());
     put_employee(app, "E-ORDER", "e-order@acme-example.com", true).await;
     let at = |minute: i64| Utc::now().trunc_subsecs(0) + Duration::minutes(minute);
@@ -580,6 +720,81 @@ async fn a_replayed_signed_hire_after_an_unhire_leaves_the_hire_undone() {
         ApplicationStatus::Active
     );
     assert_eq!(audit_with(db, "application.stale").await.len(), 1);
+    world.cleanup().await;
+}
+
+/// The process dies after a hire's stage change committed and before the
+/// milestones caught up (the chaos suite's kills found it): the queue runs
+/// the same delivery again, which is stale now, and must still bring the
+/// milestones up, or the hire is never paid.
+async fn a_retried_hire_whose_milestone_sync_died_still_reaches_the_milestone(setup: Setup) {
+    let world = spawn_capture_app(setup, |_| {}).await;
+    let (app, db) = (&world.app, world.db());
+    put_employee(app, "E-RETRY", "retry.referrer@acme-example.com", true).await;
+    let gh = GreenhouseApplication::new(650_001, 651_001, JOB, "retried.hire@example.org")
+        .credited_to("E-RETRY");
+    processed(app, post_greenhouse(app, &unique("evt"), &gh.body()).await).await;
+    let mut hire = gh.clone();
+    hire.action = "hire_candidate".into();
+    hire.status = "hired".into();
+    hire.stage = "Hired".into();
+    let delivery = processed(
+        app,
+        post_greenhouse(app, &unique("evt"), &hire.body()).await,
+    )
+    .await;
+    let stored = application_of_db(db, "650001").await;
+    assert_eq!(stored.status, ApplicationStatus::Hired);
+
+    // What the kill leaves: the hire committed, no milestone (nor the
+    // payouts that hang on it) written.
+    let written: Vec<i64> = milestone::Entity::find()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .all(db)
+        .await
+        .expect("read")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    entities::payout::Entity::delete_many()
+        .filter(entities::payout::Column::MilestoneId.is_in(written))
+        .exec(db)
+        .await
+        .expect("remove the payouts");
+    milestone::Entity::delete_many()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .exec(db)
+        .await
+        .expect("remove the milestones");
+    // Nor was the delivery marked done.
+    let mut row: inbox::ActiveModel = inbox::Entity::find_by_id(delivery)
+        .one(db)
+        .await
+        .expect("read")
+        .expect("the delivery")
+        .into();
+    row.status = Set(InboxStatus::Enqueued);
+    row.body_sha256 = Set(None);
+    row.update(db).await.expect("reset the delivery");
+    // The queue's retry of the same delivery.
+    jobs::capture::process_delivery(&app.state.jobs, delivery, 2)
+        .await
+        .expect("the retry runs");
+    assert!(
+        !audit_with(db, "application.stale").await.is_empty(),
+        "the retry is stale"
+    );
+    let hire_milestone = milestone::Entity::find()
+        .filter(milestone::Column::ApplicationId.eq(stored.id))
+        .filter(milestone::Column::Kind.eq(MilestoneKind::Hire))
+        .one(db)
+        .await
+        .expect("read");
+    assert_eq!(
+        hire_milestone.map(|m| m.state),
+        Some(MilestoneState::Reached),
+        "the hire milestone is reached on the retry"
+    );
     world.cleanup().await;
 }
 

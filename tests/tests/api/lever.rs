@@ -434,3 +434,47 @@ async fn a_token_in_a_configured_application_question_credits_the_link_s_employe
     assert_eq!(credited[0].link_token.as_deref(), Some(token.as_str()));
     world.cleanup().await;
 }
+
+/// The process dies after an unhire committed and before the milestones
+/// caught up: the application says active while the hire milestone is
+/// still reached and the probation timer armed. The next event about it
+/// (the queue's retry re-reads the opportunity, which is not stale) must
+/// cancel them, or the probation tranche is paid for a hire that was undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unhire_whose_milestone_sync_died_is_caught_up_by_the_next_event() {
+    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |_| {}).await;
+    let (app, db) = (&world.app, world.db());
+    let opp = "opp-unhire-died";
+    let email = "unhired.after.crash@example.org";
+    let application_id = referred_lever_candidate(&world, opp, email).await;
+    world
+        .lever
+        .set_opportunity(opp, lever_hired(opportunity(opp, email, "Hired")));
+    let id = deliver(&world, "candidateHired", opp).await;
+    wait_inbox(app, id, InboxStatus::Processed).await;
+    assert!(probation_due(db, application_id).await.is_some(), "armed");
+
+    // Lever unarchives it; what a kill after the commit leaves: the
+    // application active, its milestones as they were.
+    world
+        .lever
+        .set_opportunity(opp, opportunity(opp, email, "Offer"));
+    let mut row: entities::application::ActiveModel =
+        application_by_ats_id(db, opp).await.unwrap().into();
+    row.status = sea_orm::Set(ApplicationStatus::Active);
+    sea_orm::ActiveModelTrait::update(row, db).await.unwrap();
+
+    let id = deliver(&world, "candidateStageChange", opp).await;
+    wait_inbox(app, id, InboxStatus::Processed).await;
+    let states: Vec<(MilestoneKind, MilestoneState)> = milestones(db, application_id)
+        .await
+        .iter()
+        .map(|m| (m.kind, m.state))
+        .collect();
+    assert!(
+        states.contains(&(MilestoneKind::ProbationComplete, MilestoneState::Cancelled)),
+        "the probation timer is cancelled: {states:?}"
+    );
+    assert!(probation_due(db, application_id).await.is_none());
+    world.cleanup().await;
+}

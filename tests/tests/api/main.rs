@@ -34,6 +34,9 @@
 //!   connection cap, a flood of unsigned posts, proxy variables in the
 //!   environment: the service stays healthy and bounded.
 //! - [`intake`]: every bad-input class per webhook endpoint, duplicates.
+//! - [`engagement`]: what the referral platform hears of each referral
+//!   decision and stage change (`referral.credited`, `.lost`,
+//!   `.ineligible`, `.stage_changed`), by kind and field as configured.
 //! - [`event_order`]: deliveries applied by the vendor's time: replay and
 //!   reorder tables per vendor, any arrival order ends in the newest state.
 //! - [`lever`]: Lever against a fake Lever API: hires only on the API's
@@ -55,6 +58,8 @@
 //!   retention purge of referrers, the `privacy` commands.
 //! - [`races`]: the races the global audit lock used to hide.
 //! - [`rate_limits`]: the bonus rate limit with two worker processes.
+//! - [`reports`]: programme KPIs (participation, funnel, cost per hire) and
+//!   the scheduled KPI report, kept per tick and sent to the CRM.
 //! - [`reconciliation`]: variances found, fixed and recorded; one run per
 //!   cron tick.
 //! - [`retention`]: the retention purge.
@@ -72,6 +77,7 @@ mod capture;
 mod cli;
 mod connector_conformance;
 mod crash;
+mod engagement;
 mod event_order;
 mod finance;
 mod golive;
@@ -95,6 +101,7 @@ mod queue_redis;
 mod races;
 mod rate_limits;
 mod reconciliation;
+mod reports;
 mod retention;
 mod runtime;
 mod terminations;

@@ -1,4 +1,5 @@
-//! Terminations by identity (issue 23.5), through `POST /api/employees`:
+//! Terminations by identity (issue 23.5), through `POST /api/employees`
+//! and the HRIS CSV import:
 //! a hire found by the employee id it was linked to, by the ATS
 //! application id, by the ATS candidate id, by work email last; a
 //! termination that matches nothing while an unlinked hire is in
@@ -15,10 +16,17 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tests::{
-    app::{Setup, TestApp},
-    fixtures::{GreenhouseApplication, api_post, credited_hire, spawn_capture_app, tokens},
+    app::{Setup, TestApp, spawn_process, worker_env},
+    fixtures::{GreenhouseApplication, api_post, credited_hire, spawn_capture_app, tokens, unique},
+    queue::redis_url,
 };
 use worker::config::{ApiToken, Scope, Secret, Settings};
+
+tests::both_setups!(
+    a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email,
+    an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire,
+    the_hris_csv_import_matches_terminations_by_its_ats_id_columns,
+);
 
 const JOB: u64 = 4_012_345;
 const HIRES_TOKEN: &str = "hires-token-terminations-0123456789";
@@ -76,9 +84,8 @@ fn employee(id: &str, email: &str, active: bool) -> Value {
     json!({ "employee_id": id, "email": email, "name": format!("Employee {id}"), "active": active })
 }
 
-#[tokio::test]
-async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, configure).await;
+async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_email(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
     let (app, db) = (&world.app, world.db());
 
     // 1. The HRIS first lists the new hire active, naming their ATS
@@ -137,9 +144,8 @@ async fn a_termination_finds_its_hire_by_employee_id_then_ats_ids_then_work_emai
     world.cleanup().await;
 }
 
-#[tokio::test]
-async fn an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire() {
-    let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, configure).await;
+async fn an_unmatched_termination_is_listed_for_ops_until_ops_ends_the_hire(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
     let (app, db) = (&world.app, world.db());
     let hire = hire_in_probation(app, 720_001).await;
 
@@ -218,4 +224,63 @@ async fn stuck_terminations(app: &TestApp) -> Vec<Value> {
         .filter(|i| i["kind"] == "termination_unmatched")
         .cloned()
         .collect()
+}
+
+/// The HRIS export through the real binary (`referral-worker employees
+/// import FILE.csv`) carries the identity columns too: a row naming the
+/// ATS application or the ATS candidate ends that hire's probation, and a
+/// row naming nothing while an unlinked hire is in probation is printed
+/// with its unmatched termination and listed for ops; the hire no row
+/// names keeps waiting.
+async fn the_hris_csv_import_matches_terminations_by_its_ats_id_columns(setup: Setup) {
+    let world = spawn_capture_app(setup, configure).await;
+    let (app, db) = (&world.app, world.db());
+    let by_application = hire_in_probation(app, 720_001).await;
+    let by_candidate = hire_in_probation(app, 720_002).await;
+    let untouched = hire_in_probation(app, 720_003).await;
+
+    let dir = std::env::temp_dir().join(unique("rw-terminations-"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let csv = dir.join("hris.csv");
+    std::fs::write(
+        &csv,
+        "employee_id,email,name,active,ats_candidate_id,ats_application_id\n\
+         E-CSV-1,csv.one@acme-example.com,Csv One,false,,720001\n\
+         E-CSV-2,csv.two@acme-example.com,Csv Two,false,721002,\n\
+         E-CSV-3,csv.three@acme-example.com,Csv Three,false,,\n",
+    )
+    .expect("write the CSV");
+    let url = app.db.as_ref().expect("a database").url.clone();
+    let path = csv.display().to_string();
+    // The import connects to the app's database and, on production's setup,
+    // its queue (ending a probation cancels what waits there).
+    let queue = app
+        .redis_prefix
+        .as_deref()
+        .map(|p| (redis_url(), p.to_owned()));
+    let env = worker_env(&url, queue.as_ref().map(|(u, p)| (u.as_str(), p.as_str())));
+    let mut import = spawn_process(&["employees", "import", &path], env);
+    let status = import.wait_exit(Duration::from_secs(60)).await;
+    let (stdout, stderr) = (import.stdout(), import.stderr());
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("3 created"), "{stdout}");
+    assert!(
+        stdout.contains("probations ended by the import: 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 4: employee E-CSV-3 left but matched no hire"),
+        "{stdout}"
+    );
+
+    assert_eq!(
+        probation(db, by_application).await,
+        MilestoneState::Cancelled
+    );
+    assert_eq!(probation(db, by_candidate).await, MilestoneState::Cancelled);
+    assert_eq!(probation(db, untouched).await, MilestoneState::Armed);
+    let listed = stuck_terminations(app).await;
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    world.cleanup().await;
 }

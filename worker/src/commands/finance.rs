@@ -115,7 +115,7 @@ pub(super) async fn report_kpis(
 ) -> anyhow::Result<()> {
     let period = period(args)?;
     let db = connect_database(settings).await?;
-    let kpis = kpis::compute(&db, period)
+    let kpis = kpis::compute(&db, period, &settings.reports.program_costs)
         .await
         .context("computing the KPIs")?;
     if json {
@@ -219,5 +219,65 @@ fn kpi_table(k: &Kpis) -> String {
             );
         }
     }
+    programme_table(&mut out, &k.programme);
     out
+}
+
+/// Participation, the funnel and cost per hire, as `report kpis` prints
+/// them after the KPIs above.
+fn programme_table(out: &mut String, p: &jobs::finance::programme::Programme) {
+    use std::fmt::Write as _;
+
+    let part = &p.participation;
+    let rate = part
+        .rate
+        .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0));
+    let _ = writeln!(
+        out,
+        "\nParticipation (employees who minted a link in the period)"
+    );
+    let _ = writeln!(
+        out,
+        "  {} of {} active employees  {rate}",
+        part.sharing_employees, part.active_employees
+    );
+    let _ = writeln!(
+        out,
+        "\nFunnel per referrer (links and referrals of the period)"
+    );
+    if p.funnel_by_referrer.is_empty() {
+        let _ = writeln!(out, "  none");
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>6} {:>7} {:>12} {:>6}",
+            "employee", "links", "clicks", "applications", "hires"
+        );
+        for f in &p.funnel_by_referrer {
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>6} {:>7} {:>12} {:>6}",
+                f.employee_id, f.links, f.clicks, f.applications, f.hires
+            );
+        }
+    }
+    let _ = writeln!(out, "\nCost per referred hire (minor units)");
+    if p.cost_per_hire.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for c in &p.cost_per_hire {
+        let per = c
+            .per_hire_minor
+            .map_or_else(|| "-".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "  {} bonuses {} + programme {} over {} hires = {per}",
+            c.currency, c.bonuses_minor, c.program_costs_minor, c.hires
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nHires by channel: referral {}, other {}",
+        p.hires_by_channel.referral, p.hires_by_channel.other
+    );
 }

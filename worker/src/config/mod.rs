@@ -76,6 +76,7 @@ mod error;
 mod formats;
 mod layers;
 mod mask;
+mod reports;
 mod settings;
 mod validate;
 mod workflow;
@@ -92,6 +93,7 @@ mod tests_deploy;
 pub use error::{ConfigError, Origin, Problem};
 pub use layers::{DEFAULT_CONFIG_FILE, ENV_PREFIX};
 pub use mask::{Secret, SecretUrl};
+pub use reports::ReportsSettings;
 pub use settings::{
     DatabaseSettings, HttpSettings, LogFormat, LogSettings, QueueSettings, RetryOverride,
     RetryPolicySettings, Settings,

@@ -54,6 +54,8 @@ pub struct Settings {
     pub reconciliation: ReconciliationSettings,
     /// The scheduled purge of personal data.
     pub retention: RetentionSettings,
+    /// The scheduled KPI report and the programme's costs.
+    pub reports: super::reports::ReportsSettings,
     /// Sandbox mode: every outbound call goes to a sandbox URL or is
     /// recorded in the audit log without being sent.
     pub sandbox: SandboxSettings,

@@ -778,3 +778,32 @@ fn a_harvest_v3_credential_needs_its_client_id_and_a_numeric_user() {
     assert!(!ok.to_masked_toml().contains("s3cr3t-v3"));
     assert!(!format!("{ok:?}").contains("s3cr3t-v3"));
 }
+
+#[test]
+fn engagement_kinds_and_candidate_fields_parse_and_unknown_ones_are_named() {
+    use jobs::referral::engagement::{CandidateField, EngagementEvent};
+    let defaults = Settings::default().notifications;
+    assert_eq!(defaults.engagement, EngagementEvent::ALL.to_vec());
+    assert!(defaults.engagement_candidate_fields.is_empty(), "ids only");
+    let s = from_toml(
+        "[notifications]\nengagement = [\"credited\", \"stage_changed\"]\n\
+         engagement_candidate_fields = [\"first_name\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        s.notifications.engagement,
+        [EngagementEvent::Credited, EngagementEvent::StageChanged]
+    );
+    assert_eq!(
+        s.notifications.engagement_candidate_fields,
+        [CandidateField::FirstName]
+    );
+    assert_eq!(
+        problem_keys("[notifications]\nengagement = [\"credited\", \"hired\"]\n"),
+        ["notifications.engagement.1"]
+    );
+    assert_eq!(
+        problem_keys("[notifications]\nengagement_candidate_fields = [\"phone\"]\n"),
+        ["notifications.engagement_candidate_fields.0"]
+    );
+}

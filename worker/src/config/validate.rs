@@ -313,8 +313,8 @@ fn validate_payouts(settings: &Settings, check: &mut impl FnMut(bool, &str, &str
     );
 }
 
-/// The cron schedules of `[reconciliation]` and `[retention]` and what
-/// they keep or wait for.
+/// The cron schedules of `[reconciliation]`, `[retention]` and
+/// `[reports]`, what they keep or wait for, and the programme's costs.
 fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     for (key, schedule, zone) in [
         (
@@ -326,6 +326,11 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
             "retention",
             &settings.retention.schedule,
             &settings.retention.time_zone,
+        ),
+        (
+            "reports",
+            &settings.reports.schedule,
+            &settings.reports.time_zone,
         ),
     ] {
         if schedule.trim().is_empty() {
@@ -352,6 +357,15 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
         "retention.rejected_after",
         "must be at least 1h",
     );
+    for (i, cost) in settings.reports.program_costs.iter().enumerate() {
+        if let Err(jobs::Error::Invalid { field, problem }) = cost.validate() {
+            check(
+                false,
+                &format!("reports.program_costs.{i}.{field}"),
+                &problem,
+            );
+        }
+    }
     check(
         !settings.reconciliation.delivery_window.is_zero(),
         "reconciliation.delivery_window",

@@ -168,6 +168,13 @@ pub struct NotificationSettings {
     /// Also tell the referral platform when a hire is undone by a
     /// rejection (off by default: referrers are not told about rejections).
     pub notify_rejections: bool,
+    /// The referral decisions and stage changes the referral platform is
+    /// told of, by kind: `credited`, `lost`, `ineligible`, `stage_changed`
+    /// (default all four; `[]` sends none of them).
+    pub engagement: Vec<jobs::referral::engagement::EngagementEvent>,
+    /// Candidate fields those messages may carry (`first_name`,
+    /// `last_name`, `email`); default none: ids only.
+    pub engagement_candidate_fields: Vec<jobs::referral::engagement::CandidateField>,
     /// The CRM: a confirmed hire with its attribution is POSTed here
     /// (`referral.hire_confirmed`).
     #[serde(deserialize_with = "string_like::deserialize")]
@@ -200,6 +207,8 @@ impl Default for NotificationSettings {
             status_sync_url: String::new(),
             status_sync_secret: Secret::default(),
             notify_rejections: false,
+            engagement: jobs::referral::engagement::EngagementEvent::ALL.to_vec(),
+            engagement_candidate_fields: Vec::new(),
             crm_url: String::new(),
             crm_secret: Secret::default(),
             alert_webhook_url: Secret::default(),

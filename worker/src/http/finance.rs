@@ -1,4 +1,4 @@
-//! `/api/exports/{payouts|referrals|audit}` and `/api/reports/kpis`: what HR
+//! `/api/exports/{payouts|referrals|audit|reports}` and `/api/reports/kpis`: what HR
 //! and finance download, behind the `ops_read` scope.
 //!
 //! Thin, like the rest of the API: check the scope, parse the query string
@@ -190,10 +190,10 @@ fn period(params: &HashMap<String, String>) -> Result<Period, ApiError> {
 /// `GET /api/exports/{dataset}?from=&to=[&format=csv|json][&include_test=true]`
 /// (scope `ops_read`): the export as a streamed CSV or JSON download.
 #[utoipa::path(get, path = "/api/exports/{dataset}", tag = "finance",
-    summary = "Export payouts, referrals or the audit log (CSV or JSON, streamed)",
+    summary = "Export payouts, referrals, the audit log or the KPI reports (CSV or JSON, streamed)",
     security(("bearer" = ["ops_read"])),
     params(
-        ("dataset" = String, Path, description = "payouts, referrals or audit"),
+        ("dataset" = String, Path, description = "payouts, referrals, audit or reports"),
         ("from" = String, Query, format = Date, description = "first day included: YYYY-MM-DD or RFC 3339"),
         ("to" = String, Query, format = Date, description = "last day included: YYYY-MM-DD (the whole day) or RFC 3339"),
         ("format" = Option<String>, Query, description = "csv (default) or json"),
@@ -277,5 +277,6 @@ pub async fn kpis(
     caller.require(Scope::OpsRead)?;
     let params = params(query, &["from", "to"])?;
     let period = period(&params)?;
-    Ok(Json(kpis::compute(&state.db, period).await?))
+    let costs = &state.settings.reports.program_costs;
+    Ok(Json(kpis::compute(&state.db, period, costs).await?))
 }

@@ -1,6 +1,6 @@
 //! `GET /api/schemas` and `GET /api/schemas/{name}`: the JSON Schema of
 //! every message the service sends to systems it does not own (the bonus
-//! POST, status sync, CRM hand-off, alerts), so a receiver can be built and
+//! POST, status sync, referrer engagement, CRM hand-off, alerts), so a receiver can be built and
 //! checked against the contract. Public: a contract is no secret.
 //!
 //! The files are `docs/schemas/*.json`, compiled in, so what is served is
@@ -30,8 +30,28 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../../docs/schemas/referral.status_changed.json"),
     ),
     (
+        "referral.credited",
+        include_str!("../../../docs/schemas/referral.credited.json"),
+    ),
+    (
+        "referral.lost",
+        include_str!("../../../docs/schemas/referral.lost.json"),
+    ),
+    (
+        "referral.ineligible",
+        include_str!("../../../docs/schemas/referral.ineligible.json"),
+    ),
+    (
+        "referral.stage_changed",
+        include_str!("../../../docs/schemas/referral.stage_changed.json"),
+    ),
+    (
         "referral.hire_confirmed",
         include_str!("../../../docs/schemas/referral.hire_confirmed.json"),
+    ),
+    (
+        "report.kpis",
+        include_str!("../../../docs/schemas/report.kpis.json"),
     ),
     (
         "ops.alert",

@@ -57,6 +57,9 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ats_lookback: chrono::Duration::from_std(rc.ats_lookback)
             .context("reconciliation.ats_lookback is too long")?,
     };
+    ctx.reports = jobs::finance::report::ReportSettings {
+        program_costs: settings.reports.program_costs.clone(),
+    };
     if let Some(c) = greenhouse(settings, &transport, &mut ctx.sandbox)? {
         ctx.connectors.insert(c);
     }
@@ -380,6 +383,10 @@ fn notifications(
         crm: signed("crm", &sb.crm_url, &n.crm_url, n.crm_secret.expose())?,
         alert,
         notify_rejections: n.notify_rejections,
+        engagement: jobs::referral::engagement::Engagement {
+            events: n.engagement.clone(),
+            candidate_fields: n.engagement_candidate_fields.clone(),
+        },
         public_base_url: settings.http.public_base_url.clone(),
     })
 }

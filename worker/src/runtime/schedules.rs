@@ -1,6 +1,7 @@
 //! What runs beside the workers on a timer: the sweeper (the safety net that
 //! gives every row waiting for work a job again, see `jobs::maintenance::sweeper::sweep`)
-//! and the cron schedules of `[reconciliation]` and `[retention]`, each
+//! and the cron schedules of `[reconciliation]`, `[retention]` and
+//! `[reports]`, each
 //! enqueueing one job per tick across all processes. Started by
 //! `workers::run_workers`, stopped by its shutdown token.
 
@@ -77,6 +78,26 @@ pub(super) fn spawn_schedules(
                 after_secs,
                 referrer_after_secs,
                 rejected_after_secs,
+            },
+        )));
+    }
+    if !settings.reports.schedule.trim().is_empty() {
+        let schedule = CronSchedule::new(
+            "reports",
+            &settings.reports.schedule,
+            &settings.reports.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("reports.{e}"))?;
+        let period = settings.reports.period;
+        let time_zone = settings.reports.time_zone.clone();
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            ctx.clone(),
+            stop.clone(),
+            move |trigger| Job::KpiReport {
+                trigger,
+                period,
+                time_zone: time_zone.clone(),
             },
         )));
     }

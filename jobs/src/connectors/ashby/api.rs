@@ -49,7 +49,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::webhook::title_key;
-use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::api::{Auth, Call, Credential, Transport, endpoint};
 use crate::connectors::{AttributionPart, WriteBack, WriteReport};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
@@ -67,12 +67,12 @@ const FALLBACK_PAUSE: Duration = Duration::from_secs(2);
 const MAX_PAGES: usize = 50;
 
 /// Configuration of an [`AshbyClient`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AshbyConfig {
     /// API base URL, [`DEFAULT_BASE_URL`] unless testing.
     pub base_url: Url,
     /// The API key (Basic auth username, blank password).
-    pub api_key: String,
+    pub api_key: Credential,
     /// Title of the Application custom field our token is written to:
     /// [`super::webhook::TOKEN_FIELD_TITLE`], the one webhooks are read
     /// from (a different title here would write where nothing reads).
@@ -86,19 +86,6 @@ pub struct AshbyConfig {
     pub http: HttpOptions,
 }
 
-impl std::fmt::Debug for AshbyConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AshbyConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("api_key", &"[redacted]")
-            .field("token_field", &self.token_field)
-            .field("quota", &self.quota)
-            .field("max_wait", &self.max_wait)
-            .field("http", &self.http)
-            .finish()
-    }
-}
-
 impl AshbyConfig {
     /// The defaults: Ashby's API, the field "Referral token", 15 req/s,
     /// at most 5 s of waiting.
@@ -106,7 +93,7 @@ impl AshbyConfig {
         const FIFTEEN: NonZeroU32 = NonZeroU32::new(15).unwrap();
         Self {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
-            api_key: api_key.into(),
+            api_key: Credential::from(api_key.into()),
             token_field: super::webhook::TOKEN_FIELD_TITLE.to_owned(),
             quota: Quota::per_second(FIFTEEN),
             max_wait: Duration::from_secs(5),
@@ -211,7 +198,7 @@ impl AshbyClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            Auth::ApiKey(config.api_key),
+            Auth::ApiKey(config.api_key.expose().to_owned()),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,

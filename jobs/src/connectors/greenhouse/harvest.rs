@@ -48,7 +48,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::model::{AppliedTag, CandidateTag, Named, Referrer, User};
-use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::api::{Auth, Call, Credential, Transport, endpoint};
 use crate::connectors::oauth::{ClientCredentials, TokenSource};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
@@ -83,7 +83,7 @@ const THROTTLED_RETRIES: u32 = 3;
 const MAX_SMALL_PAGES: u32 = 20;
 
 /// Configuration of a [`GreenhouseClient`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct GreenhouseConfig {
     /// Harvest base URL including the version, e.g. [`DEFAULT_BASE_URL`].
     pub base_url: Url,
@@ -92,7 +92,7 @@ pub struct GreenhouseConfig {
     /// The Harvest V3 (OAuth) credential's client id.
     pub client_id: String,
     /// Its client secret.
-    pub client_secret: String,
+    pub client_secret: Credential,
     /// The acting user (the token's `sub`): a Site Admin's numeric id.
     pub user_id: String,
     /// The `name_key` of the application custom field for the referral
@@ -111,24 +111,6 @@ pub struct GreenhouseConfig {
     pub max_wait: Duration,
     /// Timeouts and User-Agent.
     pub http: HttpOptions,
-}
-
-impl std::fmt::Debug for GreenhouseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GreenhouseConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("token_url", &self.token_url.as_str())
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("user_id", &self.user_id)
-            .field("token_field_key", &self.token_field_key)
-            .field("job_level_field", &self.job_level_field)
-            .field("referral_source_id", &self.referral_source_id)
-            .field("quota", &self.quota)
-            .field("max_wait", &self.max_wait)
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 /// The local quota for `n` requests per 30-second window: evenly spaced,
@@ -157,7 +139,7 @@ impl GreenhouseConfig {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
             token_url: Url::parse(DEFAULT_TOKEN_URL).expect("the default token URL parses"),
             client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_secret: Credential::from(client_secret.into()),
             user_id: user_id.into(),
             token_field_key: Some(DEFAULT_TOKEN_FIELD_KEY.to_owned()),
             job_level_field: None,

@@ -67,7 +67,7 @@ use super::model::{
     LeverStatus, LeverUser,
 };
 use super::token::TokenPlace;
-use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::api::{Auth, Call, Credential, Transport, endpoint};
 use crate::connectors::connector::AtsJob;
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
@@ -95,12 +95,12 @@ const REASONS_REFRESH: Duration = Duration::from_secs(60);
 const MAX_SMALL_PAGES: u32 = 10;
 
 /// Configuration of a [`LeverClient`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct LeverConfig {
     /// API base URL including the version, e.g. [`DEFAULT_BASE_URL`].
     pub base_url: Url,
     /// The Lever API key (Basic auth username, empty password).
-    pub api_key: String,
+    pub api_key: Credential,
     /// The Lever user id to act as on writes (`perform_as`).
     pub perform_as: Option<String>,
     /// The source added to referred opportunities.
@@ -116,21 +116,6 @@ pub struct LeverConfig {
     pub http: HttpOptions,
 }
 
-impl std::fmt::Debug for LeverConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeverConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("api_key", &"[redacted]")
-            .field("perform_as", &self.perform_as)
-            .field("referral_source", &self.referral_source)
-            .field("token_from", &self.token_from)
-            .field("quota", &self.quota)
-            .field("max_wait", &self.max_wait)
-            .field("http", &self.http)
-            .finish()
-    }
-}
-
 impl LeverConfig {
     /// The defaults: the US API, no `perform_as`, source "Employee
     /// Referral", no token place, 10 req/s with bursts of 20, at most 5 s
@@ -140,7 +125,7 @@ impl LeverConfig {
         const TWENTY: NonZeroU32 = NonZeroU32::new(20).unwrap();
         Self {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
-            api_key: api_key.into(),
+            api_key: Credential::from(api_key.into()),
             perform_as: None,
             referral_source: DEFAULT_REFERRAL_SOURCE.to_owned(),
             token_from: Vec::new(),
@@ -185,7 +170,7 @@ impl LeverClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            Auth::ApiKey(config.api_key),
+            Auth::ApiKey(config.api_key.expose().to_owned()),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,

@@ -45,7 +45,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::connectors::api::{Auth, Call, Transport, endpoint};
+use crate::connectors::api::{Auth, Call, Credential, Transport, endpoint};
 use crate::connectors::{AttributionPart, WriteBack, WriteReport};
 use crate::error::{Error, Result};
 use crate::outbound::{http::HttpOptions, limiter::AccountLimiter};
@@ -71,12 +71,12 @@ pub fn base_url_for(subdomain: &str) -> String {
 }
 
 /// Configuration of a [`WorkableClient`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct WorkableConfig {
     /// API base URL ([`base_url_for`] the subdomain unless testing).
     pub base_url: Url,
     /// The account token (`Authorization: Bearer`).
-    pub token: String,
+    pub token: Credential,
     /// Key of the short-text custom attribute our referral token is
     /// written to; empty: not written (reported skipped).
     pub custom_attribute_key: String,
@@ -93,20 +93,6 @@ pub struct WorkableConfig {
     pub http: HttpOptions,
 }
 
-impl std::fmt::Debug for WorkableConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkableConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("token", &"[redacted]")
-            .field("custom_attribute_key", &self.custom_attribute_key)
-            .field("token_tag_prefix", &self.token_tag_prefix)
-            .field("quota", &self.quota)
-            .field("max_wait", &self.max_wait)
-            .field("http", &self.http)
-            .finish()
-    }
-}
-
 impl WorkableConfig {
     /// The defaults for the API at `base_url` ([`base_url_for`] the
     /// account's subdomain): [`account_quota`], at most 5 s of waiting, no
@@ -114,7 +100,7 @@ impl WorkableConfig {
     pub fn new(base_url: Url, token: impl Into<String>) -> Self {
         Self {
             base_url,
-            token: token.into(),
+            token: Credential::from(token.into()),
             custom_attribute_key: String::new(),
             token_tag_prefix: String::new(),
             quota: account_quota(),
@@ -153,7 +139,7 @@ impl WorkableClient {
         let transport = Transport::new(
             VENDOR,
             &config.base_url,
-            Auth::StaticBearer(config.token),
+            Auth::StaticBearer(config.token.expose().to_owned()),
             config.quota,
             config.max_wait,
             FALLBACK_PAUSE,

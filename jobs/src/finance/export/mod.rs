@@ -1,5 +1,5 @@
-//! Exports for HR and finance: the payout ledger, the referrals and the audit
-//! log, as CSV or JSON, for a period.
+//! Exports for HR and finance: the payout ledger, the referrals, the audit
+//! log and the scheduled KPI reports, as CSV or JSON, for a period.
 //!
 //! Called by `referral-worker export ...` (which writes each chunk to a file
 //! or stdout as it comes) and `GET /api/exports/{dataset}` (which streams the
@@ -11,7 +11,7 @@
 //! size of the export.
 //!
 //! The period applies to when a row came into being: `created_at` for
-//! payouts and referrals, `occurred_at` for audit events. Test records (a
+//! payouts, referrals and reports, `occurred_at` for audit events. Test records (a
 //! payout, its referral or its candidate marked `is_test`) are left out
 //! unless the request includes them; the `is_test` column says which rows
 //! are test data when they are included. The audit log has no test records.
@@ -30,7 +30,7 @@ use std::{
 
 use chrono::TimeDelta;
 use entities::{
-    application, audit_event, candidate_ats_id, milestone,
+    application, audit_event, candidate_ats_id, kpi_report, milestone,
     payout::{self},
     referral::{self},
     referral_link,
@@ -42,7 +42,7 @@ use serde_json::Value;
 
 mod rows;
 
-pub use rows::{AuditRow, PayoutRow, ReferralRow};
+pub use rows::{AuditRow, PayoutRow, ReferralRow, ReportRow};
 
 use super::{Period, ats_ids_by_candidate, is_full, next_page, test_candidates};
 use crate::error::Result;
@@ -57,11 +57,18 @@ pub enum Dataset {
     Referrals,
     /// The audit log, with its hash chain.
     Audit,
+    /// The scheduled KPI reports, as sent to the CRM.
+    Reports,
 }
 
 impl Dataset {
     /// Every dataset, in the order help texts list them.
-    pub const ALL: [Dataset; 3] = [Dataset::Payouts, Dataset::Referrals, Dataset::Audit];
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Payouts,
+        Dataset::Referrals,
+        Dataset::Audit,
+        Dataset::Reports,
+    ];
 
     /// The name in URLs and on the command line.
     pub fn name(self) -> &'static str {
@@ -69,6 +76,7 @@ impl Dataset {
             Dataset::Payouts => "payouts",
             Dataset::Referrals => "referrals",
             Dataset::Audit => "audit",
+            Dataset::Reports => "reports",
         }
     }
 
@@ -78,6 +86,7 @@ impl Dataset {
             Dataset::Payouts => PayoutRow::COLUMNS,
             Dataset::Referrals => ReferralRow::COLUMNS,
             Dataset::Audit => AuditRow::COLUMNS,
+            Dataset::Reports => ReportRow::COLUMNS,
         }
     }
 }
@@ -95,7 +104,9 @@ impl FromStr for Dataset {
         Dataset::ALL
             .into_iter()
             .find(|d| d.name() == s)
-            .ok_or_else(|| format!("no export named `{s}`: one of payouts, referrals, audit"))
+            .ok_or_else(|| {
+                format!("no export named `{s}`: one of payouts, referrals, audit, reports")
+            })
     }
 }
 
@@ -248,6 +259,10 @@ impl Exporter {
             }
             Dataset::Audit => {
                 let (rows, more) = self.audit_page(conn).await?;
+                (self.encode(&rows, &mut bytes)?, more)
+            }
+            Dataset::Reports => {
+                let (rows, more) = self.reports_page(conn).await?;
                 (self.encode(&rows, &mut bytes)?, more)
             }
         };
@@ -478,6 +493,34 @@ impl Exporter {
                 prev_hash: e.prev_hash,
                 hash: e.hash,
                 data_text: e.data,
+            })
+            .collect();
+        Ok((rows, more))
+    }
+
+    async fn reports_page(
+        &mut self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<(Vec<ReportRow>, bool)> {
+        let period = self.request.period;
+        let query = kpi_report::Entity::find()
+            .filter(kpi_report::Column::CreatedAt.gte(period.from))
+            .filter(kpi_report::Column::CreatedAt.lt(period.until));
+        let (reports, more) = self
+            .page(conn, query, kpi_report::Column::Id, |r| r.id)
+            .await?;
+        let rows = reports
+            .into_iter()
+            .map(|r| ReportRow {
+                report_id: r.id,
+                trigger: r.trigger,
+                period_from: r.period_from,
+                period_until: r.period_until,
+                created_at: r.created_at,
+                sent_to_crm: r.message_id.is_some(),
+                kpis: serde_json::from_str(&r.kpis)
+                    .unwrap_or_else(|_| Value::String(r.kpis.clone())),
+                kpis_text: r.kpis,
             })
             .collect();
         Ok((rows, more))

@@ -131,6 +131,28 @@ pub struct AuditRow {
     pub(super) data_text: String,
 }
 
+/// One scheduled KPI report, as sent to the CRM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    /// The report's id (`report_id` in its `report.kpis` message).
+    pub report_id: i64,
+    /// `cron:reports:<tick>`.
+    pub trigger: String,
+    /// First instant covered.
+    pub period_from: DateTime<Utc>,
+    /// First instant after the period.
+    pub period_until: DateTime<Utc>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Whether a CRM message carried it.
+    pub sent_to_crm: bool,
+    /// The KPIs as sent (JSON).
+    pub kpis: Value,
+    /// `kpis` exactly as stored, for CSV.
+    #[serde(skip)]
+    pub(super) kpis_text: String,
+}
+
 /// A row type's columns, for CSV. The JSON keys are the serde field names,
 /// which a unit test holds equal to these.
 pub(super) trait Record: Serialize {
@@ -271,6 +293,30 @@ impl Record for AuditRow {
             self.lane.to_string(),
             self.prev_hash.clone(),
             self.hash.clone(),
+        ]
+    }
+}
+
+impl Record for ReportRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "report_id",
+        "trigger",
+        "period_from",
+        "period_until",
+        "created_at",
+        "sent_to_crm",
+        "kpis",
+    ];
+
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.report_id.to_string(),
+            self.trigger.clone(),
+            time(self.period_from),
+            time(self.period_until),
+            time(self.created_at),
+            self.sent_to_crm.to_string(),
+            self.kpis_text.clone(),
         ]
     }
 }
