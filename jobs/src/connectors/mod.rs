@@ -49,6 +49,10 @@
 //! * **Lever** ([`lever`]): add a tag and a source to the *opportunity*.
 //!   Lever also needs reading back (its webhooks carry only ids), hence
 //!   [`Connector::application_state`].
+//! * **Workable** ([`workable`]): our token into a configured custom
+//!   attribute and the tag added to the *candidate*'s list (Workable has no
+//!   referrer field). Workable is read back too: its webhook body is the
+//!   candidate as it was when sent.
 
 pub mod api;
 pub mod ashby;
