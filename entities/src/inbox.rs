@@ -38,6 +38,9 @@ pub enum InboxSource {
     /// Ashby webhooks.
     #[sea_orm(string_value = "ashby")]
     Ashby,
+    /// Workable webhooks.
+    #[sea_orm(string_value = "workable")]
+    Workable,
     /// Our generic webhook format.
     #[sea_orm(string_value = "generic")]
     Generic,

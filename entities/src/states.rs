@@ -39,6 +39,12 @@ pub enum Ats {
     /// body, and the Ashby API.
     #[sea_orm(string_value = "ashby")]
     Ashby,
+    /// Workable: candidate ids (short alphanumeric strings) come from
+    /// Workable webhooks, signed over the whole body but stating the
+    /// candidate as it was when sent, and the Workable API (v3), which is
+    /// re-read before anything is decided.
+    #[sea_orm(string_value = "workable")]
+    Workable,
     /// Our own careers site: ids we mint when a candidate applies through a
     /// referral link before any ATS knows about them.
     #[sea_orm(string_value = "careers_site")]

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use worker::config::{Secret, Settings};
+use jobs::payout::rules::{BonusRules, default_rules};
+use worker::config::{RetryOverride, Secret, Settings};
 
 use crate::receiver::{Receiver, Reply};
 
@@ -65,4 +66,23 @@ impl Destinations {
     pub fn requests(&self) -> usize {
         self.bonus.count() + self.status.count() + self.crm.count() + self.slack.count()
     }
+}
+
+/// Payouts to the bonus system at `url`: one rule with `probation`, a
+/// quick timer sweep, and a quick retry schedule for the send job.
+pub fn pay_to_bonus(s: &mut Settings, url: &str, probation: Duration) {
+    let mut rule = default_rules().rules()[0].clone();
+    rule.probation = probation;
+    s.payouts.rules = BonusRules::new(vec![rule]);
+    s.payouts.timer_sweep = Duration::from_millis(300);
+    s.payouts.destination_url = url.to_owned();
+    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
+    s.queue.kinds.insert(
+        "send_payout".into(),
+        RetryOverride {
+            max_attempts: Some(6),
+            base_delay: Some(Duration::from_millis(100)),
+            max_delay: Some(Duration::from_millis(200)),
+        },
+    );
 }

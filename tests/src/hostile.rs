@@ -36,6 +36,8 @@ pub const GREENHOUSE_PATH: &str = "/webhooks/greenhouse";
 pub const LEVER_PATH: &str = "/webhooks/lever";
 /// Ashby's endpoint.
 pub const ASHBY_PATH: &str = "/webhooks/ashby";
+/// Workable's endpoint.
+pub const WORKABLE_PATH: &str = "/webhooks/workable";
 
 /// How the body travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +293,34 @@ pub fn ashby(
     )
 }
 
+/// A Workable delivery of `body`, signed (`X-Workable-Signature: <hex>`)
+/// with the tests' secret.
+pub fn workable(
+    what: &str,
+    body: Vec<u8>,
+    status: u16,
+    error: &'static str,
+    detail: impl Into<String>,
+) -> Case {
+    use crate::vendors::workable::{WORKABLE_SECRET, workable_signature};
+    let headers = vec![
+        ct("application/json"),
+        (
+            "x-workable-signature".to_owned(),
+            workable_signature(WORKABLE_SECRET, &body),
+        ),
+    ];
+    webhook_case(
+        format!("workable: {what}"),
+        WORKABLE_PATH,
+        headers,
+        body,
+        status,
+        error,
+        detail.into(),
+    )
+}
+
 /// `case` with its headers edited by `f`.
 pub fn with_headers(mut case: Case, f: impl FnOnce(&mut Vec<(String, String)>)) -> Case {
     f(&mut case.headers);
@@ -491,6 +521,7 @@ fn expected_source(path: &str) -> Option<InboxSource> {
         GREENHOUSE_PATH => Some(InboxSource::Greenhouse),
         LEVER_PATH => Some(InboxSource::Lever),
         ASHBY_PATH => Some(InboxSource::Ashby),
+        WORKABLE_PATH => Some(InboxSource::Workable),
         _ => None,
     }
 }

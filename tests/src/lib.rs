@@ -29,12 +29,16 @@
 //! - [`browser`]: headless Chromium through chromedriver, for the `/ops`
 //!   page and `/api/docs`.
 //! - [`ashby`]: Ashby's samples, signing, and a fake Ashby API.
+//! - [`ats_e2e`]: what the per-ATS end-to-end tests share (refusal
+//!   tables, quick payouts, the keys of a referral paid once).
 //! - [`connectors`]: the connector conformance harness each vendor's fake
 //!   implements, with each vendor's declared capabilities.
-//! - [`vendors`]: fakes of the vendors' APIs that behave like them.
+//! - [`vendors`]: fakes of the vendors' APIs that behave like them
+//!   (Workable's with its signing and posting helpers).
 
 pub mod app;
 pub mod ashby;
+pub mod ats_e2e;
 pub mod browser;
 pub mod connectors;
 pub mod contract;

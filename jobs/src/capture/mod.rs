@@ -28,6 +28,8 @@
 //! * `lever`: a Lever delivery: its opportunity re-fetched, a
 //!   `candidateHired` the API does not confirm recorded and dropped,
 //!   Lever's referrers mapped to employees;
+//! * `workable`: a Workable delivery: its candidate re-read, a move into a
+//!   hired stage the API does not confirm recorded and dropped;
 //! * [`write_back`]: the `write_back_referral` job;
 //! * [`twin_fallback`]: the `twin_wait_due` job, which writes a careers-site
 //!   referral back through a look-up by email when its ATS application
@@ -44,6 +46,7 @@ mod lever;
 pub mod refetch;
 pub mod stage;
 pub mod twin_fallback;
+mod workable;
 pub mod write_back;
 
 use entities::{
@@ -227,6 +230,11 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
             event,
             opportunity_id,
         } => lever::capture_opportunity(ctx, &event, &opportunity_id).await,
+        IntakeEvent::WorkableCandidate {
+            event,
+            candidate_id,
+            claims_hired,
+        } => workable::capture_candidate(ctx, &event, &candidate_id, claims_hired).await,
         IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
     }
 }

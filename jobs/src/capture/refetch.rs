@@ -66,6 +66,7 @@ pub fn state_as_event(
         Ats::Greenhouse => Source::Greenhouse,
         Ats::Lever => Source::Lever,
         Ats::Ashby => Source::Ashby,
+        Ats::Workable => Source::Workable,
         Ats::CareersSite | Ats::Generic => Source::CareersSite,
     };
     ApplicationEvent {

@@ -170,6 +170,7 @@ pub(crate) fn vendor_name(ats: Ats) -> &'static str {
         Ats::Greenhouse => "Greenhouse",
         Ats::Lever => "Lever",
         Ats::Ashby => "Ashby",
+        Ats::Workable => "Workable",
         Ats::CareersSite => "careers site",
         Ats::Generic => "generic ATS",
     }

@@ -92,13 +92,16 @@ pub(crate) enum Auth {
     /// `Authorization: Bearer` with a shared OAuth token (Greenhouse
     /// Harvest v3); a 401 refreshes it once.
     Bearer(Arc<TokenSource>),
+    /// `Authorization: Bearer` with a long-lived token that nothing can
+    /// refresh (a Workable account token): a 401 is final.
+    StaticBearer(String),
 }
 
 impl Auth {
     /// What identifies the account for its shared rate limiter.
     fn account(&self) -> String {
         match self {
-            Auth::ApiKey(key) => key.clone(),
+            Auth::ApiKey(key) | Auth::StaticBearer(key) => key.clone(),
             Auth::Bearer(source) => format!("{source:?}"),
         }
     }
@@ -164,7 +167,7 @@ impl Transport {
                 "{vendor} base URL {base_url} is not an http(s) URL"
             )));
         }
-        if matches!(&auth, Auth::ApiKey(key) if key.is_empty()) {
+        if matches!(&auth, Auth::ApiKey(key) | Auth::StaticBearer(key) if key.is_empty()) {
             return Err(Error::permanent(format!("{vendor} API key is empty")));
         }
         http.check_url("base_url", base_url)?;
@@ -220,6 +223,10 @@ impl Transport {
                     let token = source.bearer().await?;
                     req = req.bearer_auth(&token);
                     Some(token)
+                }
+                Auth::StaticBearer(token) => {
+                    req = req.bearer_auth(token);
+                    None
                 }
             };
             for (name, value) in call.headers {
@@ -329,6 +336,7 @@ impl Transport {
                 key.clone(),
             ],
             Auth::Bearer(source) => source.secrets(),
+            Auth::StaticBearer(token) => vec![token.clone()],
         }
     }
 }

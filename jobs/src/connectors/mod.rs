@@ -7,6 +7,7 @@
 //! | [`greenhouse`] | `Signature: sha256 <hex>` over the body | Harvest v3 (OAuth client credentials): write-back, candidate and job look-ups, applications and offers for reconciliation |
 //! | [`lever`] | HMAC over `token + triggeredAt` (the body is not signed, so events only name the opportunity to re-fetch) | write-back, opportunity re-fetch, reconciliation reads |
 //! | [`ashby`] | `Ashby-Signature: sha256=<hex>` over the body; inbox key (`webhookActionId`, `action`) | write-back (custom field, tag, credited-to user), application and candidate look-ups |
+//! | [`workable`] | `X-Workable-Signature: <hex>` over the body; the body only names the candidate to re-read | API v3 (account token, 10 requests / 10 s): candidate reads, write-back (custom attribute, tag), reconciliation by `updated_after` |
 //!
 //! Each folder has a `webhook.rs` (verify and decode, pure: no I/O) and,
 //! where the vendor has an API we call, an `api.rs`; its `mod.rs` says
@@ -48,6 +49,10 @@
 //! * **Lever** ([`lever`]): add a tag and a source to the *opportunity*.
 //!   Lever also needs reading back (its webhooks carry only ids), hence
 //!   [`Connector::application_state`].
+//! * **Workable** ([`workable`]): our token into a configured custom
+//!   attribute and the tag added to the *candidate*'s list (Workable has no
+//!   referrer field). Workable is read back too: its webhook body is the
+//!   candidate as it was when sent.
 
 pub mod api;
 pub mod ashby;
@@ -58,6 +63,7 @@ pub mod json;
 pub mod lever;
 pub mod oauth;
 pub mod signature;
+pub mod workable;
 
 pub use connector::{
     ApplicationState, AtsJob, AtsReferrer, AtsStatus, AttributionPart, CandidateMatch,

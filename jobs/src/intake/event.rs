@@ -22,6 +22,8 @@ pub enum Source {
     Lever,
     /// Ashby webhooks.
     Ashby,
+    /// Workable webhooks.
+    Workable,
 }
 
 /// Why a delivery is refused. The HTTP layer maps each variant to a status.
@@ -88,6 +90,19 @@ pub enum IntakeEvent {
         /// The opportunity to re-fetch.
         opportunity_id: String,
     },
+    /// A Workable event: the body states the candidate as it was when
+    /// Workable sent it, so the job re-reads the candidate from the
+    /// Workable API and acts on what the API states.
+    WorkableCandidate {
+        /// `candidate_created` or `candidate_moved`.
+        event: String,
+        /// The candidate to re-read (one Workable candidate is one
+        /// application: it carries a single job).
+        candidate_id: String,
+        /// Whether the body claimed a hire (`stage_kind: hired` or
+        /// `hired_at` set): only recorded when the API disagrees.
+        claims_hired: bool,
+    },
     /// A well-formed, authentic event this service does not act on; recorded
     /// as ignored.
     Ignored {
@@ -107,6 +122,7 @@ impl IntakeEvent {
             IntakeEvent::ApplicationDeleted { .. } => "delete_application".into(),
             IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
             IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
+            IntakeEvent::WorkableCandidate { event, .. } => event.clone(),
             IntakeEvent::Ignored { event } => event.clone(),
         }
     }

@@ -30,6 +30,7 @@ pub fn inbox_source(source: Source) -> InboxSource {
         Source::Greenhouse => InboxSource::Greenhouse,
         Source::Lever => InboxSource::Lever,
         Source::Ashby => InboxSource::Ashby,
+        Source::Workable => InboxSource::Workable,
     }
 }
 
@@ -41,6 +42,7 @@ pub fn stored_source(source: InboxSource) -> Option<Source> {
         InboxSource::Greenhouse => Some(Source::Greenhouse),
         InboxSource::Lever => Some(Source::Lever),
         InboxSource::Ashby => Some(Source::Ashby),
+        InboxSource::Workable => Some(Source::Workable),
         InboxSource::Generic => None,
     }
 }

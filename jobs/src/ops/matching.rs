@@ -256,6 +256,9 @@ fn event_ids(event: &IntakeEvent) -> (Vec<String>, Vec<String>) {
         IntakeEvent::LeverOpportunity { opportunity_id, .. } => {
             (vec![opportunity_id.clone()], Vec::new())
         }
+        IntakeEvent::WorkableCandidate { candidate_id, .. } => {
+            (vec![candidate_id.clone()], vec![candidate_id.clone()])
+        }
         IntakeEvent::Ignored { .. } => (Vec::new(), Vec::new()),
     }
 }

@@ -237,9 +237,11 @@ impl AccountLimiter {
         let now = SystemTime::now();
         let retry_after =
             header_str(headers, "retry-after").and_then(|v| parse_retry_after(v, now));
-        let reset =
-            header_str(headers, "x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(v, now));
-        let window_spent = header_str(headers, "x-ratelimit-remaining")
+        // Workable spells them `X-Rate-Limit-*`.
+        let either = |a: &str, b: &str| header_str(headers, a).or_else(|| header_str(headers, b));
+        let reset = either("x-ratelimit-reset", "x-rate-limit-reset")
+            .and_then(|v| parse_rate_limit_reset(v, now));
+        let window_spent = either("x-ratelimit-remaining", "x-rate-limit-remaining")
             .and_then(|v| v.trim().parse::<u64>().ok())
             == Some(0);
         let (asked, pause) = if status == StatusCode::TOO_MANY_REQUESTS {

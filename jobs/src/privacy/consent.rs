@@ -50,5 +50,6 @@ fn inbox_source(source: Source) -> InboxSource {
         Source::Greenhouse => InboxSource::Greenhouse,
         Source::Lever => InboxSource::Lever,
         Source::Ashby => InboxSource::Ashby,
+        Source::Workable => InboxSource::Workable,
     }
 }

@@ -89,6 +89,9 @@ impl Identifiers {
                 cand(Ats::Greenhouse, Some(candidate_id))
             }
             IntakeEvent::LeverOpportunity { opportunity_id, .. } => app(Ats::Lever, opportunity_id),
+            IntakeEvent::WorkableCandidate { candidate_id, .. } => {
+                app(Ats::Workable, candidate_id) || cand(Ats::Workable, Some(candidate_id))
+            }
             IntakeEvent::Ignored { .. } => false,
         }
     }

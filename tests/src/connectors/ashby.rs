@@ -61,6 +61,7 @@ impl ConnectorFake for FakeAshby {
                 AttributionPart::Referrer,
             ],
             rate_limit: ASHBY_RATE_LIMIT,
+            reads_start_dates: true,
         }
     }
 

@@ -78,6 +78,7 @@ impl ConnectorFake for FakeGreenhouse {
                 per_second: f64::from(RATE_LIMIT) / 30.0,
                 burst: RATE_LIMIT,
             },
+            reads_start_dates: true,
         }
     }
 

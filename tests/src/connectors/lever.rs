@@ -49,6 +49,7 @@ impl ConnectorFake for FakeLever {
             search_by_phone: false,
             writes: vec![AttributionPart::Tag, AttributionPart::Source],
             rate_limit: LEVER_RATE_LIMIT,
+            reads_start_dates: true,
         }
     }
 

@@ -16,13 +16,15 @@
 //! parts it lets us write, and its documented rate limit, and the suite
 //! asserts the declared behaviour either way (a vendor without phone search
 //! must not claim a phone match; a vendor without a field write must report
-//! the part skipped, with a reason).
+//! the part skipped, with a reason; a vendor whose API gives no start date
+//! must report none, not one made up from the hire).
 //!
 //! One implementation per vendor, next to this file.
 
 pub mod ashby;
 pub mod greenhouse;
 pub mod lever;
+pub mod workable;
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
 
@@ -55,6 +57,9 @@ pub struct Capabilities {
     pub writes: Vec<AttributionPart>,
     /// The documented request budget the fake enforces.
     pub rate_limit: RateLimit,
+    /// Whether the API gives a hire's start date (an accepted offer's);
+    /// a vendor without must report none rather than guess one.
+    pub reads_start_dates: bool,
 }
 
 /// A candidate to seed: their email (as they typed it), phone and job.

@@ -5,3 +5,4 @@
 pub mod faults;
 pub mod greenhouse;
 pub mod lever;
+pub mod workable;

@@ -6,9 +6,9 @@
 //! hire with its start date paying both tranches once while Ashby fans the
 //! hire out and repeats every delivery.
 
-use std::{collections::BTreeMap, time::Duration};
-
 use chrono::{TimeZone, Utc};
+use std::time::Duration;
+
 use entities::{
     application::ApplicationStatus,
     inbox::{InboxSource, InboxStatus},
@@ -17,7 +17,6 @@ use entities::{
     referral::{ReferralSource, ReferralState},
     states::Ats,
 };
-use jobs::payout::rules::{BonusRules, default_rules};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 use tests::{
@@ -26,15 +25,16 @@ use tests::{
         self, ASHBY_KEY, AshbyApplication, FakeAshby, ashby_headers, post_ashby, post_ashby_sample,
         sample,
     },
-    destinations::BONUS_SECRET,
+    ats_e2e::{Refusal, assert_refused, both_tranches_once},
+    destinations::{BONUS_SECRET, pay_to_bonus},
     fixtures::{
         accepted, application_by_ats_id, audit_with, candidates, inbox_rows, mint_link, payouts,
-        post_raw, processed, put_employee, referrals, sample as shared, seed_link,
-        spawn_capture_app, wait_inbox, wait_until,
+        processed, put_employee, referrals, sample as shared, seed_link, spawn_capture_app,
+        wait_inbox, wait_until,
     },
     receiver::Receiver,
 };
-use worker::config::{RetryOverride, Secret, Settings};
+use worker::config::Secret;
 
 /// The referrer of the samples (Priya Raman), as our HRIS knows her.
 const REFERRER: &str = "E-10442";
@@ -164,14 +164,6 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
 
     let mut forged = ashby_headers(body);
     forged[1].1 = ashby::ashby_signature("not-the-secret-at-all", body);
-    // (what, headers, body, status, text the detail names)
-    type Refusal = (
-        &'static str,
-        Vec<(String, String)>,
-        Vec<u8>,
-        u16,
-        &'static str,
-    );
     let cases: Vec<Refusal> = vec![
         ("forged", forged, body.to_vec(), 401, "does not match"),
         (
@@ -214,24 +206,7 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
             "application/json",
         ),
     ];
-    for (what, headers, bytes, status, detail) in cases {
-        let before = inbox_rows(db).await.len();
-        let (got, answer) =
-            status_and_body(post_raw(app, "/webhooks/ashby", &headers, bytes).await).await;
-        assert_eq!(got, status, "{what}: {answer}");
-        let text = answer["detail"].as_str().unwrap_or_default();
-        assert!(text.contains(detail), "{what}: {answer}");
-        let rows = inbox_rows(db).await;
-        assert_eq!(rows.len(), before + 1, "{what}: one refusal recorded");
-        let row = rows.last().unwrap();
-        assert_eq!(row.source, InboxSource::Ashby, "{what}");
-        assert_eq!(row.status, InboxStatus::Rejected, "{what}");
-        assert_eq!(
-            row.raw_body.is_some(),
-            matches!(status, 400 | 422),
-            "{what}: the body is kept only from an authenticated sender"
-        );
-    }
+    assert_refused(app, db, "/webhooks/ashby", InboxSource::Ashby, cases).await;
     assert!(application_by_ats_id(db, "abc").await.is_none());
     world.cleanup().await;
 
@@ -259,24 +234,6 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     world.cleanup().await;
 }
 
-/// One rule with a two-second probation, the bonus system at `url`.
-fn pay_to(s: &mut Settings, url: &str) {
-    let mut rule = default_rules().rules()[0].clone();
-    rule.probation = Duration::from_secs(2);
-    s.payouts.rules = BonusRules::new(vec![rule]);
-    s.payouts.timer_sweep = Duration::from_millis(300);
-    s.payouts.destination_url = url.to_owned();
-    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-    s.queue.kinds.insert(
-        "send_payout".into(),
-        RetryOverride {
-            max_attempts: Some(6),
-            base_delay: Some(Duration::from_millis(100)),
-            max_delay: Some(Duration::from_millis(200)),
-        },
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_referral_link_on_an_ashby_application_is_written_back_and_its_hire_paid_once() {
     let fake = FakeAshby::start().await;
@@ -291,7 +248,7 @@ async fn a_referral_link_on_an_ashby_application_is_written_back_and_its_hire_pa
         s.ats.ashby.api_key = Secret::new(ASHBY_KEY);
         s.ats.ashby.base_url = base;
         s.ats.ashby.requests_per_second = 100;
-        pay_to(s, &bonus);
+        pay_to_bonus(s, &bonus, Duration::from_secs(2));
     })
     .await;
     let (app, db) = (&world.app, world.db());
@@ -371,19 +328,7 @@ async fn a_referral_link_on_an_ashby_application_is_written_back_and_its_hire_pa
         p.len() == 2 && p.iter().all(|p| p.state == PayoutState::Delivered)
     })
     .await;
-    let rows = payouts(db).await;
-    let referral = referrals(db)
-        .await
-        .into_iter()
-        .find(|r| r.id == rows[0].referral_id)
-        .expect("the paid referral")
-        .public_id;
-    let once: BTreeMap<String, usize> = [
-        (format!("{referral}:hired"), 1),
-        (format!("{referral}:probation_completed"), 1),
-    ]
-    .into_iter()
-    .collect();
+    let once = both_tranches_once(db).await;
     assert_eq!(receiver.deliveries_by_idempotency_key(), once);
     assert_eq!(receiver.count_by_idempotency_key(), once);
     let stored = application_by_ats_id(db, &application.id).await.unwrap();

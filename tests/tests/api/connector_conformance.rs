@@ -25,7 +25,7 @@ use tests::{
     ashby::FakeAshby,
     connectors::{AuthKind, ConnectorFake, NewCandidate, Seeded},
     fixtures::{FakeLever, unique},
-    vendors::greenhouse::FakeGreenhouse,
+    vendors::{greenhouse::FakeGreenhouse, workable::FakeWorkable},
 };
 
 /// The tag every write-back adds.
@@ -67,6 +67,7 @@ macro_rules! scenarios {
 vendor!(greenhouse, FakeGreenhouse);
 vendor!(lever, FakeLever);
 vendor!(ashby, FakeAshby);
+vendor!(workable, FakeWorkable);
 
 /// A candidate with a unique address, as they typed it (mixed case).
 fn candidate(name: &str) -> NewCandidate {
@@ -307,6 +308,22 @@ async fn the_start_date_is_read_and_listed_for_reconciliation<F: ConnectorFake>(
         .application_state(&seeded.application_id)
         .await
         .expect("state");
+    if !F::capabilities().reads_start_dates {
+        // Declared unable: no date, and none made up from the hire.
+        assert_eq!(state.status.as_capture_status(), "hired", "{state:?}");
+        assert_eq!(state.start_date, None, "no start date is guessed");
+        let since = Utc::now().date_naive() - chrono::Duration::days(1);
+        let listed = all_pages(50, |page| connector.list_start_dates(since, page))
+            .await
+            .expect("start dates");
+        assert!(listed.is_empty(), "none listed: {listed:?}");
+        let changes = list_all_changes(&connector).await;
+        assert!(
+            changes.iter().all(|c| c.start_date.is_none()),
+            "none in the changes: {changes:?}"
+        );
+        return;
+    }
     assert_eq!(state.start_date, Some(starts), "the accepted offer's date");
 
     // Reconciliation finds it in the start-date listing or, for vendors

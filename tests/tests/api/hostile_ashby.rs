@@ -221,7 +221,7 @@ pub fn forged() -> Vec<Case> {
 }
 
 /// Replaces (or with `None` removes) the value at `pointer`.
-fn edited(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
+pub(super) fn edited(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
     let slot = v
         .pointer_mut(parent)
@@ -241,7 +241,7 @@ fn edited(mut v: Value, pointer: &str, new: Option<Value>) -> Value {
 
 /// `/data/application/candidate/id` → `data.application.candidate.id`,
 /// `/data/application/customFields/0/value` → `…customFields[0].value`.
-fn dotted(pointer: &str) -> String {
+pub(super) fn dotted(pointer: &str) -> String {
     let mut out = String::new();
     for part in pointer.trim_start_matches('/').split('/') {
         if part.parse::<usize>().is_ok() {

@@ -76,6 +76,9 @@
 //!   arrives found in the ATS by email and written back; idempotent with
 //!   a late twin; not found listed for ops; durable across a restart and a
 //!   wiped Redis.
+//! - [`workable`]: Workable's webhooks re-read through a fake Workable
+//!   API, written back, a hire paid only once the API confirms it; the
+//!   intake contract at `/webhooks/workable`.
 
 mod ashby;
 mod bonus_tiers;
@@ -91,6 +94,7 @@ mod golive;
 mod hostile;
 mod hostile_ashby;
 mod hostile_network;
+mod hostile_workable;
 mod intake;
 mod lever;
 mod logs;
@@ -113,3 +117,4 @@ mod retention;
 mod runtime;
 mod terminations;
 mod twin_fallback;
+mod workable;

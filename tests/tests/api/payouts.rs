@@ -14,10 +14,7 @@ use entities::{
     milestone::{self, MilestoneKind, MilestoneState},
     payout::{self, PayoutState},
 };
-use jobs::{
-    outbound::webhook::SendOutcome,
-    payout::rules::{BonusRules, default_rules},
-};
+use jobs::outbound::webhook::SendOutcome;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tests::{
     app::{Setup, TestApp, delete_redis_prefix, idle_app},
@@ -32,7 +29,7 @@ use tests::{
     receiver::{Receiver, Reply},
     tls::TestCa,
 };
-use worker::config::{RetryOverride, Secret, Settings};
+use worker::config::{Secret, Settings};
 
 tests::both_setups!(
     hire_then_probation_pays_two_tranches_each_once,
@@ -70,20 +67,7 @@ async fn bonus_receiver(script: Vec<Reply>) -> Receiver {
 /// quick timer sweep, the receiver at `url`, and the send job's retry
 /// schedule (the one place to adapt it).
 fn configure(s: &mut Settings, url: &str, probation: Duration) {
-    let mut rule = default_rules().rules()[0].clone();
-    rule.probation = probation;
-    s.payouts.rules = BonusRules::new(vec![rule]);
-    s.payouts.timer_sweep = Duration::from_millis(300);
-    s.payouts.destination_url = url.to_string();
-    s.payouts.destination_secret = Secret::new(BONUS_SECRET);
-    s.queue.kinds.insert(
-        "send_payout".into(),
-        RetryOverride {
-            max_attempts: Some(6),
-            base_delay: Some(Duration::from_millis(100)),
-            max_delay: Some(Duration::from_millis(200)),
-        },
-    );
+    tests::destinations::pay_to_bonus(s, url, probation);
 }
 
 async fn tranche_in(db: &DatabaseConnection, name: &str, state: PayoutState) -> bool {

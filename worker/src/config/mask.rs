@@ -15,7 +15,7 @@ use super::formats::string_like;
 /// `layers` reads a `*_FILE` variant of each, for secrets handed over as
 /// files (Docker secrets, systemd credentials); a test checks that the
 /// list names every masked key.
-pub(super) const SECRET_KEYS: [&str; 15] = [
+pub(super) const SECRET_KEYS: [&str; 17] = [
     "database.url",
     "queue.redis_url",
     "webhooks.careers_site_secret",
@@ -25,6 +25,8 @@ pub(super) const SECRET_KEYS: [&str; 15] = [
     "ats.lever.api_key",
     "ats.ashby.webhook_secret",
     "ats.ashby.api_key",
+    "ats.workable.token",
+    "ats.workable.webhook_secret",
     "payouts.destination_secret",
     "notifications.status_sync_secret",
     "notifications.crm_secret",

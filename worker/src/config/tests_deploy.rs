@@ -120,6 +120,8 @@ fn every_secret_key_has_a_file_variable_and_stays_masked() {
         // A Greenhouse client secret comes with its client id and user.
         jail.set_env("REFERRAL_WORKER__ATS__GREENHOUSE__CLIENT_ID", "gh-client");
         jail.set_env("REFERRAL_WORKER__ATS__GREENHOUSE__USER_ID", "4410007");
+        // A Workable token comes with its account's subdomain.
+        jail.set_env("REFERRAL_WORKER__ATS__WORKABLE__SUBDOMAIN", "acme");
         let mut whsec = Vec::new();
         for (i, key) in SECRET_KEYS.iter().enumerate() {
             let file = format!("secret-{i}");

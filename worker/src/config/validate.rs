@@ -387,9 +387,17 @@ fn validate_milestones(settings: &Settings, check: &mut impl FnMut(bool, &str, &
     );
     for (ats, stages) in &settings.milestones.hire_stages {
         check(
-            ["greenhouse", "lever", "ashby", "careers_site", "generic"].contains(&ats.as_str()),
+            [
+                "greenhouse",
+                "lever",
+                "ashby",
+                "workable",
+                "careers_site",
+                "generic",
+            ]
+            .contains(&ats.as_str()),
             &format!("milestones.hire_stages.{ats}"),
-            "unknown ATS; one of greenhouse, lever, ashby, careers_site, generic",
+            "unknown ATS; one of greenhouse, lever, ashby, workable, careers_site, generic",
         );
         check(
             stages.iter().all(|s| !s.trim().is_empty()),
@@ -518,6 +526,45 @@ fn validate_referrals(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
     );
 }
 
+/// `[ats.workable]`: a token needs the subdomain it belongs to, the
+/// subdomain must be a host label, and the signing key must be long enough.
+fn validate_workable(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let w = &settings.ats.workable;
+    let sub = w.subdomain.trim();
+    check(
+        sub.is_empty()
+            || (sub.len() <= 63
+                && sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !sub.starts_with('-')
+                && !sub.ends_with('-')),
+        "ats.workable.subdomain",
+        "must be the account's subdomain (letters, digits, `-`), as in acme for acme.workable.com",
+    );
+    check(
+        w.token.is_empty() || !sub.is_empty() || !w.base_url.trim().is_empty(),
+        "ats.workable.subdomain",
+        "must be set when ats.workable.token is",
+    );
+    if !w.base_url.trim().is_empty()
+        && let Err(message) =
+            check_outbound_url(&w.base_url, settings.outbound.allow_private_networks)
+    {
+        check(false, "ats.workable.base_url", &message);
+    }
+    check(
+        w.webhook_secret.is_empty() || w.webhook_secret.expose().len() >= 16,
+        "ats.workable.webhook_secret",
+        "must be at least 16 characters (or empty to refuse Workable deliveries)",
+    );
+    check(
+        w.custom_attribute_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "ats.workable.custom_attribute_key",
+        "must be a Workable custom attribute key (letters, digits, `_`, `-`)",
+    );
+}
+
 /// `[ats.*]`: base URLs (behind the SSRF guard) and request rates.
 fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     let private = settings.outbound.allow_private_networks;
@@ -548,6 +595,7 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
         "must be at least 16 characters (or empty to refuse Ashby deliveries)",
     );
     validate_greenhouse(settings, check);
+    validate_workable(settings, check);
     check(
         settings.ats.lever.requests_per_second >= 1,
         "ats.lever.requests_per_second",

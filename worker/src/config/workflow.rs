@@ -507,6 +507,36 @@ impl Default for AshbySettings {
     }
 }
 
+/// `[ats.workable]`: Workable's webhooks and API (v3), in one section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkableSettings {
+    /// The account's subdomain: `acme` for `https://acme.workable.com`.
+    /// With `token`, it turns the Workable client on.
+    pub subdomain: String,
+    /// The account access token (`Authorization: Bearer`, scopes
+    /// `r_candidates`, `w_candidates`, `r_jobs`); empty disables Workable
+    /// calls (write-back is then skipped, and deliveries cannot be re-read).
+    pub token: Secret,
+    /// The key Workable signs deliveries with (`X-Workable-Signature`,
+    /// hex HMAC-SHA256 of the body): the account token for a subscription
+    /// created with it, the OAuth app's client secret otherwise. Empty:
+    /// `/webhooks/workable` answers 503, so Workable keeps replaying.
+    pub webhook_secret: Secret,
+    /// API base URL; empty: `https://<subdomain>.workable.com/spi/v3`
+    /// (tests point it at a fake).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub base_url: String,
+    /// Key of the short-text candidate custom attribute our referral token
+    /// is written to (Workable has no structured referrer field); empty:
+    /// the token is not written back, only the tag.
+    pub custom_attribute_key: String,
+    /// Prefix of the candidate tag a customer's referral flow carries our
+    /// token in (`ref-` reads `ABC` from `ref-ABC`); empty: no token is
+    /// read from Workable.
+    pub token_tag_prefix: String,
+}
+
 /// `[ats]`: ATS API clients, and the fallback write-back of careers-site
 /// referrals whose ATS application never arrives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -529,6 +559,8 @@ pub struct AtsSettings {
     pub lever: LeverSettings,
     /// Ashby.
     pub ashby: AshbySettings,
+    /// Workable.
+    pub workable: WorkableSettings,
 }
 
 impl Default for AtsSettings {
@@ -539,6 +571,7 @@ impl Default for AtsSettings {
             greenhouse: GreenhouseSettings::default(),
             lever: LeverSettings::default(),
             ashby: AshbySettings::default(),
+            workable: WorkableSettings::default(),
         }
     }
 }

@@ -88,6 +88,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/greenhouse", post(webhooks::greenhouse))
         .route("/webhooks/lever", post(webhooks::lever))
         .route("/webhooks/ashby", post(webhooks::ashby))
+        .route("/webhooks/workable", post(webhooks::workable))
         .merge(finance::routes())
         .merge(ops_page::routes())
         .merge(privacy::routes())

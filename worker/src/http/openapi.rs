@@ -86,6 +86,7 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, sche
         webhooks::greenhouse,
         webhooks::lever,
         webhooks::ashby,
+        webhooks::workable,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Shared),
@@ -131,6 +132,13 @@ impl Modify for Shared {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Ashby-Signature",
                 "`sha256=<hex HMAC-SHA256 of the body>` with `ats.ashby.webhook_secret`",
+            ))),
+        );
+        components.add_security_scheme(
+            "workable_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Workable-Signature",
+                "`<hex HMAC-SHA256 of the body>` with `ats.workable.webhook_secret`",
             ))),
         );
         components.add_security_scheme(
@@ -380,6 +388,7 @@ mod tests {
             "standard_webhooks",
             "greenhouse_signature",
             "ashby_signature",
+            "workable_signature",
         ] {
             assert!(
                 spec["components"]["securitySchemes"][name].is_object(),

@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use jobs::{
-    connectors::{ashby, careers_site, greenhouse, lever},
+    connectors::{ashby, careers_site, greenhouse, lever, workable},
     intake::inbox::{self, Delivery},
     intake::{self, Source},
 };
@@ -245,6 +245,61 @@ pub async fn ashby(State(state): State<AppState>, headers: HeaderMap, body: Body
     .await
 }
 
+#[utoipa::path(post, path = "/webhooks/workable", tag = "webhooks",
+    summary = "Workable webhooks (`X-Workable-Signature`: hex HMAC-SHA256 of the body; candidate_created, candidate_moved)",
+    security(("workable_signature" = [])),
+    request_body(content = VendorEvent, description = "a Workable webhook: `event_type` (or `type`), `fired_at`, and the candidate in `data` (or as the body)"),
+    responses(
+        (status = 200, description = "verified, stored in the inbox and enqueued (`accepted`), or a repeated delivery (`duplicate`): Workable counts anything but 200 as a failure", body = Receipt),
+        (status = 400, description = "the body is not JSON", body = ErrorBody),
+        (status = 401, description = "bad or missing signature", body = ErrorBody),
+        (status = 413, description = "body over http.body_limit", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "a missing or mistyped field (named), a candidate id that is not one", body = ErrorBody),
+        (status = 503, description = "storage down, or no ats.workable.webhook_secret configured; Workable replays", body = ErrorBody),
+    ))]
+/// `POST /webhooks/workable`: `X-Workable-Signature` (hex HMAC-SHA256 of
+/// the body), keyed on (candidate, event, stage, `fired_at`).
+///
+/// Workable treats any answer but **200** as a failure and replays the
+/// delivery, so a stored delivery is answered 200 (the receipt still says
+/// `accepted` or `duplicate`), not the 202 the other sources get. No secret
+/// configured answers 503, so the deliveries come back once the operator
+/// sets `ats.workable.webhook_secret`.
+pub async fn workable(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    let secret = state
+        .settings
+        .ats
+        .workable
+        .webhook_secret
+        .expose()
+        .to_string();
+    if secret.is_empty() {
+        let e = ApiError::Unavailable(
+            "no Workable webhook secret is configured (ats.workable.webhook_secret); \
+             Workable replays this delivery"
+                .into(),
+        );
+        return Err(reject(&state, Source::Workable, false, e, None).await);
+    }
+    intake(
+        &state,
+        Source::Workable,
+        &headers,
+        body,
+        move |headers, bytes| {
+            let sig = headers
+                .get(workable::SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok());
+            workable::verify(secret.as_bytes(), sig, bytes)?;
+            // Read from the verified body: errors from here on are the
+            // authenticated sender's.
+            workable::delivery_key(bytes)
+        },
+    )
+    .await
+}
+
 /// The shared intake path. `verify` checks authenticity and returns the
 /// delivery id.
 async fn intake(
@@ -266,9 +321,12 @@ async fn intake(
     };
     let delivery_id = match verify(headers, &bytes) {
         Ok(id) => id,
-        // Ashby's key is read from the body after the signature passed:
-        // a body that is not JSON is the authenticated sender's (400).
-        Err(e @ intake::IntakeError::MalformedJson(_)) if source == Source::Ashby => {
+        // Ashby's and Workable's keys are read from the body after the
+        // signature passed: a body that is not JSON is the authenticated
+        // sender's (400).
+        Err(e @ intake::IntakeError::MalformedJson(_))
+            if matches!(source, Source::Ashby | Source::Workable) =>
+        {
             return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await);
         }
         Err(e @ intake::IntakeError::InvalidField { .. }) => {
@@ -321,9 +379,15 @@ async fn intake(
             }),
         ));
     }
-    count(source, "accepted", 202);
+    // Workable counts anything but 200 as a failure (see `workable`).
+    let accepted = if source == Source::Workable {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    count(source, "accepted", accepted.as_u16());
     Ok((
-        StatusCode::ACCEPTED,
+        accepted,
         Json(Receipt {
             status: ReceiptStatus::Accepted,
             inbox_id: receipt.inbox_id,
@@ -339,6 +403,7 @@ fn count(source: Source, outcome: &'static str, status: u16) {
         Source::Greenhouse => "greenhouse",
         Source::Lever => "lever",
         Source::Ashby => "ashby",
+        Source::Workable => "workable",
     };
     metrics::counter!(
         "referral_worker_webhooks_total",

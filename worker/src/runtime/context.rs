@@ -17,6 +17,7 @@ use jobs::{
         ashby::{AshbyClient, AshbyConfig},
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
+        workable::{WorkableClient, WorkableConfig, base_url_for},
     },
     context::{CaptureSettings, JobContext},
     outbound::http::HttpOptions,
@@ -67,6 +68,9 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ctx.connectors.insert(c);
     }
     if let Some(c) = ashby(settings, &transport)? {
+        ctx.connectors.insert(c);
+    }
+    if let Some(c) = workable(settings, &transport)? {
         ctx.connectors.insert(c);
     }
     Ok(ctx)
@@ -281,6 +285,29 @@ fn ashby(settings: &Settings, transport: &Transport) -> anyhow::Result<Option<Ar
     }
     Ok(Some(Arc::new(
         AshbyClient::new(config).map_err(|e| anyhow::anyhow!("ats.ashby: {e}"))?,
+    )))
+}
+
+/// The Workable client, when `ats.workable.token` is set. Like Ashby, no
+/// sandbox URL of its own: point `ats.workable.base_url` at a sandbox.
+fn workable(
+    settings: &Settings,
+    transport: &Transport,
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
+    let w = &settings.ats.workable;
+    if w.token.is_empty() {
+        return Ok(None);
+    }
+    let base_url = match w.base_url.trim() {
+        "" => url::Url::parse(&base_url_for(&w.subdomain)).context("ats.workable.subdomain")?,
+        url => url::Url::parse(url).context("ats.workable.base_url")?,
+    };
+    let mut config = WorkableConfig::new(base_url, w.token.expose());
+    config.custom_attribute_key = w.custom_attribute_key.clone();
+    config.token_tag_prefix = w.token_tag_prefix.clone();
+    transport.apply(&mut config.http);
+    Ok(Some(Arc::new(
+        WorkableClient::new(config).map_err(|e| anyhow::anyhow!("ats.workable: {e}"))?,
     )))
 }
 

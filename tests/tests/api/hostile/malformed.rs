@@ -308,6 +308,18 @@ pub(super) fn malformed() -> Vec<Case> {
             Broken::TopLevel => ashby(&what, body, 422, "invalid_field", "$: expected an object"),
         });
     }
+    // Workable's key is read from the body after its signature passed, too.
+    let workable_bytes = crate::hostile_workable::valid_body();
+    for (what, broken, body) in broken_bodies(&workable_bytes) {
+        cases.push(match broken {
+            Broken::Syntax | Broken::NotUtf8 => {
+                workable(&what, body, 400, "bad_request", "malformed JSON")
+            }
+            Broken::TopLevel => {
+                workable(&what, body, 422, "invalid_field", "$: expected an object")
+            }
+        });
+    }
     // Greenhouse's delivery id is a header: authentic but unusable without it.
     for (what, value) in [
         ("no Greenhouse-Event-ID", None),

@@ -20,6 +20,7 @@ pub(super) fn each_webhook(
         greenhouse(what, body(hostile::GREENHOUSE_PATH), status, error, detail),
         lever(what, body(hostile::LEVER_PATH), status, error, detail),
         ashby(what, body(hostile::ASHBY_PATH), status, error, detail),
+        workable(what, body(hostile::WORKABLE_PATH), status, error, detail),
     ]
 }
 
@@ -29,6 +30,7 @@ pub(super) fn valid_body(path: &str) -> Vec<u8> {
         CAREERS_PATH => careers_body(),
         hostile::GREENHOUSE_PATH => gh_body(),
         hostile::ASHBY_PATH => crate::hostile_ashby::valid_body(),
+        hostile::WORKABLE_PATH => crate::hostile_workable::valid_body(),
         _ => to_bytes(&lever_event("candidateHired")),
     }
 }

@@ -10,7 +10,8 @@
 //! * **forged**: wrong secrets, signatures of other bytes, truncated,
 //!   extended, re-cased and garbled signatures, missing, empty and
 //!   whitespace headers, other schemes, duplicate headers, Lever signatures
-//!   over another token or `triggeredAt`; Ashby's in `hostile_ashby` (401);
+//!   over another token or `triggeredAt`; Ashby's in `hostile_ashby`,
+//!   Workable's in `hostile_workable` (401);
 //! * **replayed**: careers-site timestamps outside the five minutes, Lever
 //!   `triggeredAt` older than `lever_max_age` or too far ahead, the recorded
 //!   (old) Lever samples, timestamps that are not integers or overflow (401);
@@ -24,7 +25,8 @@
 //!   type, and every required field missing (422 naming the dotted path);
 //!   the field lists come from the decoders in
 //!   `jobs/src/connectors/{careers_site,greenhouse,lever,ashby}/webhook.rs`
-//!   (Ashby's cases are in `hostile_ashby`);
+//!   (Ashby's cases are in `hostile_ashby`, Workable's in
+//!   `hostile_workable`);
 //! * **oversized**: over `http.body_limit` with a true or a lying
 //!   `Content-Length`, and chunked without one (413);
 //! * **media type**: anything but `application/json` (415);
@@ -61,7 +63,7 @@ use tests::{
     },
     hostile::{
         self, CAREERS_PATH, Case, Framing, ashby, careers, ct, greenhouse, header, lever,
-        lever_envelope, padded, replace, to_bytes, with_headers, without,
+        lever_envelope, padded, replace, to_bytes, with_headers, without, workable,
     },
 };
 use worker::config::{ApiToken, Scope, Secret};
@@ -640,7 +642,7 @@ async fn hostile_requests_are_refused_recorded_and_change_nothing() {
     let inbox_before = inbox_rows(db).await.len();
 
     let started = std::time::Instant::now();
-    let categories: [(&str, &dyn Fn() -> Vec<Case>); 11] = [
+    let categories: [(&str, &dyn Fn() -> Vec<Case>); 13] = [
         ("forged (careers site)", &forged_careers),
         ("forged (Greenhouse)", &forged_greenhouse),
         ("forged (Lever)", &forged_lever),
@@ -648,6 +650,11 @@ async fn hostile_requests_are_refused_recorded_and_change_nothing() {
         (
             "wrongly typed (Ashby)",
             &super::hostile_ashby::wrongly_typed,
+        ),
+        ("forged (Workable)", &super::hostile_workable::forged),
+        (
+            "wrongly typed (Workable)",
+            &super::hostile_workable::wrongly_typed,
         ),
         ("replayed", &replayed),
         ("malformed", &malformed),
