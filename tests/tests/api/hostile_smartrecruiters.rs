@@ -26,13 +26,26 @@ use tests::{
 use super::hostile_ashby::{dotted, edited};
 
 fn status_updated() -> Value {
-    json!({"job_id": "3f2a1c9e-job", "candidate_id": "8d7e6f5a-cand"})
+    json!({"job_id": "3f2a1c9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+           "candidate_id": "8d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"})
 }
 
 /// A fresh, valid SmartRecruiters body (compact JSON object) for the rows
 /// every endpoint gets.
 pub fn valid_body() -> Vec<u8> {
     to_bytes(&status_updated())
+}
+
+/// [`valid_body`] pretty-printed and indented: still an ids-only body,
+/// long enough for every truncation the malformed rows make.
+pub fn indented_body() -> Vec<u8> {
+    let pretty = serde_json::to_string_pretty(&status_updated()).expect("serialise");
+    pretty
+        .lines()
+        .map(|l| format!("            {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes()
 }
 
 /// Forged, missing and misplaced signatures, and a stale timestamp: 401,

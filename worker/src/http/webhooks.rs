@@ -435,8 +435,8 @@ async fn intake_as(
         Ok(b) => b,
         Err(e) => return Err(reject(state, source, false, e, None).await),
     };
-    let (delivery_id, bytes) = match verify(headers, &bytes) {
-        Ok((id, stored)) => (id, stored.map_or(bytes, Into::into)),
+    let (delivery_id, stored) = match verify(headers, &bytes) {
+        Ok((id, stored)) => (id, stored),
         // Ashby's and Workable's keys are read from the body after the
         // signature passed, and SmartRecruiters' envelope is built from
         // it: a body that is not JSON is the authenticated sender's (400).
@@ -462,10 +462,19 @@ async fn intake_as(
         }
         Err(e) => return Err(reject(state, source, false, e.into(), None).await),
     };
+    // A refusal keeps the bytes as received; what is stored and decoded
+    // is what `verify` built from them, if anything.
+    let (bytes, received) = match stored {
+        Some(built) => (built.into(), Some(bytes)),
+        None => (bytes, None),
+    };
     let decoded = intake::decode(source, &bytes, &state.settings.milestones.start_date_field);
     let event = match decoded {
         Ok(ev) => ev,
-        Err(e) => return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await),
+        Err(e) => {
+            let kept = received.as_ref().unwrap_or(&bytes).to_vec();
+            return Err(reject(state, source, true, e.into(), Some(kept)).await);
+        }
     };
     let receipt = inbox::receive(
         &state.inbox,
