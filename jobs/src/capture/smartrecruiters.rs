@@ -42,19 +42,18 @@ pub(super) async fn capture_assignment(
     // The assignment as the API states it now is at least as new as the
     // read's start: that time orders it against other events.
     let read_at = Utc::now();
-    let state =
-        match refetch::refetch_state(&ctx.connectors, Ats::SmartRecruiters, &wanted).await {
-            Ok(state) => state,
-            Err(Error::Permanent(m)) if job_id.is_none() && m.contains(NO_ASSIGNMENT) => {
-                tracing::info!(
-                    candidate = candidate_id,
-                    event,
-                    "smartrecruiters candidate holds no job yet; nothing to capture"
-                );
-                return Ok(Processed::Ignored);
-            }
-            Err(e) => return Err(e),
-        };
+    let state = match refetch::refetch_state(&ctx.connectors, Ats::SmartRecruiters, &wanted).await {
+        Ok(state) => state,
+        Err(Error::Permanent(m)) if job_id.is_none() && m.contains(NO_ASSIGNMENT) => {
+            tracing::info!(
+                candidate = candidate_id,
+                event,
+                "smartrecruiters candidate holds no job yet; nothing to capture"
+            );
+            return Ok(Processed::Ignored);
+        }
+        Err(e) => return Err(e),
+    };
     let ev = refetch::state_as_event(Ats::SmartRecruiters, event, state, read_at);
     capture_application(ctx, &ev).await?;
     Ok(Processed::Applied)

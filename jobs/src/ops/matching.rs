@@ -266,9 +266,7 @@ fn event_ids(event: &IntakeEvent) -> (Vec<String>, Vec<String>) {
         } => (
             job_id
                 .iter()
-                .map(|job| {
-                    crate::connectors::smartrecruiters::application_id(candidate_id, job)
-                })
+                .map(|job| crate::connectors::smartrecruiters::application_id(candidate_id, job))
                 .collect(),
             vec![candidate_id.clone()],
         ),

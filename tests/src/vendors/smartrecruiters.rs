@@ -384,7 +384,14 @@ impl FakeSmartRecruiters {
 
     /// Sets candidate `id`'s assignment to `job`: its status, sub-status
     /// and start date.
-    pub fn set_status(&self, id: &str, job: &str, status: &str, sub: Option<&str>, starts_on: Option<&str>) {
+    pub fn set_status(
+        &self,
+        id: &str,
+        job: &str,
+        status: &str,
+        sub: Option<&str>,
+        starts_on: Option<&str>,
+    ) {
         self.edit_candidate(id, |c| {
             let a = assignment_mut(c, job).expect("an assignment the test added");
             a["status"] = status.into();
@@ -423,7 +430,9 @@ impl FakeSmartRecruiters {
     pub fn source_of(&self, id: &str, job: &str) -> Option<Value> {
         let mut s = self.lock();
         let c = s.candidates.iter_mut().find(|c| c["id"] == id)?;
-        assignment_mut(c, job).map(|a| a["source"].clone()).filter(|v| !v.is_null())
+        assignment_mut(c, job)
+            .map(|a| a["source"].clone())
+            .filter(|v| !v.is_null())
     }
 
     /// Every request so far, oldest first.
@@ -470,9 +479,15 @@ fn too_many(retry_after: u64, what: &str) -> Response {
     )
         .into_response();
     let h = r.headers_mut();
-    h.insert("retry-after", retry_after.to_string().parse().expect("a value"));
+    h.insert(
+        "retry-after",
+        retry_after.to_string().parse().expect("a value"),
+    );
     h.insert("x-ratelimit-limit", "10".parse().expect("a value"));
-    h.insert("x-ratelimit-concurrent-limit", "8".parse().expect("a value"));
+    h.insert(
+        "x-ratelimit-concurrent-limit",
+        "8".parse().expect("a value"),
+    );
     r
 }
 
@@ -533,9 +548,17 @@ async fn handle(
 }
 
 fn answer(s: &mut SrState, seen: &Seen) -> (u16, Option<Value>) {
-    let not_found = || (404, Some(json!({"code": "NOT_FOUND", "message": "Not found"})));
+    let not_found = || {
+        (
+            404,
+            Some(json!({"code": "NOT_FOUND", "message": "Not found"})),
+        )
+    };
     if s.faults.credentials_revoked || seen.header("x-smarttoken") != Some(SR_TOKEN) {
-        return (401, Some(json!({"code": "UNAUTHORIZED", "message": "Invalid token"})));
+        return (
+            401,
+            Some(json!({"code": "UNAUTHORIZED", "message": "Invalid token"})),
+        );
     }
     let segments: Vec<&str> = seen.path.trim_start_matches('/').split('/').collect();
     let index = |s: &SrState, id: &str| s.candidates.iter().position(|c| c["id"] == id);
@@ -547,13 +570,18 @@ fn answer(s: &mut SrState, seen: &Seen) -> (u16, Option<Value>) {
             None => not_found(),
         },
         ("PUT", ["candidates", id, "jobs", job, "properties", property]) => {
-            let Some(i) = index(s, id) else { return not_found() };
+            let Some(i) = index(s, id) else {
+                return not_found();
+            };
             if assignment_mut(&mut s.candidates[i], job).is_none() {
                 return not_found();
             }
             let body = seen.json();
             if body.get("value").is_none() {
-                return (400, Some(json!({"code": "INVALID_VALUE", "message": "value is required"})));
+                return (
+                    400,
+                    Some(json!({"code": "INVALID_VALUE", "message": "value is required"})),
+                );
             }
             s.properties.insert(
                 ((*id).to_owned(), (*job).to_owned(), (*property).to_owned()),
@@ -562,10 +590,15 @@ fn answer(s: &mut SrState, seen: &Seen) -> (u16, Option<Value>) {
             (204, None)
         }
         ("POST" | "PUT", ["candidates", id, "tags"]) => {
-            let Some(i) = index(s, id) else { return not_found() };
+            let Some(i) = index(s, id) else {
+                return not_found();
+            };
             let body = seen.json();
             let Some(tags) = body["tags"].as_array() else {
-                return (400, Some(json!({"code": "INVALID_VALUE", "message": "tags must be a list"})));
+                return (
+                    400,
+                    Some(json!({"code": "INVALID_VALUE", "message": "tags must be a list"})),
+                );
             };
             let c = &mut s.candidates[i];
             if seen.method == "PUT" {
@@ -578,10 +611,17 @@ fn answer(s: &mut SrState, seen: &Seen) -> (u16, Option<Value>) {
             (200, Some(json!({"tags": c["tags"]})))
         }
         ("PUT", ["candidates", id, "jobs", job, "source"]) => {
-            let Some(i) = index(s, id) else { return not_found() };
+            let Some(i) = index(s, id) else {
+                return not_found();
+            };
             let body = seen.json();
             if body["sourceTypeId"].as_str().is_none() || body["sourceId"].as_str().is_none() {
-                return (400, Some(json!({"code": "INVALID_VALUE", "message": "sourceTypeId and sourceId are required"})));
+                return (
+                    400,
+                    Some(
+                        json!({"code": "INVALID_VALUE", "message": "sourceTypeId and sourceId are required"}),
+                    ),
+                );
             }
             match assignment_mut(&mut s.candidates[i], job) {
                 Some(a) => a["source"] = body,
@@ -608,9 +648,9 @@ fn list(s: &SrState, items: &[Value], seen: &Seen, candidates: bool) -> Value {
         .iter()
         .filter(|c| {
             q.as_deref().is_none_or(|q| {
-                ["email", "firstName", "lastName"].iter().any(|f| {
-                    c[*f].as_str().is_some_and(|v| v.to_lowercase().contains(q))
-                })
+                ["email", "firstName", "lastName"]
+                    .iter()
+                    .any(|f| c[*f].as_str().is_some_and(|v| v.to_lowercase().contains(q)))
             })
         })
         .filter(|c| {
@@ -623,7 +663,9 @@ fn list(s: &SrState, items: &[Value], seen: &Seen, candidates: bool) -> Value {
                 })
         })
         .collect();
-    let offset = get("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
+    let offset = get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
     let limit = get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(10)

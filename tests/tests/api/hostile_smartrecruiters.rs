@@ -51,9 +51,8 @@ pub fn indented_body() -> Vec<u8> {
 /// Forged, missing and misplaced signatures, and a stale timestamp: 401,
 /// body not kept.
 pub fn forged() -> Vec<Case> {
-    let case = |what: &str, detail: &str| {
-        smartrecruiters(what, valid_body(), 401, "unauthorized", detail)
-    };
+    let case =
+        |what: &str, detail: &str| smartrecruiters(what, valid_body(), 401, "unauthorized", detail);
     let signature = |c: &Case| {
         c.headers
             .iter()
@@ -80,7 +79,11 @@ pub fn forged() -> Vec<Case> {
         refused("without v1=", Some(good[3..].to_owned()), "no v1= value"),
         refused("as v0=", Some(good.replace("v1=", "v0=")), "no v1= value"),
         refused("truncated", Some(good[..66].to_owned()), "does not match"),
-        refused("garbled", Some(good.replace("v1=", "v1=zz")), "does not match"),
+        refused(
+            "garbled",
+            Some(good.replace("v1=", "v1=zz")),
+            "does not match",
+        ),
         refused(
             "another key",
             Some(other_key("another-key-of-some-length")),
@@ -106,7 +109,10 @@ pub fn forged() -> Vec<Case> {
     }
     // Under Workable's header name, the real one absent.
     cases.push(with_headers(
-        case("under Workable's header", "missing smartrecruiters-signature"),
+        case(
+            "under Workable's header",
+            "missing smartrecruiters-signature",
+        ),
         |h| {
             let sig = h
                 .iter()

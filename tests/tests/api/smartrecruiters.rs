@@ -81,10 +81,17 @@ async fn a_referral_on_smartrecruiters_is_written_back_and_its_hire_paid_once(se
     let answer = handshake(app, "hs-0123456789abcdef").await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
-        answer.headers().get("x-hook-secret").and_then(|v| v.to_str().ok()),
+        answer
+            .headers()
+            .get("x-hook-secret")
+            .and_then(|v| v.to_str().ok()),
         Some("hs-0123456789abcdef")
     );
-    assert_eq!(inbox_rows(db).await.len(), rows, "a handshake is not stored");
+    assert_eq!(
+        inbox_rows(db).await.len(),
+        rows,
+        "a handshake is not stored"
+    );
 
     // Priya shares a link; the candidate applies on SmartRecruiters, whose
     // referral flow carries the link's token in a `ref-` tag.
@@ -112,9 +119,10 @@ async fn a_referral_on_smartrecruiters_is_written_back_and_its_hire_paid_once(se
     // Written back: the token in the job's property, our tag appended
     // (the `ref-` tag stays; no PUT, which would replace them all), Priya's
     // user as the referral source of the assignment.
-    wait_until("the attribution written back to SmartRecruiters", || async {
-        !audit_with(db, "attribution.written_back").await.is_empty()
-    })
+    wait_until(
+        "the attribution written back to SmartRecruiters",
+        || async { !audit_with(db, "attribution.written_back").await.is_empty() },
+    )
     .await;
     assert_eq!(
         fake.property_of(CANDIDATE, JOB, TOKEN_PROPERTY),
@@ -122,7 +130,10 @@ async fn a_referral_on_smartrecruiters_is_written_back_and_its_hire_paid_once(se
     );
     assert_eq!(
         fake.tags_of(CANDIDATE),
-        [format!("{TOKEN_TAG_PREFIX}{token}"), "Employee Referral".into()]
+        [
+            format!("{TOKEN_TAG_PREFIX}{token}"),
+            "Employee Referral".into()
+        ]
     );
     let tags_path = format!("/candidates/{CANDIDATE}/tags");
     assert_eq!(fake.requests("POST", &tags_path).len(), 1);
@@ -151,7 +162,10 @@ async fn a_referral_on_smartrecruiters_is_written_back_and_its_hire_paid_once(se
     let mut seen: Vec<(u16, String)> = Vec::new();
     for answer in answers {
         let (status, body) = status_and_body(answer).await;
-        seen.push((status, body["status"].as_str().unwrap_or_default().to_owned()));
+        seen.push((
+            status,
+            body["status"].as_str().unwrap_or_default().to_owned(),
+        ));
     }
     seen.sort();
     assert_eq!(seen, [(200, "duplicate".into()), (202, "accepted".into())]);
@@ -223,7 +237,10 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     let good = n(br#"{"job_id":"j1","candidate_id":"c1"}"#);
     let mut forged = signed(&good);
     forged.retain(|(k, _)| k != "smartrecruiters-signature");
-    forged.push(("smartrecruiters-signature".into(), format!("v1={}", "0".repeat(64))));
+    forged.push((
+        "smartrecruiters-signature".into(),
+        format!("v1={}", "0".repeat(64)),
+    ));
     let mut stale = good.clone();
     stale.timestamp -= 3600;
     let mut no_event_id = good.clone();
@@ -240,8 +257,20 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
             401,
             "missing smartrecruiters-signature",
         ),
-        ("an hour old", signed(&stale), good.body.clone(), 401, "tolerated"),
-        ("signed, not JSON", signed(&not_json), not_json.body.clone(), 400, "malformed JSON"),
+        (
+            "an hour old",
+            signed(&stale),
+            good.body.clone(),
+            401,
+            "tolerated",
+        ),
+        (
+            "signed, not JSON",
+            signed(&not_json),
+            not_json.body.clone(),
+            400,
+            "malformed JSON",
+        ),
         (
             "signed, no event id",
             signed(&no_event_id),
@@ -249,24 +278,59 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
             400,
             "event-id",
         ),
-        ("signed, no job id", signed(&no_job), no_job.body.clone(), 422, "job_id"),
-        ("signed, an id that is not one", signed(&bad_id), bad_id.body.clone(), 422, "candidate_id"),
+        (
+            "signed, no job id",
+            signed(&no_job),
+            no_job.body.clone(),
+            422,
+            "job_id",
+        ),
+        (
+            "signed, an id that is not one",
+            signed(&bad_id),
+            bad_id.body.clone(),
+            422,
+            "candidate_id",
+        ),
     ];
-    assert_refused(app, db, "/webhooks/smartrecruiters", InboxSource::SmartRecruiters, cases).await;
+    assert_refused(
+        app,
+        db,
+        "/webhooks/smartrecruiters",
+        InboxSource::SmartRecruiters,
+        cases,
+    )
+    .await;
 
     // A notification signed under the key before the rotation verifies
     // (SmartRecruiters keeps it valid for 24 h) once it is configured.
     let old = good.headers("previous-signing-key-0123456789");
-    let (status, _) = status_and_body(post_raw(app, "/webhooks/smartrecruiters", &old, good.body.clone()).await).await;
+    let (status, _) =
+        status_and_body(post_raw(app, "/webhooks/smartrecruiters", &old, good.body.clone()).await)
+            .await;
     assert_eq!(status, 401, "not configured: refused");
     world.cleanup().await;
 
     let world = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
-        s.ats.smartrecruiters.webhook_secret_previous = Secret::new("previous-signing-key-0123456789");
+        s.ats.smartrecruiters.webhook_secret_previous =
+            Secret::new("previous-signing-key-0123456789");
     })
     .await;
-    let (status, body) = status_and_body(post_raw(&world.app, "/webhooks/smartrecruiters", &old, good.body.clone()).await).await;
-    assert_eq!((status, body["status"].as_str()), (202, Some("accepted")), "{body}");
+    let (status, body) = status_and_body(
+        post_raw(
+            &world.app,
+            "/webhooks/smartrecruiters",
+            &old,
+            good.body.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("accepted")),
+        "{body}"
+    );
     world.cleanup().await;
 
     // No key configured: notifications answer 503 (SmartRecruiters
@@ -279,7 +343,10 @@ async fn refusals_follow_the_intake_contract_and_name_the_problem() {
     let (status, answer) = status_and_body(post_sr(&world.app, &good).await).await;
     assert_eq!(status, 503, "{answer}");
     assert!(
-        answer["detail"].as_str().unwrap_or_default().contains("ats.smartrecruiters.webhook_secret"),
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ats.smartrecruiters.webhook_secret"),
         "{answer}"
     );
     assert_eq!(handshake(&world.app, "hs-abc").await.status(), 200);
@@ -302,15 +369,30 @@ async fn a_handshake_is_echoed_only_when_it_is_one_and_never_stored() {
             ("x-hook-secret".to_owned(), secret),
         ];
         let response = post_raw(app, path, &headers, Vec::new()).await;
-        assert!(response.headers().get("x-hook-secret").is_none(), "{what}: not echoed");
+        assert!(
+            response.headers().get("x-hook-secret").is_none(),
+            "{what}: not echoed"
+        );
         let (status, body) = status_and_body(response).await;
         assert_eq!(status, 400, "{what}: {body}");
-        assert!(body["detail"].as_str().unwrap_or_default().contains("X-Hook-Secret"), "{what}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("X-Hook-Secret"),
+            "{what}: {body}"
+        );
         let rows = inbox_rows(db).await;
         assert_eq!(rows.len(), before + 1, "{what}: the refusal is recorded");
         let row = rows.last().expect("a row");
-        assert_eq!((row.source, row.status), (InboxSource::SmartRecruiters, InboxStatus::Rejected));
-        assert!(row.raw_body.is_none(), "{what}: nothing of an unauthenticated sender kept");
+        assert_eq!(
+            (row.source, row.status),
+            (InboxSource::SmartRecruiters, InboxStatus::Rejected)
+        );
+        assert!(
+            row.raw_body.is_none(),
+            "{what}: nothing of an unauthenticated sender kept"
+        );
     }
 
     // A handshake carrying a signed notification: echoed, and the
@@ -321,7 +403,13 @@ async fn a_handshake_is_echoed_only_when_it_is_one_and_never_stored() {
     headers.push(("x-hook-secret".into(), "hs-smuggled".into()));
     let response = post_raw(app, path, &headers, n.body.clone()).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers().get("x-hook-secret").and_then(|v| v.to_str().ok()), Some("hs-smuggled"));
+    assert_eq!(
+        response
+            .headers()
+            .get("x-hook-secret")
+            .and_then(|v| v.to_str().ok()),
+        Some("hs-smuggled")
+    );
     assert_eq!(inbox_rows(db).await.len(), before, "nothing stored");
     // The same notification, without the handshake header, is new.
     assert!(stored(post_sr(app, &n).await).await > 0);
@@ -332,7 +420,11 @@ async fn a_handshake_is_echoed_only_when_it_is_one_and_never_stored() {
 async fn the_client_keeps_to_one_search_and_eight_requests_at_a_time() {
     let fake = FakeSmartRecruiters::start().await;
     for i in 0..3 {
-        fake.put_candidate(&SrCandidate::new(&format!("c{i}"), JOB, &format!("c{i}@example.org")));
+        fake.put_candidate(&SrCandidate::new(
+            &format!("c{i}"),
+            JOB,
+            &format!("c{i}@example.org"),
+        ));
     }
     // Control: the fake does refuse overlapping searches from a careless
     // client.
@@ -374,6 +466,10 @@ async fn the_client_keeps_to_one_search_and_eight_requests_at_a_time() {
         assert!(r.is_ok(), "{r:?}");
     }
     assert!(found.iter().all(|f| f.as_ref().is_ok_and(|m| m.len() == 1)));
-    assert_eq!(fake.over_concurrency(), baseline, "no request over a concurrency limit");
+    assert_eq!(
+        fake.over_concurrency(),
+        baseline,
+        "no request over a concurrency limit"
+    );
     assert_eq!(fake.requests("GET", "/candidates").len() - 4, 12);
 }

@@ -594,7 +594,10 @@ fn validate_smartrecruiters(settings: &Settings, check: &mut impl FnMut(bool, &s
         "must be at least 1s",
     );
     for (key, id) in [
-        ("ats.smartrecruiters.token_property_id", &s.token_property_id),
+        (
+            "ats.smartrecruiters.token_property_id",
+            &s.token_property_id,
+        ),
         (
             "ats.smartrecruiters.referral_source_type_id",
             &s.referral_source_type_id,

@@ -362,7 +362,13 @@ pub async fn smartrecruiters(
         };
         tracing::info!("smartrecruiters subscription handshake answered");
         count(source, "handshake", 200);
-        let mut answer = (StatusCode::OK, Json(Handshake { status: "handshake" })).into_response();
+        let mut answer = (
+            StatusCode::OK,
+            Json(Handshake {
+                status: "handshake",
+            }),
+        )
+            .into_response();
         if let Ok(v) = axum::http::HeaderValue::from_str(&echoed) {
             answer
                 .headers_mut()

@@ -325,18 +325,16 @@ fn smartrecruiters(
     if s.api_key.is_empty() {
         return Ok(None);
     }
-    let base_url =
-        url::Url::parse(s.base_url.trim()).context("ats.smartrecruiters.base_url")?;
+    let base_url = url::Url::parse(s.base_url.trim()).context("ats.smartrecruiters.base_url")?;
     let mut config = SmartRecruitersConfig::new(base_url, s.api_key.expose());
     config.token_property_id = s.token_property_id.clone();
     config.referral_source_type_id = s.referral_source_type_id.clone();
     config.referral_source_subtype_id = s.referral_source_subtype_id.clone();
     config.token_tag_prefix = s.token_tag_prefix.clone();
     transport.apply(&mut config.http);
-    Ok(Some(Arc::new(
-        SmartRecruitersClient::new(config)
-            .map_err(|e| anyhow::anyhow!("ats.smartrecruiters: {e}"))?,
-    )))
+    Ok(Some(Arc::new(SmartRecruitersClient::new(config).map_err(
+        |e| anyhow::anyhow!("ats.smartrecruiters: {e}"),
+    )?)))
 }
 
 /// Where one outbound client goes in sandbox mode: `(url, recorder)`.

@@ -260,7 +260,9 @@ impl SmartRecruitersClient {
     async fn slot<'a>(&self, semaphore: &'a Semaphore, what: &str) -> Result<SemaphorePermit<'a>> {
         match tokio::time::timeout(self.max_wait, semaphore.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(Error::permanent("smartrecruiters: concurrency slots closed")),
+            Ok(Err(_)) => Err(Error::permanent(
+                "smartrecruiters: concurrency slots closed",
+            )),
             Err(_) => Err(Error::RetryAfter {
                 after: Duration::from_secs(1),
                 reason: format!("smartrecruiters {what}: no free concurrent-request slot"),
@@ -362,9 +364,11 @@ impl SmartRecruitersClient {
         let mut offset = 0;
         for _ in 0..MAX_PAGES {
             let (items, next) = self.page(path, &[("q", needle)], offset).await?;
-            all.extend(items.into_iter().filter(|c| {
-                text(&c["email"]).is_some_and(|e| e.eq_ignore_ascii_case(needle))
-            }));
+            all.extend(
+                items
+                    .into_iter()
+                    .filter(|c| text(&c["email"]).is_some_and(|e| e.eq_ignore_ascii_case(needle))),
+            );
             match next {
                 Some(n) => offset = n,
                 None => return Ok(all),
@@ -463,12 +467,14 @@ impl SmartRecruitersClient {
                 w.ats_application_id
             ))
         })?;
-        let job = text(&assignment["job"]["id"]).ok_or_else(|| {
-            Error::permanent("smartrecruiters: an assignment without a job id")
-        })?;
+        let job = text(&assignment["job"]["id"])
+            .ok_or_else(|| Error::permanent("smartrecruiters: an assignment without a job id"))?;
 
         let token = w.referral_token.as_deref().map(str::trim);
-        match (token.filter(|t| !t.is_empty()), self.token_property_id.as_str()) {
+        match (
+            token.filter(|t| !t.is_empty()),
+            self.token_property_id.as_str(),
+        ) {
             (Some(_), "") => report.skip(
                 AttributionPart::CustomField,
                 "no candidate property configured (ats.smartrecruiters.token_property_id)",
@@ -498,7 +504,8 @@ impl SmartRecruitersClient {
         }
 
         if self.referral_source_type_id.is_empty() {
-            let why = "no referral source type configured (ats.smartrecruiters.referral_source_type_id)";
+            let why =
+                "no referral source type configured (ats.smartrecruiters.referral_source_type_id)";
             report.skip(AttributionPart::Source, why);
             report.skip(AttributionPart::Referrer, why);
             return Ok(report);

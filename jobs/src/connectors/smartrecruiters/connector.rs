@@ -144,7 +144,10 @@ pub(super) fn status_of(status: Option<&str>, sub_status: Option<&str>) -> AtsSt
         "WITHDRAWN" | "TRANSFERRED" | "ARCHIVED" => AtsStatus::Closed,
         "NEW" | "IN_REVIEW" | "INTERVIEW" | "OFFER" | "OFFERED" | "LEAD" => AtsStatus::Active,
         other => {
-            tracing::warn!(status = other, "unknown SmartRecruiters status; read as active");
+            tracing::warn!(
+                status = other,
+                "unknown SmartRecruiters status; read as active"
+            );
             AtsStatus::Active
         }
     }

@@ -63,7 +63,8 @@ use tests::{
     },
     hostile::{
         self, CAREERS_PATH, Case, Framing, ashby, careers, ct, greenhouse, header, lever,
-        lever_envelope, padded, replace, smartrecruiters, to_bytes, with_headers, without, workable,
+        lever_envelope, padded, replace, smartrecruiters, to_bytes, with_headers, without,
+        workable,
     },
 };
 use worker::config::{ApiToken, Scope, Secret};

@@ -5,8 +5,7 @@ use super::*;
 const DOC_KEY: &[u8] = b"HeBVky2bccvvkcXPimH8c";
 const DOC_TS: i64 = 1_574_080_897;
 const DOC_BODY: &[u8] = br#"{"job_id":"jid","candidate_id":"cid"}"#;
-const DOC_SIGNATURE: &str =
-    "v1=2e9291f10d44ca10204a4cd81b05d73b6a316b2b605d4e2e0e0b37b40198ce1f";
+const DOC_SIGNATURE: &str = "v1=2e9291f10d44ca10204a4cd81b05d73b6a316b2b605d4e2e0e0b37b40198ce1f";
 const TOLERANCE: Duration = Duration::from_secs(300);
 
 fn doc_headers(signature: &str) -> Vec<(String, String)> {
@@ -15,7 +14,10 @@ fn doc_headers(signature: &str) -> Vec<(String, String)> {
         ("event-id", "123".to_owned()),
         ("event-name", "application.created".to_owned()),
         ("event-version", "v201910".to_owned()),
-        ("link", "<http://smartrecruiters.com/endpoint>; rel=self".to_owned()),
+        (
+            "link",
+            "<http://smartrecruiters.com/endpoint>; rel=self".to_owned(),
+        ),
         ("smartrecruiters-signature", signature.to_owned()),
     ]
     .into_iter()
@@ -23,7 +25,11 @@ fn doc_headers(signature: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn check(keys: &[&[u8]], headers: &[(String, String)], now: i64) -> Result<Notification, IntakeError> {
+fn check(
+    keys: &[&[u8]],
+    headers: &[(String, String)],
+    now: i64,
+) -> Result<Notification, IntakeError> {
     verify_at(keys, headers, DOC_BODY, now, TOLERANCE)
 }
 
@@ -40,7 +46,14 @@ fn any_v1_value_under_any_key_verifies() {
     let other = "v1=".to_owned() + &"ab".repeat(32);
     // A rotated signature list, the good one last, and a rotated key list.
     let listed = format!("{other};{DOC_SIGNATURE}");
-    assert!(check(&[b"old-key-still-valid-24h", DOC_KEY], &doc_headers(&listed), DOC_TS).is_ok());
+    assert!(
+        check(
+            &[b"old-key-still-valid-24h", DOC_KEY],
+            &doc_headers(&listed),
+            DOC_TS
+        )
+        .is_ok()
+    );
     let upper = DOC_SIGNATURE.to_uppercase().replace("V1=", "v1=");
     assert!(check(&[DOC_KEY], &doc_headers(&upper), DOC_TS).is_ok());
 }
@@ -48,12 +61,18 @@ fn any_v1_value_under_any_key_verifies() {
 #[test]
 fn anything_changed_or_missing_does_not_verify() {
     let refused = |keys: &[&[u8]], headers: Vec<(String, String)>| {
-        matches!(check(keys, &headers, DOC_TS), Err(IntakeError::BadSignature(_)))
+        matches!(
+            check(keys, &headers, DOC_TS),
+            Err(IntakeError::BadSignature(_))
+        )
     };
     assert!(refused(&[b"another-key"], doc_headers(DOC_SIGNATURE)));
     assert!(refused(&[b""], doc_headers(DOC_SIGNATURE)), "an empty key");
     assert!(refused(&[], doc_headers(DOC_SIGNATURE)), "no key");
-    assert!(refused(&[DOC_KEY], doc_headers(&DOC_SIGNATURE[3..])), "no v1=");
+    assert!(
+        refused(&[DOC_KEY], doc_headers(&DOC_SIGNATURE[3..])),
+        "no v1="
+    );
     assert!(refused(&[DOC_KEY], doc_headers("v1=zz")));
     let mut no_sig = doc_headers(DOC_SIGNATURE);
     no_sig.retain(|(k, _)| k != "smartrecruiters-signature");
@@ -71,7 +90,13 @@ fn anything_changed_or_missing_does_not_verify() {
         assert!(refused(&[DOC_KEY], h), "{name} changed");
     }
     assert!(matches!(
-        verify_at(&[DOC_KEY], &doc_headers(DOC_SIGNATURE), b"{}", DOC_TS, TOLERANCE),
+        verify_at(
+            &[DOC_KEY],
+            &doc_headers(DOC_SIGNATURE),
+            b"{}",
+            DOC_TS,
+            TOLERANCE
+        ),
         Err(IntakeError::BadSignature(_))
     ));
 }
@@ -81,8 +106,14 @@ fn an_authentic_notification_outside_the_tolerance_is_stale() {
     let h = doc_headers(DOC_SIGNATURE);
     assert!(check(&[DOC_KEY], &h, DOC_TS + 300).is_ok());
     assert!(check(&[DOC_KEY], &h, DOC_TS - 300).is_ok());
-    assert!(matches!(check(&[DOC_KEY], &h, DOC_TS + 301), Err(IntakeError::Stale(_))));
-    assert!(matches!(check(&[DOC_KEY], &h, DOC_TS - 301), Err(IntakeError::Stale(_))));
+    assert!(matches!(
+        check(&[DOC_KEY], &h, DOC_TS + 301),
+        Err(IntakeError::Stale(_))
+    ));
+    assert!(matches!(
+        check(&[DOC_KEY], &h, DOC_TS - 301),
+        Err(IntakeError::Stale(_))
+    ));
 }
 
 #[test]
@@ -104,14 +135,22 @@ fn the_stored_envelope_decodes_to_the_assignment_to_re_read() {
 }
 
 fn envelope(event: &str, payload: serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"smartrecruiters": {"event_id": "e1", "event_name": event}, "payload": payload})).unwrap()
+    serde_json::to_vec(
+        &json!({"smartrecruiters": {"event_id": "e1", "event_name": event}, "payload": payload}),
+    )
+    .unwrap()
 }
 
 #[test]
 fn each_event_means_what_the_table_says() {
     assert_eq!(
-        decode(&envelope("candidate.deleted", json!({"candidate_id": "c-1"}))),
-        Ok(IntakeEvent::CandidateAnonymized { candidate_id: "c-1".into() })
+        decode(&envelope(
+            "candidate.deleted",
+            json!({"candidate_id": "c-1"})
+        )),
+        Ok(IntakeEvent::CandidateAnonymized {
+            candidate_id: "c-1".into()
+        })
     );
     assert_eq!(
         decode(&envelope("candidate.created", json!({"id": "c-1"}))),
@@ -122,8 +161,13 @@ fn each_event_means_what_the_table_says() {
         })
     );
     assert_eq!(
-        decode(&envelope("application.fields.updated", json!({"candidate_id": "c", "job_id": "j"}))),
-        Ok(IntakeEvent::Ignored { event: "application.fields.updated".into() })
+        decode(&envelope(
+            "application.fields.updated",
+            json!({"candidate_id": "c", "job_id": "j"})
+        )),
+        Ok(IntakeEvent::Ignored {
+            event: "application.fields.updated".into()
+        })
     );
 }
 
@@ -134,14 +178,26 @@ fn a_missing_or_hostile_id_is_refused_by_name() {
         other => panic!("{other:?}"),
     };
     let status = "application.status.updated";
-    assert_eq!(field(decode(&envelope(status, json!({"candidate_id": "c"})))), "job_id");
-    assert_eq!(field(decode(&envelope(status, json!({"job_id": "j"})))), "candidate_id");
     assert_eq!(
-        field(decode(&envelope(status, json!({"candidate_id": "../x", "job_id": "j"})))),
+        field(decode(&envelope(status, json!({"candidate_id": "c"})))),
+        "job_id"
+    );
+    assert_eq!(
+        field(decode(&envelope(status, json!({"job_id": "j"})))),
+        "candidate_id"
+    );
+    assert_eq!(
+        field(decode(&envelope(
+            status,
+            json!({"candidate_id": "../x", "job_id": "j"})
+        ))),
         "candidate_id"
     );
     assert_eq!(field(decode(&envelope(status, json!([1, 2])))), "$");
-    assert_eq!(field(decode(br#"{"payload": {}}"#)), "smartrecruiters.event_name");
+    assert_eq!(
+        field(decode(br#"{"payload": {}}"#)),
+        "smartrecruiters.event_name"
+    );
 }
 
 #[test]
