@@ -29,6 +29,9 @@
 //! what bounds the rate two cores can sustain, and unlike wall time it
 //! holds when the machine is shared (PostgreSQL's figure counts every
 //! database's work, so it is only clean on a quiet server).
+//! `BENCH_LOG_STATEMENTS=1` also has PostgreSQL log every statement of the
+//! bench database (`ALTER DATABASE … SET log_statement = 'all'`, to the
+//! server's log), to see which ones a hire costs.
 
 use std::{
     collections::HashMap,
@@ -157,7 +160,10 @@ async fn usage(procs: &[(&'static str, u32)], db: &sea_orm::DatabaseConnection) 
             None => cpu.push((name, s)),
         }
     }
-    for (name, comm) in [("redis-server", "redis-server"), ("postgres (all)", "postgres")] {
+    for (name, comm) in [
+        ("redis-server", "redis-server"),
+        ("postgres (all)", "postgres"),
+    ] {
         let s: f64 = pids_named(comm).into_iter().filter_map(cpu_seconds).sum();
         cpu.push((name, s));
     }
@@ -216,6 +222,23 @@ async fn main() {
         .collect();
     let db = fresh_db(DbDriver::Postgres).await;
     db.migrate().await.expect("migrate");
+    if std::env::var_os("BENCH_LOG_STATEMENTS").is_some() {
+        use sea_orm::ConnectionTrait;
+        let name: String = db
+            .url
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.split('?').next())
+            .unwrap_or_default()
+            .to_owned();
+        db.conn
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" SET log_statement = 'all'"
+            ))
+            .await
+            .expect("log statements");
+        println!("logging every statement of database {name}");
+    }
     let prefix = unique_prefix();
     let bonus = Receiver::builder().secret(BONUS_SECRET).start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
