@@ -41,6 +41,10 @@ pub enum InboxSource {
     /// Workable webhooks.
     #[sea_orm(string_value = "workable")]
     Workable,
+    /// SmartRecruiters webhooks.
+    #[sea_orm(string_value = "smartrecruiters")]
+    #[serde(rename = "smartrecruiters")]
+    SmartRecruiters,
     /// Our generic webhook format.
     #[sea_orm(string_value = "generic")]
     Generic,

@@ -45,6 +45,13 @@ pub enum Ats {
     /// re-read before anything is decided.
     #[sea_orm(string_value = "workable")]
     Workable,
+    /// SmartRecruiters: candidate ids (UUIDs) come from SmartRecruiters
+    /// webhooks, which carry ids only, and the Customer API, which states
+    /// each (candidate, job) assignment; an application id is
+    /// `<candidate id>:<job id>`.
+    #[sea_orm(string_value = "smartrecruiters")]
+    #[serde(rename = "smartrecruiters")]
+    SmartRecruiters,
     /// Our own careers site: ids we mint when a candidate applies through a
     /// referral link before any ATS knows about them.
     #[sea_orm(string_value = "careers_site")]

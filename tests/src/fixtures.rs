@@ -753,6 +753,7 @@ pub fn configure_capture(s: &mut Settings, harvest: Option<&FakeGreenhouse>, lev
     s.webhooks.lever_max_age = LEVER_SAMPLE_MAX_AGE;
     s.ats.ashby.webhook_secret = Secret::new(crate::ashby::ashby_secret());
     s.ats.workable.webhook_secret = Secret::new(crate::vendors::workable::WORKABLE_SECRET);
+    s.ats.smartrecruiters.webhook_secret = Secret::new(crate::vendors::smartrecruiters::SR_SECRET);
     s.api.tokens = vec![
         ApiToken {
             name: "referral-portal".into(),

@@ -38,6 +38,8 @@ pub const LEVER_PATH: &str = "/webhooks/lever";
 pub const ASHBY_PATH: &str = "/webhooks/ashby";
 /// Workable's endpoint.
 pub const WORKABLE_PATH: &str = "/webhooks/workable";
+/// SmartRecruiters' endpoint.
+pub const SMARTRECRUITERS_PATH: &str = "/webhooks/smartrecruiters";
 
 /// How the body travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +323,30 @@ pub fn workable(
     )
 }
 
+/// A SmartRecruiters notification with body `body`
+/// (`application.status.updated`, a fresh event id, sent now), signed
+/// (`smartrecruiters-signature: v1=<hex>`) with the tests' key.
+pub fn smartrecruiters(
+    what: &str,
+    body: Vec<u8>,
+    status: u16,
+    error: &'static str,
+    detail: impl Into<String>,
+) -> Case {
+    use crate::vendors::smartrecruiters::{SR_SECRET, SrNotification};
+    let mut n = SrNotification::application("application.status.updated", "c", "j");
+    n.body = body;
+    webhook_case(
+        format!("smartrecruiters: {what}"),
+        SMARTRECRUITERS_PATH,
+        n.headers(SR_SECRET),
+        n.body,
+        status,
+        error,
+        detail.into(),
+    )
+}
+
 /// `case` with its headers edited by `f`.
 pub fn with_headers(mut case: Case, f: impl FnOnce(&mut Vec<(String, String)>)) -> Case {
     f(&mut case.headers);
@@ -522,6 +548,7 @@ fn expected_source(path: &str) -> Option<InboxSource> {
         LEVER_PATH => Some(InboxSource::Lever),
         ASHBY_PATH => Some(InboxSource::Ashby),
         WORKABLE_PATH => Some(InboxSource::Workable),
+        SMARTRECRUITERS_PATH => Some(InboxSource::SmartRecruiters),
         _ => None,
     }
 }

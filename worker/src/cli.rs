@@ -541,7 +541,7 @@ pub enum OpsCommand {
     Stuck,
     /// Webhook deliveries, newest first (no bodies).
     Inbox {
-        /// Only this source (careers_site, greenhouse, lever, ashby, workable, generic).
+        /// Only this source (careers_site, greenhouse, lever, ashby, workable, smartrecruiters, generic).
         #[arg(long, value_parser = name_arg::<entities::inbox::InboxSource>)]
         source: Option<entities::inbox::InboxSource>,
         /// Only this status (received, enqueued, processed, ignored, rejected, failed).

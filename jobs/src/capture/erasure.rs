@@ -1,6 +1,6 @@
 //! What the ATS does to people and applications after the fact: Greenhouse
 //! or Ashby merging two candidates, Greenhouse deleting an application,
-//! anonymising (Greenhouse) or deleting (Ashby) a candidate (GDPR). Attributions follow the surviving rows; nothing that
+//! anonymising (Greenhouse) or deleting (Ashby, SmartRecruiters) a candidate (GDPR). Attributions follow the surviving rows; nothing that
 //! says who referred whom is lost, personal data is.
 //!
 //! Called by the `process_delivery` job ([`super::process_delivery`]); the
@@ -186,7 +186,7 @@ pub(super) async fn delete_application(ctx: &JobContext, ats_application_id: &st
     Ok(true)
 }
 
-/// GDPR (Greenhouse's anonymisation, Ashby's deletion of a candidate):
+/// GDPR (Greenhouse's anonymisation, Ashby's and SmartRecruiters' deletion of a candidate):
 /// erase the candidate's personal data in our copy; referrals and payouts
 /// stay, pseudonymous (they hold ids only).
 pub(super) async fn anonymize_candidate(

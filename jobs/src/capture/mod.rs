@@ -30,6 +30,8 @@
 //!   Lever's referrers mapped to employees;
 //! * `workable`: a Workable delivery: its candidate re-read, a move into a
 //!   hired stage the API does not confirm recorded and dropped;
+//! * `smartrecruiters`: a SmartRecruiters delivery (ids only): the
+//!   candidate's assignment to the job re-read and captured as stated;
 //! * [`write_back`]: the `write_back_referral` job;
 //! * [`twin_fallback`]: the `twin_wait_due` job, which writes a careers-site
 //!   referral back through a look-up by email when its ATS application
@@ -44,6 +46,7 @@ pub mod erasure;
 pub mod facts;
 mod lever;
 pub mod refetch;
+mod smartrecruiters;
 pub mod stage;
 pub mod twin_fallback;
 mod workable;
@@ -178,10 +181,11 @@ async fn applied_before(
 }
 
 /// Whose candidate ids a merge or an erasure names: the ATS that sent it
-/// (only Greenhouse and Ashby send those).
+/// (only Greenhouse, Ashby and SmartRecruiters send those).
 fn candidate_ats(source: InboxSource) -> Ats {
     match source {
         InboxSource::Ashby => Ats::Ashby,
+        InboxSource::SmartRecruiters => Ats::SmartRecruiters,
         _ => Ats::Greenhouse,
     }
 }
@@ -235,6 +239,13 @@ async fn act(ctx: &JobContext, row: &inbox::Model) -> Result<Processed> {
             candidate_id,
             claims_hired,
         } => workable::capture_candidate(ctx, &event, &candidate_id, claims_hired).await,
+        IntakeEvent::SmartRecruitersAssignment {
+            event,
+            candidate_id,
+            job_id,
+        } => {
+            smartrecruiters::capture_assignment(ctx, &event, &candidate_id, job_id.as_deref()).await
+        }
         IntakeEvent::Ignored { .. } => Ok(Processed::Ignored),
     }
 }

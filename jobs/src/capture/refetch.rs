@@ -67,6 +67,7 @@ pub fn state_as_event(
         Ats::Lever => Source::Lever,
         Ats::Ashby => Source::Ashby,
         Ats::Workable => Source::Workable,
+        Ats::SmartRecruiters => Source::SmartRecruiters,
         Ats::CareersSite | Ats::Generic => Source::CareersSite,
     };
     ApplicationEvent {

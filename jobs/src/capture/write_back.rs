@@ -171,6 +171,7 @@ pub(crate) fn vendor_name(ats: Ats) -> &'static str {
         Ats::Lever => "Lever",
         Ats::Ashby => "Ashby",
         Ats::Workable => "Workable",
+        Ats::SmartRecruiters => "SmartRecruiters",
         Ats::CareersSite => "careers site",
         Ats::Generic => "generic ATS",
     }

@@ -95,13 +95,16 @@ pub(crate) enum Auth {
     /// `Authorization: Bearer` with a long-lived token that nothing can
     /// refresh (a Workable account token): a 401 is final.
     StaticBearer(String),
+    /// A long-lived API key in a header of the vendor's own
+    /// (SmartRecruiters' `X-SmartToken`): a 401 is final.
+    Header(&'static str, String),
 }
 
 impl Auth {
     /// What identifies the account for its shared rate limiter.
     fn account(&self) -> String {
         match self {
-            Auth::ApiKey(key) | Auth::StaticBearer(key) => key.clone(),
+            Auth::ApiKey(key) | Auth::StaticBearer(key) | Auth::Header(_, key) => key.clone(),
             Auth::Bearer(source) => format!("{source:?}"),
         }
     }
@@ -167,7 +170,8 @@ impl Transport {
                 "{vendor} base URL {base_url} is not an http(s) URL"
             )));
         }
-        if matches!(&auth, Auth::ApiKey(key) | Auth::StaticBearer(key) if key.is_empty()) {
+        if matches!(&auth, Auth::ApiKey(key) | Auth::StaticBearer(key) | Auth::Header(_, key) if key.is_empty())
+        {
             return Err(Error::permanent(format!("{vendor} API key is empty")));
         }
         http.check_url("base_url", base_url)?;
@@ -226,6 +230,14 @@ impl Transport {
                 }
                 Auth::StaticBearer(token) => {
                     req = req.bearer_auth(token);
+                    None
+                }
+                Auth::Header(name, key) => {
+                    let mut value = reqwest::header::HeaderValue::from_str(key).map_err(|_| {
+                        Error::permanent(format!("{what}: the API key is not a header value"))
+                    })?;
+                    value.set_sensitive(true);
+                    req = req.header(*name, value);
                     None
                 }
             };
@@ -336,7 +348,7 @@ impl Transport {
                 key.clone(),
             ],
             Auth::Bearer(source) => source.secrets(),
-            Auth::StaticBearer(token) => vec![token.clone()],
+            Auth::StaticBearer(token) | Auth::Header(_, token) => vec![token.clone()],
         }
     }
 }

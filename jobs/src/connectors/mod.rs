@@ -7,6 +7,7 @@
 //! | [`greenhouse`] | `Signature: sha256 <hex>` over the body | Harvest v3 (OAuth client credentials): write-back, candidate and job look-ups, applications and offers for reconciliation |
 //! | [`lever`] | HMAC over `token + triggeredAt` (the body is not signed, so events only name the opportunity to re-fetch) | write-back, opportunity re-fetch, reconciliation reads |
 //! | [`ashby`] | `Ashby-Signature: sha256=<hex>` over the body; inbox key (`webhookActionId`, `action`) | write-back (custom field, tag, credited-to user), application and candidate look-ups |
+//! | [`smartrecruiters`] | handshake echoing `X-Hook-Secret`; `smartrecruiters-signature: v1=<hex>` over `timestamp.body.event-id.event-name.event-version.link`, any value under any active key, timestamp tolerance; bodies carry ids only | Customer API (`X-SmartToken`; 10 requests / s, 8 concurrent, 1 concurrent `GET /candidates`): assignment reads, write-back (property per job, tag, source with the referring user), reconciliation by `updatedAfter` |
 //! | [`workable`] | `X-Workable-Signature: <hex>` over the body; the body only names the candidate to re-read | API v3 (account token, 10 requests / 10 s): candidate reads, write-back (custom attribute, tag), reconciliation by `updated_after` |
 //!
 //! Each folder has a `webhook.rs` (verify and decode, pure: no I/O) and,
@@ -53,6 +54,12 @@
 //!   attribute and the tag added to the *candidate*'s list (Workable has no
 //!   referrer field). Workable is read back too: its webhook body is the
 //!   candidate as it was when sent.
+//! * **SmartRecruiters** ([`smartrecruiters`]): our token into a configured
+//!   candidate property of the job, the tag appended to the *candidate*'s
+//!   (`POST`, never the replacing `PUT`), and the referring user as the
+//!   source of the *assignment* (candidate, job) under the configured
+//!   referral source type. Its webhooks carry ids only, so everything is
+//!   read back.
 
 pub mod api;
 pub mod ashby;
@@ -63,6 +70,7 @@ pub mod json;
 pub mod lever;
 pub mod oauth;
 pub mod signature;
+pub mod smartrecruiters;
 pub mod workable;
 
 pub use connector::{

@@ -24,6 +24,8 @@ pub enum Source {
     Ashby,
     /// Workable webhooks.
     Workable,
+    /// SmartRecruiters webhooks.
+    SmartRecruiters,
 }
 
 /// Why a delivery is refused. The HTTP layer maps each variant to a status.
@@ -103,6 +105,18 @@ pub enum IntakeEvent {
         /// `hired_at` set): only recorded when the API disagrees.
         claims_hired: bool,
     },
+    /// A SmartRecruiters event: its body carries ids only, so the job
+    /// re-reads the candidate's assignment from the Customer API and acts
+    /// on what the API states.
+    SmartRecruitersAssignment {
+        /// `application.created`, `application.status.updated`, …
+        event: String,
+        /// The candidate to re-read.
+        candidate_id: String,
+        /// The job of the assignment; `None` (candidate events): the
+        /// candidate's primary assignment.
+        job_id: Option<String>,
+    },
     /// A well-formed, authentic event this service does not act on; recorded
     /// as ignored.
     Ignored {
@@ -123,6 +137,7 @@ impl IntakeEvent {
             IntakeEvent::CandidateAnonymized { .. } => "candidate_anonymized".into(),
             IntakeEvent::LeverOpportunity { event, .. } => event.clone(),
             IntakeEvent::WorkableCandidate { event, .. } => event.clone(),
+            IntakeEvent::SmartRecruitersAssignment { event, .. } => event.clone(),
             IntakeEvent::Ignored { event } => event.clone(),
         }
     }

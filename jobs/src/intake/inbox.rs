@@ -31,6 +31,7 @@ pub fn inbox_source(source: Source) -> InboxSource {
         Source::Lever => InboxSource::Lever,
         Source::Ashby => InboxSource::Ashby,
         Source::Workable => InboxSource::Workable,
+        Source::SmartRecruiters => InboxSource::SmartRecruiters,
     }
 }
 
@@ -43,6 +44,7 @@ pub fn stored_source(source: InboxSource) -> Option<Source> {
         InboxSource::Lever => Some(Source::Lever),
         InboxSource::Ashby => Some(Source::Ashby),
         InboxSource::Workable => Some(Source::Workable),
+        InboxSource::SmartRecruiters => Some(Source::SmartRecruiters),
         InboxSource::Generic => None,
     }
 }

@@ -25,7 +25,7 @@ use entities::inbox::InboxSource;
 
 pub use event::{ApplicationEvent, IntakeError, IntakeEvent, Source, StageChange};
 
-use crate::connectors::{ashby, careers_site, greenhouse, lever, workable};
+use crate::connectors::{ashby, careers_site, greenhouse, lever, smartrecruiters, workable};
 
 /// Decodes a verified body from `source` with that source's connector.
 /// `start_date_field` is where a careers-site `application.status_changed`
@@ -45,6 +45,7 @@ pub fn decode(
         Source::Lever => lever::decode(body),
         Source::Ashby => ashby::decode(body),
         Source::Workable => workable::decode(body),
+        Source::SmartRecruiters => smartrecruiters::decode(body),
     }
 }
 

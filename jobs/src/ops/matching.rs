@@ -259,6 +259,17 @@ fn event_ids(event: &IntakeEvent) -> (Vec<String>, Vec<String>) {
         IntakeEvent::WorkableCandidate { candidate_id, .. } => {
             (vec![candidate_id.clone()], vec![candidate_id.clone()])
         }
+        IntakeEvent::SmartRecruitersAssignment {
+            candidate_id,
+            job_id,
+            ..
+        } => (
+            job_id
+                .iter()
+                .map(|job| crate::connectors::smartrecruiters::application_id(candidate_id, job))
+                .collect(),
+            vec![candidate_id.clone()],
+        ),
         IntakeEvent::Ignored { .. } => (Vec::new(), Vec::new()),
     }
 }

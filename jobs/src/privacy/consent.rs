@@ -51,5 +51,6 @@ fn inbox_source(source: Source) -> InboxSource {
         Source::Lever => InboxSource::Lever,
         Source::Ashby => InboxSource::Ashby,
         Source::Workable => InboxSource::Workable,
+        Source::SmartRecruiters => InboxSource::SmartRecruiters,
     }
 }

@@ -92,6 +92,19 @@ impl Identifiers {
             IntakeEvent::WorkableCandidate { candidate_id, .. } => {
                 app(Ats::Workable, candidate_id) || cand(Ats::Workable, Some(candidate_id))
             }
+            IntakeEvent::SmartRecruitersAssignment {
+                candidate_id,
+                job_id,
+                ..
+            } => {
+                cand(Ats::SmartRecruiters, Some(candidate_id))
+                    || job_id.as_deref().is_some_and(|job| {
+                        app(
+                            Ats::SmartRecruiters,
+                            &crate::connectors::smartrecruiters::application_id(candidate_id, job),
+                        )
+                    })
+            }
             IntakeEvent::Ignored { .. } => false,
         }
     }

@@ -24,6 +24,7 @@
 pub mod ashby;
 pub mod greenhouse;
 pub mod lever;
+pub mod smartrecruiters;
 pub mod workable;
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};

@@ -5,4 +5,5 @@
 pub mod faults;
 pub mod greenhouse;
 pub mod lever;
+pub mod smartrecruiters;
 pub mod workable;

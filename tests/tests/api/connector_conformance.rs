@@ -25,7 +25,9 @@ use tests::{
     ashby::FakeAshby,
     connectors::{AuthKind, ConnectorFake, NewCandidate, Seeded},
     fixtures::{FakeLever, unique},
-    vendors::{greenhouse::FakeGreenhouse, workable::FakeWorkable},
+    vendors::{
+        greenhouse::FakeGreenhouse, smartrecruiters::FakeSmartRecruiters, workable::FakeWorkable,
+    },
 };
 
 /// The tag every write-back adds.
@@ -68,6 +70,7 @@ vendor!(greenhouse, FakeGreenhouse);
 vendor!(lever, FakeLever);
 vendor!(ashby, FakeAshby);
 vendor!(workable, FakeWorkable);
+vendor!(smartrecruiters, FakeSmartRecruiters);
 
 /// A candidate with a unique address, as they typed it (mixed case).
 fn candidate(name: &str) -> NewCandidate {

@@ -70,6 +70,11 @@
 //! - [`retention`]: the retention purge.
 //! - [`runtime`]: the service in-process: start-up, readiness, jobs, stop,
 //!   a `rediss://` queue behind a private CA.
+//! - [`smartrecruiters`]: SmartRecruiters' handshake and id-only
+//!   notifications read through a fake Customer API, written back, a hire
+//!   with `startsOn` paid once, reconciliation clean, `candidate.deleted`
+//!   erasing; the intake contract at `/webhooks/smartrecruiters`; the
+//!   client within the concurrency limits.
 //! - [`terminations`]: HRIS terminations matched to hires by identity;
 //!   unmatched ones listed for ops.
 //! - [`twin_fallback`]: a careers-site referral whose ATS application never
@@ -94,6 +99,7 @@ mod golive;
 mod hostile;
 mod hostile_ashby;
 mod hostile_network;
+mod hostile_smartrecruiters;
 mod hostile_workable;
 mod intake;
 mod lever;
@@ -115,6 +121,7 @@ mod reconciliation;
 mod reports;
 mod retention;
 mod runtime;
+mod smartrecruiters;
 mod terminations;
 mod twin_fallback;
 mod workable;

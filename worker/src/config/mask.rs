@@ -15,7 +15,7 @@ use super::formats::string_like;
 /// `layers` reads a `*_FILE` variant of each, for secrets handed over as
 /// files (Docker secrets, systemd credentials); a test checks that the
 /// list names every masked key.
-pub(super) const SECRET_KEYS: [&str; 17] = [
+pub(super) const SECRET_KEYS: [&str; 20] = [
     "database.url",
     "queue.redis_url",
     "webhooks.careers_site_secret",
@@ -27,6 +27,9 @@ pub(super) const SECRET_KEYS: [&str; 17] = [
     "ats.ashby.api_key",
     "ats.workable.token",
     "ats.workable.webhook_secret",
+    "ats.smartrecruiters.api_key",
+    "ats.smartrecruiters.webhook_secret",
+    "ats.smartrecruiters.webhook_secret_previous",
     "payouts.destination_secret",
     "notifications.status_sync_secret",
     "notifications.crm_secret",

@@ -102,5 +102,5 @@ pub use workflow::{
     ApiSettings, ApiToken, AshbySettings, AtsSettings, GreenhouseSettings, LeverSettings,
     MilestoneSettings, NotificationSettings, OutboundSettings, PayoutsSettings,
     ReconciliationSettings, ReferralSettings, RetentionSettings, SandboxSettings, Scope,
-    WebhookSettings, WorkableSettings,
+    SmartRecruitersSettings, WebhookSettings, WorkableSettings,
 };

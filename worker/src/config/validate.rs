@@ -392,12 +392,13 @@ fn validate_milestones(settings: &Settings, check: &mut impl FnMut(bool, &str, &
                 "lever",
                 "ashby",
                 "workable",
+                "smartrecruiters",
                 "careers_site",
                 "generic",
             ]
             .contains(&ats.as_str()),
             &format!("milestones.hire_stages.{ats}"),
-            "unknown ATS; one of greenhouse, lever, ashby, workable, careers_site, generic",
+            "unknown ATS; one of greenhouse, lever, ashby, workable, smartrecruiters, careers_site, generic",
         );
         check(
             stages.iter().all(|s| !s.trim().is_empty()),
@@ -565,6 +566,56 @@ fn validate_workable(settings: &Settings, check: &mut impl FnMut(bool, &str, &st
     );
 }
 
+/// `[ats.smartrecruiters]`: the base URL behind the SSRF guard, signing
+/// keys long enough, ids that can be path segments, a tolerance that
+/// admits a delivery at all.
+fn validate_smartrecruiters(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
+    let s = &settings.ats.smartrecruiters;
+    if let Err(message) = check_outbound_url(&s.base_url, settings.outbound.allow_private_networks)
+    {
+        check(false, "ats.smartrecruiters.base_url", &message);
+    }
+    for (key, secret) in [
+        ("ats.smartrecruiters.webhook_secret", &s.webhook_secret),
+        (
+            "ats.smartrecruiters.webhook_secret_previous",
+            &s.webhook_secret_previous,
+        ),
+    ] {
+        check(
+            secret.is_empty() || secret.expose().len() >= 16,
+            key,
+            "must be at least 16 characters (or empty)",
+        );
+    }
+    check(
+        s.timestamp_tolerance.as_secs() >= 1,
+        "ats.smartrecruiters.timestamp_tolerance",
+        "must be at least 1s",
+    );
+    for (key, id) in [
+        (
+            "ats.smartrecruiters.token_property_id",
+            &s.token_property_id,
+        ),
+        (
+            "ats.smartrecruiters.referral_source_type_id",
+            &s.referral_source_type_id,
+        ),
+        (
+            "ats.smartrecruiters.referral_source_subtype_id",
+            &s.referral_source_subtype_id,
+        ),
+    ] {
+        check(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            key,
+            "must be a SmartRecruiters id (letters, digits, `_`, `-`)",
+        );
+    }
+}
+
 /// `[ats.*]`: base URLs (behind the SSRF guard) and request rates.
 fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     let private = settings.outbound.allow_private_networks;
@@ -596,6 +647,7 @@ fn validate_ats(settings: &Settings, check: &mut impl FnMut(bool, &str, &str)) {
     );
     validate_greenhouse(settings, check);
     validate_workable(settings, check);
+    validate_smartrecruiters(settings, check);
     check(
         settings.ats.lever.requests_per_second >= 1,
         "ats.lever.requests_per_second",

@@ -537,6 +537,60 @@ pub struct WorkableSettings {
     pub token_tag_prefix: String,
 }
 
+/// `[ats.smartrecruiters]`: SmartRecruiters' webhooks and Customer API, in
+/// one section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmartRecruitersSettings {
+    /// The API key (`X-SmartToken`); empty disables SmartRecruiters calls
+    /// (write-back is then skipped, and deliveries, which carry ids only,
+    /// cannot be read).
+    pub api_key: Secret,
+    /// The subscription's signing key (generated through SmartRecruiters'
+    /// API after the subscription is activated; `smartrecruiters-signature:
+    /// v1=<hex>`). Empty: notifications answer 503, so SmartRecruiters
+    /// retries; the activation handshake is answered regardless.
+    pub webhook_secret: Secret,
+    /// The key before the last rotation, which SmartRecruiters keeps valid
+    /// for 24 h; a notification signed under either verifies. Empty: none.
+    pub webhook_secret_previous: Secret,
+    /// Largest difference between `smartrecruiters-timestamp` and now.
+    #[serde(with = "duration")]
+    pub timestamp_tolerance: Duration,
+    /// API base URL (tests point it at a fake).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub base_url: String,
+    /// Id of the TEXT candidate property our referral token is written to,
+    /// per job; empty: not written.
+    pub token_property_id: String,
+    /// The referral source type id (`GET /configuration/sources`) under
+    /// which the referring user is set as the application's source; empty:
+    /// no source written.
+    pub referral_source_type_id: String,
+    /// Its sub-type, if the tenant's source type has them.
+    pub referral_source_subtype_id: String,
+    /// Prefix of the candidate tag a customer's referral flow carries our
+    /// token in (`ref-` reads `ABC` from `ref-ABC`); empty: no token is
+    /// read from SmartRecruiters.
+    pub token_tag_prefix: String,
+}
+
+impl Default for SmartRecruitersSettings {
+    fn default() -> Self {
+        SmartRecruitersSettings {
+            api_key: Secret::default(),
+            webhook_secret: Secret::default(),
+            webhook_secret_previous: Secret::default(),
+            timestamp_tolerance: Duration::from_secs(5 * 60),
+            base_url: "https://api.smartrecruiters.com".to_owned(),
+            token_property_id: String::new(),
+            referral_source_type_id: String::new(),
+            referral_source_subtype_id: String::new(),
+            token_tag_prefix: String::new(),
+        }
+    }
+}
+
 /// `[ats]`: ATS API clients, and the fallback write-back of careers-site
 /// referrals whose ATS application never arrives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -561,6 +615,8 @@ pub struct AtsSettings {
     pub ashby: AshbySettings,
     /// Workable.
     pub workable: WorkableSettings,
+    /// SmartRecruiters.
+    pub smartrecruiters: SmartRecruitersSettings,
 }
 
 impl Default for AtsSettings {
@@ -572,6 +628,7 @@ impl Default for AtsSettings {
             lever: LeverSettings::default(),
             ashby: AshbySettings::default(),
             workable: WorkableSettings::default(),
+            smartrecruiters: SmartRecruitersSettings::default(),
         }
     }
 }

@@ -89,6 +89,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .route("/webhooks/lever", post(webhooks::lever))
         .route("/webhooks/ashby", post(webhooks::ashby))
         .route("/webhooks/workable", post(webhooks::workable))
+        .route("/webhooks/smartrecruiters", post(webhooks::smartrecruiters))
         .merge(finance::routes())
         .merge(ops_page::routes())
         .merge(privacy::routes())

@@ -87,8 +87,9 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, sche
         webhooks::lever,
         webhooks::ashby,
         webhooks::workable,
+        webhooks::smartrecruiters,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, webhooks::Handshake)),
     modifiers(&Shared),
     tags(
         (name = "referrals", description = "Referrers, referral links and hires (the HRIS sync and the referral portal)"),
@@ -139,6 +140,13 @@ impl Modify for Shared {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-Workable-Signature",
                 "`<hex HMAC-SHA256 of the body>` with `ats.workable.webhook_secret`",
+            ))),
+        );
+        components.add_security_scheme(
+            "smartrecruiters_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "smartrecruiters-signature",
+                "`v1=<hex HMAC-SHA256 of timestamp.body.event-id.event-name.event-version.link>[;v1=…]` with `ats.smartrecruiters.webhook_secret` (or `webhook_secret_previous`)",
             ))),
         );
         components.add_security_scheme(
@@ -389,6 +397,7 @@ mod tests {
             "greenhouse_signature",
             "ashby_signature",
             "workable_signature",
+            "smartrecruiters_signature",
         ] {
             assert!(
                 spec["components"]["securitySchemes"][name].is_object(),

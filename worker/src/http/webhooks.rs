@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use jobs::{
-    connectors::{ashby, careers_site, greenhouse, lever, workable},
+    connectors::{ashby, careers_site, greenhouse, lever, smartrecruiters, workable},
     intake::inbox::{self, Delivery},
     intake::{self, Source},
 };
@@ -300,6 +300,111 @@ pub async fn workable(State(state): State<AppState>, headers: HeaderMap, body: B
     .await
 }
 
+/// What a SmartRecruiters activation handshake is answered with (besides
+/// the echoed `X-Hook-Secret` header).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Handshake {
+    /// Always `handshake`: the secret is echoed, nothing is stored.
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/webhooks/smartrecruiters", tag = "webhooks",
+    summary = "SmartRecruiters webhooks: the activation handshake (X-Hook-Secret echoed) and notifications signed `smartrecruiters-signature: v1=<hex>` over timestamp.body.event-id.event-name.event-version.link",
+    security(("smartrecruiters_signature" = [])),
+    params(
+        ("X-Hook-Secret" = Option<String>, Header, description = "present only on the activation handshake: echoed back in the answer's X-Hook-Secret header; nothing else is done"),
+        ("event-id" = Option<String>, Header, description = "the notification's id (the inbox key); a repeated one is a duplicate"),
+        ("event-name" = Option<String>, Header, description = "e.g. application.created, application.status.updated, candidate.deleted"),
+        ("event-version" = Option<String>, Header, description = "signed"),
+        ("link" = Option<String>, Header, description = "`<url>; rel=self`, signed as sent"),
+        ("smartrecruiters-timestamp" = Option<String>, Header, description = "Unix seconds; refused when further from now than ats.smartrecruiters.timestamp_tolerance"),
+    ),
+    request_body(content = VendorEvent, description = "ids only, e.g. `{\"job_id\": \"…\", \"candidate_id\": \"…\"}`; the candidate is re-read through the API"),
+    responses(
+        (status = 200, description = "the activation handshake, answered with the same X-Hook-Secret header (`Handshake`); or a repeated notification (`Receipt`, `duplicate`): nothing changed", body = Receipt),
+        (status = 202, description = "verified, stored in the inbox and enqueued", body = Receipt),
+        (status = 400, description = "the body is not JSON, the event-id header is missing, or an X-Hook-Secret that is not 1 to 256 visible ASCII characters", body = ErrorBody),
+        (status = 401, description = "bad or missing signature, or a timestamp outside the tolerance", body = ErrorBody),
+        (status = 413, description = "body over http.body_limit", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "a missing or mistyped id (named)", body = ErrorBody),
+        (status = 503, description = "storage down, or no ats.smartrecruiters.webhook_secret configured; SmartRecruiters retries", body = ErrorBody),
+    ))]
+/// `POST /webhooks/smartrecruiters`: the activation handshake, and
+/// notifications verified over the timestamp, body and event headers under
+/// the configured key (or the one before the last rotation), keyed on
+/// `event-id` (`jobs::connectors::smartrecruiters::webhook`).
+///
+/// A request carrying `X-Hook-Secret` is the handshake: the value is
+/// echoed in the answer's `X-Hook-Secret` header at once (SmartRecruiters
+/// waits 20 s at most) and nothing else happens; it is not the signing key
+/// (that one is generated after activation and configured as
+/// `ats.smartrecruiters.webhook_secret`), so it is not stored. Without a
+/// key configured, notifications answer 503 and SmartRecruiters retries
+/// them; the handshake is answered either way, since activation comes
+/// before the key exists.
+pub async fn smartrecruiters(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let source = Source::SmartRecruiters;
+    if let Some(value) = headers.get(smartrecruiters::HOOK_SECRET_HEADER) {
+        // Not UTF-8 is no visible ASCII either: the same refusal.
+        let checked = smartrecruiters::handshake_secret(value.to_str().unwrap_or("\u{0}"));
+        let echoed = match checked {
+            Ok(v) => v.to_owned(),
+            Err(e) => {
+                let e = ApiError::BadRequest(e.to_string());
+                return Err(reject(&state, source, false, e, None).await);
+            }
+        };
+        tracing::info!("smartrecruiters subscription handshake answered");
+        count(source, "handshake", 200);
+        let mut answer = (
+            StatusCode::OK,
+            Json(Handshake {
+                status: "handshake",
+            }),
+        )
+            .into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&echoed) {
+            answer
+                .headers_mut()
+                .insert(smartrecruiters::HOOK_SECRET_HEADER, v);
+        }
+        return Ok(answer);
+    }
+    let s = &state.settings.ats.smartrecruiters;
+    let keys: Vec<String> = [&s.webhook_secret, &s.webhook_secret_previous]
+        .into_iter()
+        .map(|k| k.expose().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        let e = ApiError::Unavailable(
+            "no SmartRecruiters signing key is configured (ats.smartrecruiters.webhook_secret); \
+             SmartRecruiters retries this notification"
+                .into(),
+        );
+        return Err(reject(&state, source, false, e, None).await);
+    }
+    let tolerance = s.timestamp_tolerance;
+    let answer = intake_as(&state, source, &headers, body, move |headers, bytes| {
+        let lookup = |name: &str| headers.get(name)?.to_str().ok().map(str::to_owned);
+        let keys: Vec<&[u8]> = keys.iter().map(String::as_bytes).collect();
+        let now = chrono::Utc::now().timestamp();
+        let n = smartrecruiters::verify_at(&keys, &lookup, bytes, now, tolerance)?;
+        // Built from the verified headers and body: errors from here on
+        // are the authenticated sender's.
+        let stored = smartrecruiters::stored_envelope(&n, bytes)?;
+        Ok((n.event_id.trim().to_owned(), Some(stored)))
+    })
+    .await?;
+    Ok(answer.into_response())
+}
+
 /// The shared intake path. `verify` checks authenticity and returns the
 /// delivery id.
 async fn intake(
@@ -308,6 +413,23 @@ async fn intake(
     headers: &HeaderMap,
     body: Body,
     verify: impl FnOnce(&HeaderMap, &[u8]) -> Result<String, intake::IntakeError>,
+) -> Answer {
+    intake_as(state, source, headers, body, |headers, bytes| {
+        verify(headers, bytes).map(|id| (id, None))
+    })
+    .await
+}
+
+/// [`intake`] for a source whose inbox row holds something built from the
+/// verified request rather than its bytes (SmartRecruiters: the signed
+/// event headers with the body): `verify` returns the delivery id and,
+/// when it differs from the body, what to decode and store.
+async fn intake_as(
+    state: &AppState,
+    source: Source,
+    headers: &HeaderMap,
+    body: Body,
+    verify: impl FnOnce(&HeaderMap, &[u8]) -> Result<(String, Option<Vec<u8>>), intake::IntakeError>,
 ) -> Answer {
     let limit = state.settings.http.body_limit;
     let pre = async {
@@ -319,13 +441,16 @@ async fn intake(
         Ok(b) => b,
         Err(e) => return Err(reject(state, source, false, e, None).await),
     };
-    let delivery_id = match verify(headers, &bytes) {
-        Ok(id) => id,
+    let (delivery_id, stored) = match verify(headers, &bytes) {
+        Ok((id, stored)) => (id, stored),
         // Ashby's and Workable's keys are read from the body after the
-        // signature passed: a body that is not JSON is the authenticated
-        // sender's (400).
+        // signature passed, and SmartRecruiters' envelope is built from
+        // it: a body that is not JSON is the authenticated sender's (400).
         Err(e @ intake::IntakeError::MalformedJson(_))
-            if matches!(source, Source::Ashby | Source::Workable) =>
+            if matches!(
+                source,
+                Source::Ashby | Source::Workable | Source::SmartRecruiters
+            ) =>
         {
             return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await);
         }
@@ -333,19 +458,29 @@ async fn intake(
             // Authentic (the signature passed) but incomplete: Greenhouse
             // without its Greenhouse-Event-ID header (a missing header, 400),
             // or a Lever body whose `event` field, read while verifying, is
-            // missing or mistyped (a field, 422 naming it).
+            // missing or mistyped (a field, 422 naming it). SmartRecruiters
+            // without its `event-id` header is a missing header too.
             let e = match source {
-                Source::Greenhouse => ApiError::BadRequest(e.to_string()),
+                Source::Greenhouse | Source::SmartRecruiters => ApiError::BadRequest(e.to_string()),
                 _ => e.into(),
             };
             return Err(reject(state, source, true, e, Some(bytes.to_vec())).await);
         }
         Err(e) => return Err(reject(state, source, false, e.into(), None).await),
     };
+    // A refusal keeps the bytes as received; what is stored and decoded
+    // is what `verify` built from them, if anything.
+    let (bytes, received) = match stored {
+        Some(built) => (built.into(), Some(bytes)),
+        None => (bytes, None),
+    };
     let decoded = intake::decode(source, &bytes, &state.settings.milestones.start_date_field);
     let event = match decoded {
         Ok(ev) => ev,
-        Err(e) => return Err(reject(state, source, true, e.into(), Some(bytes.to_vec())).await),
+        Err(e) => {
+            let kept = received.as_ref().unwrap_or(&bytes).to_vec();
+            return Err(reject(state, source, true, e.into(), Some(kept)).await);
+        }
     };
     let receipt = inbox::receive(
         &state.inbox,
@@ -404,6 +539,7 @@ fn count(source: Source, outcome: &'static str, status: u16) {
         Source::Lever => "lever",
         Source::Ashby => "ashby",
         Source::Workable => "workable",
+        Source::SmartRecruiters => "smartrecruiters",
     };
     metrics::counter!(
         "referral_worker_webhooks_total",

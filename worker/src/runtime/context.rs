@@ -17,6 +17,7 @@ use jobs::{
         ashby::{AshbyClient, AshbyConfig},
         greenhouse::{GreenhouseClient, GreenhouseConfig},
         lever::{LeverClient, LeverConfig},
+        smartrecruiters::{SmartRecruitersClient, SmartRecruitersConfig},
         workable::{WorkableClient, WorkableConfig, base_url_for},
     },
     context::{CaptureSettings, JobContext},
@@ -71,6 +72,9 @@ pub fn job_context(settings: &Settings, state: &AppState) -> anyhow::Result<JobC
         ctx.connectors.insert(c);
     }
     if let Some(c) = workable(settings, &transport)? {
+        ctx.connectors.insert(c);
+    }
+    if let Some(c) = smartrecruiters(settings, &transport)? {
         ctx.connectors.insert(c);
     }
     Ok(ctx)
@@ -309,6 +313,28 @@ fn workable(
     Ok(Some(Arc::new(
         WorkableClient::new(config).map_err(|e| anyhow::anyhow!("ats.workable: {e}"))?,
     )))
+}
+
+/// The SmartRecruiters client, when `ats.smartrecruiters.api_key` is set.
+/// No sandbox URL of its own: point `ats.smartrecruiters.base_url` at one.
+fn smartrecruiters(
+    settings: &Settings,
+    transport: &Transport,
+) -> anyhow::Result<Option<Arc<dyn Connector>>> {
+    let s = &settings.ats.smartrecruiters;
+    if s.api_key.is_empty() {
+        return Ok(None);
+    }
+    let base_url = url::Url::parse(s.base_url.trim()).context("ats.smartrecruiters.base_url")?;
+    let mut config = SmartRecruitersConfig::new(base_url, s.api_key.expose());
+    config.token_property_id = s.token_property_id.clone();
+    config.referral_source_type_id = s.referral_source_type_id.clone();
+    config.referral_source_subtype_id = s.referral_source_subtype_id.clone();
+    config.token_tag_prefix = s.token_tag_prefix.clone();
+    transport.apply(&mut config.http);
+    Ok(Some(Arc::new(SmartRecruitersClient::new(config).map_err(
+        |e| anyhow::anyhow!("ats.smartrecruiters: {e}"),
+    )?)))
 }
 
 /// Where one outbound client goes in sandbox mode: `(url, recorder)`.

@@ -320,6 +320,21 @@ pub(super) fn malformed() -> Vec<Case> {
             }
         });
     }
+    // SmartRecruiters' envelope is built from the body after its
+    // signature passed: the body's faults are the authenticated sender's.
+    // Its bodies are short (ids only): indented, so that every truncation
+    // offset falls inside one.
+    let sr_bytes = crate::hostile_smartrecruiters::indented_body();
+    for (what, broken, body) in broken_bodies(&sr_bytes) {
+        cases.push(match broken {
+            Broken::Syntax | Broken::NotUtf8 => {
+                smartrecruiters(&what, body, 400, "bad_request", "malformed JSON")
+            }
+            Broken::TopLevel => {
+                smartrecruiters(&what, body, 422, "invalid_field", "$: expected an object")
+            }
+        });
+    }
     // Greenhouse's delivery id is a header: authentic but unusable without it.
     for (what, value) in [
         ("no Greenhouse-Event-ID", None),

@@ -21,6 +21,13 @@ pub(super) fn each_webhook(
         lever(what, body(hostile::LEVER_PATH), status, error, detail),
         ashby(what, body(hostile::ASHBY_PATH), status, error, detail),
         workable(what, body(hostile::WORKABLE_PATH), status, error, detail),
+        smartrecruiters(
+            what,
+            body(hostile::SMARTRECRUITERS_PATH),
+            status,
+            error,
+            detail,
+        ),
     ]
 }
 
@@ -31,6 +38,7 @@ pub(super) fn valid_body(path: &str) -> Vec<u8> {
         hostile::GREENHOUSE_PATH => gh_body(),
         hostile::ASHBY_PATH => crate::hostile_ashby::valid_body(),
         hostile::WORKABLE_PATH => crate::hostile_workable::valid_body(),
+        hostile::SMARTRECRUITERS_PATH => crate::hostile_smartrecruiters::valid_body(),
         _ => to_bytes(&lever_event("candidateHired")),
     }
 }

@@ -63,7 +63,8 @@ use tests::{
     },
     hostile::{
         self, CAREERS_PATH, Case, Framing, ashby, careers, ct, greenhouse, header, lever,
-        lever_envelope, padded, replace, to_bytes, with_headers, without, workable,
+        lever_envelope, padded, replace, smartrecruiters, to_bytes, with_headers, without,
+        workable,
     },
 };
 use worker::config::{ApiToken, Scope, Secret};
@@ -642,7 +643,7 @@ async fn hostile_requests_are_refused_recorded_and_change_nothing() {
     let inbox_before = inbox_rows(db).await.len();
 
     let started = std::time::Instant::now();
-    let categories: [(&str, &dyn Fn() -> Vec<Case>); 13] = [
+    let categories: [(&str, &dyn Fn() -> Vec<Case>); 15] = [
         ("forged (careers site)", &forged_careers),
         ("forged (Greenhouse)", &forged_greenhouse),
         ("forged (Lever)", &forged_lever),
@@ -655,6 +656,14 @@ async fn hostile_requests_are_refused_recorded_and_change_nothing() {
         (
             "wrongly typed (Workable)",
             &super::hostile_workable::wrongly_typed,
+        ),
+        (
+            "forged (SmartRecruiters)",
+            &super::hostile_smartrecruiters::forged,
+        ),
+        (
+            "wrongly typed (SmartRecruiters)",
+            &super::hostile_smartrecruiters::wrongly_typed,
         ),
         ("replayed", &replayed),
         ("malformed", &malformed),
