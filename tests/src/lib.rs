@@ -49,5 +49,6 @@ pub mod hostile;
 pub mod queue;
 pub mod receiver;
 pub mod tls;
+pub mod three_way;
 pub mod twin;
 pub mod vendors;

@@ -149,7 +149,8 @@ pub enum TaskCommand {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Export payouts, referrals, the audit log or the KPI reports for HR and finance.
+    /// Export payouts, referrals, the audit log, the KPI reports or the
+    /// reconciliation variances for HR and finance.
     Export(ExportArgs),
     /// Reports for finance.
     #[command(subcommand)]
@@ -159,8 +160,15 @@ pub enum TaskCommand {
     Ops(OpsArgs),
     /// Reconcile now: compare attributions, milestones, payouts, the queue
     /// and the ATS, record every variance, fix what is safe. Exits 1 when
-    /// there is a variance.
+    /// there is a variance. `reconcile import-platform|import-crm FILE
+    /// --period YYYY-MM` imports the referral platform's or the CRM's list
+    /// for the three-way reconciliation; `reconcile three-way --period
+    /// YYYY-MM` runs it.
     Reconcile {
+        /// The three-way reconciliation's imports and run; none runs the
+        /// nightly reconciliation now.
+        #[command(subcommand)]
+        action: Option<ReconcileCommand>,
         /// Record what is found; fix nothing.
         #[arg(long)]
         dry_run: bool,
@@ -183,6 +191,45 @@ pub enum TaskCommand {
     /// status sync fails unless `--allow-missing HOP`. Exits 1 naming the
     /// first hop that failed.
     GoliveCheck(GoliveArgs),
+}
+
+/// `referral-worker reconcile ...`: the three-way reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ReconcileCommand {
+    /// Import the referral platform's list of referrals for a month (CSV
+    /// with a header: platform_referral_id, employee_id, referred_on, and
+    /// optionally referral_id, ats, ats_application_id). Replaces that
+    /// month's earlier import; a bad row is named and nothing changes.
+    ImportPlatform(ImportArgs),
+    /// Import the CRM's list of hires for a month (CSV with a header:
+    /// crm_hire_id, ats, ats_application_id, hired_on, and optionally
+    /// employee_id). Replaces that month's earlier import; a bad row is
+    /// named and nothing changes.
+    ImportCrm(ImportArgs),
+    /// Compare a month's imports with our attributions and the ATS now,
+    /// record every variance with a suggested fix. Exits 1 when there is a
+    /// variance.
+    ThreeWay {
+        /// The month, `YYYY-MM` (UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A file to import and its month.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ImportArgs {
+    /// The CSV file (`-` reads stdin).
+    pub file: PathBuf,
+    /// The month it covers, `YYYY-MM` (UTC); every row's date must be in it.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `referral-worker golive-check [--base-url URL] [--json]`.
@@ -304,7 +351,19 @@ impl TaskCommand {
             TaskCommand::Export(_) => "export",
             TaskCommand::Report(_) => "report kpis",
             TaskCommand::Ops(_) => "ops",
-            TaskCommand::Reconcile { .. } => "reconcile",
+            TaskCommand::Reconcile { action: None, .. } => "reconcile",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ImportPlatform(_)),
+                ..
+            } => "reconcile import-platform",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ImportCrm(_)),
+                ..
+            } => "reconcile import-crm",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ThreeWay { .. }),
+                ..
+            } => "reconcile three-way",
             TaskCommand::Retention(_) => "retention purge",
             TaskCommand::Privacy(_) => "privacy",
             TaskCommand::GoliveCheck(_) => "golive-check",
@@ -339,7 +398,8 @@ pub struct ExportArgs {
     /// What to export.
     #[arg(value_enum)]
     pub dataset: ExportDataset,
-    /// Which rows: created (payouts, referrals, reports) or occurred (audit) in this period.
+    /// Which rows: created (payouts, referrals, reports) or occurred
+    /// (audit; a run started, for reconciliation) in this period.
     #[command(flatten)]
     pub period: PeriodArgs,
     /// Output encoding.
@@ -365,6 +425,9 @@ pub enum ExportDataset {
     Audit,
     /// The scheduled KPI reports sent to the CRM.
     Reports,
+    /// The reconciliation runs' variances (nightly and three-way), with
+    /// their suggested fixes.
+    Reconciliation,
 }
 
 impl From<ExportDataset> for Dataset {
@@ -374,6 +437,7 @@ impl From<ExportDataset> for Dataset {
             ExportDataset::Referrals => Dataset::Referrals,
             ExportDataset::Audit => Dataset::Audit,
             ExportDataset::Reports => Dataset::Reports,
+            ExportDataset::Reconciliation => Dataset::Reconciliation,
         }
     }
 }

@@ -31,7 +31,9 @@ use utoipa::{
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, schemas, webhooks};
+use super::{
+    api, error::ErrorBody, finance, health, ops, ops_page, privacy, reconciliation, schemas, webhooks,
+};
 
 /// The document's root: every annotated handler and the schemas that no
 /// handler names directly.
@@ -77,6 +79,10 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, sche
         finance::reconciliation_runs,
         finance::reconcile_now,
         finance::reconciliation_run,
+        finance::scheduled_reports,
+        reconciliation::import,
+        reconciliation::list_imports,
+        reconciliation::run_three_way,
         privacy::export_candidate,
         privacy::erase_candidate,
         privacy::export_referrer,
