@@ -61,7 +61,9 @@ impl MigrationTrait for Migration {
                     .col(string_len_null(ReconciliationImportRows::EmployeeId, 64))
                     .col(string_len_null(ReconciliationImportRows::Ats, 32))
                     .col(string_null(ReconciliationImportRows::AtsApplicationId))
-                    .col(timestamp_with_time_zone(ReconciliationImportRows::OccurredOn))
+                    .col(timestamp_with_time_zone(
+                        ReconciliationImportRows::OccurredOn,
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_reconciliation_import_rows_import_id")

@@ -48,7 +48,7 @@ pub mod fixtures;
 pub mod hostile;
 pub mod queue;
 pub mod receiver;
-pub mod tls;
 pub mod three_way;
+pub mod tls;
 pub mod twin;
 pub mod vendors;

@@ -27,7 +27,12 @@ pub fn today() -> String {
 }
 
 /// `POST /api/reconciliation/imports/{source}` with `{period, rows}` as ops.
-pub async fn import_json(app: &TestApp, source: &str, period: &str, rows: Value) -> (StatusCode, Value) {
+pub async fn import_json(
+    app: &TestApp,
+    source: &str,
+    period: &str,
+    rows: Value,
+) -> (StatusCode, Value) {
     post(
         app,
         &format!("/api/reconciliation/imports/{source}"),

@@ -189,10 +189,7 @@ pub struct StoredReport {
 ///
 /// # Errors
 /// Database errors.
-pub async fn recent(
-    conn: &impl sea_orm::ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<StoredReport>> {
+pub async fn recent(conn: &impl sea_orm::ConnectionTrait, limit: u64) -> Result<Vec<StoredReport>> {
     use sea_orm::{QueryOrder, QuerySelect};
     Ok(kpi_report::Entity::find()
         .order_by_desc(kpi_report::Column::Id)

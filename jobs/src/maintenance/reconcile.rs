@@ -49,10 +49,10 @@ use entities::{
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
+use super::runs::{self, variance};
 pub use super::runs::{
     RecordedItem, RecordedRun, RunReport, Variance, items_csv, recent_runs, recorded_run,
 };
-use super::runs::{self, variance};
 use crate::{
     connectors::{AtsStatus, Connector, StartDate},
     context::JobContext,
@@ -95,7 +95,11 @@ pub async fn run(
     }
 }
 
-async fn checks(ctx: &JobContext, started_at: DateTime<Utc>, dry_run: bool) -> Result<Vec<Variance>> {
+async fn checks(
+    ctx: &JobContext,
+    started_at: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Vec<Variance>> {
     let mut variances = Vec::new();
     hires(ctx, dry_run, &mut variances).await?;
     payouts(ctx, dry_run, started_at, &mut variances).await?;

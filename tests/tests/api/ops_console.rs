@@ -524,10 +524,20 @@ async fn an_operator_reads_the_kpi_reports_and_a_three_way_run_with_its_fixes() 
             |t| t == report_id.to_string(),
         )
         .await;
-        let link = format!("#reports-runs-table tr[data-run-id=\"{}\"] a.run-link", run.run_id);
+        let link = format!(
+            "#reports-runs-table tr[data-run-id=\"{}\"] a.run-link",
+            run.run_id
+        );
         wait_for(&c, &link).await;
-        let by_kind = text_of(&c, &format!("#reports-runs-table tr[data-run-id=\"{}\"]", run.run_id)).await;
-        assert!(by_kind.contains("platform_referral_unknown: 1"), "{by_kind}");
+        let by_kind = text_of(
+            &c,
+            &format!("#reports-runs-table tr[data-run-id=\"{}\"]", run.run_id),
+        )
+        .await;
+        assert!(
+            by_kind.contains("platform_referral_unknown: 1"),
+            "{by_kind}"
+        );
         click(&c, &link).await;
         let row = "#reports-variances-table tr[data-kind=\"platform_referral_unknown\"]";
         wait_for(&c, row).await;
@@ -538,10 +548,16 @@ async fn an_operator_reads_the_kpi_reports_and_a_three_way_run_with_its_fixes() 
         .await;
         assert_eq!(cells[2], Value::String(HOSTILE.into()), "{cells}");
         assert!(
-            cells[3].as_str().is_some_and(|f| f.contains("no record of the platform's referral")),
+            cells[3]
+                .as_str()
+                .is_some_and(|f| f.contains("no record of the platform's referral")),
             "{cells}"
         );
-        wait_for(&c, "#reports-variances-table tr[data-kind=\"import_missing\"]").await;
+        wait_for(
+            &c,
+            "#reports-variances-table tr[data-kind=\"import_missing\"]",
+        )
+        .await;
         assert_eq!(
             eval(&c, "return window.__pwned === undefined;").await,
             Value::Bool(true),

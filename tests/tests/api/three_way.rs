@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, Utc};
-use entities::{
-    reconciliation_import, reconciliation_import_row, reconciliation_run, referral,
-};
+use entities::{reconciliation_import, reconciliation_import_row, reconciliation_run, referral};
 use queue::{JobFilter, JobState};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -135,7 +133,13 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
     );
     let ran = referral_worker(
         &database_url(app),
-        &["reconcile", "import-platform", &platform, "--period", &month],
+        &[
+            "reconcile",
+            "import-platform",
+            &platform,
+            "--period",
+            &month,
+        ],
     );
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(ran.stdout.contains("3 row(s)"), "{ran:?}");
@@ -160,7 +164,10 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
     let (status, report) = three_way_now(app, &month).await;
     assert_eq!(status, StatusCode::CREATED, "{report}");
     assert_eq!(report["scope"], "three_way");
-    let (disputed, unlisted) = (referral_of(db, DISPUTED).await, referral_of(db, UNLISTED).await);
+    let (disputed, unlisted) = (
+        referral_of(db, DISPUTED).await,
+        referral_of(db, UNLISTED).await,
+    );
     let disputed_app = application_by_ats_id(db, &DISPUTED.to_string())
         .await
         .expect("app")
@@ -183,7 +190,10 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
     for v in report["variances"].as_array().expect("variances") {
         let fix = v["suggested_fix"].as_str().unwrap_or_default();
         assert!(fix.len() > 20, "every variance says what to do: {v}");
-        assert!(!v.to_string().contains("@example.org"), "no candidate email: {v}");
+        assert!(
+            !v.to_string().contains("@example.org"),
+            "no candidate email: {v}"
+        );
     }
     let by_source: Vec<&str> = report["variances"]
         .as_array()
@@ -192,7 +202,10 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
         .filter(|v| v["kind"] == "referrer_mismatch")
         .filter_map(|v| v["detail"]["source"].as_str())
         .collect();
-    assert!(by_source.contains(&"platform") && by_source.contains(&"crm"), "{by_source:?}");
+    assert!(
+        by_source.contains(&"platform") && by_source.contains(&"crm"),
+        "{by_source:?}"
+    );
 
     // The run is listed, readable with its fixes, alerted and exported.
     let run_id = report["run_id"].as_i64().expect("run id");
@@ -200,7 +213,13 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
     assert_eq!(listed[0]["id"], run_id, "{listed}");
     assert_eq!(listed[0]["variance_count"], 7);
     let ledger = get_json(app, "/api/reconciliation/runs?scope=ledger").await;
-    assert!(ledger.as_array().expect("runs").iter().all(|r| r["id"] != run_id));
+    assert!(
+        ledger
+            .as_array()
+            .expect("runs")
+            .iter()
+            .all(|r| r["id"] != run_id)
+    );
     let run = get_json(app, &format!("/api/reconciliation/runs/{run_id}")).await;
     assert_eq!(by_kind(&run["items"]), want);
     assert!(run["items"][0]["suggested_fix"].is_string(), "{run}");
@@ -223,12 +242,22 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
         .filter(|r| r["run_id"] == run_id)
         .collect();
     assert_eq!(exported.len(), 7, "{export}");
-    assert!(exported.iter().all(|r| r["scope"] == "three_way" && r["suggested_fix"].is_string()));
+    assert!(
+        exported
+            .iter()
+            .all(|r| r["scope"] == "three_way" && r["suggested_fix"].is_string())
+    );
 
     // The binary runs the same comparison and exits 1 on variances.
-    let ran = referral_worker(&database_url(app), &["reconcile", "three-way", "--period", &month]);
+    let ran = referral_worker(
+        &database_url(app),
+        &["reconcile", "three-way", "--period", &month],
+    );
     assert_eq!(ran.code, Some(1), "{ran:?}");
-    assert!(ran.stdout.contains("platform_referral_unknown") && ran.stdout.contains("fix: "), "{ran:?}");
+    assert!(
+        ran.stdout.contains("platform_referral_unknown") && ran.stdout.contains("fix: "),
+        "{ran:?}"
+    );
 
     // A month nobody imported: the comparison says what is missing.
     let last_month = month_of(
@@ -240,7 +269,10 @@ async fn imports_are_compared_three_ways_and_every_variance_has_a_fix(setup: Set
     let (_, earlier) = three_way_now(app, &last_month).await;
     assert_eq!(
         by_kind(&earlier["variances"])["import_missing"],
-        vec![format!("crm:{last_month}"), format!("platform:{last_month}")],
+        vec![
+            format!("crm:{last_month}"),
+            format!("platform:{last_month}")
+        ],
         "{earlier}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -260,12 +292,35 @@ async fn imports_replace_their_month_and_bad_rows_change_nothing(setup: Setup) {
         &format!("platform_referral_id,employee_id,referred_on\nP-1,E-1,{day}\nP-2,E-2,{day}\n"),
     );
 
-    let first = referral_worker(&url, &["reconcile", "import-platform", &good, "--period", &month, "--json"]);
+    let first = referral_worker(
+        &url,
+        &[
+            "reconcile",
+            "import-platform",
+            &good,
+            "--period",
+            &month,
+            "--json",
+        ],
+    );
     assert_eq!(first.code, Some(0), "{first:?}");
     let first: Value = serde_json::from_str(&first.stdout).expect("json");
-    assert_eq!((first["rows"].clone(), first["replaced"].clone()), (json!(2), json!(false)));
+    assert_eq!(
+        (first["rows"].clone(), first["replaced"].clone()),
+        (json!(2), json!(false))
+    );
     // The same file again: nothing doubles.
-    let again = referral_worker(&url, &["reconcile", "import-platform", &good, "--period", &month, "--json"]);
+    let again = referral_worker(
+        &url,
+        &[
+            "reconcile",
+            "import-platform",
+            &good,
+            "--period",
+            &month,
+            "--json",
+        ],
+    );
     let again: Value = serde_json::from_str(&again.stdout).expect("json");
     assert_eq!(again["unchanged"], true, "{again}");
     assert_eq!(again["import_id"], first["import_id"]);
@@ -275,15 +330,30 @@ async fn imports_replace_their_month_and_bad_rows_change_nothing(setup: Setup) {
     let bad = csv_file(
         &dir,
         "bad.csv",
-        &format!("platform_referral_id,employee_id,referred_on\nP-1,E-1,{day}\nP-3,E-3,31/12/2026\n"),
+        &format!(
+            "platform_referral_id,employee_id,referred_on\nP-1,E-1,{day}\nP-3,E-3,31/12/2026\n"
+        ),
     );
-    let refused = referral_worker(&url, &["reconcile", "import-platform", &bad, "--period", &month]);
+    let refused = referral_worker(
+        &url,
+        &["reconcile", "import-platform", &bad, "--period", &month],
+    );
     assert_eq!(refused.code, Some(1), "{refused:?}");
-    assert!(refused.stderr.contains("line 3: referred_on"), "{refused:?}");
-    let ids: Vec<String> = import_rows(db).await.into_iter().map(|r| r.external_id).collect();
+    assert!(
+        refused.stderr.contains("line 3: referred_on"),
+        "{refused:?}"
+    );
+    let ids: Vec<String> = import_rows(db)
+        .await
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"P-2".to_owned()), "{ids:?}");
-    let malformed = referral_worker(&url, &["reconcile", "import-crm", &good, "--period", "2026-13"]);
+    let malformed = referral_worker(
+        &url,
+        &["reconcile", "import-crm", &good, "--period", "2026-13"],
+    );
     assert_eq!(malformed.code, Some(1));
     assert!(malformed.stderr.contains("period"), "{malformed:?}");
 
@@ -296,26 +366,65 @@ async fn imports_replace_their_month_and_bad_rows_change_nothing(setup: Setup) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["replaced"].clone(), body["rows"].clone()), (json!(true), json!(1)));
-    let rows = import_rows(db).await;
-    assert_eq!(rows.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>(), ["P-9"]);
     assert_eq!(
-        reconciliation_import::Entity::find().all(db).await.expect("imports").len(),
+        (body["replaced"].clone(), body["rows"].clone()),
+        (json!(true), json!(1))
+    );
+    let rows = import_rows(db).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["P-9"]
+    );
+    assert_eq!(
+        reconciliation_import::Entity::find()
+            .all(db)
+            .await
+            .expect("imports")
+            .len(),
         1,
         "one import per source and month"
     );
 
     // Bad JSON input: 4xx naming the field; nothing changes.
     for (source, period, rows, status, named) in [
-        ("platform", month.as_str(), json!([{ "platform_referral_id": "P-1", "referred_on": day }]),
-            StatusCode::UNPROCESSABLE_ENTITY, "rows[0].employee_id"),
-        ("crm", month.as_str(), json!([{ "crm_hire_id": "C-1", "ats": "taleo", "ats_application_id": "1", "hired_on": day }]),
-            StatusCode::UNPROCESSABLE_ENTITY, "rows[0].ats"),
-        ("crm", month.as_str(), json!([{ "crm_hire_id": "C-1", "ats": "greenhouse", "ats_application_id": "1",
+        (
+            "platform",
+            month.as_str(),
+            json!([{ "platform_referral_id": "P-1", "referred_on": day }]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rows[0].employee_id",
+        ),
+        (
+            "crm",
+            month.as_str(),
+            json!([{ "crm_hire_id": "C-1", "ats": "taleo", "ats_application_id": "1", "hired_on": day }]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rows[0].ats",
+        ),
+        (
+            "crm",
+            month.as_str(),
+            json!([{ "crm_hire_id": "C-1", "ats": "greenhouse", "ats_application_id": "1",
             "hired_on": day, "candidate_email": "x@example.org" }]),
-            StatusCode::UNPROCESSABLE_ENTITY, "rows[0].candidate_email"),
-        ("platform", "2026-1", json!([]), StatusCode::UNPROCESSABLE_ENTITY, "period"),
-        ("hris", month.as_str(), json!([]), StatusCode::NOT_FOUND, "hris"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rows[0].candidate_email",
+        ),
+        (
+            "platform",
+            "2026-1",
+            json!([]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "period",
+        ),
+        (
+            "hris",
+            month.as_str(),
+            json!([]),
+            StatusCode::NOT_FOUND,
+            "hris",
+        ),
     ] {
         let (got, body) = import_json(app, source, period, rows).await;
         assert_eq!(got, status, "{source} {body}");
@@ -332,7 +441,12 @@ async fn imports_replace_their_month_and_bad_rows_change_nothing(setup: Setup) {
         .expect("POST");
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     let rows = import_rows(db).await;
-    assert_eq!(rows.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>(), ["P-9"]);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["P-9"]
+    );
     let listed = get_json(app, "/api/reconciliation/imports").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -359,18 +473,27 @@ async fn the_monthly_comparison_runs_once_per_tick_across_processes(setup: Setup
     let mut second = try_spawn_app(app.settings.clone())
         .await
         .expect("a second process");
-    wait_until("three monthly runs", || async { three_way_runs(db).await.len() >= 3 }).await;
+    wait_until("three monthly runs", || async {
+        three_way_runs(db).await.len() >= 3
+    })
+    .await;
     second.stop().await.expect("stops");
     let runs = three_way_runs(db).await;
     let mut triggers: Vec<&str> = runs.iter().map(|r| r.trigger.as_str()).collect();
     triggers.sort_unstable();
     triggers.dedup();
     assert_eq!(triggers.len(), runs.len(), "one run per tick: {triggers:?}");
-    assert!(triggers.iter().all(|t| t.starts_with("cron:three_way:")), "{triggers:?}");
+    assert!(
+        triggers.iter().all(|t| t.starts_with("cron:three_way:")),
+        "{triggers:?}"
+    );
     // Each compares the calendar month before its tick.
     for r in &runs {
         let (from, until) = (r.period_from.expect("from"), r.period_until.expect("until"));
-        assert!(until <= r.started_at && from < until && (until - from).num_days() >= 28, "{r:?}");
+        assert!(
+            until <= r.started_at && from < until && (until - from).num_days() >= 28,
+            "{r:?}"
+        );
     }
     // The tick again (the queue forgot it, or a third process): nothing more.
     let again = jobs::maintenance::three_way::run_tick(&app.state.jobs, &runs[0].trigger)
@@ -429,7 +552,10 @@ async fn the_day7_audit_runs_once_and_alerts_and_survives_a_restart_with_the_que
     let run = get_json(app, &format!("/api/reconciliation/runs/{}", audit[0].id)).await;
     assert_eq!(
         by_kind(&run["items"]),
-        BTreeMap::from([("crm_hire_without_referral".to_owned(), vec!["C-DAY1".to_owned()])]),
+        BTreeMap::from([(
+            "crm_hire_without_referral".to_owned(),
+            vec!["C-DAY1".to_owned()]
+        )]),
         "{run}"
     );
     wait_until("ops alerted of the day-7 audit", || async {

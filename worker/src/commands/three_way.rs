@@ -23,7 +23,9 @@ use crate::{
 /// failure; any variance of a three-way run.
 pub(super) async fn three_way(cmd: ReconcileCommand, settings: &Settings) -> anyhow::Result<()> {
     match cmd {
-        ReconcileCommand::ImportPlatform(args) => import(ImportSource::Platform, args, settings).await,
+        ReconcileCommand::ImportPlatform(args) => {
+            import(ImportSource::Platform, args, settings).await
+        }
         ReconcileCommand::ImportCrm(args) => import(ImportSource::Crm, args, settings).await,
         ReconcileCommand::ThreeWay { period, json } => run(&period, json, settings).await,
     }
@@ -33,7 +35,9 @@ async fn import(source: ImportSource, args: ImportArgs, settings: &Settings) -> 
     let month = imports::Month::parse(&args.period)?;
     let bytes = if args.file.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
         buf
     } else {
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?

@@ -32,7 +32,8 @@ use utoipa::{
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    api, error::ErrorBody, finance, health, ops, ops_page, privacy, reconciliation, schemas, webhooks,
+    api, error::ErrorBody, finance, health, ops, ops_page, privacy, reconciliation, schemas,
+    webhooks,
 };
 
 /// The document's root: every annotated handler and the schemas that no

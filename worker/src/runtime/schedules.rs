@@ -158,7 +158,9 @@ async fn run_day7(go_live: chrono::NaiveDate, ctx: JobContext, stop: Cancellatio
                     Ok(job) => match ctx.queue.enqueue(job).await {
                         Ok(outcome) => tracing::info!(%key, job_id = %outcome.id.as_str(),
                             duplicate = outcome.duplicate, "day-7 audit enqueued"),
-                        Err(e) => tracing::warn!(%key, error = %e, "could not enqueue the day-7 audit"),
+                        Err(e) => {
+                            tracing::warn!(%key, error = %e, "could not enqueue the day-7 audit")
+                        }
                     },
                     Err(e) => tracing::warn!(error = %e, "day-7 audit job"),
                 }

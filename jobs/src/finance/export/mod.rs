@@ -33,8 +33,8 @@ use std::{
 use chrono::TimeDelta;
 use entities::{
     application, audit_event, candidate_ats_id, kpi_report, milestone,
-    reconciliation_item, reconciliation_run,
     payout::{self},
+    reconciliation_item, reconciliation_run,
     referral::{self},
     referral_link,
     states::Ats,

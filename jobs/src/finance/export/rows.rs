@@ -6,9 +6,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use entities::{
     milestone::MilestoneKind,
+    payout::PayoutState,
     reconciliation_item::VarianceKind,
     reconciliation_run::RunScope,
-    payout::PayoutState,
     referral::{ReferralSource, ReferralState},
     states::Ats,
 };

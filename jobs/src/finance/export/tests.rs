@@ -114,7 +114,10 @@ fn csv_columns_are_the_json_keys() {
     assert_eq!(keys(&variance), sorted(VarianceRow::COLUMNS));
     let fields = variance.fields();
     assert_eq!(fields.len(), VarianceRow::COLUMNS.len());
-    assert_eq!((fields[1].as_str(), fields[6].as_str()), ("three_way", "hire_not_in_crm"));
+    assert_eq!(
+        (fields[1].as_str(), fields[6].as_str()),
+        ("three_way", "hire_not_in_crm")
+    );
 }
 
 #[test]

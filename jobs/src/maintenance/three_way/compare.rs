@@ -312,7 +312,9 @@ async fn crm(
                      CRM, then import the CRM's hires again",
                     ats_name(app.ats),
                     app.ats_application_id,
-                    app.hired_at.map(|t| t.date_naive().to_string()).unwrap_or_default(),
+                    app.hired_at
+                        .map(|t| t.date_naive().to_string())
+                        .unwrap_or_default(),
                     r.employee_id,
                     r.public_id
                 ),
@@ -436,7 +438,12 @@ async fn ats(ctx: &JobContext, period: Period, ours: &Ours, out: &mut Vec<Varian
                 let mut d = detail.clone();
                 d["ats_error"] = json!(why);
                 out.push(with_fix(
-                    variance(VarianceKind::ReferralMissingInAts, "referral", &r.public_id, d),
+                    variance(
+                        VarianceKind::ReferralMissingInAts,
+                        "referral",
+                        &r.public_id,
+                        d,
+                    ),
                     format!(
                         "the ATS would not show {} application {} ({why}): check it exists and \
                          that the API key may read it",
@@ -450,12 +457,21 @@ async fn ats(ctx: &JobContext, period: Period, ours: &Ours, out: &mut Vec<Varian
         };
         if state.referrer_user_id.is_none() && state.referrers.is_empty() {
             out.push(with_fix(
-                variance(VarianceKind::ReferralMissingInAts, "referral", &r.public_id, detail),
+                variance(
+                    VarianceKind::ReferralMissingInAts,
+                    "referral",
+                    &r.public_id,
+                    detail,
+                ),
                 fix_missing,
             ));
             continue;
         }
-        let emails: Vec<&str> = state.referrers.iter().filter_map(|x| x.email.as_deref()).collect();
+        let emails: Vec<&str> = state
+            .referrers
+            .iter()
+            .filter_map(|x| x.email.as_deref())
+            .collect();
         if emails.is_empty() {
             // The ATS names a user only (Greenhouse): credited, and the
             // user's identity is the write-back's business.
@@ -464,8 +480,13 @@ async fn ats(ctx: &JobContext, period: Period, ours: &Ours, out: &mut Vec<Varian
         if !names_employee(ctx, &r.employee_id, &emails).await? {
             let mut d = detail.clone();
             d["source"] = json!("ats");
-            d["ats_referrer_user_ids"] =
-                json!(state.referrers.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>());
+            d["ats_referrer_user_ids"] = json!(
+                state
+                    .referrers
+                    .iter()
+                    .map(|x| x.user_id.clone())
+                    .collect::<Vec<_>>()
+            );
             out.push(with_fix(
                 variance(VarianceKind::ReferrerMismatch, "referral", &r.public_id, d),
                 format!(

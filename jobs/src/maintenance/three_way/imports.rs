@@ -145,7 +145,14 @@ pub struct ImportRow {
 }
 
 /// The columns of a source: (id column, date column, required others, optional).
-fn columns(source: ImportSource) -> (&'static str, &'static str, &'static [&'static str], &'static [&'static str]) {
+fn columns(
+    source: ImportSource,
+) -> (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+) {
     match source {
         ImportSource::Platform => (
             "platform_referral_id",
@@ -183,7 +190,11 @@ fn check_row(
             all.extend_from_slice(optional);
             return Err(Error::invalid(
                 at(name),
-                format!("is not a column of a {} import ({})", source_name(source), all.join(", ")),
+                format!(
+                    "is not a column of a {} import ({})",
+                    source_name(source),
+                    all.join(", ")
+                ),
             ));
         }
     }
@@ -192,9 +203,17 @@ fn check_row(
     for name in [id_col].iter().chain(required) {
         need(name)?;
     }
-    for (name, max) in [(id_col, 255), ("referral_id", 64), ("employee_id", 64), ("ats_application_id", 255)] {
+    for (name, max) in [
+        (id_col, 255),
+        ("referral_id", 64),
+        ("employee_id", 64),
+        ("ats_application_id", 255),
+    ] {
         if get(name).is_some_and(|v| v.len() > max) {
-            return Err(Error::invalid(at(name), format!("must be at most {max} characters")));
+            return Err(Error::invalid(
+                at(name),
+                format!("must be at most {max} characters"),
+            ));
         }
     }
     let day = need(date_col)?;
@@ -217,7 +236,11 @@ fn check_row(
     };
     if ats.is_some() != get("ats_application_id").is_some() {
         return Err(Error::invalid(
-            at(if ats.is_some() { "ats_application_id" } else { "ats" }),
+            at(if ats.is_some() {
+                "ats_application_id"
+            } else {
+                "ats"
+            }),
             "ats and ats_application_id come together",
         ));
     }
@@ -272,21 +295,26 @@ pub fn parse_csv(source: ImportSource, month: Month, bytes: &[u8]) -> Result<Vec
     let (id_col, date_col, required, _) = columns(source);
     for name in [id_col, date_col].iter().chain(required) {
         if !headers.iter().any(|h| h == name) {
-            return Err(Error::invalid("line 1", format!("the header has no column {name}")));
+            return Err(Error::invalid(
+                "line 1",
+                format!("the header has no column {name}"),
+            ));
         }
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i32::try_from(i + 2).unwrap_or(i32::MAX);
-        let record =
-            record.map_err(|e| Error::invalid(format!("line {line}"), format!("is not CSV: {e}")))?;
+        let record = record
+            .map_err(|e| Error::invalid(format!("line {line}"), format!("is not CSV: {e}")))?;
         let fields: BTreeMap<String, String> = headers
             .iter()
             .cloned()
             .zip(record.iter().map(str::to_owned))
             .filter(|(_, v)| !v.trim().is_empty())
             .collect();
-        rows.push(check_row(source, month, line, &fields, &|f| format!("line {line}: {f}"))?);
+        rows.push(check_row(source, month, line, &fields, &|f| {
+            format!("line {line}: {f}")
+        })?);
     }
     no_repeats(&rows, &|line| format!("line {line}"))?;
     Ok(rows)
@@ -297,7 +325,11 @@ pub fn parse_csv(source: ImportSource, month: Month, bytes: &[u8]) -> Result<Vec
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the first bad field (`rows[2].hired_on`).
-pub fn parse_json_rows(source: ImportSource, month: Month, rows: &[Value]) -> Result<Vec<ImportRow>> {
+pub fn parse_json_rows(
+    source: ImportSource,
+    month: Month,
+    rows: &[Value],
+) -> Result<Vec<ImportRow>> {
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let at = |f: &str| format!("rows[{i}].{f}");
@@ -353,7 +385,14 @@ pub async fn store(
 ) -> Result<ImportReport> {
     let period = month.to_string();
     let digest = sha256_hex(&serde_json::to_string(rows)?);
-    let tx = begin_locked(db, &[format!("reconciliation_import:{}:{period}", source_name(source))]).await?;
+    let tx = begin_locked(
+        db,
+        &[format!(
+            "reconciliation_import:{}:{period}",
+            source_name(source)
+        )],
+    )
+    .await?;
     let existing = reconciliation_import::Entity::find()
         .filter(reconciliation_import::Column::Source.eq(source))
         .filter(reconciliation_import::Column::Period.eq(&period))
@@ -493,7 +532,10 @@ mod tests {
             from: midnight(NaiveDate::from_ymd_opt(2026, 11, 28).expect("d")),
             until: midnight(NaiveDate::from_ymd_opt(2026, 12, 5).expect("d")),
         };
-        let names: Vec<String> = Month::covering(week).iter().map(ToString::to_string).collect();
+        let names: Vec<String> = Month::covering(week)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(names, ["2026-11", "2026-12"]);
     }
 
@@ -501,16 +543,31 @@ mod tests {
     fn a_bad_row_is_named_by_line_and_column() {
         let csv = "crm_hire_id,ats,ats_application_id,hired_on\nH1,greenhouse,1,2026-11-03\nH2,greenhouse,2,2026-12-01\n";
         let err = parse_csv(ImportSource::Crm, nov(), csv.as_bytes()).expect_err("December");
-        assert!(matches!(&err, Error::Invalid { field, .. } if field == "line 3: hired_on"), "{err}");
-        let csv = "crm_hire_id,ats,ats_application_id,hired_on,email\nH1,greenhouse,1,2026-11-03,a@b.c\n";
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "line 3: hired_on"),
+            "{err}"
+        );
+        let csv =
+            "crm_hire_id,ats,ats_application_id,hired_on,email\nH1,greenhouse,1,2026-11-03,a@b.c\n";
         let err = parse_csv(ImportSource::Crm, nov(), csv.as_bytes()).expect_err("an email column");
-        assert!(matches!(&err, Error::Invalid { field, .. } if field == "line 2: email"), "{err}");
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "line 2: email"),
+            "{err}"
+        );
         let csv = "crm_hire_id,ats,ats_application_id,hired_on\nH1,taleo,1,2026-11-03\n";
         let err = parse_csv(ImportSource::Crm, nov(), csv.as_bytes()).expect_err("unknown ATS");
-        assert!(matches!(&err, Error::Invalid { field, .. } if field == "line 2: ats"), "{err}");
-        let rows = [json!({"platform_referral_id": "P1", "employee_id": "E1", "referred_on": "2026-11-31"})];
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "line 2: ats"),
+            "{err}"
+        );
+        let rows = [
+            json!({"platform_referral_id": "P1", "employee_id": "E1", "referred_on": "2026-11-31"}),
+        ];
         let err = parse_json_rows(ImportSource::Platform, nov(), &rows).expect_err("no such day");
-        assert!(matches!(&err, Error::Invalid { field, .. } if field == "rows[0].referred_on"), "{err}");
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "rows[0].referred_on"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -518,10 +575,20 @@ mod tests {
         let csv = "platform_referral_id,referral_id,employee_id,ats,ats_application_id,referred_on\nP1,,E1,,,2026-11-02\nP2,ref_X,E2,lever,opp-1,2026-11-30\n";
         let rows = parse_csv(ImportSource::Platform, nov(), csv.as_bytes()).expect("rows");
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].line, rows[0].ats, rows[0].referral_id.as_deref()), (2, None, None));
-        assert_eq!((rows[1].ats, rows[1].ats_application_id.as_deref()), (Some(Ats::Lever), Some("opp-1")));
-        let twice = "platform_referral_id,employee_id,referred_on\nP1,E1,2026-11-02\nP1,E2,2026-11-03\n";
+        assert_eq!(
+            (rows[0].line, rows[0].ats, rows[0].referral_id.as_deref()),
+            (2, None, None)
+        );
+        assert_eq!(
+            (rows[1].ats, rows[1].ats_application_id.as_deref()),
+            (Some(Ats::Lever), Some("opp-1"))
+        );
+        let twice =
+            "platform_referral_id,employee_id,referred_on\nP1,E1,2026-11-02\nP1,E2,2026-11-03\n";
         let err = parse_csv(ImportSource::Platform, nov(), twice.as_bytes()).expect_err("P1 twice");
-        assert!(matches!(&err, Error::Invalid { field, .. } if field == "line 3"), "{err}");
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "line 3"),
+            "{err}"
+        );
     }
 }

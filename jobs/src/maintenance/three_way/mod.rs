@@ -48,8 +48,7 @@ pub async fn run(
     period: Period,
     actor: &str,
 ) -> Result<Option<RunReport>> {
-    let Some(row) = runs::open(ctx, trigger, RunScope::ThreeWay, Some(period), false).await?
-    else {
+    let Some(row) = runs::open(ctx, trigger, RunScope::ThreeWay, Some(period), false).await? else {
         return Ok(None);
     };
     let label = match trigger.strip_prefix(DAY7_PREFIX) {
@@ -73,9 +72,8 @@ pub async fn run(
 /// # Errors
 /// [`Error::Permanent`] for a trigger without a tick; as [`run`].
 pub async fn run_tick(ctx: &JobContext, trigger: &str) -> Result<Option<RunReport>> {
-    let tick = crate::finance::report::tick_of(trigger).ok_or_else(|| {
-        Error::permanent(format!("three-way trigger {trigger:?} names no tick"))
-    })?;
+    let tick = crate::finance::report::tick_of(trigger)
+        .ok_or_else(|| Error::permanent(format!("three-way trigger {trigger:?} names no tick")))?;
     let period = ReportPeriod::Month.before(tick, chrono_tz::UTC)?;
     run(ctx, trigger, period, "system:reconciliation").await
 }
