@@ -344,6 +344,7 @@ mod tests {
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
         routed.extend(routes_in(include_str!("privacy.rs")));
+        routed.extend(routes_in(include_str!("reconciliation.rs")));
         routed.extend(routes_in(include_str!("schemas.rs")));
         assert!(
             routed.len() > 20,
