@@ -38,6 +38,10 @@ use jobs::finance::{
 
 use crate::config::{ConfigError, Settings};
 
+mod reconcile;
+
+pub use reconcile::{ImportArgs, ReconcileCommand};
+
 /// Turns an employee-referral program into bonus payouts: takes referral
 /// events over HTTP and works them through a durable job queue.
 #[derive(Debug, Clone, Parser)]
@@ -191,45 +195,6 @@ pub enum TaskCommand {
     /// status sync fails unless `--allow-missing HOP`. Exits 1 naming the
     /// first hop that failed.
     GoliveCheck(GoliveArgs),
-}
-
-/// `referral-worker reconcile ...`: the three-way reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum ReconcileCommand {
-    /// Import the referral platform's list of referrals for a month (CSV
-    /// with a header: platform_referral_id, employee_id, referred_on, and
-    /// optionally referral_id, ats, ats_application_id). Replaces that
-    /// month's earlier import; a bad row is named and nothing changes.
-    ImportPlatform(ImportArgs),
-    /// Import the CRM's list of hires for a month (CSV with a header:
-    /// crm_hire_id, ats, ats_application_id, hired_on, and optionally
-    /// employee_id). Replaces that month's earlier import; a bad row is
-    /// named and nothing changes.
-    ImportCrm(ImportArgs),
-    /// Compare a month's imports with our attributions and the ATS now,
-    /// record every variance with a suggested fix. Exits 1 when there is a
-    /// variance.
-    ThreeWay {
-        /// The month, `YYYY-MM` (UTC).
-        #[arg(long, value_name = "YYYY-MM")]
-        period: String,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// A file to import and its month.
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub struct ImportArgs {
-    /// The CSV file (`-` reads stdin).
-    pub file: PathBuf,
-    /// The month it covers, `YYYY-MM` (UTC); every row's date must be in it.
-    #[arg(long, value_name = "YYYY-MM")]
-    pub period: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `referral-worker golive-check [--base-url URL] [--json]`.
