@@ -21,7 +21,10 @@
 //! - [`payout`]: the bonus ledger, one row per (referral, tranche).
 //! - [`audit_event`]: append-only, hash-chained record of every decision.
 //! - [`reconciliation_run`] and [`reconciliation_item`]: periodic checks of our
-//!   state against the ATS and the payout provider.
+//!   state against the ATS and the payout provider, and the three-way
+//!   comparison with the referral platform and the CRM;
+//!   [`reconciliation_import`] and [`reconciliation_import_row`]: those two
+//!   systems' monthly lists, as imported.
 //!
 //! Plumbing:
 //!
@@ -68,6 +71,8 @@ pub mod outbound_message;
 pub mod payout;
 pub mod prelude;
 pub mod queue_job;
+pub mod reconciliation_import;
+pub mod reconciliation_import_row;
 pub mod reconciliation_item;
 pub mod reconciliation_run;
 pub mod referral;

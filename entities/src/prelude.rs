@@ -17,6 +17,8 @@ pub use crate::outbound_destination::Entity as OutboundDestination;
 pub use crate::outbound_message::Entity as OutboundMessage;
 pub use crate::payout::Entity as Payout;
 pub use crate::queue_job::Entity as QueueJob;
+pub use crate::reconciliation_import::Entity as ReconciliationImport;
+pub use crate::reconciliation_import_row::Entity as ReconciliationImportRow;
 pub use crate::reconciliation_item::Entity as ReconciliationItem;
 pub use crate::reconciliation_run::Entity as ReconciliationRun;
 pub use crate::referral::Entity as Referral;

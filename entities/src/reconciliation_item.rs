@@ -67,6 +67,30 @@ pub enum VarianceKind {
     /// (`MAX_ATS_PAGES`): what lies beyond was not compared this run.
     #[sea_orm(string_value = "ats_listing_truncated")]
     AtsListingTruncated,
+    /// Three-way: a referral we credit whose ATS application names no
+    /// referrer (or that the ATS does not have).
+    #[sea_orm(string_value = "referral_missing_in_ats")]
+    ReferralMissingInAts,
+    /// Three-way: the platform, the CRM or the ATS names another referrer
+    /// than the one we credit.
+    #[sea_orm(string_value = "referrer_mismatch")]
+    ReferrerMismatch,
+    /// Three-way: a referred hire of ours the CRM's hires do not list.
+    #[sea_orm(string_value = "hire_not_in_crm")]
+    HireNotInCrm,
+    /// Three-way: a CRM hire with no referral we credit.
+    #[sea_orm(string_value = "crm_hire_without_referral")]
+    CrmHireWithoutReferral,
+    /// Three-way: a referral the platform lists that we have no record of.
+    #[sea_orm(string_value = "platform_referral_unknown")]
+    PlatformReferralUnknown,
+    /// Three-way: a referral we credit that the platform does not list.
+    #[sea_orm(string_value = "referral_missing_on_platform")]
+    ReferralMissingOnPlatform,
+    /// Three-way: a month of the period has no import from the platform or
+    /// the CRM, so that side was not compared.
+    #[sea_orm(string_value = "import_missing")]
+    ImportMissing,
 }
 
 /// One variance.

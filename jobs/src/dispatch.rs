@@ -81,6 +81,14 @@ impl Job {
             } => crate::finance::report::run_tick(ctx, &trigger, period, &time_zone)
                 .await
                 .map(|_| ()),
+            Job::ThreeWayReconcile { trigger } => {
+                crate::maintenance::three_way::run_tick(ctx, &trigger)
+                    .await
+                    .map(|_| ())
+            }
+            Job::Day7Audit { go_live } => crate::maintenance::three_way::day7_audit(ctx, go_live)
+                .await
+                .map(|_| ()),
             Job::Reconcile { trigger, dry_run } => {
                 crate::maintenance::reconcile::run(ctx, &trigger, dry_run, "system:reconciliation")
                     .await

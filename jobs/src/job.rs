@@ -106,6 +106,18 @@ pub enum Job {
         /// The IANA zone the period's days are read in.
         time_zone: String,
     },
+    /// One monthly three-way reconciliation (see
+    /// [`crate::maintenance::three_way`]), once per trigger.
+    ThreeWayReconcile {
+        /// `cron:three_way:<tick>`: the month before the tick.
+        trigger: String,
+    },
+    /// The day-7 audit after go-live, once per go-live date (the run row,
+    /// `day7:<date>`, decides).
+    Day7Audit {
+        /// The go-live day, `YYYY-MM-DD`.
+        go_live: chrono::NaiveDate,
+    },
 }
 
 /// Arguments of [`Job::Probe`].
@@ -150,6 +162,10 @@ impl Job {
     pub const PURGE_PERSONAL_DATA: &'static str = "purge_personal_data";
     /// The kind name of [`Job::KpiReport`].
     pub const KPI_REPORT: &'static str = "kpi_report";
+    /// The kind name of [`Job::ThreeWayReconcile`].
+    pub const THREE_WAY_RECONCILE: &'static str = "three_way_reconcile";
+    /// The kind name of [`Job::Day7Audit`].
+    pub const DAY7_AUDIT: &'static str = "day7_audit";
 
     /// The kind's name, as stored and as used in config (`[queue.kinds.<kind>]`).
     /// The same as the `kind` tag of the payload (a test holds them together).
@@ -166,6 +182,8 @@ impl Job {
             Job::Reconcile { .. } => Self::RECONCILE,
             Job::PurgePersonalData { .. } => Self::PURGE_PERSONAL_DATA,
             Job::KpiReport { .. } => Self::KPI_REPORT,
+            Job::ThreeWayReconcile { .. } => Self::THREE_WAY_RECONCILE,
+            Job::Day7Audit { .. } => Self::DAY7_AUDIT,
         }
     }
 
@@ -183,7 +201,9 @@ impl Job {
             | Job::Probe(_)
             | Job::PurgePersonalData { .. }
             | Job::Reconcile { .. }
-            | Job::KpiReport { .. } => None,
+            | Job::KpiReport { .. }
+            | Job::ThreeWayReconcile { .. }
+            | Job::Day7Audit { .. } => None,
         }
     }
 
@@ -288,6 +308,12 @@ mod tests {
                 trigger: "cron:reports:1796626800".into(),
                 period: crate::finance::report::ReportPeriod::Week,
                 time_zone: "UTC".into(),
+            },
+            Job::ThreeWayReconcile {
+                trigger: "cron:three_way:1796626800".into(),
+            },
+            Job::Day7Audit {
+                go_live: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("a day"),
             },
         ];
         for job in every {

@@ -29,6 +29,9 @@
 //!   one row per careers-site referral waiting for its ATS application.
 //! - `m20261207_000026_kpi_reports`: the scheduled KPI reports sent to the
 //!   CRM, one per tick, for finance's export.
+//! - `m20261208_000028_three_way_reconciliation`: the referral platform's
+//!   and the CRM's imports per month, and each reconciliation run's scope
+//!   (`ledger` or `three_way`) and period.
 //!
 //! # Rules
 //!
@@ -60,6 +63,7 @@ mod m20261207_000021_event_order;
 mod m20261207_000022_hire_identity;
 mod m20261207_000023_twin_waits;
 mod m20261207_000026_kpi_reports;
+mod m20261208_000028_three_way_reconciliation;
 mod support;
 
 /// Every migration, in the order they are applied.
@@ -82,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_hire_identity::Migration),
             Box::new(m20261207_000023_twin_waits::Migration),
             Box::new(m20261207_000026_kpi_reports::Migration),
+            Box::new(m20261208_000028_three_way_reconciliation::Migration),
         ]
     }
 }

@@ -48,6 +48,7 @@ pub mod fixtures;
 pub mod hostile;
 pub mod queue;
 pub mod receiver;
+pub mod three_way;
 pub mod tls;
 pub mod twin;
 pub mod vendors;

@@ -38,6 +38,10 @@ use jobs::finance::{
 
 use crate::config::{ConfigError, Settings};
 
+mod reconcile;
+
+pub use reconcile::{ImportArgs, ReconcileCommand};
+
 /// Turns an employee-referral program into bonus payouts: takes referral
 /// events over HTTP and works them through a durable job queue.
 #[derive(Debug, Clone, Parser)]
@@ -149,7 +153,8 @@ pub enum TaskCommand {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Export payouts, referrals, the audit log or the KPI reports for HR and finance.
+    /// Export payouts, referrals, the audit log, the KPI reports or the
+    /// reconciliation variances for HR and finance.
     Export(ExportArgs),
     /// Reports for finance.
     #[command(subcommand)]
@@ -159,8 +164,15 @@ pub enum TaskCommand {
     Ops(OpsArgs),
     /// Reconcile now: compare attributions, milestones, payouts, the queue
     /// and the ATS, record every variance, fix what is safe. Exits 1 when
-    /// there is a variance.
+    /// there is a variance. `reconcile import-platform|import-crm FILE
+    /// --period YYYY-MM` imports the referral platform's or the CRM's list
+    /// for the three-way reconciliation; `reconcile three-way --period
+    /// YYYY-MM` runs it.
     Reconcile {
+        /// The three-way reconciliation's imports and run; none runs the
+        /// nightly reconciliation now.
+        #[command(subcommand)]
+        action: Option<ReconcileCommand>,
         /// Record what is found; fix nothing.
         #[arg(long)]
         dry_run: bool,
@@ -304,7 +316,19 @@ impl TaskCommand {
             TaskCommand::Export(_) => "export",
             TaskCommand::Report(_) => "report kpis",
             TaskCommand::Ops(_) => "ops",
-            TaskCommand::Reconcile { .. } => "reconcile",
+            TaskCommand::Reconcile { action: None, .. } => "reconcile",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ImportPlatform(_)),
+                ..
+            } => "reconcile import-platform",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ImportCrm(_)),
+                ..
+            } => "reconcile import-crm",
+            TaskCommand::Reconcile {
+                action: Some(ReconcileCommand::ThreeWay { .. }),
+                ..
+            } => "reconcile three-way",
             TaskCommand::Retention(_) => "retention purge",
             TaskCommand::Privacy(_) => "privacy",
             TaskCommand::GoliveCheck(_) => "golive-check",
@@ -339,7 +363,8 @@ pub struct ExportArgs {
     /// What to export.
     #[arg(value_enum)]
     pub dataset: ExportDataset,
-    /// Which rows: created (payouts, referrals, reports) or occurred (audit) in this period.
+    /// Which rows: created (payouts, referrals, reports) or occurred
+    /// (audit; a run started, for reconciliation) in this period.
     #[command(flatten)]
     pub period: PeriodArgs,
     /// Output encoding.
@@ -365,6 +390,9 @@ pub enum ExportDataset {
     Audit,
     /// The scheduled KPI reports sent to the CRM.
     Reports,
+    /// The reconciliation runs' variances (nightly and three-way), with
+    /// their suggested fixes.
+    Reconciliation,
 }
 
 impl From<ExportDataset> for Dataset {
@@ -374,6 +402,7 @@ impl From<ExportDataset> for Dataset {
             ExportDataset::Referrals => Dataset::Referrals,
             ExportDataset::Audit => Dataset::Audit,
             ExportDataset::Reports => Dataset::Reports,
+            ExportDataset::Reconciliation => Dataset::Reconciliation,
         }
     }
 }

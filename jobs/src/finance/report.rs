@@ -166,6 +166,49 @@ pub async fn run(ctx: &JobContext, trigger: &str, period: Period) -> Result<Opti
     Ok(Some(row.id))
 }
 
+/// A kept report, as the API and the ops page list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoredReport {
+    /// The row (`report_id` in its CRM message).
+    pub report_id: i64,
+    /// `cron:reports:<tick>`.
+    pub trigger: String,
+    /// First instant covered.
+    pub period_from: DateTime<Utc>,
+    /// First instant after it.
+    pub period_until: DateTime<Utc>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Whether a CRM message carried it.
+    pub sent_to_crm: bool,
+    /// The KPIs as sent.
+    pub kpis: serde_json::Value,
+}
+
+/// The latest `limit` reports, newest first.
+///
+/// # Errors
+/// Database errors.
+pub async fn recent(conn: &impl sea_orm::ConnectionTrait, limit: u64) -> Result<Vec<StoredReport>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(kpi_report::Entity::find()
+        .order_by_desc(kpi_report::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| StoredReport {
+            report_id: r.id,
+            trigger: r.trigger,
+            period_from: r.period_from,
+            period_until: r.period_until,
+            created_at: r.created_at,
+            sent_to_crm: r.message_id.is_some(),
+            kpis: serde_json::from_str(&r.kpis).unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}
+
 /// The tick a schedule trigger (`cron:<name>:<unix seconds>`) names, so
 /// the job's period is the tick's, however late it runs.
 pub fn tick_of(trigger: &str) -> Option<DateTime<Utc>> {

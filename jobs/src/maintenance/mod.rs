@@ -8,11 +8,17 @@
 //!   sendable payouts, pending notifications);
 //! * [`reconcile`]: the reconciliation run (`reconcile` job): our records
 //!   against the ATS and the ledger, variances recorded and fixed;
+//! * [`three_way`]: the monthly three-way reconciliation (the referral
+//!   platform's and the CRM's imports against our attributions and the
+//!   ATS) and the day-7 audit after go-live;
+//! * [`runs`]: a reconciliation run's row and items, shared by both;
 //! * [`retention`]: the purge of personal data (`purge_personal_data` job);
 //! * [`schedule`]: the cron schedules those two jobs fire on, once per tick
 //!   across processes.
 
 pub mod reconcile;
 pub mod retention;
+pub mod runs;
 pub mod schedule;
 pub mod sweeper;
+pub mod three_way;

@@ -31,7 +31,7 @@
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
-//! and the CLI.
+//! and the CLI. The run's row, items and alert are [`super::runs`]'s.
 
 use std::collections::HashMap;
 
@@ -41,22 +41,22 @@ use entities::{
     audit_event,
     milestone::{self, MilestoneKind, MilestoneState},
     payout::{self, PayoutState},
-    reconciliation_item::{self, VarianceKind},
-    reconciliation_run,
+    reconciliation_item::VarianceKind,
+    reconciliation_run::RunScope,
     referral::{self, ReferralState},
     states::Ats,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
-use serde::Serialize;
-use serde_json::{Value, json};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
 
+use super::runs::{self, variance};
+pub use super::runs::{
+    RecordedItem, RecordedRun, RunReport, Variance, items_csv, recent_runs, recorded_run,
+};
 use crate::{
     connectors::{AtsStatus, Connector, StartDate},
     context::JobContext,
-    db::audit::AuditEntry,
-    db::begin_locked,
     error::Result,
-    outbox::{self, Subject},
     payout::rules::JobFacts,
 };
 
@@ -66,60 +66,6 @@ const MAX_LISTING_WAIT: std::time::Duration = std::time::Duration::from_secs(120
 
 /// Times one page is asked again after a `Retry-After`.
 const PAGE_RETRIES: u32 = 5;
-
-/// One difference found.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Variance {
-    /// What kind.
-    pub kind: VarianceKind,
-    /// What it is about (`application`, `payout`, `milestone`, `ats_application`).
-    pub subject_type: String,
-    /// Its id (ours, or the ATS's for `ats_application`).
-    pub subject_id: String,
-    /// Ids and values on each side; no personal data.
-    pub detail: Value,
-    /// Whether this run fixed it (never in a dry run).
-    pub fixed: bool,
-}
-
-/// What a run found and did.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct RunReport {
-    /// The `reconciliation_runs` row.
-    pub run_id: i64,
-    /// Its trigger (`cron:…`, `manual:…`).
-    pub trigger: String,
-    /// Whether it only looked.
-    pub dry_run: bool,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// Every variance.
-    pub variances: Vec<Variance>,
-    /// Count per kind.
-    pub summary: HashMap<String, usize>,
-}
-
-fn variance(
-    kind: VarianceKind,
-    subject_type: &str,
-    subject_id: impl ToString,
-    detail: Value,
-) -> Variance {
-    Variance {
-        kind,
-        subject_type: subject_type.to_string(),
-        subject_id: subject_id.to_string(),
-        detail,
-        fixed: false,
-    }
-}
-
-fn kind_name(kind: VarianceKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
 
 /// Runs one reconciliation under `trigger`; `None` when a run with that
 /// trigger already exists (another process took this tick).
@@ -135,67 +81,25 @@ pub async fn run(
     dry_run: bool,
     actor: &str,
 ) -> Result<Option<RunReport>> {
-    let started_at = Utc::now();
-    let inserted = reconciliation_run::ActiveModel {
-        started_at: Set(started_at),
-        finished_at: Set(None),
-        trigger: Set(trigger.to_string()),
-        dry_run: Set(dry_run),
-        variance_count: Set(0),
-        summary: Set("{}".into()),
-        ..Default::default()
-    }
-    .insert(&ctx.db)
-    .await;
-    let run_row = match inserted {
-        Ok(row) => row,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            tracing::info!(trigger, "reconciliation already ran for this trigger");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(run_row) = runs::open(ctx, trigger, RunScope::Ledger, None, dry_run).await? else {
+        return Ok(None);
     };
-
-    match checks(ctx, &run_row, dry_run, actor).await {
-        Ok(report) => Ok(Some(report)),
-        Err(e) => {
-            let message = e.to_string();
-            let mut a: reconciliation_run::ActiveModel = run_row.clone().into();
-            a.finished_at = Set(Some(Utc::now()));
-            a.summary = Set(json!({ "error": message }).to_string());
-            a.update(&ctx.db).await?;
-            let tx = begin_locked(&ctx.db, &[format!("reconciliation:{}", run_row.id)]).await?;
-            outbox::alert(
-                ctx,
-                &tx,
-                &format!(
-                    "reconciliation run {} ({trigger}) failed: {message}",
-                    run_row.id
-                ),
-                None,
-                Subject {
-                    kind: "reconciliation_run",
-                    id: Some(run_row.id),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            outbox::kick(ctx).await?;
-            Err(crate::error::Error::permanent(format!(
-                "reconciliation run {} failed: {message}",
-                run_row.id
-            )))
+    match checks(ctx, run_row.started_at, dry_run).await {
+        Ok(variances) => {
+            let label = format!("reconciliation run {}", run_row.id);
+            Ok(Some(
+                runs::record(ctx, &run_row, variances, actor, &label).await?,
+            ))
         }
+        Err(e) => Err(runs::failed(ctx, &run_row, e).await?),
     }
 }
 
 async fn checks(
     ctx: &JobContext,
-    run_row: &reconciliation_run::Model,
+    started_at: DateTime<Utc>,
     dry_run: bool,
-    actor: &str,
-) -> Result<RunReport> {
-    let (started_at, trigger) = (run_row.started_at, run_row.trigger.as_str());
+) -> Result<Vec<Variance>> {
     let mut variances = Vec::new();
     hires(ctx, dry_run, &mut variances).await?;
     payouts(ctx, dry_run, started_at, &mut variances).await?;
@@ -204,68 +108,7 @@ async fn checks(
     for connector in ctx.connectors.all() {
         ats_listings(ctx, connector.as_ref(), started_at, dry_run, &mut variances).await?;
     }
-
-    let mut summary: HashMap<String, usize> = HashMap::new();
-    for v in &variances {
-        *summary.entry(kind_name(v.kind)).or_default() += 1;
-    }
-    let tx = begin_locked(&ctx.db, &[format!("reconciliation:{}", run_row.id)]).await?;
-    for v in &variances {
-        reconciliation_item::ActiveModel {
-            run_id: Set(run_row.id),
-            kind: Set(v.kind),
-            subject_type: Set(v.subject_type.clone()),
-            subject_id: Set(v.subject_id.clone()),
-            detail: Set(json!({ "detail": v.detail, "fixed": v.fixed }).to_string()),
-            resolved: Set(v.fixed),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-    }
-    let mut a: reconciliation_run::ActiveModel = run_row.clone().into();
-    a.finished_at = Set(Some(Utc::now()));
-    a.variance_count = Set(variances.len() as i32);
-    a.summary = Set(json!(summary).to_string());
-    a.update(&tx).await?;
-    tx.audit(AuditEntry {
-        actor: actor.to_string(),
-        action: "reconciliation.completed".into(),
-        subject_type: "reconciliation_run".into(),
-        subject_id: run_row.id.to_string(),
-        data: json!({ "trigger": trigger, "dry_run": dry_run, "variances": variances.len(),
-                          "summary": summary }),
-    });
-    if !variances.is_empty() {
-        let mut kinds: Vec<String> = summary.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-        kinds.sort();
-        outbox::alert(
-            ctx,
-            &tx,
-            &format!(
-                "reconciliation run {} ({trigger}) found {} variance(s): {}",
-                run_row.id,
-                variances.len(),
-                kinds.join(", ")
-            ),
-            None,
-            Subject {
-                kind: "reconciliation_run",
-                id: Some(run_row.id),
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    outbox::kick(ctx).await?;
-    Ok(RunReport {
-        run_id: run_row.id,
-        trigger: trigger.to_string(),
-        dry_run,
-        started_at,
-        variances,
-        summary,
-    })
+    Ok(variances)
 }
 
 /// Hired applications with a credited referral: a hire milestone, and
@@ -518,7 +361,7 @@ fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
 /// `fetch` again after each `Retry-After` the vendor asks for (up to
 /// [`MAX_LISTING_WAIT`] each, [`PAGE_RETRIES`] times): a rate-limited
 /// listing slows down instead of failing the run.
-async fn patiently<T, F, Fut>(mut fetch: F) -> Result<T>
+pub(crate) async fn patiently<T, F, Fut>(mut fetch: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
@@ -621,136 +464,4 @@ async fn start_dates(
         out.push(v);
     }
     Ok(())
-}
-
-/// A recorded run with its items, as ops and finance read it back.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RecordedRun {
-    /// The run.
-    pub id: i64,
-    /// Its trigger.
-    pub trigger: String,
-    /// Whether it only looked.
-    pub dry_run: bool,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it finished (`None`: still running, or it died).
-    pub finished_at: Option<DateTime<Utc>>,
-    /// How many variances it found.
-    pub variance_count: i32,
-    /// Counts per kind (or `{"error": …}` for a failed run).
-    pub summary: Value,
-    /// Its variances (empty in a listing).
-    pub items: Vec<RecordedItem>,
-}
-
-/// One recorded variance.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RecordedItem {
-    /// What kind.
-    pub kind: VarianceKind,
-    /// What it is about.
-    pub subject_type: String,
-    /// Its id.
-    pub subject_id: String,
-    /// Fixed by the run, or marked handled by ops.
-    pub resolved: bool,
-    /// Ids and values on each side.
-    pub detail: Value,
-}
-
-fn recorded(run: reconciliation_run::Model, items: Vec<reconciliation_item::Model>) -> RecordedRun {
-    RecordedRun {
-        id: run.id,
-        trigger: run.trigger,
-        dry_run: run.dry_run,
-        started_at: run.started_at,
-        finished_at: run.finished_at,
-        variance_count: run.variance_count,
-        summary: serde_json::from_str(&run.summary).unwrap_or(Value::Null),
-        items: items
-            .into_iter()
-            .map(|i| RecordedItem {
-                kind: i.kind,
-                subject_type: i.subject_type,
-                subject_id: i.subject_id,
-                resolved: i.resolved,
-                detail: serde_json::from_str(&i.detail).unwrap_or(Value::Null),
-            })
-            .collect(),
-    }
-}
-
-/// The latest `limit` runs, newest first, without their items.
-///
-/// # Errors
-/// Database errors.
-pub async fn recent_runs(
-    conn: &impl sea_orm::ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<RecordedRun>> {
-    use sea_orm::{QueryOrder, QuerySelect};
-    Ok(reconciliation_run::Entity::find()
-        .order_by_desc(reconciliation_run::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|r| recorded(r, Vec::new()))
-        .collect())
-}
-
-/// One run with its items.
-///
-/// # Errors
-/// [`crate::Error::NotFound`]; database errors.
-pub async fn recorded_run(conn: &impl sea_orm::ConnectionTrait, id: i64) -> Result<RecordedRun> {
-    let Some(run) = reconciliation_run::Entity::find_by_id(id).one(conn).await? else {
-        return Err(crate::error::Error::NotFound(format!(
-            "reconciliation run {id}"
-        )));
-    };
-    let items = reconciliation_item::Entity::find()
-        .filter(reconciliation_item::Column::RunId.eq(id))
-        .all(conn)
-        .await?;
-    Ok(recorded(run, items))
-}
-
-/// A run's items as CSV (`kind,subject_type,subject_id,resolved,detail`),
-/// for finance's spreadsheet, formula-leading cells neutralised
-/// ([`crate::finance::spreadsheet`]).
-///
-/// # Errors
-/// Only if writing to memory fails.
-pub fn items_csv(run: &RecordedRun) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "run_id",
-        "kind",
-        "subject_type",
-        "subject_id",
-        "resolved",
-        "detail",
-    ];
-    let io = |e: csv::Error| crate::error::Error::permanent(format!("writing CSV: {e}"));
-    w.write_record(header).map_err(io)?;
-    for i in &run.items {
-        let cells = [
-            run.id.to_string(),
-            kind_name(i.kind),
-            i.subject_type.clone(),
-            i.subject_id.clone(),
-            i.resolved.to_string(),
-            i.detail.to_string(),
-        ];
-        w.write_record(
-            cells
-                .iter()
-                .map(|c| crate::finance::spreadsheet::neutralise(c.as_bytes())),
-        )
-        .map_err(io)?;
-    }
-    w.into_inner()
-        .map_err(|e| crate::error::Error::permanent(format!("writing CSV: {e}")))
 }

@@ -77,6 +77,10 @@
 //!   client within the concurrency limits.
 //! - [`terminations`]: HRIS terminations matched to hires by identity;
 //!   unmatched ones listed for ops.
+//! - [`three_way`]: the referral platform's and the CRM's imports (CSV
+//!   through the binary, JSON through the API) compared with our
+//!   attributions and the ATS: every variance type, idempotent imports, bad
+//!   rows, the monthly schedule once per tick, the day-7 audit once.
 //! - [`twin_fallback`]: a careers-site referral whose ATS application never
 //!   arrives found in the ATS by email and written back; idempotent with
 //!   a late twin; not found listed for ops; durable across a restart and a
@@ -123,5 +127,6 @@ mod retention;
 mod runtime;
 mod smartrecruiters;
 mod terminations;
+mod three_way;
 mod twin_fallback;
 mod workable;

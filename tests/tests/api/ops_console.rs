@@ -4,7 +4,9 @@
 //! errors, timeline) and retried with a typed reason, which the page shows
 //! back from the audit log; an inbox row replayed with a reason; a
 //! referral's workflow from referral to payouts. Hostile values in the data
-//! (a delivery id and a stage name that are HTML) are shown as text.
+//! (a delivery id and a stage name that are HTML) are shown as text. The
+//! Reports view: scheduled KPI reports and three-way reconciliation runs
+//! with their variances and suggested fixes.
 
 use std::collections::BTreeSet;
 
@@ -475,4 +477,93 @@ async fn the_workflow(c: &Client, w: &World) {
         filter.contains(&format!("referral {}", w.referral_id)),
         "{filter}"
     );
+}
+
+/// The Reports view: the scheduled KPI reports and the three-way
+/// reconciliation runs, one run's variances with their suggested fixes; a
+/// platform id that is HTML is shown as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_reads_the_kpi_reports_and_a_three_way_run_with_its_fixes() {
+    let capture = spawn_capture_app(Setup::EMBEDDED_SQLITE, |s| {
+        s.reconciliation.schedule = String::new();
+        s.reconciliation.three_way_schedule = String::new();
+    })
+    .await;
+    let app = &capture.app;
+    let ctx = &app.state.jobs;
+    let month = tests::three_way::this_month();
+    let period = jobs::maintenance::three_way::imports::Month::parse(&month)
+        .and_then(|m| m.period())
+        .expect("this month");
+    let report_id = jobs::finance::report::run(ctx, "manual:ops-page-report", period)
+        .await
+        .expect("a report")
+        .expect("made");
+    let (status, body) = tests::three_way::import_json(
+        app,
+        "platform",
+        &month,
+        serde_json::json!([{ "platform_referral_id": HOSTILE, "employee_id": "E-GHOST",
+                             "referred_on": tests::three_way::today() }]),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    let run = jobs::maintenance::three_way::run(ctx, "manual:ops-page-3way", period, "ops:test")
+        .await
+        .expect("a run")
+        .expect("recorded");
+
+    in_browser(|c| async move {
+        sign_in_to_ops(&c, &app.url(""), tokens::OPS).await;
+        click(&c, "#tabs a[data-view=\"reports\"]").await;
+        wait_for(&c, "#view-reports:not([hidden])").await;
+        wait_text(
+            &c,
+            &format!("#reports-kpi-table tr[data-report-id=\"{report_id}\"] td"),
+            "the KPI report",
+            |t| t == report_id.to_string(),
+        )
+        .await;
+        let link = format!(
+            "#reports-runs-table tr[data-run-id=\"{}\"] a.run-link",
+            run.run_id
+        );
+        wait_for(&c, &link).await;
+        let by_kind = text_of(
+            &c,
+            &format!("#reports-runs-table tr[data-run-id=\"{}\"]", run.run_id),
+        )
+        .await;
+        assert!(
+            by_kind.contains("platform_referral_unknown: 1"),
+            "{by_kind}"
+        );
+        click(&c, &link).await;
+        let row = "#reports-variances-table tr[data-kind=\"platform_referral_unknown\"]";
+        wait_for(&c, row).await;
+        let cells = eval(
+            &c,
+            &format!("return [...document.querySelectorAll('{row} td')].map(e => e.textContent);"),
+        )
+        .await;
+        assert_eq!(cells[2], Value::String(HOSTILE.into()), "{cells}");
+        assert!(
+            cells[3]
+                .as_str()
+                .is_some_and(|f| f.contains("no record of the platform's referral")),
+            "{cells}"
+        );
+        wait_for(
+            &c,
+            "#reports-variances-table tr[data-kind=\"import_missing\"]",
+        )
+        .await;
+        assert_eq!(
+            eval(&c, "return window.__pwned === undefined;").await,
+            Value::Bool(true),
+            "hostile markup ran"
+        );
+    })
+    .await;
+    capture.cleanup().await;
 }

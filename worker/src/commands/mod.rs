@@ -13,6 +13,7 @@
 //! | `employees.rs` | `employees import` |
 //! | `links.rs` | `links create` |
 //! | `maintenance.rs` | `reconcile`, `retention purge` |
+//! | `three_way.rs` | `reconcile import-platform`, `reconcile import-crm`, `reconcile three-way` |
 //! | `privacy.rs` | `privacy candidate ...`, `privacy referrer ...`: data-subject exports and erasures |
 //! | `audit.rs` | `audit verify` |
 //! | `finance.rs` | `export`, `report kpis` |
@@ -36,6 +37,7 @@ mod migrate;
 mod ops;
 mod privacy;
 mod render;
+mod three_way;
 
 pub use links::links;
 
@@ -82,9 +84,14 @@ pub async fn task(cmd: TaskCommand, settings: &Settings) -> anyhow::Result<()> {
             finance::report_kpis(period, json, settings).await
         }
         TaskCommand::Ops(args) => ops::ops(args, settings).await,
-        TaskCommand::Reconcile { dry_run, json } => {
-            maintenance::reconcile(dry_run, json, settings).await
-        }
+        TaskCommand::Reconcile {
+            action: None,
+            dry_run,
+            json,
+        } => maintenance::reconcile(dry_run, json, settings).await,
+        TaskCommand::Reconcile {
+            action: Some(cmd), ..
+        } => three_way::three_way(cmd, settings).await,
         TaskCommand::Retention(RetentionCommand::Purge { dry_run, json }) => {
             maintenance::retention_purge(dry_run, json, settings).await
         }

@@ -366,6 +366,20 @@ fn validate_schedules(settings: &Settings, check: &mut impl FnMut(bool, &str, &s
             );
         }
     }
+    let three_way = &settings.reconciliation.three_way_schedule;
+    if !three_way.trim().is_empty()
+        && let Err(jobs::Error::Invalid { problem, .. }) =
+            jobs::maintenance::schedule::CronSchedule::new(
+                "three_way",
+                three_way,
+                &settings.reconciliation.time_zone,
+            )
+    {
+        check(false, "reconciliation.three_way_schedule", &problem);
+    }
+    if let Err(problem) = settings.reconciliation.go_live_date() {
+        check(false, "reconciliation.go_live", &problem);
+    }
     check(
         settings.reconciliation.max_ats_pages > 0,
         "reconciliation.max_ats_pages",

@@ -90,6 +90,33 @@ pub struct ReconciliationSettings {
     /// Most pages of one ATS listing a run reads (Greenhouse: 500
     /// applications a page); a longer listing is reported as a variance.
     pub max_ats_pages: u32,
+    /// Cron expression (with seconds, read in `time_zone`) of the monthly
+    /// three-way reconciliation, which compares the calendar month (UTC)
+    /// before each tick; empty turns it off (`reconcile three-way` still
+    /// works).
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub three_way_schedule: String,
+    /// The go-live day (`YYYY-MM-DD`, UTC): seven days later the day-7
+    /// audit compares those seven days three ways and alerts ops on any
+    /// variance, once (the run row decides). Empty: no audit.
+    #[serde(deserialize_with = "string_like::deserialize")]
+    pub go_live: String,
+}
+
+impl ReconciliationSettings {
+    /// `go_live` as a date; `None` when empty.
+    ///
+    /// # Errors
+    /// A value that is not `YYYY-MM-DD`.
+    pub fn go_live_date(&self) -> Result<Option<chrono::NaiveDate>, String> {
+        let text = self.go_live.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| format!("{text:?} is not a date YYYY-MM-DD"))
+    }
 }
 
 impl Default for ReconciliationSettings {
@@ -100,6 +127,8 @@ impl Default for ReconciliationSettings {
             delivery_window: Duration::from_secs(24 * 3600),
             ats_lookback: Duration::from_secs(30 * 24 * 3600),
             max_ats_pages: 1_000,
+            three_way_schedule: "0 0 4 1 * *".to_owned(),
+            go_live: String::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `/api/exports/{payouts|referrals|audit|reports}` and `/api/reports/kpis`: what HR
-//! and finance download, behind the `ops_read` scope.
+//! `/api/exports/{payouts|referrals|audit|reports|reconciliation}`,
+//! `/api/reports/kpis`, `/api/reports/scheduled` and the reconciliation
+//! runs: what HR and finance download, behind the `ops_read` scope.
 //!
 //! Thin, like the rest of the API: check the scope, parse the query string
 //! (every problem answers 400 naming the parameter), and hand over to
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/exports/{dataset}", get(export))
         .route("/api/reports/kpis", get(kpis))
+        .route("/api/reports/scheduled", get(scheduled_reports))
         .route(
             "/api/reconciliation/runs",
             get(reconciliation_runs).post(reconcile_now),
@@ -41,19 +43,51 @@ pub fn routes() -> Router<AppState> {
         .route("/api/reconciliation/runs/{id}", get(reconciliation_run))
 }
 
-/// `GET /api/reconciliation/runs` (scope `ops_read`): the 50 latest runs.
+/// `GET /api/reconciliation/runs[?scope=ledger|three_way]` (scope
+/// `ops_read`): the 50 latest runs, of one scope when asked.
 #[utoipa::path(get, path = "/api/reconciliation/runs", tag = "finance",
     summary = "The 50 latest reconciliation runs (without their items)",
     security(("bearer" = ["ops_read"])),
-    responses((status = 200, description = "newest first", body = Vec<jobs::maintenance::reconcile::RecordedRun>)))]
+    params(("scope" = Option<String>, Query, description = "ledger (the nightly run) or three_way")),
+    responses(
+        (status = 200, description = "newest first", body = Vec<jobs::maintenance::reconcile::RecordedRun>),
+        (status = 400, description = "an unknown scope", body = ErrorBody),
+    ))]
 pub async fn reconciliation_runs(
     State(state): State<AppState>,
     caller: Caller,
+    query: RawQuery,
 ) -> Result<Json<Vec<jobs::maintenance::reconcile::RecordedRun>>, ApiError> {
     caller.require(Scope::OpsRead)?;
+    let params = params(query, &["scope"])?;
+    let scope = match params.get("scope") {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<entities::reconciliation_run::RunScope>(
+                serde_json::Value::String(s.clone()),
+            )
+            .map_err(|_| {
+                ApiError::BadRequest(format!("scope: {s:?} is not ledger or three_way"))
+            })?,
+        ),
+    };
     Ok(Json(
-        jobs::maintenance::reconcile::recent_runs(&state.db, 50).await?,
+        jobs::maintenance::runs::recent_runs(&state.db, scope, 50).await?,
     ))
+}
+
+/// `GET /api/reports/scheduled` (scope `ops_read`): the 50 latest
+/// scheduled KPI reports, as sent to the CRM.
+#[utoipa::path(get, path = "/api/reports/scheduled", tag = "finance",
+    summary = "The 50 latest scheduled KPI reports",
+    security(("bearer" = ["ops_read"])),
+    responses((status = 200, description = "newest first", body = Vec<jobs::finance::report::StoredReport>)))]
+pub async fn scheduled_reports(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<jobs::finance::report::StoredReport>>, ApiError> {
+    caller.require(Scope::OpsRead)?;
+    Ok(Json(jobs::finance::report::recent(&state.db, 50).await?))
 }
 
 /// `GET /api/reconciliation/runs/{id}[?format=csv]` (scope `ops_read`): a
@@ -190,10 +224,10 @@ fn period(params: &HashMap<String, String>) -> Result<Period, ApiError> {
 /// `GET /api/exports/{dataset}?from=&to=[&format=csv|json][&include_test=true]`
 /// (scope `ops_read`): the export as a streamed CSV or JSON download.
 #[utoipa::path(get, path = "/api/exports/{dataset}", tag = "finance",
-    summary = "Export payouts, referrals, the audit log or the KPI reports (CSV or JSON, streamed)",
+    summary = "Export payouts, referrals, the audit log, the KPI reports or the reconciliation variances (CSV or JSON, streamed)",
     security(("bearer" = ["ops_read"])),
     params(
-        ("dataset" = String, Path, description = "payouts, referrals, audit or reports"),
+        ("dataset" = String, Path, description = "payouts, referrals, audit, reports or reconciliation"),
         ("from" = String, Query, format = Date, description = "first day included: YYYY-MM-DD or RFC 3339"),
         ("to" = String, Query, format = Date, description = "last day included: YYYY-MM-DD (the whole day) or RFC 3339"),
         ("format" = Option<String>, Query, description = "csv (default) or json"),

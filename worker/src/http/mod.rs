@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ops_page;
 pub mod privacy;
+pub mod reconciliation;
 pub mod schemas;
 pub mod webhooks;
 
@@ -93,6 +94,7 @@ pub fn router(state: AppState, _settings: &Settings) -> Router {
         .merge(finance::routes())
         .merge(ops_page::routes())
         .merge(privacy::routes())
+        .merge(reconciliation::routes())
         .merge(schemas::router())
         .merge(openapi::viewer())
         .method_not_allowed_fallback(error::method_not_allowed)

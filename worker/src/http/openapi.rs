@@ -31,7 +31,10 @@ use utoipa::{
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, schemas, webhooks};
+use super::{
+    api, error::ErrorBody, finance, health, ops, ops_page, privacy, reconciliation, schemas,
+    webhooks,
+};
 
 /// The document's root: every annotated handler and the schemas that no
 /// handler names directly.
@@ -77,6 +80,10 @@ use super::{api, error::ErrorBody, finance, health, ops, ops_page, privacy, sche
         finance::reconciliation_runs,
         finance::reconcile_now,
         finance::reconciliation_run,
+        finance::scheduled_reports,
+        reconciliation::import,
+        reconciliation::list_imports,
+        reconciliation::run_three_way,
         privacy::export_candidate,
         privacy::erase_candidate,
         privacy::export_referrer,
@@ -345,6 +352,7 @@ mod tests {
         routed.extend(routes_in(include_str!("finance.rs")));
         routed.extend(routes_in(include_str!("ops_page.rs")));
         routed.extend(routes_in(include_str!("privacy.rs")));
+        routed.extend(routes_in(include_str!("reconciliation.rs")));
         routed.extend(routes_in(include_str!("schemas.rs")));
         assert!(
             routed.len() > 20,

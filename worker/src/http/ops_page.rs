@@ -1,6 +1,6 @@
 //! `GET /ops`: the ops page, a small static app over the ops JSON API.
 //!
-//! One HTML page, one stylesheet and two scripts, embedded in the binary
+//! One HTML page, one stylesheet and three scripts, embedded in the binary
 //! (`ops_page/`), no build step. The page itself is public (it holds no
 //! data); everything it shows comes from `/api/ops/...` with the bearer
 //! token the operator types in, kept in `sessionStorage` only, so a 401 or
@@ -17,7 +17,10 @@
 //! search by kind, job id or referral id; one job with its attempts,
 //! errors, timeline and audited ops actions, with Retry and Cancel; the
 //! inbox with Replay; a referral's workflow (referral → application →
-//! milestones → payouts with Approve and Hold → messages).
+//! milestones → payouts with Approve and Hold → messages). `reports.js`
+//! draws the Reports view (`#/reports`, `#/reports/RUN`): the scheduled KPI
+//! reports and the three-way reconciliation runs, one run's variances with
+//! their suggested fixes.
 //!
 //! Every asset is sent with a strict `Content-Security-Policy` (scripts and
 //! styles from this origin only, no inline code; requests to this origin
@@ -39,6 +42,7 @@ use crate::{config::Scope, state::AppState};
 const PAGE_HTML: &str = include_str!("ops_page/index.html");
 const APP_JS: &str = include_str!("ops_page/app.js");
 const BROWSE_JS: &str = include_str!("ops_page/browse.js");
+const REPORTS_JS: &str = include_str!("ops_page/reports.js");
 const APP_CSS: &str = include_str!("ops_page/app.css");
 
 /// The policy every asset of the page is served with.
@@ -52,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ops", get(page))
         .route("/ops/app.js", get(script))
         .route("/ops/browse.js", get(browse_script))
+        .route("/ops/reports.js", get(reports_script))
         .route("/ops/app.css", get(stylesheet))
         .route("/api/ops/throughput", get(throughput))
 }
@@ -94,6 +99,11 @@ pub async fn script() -> Response {
 /// `GET /ops/browse.js`: the script of the views beyond the overview.
 pub async fn browse_script() -> Response {
     asset("text/javascript; charset=utf-8", BROWSE_JS)
+}
+
+/// `GET /ops/reports.js`: the script of the Reports view.
+pub async fn reports_script() -> Response {
+    asset("text/javascript; charset=utf-8", REPORTS_JS)
 }
 
 /// `GET /ops/app.css`: the page's stylesheet.

@@ -1,8 +1,9 @@
 //! What runs beside the workers on a timer: the sweeper (the safety net that
 //! gives every row waiting for work a job again, see `jobs::maintenance::sweeper::sweep`)
-//! and the cron schedules of `[reconciliation]`, `[retention]` and
-//! `[reports]`, each
-//! enqueueing one job per tick across all processes. Started by
+//! and the cron schedules of `[reconciliation]` (nightly and three-way),
+//! `[retention]` and `[reports]`, each
+//! enqueueing one job per tick across all processes, and the one-off day-7
+//! audit after `reconciliation.go_live`. Started by
 //! `workers::run_workers`, stopped by its shutdown token.
 
 use std::time::Duration;
@@ -59,6 +60,27 @@ pub(super) fn spawn_schedules(
             },
         )));
     }
+    if !settings.reconciliation.three_way_schedule.trim().is_empty() {
+        let schedule = CronSchedule::new(
+            "three_way",
+            &settings.reconciliation.three_way_schedule,
+            &settings.reconciliation.time_zone,
+        )
+        .map_err(|e| anyhow::anyhow!("reconciliation.three_way_{e}"))?;
+        schedules.push(tokio::spawn(run_schedule(
+            schedule,
+            ctx.clone(),
+            stop.clone(),
+            |trigger| Job::ThreeWayReconcile { trigger },
+        )));
+    }
+    if let Some(go_live) = settings
+        .reconciliation
+        .go_live_date()
+        .map_err(|e| anyhow::anyhow!("reconciliation.go_live: {e}"))?
+    {
+        schedules.push(tokio::spawn(run_day7(go_live, ctx.clone(), stop.clone())));
+    }
     if !settings.retention.schedule.trim().is_empty() {
         let schedule = CronSchedule::new(
             "retention",
@@ -103,6 +125,59 @@ pub(super) fn spawn_schedules(
     }
     Ok(schedules)
 }
+
+/// The day-7 audit of go-live on `go_live`: once its seven days are over,
+/// enqueues it unless its run row exists, under a key naming the go-live
+/// date (one job however many processes), checking again every hour until
+/// the row is there. A process started late (or after a Redis wipe) makes
+/// it up; one started after it ran does nothing: the row decides.
+async fn run_day7(go_live: chrono::NaiveDate, ctx: JobContext, stop: CancellationToken) {
+    let day7 = jobs::maintenance::three_way::Day7 { go_live };
+    let due = match day7.period() {
+        Ok(p) => p.until,
+        Err(e) => {
+            tracing::warn!(error = %e, "day-7 audit not armed");
+            return;
+        }
+    };
+    tracing::info!(%go_live, %due, "day-7 audit armed");
+    loop {
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match day7.done(&ctx.db).await {
+            Ok(true) => return,
+            Ok(false) => {
+                let key = day7.trigger();
+                let enqueued = Job::Day7Audit { go_live }
+                    .to_new_job(&ctx.retry)
+                    .map(|j| j.idempotency_key(key.clone()));
+                match enqueued {
+                    Ok(job) => match ctx.queue.enqueue(job).await {
+                        Ok(outcome) => tracing::info!(%key, job_id = %outcome.id.as_str(),
+                            duplicate = outcome.duplicate, "day-7 audit enqueued"),
+                        Err(e) => {
+                            tracing::warn!(%key, error = %e, "could not enqueue the day-7 audit")
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "day-7 audit job"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not tell whether the day-7 audit ran"),
+        }
+        // Look again later: the job may still be queued, or have failed
+        // before its row existed.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(DAY7_RECHECK) => {}
+        }
+    }
+}
+
+/// How often a process looks whether the day-7 audit has its run row yet.
+const DAY7_RECHECK: Duration = Duration::from_secs(3600);
 
 /// Enqueues `job(tick key)` at every tick of `schedule` until shutdown.
 ///

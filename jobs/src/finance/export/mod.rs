@@ -1,5 +1,6 @@
 //! Exports for HR and finance: the payout ledger, the referrals, the audit
-//! log and the scheduled KPI reports, as CSV or JSON, for a period.
+//! log, the scheduled KPI reports and the reconciliation variances (nightly
+//! and three-way, each with its suggested fix), as CSV or JSON, for a period.
 //!
 //! Called by `referral-worker export ...` (which writes each chunk to a file
 //! or stdout as it comes) and `GET /api/exports/{dataset}` (which streams the
@@ -11,7 +12,8 @@
 //! size of the export.
 //!
 //! The period applies to when a row came into being: `created_at` for
-//! payouts, referrals and reports, `occurred_at` for audit events. Test records (a
+//! payouts, referrals and reports, `occurred_at` for audit events, the
+//! run's `started_at` for variances. Test records (a
 //! payout, its referral or its candidate marked `is_test`) are left out
 //! unless the request includes them; the `is_test` column says which rows
 //! are test data when they are included. The audit log has no test records.
@@ -32,6 +34,7 @@ use chrono::TimeDelta;
 use entities::{
     application, audit_event, candidate_ats_id, kpi_report, milestone,
     payout::{self},
+    reconciliation_item, reconciliation_run,
     referral::{self},
     referral_link,
     states::Ats,
@@ -42,7 +45,7 @@ use serde_json::Value;
 
 mod rows;
 
-pub use rows::{AuditRow, PayoutRow, ReferralRow, ReportRow};
+pub use rows::{AuditRow, PayoutRow, ReferralRow, ReportRow, VarianceRow};
 
 use super::{Period, ats_ids_by_candidate, is_full, next_page, test_candidates};
 use crate::error::Result;
@@ -59,15 +62,18 @@ pub enum Dataset {
     Audit,
     /// The scheduled KPI reports, as sent to the CRM.
     Reports,
+    /// The reconciliation runs' variances, with their suggested fixes.
+    Reconciliation,
 }
 
 impl Dataset {
     /// Every dataset, in the order help texts list them.
-    pub const ALL: [Dataset; 4] = [
+    pub const ALL: [Dataset; 5] = [
         Dataset::Payouts,
         Dataset::Referrals,
         Dataset::Audit,
         Dataset::Reports,
+        Dataset::Reconciliation,
     ];
 
     /// The name in URLs and on the command line.
@@ -77,6 +83,7 @@ impl Dataset {
             Dataset::Referrals => "referrals",
             Dataset::Audit => "audit",
             Dataset::Reports => "reports",
+            Dataset::Reconciliation => "reconciliation",
         }
     }
 
@@ -87,6 +94,7 @@ impl Dataset {
             Dataset::Referrals => ReferralRow::COLUMNS,
             Dataset::Audit => AuditRow::COLUMNS,
             Dataset::Reports => ReportRow::COLUMNS,
+            Dataset::Reconciliation => VarianceRow::COLUMNS,
         }
     }
 }
@@ -105,7 +113,9 @@ impl FromStr for Dataset {
             .into_iter()
             .find(|d| d.name() == s)
             .ok_or_else(|| {
-                format!("no export named `{s}`: one of payouts, referrals, audit, reports")
+                format!(
+                    "no export named `{s}`: one of payouts, referrals, audit, reports, reconciliation"
+                )
             })
     }
 }
@@ -263,6 +273,10 @@ impl Exporter {
             }
             Dataset::Reports => {
                 let (rows, more) = self.reports_page(conn).await?;
+                (self.encode(&rows, &mut bytes)?, more)
+            }
+            Dataset::Reconciliation => {
+                let (rows, more) = self.variances_page(conn).await?;
                 (self.encode(&rows, &mut bytes)?, more)
             }
         };
@@ -521,6 +535,52 @@ impl Exporter {
                 kpis: serde_json::from_str(&r.kpis)
                     .unwrap_or_else(|_| Value::String(r.kpis.clone())),
                 kpis_text: r.kpis,
+            })
+            .collect();
+        Ok((rows, more))
+    }
+}
+
+impl Exporter {
+    async fn variances_page(
+        &mut self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<(Vec<VarianceRow>, bool)> {
+        let period = self.request.period;
+        let runs = by_id(
+            reconciliation_run::Entity::find()
+                .filter(reconciliation_run::Column::StartedAt.gte(period.from))
+                .filter(reconciliation_run::Column::StartedAt.lt(period.until))
+                .all(conn)
+                .await?,
+            |r| r.id,
+        );
+        let query = reconciliation_item::Entity::find()
+            .filter(reconciliation_item::Column::RunId.is_in(runs.keys().copied()));
+        let (items, more) = self
+            .page(conn, query, reconciliation_item::Column::Id, |i| i.id)
+            .await?;
+        let rows = items
+            .into_iter()
+            .filter_map(|i| {
+                let run = runs.get(&i.run_id)?;
+                let detail_text = i.detail.clone();
+                let item = crate::maintenance::runs::recorded_item(i);
+                Some(VarianceRow {
+                    run_id: run.id,
+                    scope: run.scope,
+                    trigger: run.trigger.clone(),
+                    run_started_at: run.started_at,
+                    period_from: run.period_from,
+                    period_until: run.period_until,
+                    kind: item.kind,
+                    subject_type: item.subject_type,
+                    subject_id: item.subject_id,
+                    resolved: item.resolved,
+                    suggested_fix: item.suggested_fix,
+                    detail: item.detail,
+                    detail_text,
+                })
             })
             .collect();
         Ok((rows, more))

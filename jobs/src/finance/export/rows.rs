@@ -1,5 +1,5 @@
 //! The rows an export is made of ([`PayoutRow`], [`ReferralRow`],
-//! [`AuditRow`]) and how one becomes a CSV record: the column order, dates
+//! [`AuditRow`], [`ReportRow`], [`VarianceRow`]) and how one becomes a CSV record: the column order, dates
 //! in RFC 3339, enums by their stored names. JSON is the rows serialised as
 //! they are. Used by the [`super::Exporter`].
 
@@ -7,6 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entities::{
     milestone::MilestoneKind,
     payout::PayoutState,
+    reconciliation_item::VarianceKind,
+    reconciliation_run::RunScope,
     referral::{ReferralSource, ReferralState},
     states::Ats,
 };
@@ -151,6 +153,39 @@ pub struct ReportRow {
     /// `kpis` exactly as stored, for CSV.
     #[serde(skip)]
     pub(super) kpis_text: String,
+}
+
+/// One variance of a reconciliation run (nightly or three-way), with the
+/// run it belongs to and what to do about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VarianceRow {
+    /// The run.
+    pub run_id: i64,
+    /// `ledger` or `three_way`.
+    pub scope: RunScope,
+    /// The run's trigger (`cron:…`, `manual:…`, `day7:…`).
+    pub trigger: String,
+    /// When the run started.
+    pub run_started_at: DateTime<Utc>,
+    /// The period a three-way run compared.
+    pub period_from: Option<DateTime<Utc>>,
+    /// Its end (exclusive).
+    pub period_until: Option<DateTime<Utc>>,
+    /// The variance's kind.
+    pub kind: VarianceKind,
+    /// What it is about.
+    pub subject_type: String,
+    /// Its id.
+    pub subject_id: String,
+    /// Fixed by the run or marked handled.
+    pub resolved: bool,
+    /// What a person should do about it.
+    pub suggested_fix: Option<String>,
+    /// Ids and values on each side (JSON).
+    pub detail: Value,
+    /// `detail` as stored, for CSV.
+    #[serde(skip)]
+    pub(super) detail_text: String,
 }
 
 /// A row type's columns, for CSV. The JSON keys are the serde field names,
@@ -317,6 +352,40 @@ impl Record for ReportRow {
             time(self.created_at),
             self.sent_to_crm.to_string(),
             self.kpis_text.clone(),
+        ]
+    }
+}
+
+impl Record for VarianceRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "run_id",
+        "scope",
+        "trigger",
+        "run_started_at",
+        "period_from",
+        "period_until",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "resolved",
+        "suggested_fix",
+        "detail",
+    ];
+
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.run_id.to_string(),
+            self.scope.to_value(),
+            self.trigger.clone(),
+            time(self.run_started_at),
+            opt_time(self.period_from),
+            opt_time(self.period_until),
+            self.kind.to_value(),
+            self.subject_type.clone(),
+            self.subject_id.clone(),
+            self.resolved.to_string(),
+            opt(self.suggested_fix.as_deref()),
+            self.detail_text.clone(),
         ]
     }
 }

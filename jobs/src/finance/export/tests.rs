@@ -96,6 +96,28 @@ fn csv_columns_are_the_json_keys() {
     assert_eq!(referral.fields().len(), ReferralRow::COLUMNS.len());
     assert_eq!(keys(&audit), sorted(AuditRow::COLUMNS));
     assert_eq!(audit.fields().len(), AuditRow::COLUMNS.len());
+    let variance = VarianceRow {
+        run_id: 3,
+        scope: entities::reconciliation_run::RunScope::ThreeWay,
+        trigger: "day7:2026-12-01".into(),
+        run_started_at: at(),
+        period_from: Some(at()),
+        period_until: None,
+        kind: entities::reconciliation_item::VarianceKind::HireNotInCrm,
+        subject_type: "application".into(),
+        subject_id: "7".into(),
+        resolved: false,
+        suggested_fix: Some("=add it to the CRM".into()),
+        detail: Value::Null,
+        detail_text: "null".into(),
+    };
+    assert_eq!(keys(&variance), sorted(VarianceRow::COLUMNS));
+    let fields = variance.fields();
+    assert_eq!(fields.len(), VarianceRow::COLUMNS.len());
+    assert_eq!(
+        (fields[1].as_str(), fields[6].as_str()),
+        ("three_way", "hire_not_in_crm")
+    );
 }
 
 #[test]
