@@ -67,6 +67,12 @@ pub enum VarianceKind {
     /// (`MAX_ATS_PAGES`): what lies beyond was not compared this run.
     #[sea_orm(string_value = "ats_listing_truncated")]
     AtsListingTruncated,
+    /// An ATS that announces no merges or deletions (Workable) answered
+    /// 404 for an application of ours with a referral whose money is not
+    /// settled: its candidate was merged away or deleted. Paid tranches
+    /// are never undone; a hire's unpaid ones are left for ops to decide.
+    #[sea_orm(string_value = "ats_application_gone")]
+    AtsApplicationGone,
 }
 
 /// One variance.

@@ -8,11 +8,14 @@
 //!   sendable payouts, pending notifications);
 //! * [`reconcile`]: the reconciliation run (`reconcile` job): our records
 //!   against the ATS and the ledger, variances recorded and fixed;
+//! * `removals`: reconciliation's check for applications an ATS that
+//!   announces no merges or deletions (Workable) no longer has;
 //! * [`retention`]: the purge of personal data (`purge_personal_data` job);
 //! * [`schedule`]: the cron schedules those two jobs fire on, once per tick
 //!   across processes.
 
 pub mod reconcile;
+mod removals;
 pub mod retention;
 pub mod schedule;
 pub mod sweeper;

@@ -27,7 +27,9 @@
 //!   the start date we count probation from (fixed: the timer is re-armed
 //!   from the ATS's date). Listings are read and compared a page at a
 //!   time, waiting out each `Retry-After`; one longer than
-//!   `reconciliation.max_ats_pages` is itself a variance.
+//!   `reconciliation.max_ats_pages` is itself a variance;
+//! * from an ATS that announces no merges or deletions (Workable): open
+//!   referred applications it answers 404 for ([`super::removals`]).
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -99,7 +101,7 @@ pub struct RunReport {
     pub summary: HashMap<String, usize>,
 }
 
-fn variance(
+pub(super) fn variance(
     kind: VarianceKind,
     subject_type: &str,
     subject_id: impl ToString,
@@ -203,6 +205,8 @@ async fn checks(
     timers(ctx, dry_run, &mut variances).await?;
     for connector in ctx.connectors.all() {
         ats_listings(ctx, connector.as_ref(), started_at, dry_run, &mut variances).await?;
+        super::removals::gone_applications(ctx, connector.as_ref(), dry_run, &mut variances)
+            .await?;
     }
 
     let mut summary: HashMap<String, usize> = HashMap::new();
@@ -506,7 +510,7 @@ async fn ats_listings(
 }
 
 /// A listing longer than one run reads.
-fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
+pub(super) fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
     variance(
         VarianceKind::AtsListingTruncated,
         "ats_listing",
@@ -518,7 +522,7 @@ fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
 /// `fetch` again after each `Retry-After` the vendor asks for (up to
 /// [`MAX_LISTING_WAIT`] each, [`PAGE_RETRIES`] times): a rate-limited
 /// listing slows down instead of failing the run.
-async fn patiently<T, F, Fut>(mut fetch: F) -> Result<T>
+pub(super) async fn patiently<T, F, Fut>(mut fetch: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
