@@ -169,7 +169,7 @@ async fn a_candidate_workable_no_longer_has_is_reported_and_money_paid_is_never_
     let before = asked(&dropped.id);
     let again = reconcile(app, "manual:again", false).await;
     let ids: Vec<String> = gone(&again).into_iter().map(|(id, ..)| id).collect();
-    assert_eq!(ids, [hired.id.clone()]);
+    assert_eq!(ids, [hired.id.as_str()]);
     assert_eq!(asked(&dropped.id), before, "the deleted one is not asked");
     world.cleanup().await;
 }
