@@ -8,11 +8,11 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `…:job:<id>` | hash | the job: `k` kind, `p` payload, `s` state, `a` attempts, `m` max attempts, `c` created, `r` run at, `u` updated, `f` finished, `o` lease owner, `e` lease expiry, `i` idempotency key, `d` re-deliveries, `l` last error |
+//! | `…:job:<id>` | hash | the job: `s` state, `q` lease sequence, `o` lease owner (meaningful while running), `a` attempts, `f` finished, `m` max attempts, `k` kind, `c` created, `r` run at, `u` updated, `i` idempotency key, `d` re-deliveries, `p` payload, `l` last error; in that order, hot fields first (see *Cost*) |
 //! | `…:errors:<id>` | list | one JSON [`AttemptError`] per failed attempt |
 //! | `…:ready` | list | due job ids, FIFO |
 //! | `…:scheduled` / `…:retry` | zset | ids by `run_at`; `…:scheduled` also holds compact timers (below) |
-//! | `…:leases` | zset | running ids by lease expiry |
+//! | `…:leases` | zset | running ids by lease expiry, and one sentinel member (below) |
 //! | `…:done` / `…:dead` / `…:cancelled` | zset | finished ids by finish time (for listing and retention) |
 //! | `…:idem:<key>` | string | the id owning an idempotency key |
 //! | `…:wake` | pub/sub channel | "work may be available" |
@@ -41,6 +41,22 @@
 //! so a million timers coming due at once drain steadily instead of wedging
 //! the queue (apalis-redis 1.0.0 unpacks every due id into one Lua call and
 //! dies at ~8,000).
+//!
+//! Per job, Redis's CPU goes mostly to hash fields and index members, so the
+//! hot path touches as few as it can (docs/PERFORMANCE.md has the counts):
+//!
+//! * a job's hash is written with the fields a fetch and an ack touch first
+//!   and the payload last: a small hash is a listpack, searched in order;
+//! * a lease's expiry is kept once, as its score in `…:leases`, not also in
+//!   the hash, so a renewal writes no hash;
+//! * `…:leases` always holds [`LEASE_SENTINEL`], a member longer than 64
+//!   bytes with score +inf, which keeps it a skiplist: a zset of up to 128
+//!   short members (one worker at the default concurrency of 64) would be a
+//!   listpack, scanned and moved in memory on every lease and every ack.
+//!   Readers count and list leases below +inf, so it never shows;
+//! * a success writes `s` and `f` and sets no TTL: succeeded jobs are
+//!   retired by `purge.lua`, a chunk per call, from the `…:done` index that
+//!   records their finish times (dead and cancelled jobs, rare, keep TTLs).
 
 use std::{
     sync::{Arc, Weak},
@@ -64,6 +80,11 @@ const PROMOTE_CHUNK: usize = 1000;
 /// The largest batch a fetch may ask for (the same unpack limit).
 const MAX_FETCH: usize = 1000;
 
+/// The member that keeps `…:leases` a skiplist (see *Cost* above): longer
+/// than Redis's 64-byte listpack limit, and no job id looks like it.
+const LEASE_SENTINEL: &str =
+    "~lease-index-sentinel~keeps-this-zset-a-skiplist~never-a-job~0123456789";
+
 struct Scripts {
     enqueue: Script,
     fetch: Script,
@@ -72,6 +93,7 @@ struct Scripts {
     retry: Script,
     cancel: Script,
     find: Script,
+    purge: Script,
 }
 
 impl Scripts {
@@ -88,6 +110,7 @@ impl Scripts {
             retry: Script::new(include_str!("lua/retry.lua")),
             cancel: with_timers(include_str!("lua/cancel.lua")),
             find: with_timers(include_str!("lua/find.lua")),
+            purge: Script::new(include_str!("lua/purge.lua")),
         }
     }
 }
@@ -323,6 +346,7 @@ impl RedisStore {
             .arg(worker)
             .arg(PROMOTE_CHUNK)
             .arg(self.inner.retention.dead.as_millis() as i64)
+            .arg(LEASE_SENTINEL)
             .invoke_async(&mut self.conn())
             .await?;
         let jobs = jobs
@@ -421,11 +445,12 @@ impl RedisStore {
     pub(crate) async fn counts(&self) -> Result<QueueCounts> {
         let mut pipe = redis::pipe();
         for state in JobState::ALL {
-            if state == JobState::Ready {
-                pipe.llen(self.state_index(state));
-            } else {
-                pipe.zcard(self.state_index(state));
-            }
+            match state {
+                JobState::Ready => pipe.llen(self.state_index(state)),
+                // Below +inf: not the sentinel.
+                JobState::Running => pipe.zcount(self.state_index(state), "-inf", "(+inf"),
+                _ => pipe.zcard(self.state_index(state)),
+            };
         }
         pipe.lindex(self.key("ready"), 0);
         let mut conn = self.conn();
@@ -461,6 +486,18 @@ impl RedisStore {
             JobState::Ready => conn.lrange(key, start, stop).await?,
             JobState::Succeeded | JobState::Dead | JobState::Cancelled => {
                 conn.zrevrange(key, start, stop).await?
+            }
+            JobState::Running => {
+                // By score below +inf, so the sentinel is never listed.
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(key)
+                    .arg("-inf")
+                    .arg("(+inf")
+                    .arg("LIMIT")
+                    .arg(start)
+                    .arg(stop - start + 1)
+                    .query_async(&mut conn)
+                    .await?
             }
             _ => conn.zrange(key, start, stop).await?,
         })
@@ -564,6 +601,7 @@ impl RedisStore {
             } else {
                 pipe.hgetall(self.key(&format!("job:{entry}")));
                 pipe.lrange(self.key(&format!("errors:{entry}")), 0, -1);
+                pipe.zscore(self.key("leases"), entry);
             }
         }
         let mut replies = pipe
@@ -589,11 +627,19 @@ impl RedisStore {
                 let errors: Vec<String> =
                     redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
                         .map_err(unreadable)?;
+                let lease_expiry: Option<f64> =
+                    redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
+                        .map_err(unreadable)?;
                 // A job can expire between the index read and this read.
                 if fields.is_empty() {
                     continue;
                 }
-                jobs.push(self.decode_job(entry, fields, errors)?);
+                jobs.push(self.decode_job(
+                    entry,
+                    fields,
+                    errors,
+                    lease_expiry.map(|s| s as Millis),
+                )?);
             }
         }
         Ok(jobs)
@@ -655,6 +701,7 @@ impl RedisStore {
         id: &str,
         mut f: std::collections::HashMap<String, String>,
         errors: Vec<String>,
+        lease_expiry: Option<Millis>,
     ) -> Result<JobInfo> {
         let mut take = |k: &str| f.remove(k).filter(|v| !v.is_empty());
         let num = |v: Option<String>| v.and_then(|s| s.parse::<i64>().ok());
@@ -665,6 +712,13 @@ impl RedisStore {
             .iter()
             .map(|e| serde_json::from_str::<AttemptError>(e))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        // The owner and the expiry describe a lease: a finished job keeps
+        // its last owner in the hash (a success writes no more than it must)
+        // but shows none. A success writes `f`, not `u`.
+        let running = state == JobState::Running;
+        let finished_at = num(take("f"));
+        let updated_at = num(take("u")).unwrap_or(0).max(finished_at.unwrap_or(0));
+        let lease_owner = take("o").filter(|_| running);
         Ok(JobInfo {
             id: JobId::from_stored(id.to_string()),
             queue: self.inner.queue.clone(),
@@ -675,10 +729,10 @@ impl RedisStore {
             max_attempts: num(take("m")).unwrap_or(0) as u32,
             created_at: num(take("c")).unwrap_or(0),
             run_at: num(take("r")).unwrap_or(0),
-            updated_at: num(take("u")).unwrap_or(0),
-            finished_at: num(take("f")),
-            lease_owner: take("o"),
-            lease_expires_at: num(take("e")),
+            updated_at,
+            finished_at,
+            lease_owner,
+            lease_expires_at: lease_expiry.filter(|_| running),
             idempotency_key: take("i"),
             redeliveries: num(take("d")).unwrap_or(0) as u32,
             last_error: take("l"),
@@ -774,15 +828,29 @@ impl RedisStore {
         let now = now_millis();
         let ok_cutoff = now - self.inner.retention.succeeded.as_millis() as i64;
         let dead_cutoff = now - self.inner.retention.dead.as_millis() as i64;
-        // The job hashes carry their own TTLs; only the indexes need
-        // trimming, a bounded chunk per command so Redis never stalls on a
-        // million expired entries.
+        // Succeeded jobs carry no TTL (see *Cost*): `purge.lua` deletes them
+        // with their index entries, a bounded chunk per call so Redis never
+        // stalls on a million of them.
         let mut purged = 0u64;
-        for (index, cutoff) in [
-            ("done", ok_cutoff),
-            ("dead", dead_cutoff),
-            ("cancelled", dead_cutoff),
-        ] {
+        loop {
+            let n: u64 = self
+                .inner
+                .scripts
+                .purge
+                .key(self.key("done"))
+                .arg(&self.inner.base)
+                .arg(ok_cutoff)
+                .arg(PROMOTE_CHUNK)
+                .invoke_async(&mut self.conn())
+                .await?;
+            purged += n;
+            if n < PROMOTE_CHUNK as u64 {
+                break;
+            }
+        }
+        // Dead and cancelled job hashes carry their own TTLs; only their
+        // indexes need trimming.
+        for (index, cutoff) in [("dead", dead_cutoff), ("cancelled", dead_cutoff)] {
             let key = self.key(index);
             loop {
                 let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")

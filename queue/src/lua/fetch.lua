@@ -3,7 +3,8 @@
 -- that no call does work proportional to the backlog.
 -- KEYS[1] ready, KEYS[2] scheduled, KEYS[3] retry, KEYS[4] leases, KEYS[5] dead
 -- ARGV[1] base, ARGV[2] (unused: the server's clock is used), ARGV[3] max,
--- ARGV[4] lease ms, ARGV[5] worker, ARGV[6] chunk, ARGV[7] dead retention ms
+-- ARGV[4] lease ms, ARGV[5] worker, ARGV[6] chunk, ARGV[7] dead retention ms,
+-- ARGV[8] the leases index's sentinel member (see below)
 -- Returns { {id, kind, payload, attempt, max_attempts, lease, ...}, next_due or '' }
 --
 -- Time comes from Redis itself: lease deadlines are compared by one clock,
@@ -16,6 +17,7 @@ local lease_ms = tonumber(ARGV[4])
 local worker = ARGV[5]
 local chunk = tonumber(ARGV[6])
 local dead_ttl = tonumber(ARGV[7])
+local sentinel = ARGV[8]
 
 -- 1. Re-deliver jobs whose worker stopped renewing their lease.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, chunk)
@@ -32,13 +34,13 @@ if #expired > 0 then
       redis.call('RPUSH', ek, cjson.encode({attempt = attempts, at = now, worker = owner, error = err}))
       if attempts >= (tonumber(f[2]) or 1) then
         err = 'lease expired on the last attempt: worker ' .. owner .. ' stopped renewing it'
-        redis.call('HSET', jk, 's', 'dead', 'u', now, 'f', now, 'l', err, 'o', '', 'e', '')
+        redis.call('HSET', jk, 's', 'dead', 'u', now, 'f', now, 'l', err, 'o', '')
         redis.call('ZADD', KEYS[5], now, id)
         redis.call('PEXPIRE', jk, dead_ttl)
         redis.call('PEXPIRE', ek, dead_ttl)
         if f[5] and f[5] ~= '' then redis.call('PEXPIRE', base .. ':idem:' .. f[5], dead_ttl) end
       else
-        redis.call('HSET', jk, 's', 'ready', 'u', now, 'r', now, 'l', err, 'o', '', 'e', '')
+        redis.call('HSET', jk, 's', 'ready', 'u', now, 'r', now, 'l', err, 'o', '')
         redis.call('HINCRBY', jk, 'd', 1)
         -- To the front: it has waited once already.
         redis.call('LPUSH', KEYS[1], id)
@@ -81,7 +83,9 @@ if ids then
     if f[5] == 'ready' then
       local attempt = (tonumber(f[3]) or 0) + 1
       local lease = (tonumber(f[6]) or 0) + 1
-      redis.call('HSET', jk, 's', 'running', 'a', attempt, 'q', lease, 'o', worker, 'e', expires, 'u', now)
+      -- The lease's expiry lives only in the leases index (its score):
+      -- one copy to keep current, and renewals touch no hash.
+      redis.call('HSET', jk, 's', 'running', 'a', attempt, 'q', lease, 'o', worker, 'u', now)
       zargs[#zargs + 1] = expires
       zargs[#zargs + 1] = id
       out[#out + 1] = id
@@ -92,7 +96,14 @@ if ids then
       out[#out + 1] = lease
     end
   end
-  if #zargs > 0 then redis.call('ZADD', KEYS[4], unpack(zargs)) end
+  if #zargs > 0 then
+    -- A member longer than 64 bytes keeps the index a skiplist: a listpack,
+    -- Redis's encoding for a zset of up to 128 short members (a worker at
+    -- the default concurrency of 64), costs a scan and a memmove per lease
+    -- and per ack. The sentinel never expires (score +inf) and readers skip it.
+    redis.call('ZADD', KEYS[4], 'NX', 'inf', sentinel)
+    redis.call('ZADD', KEYS[4], unpack(zargs))
+  end
 end
 
 -- 4. When the next timer comes due, so an idle worker knows how long to sleep.

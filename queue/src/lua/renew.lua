@@ -12,7 +12,6 @@ for i = 4, #ARGV, 2 do
   local f = redis.call('HMGET', jk, 's', 'q', 'o')
   if f[1] == 'running' and f[2] == lease and f[3] == worker then
     redis.call('ZADD', KEYS[1], 'XX', expires, id)
-    redis.call('HSET', jk, 'e', expires)
   else
     lost[#lost + 1] = id
   end

@@ -11,7 +11,7 @@ if s ~= 'dead' and s ~= 'retrying' and s ~= 'cancelled' then return { 'refused',
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
-redis.call('HSET', jk, 's', 'ready', 'a', 0, 'r', now, 'u', now, 'o', '', 'e', '')
+redis.call('HSET', jk, 's', 'ready', 'a', 0, 'r', now, 'u', now, 'o', '')
 redis.call('HDEL', jk, 'f')
 redis.call('PERSIST', jk)
 redis.call('PERSIST', base .. ':errors:' .. id)

@@ -106,8 +106,8 @@ local function expand_timer(base, member, score, state, now)
   local id = time_digits(tonumber(score)) .. string.sub(member, 1, 16)
   local jk = base .. ':job:' .. id
   if redis.call('EXISTS', jk) == 1 then return nil end
-  redis.call('HSET', jk, 'k', kind, 'p', payload, 's', state, 'a', 0,
-    'm', max, 'c', 0, 'r', score, 'u', now, 'i', key, 'd', 0)
+  redis.call('HSET', jk, 's', state, 'q', 0, 'o', '', 'a', 0, 'f', '',
+    'm', max, 'k', kind, 'c', 0, 'r', score, 'u', now, 'i', key, 'd', 0, 'p', payload)
   return id
 end
 

@@ -1,6 +1,6 @@
 //! Redis-specific queue behaviour that the cross-driver conformance suite
 //! cannot express: key layout (prefix and Cluster hash tag), bounded memory
-//! through TTLs, and workers that survive Redis outages and slow replies
+//! through TTLs and purges, the leases index's encoding, and workers that survive Redis outages and slow replies
 //! (apalis-redis 1.0.0 workers die on both, for good).
 
 use std::{
@@ -155,12 +155,15 @@ async fn a_waiting_timer_is_one_sorted_set_member_and_a_job_once_due() {
     q.cleanup().await;
 }
 
+/// A success sets no TTL (one command fewer per job on the hot path): the
+/// job, its error history and its idempotency key stay until a purge past
+/// the retention deletes them together with their `done` entry.
 #[tokio::test]
-async fn finished_jobs_expire_on_their_own() {
+async fn succeeded_jobs_are_kept_until_a_purge_past_their_retention_deletes_every_key() {
     let q = TestQueue::with_retention(
         Driver::Redis,
         Retention {
-            succeeded: Duration::from_secs(60),
+            succeeded: Duration::from_millis(400),
             dead: Duration::from_secs(600),
         },
     )
@@ -171,6 +174,7 @@ async fn finished_jobs_expire_on_their_own() {
         .await
         .expect("enqueue")
         .id;
+    // A first attempt fails, so the job has an error history to retire too.
     q.store
         .fetch("w", 1, Duration::from_secs(30))
         .await
@@ -182,6 +186,27 @@ async fn finished_jobs_expire_on_their_own() {
                 id: id.clone(),
                 attempt: 1,
                 lease: 1,
+                outcome: Outcome::Retry {
+                    at: 0,
+                    error: "flaky".into(),
+                },
+            }],
+        )
+        .await
+        .expect("retry");
+    let leased = q
+        .store
+        .fetch("w", 1, Duration::from_secs(30))
+        .await
+        .expect("fetch");
+    assert_eq!(leased.jobs.len(), 1, "the retry is due at once");
+    q.store
+        .complete(
+            "w",
+            vec![Completion {
+                id: id.clone(),
+                attempt: 2,
+                lease: leased.jobs[0].lease,
                 outcome: Outcome::Succeeded,
             }],
         )
@@ -189,21 +214,95 @@ async fn finished_jobs_expire_on_their_own() {
         .expect("complete");
     let mut conn = raw_conn().await;
     let base = format!("{}:{{default}}", q.prefix);
-    let job_ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{base}:job:{id}"))
-        .query_async(&mut conn)
-        .await
-        .expect("pttl");
-    let key_ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{base}:idem:once"))
-        .query_async(&mut conn)
-        .await
-        .expect("pttl");
-    assert!(job_ttl > 0 && job_ttl <= 60_000, "job hash ttl {job_ttl}");
-    assert!(
-        key_ttl > 0 && key_ttl <= 60_000,
-        "idempotency key ttl {key_ttl}"
+    let keys = [
+        format!("{base}:job:{id}"),
+        format!("{base}:errors:{id}"),
+        format!("{base}:idem:once"),
+    ];
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("pttl");
+        assert_eq!(ttl, -1, "{key} exists without a TTL");
+    }
+    assert_eq!(q.store.purge_expired().await.expect("purge"), 0, "not yet");
+    assert_eq!(
+        q.store.get(&id).await.expect("get").map(|j| j.state),
+        Some(JobState::Succeeded)
     );
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.store.purge_expired().await.expect("purge"), 1);
+    for key in &keys {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("exists");
+        assert_eq!(exists, 0, "{key} deleted by the purge");
+    }
+    assert_eq!(
+        q.store
+            .counts()
+            .await
+            .expect("counts")
+            .get(JobState::Succeeded),
+        0
+    );
+    q.cleanup().await;
+}
+
+/// The leases index stays a skiplist (what keeps a lease and an ack cheap
+/// at the default concurrency), and the member that keeps it one is never
+/// counted or listed as a running job.
+#[tokio::test]
+async fn the_leases_index_is_a_skiplist_whose_sentinel_no_reader_sees() {
+    let q = TestQueue::new(Driver::Redis).await;
+    let id = q
+        .store
+        .enqueue(NewJob::new("a", "{}"))
+        .await
+        .expect("enqueue")
+        .id;
+    q.store
+        .fetch("w", 1, Duration::from_secs(30))
+        .await
+        .expect("fetch");
+    let mut conn = raw_conn().await;
+    let leases = format!("{}:{{default}}:leases", q.prefix);
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(&leases)
+        .query_async(&mut conn)
+        .await
+        .expect("encoding");
+    assert_eq!(encoding, "skiplist");
+    assert_eq!(
+        q.store
+            .counts()
+            .await
+            .expect("counts")
+            .get(JobState::Running),
+        1
+    );
+    let page = q
+        .store
+        .list(&queue::JobFilter {
+            state: JobState::Running,
+            kind: None,
+            cursor: 0,
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    let listed: Vec<_> = page.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(listed, vec![id.clone()]);
+    assert!(page.next.is_none(), "nothing after the one running job");
+    let job = q.store.get(&id).await.expect("get").expect("job");
+    assert_eq!(job.lease_owner.as_deref(), Some("w"));
+    assert!(job.lease_expires_at.is_some(), "expiry read from the index");
     q.cleanup().await;
 }
 

@@ -69,6 +69,12 @@ struct Args {
     /// comparison in `benches/peers/` runs beside the other queues.
     #[arg(long)]
     drain_only: bool,
+    /// Reset Redis's command statistics before each drain and print them
+    /// after it (`INFO commandstats`, per job): which commands the drain's
+    /// Redis CPU goes to. Resets the server's statistics, so only for a
+    /// Redis of one's own.
+    #[arg(long)]
+    command_stats: bool,
     /// Also drain this many jobs on the embedded SQLite queue (0 = skip).
     #[arg(long, default_value_t = 10_000)]
     sqlite_jobs: usize,
@@ -164,6 +170,53 @@ async fn redis_cpu_seconds(url: &str) -> Option<f64> {
     Some(field("used_cpu_user")? + field("used_cpu_sys")?)
 }
 
+/// `CONFIG RESETSTAT`, so the next `INFO commandstats` counts one drain.
+async fn reset_command_stats(url: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// `INFO commandstats` as `{command: {calls_per_job, usec_per_job}}`.
+/// Commands a script runs are counted under their own names, and the
+/// script's call (`evalsha`) includes their time.
+async fn command_stats(url: &str, jobs: usize) -> anyhow::Result<serde_json::Value> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await?;
+    let mut out = serde_json::Map::new();
+    for line in info.lines() {
+        let Some((name, fields)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        let field = |key: &str| -> f64 {
+            fields
+                .split(',')
+                .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let per_job = |v: f64| (v / jobs as f64 * 1000.0).round() / 1000.0;
+        out.insert(
+            name.to_string(),
+            json!({"calls_per_job": per_job(field("calls")), "usec_per_job": per_job(field("usec"))}),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
 struct RunningWorker {
     stop: CancellationToken,
     handle: tokio::task::JoinHandle<()>,
@@ -213,6 +266,10 @@ async fn wait_succeeded(store: &QueueStore, n: u64) -> anyhow::Result<()> {
 async fn drain(store: QueueStore, backend: &str, n: usize, args: &Args) -> anyhow::Result<()> {
     fill(&store, n).await?;
     let settings = backend_settings(args);
+    let stats = backend == "redis" && args.command_stats;
+    if stats {
+        reset_command_stats(&args.redis_url).await?;
+    }
     let cpu0 = redis_cpu_seconds(&args.redis_url).await;
     let t0 = Instant::now();
     let worker = start_worker(store.clone(), args, None);
@@ -226,12 +283,18 @@ async fn drain(store: QueueStore, backend: &str, n: usize, args: &Args) -> anyho
         ("redis", Some(a), Some(b)) => json!(((b - a) * 1e7 / n as f64).round() / 10.0),
         _ => json!(null),
     };
+    let commands = if stats {
+        command_stats(&args.redis_url, n).await?
+    } else {
+        json!(null)
+    };
     emit(json!({
         "bench": "drain_noop", "backend": backend, "backlog": n, "seconds": secs,
         "jobs_per_sec": (n as f64 / secs).round(), "concurrency": settings.concurrency,
         "fetch_batch": settings.fetch_batch, "crash_safe_leases": true,
         "redis_cpu_us_per_job": redis_us_per_job,
         "process_peak_rss_mib": peak_rss_mib(),
+        "redis_commands": commands,
     }));
     Ok(())
 }
