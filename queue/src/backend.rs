@@ -7,8 +7,13 @@
 //!
 //! * the **fetcher** leases jobs in batches of up to `fetch_batch`, decodes
 //!   them and hands them to the worker over a bounded channel. A semaphore of
-//!   `concurrency` permits bounds how many jobs the worker holds (buffered or
-//!   running), so prefetching never leases more than it can work on. When the
+//!   `concurrency` permits bounds how many unfinished jobs the worker holds
+//!   (buffered or running), so prefetching never leases more than it can
+//!   work on. A finished job gives its permit back as soon as the acker takes
+//!   its outcome, not when the outcome is written: the next batch is leased
+//!   while the last one's acks are in flight, so a round trip to the store is
+//!   not part of every job's cycle. Leases held at once stay under twice
+//!   `concurrency` (one batch being acked, the rest unfinished). When the
 //!   queue is empty it sleeps until the store's wake-up fires (an enqueue
 //!   anywhere), the next timer comes due, or `poll_interval` passes;
 //! * the **acker** collects attempt outcomes from [`AckLayer`] and writes them
@@ -105,7 +110,7 @@ struct Shared {
     /// an expiry; each lease is tracked and released on its own). The
     /// heartbeat renews exactly these.
     held: Mutex<HashMap<(JobId, u64), Held>>,
-    /// One permit per lease the worker may still take on.
+    /// One permit per unfinished job the worker may still take on.
     capacity: Semaphore,
     stop: CancellationToken,
 }
@@ -115,16 +120,13 @@ impl Shared {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Drops acknowledged leases and returns one permit per lease dropped.
-    fn forget(&self, leases: impl IntoIterator<Item = (JobId, u64)>) {
+    /// Drops leases no longer held; returns how many it dropped.
+    fn forget(&self, leases: impl IntoIterator<Item = (JobId, u64)>) -> usize {
         let mut held = self.held();
-        let mut n = 0;
-        for key in leases {
-            if held.remove(&key).is_some() {
-                n += 1;
-            }
-        }
-        self.capacity.add_permits(n);
+        leases
+            .into_iter()
+            .filter(|key| held.remove(key).is_some())
+            .count()
     }
 
     /// Gives back leases never handed to the worker (`only_unyielded`) or
@@ -150,7 +152,10 @@ impl Shared {
         for attempt in 1..=5u32 {
             match self.store.complete(&self.worker, leases.clone()).await {
                 Ok(_) => {
-                    self.forget(keys);
+                    // Never finished, so never handed to the acker: their
+                    // permits come back here.
+                    let n = self.forget(keys);
+                    self.capacity.add_permits(n);
                     tracing::info!(worker = %self.worker, released = n, "returned unstarted jobs to the queue");
                     return;
                 }
@@ -512,6 +517,10 @@ async fn ack_loop(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<Complet
         if n == 0 {
             return;
         }
+        // These jobs are finished: their slots are free while their
+        // outcomes are written (each outcome here took one permit when
+        // its job was leased).
+        shared.capacity.add_permits(batch.len());
         write_acks(&shared, std::mem::take(&mut batch)).await;
     }
 }

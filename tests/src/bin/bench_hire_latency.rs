@@ -21,6 +21,17 @@
 //!
 //! The `referral-worker` binary is the one next to this executable unless
 //! `REFERRAL_WORKER_BIN` names another.
+//!
+//! Where the time goes: over each rate's timed phase it also reads the CPU
+//! time (`/proc/<pid>/stat`) of the `web` and `work` processes, of
+//! redis-server and of every PostgreSQL process, and the bench database's
+//! commits (`pg_stat_database`), and prints them per hire. CPU per hire is
+//! what bounds the rate two cores can sustain, and unlike wall time it
+//! holds when the machine is shared (PostgreSQL's figure counts every
+//! database's work, so it is only clean on a quiet server).
+//! `BENCH_LOG_STATEMENTS=1` also has PostgreSQL log every statement of the
+//! bench database (`ALTER DATABASE … SET log_statement = 'all'`, to the
+//! server's log), to see which ones a hire costs.
 
 use std::{
     collections::HashMap,
@@ -81,6 +92,89 @@ async fn post_careers(client: &reqwest::Client, base: &str, body: &Value) -> req
         .expect("POST to the service")
 }
 
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: utime and stime are the 14th and 15th fields of the line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Every process whose command name is `name`.
+fn pids_named(name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == name)
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// CPU seconds so far per component, and the bench database's commits.
+struct Usage {
+    cpu: Vec<(&'static str, f64)>,
+    commits: i64,
+}
+
+async fn usage(procs: &[(&'static str, u32)], db: &sea_orm::DatabaseConnection) -> Usage {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut cpu: Vec<(&'static str, f64)> = Vec::new();
+    for (name, pid) in procs {
+        let s = cpu_seconds(*pid).unwrap_or(0.0);
+        match cpu.iter_mut().find(|(n, _)| n == name) {
+            Some((_, total)) => *total += s,
+            None => cpu.push((name, s)),
+        }
+    }
+    for (name, comm) in [
+        ("redis-server", "redis-server"),
+        ("postgres (all)", "postgres"),
+    ] {
+        let s: f64 = pids_named(comm).into_iter().filter_map(cpu_seconds).sum();
+        cpu.push((name, s));
+    }
+    let commits = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0);
+    Usage { cpu, commits }
+}
+
+fn print_cost(before: &Usage, after: &Usage, hires: usize) {
+    let per_hire = |a: f64, b: f64| (a - b) * 1000.0 / hires as f64;
+    let mut total = 0.0;
+    let parts: Vec<String> = after
+        .cpu
+        .iter()
+        .zip(&before.cpu)
+        .map(|((name, a), (_, b))| {
+            let ms = per_hire(*a, *b);
+            total += ms;
+            format!("{name} {ms:.2}")
+        })
+        .collect();
+    println!(
+        "  CPU ms per hire: {} (total {total:.2}: at most {:.0} hires/s on 2 cores); {:.1} commits per hire",
+        parts.join(", "),
+        2000.0 / total.max(0.001),
+        (after.commits - before.commits) as f64 / hires as f64
+    );
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -102,6 +196,23 @@ async fn main() {
         .collect();
     let db = fresh_db(DbDriver::Postgres).await;
     db.migrate().await.expect("migrate");
+    if std::env::var_os("BENCH_LOG_STATEMENTS").is_some() {
+        use sea_orm::ConnectionTrait;
+        let name: String = db
+            .url
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.split('?').next())
+            .unwrap_or_default()
+            .to_owned();
+        db.conn
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" SET log_statement = 'all'"
+            ))
+            .await
+            .expect("log statements");
+        println!("logging every statement of database {name}");
+    }
     let prefix = unique_prefix();
     let bonus = Receiver::builder().secret(BONUS_SECRET).start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -226,6 +337,12 @@ async fn main() {
         };
 
         // The hires, at `rate` per second; each one's 202 is its clock.
+        let pids: Vec<(&'static str, u32)> = procs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (if i == 0 { "web" } else { "work" }, p.pid()))
+            .collect();
+        let before = usage(&pids, &db.conn).await;
         let started = Instant::now();
         let gap = Duration::from_secs_f64(1.0 / rate as f64);
         let mut inflight = Vec::new();
@@ -268,6 +385,7 @@ async fn main() {
             .map(|(id, at)| at.saturating_duration_since(accepted[id]))
             .collect();
         latencies.sort();
+        let after = usage(&pids, &db.conn).await;
         println!(
             "rate {rate}/s: {hires} hires sent in {:.1} s; tranches received {}/{hires}",
             sent_in.as_secs_f64(),
@@ -281,6 +399,7 @@ async fn main() {
                 latencies[latencies.len() - 1].as_millis()
             );
         }
+        print_cost(&before, &after, hires);
     }
     for mut p in procs {
         p.kill();
