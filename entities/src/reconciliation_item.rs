@@ -91,6 +91,12 @@ pub enum VarianceKind {
     /// the CRM, so that side was not compared.
     #[sea_orm(string_value = "import_missing")]
     ImportMissing,
+    /// An ATS that announces no merges or deletions (Workable) answered
+    /// 404 for an application of ours with a referral whose money is not
+    /// settled: its candidate was merged away or deleted. Paid tranches
+    /// are never undone; a hire's unpaid ones are left for ops to decide.
+    #[sea_orm(string_value = "ats_application_gone")]
+    AtsApplicationGone,
 }
 
 /// One variance.

@@ -25,6 +25,8 @@
 //!   at once, with the settings that point an app at them.
 //! - [`hostile`]: refused requests as table rows, sent and checked for their
 //!   answer and for what they left behind.
+//! - [`process_config`]: the TOML of the service run as real processes
+//!   (the chaos suite, the hire-latency bench).
 //! - [`tls`]: a throw-away CA, TLS servers and a TLS-only Redis.
 //! - [`browser`]: headless Chromium through chromedriver, for the `/ops`
 //!   page and `/api/docs`.
@@ -46,6 +48,7 @@ pub mod db;
 pub mod destinations;
 pub mod fixtures;
 pub mod hostile;
+pub mod process_config;
 pub mod queue;
 pub mod receiver;
 pub mod three_way;

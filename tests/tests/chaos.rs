@@ -41,6 +41,7 @@ use tests::{
         careers_site_headers, greenhouse_secret, greenhouse_signature, lever_body, lever_hired,
         lever_opportunity, lever_signature_token, payouts, tokens, unique,
     },
+    process_config::ProcessConfig,
     queue::redis_url,
     receiver::{Receiver, Reply},
 };
@@ -71,56 +72,28 @@ fn config_file(dir: &std::path::Path, port: u16, bonus: &str, lever: &str) -> St
     let retries: Vec<String> = (0..40)
         .map(|i| format!("\"{}ms\"", 200 + 100 * i.min(18)))
         .collect();
-    let text = format!(
-        r#"
-[http]
-listen = "127.0.0.1:{port}"
-[queue]
-concurrency = 32
-[webhooks]
-careers_site_secret = "{careers}"
-greenhouse_secret = "{greenhouse}"
-lever_signature_token = "{lever_token}"
-[[api.tokens]]
-name = "chaos"
-token = "{ops}"
-scopes = ["links", "employees", "ops_read", "ops_admin"]
-[referrals]
-careers_base_url = "https://careers.acme-example.com"
-[ats.lever]
-base_url = "{lever}"
-api_key = "lever-test-key"
-requests_per_second = 1000
-[payouts]
-destination_url = "{bonus}"
-destination_secret = "{bonus_secret}"
-destination_timeout = "1s"
-destination_requests_per_second = 500
-timer_sweep = "500ms"
-retry_schedule = [{retries}]
-[[payouts.rules]]
-id = "chaos"
-amount_minor = 100000
-currency = "EUR"
-probation = "{PROBATION}"
-tranches = [
-  {{ name = "hire", milestone = "hire", percent = 50 }},
-  {{ name = "probation", milestone = "probation_complete", percent = 50 }},
-]
-[reconciliation]
-schedule = ""
-[retention]
-schedule = ""
-[outbound]
-allow_private_networks = true
-"#,
-        careers = CAREERS_SITE_SECRET,
-        greenhouse = greenhouse_secret(),
-        lever_token = lever_signature_token(),
-        ops = tokens::OPS,
-        bonus_secret = BONUS_SECRET,
-        retries = retries.join(", "),
-    );
+    let text = ProcessConfig::new(port, "chaos", bonus, PROBATION)
+        .scopes(&["links", "employees", "ops_read", "ops_admin"])
+        .with("queue", "concurrency = 32")
+        .with(
+            "webhooks",
+            format!("greenhouse_secret = \"{}\"", greenhouse_secret()),
+        )
+        .with(
+            "webhooks",
+            format!("lever_signature_token = \"{}\"", lever_signature_token()),
+        )
+        .with("ats.lever", format!("base_url = \"{lever}\""))
+        .with("ats.lever", "api_key = \"lever-test-key\"")
+        .with("ats.lever", "requests_per_second = 1000")
+        .with("payouts", "destination_timeout = \"1s\"")
+        .with("payouts", "destination_requests_per_second = 500")
+        .with("payouts", "timer_sweep = \"500ms\"")
+        .with(
+            "payouts",
+            format!("retry_schedule = [{}]", retries.join(", ")),
+        )
+        .render();
     let path = dir.join("chaos.toml");
     std::fs::write(&path, text).expect("write the config");
     path.display().to_string()

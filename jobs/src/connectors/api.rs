@@ -201,6 +201,25 @@ impl Transport {
     /// As [`Self::send`], with the next page's URL from the `Link` header.
     /// With bearer auth, a 401 mints a new token and sends once more.
     pub(crate) async fn send_paged(&self, call: Call<'_>) -> Result<Answer> {
+        match self.exchange(call, false).await? {
+            Some(answer) => Ok(answer),
+            // Only `send_unless_missing` asks for a 404 to be `None`.
+            None => Err(Error::permanent(format!("{}: 404 Not Found", self.vendor))),
+        }
+    }
+
+    /// As [`Self::send`], but a `404 Not Found` is `Ok(None)`: for the read
+    /// that asks whether the vendor still has something (reconciliation of
+    /// a vendor that announces no merges or deletions, see
+    /// [`super::Connector::polls_removals`]). Every other status is
+    /// [`Self::send`]'s verdict.
+    pub(crate) async fn send_unless_missing(&self, call: Call<'_>) -> Result<Option<Vec<u8>>> {
+        Ok(self.exchange(call, true).await?.map(|a| a.body))
+    }
+
+    /// One call under the account's limit; `None` only for a 404 when
+    /// `missing_is_none`.
+    async fn exchange(&self, call: Call<'_>, missing_is_none: bool) -> Result<Option<Answer>> {
         let what = format!("{} {} {}", self.vendor, call.method, call.url.path());
         let mut refreshed = false;
         loop {
@@ -265,7 +284,10 @@ impl Transport {
                 let body = read_body(&mut resp, SUCCESS_BODY_LIMIT)
                     .await
                     .map_err(|e| self.transport_error(&what, &e))?;
-                return Ok(Answer { body, next });
+                return Ok(Some(Answer { body, next }));
+            }
+            if missing_is_none && status == StatusCode::NOT_FOUND {
+                return Ok(None);
             }
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed

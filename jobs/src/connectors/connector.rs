@@ -33,6 +33,9 @@
 //!   location ([`AtsJob`]).
 //! * [`Connector::list_changes`] and [`Connector::list_start_dates`]:
 //!   page by page ([`Page`]), what moved since a time, for reconciliation.
+//! * [`Connector::polls_removals`] and [`Connector::still_has`]: for a
+//!   vendor whose webhooks announce no merges or deletions, whether it
+//!   still has an application (reconciliation asks).
 //!
 //! Every failure is a [`crate::Error`] whose variant is already the retry
 //! decision (see [`super::api`]).
@@ -291,6 +294,26 @@ pub trait Connector: Send + Sync + fmt::Debug {
         since: DateTime<Utc>,
         page: Option<PageToken>,
     ) -> Result<Page<ApplicationState>>;
+
+    /// Whether reconciliation must ask this ATS, application by application,
+    /// whether it still has them ([`Connector::still_has`]): `true` for a
+    /// vendor that announces no merges or deletions (Workable, whose
+    /// webhooks are only `candidate_created` and `candidate_moved`) and
+    /// answers 404 for a candidate merged away or deleted. `false` (the
+    /// default): its webhooks announce them.
+    fn polls_removals(&self) -> bool {
+        false
+    }
+
+    /// Whether the ATS still has application `application_id`: `false`
+    /// when it answers that it has none (a 404). Asked by reconciliation
+    /// only where [`Connector::polls_removals`] is `true`.
+    ///
+    /// # Errors
+    /// The retry decision for any other failure.
+    async fn still_has(&self, application_id: &str) -> Result<bool> {
+        self.application_state(application_id).await.map(|_| true)
+    }
 
     /// One page of accepted offers starting on or after `since`. Vendors
     /// whose start dates come with the application (in

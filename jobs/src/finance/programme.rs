@@ -117,6 +117,20 @@ pub struct ReferrerFunnel {
     pub hires: u64,
 }
 
+impl ReferrerFunnel {
+    /// `employee_id`'s funnel before anything is counted: the one start
+    /// for a referrer first met through a link or through a referral.
+    fn empty(employee_id: &str) -> Self {
+        Self {
+            employee_id: employee_id.to_owned(),
+            links: 0,
+            clicks: 0,
+            applications: 0,
+            hires: 0,
+        }
+    }
+}
+
 /// One link's funnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LinkFunnel {
@@ -233,13 +247,7 @@ async fn funnels(
         let clicks = u64::try_from(l.click_count).unwrap_or(0);
         let f = by_employee
             .entry(l.employee_id.clone())
-            .or_insert_with(|| ReferrerFunnel {
-                employee_id: l.employee_id.clone(),
-                links: 0,
-                clicks: 0,
-                applications: 0,
-                hires: 0,
-            });
+            .or_insert_with(|| ReferrerFunnel::empty(&l.employee_id));
         f.links += 1;
         f.clicks += clicks;
         by_token.insert(
@@ -277,13 +285,7 @@ async fn funnels(
             let is_hired = r.application_id.is_some_and(|a| hired.contains(&a));
             let f = by_employee
                 .entry(r.employee_id.clone())
-                .or_insert_with(|| ReferrerFunnel {
-                    employee_id: r.employee_id.clone(),
-                    links: 0,
-                    clicks: 0,
-                    applications: 0,
-                    hires: 0,
-                });
+                .or_insert_with(|| ReferrerFunnel::empty(&r.employee_id));
             f.applications += 1;
             f.hires += u64::from(is_hired);
             if let Some(link) = r.link_token.as_ref().and_then(|t| by_token.get_mut(t)) {

@@ -12,11 +12,14 @@
 //!   platform's and the CRM's imports against our attributions and the
 //!   ATS) and the day-7 audit after go-live;
 //! * [`runs`]: a reconciliation run's row and items, shared by both;
+//! * `removals`: reconciliation's check for applications an ATS that
+//!   announces no merges or deletions (Workable) no longer has;
 //! * [`retention`]: the purge of personal data (`purge_personal_data` job);
 //! * [`schedule`]: the cron schedules those two jobs fire on, once per tick
 //!   across processes.
 
 pub mod reconcile;
+mod removals;
 pub mod retention;
 pub mod runs;
 pub mod schedule;

@@ -27,7 +27,9 @@
 //!   the start date we count probation from (fixed: the timer is re-armed
 //!   from the ATS's date). Listings are read and compared a page at a
 //!   time, waiting out each `Retry-After`; one longer than
-//!   `reconciliation.max_ats_pages` is itself a variance.
+//!   `reconciliation.max_ats_pages` is itself a variance;
+//! * from an ATS that announces no merges or deletions (Workable): open
+//!   referred applications it answers 404 for ([`super::removals`]).
 //!
 //! A dry run records what it found (its run row says `dry_run`) and fixes
 //! nothing. A run with variances alerts ops. Called by the `reconcile` job
@@ -107,6 +109,8 @@ async fn checks(
     timers(ctx, dry_run, &mut variances).await?;
     for connector in ctx.connectors.all() {
         ats_listings(ctx, connector.as_ref(), started_at, dry_run, &mut variances).await?;
+        super::removals::gone_applications(ctx, connector.as_ref(), dry_run, &mut variances)
+            .await?;
     }
     Ok(variances)
 }
@@ -349,7 +353,7 @@ async fn ats_listings(
 }
 
 /// A listing longer than one run reads.
-fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
+pub(super) fn truncated(ats: Ats, listing: &str, pages_read: u32) -> Variance {
     variance(
         VarianceKind::AtsListingTruncated,
         "ats_listing",

@@ -323,9 +323,14 @@ pub async fn stage_changed(
         .filter(referral::Column::State.eq(ReferralState::Credited))
         .all(conn)
         .await?;
-    let staged = !credited.is_empty();
+    if credited.is_empty() {
+        return Ok(false);
+    }
+    // The stage is the application's, so is the candidate every credited
+    // referral on it names: read once, whatever the number of referrals.
+    let candidate = candidate_block(ctx, conn, app.candidate_id).await?;
     for r in credited {
-        let mut data = envelope(&r, app, candidate_block(ctx, conn, r.candidate_id).await?);
+        let mut data = envelope(&r, app, candidate.clone());
         data.insert(
             "from".into(),
             json!({ "stage": before.stage, "status": before.status }),
@@ -347,5 +352,5 @@ pub async fn stage_changed(
         )
         .await?;
     }
-    Ok(staged)
+    Ok(true)
 }

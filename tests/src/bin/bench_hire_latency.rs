@@ -46,6 +46,7 @@ use tests::{
     app::{DbDriver, fresh_db, setting_var, spawn_process},
     destinations::BONUS_SECRET,
     fixtures::{CAREERS_SITE_SECRET, careers_site_headers, tokens, unique},
+    process_config::ProcessConfig,
     queue::{redis_url, unique_prefix},
     receiver::Receiver,
 };
@@ -61,43 +62,16 @@ fn env_number(name: &str, default: u64) -> u64 {
 const BONUS_RATE: u32 = 500;
 
 fn config(port: u16, bonus: &str) -> String {
-    format!(
-        r#"
-[http]
-listen = "127.0.0.1:{port}"
-[webhooks]
-careers_site_secret = "{CAREERS_SITE_SECRET}"
-[[api.tokens]]
-name = "bench"
-token = "{ops}"
-scopes = ["links", "employees", "ops_read"]
-[referrals]
-careers_base_url = "https://careers.acme-example.com"
-[payouts]
-destination_url = "{bonus}"
-destination_secret = "{BONUS_SECRET}"
-# The shipped 10 per second per process is a courtesy to the receiver that
-# would cap 200 hires/s at 20 bonus POSTs/s with two workers: the bench
-# measures the pipeline, so the receiver here takes 500/s per process.
-destination_requests_per_second = {BONUS_RATE}
-[[payouts.rules]]
-id = "bench"
-amount_minor = 100000
-currency = "EUR"
-probation = "90days"
-tranches = [
-  {{ name = "hire", milestone = "hire", percent = 50 }},
-  {{ name = "probation", milestone = "probation_complete", percent = 50 }},
-]
-[reconciliation]
-schedule = ""
-[retention]
-schedule = ""
-[outbound]
-allow_private_networks = true
-"#,
-        ops = tokens::OPS,
-    )
+    ProcessConfig::new(port, "bench", bonus, "90days")
+        // The shipped 10 per second per process is a courtesy to the
+        // receiver that would cap 200 hires/s at 20 bonus POSTs/s with two
+        // workers: the bench measures the pipeline, so the receiver here
+        // takes 500/s per process.
+        .with(
+            "payouts",
+            format!("destination_requests_per_second = {BONUS_RATE}"),
+        )
+        .render()
 }
 
 async fn post_careers(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {

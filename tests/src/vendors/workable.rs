@@ -15,6 +15,11 @@
 //!   pages by `limit` (at most 100, or the page size a test sets) and
 //!   `since_id`, and answers `{candidates: […], paging: {next}}` with
 //!   `next` a **full URL** on the fake.
+//! * `GET /jobs/:shortcode` answers the job object (`shortcode`, `title`,
+//!   `department`, `location{city, region, country, …}`) a test added
+//!   with [`FakeWorkable::put_job`]; an unknown shortcode is a `404`.
+//! * A candidate [`FakeWorkable::remove_candidate`] took away (merged or
+//!   deleted: Workable announces neither) is a `404` everywhere.
 //! * `PATCH /candidates/:id/update_custom_attribute_value` keeps the value
 //!   per (candidate, `custom_attribute_key`); `PUT /candidates/:id/tags`
 //!   **replaces** the tag list and answers `202`.
@@ -161,6 +166,8 @@ pub struct WorkableState {
     pub candidates: Vec<Value>,
     /// Custom attribute values by (candidate id, key).
     pub attributes: HashMap<(String, String), Value>,
+    /// Jobs by shortcode.
+    pub jobs: HashMap<String, Value>,
     /// Items per listing page (100 unless made smaller).
     pub page_size: Option<usize>,
     /// The fake's base URL, for `paging.next`.
@@ -207,6 +214,38 @@ impl FakeWorkable {
             .expect("a candidate the test added");
         edit(c);
         c["updated_at"] = chrono::Utc::now().to_rfc3339().into();
+    }
+
+    /// Takes candidate `id` away, as a merge into another candidate or a
+    /// deletion does: Workable sends no event, and answers 404 from now on.
+    pub fn remove_candidate(&self, id: &str) {
+        self.state
+            .lock()
+            .expect("lock")
+            .candidates
+            .retain(|c| c["id"] != id);
+    }
+
+    /// Adds job `shortcode` in `department`, located in `city`.
+    pub fn put_job(&self, shortcode: &str, department: &str, city: &str) {
+        let job = json!({
+            "id": format!("j-{shortcode}"), "title": "Engineer",
+            "full_title": format!("Engineer - {shortcode}"), "shortcode": shortcode,
+            "code": null, "state": "published", "department": department,
+            "url": format!("https://acme.workable.com/jobs/{shortcode}"),
+            "application_url": format!("https://acme.workable.com/jobs/{shortcode}/candidates/new"),
+            "shortlink": format!("https://acme.workable.com/j/{shortcode}"),
+            "location": {"location_str": format!("{city}, Germany"), "country": "Germany",
+                         "country_code": "DE", "region": city, "region_code": null,
+                         "city": city, "zip_code": null, "telecommuting": false,
+                         "workplace_type": "on_site"},
+            "created_at": "2026-11-02T09:00:00Z",
+        });
+        self.state
+            .lock()
+            .expect("lock")
+            .jobs
+            .insert(shortcode.to_owned(), job);
     }
 
     /// Candidate `id`'s tags now.
@@ -269,6 +308,10 @@ fn answer(state: &Mutex<WorkableState>, seen: &Seen) -> (u16, Value) {
     let index = |s: &WorkableState, id: &str| s.candidates.iter().position(|c| c["id"] == id);
     match (seen.method.as_str(), segments.as_slice()) {
         ("GET", ["candidates"]) => list(&s, seen),
+        ("GET", ["jobs", code]) => match s.jobs.get(*code) {
+            Some(job) => (200, job.clone()),
+            None => (404, json!({"error": "Not found"})),
+        },
         ("GET", ["candidates", id]) => match index(&s, id) {
             Some(i) => (200, json!({ "candidate": s.candidates[i] })),
             None => (404, json!({"error": "Not found"})),

@@ -86,8 +86,10 @@
 //!   a late twin; not found listed for ops; durable across a restart and a
 //!   wiped Redis.
 //! - [`workable`]: Workable's webhooks re-read through a fake Workable
-//!   API, written back, a hire paid only once the API confirms it; the
-//!   intake contract at `/webhooks/workable`.
+//!   API, written back, a hire paid only once the API confirms it, its
+//!   start date from the HRIS, reconciliation clean; merges and deletions
+//!   noticed as a 404; job facts for bonus tiers; the intake contract at
+//!   `/webhooks/workable`.
 
 mod ashby;
 mod bonus_tiers;

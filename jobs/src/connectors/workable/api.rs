@@ -5,7 +5,10 @@
 //!
 //! `https://<subdomain>.workable.com/spi/v3/…` with `Authorization: Bearer
 //! <token>` (an account token: nothing to refresh, so a 401 is final).
-//! `GET /candidates/:id` answers the full candidate; `GET /candidates`
+//! `GET /candidates/:id` answers the full candidate (a 404 once it was
+//! deleted or merged away, [`WorkableClient::candidate_exists`]);
+//! `GET /jobs/:shortcode` the job (department, location);
+//! `GET /candidates`
 //! (`email=`, `updated_after=`, `limit=` up to 100) answers `{candidates:
 //! […], paging: {next}}`, `next` being the **full URL** of the next page.
 //! A `next` that leaves the configured base URL is refused: following it
@@ -189,6 +192,48 @@ impl WorkableClient {
             )));
         }
         Ok(candidate)
+    }
+
+    /// Whether Workable still has candidate `id`: `GET /candidates/:id`,
+    /// `false` on a 404 (the candidate was deleted, or merged into another
+    /// and its id retired: Workable announces neither).
+    ///
+    /// # Errors
+    /// The transport's verdict for any other failure.
+    pub async fn candidate_exists(&self, id: &str) -> Result<bool> {
+        let url = endpoint(&self.base_url, &["candidates", id])?;
+        let found = self
+            .transport
+            .send_unless_missing(Call {
+                method: Method::GET,
+                url,
+                headers: &[],
+                json: None,
+            })
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// `GET /jobs/:shortcode`: the job object (`{"job": {…}}`, or the bare
+    /// object, as for a candidate).
+    ///
+    /// # Errors
+    /// The transport's verdict (a 404, a job Workable does not have, is
+    /// permanent); permanent for an answer that is not an object.
+    pub async fn job(&self, shortcode: &str) -> Result<Value> {
+        let url = endpoint(&self.base_url, &["jobs", shortcode])?;
+        let raw = self.call(Method::GET, url, None).await?;
+        let value = self.transport.parse_json("GET /jobs/:shortcode", &raw)?;
+        let job = match value.get("job") {
+            Some(j) if j.is_object() => j.clone(),
+            _ => value,
+        };
+        if !job.is_object() {
+            return Err(Error::permanent(format!(
+                "workable GET /jobs/{shortcode}: the answer is not a job"
+            )));
+        }
+        Ok(job)
     }
 
     /// One page of `GET /candidates` with `query` (the first page), or

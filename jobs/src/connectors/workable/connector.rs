@@ -6,9 +6,10 @@
 //! | `write_attribution` | [`WorkableClient::write_referral`] (custom attribute, tag) with its report |
 //! | `find_candidates` | `GET /candidates?email=` (no phone search: a phone-only query finds nothing) |
 //! | `application_state` | `GET /candidates/:id` |
-//! | `job_facts` | nothing read: the job is known by its shortcode only |
+//! | `job_facts` | `GET /jobs/:shortcode`: `department`; the location's `city`, else its `location_str`, else its `country`; no level (the documented job object has none) |
 //! | `list_changes` | `GET /candidates?updated_after=`, paged by `paging.next` |
 //! | `list_start_dates` | none: the start date lives on the requisition filled by the move to hired, which no read endpoint is recorded for (`docs/workable-smartrecruiters.md` §A5) |
+//! | `polls_removals`, `still_has` | yes: `GET /candidates/:id`, a 404 meaning the candidate was merged away or deleted (Workable sends no event for either) |
 //!
 //! One Workable candidate is one of our applications (it carries a single
 //! `job`): the application id and the candidate id are both its `id`.
@@ -72,12 +73,26 @@ impl Connector for WorkableClient {
     }
 
     async fn job_facts(&self, job_id: &str) -> Result<AtsJob> {
-        // No job endpoint is recorded in the reference notes: level,
-        // department and location stay unknown rather than guessed.
+        let job = self.job(job_id).await?;
+        let location = &job["location"];
         Ok(AtsJob {
             job_id: job_id.to_owned(),
-            ..AtsJob::default()
+            // The job object has no level (see the module docs).
+            level: None,
+            department: text(&job["department"]),
+            location: text(&location["city"])
+                .or_else(|| text(&location["location_str"]))
+                .or_else(|| text(&location["country"])),
         })
+    }
+
+    fn polls_removals(&self) -> bool {
+        // Workable announces no merge or delete (§A5): a 404 is the sign.
+        true
+    }
+
+    async fn still_has(&self, application_id: &str) -> Result<bool> {
+        self.candidate_exists(application_id).await
     }
 
     async fn list_changes(
