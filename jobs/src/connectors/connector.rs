@@ -47,7 +47,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::states::Ats;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What we write back to the ATS when a referral is attributed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +116,26 @@ pub struct CandidateQuery {
     pub email: Option<String>,
     /// A phone number in E.164, for vendors that can search by phone.
     pub phone: Option<String>,
+}
+
+impl CandidateQuery {
+    /// The email to search by, for a vendor that can search by email only:
+    /// `Ok(None)` when the query has only a phone (nothing such a vendor
+    /// can find), an error when it has neither.
+    pub fn email_only(&self, vendor: &str) -> Result<Option<&str>> {
+        match self
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            Some(email) => Ok(Some(email)),
+            None if self.phone.is_some() => Ok(None),
+            None => Err(Error::permanent(format!(
+                "{vendor} candidate search needs an email address"
+            ))),
+        }
+    }
 }
 
 /// A candidate the ATS found, with its applications.

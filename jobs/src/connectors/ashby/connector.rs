@@ -41,16 +41,11 @@ impl Connector for AshbyClient {
     }
 
     async fn find_candidates(&self, q: &CandidateQuery) -> Result<Vec<CandidateMatch>> {
-        let Some(email) = q.email.as_deref().filter(|e| !e.trim().is_empty()) else {
-            if q.phone.is_some() {
-                return Ok(Vec::new());
-            }
-            return Err(Error::permanent(
-                "ashby candidate search needs an email address",
-            ));
+        let Some(email) = q.email_only("ashby")? else {
+            return Ok(Vec::new());
         };
         Ok(self
-            .candidates_by_email(email.trim())
+            .candidates_by_email(email)
             .await?
             .into_iter()
             .map(|c| CandidateMatch {

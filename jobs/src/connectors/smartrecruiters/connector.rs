@@ -46,13 +46,8 @@ impl Connector for SmartRecruitersClient {
     }
 
     async fn find_candidates(&self, q: &CandidateQuery) -> Result<Vec<CandidateMatch>> {
-        let Some(email) = q.email.as_deref().filter(|e| !e.trim().is_empty()) else {
-            if q.phone.is_some() {
-                return Ok(Vec::new());
-            }
-            return Err(Error::permanent(
-                "smartrecruiters candidate search needs an email address",
-            ));
+        let Some(email) = q.email_only("smartrecruiters")? else {
+            return Ok(Vec::new());
         };
         Ok(self
             .candidates_by_email(email)

@@ -43,16 +43,11 @@ impl Connector for WorkableClient {
     }
 
     async fn find_candidates(&self, q: &CandidateQuery) -> Result<Vec<CandidateMatch>> {
-        let Some(email) = q.email.as_deref().filter(|e| !e.trim().is_empty()) else {
-            if q.phone.is_some() {
-                return Ok(Vec::new());
-            }
-            return Err(Error::permanent(
-                "workable candidate search needs an email address",
-            ));
+        let Some(email) = q.email_only("workable")? else {
+            return Ok(Vec::new());
         };
         Ok(self
-            .candidates_by_email(email.trim())
+            .candidates_by_email(email)
             .await?
             .iter()
             .filter_map(|c| text(&c["id"]))
